@@ -1,0 +1,3 @@
+from pausebutton.cli.main import run
+
+run()

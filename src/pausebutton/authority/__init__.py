@@ -1,0 +1,1 @@
+"""The licensing authority: key directory, service layer, store and HTTP API."""

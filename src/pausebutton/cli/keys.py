@@ -1,0 +1,43 @@
+"""``pausebutton keys``: generate and inspect Ed25519 key files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pausebutton import keystore
+from pausebutton.cli.common import out, print_json
+from pausebutton.protocol.keys import PrivateKey
+
+app = typer.Typer(help="Generate and inspect Ed25519 key files (private keys are written 0600).")
+
+
+@app.command("generate")
+def generate(
+    out_path: Annotated[Path, typer.Option("--out", help="Private key file to write (0600).")],
+    public: Annotated[
+        Path | None, typer.Option("--public", help="Also write the public key here.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing key file.")] = False,
+) -> None:
+    """Generate a new key; prints only its key id."""
+    key = PrivateKey.generate()
+    keystore.write_private_key(out_path, key, force=force)
+    if public is not None:
+        keystore.write_public_key(public, key.public)
+    out.print(key.key_id.hex())
+
+
+@app.command("show")
+def show(
+    path: Annotated[Path, typer.Argument(help="A private or public key file.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print a key's id and public key (never the secret)."""
+    key = keystore.read_public_key(path)
+    if json_out:
+        print_json({"key_id": key.key_id.hex(), "public_key": key.raw.hex()})
+    else:
+        out.print(f"key id     {key.key_id.hex()}\npublic key {key.raw.hex()}")

@@ -1,0 +1,63 @@
+"""The ``pausebutton`` command. Each role's verbs live in their own module."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from pausebutton import __version__
+from pausebutton.cli import authority, keys, protocol
+from pausebutton.cli.common import EXIT_ERROR, err, exit_code_for
+from pausebutton.errors import PausebuttonError
+
+app = typer.Typer(
+    name="pausebutton",
+    help=(
+        "Compute governance through AI chips: chip-bound licenses, K-of-N pause orders,"
+        " a transparency log, location verification and a verification engine."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(authority.app, name="authority")
+app.add_typer(keys.app, name="keys")
+app.add_typer(protocol.app, name="protocol")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pausebutton {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """pausebutton: the reference implementation of the AI pause button."""
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and turn project errors into one line and an exit code."""
+    try:
+        result = app(args=argv, prog_name="pausebutton", standalone_mode=False)
+    except PausebuttonError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(exit_code_for(exc))
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except OSError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(EXIT_ERROR)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,255 @@
+"""Typed payloads: frozen dataclasses mapped to canonical CBOR maps.
+
+Protocol step P (docs/protocol.md, "Payloads"):
+
+P1. A payload is a CBOR map whose keys are the field names of its type.
+P2. An optional field whose value is absent (``None``) or an empty list is
+    omitted, never encoded as null or [].
+P3. Integers are CBOR integers of any size (bignums beyond 64 bits); times are
+    integer Unix seconds (UTC); hashes and key ids are 32-byte byte strings.
+P4. Fields a reader does not know are kept and re-encoded unchanged
+    (``extra``), so an older reader forwards a newer writer's data intact.
+P5. Decoding then re-encoding a payload gives the same bytes; any other form
+    is rejected as non-canonical.
+
+A payload class declares ``TYPE`` and ``VERSION``; nested structures subclass
+:class:`Struct`. The codec is derived from the type annotations, once per class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Self, TypeVar
+
+from pausebutton.errors import NonCanonicalError, SchemaError
+from pausebutton.protocol import encoding
+
+Decoder = Callable[[Any, str], Any]
+Encoder = Callable[[Any], Any]
+
+_T = TypeVar("_T", bound="Struct")
+
+
+def _fail(path: str, expected: str, value: object) -> SchemaError:
+    return SchemaError(
+        f"field {path!r}: expected {expected}, got {type(value).__name__}", field=path
+    )
+
+
+def _dec_int(value: Any, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(path, "integer", value)
+    return value
+
+
+def _dec_bool(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(path, "boolean", value)
+    return value
+
+
+def _dec_str(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise _fail(path, "text", value)
+    return value
+
+
+def _dec_bytes(value: Any, path: str) -> bytes:
+    if not isinstance(value, bytes):
+        raise _fail(path, "bytes", value)
+    return value
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _build(tp: Any) -> tuple[Decoder, Encoder]:
+    """Decoder and encoder for one annotated type."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is int:
+        return _dec_int, _identity
+    if tp is bool:
+        return _dec_bool, _identity
+    if tp is str:
+        return _dec_str, _identity
+    if tp is bytes:
+        return _dec_bytes, _identity
+    if tp is Any:
+        return (lambda v, p: v), _identity
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) != 1:
+            raise TypeError(f"unsupported union {tp}")
+        dec, enc = _build(inner[0])
+
+        def dec_opt(v: Any, p: str) -> Any:
+            if v is None:
+                raise SchemaError(f"field {p!r}: null is not allowed; omit the field", field=p)
+            return dec(v, p)
+
+        return dec_opt, enc
+    if origin is tuple:
+        if len(args) != 2 or args[1] is not Ellipsis:
+            raise TypeError(f"only tuple[X, ...] is supported, not {tp}")
+        idec, ienc = _build(args[0])
+
+        def dec_tuple(v: Any, p: str) -> tuple[Any, ...]:
+            if not isinstance(v, list):
+                raise _fail(p, "array", v)
+            return tuple(idec(item, f"{p}[{i}]") for i, item in enumerate(v))
+
+        return dec_tuple, lambda v: [ienc(item) for item in v]
+    if origin in (Mapping, dict, typing.Mapping):
+        if args[0] is not str:
+            raise TypeError("map keys must be str")
+        vdec, venc = _build(args[1])
+
+        def dec_map(v: Any, p: str) -> dict[str, Any]:
+            if not isinstance(v, dict):
+                raise _fail(p, "map", v)
+            return {k: vdec(item, f"{p}.{k}") for k, item in v.items()}
+
+        return dec_map, lambda v: {k: venc(item) for k, item in v.items()}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        members = {m.value: m for m in tp}
+
+        def dec_enum(v: Any, p: str) -> enum.Enum:
+            try:
+                return members[v]
+            except (KeyError, TypeError):
+                raise SchemaError(
+                    f"field {p!r}: {v!r} is not one of {sorted(map(str, members))}", field=p
+                ) from None
+
+        return dec_enum, lambda v: v.value
+    if isinstance(tp, type) and issubclass(tp, Struct):
+        return tp.from_value, (lambda v: v.to_value())
+    raise TypeError(f"unsupported field type {tp!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _FieldCodec:
+    name: str
+    decode: Decoder
+    encode: Encoder
+    required: bool
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Struct:
+    """A frozen dataclass with a canonical CBOR map form (P1-P5)."""
+
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    """Fields this reader does not know (P4)."""
+
+    _codec_cache: ClassVar[dict[type, tuple[_FieldCodec, ...]]] = {}
+
+    @classmethod
+    def _codecs(cls) -> tuple[_FieldCodec, ...]:
+        cached = Struct._codec_cache.get(cls)
+        if cached is not None:
+            return cached
+        hints = typing.get_type_hints(cls)
+        codecs = []
+        for f in dataclasses.fields(cls):
+            if f.name == "extra":
+                continue
+            dec, enc = _build(hints[f.name])
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            codecs.append(_FieldCodec(f.name, dec, enc, required))
+        result = tuple(codecs)
+        Struct._codec_cache[cls] = result
+        return result
+
+    def validate(self) -> None:
+        """Check constraints beyond types; raise SchemaError. Subclasses extend."""
+
+    def to_value(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.extra)
+        for codec in self._codecs():
+            value = getattr(self, codec.name)
+            if value is None or (value == () and not codec.required):  # P2
+                continue
+            out[codec.name] = codec.encode(value)
+        return out
+
+    @classmethod
+    def from_value(cls, value: Any, path: str = "") -> Self:
+        if not isinstance(value, dict):
+            raise _fail(path or cls.__name__, "map", value)
+        kwargs: dict[str, Any] = {}
+        known = set()
+        for codec in cls._codecs():
+            known.add(codec.name)
+            fpath = f"{path}.{codec.name}" if path else codec.name
+            if codec.name in value:
+                raw = value[codec.name]
+                if raw == [] and not codec.required:  # P2: empty lists are omitted
+                    raise NonCanonicalError(f"field {fpath!r}: omit an empty list", field=fpath)
+                kwargs[codec.name] = codec.decode(raw, fpath)
+            elif codec.required:
+                raise SchemaError(f"field {fpath!r} is missing", field=fpath)
+        extra = {k: v for k, v in value.items() if k not in known}
+        if "extra" in value:
+            raise SchemaError("field name 'extra' is reserved", field="extra")
+        try:
+            obj = cls(**kwargs, extra=extra)
+        except (TypeError, ValueError) as exc:
+            raise SchemaError(f"{cls.__name__}: {exc}") from exc
+        obj.validate()
+        return obj
+
+    def encode(self) -> bytes:
+        return encoding.encode(self.to_value())
+
+
+class Payload(Struct):
+    """A top-level signed payload: has a type name and a version (domain separation)."""
+
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+
+    @classmethod
+    def decode_payload(cls, data: bytes) -> Self:
+        # P5 holds without re-encoding: encoding.decode enforces E4 on the bytes,
+        # from_value rejects null and empty-list forms of optional fields (P2), and
+        # every field codec maps values one-to-one. A test checks it on every vector.
+        return cls.from_value(encoding.decode(data))
+
+
+_REGISTRY: dict[tuple[str, int], type[Payload]] = {}
+
+_P = TypeVar("_P", bound=type[Payload])
+
+
+def register(cls: _P) -> _P:
+    """Class decorator: make a payload type known to envelope decoding."""
+    key = (cls.TYPE, cls.VERSION)
+    if key in _REGISTRY and _REGISTRY[key] is not cls:
+        raise TypeError(f"payload type {key} registered twice")
+    _REGISTRY[key] = cls
+    return cls
+
+
+def payload_class(type_name: str, version: int) -> type[Payload] | None:
+    return _REGISTRY.get((type_name, version))
+
+
+def registered_types() -> dict[tuple[str, int], type[Payload]]:
+    return dict(_REGISTRY)
+
+
+def check_len(value: bytes, size: int, name: str) -> None:
+    if len(value) != size:
+        raise SchemaError(f"field {name!r} must be {size} bytes, got {len(value)}", field=name)
+
+
+def check_nonneg(value: int, name: str) -> None:
+    if value < 0:
+        raise SchemaError(f"field {name!r} must not be negative", field=name)
