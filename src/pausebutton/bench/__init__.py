@@ -1,0 +1,1 @@
+"""Benchmarks behind ``pausebutton bench`` (see benchmarks/README.md)."""

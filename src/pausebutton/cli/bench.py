@@ -1,0 +1,40 @@
+"""``pausebutton bench``: benchmarks that print measured figures (JSON with --json).
+
+Each component's benchmark lives in ``pausebutton.bench.<component>`` as a
+``run(...) -> dict`` function; ratios are measured side by side in one run.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Annotated, Any
+
+import typer
+
+from pausebutton.cli.common import print_json
+
+app = typer.Typer(help="Benchmarks: measured figures, ratios taken side by side in one run.")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")]
+QuickOpt = Annotated[bool, typer.Option("--quick", help="A short run (CI smoke test).")]
+
+
+def _show(result: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        print_json(result)
+        return
+    width = max((len(k) for k in result), default=0)
+    for key, value in result.items():
+        typer.echo(f"{key:<{width}}  {value}")
+
+
+def _run(component: str, **options: Any) -> dict[str, Any]:
+    module = importlib.import_module(f"pausebutton.bench.{component}")
+    result: dict[str, Any] = module.run(**options)
+    return result
+
+
+@app.command("protocol")
+def protocol(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
+    """Envelope sign/verify throughput against raw Ed25519 of the same backend."""
+    _show(_run("protocol", quick=quick), json_out)
