@@ -235,7 +235,7 @@ def test_report_hash_chain() -> None:
     import hashlib
 
     assert report_hash(data) == hashlib.sha256(data).digest()
-    assert GENESIS_HASH == bytes(32)
+    assert bytes(32) == GENESIS_HASH
 
 
 def test_artifact_hashes() -> None:

@@ -18,7 +18,7 @@ from pausebutton.errors import (
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.genesis import found_authority
 from pausebutton.protocol.keys import PrivateKey
-from pausebutton.protocol.messages import PauseOrder, TimeToken, GLOBAL
+from pausebutton.protocol.messages import GLOBAL, PauseOrder, TimeToken
 from pausebutton.protocol.trustroot import (
     ROLES,
     Member,
