@@ -10,7 +10,6 @@ from pathlib import Path
 
 from pausebutton import keystore
 
-
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 
