@@ -28,7 +28,7 @@ MAX_MESSAGE_SIZE = 64 * 1024
 """Default largest encoded object accepted (bytes)."""
 
 MAX_DEPTH = 16
-"""Deepest nesting of arrays and maps accepted."""
+"""Most arrays and maps nested inside one another (a flat map is depth 1)."""
 
 CborValue = Any
 """A value of the E2 data model (int, bytes, str, bool, None, list, dict[str, ...])."""
@@ -63,7 +63,7 @@ def _check_keys(keys: tuple[str, ...]) -> None:
 def _check_model(value: object, depth: int) -> None:
     """E2 (exact types only) and E3 (map keys in canonical order), so E4 can
     re-encode with cbor2's fast plain encoder."""
-    if depth > MAX_DEPTH:
+    if depth >= MAX_DEPTH:  # ``depth`` counts the containers around ``value``
         raise MalformedError(f"nesting deeper than {MAX_DEPTH}")
     kind = type(value)
     items: Iterable[object]
@@ -85,12 +85,12 @@ def _check_model(value: object, depth: int) -> None:
 
 def _normalise(value: object, depth: int = 0) -> CborValue:
     """Convert tuples and mappings to the lists and dicts cbor2 encodes."""
-    if depth > MAX_DEPTH:
-        raise MalformedError(f"nesting deeper than {MAX_DEPTH}")
     if value is None or isinstance(value, (bool, int, bytes, str)):
         return value
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
+    if depth >= MAX_DEPTH and isinstance(value, (Mapping, Sequence)):
+        raise MalformedError(f"nesting deeper than {MAX_DEPTH}")
     if isinstance(value, Mapping):
         out: dict[str, CborValue] = {}
         for key, item in value.items():
@@ -124,7 +124,7 @@ def decode(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> CborValue:
     try:
         value = cbor2.loads(
             data,
-            max_depth=MAX_DEPTH + 1,
+            max_depth=MAX_DEPTH,
             allow_indefinite=False,
             allow_duplicate_keys=False,
         )

@@ -46,10 +46,23 @@ class Signature:
     sig: bytes
 
 
+_SIG_PREFIXES: dict[tuple[str, int], bytes] = {}
+_SIG_PREFIXES_MAX = 1024
+
+
 def signing_input(type_name: str, version: int, payload: bytes) -> bytes:
     """S2: the exact bytes every signer signs (an array holds no maps, so cbor2's
-    plain encoder already gives the canonical form)."""
-    return cbor2.dumps([SIG_CONTEXT, type_name, version, payload])
+    plain encoder already gives the canonical form).
+
+    The array's head and first three items depend only on (type, version): they
+    are encoded once (the encoding of ``[..., b""]`` without its final 0x40 byte)
+    and the payload's byte-string encoding is appended."""
+    prefix = _SIG_PREFIXES.get((type_name, version))
+    if prefix is None:
+        prefix = cbor2.dumps([SIG_CONTEXT, type_name, version, b""])[:-1]
+        if len(_SIG_PREFIXES) < _SIG_PREFIXES_MAX:
+            _SIG_PREFIXES[(type_name, version)] = prefix
+    return prefix + cbor2.dumps(payload)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ class PublicKey:
 
     raw: bytes
     _verifier: nacl.signing.VerifyKey = field(repr=False, compare=False, hash=False)
+    _key_id: bytes = field(repr=False, compare=False, hash=False, default=b"")
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> PublicKey:
@@ -42,11 +43,12 @@ class PublicKey:
             verifier = nacl.signing.VerifyKey(raw)
         except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
             raise MalformedError(f"invalid Ed25519 public key: {exc}") from exc
-        return cls(raw, verifier)
+        return cls(raw, verifier, key_id(raw))
 
     @property
     def key_id(self) -> bytes:
-        return key_id(self.raw)
+        """K1, computed once when the key is parsed."""
+        return self._key_id or key_id(self.raw)
 
     def verify(self, message: bytes, signature: bytes) -> None:
         """K2: raise BadSignatureError unless ``signature`` is valid for ``message``."""

@@ -12,7 +12,7 @@ import enum
 import hashlib
 from dataclasses import dataclass
 
-from pausebutton.errors import SchemaError
+from pausebutton.errors import ExpiredError, NotYetValidError, SchemaError
 from pausebutton.protocol.keys import KEY_ID_SIZE, PUBLIC_KEY_SIZE, key_id
 from pausebutton.protocol.schema import Payload, Struct, check_len, check_nonneg, register
 
@@ -121,6 +121,17 @@ class License(Payload):
                 raise SchemaError("pod is too long", field="pod")
             for i, member in enumerate(self.pod):
                 check_len(member, KEY_ID_SIZE, f"pod[{i}]")
+
+    def check_time(self, now: int) -> None:
+        """M2: a license is usable only while ``not_before <= now < not_after``.
+
+        ``now`` is the verifier's trusted time (a chip's time from time tokens)."""
+        if now < self.not_before:
+            raise NotYetValidError(
+                f"license {self.license_id} is valid from {self.not_before}, now is {now}"
+            )
+        if now >= self.not_after:
+            raise ExpiredError(f"license {self.license_id} expired at {self.not_after}")
 
 
 # -- M3 pause and resume orders ---------------------------------------------------------

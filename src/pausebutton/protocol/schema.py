@@ -40,28 +40,41 @@ def _fail(path: str, expected: str, value: object) -> SchemaError:
     )
 
 
+# Exact type checks: encoding.decode only ever yields these exact types (E2), and
+# ``type(v) is int`` also rules out bool, which is an int subclass in Python.
+
+
 def _dec_int(value: Any, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if type(value) is not int:
         raise _fail(path, "integer", value)
     return value
 
 
 def _dec_bool(value: Any, path: str) -> bool:
-    if not isinstance(value, bool):
+    if type(value) is not bool:
         raise _fail(path, "boolean", value)
     return value
 
 
 def _dec_str(value: Any, path: str) -> str:
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise _fail(path, "text", value)
     return value
 
 
 def _dec_bytes(value: Any, path: str) -> bytes:
-    if not isinstance(value, bytes):
+    if type(value) is not bytes:
         raise _fail(path, "bytes", value)
     return value
+
+
+def _optional_inner(tp: Any) -> Any | None:
+    """``X`` for an annotation ``X | None``; None for any other annotation."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(inner) == 1:
+            return inner[0]
+    return None
 
 
 def _identity(value: Any) -> Any:
@@ -100,7 +113,7 @@ def _build(tp: Any) -> tuple[Decoder, Encoder]:
         idec, ienc = _build(args[0])
 
         def dec_tuple(v: Any, p: str) -> tuple[Any, ...]:
-            if not isinstance(v, list):
+            if type(v) is not list:
                 raise _fail(p, "array", v)
             return tuple(idec(item, f"{p}[{i}]") for i, item in enumerate(v))
 
@@ -111,7 +124,7 @@ def _build(tp: Any) -> tuple[Decoder, Encoder]:
         vdec, venc = _build(args[1])
 
         def dec_map(v: Any, p: str) -> dict[str, Any]:
-            if not isinstance(v, dict):
+            if type(v) is not dict:
                 raise _fail(p, "map", v)
             return {k: vdec(item, f"{p}.{k}") for k, item in v.items()}
 
@@ -133,12 +146,63 @@ def _build(tp: Any) -> tuple[Decoder, Encoder]:
     raise TypeError(f"unsupported field type {tp!r}")
 
 
+_ABSENT: Any = object()
+
+
 @dataclasses.dataclass(frozen=True)
 class _FieldCodec:
     name: str
     decode: Decoder
     encode: Encoder
     required: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class _ClassCodec:
+    """Everything ``from_value`` needs for one class, derived once from its annotations."""
+
+    fields: tuple[_FieldCodec, ...]
+    known: frozenset[str]
+    defaults: dict[str, Any]
+    """Values of the optional fields when they are absent."""
+    plan: tuple[tuple[str, Decoder, bool], ...]
+    """(name, decoder, required) per field, in declaration order."""
+    direct: bool
+    """True if an instance may be built by filling ``__dict__`` (a plain dataclass
+    without ``__post_init__``, slots or default factories): the same object
+    ``cls(**fields)`` would build, without the per-field ``object.__setattr__``."""
+
+
+def _class_codec(cls: type[Struct]) -> _ClassCodec:
+    hints = typing.get_type_hints(cls)
+    codecs = []
+    defaults: dict[str, Any] = {}
+    direct = not hasattr(cls, "__post_init__") and all(
+        "__slots__" not in vars(k) for k in cls.__mro__[:-1]
+    )
+    for f in dataclasses.fields(cls):
+        if f.name == "extra":
+            continue
+        tp = hints[f.name]
+        # A top-level null is rejected for every field (P2) before decoding, so an
+        # optional field decodes with its inner type's decoder.
+        inner = _optional_inner(tp)
+        dec, enc = _build(tp if inner is None else inner)
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if f.default is not dataclasses.MISSING:
+            defaults[f.name] = f.default
+        elif not required:
+            direct = False  # a default factory: let the dataclass __init__ call it
+        if not f.init:
+            direct = False
+        codecs.append(_FieldCodec(f.name, dec, enc, required))
+    return _ClassCodec(
+        fields=tuple(codecs),
+        known=frozenset(c.name for c in codecs),
+        defaults=defaults,
+        plan=tuple((c.name, c.decode, c.required) for c in codecs),
+        direct=direct,
+    )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -148,24 +212,18 @@ class Struct:
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
     """Fields this reader does not know (P4)."""
 
-    _codec_cache: ClassVar[dict[type, tuple[_FieldCodec, ...]]] = {}
+    _codec_cache: ClassVar[dict[type, _ClassCodec]] = {}
+
+    @classmethod
+    def _class_codec(cls) -> _ClassCodec:
+        cached = Struct._codec_cache.get(cls)
+        if cached is None:
+            cached = Struct._codec_cache[cls] = _class_codec(cls)
+        return cached
 
     @classmethod
     def _codecs(cls) -> tuple[_FieldCodec, ...]:
-        cached = Struct._codec_cache.get(cls)
-        if cached is not None:
-            return cached
-        hints = typing.get_type_hints(cls)
-        codecs = []
-        for f in dataclasses.fields(cls):
-            if f.name == "extra":
-                continue
-            dec, enc = _build(hints[f.name])
-            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            codecs.append(_FieldCodec(f.name, dec, enc, required))
-        result = tuple(codecs)
-        Struct._codec_cache[cls] = result
-        return result
+        return cls._class_codec().fields
 
     def validate(self) -> None:
         """Check constraints beyond types; raise SchemaError. Subclasses extend."""
@@ -181,27 +239,43 @@ class Struct:
 
     @classmethod
     def from_value(cls, value: Any, path: str = "") -> Self:
-        if not isinstance(value, dict):
+        """Build and validate an instance from a decoded CBOR map (P1-P4)."""
+        if type(value) is not dict:
             raise _fail(path or cls.__name__, "map", value)
-        kwargs: dict[str, Any] = {}
-        known = set()
-        for codec in cls._codecs():
-            known.add(codec.name)
-            fpath = f"{path}.{codec.name}" if path else codec.name
-            if codec.name in value:
-                raw = value[codec.name]
-                if raw == [] and not codec.required:  # P2: empty lists are omitted
-                    raise NonCanonicalError(f"field {fpath!r}: omit an empty list", field=fpath)
-                kwargs[codec.name] = codec.decode(raw, fpath)
-            elif codec.required:
-                raise SchemaError(f"field {fpath!r} is missing", field=fpath)
-        extra = {k: v for k, v in value.items() if k not in known}
-        if "extra" in value:
-            raise SchemaError("field name 'extra' is reserved", field="extra")
-        try:
-            obj = cls(**kwargs, extra=extra)
-        except (TypeError, ValueError) as exc:
-            raise SchemaError(f"{cls.__name__}: {exc}") from exc
+        spec = cls._class_codec()
+        kwargs = dict(spec.defaults)
+        present = 0
+        for name, decode, required in spec.plan:
+            raw = value.get(name, _ABSENT)
+            if raw is _ABSENT:
+                if required:
+                    fpath = f"{path}.{name}" if path else name
+                    raise SchemaError(f"field {fpath!r} is missing", field=fpath)
+                continue
+            present += 1
+            fpath = f"{path}.{name}" if path else name
+            if raw is None:  # P2: absent optional values are omitted, never null
+                raise SchemaError(
+                    f"field {fpath!r}: null is not allowed; omit the field", field=fpath
+                )
+            if type(raw) is list and not raw and not required:  # P2: empty lists are omitted
+                raise NonCanonicalError(f"field {fpath!r}: omit an empty list", field=fpath)
+            kwargs[name] = decode(raw, fpath)
+        if present == len(value):
+            extra: dict[str, Any] = {}
+        else:  # P4: keep what this reader does not know
+            if "extra" in value:
+                raise SchemaError("field name 'extra' is reserved", field="extra")
+            extra = {k: v for k, v in value.items() if k not in spec.known}
+        kwargs["extra"] = extra
+        if spec.direct:
+            obj = object.__new__(cls)
+            obj.__dict__.update(kwargs)
+        else:
+            try:
+                obj = cls(**kwargs)
+            except (TypeError, ValueError) as exc:
+                raise SchemaError(f"{cls.__name__}: {exc}") from exc
         obj.validate()
         return obj
 
