@@ -102,9 +102,10 @@ def node_id(block: Block) -> int:
     return ((2 * index + 1) << level) - 1
 
 
-def create_log_engine(url: str, **kwargs: Any) -> Engine:
+def create_log_engine(url: str, *, sqlite_cache_mib: int = 32, **kwargs: Any) -> Engine:
     """An engine for the log: on SQLite, WAL journal, ``synchronous=FULL`` (an acknowledged
-    append survives power loss) and a busy timeout so concurrent writers wait."""
+    append survives power loss), a page cache of ``sqlite_cache_mib`` per connection and a
+    busy timeout so concurrent writers wait."""
     if url.startswith("sqlite"):
         connect_args = dict(kwargs.pop("connect_args", {}))
         connect_args.setdefault("timeout", 30)
@@ -115,6 +116,7 @@ def create_log_engine(url: str, **kwargs: Any) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA cache_size=-{int(sqlite_cache_mib) * 1024}")
             cur.close()
 
         return engine
