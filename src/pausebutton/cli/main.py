@@ -8,7 +8,7 @@ import click
 import typer
 
 from pausebutton import __version__
-from pausebutton.cli import authority, bench, keys, protocol
+from pausebutton.cli import authority, bench, keys, log, protocol, witness
 from pausebutton.cli.common import EXIT_ERROR, err, exit_code_for
 from pausebutton.errors import PausebuttonError
 
@@ -26,6 +26,8 @@ app.add_typer(authority.app, name="authority")
 app.add_typer(bench.app, name="bench")
 app.add_typer(keys.app, name="keys")
 app.add_typer(protocol.app, name="protocol")
+app.add_typer(log.app, name="log")
+app.add_typer(witness.app, name="witness")
 
 
 def _version(value: bool) -> None:
