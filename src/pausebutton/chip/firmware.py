@@ -70,6 +70,8 @@ from pausebutton.protocol.messages import (
 )
 from pausebutton.protocol.schema import Struct, check_nonneg
 from pausebutton.protocol.trustroot import TrustRoot, load_pinned_root, verify_root_update
+from pausebutton.translog.bundle import InclusionBundle
+from pausebutton.translog.policy import LogPolicy
 
 FIRMWARE_VERSION = 1
 """Version of this reference firmware (compared with a license's ``firmware_floor``)."""
@@ -368,16 +370,12 @@ None, raising NotLoggedError / ProofError. Permissive inputs need it (fail-safe 
 
 
 def translog_verifier(root: TrustRoot, entry: bytes, inclusion: bytes | None) -> None:
-    """The default inclusion check: the transparency log's policy under the pinned root."""
+    """The default inclusion check: the transparency log's policy (translog step V3) under
+    the pinned root: a checkpoint signed by the log role and cosigned by the witness
+    role's threshold, and an audit path from the entry to its root hash."""
     if inclusion is None:
         raise NotLoggedError("no log inclusion proof came with it")
-    try:
-        from pausebutton.translog.bundle import InclusionBundle
-        from pausebutton.translog.policy import LogPolicy
-    except ImportError:  # pragma: no cover - only before the log is built
-        raise NotLoggedError("this build has no transparency log verifier") from None
-    bundle = InclusionBundle.decode(inclusion)
-    LogPolicy.from_trust_root(root).verify_entry(entry, bundle)
+    LogPolicy.from_trust_root(root).verify_entry(entry, InclusionBundle.decode(inclusion))
 
 
 # -- the machine ------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ Permissive objects come with a log inclusion bundle from :class:`LabLog`.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 from pausebutton.chip.firmware import (
@@ -17,8 +16,8 @@ from pausebutton.chip.firmware import (
     Firmware,
     InclusionVerifier,
     provision,
+    translog_verifier,
 )
-from pausebutton.errors import NotLoggedError
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.genesis import AuthorityKeys, found_authority
 from pausebutton.protocol.keys import PrivateKey
@@ -31,7 +30,7 @@ from pausebutton.protocol.messages import (
     Scope,
     TimeToken,
 )
-from pausebutton.protocol.trustroot import TrustRoot
+from pausebutton.translog import merkle
 
 T0 = 1_800_000_000
 """The lab's epoch (2027-01-15), the chips' manufacture time."""
@@ -100,8 +99,7 @@ class Lab:
         return Firmware(self.new_record(**kwargs), verifier=self.verifier())  # type: ignore[arg-type]
 
     def verifier(self) -> InclusionVerifier:
-        assert self.log is not None
-        return self.log.verifier()
+        return translog_verifier
 
     # -- signed objects ------------------------------------------------------------------
 
@@ -183,24 +181,27 @@ class Lab:
 
 @dataclass
 class LabLog:
-    """A lab transparency log: appends entries and returns inclusion bundles."""
+    """A lab transparency log: appends entries and returns real inclusion bundles (a
+    checkpoint signed by the lab's log key and cosigned by its witness keys)."""
 
-    lab_seed: bytes
-    entries: list[bytes] = field(default_factory=list)
+    keys: AuthorityKeys
+    leaves: list[bytes] = field(default_factory=list)
 
     @classmethod
     def for_lab(cls, lab: Lab) -> LabLog:
-        return cls(lab.seed)
+        return cls(lab.keys)
 
-    def include(self, entry: bytes) -> bytes | None:
-        self.entries.append(entry)
-        return b"lab-log:" + hashlib.sha256(entry).digest()
+    def include(self, entry: bytes, *, witnesses: int | None = None) -> bytes:
+        from pausebutton.chip.offline import make_inclusion_bundle
 
-    def verifier(self) -> InclusionVerifier:
-        def verify(root: TrustRoot, entry: bytes, inclusion: bytes | None) -> None:
-            if inclusion != b"lab-log:" + hashlib.sha256(entry).digest():
-                raise NotLoggedError("no lab log inclusion for this entry")
-            if entry not in self.entries:
-                raise NotLoggedError("entry is not in the lab log")
-
-        return verify
+        self.leaves.append(merkle.leaf_hash(entry))
+        wit = self.keys.role_keys["witness"]
+        return make_inclusion_bundle(
+            self.leaves,
+            len(self.leaves) - 1,
+            entry,
+            origin=self.keys.log_origin,
+            log_key=self.keys.key("log"),
+            witnesses=wit if witnesses is None else wit[:witnesses],
+            timestamp=T0,
+        )

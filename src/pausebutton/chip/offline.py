@@ -136,7 +136,7 @@ class OfflineAuthority:
     authdir: AuthorityDir
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> OfflineAuthority:
+    def load(cls, path: str | Path) -> OfflineAuthority:
         return cls(AuthorityDir.load(path))
 
     @property
