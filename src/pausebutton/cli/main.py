@@ -8,7 +8,7 @@ import click
 import typer
 
 from pausebutton import __version__
-from pausebutton.cli import authority, bench, keys, protocol
+from pausebutton.cli import authority, bench, chip, keys, license, pause, protocol, timecmd, vendor
 from pausebutton.cli.common import EXIT_ERROR, err, exit_code_for
 from pausebutton.errors import PausebuttonError
 
@@ -26,6 +26,12 @@ app.add_typer(authority.app, name="authority")
 app.add_typer(bench.app, name="bench")
 app.add_typer(keys.app, name="keys")
 app.add_typer(protocol.app, name="protocol")
+app.add_typer(chip.app, name="chip")
+app.add_typer(vendor.app, name="vendor")
+app.add_typer(license.app, name="license")
+app.add_typer(pause.app, name="pause")
+app.add_typer(pause.resume_app, name="resume")
+app.add_typer(timecmd.app, name="time")
 
 
 def _version(value: bool) -> None:
