@@ -8,7 +8,18 @@ import click
 import typer
 
 from pausebutton import __version__
-from pausebutton.cli import authority, bench, chip, keys, license, pause, protocol, timecmd, vendor
+from pausebutton.cli import (
+    authority,
+    bench,
+    chip,
+    conformance,
+    keys,
+    license,
+    pause,
+    protocol,
+    timecmd,
+    vendor,
+)
 from pausebutton.cli.common import EXIT_ERROR, err, exit_code_for
 from pausebutton.errors import PausebuttonError
 
@@ -32,6 +43,7 @@ app.add_typer(license.app, name="license")
 app.add_typer(pause.app, name="pause")
 app.add_typer(pause.resume_app, name="resume")
 app.add_typer(timecmd.app, name="time")
+app.add_typer(conformance.app, name="conformance")
 
 
 def _version(value: bool) -> None:
