@@ -272,11 +272,14 @@ class OrderFeed:
             event, self._event = self._event, asyncio.Event()
             event.set()
 
-    async def run(self) -> None:
-        while True:
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until ``stop`` is set (never cancelled mid-query: a database call in a
+        worker thread always finishes before shutdown disposes the engine)."""
+        while not stop.is_set():
             with contextlib.suppress(Exception):
                 await self.refresh()
-            await asyncio.sleep(self.poll_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.poll_interval)
 
     def after(self, seq: int) -> list[dict[str, Any]]:
         return [o for o in self.orders if o["sequence"] > seq]
@@ -412,13 +415,13 @@ def create_app(settings: Settings) -> FastAPI:
         await feed.refresh()
         app.state.pb = state
         holder["state"] = state
-        task = asyncio.create_task(feed.run())
+        stop = asyncio.Event()
+        task = asyncio.create_task(feed.run(stop))
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            stop.set()
+            await task
             db.dispose()
 
     app = FastAPI(
