@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,3 +124,112 @@ def api(world: DemoWorld, db_url: str) -> Iterator[Api]:
     app = create_app(world.settings(db_url))
     with serve_in_process(app) as http:
         yield Api(world, http, AuthorityClient("http://testserver", world.admin, http=http))
+
+
+SRC = Path(__file__).resolve().parents[3] / "src"
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    proc: Any
+    directory: Path
+    db_url: str
+
+    def stop(self, kill: bool = False) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except Exception:  # noqa: BLE001 - escalate to SIGKILL
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def start_server(
+    directory: Path,
+    db_url: str,
+    admin_pub: Path,
+    *,
+    workers: int = 1,
+    extra: tuple[str, ...] = (),
+) -> Server:
+    """Run ``pausebutton authority serve`` as a real process; wait until it answers."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    log = directory.parent / f"server-{port}.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pausebutton",
+                "authority",
+                "serve",
+                str(directory),
+                "--db",
+                db_url,
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--admin-key",
+                str(admin_pub),
+                "--write-rate",
+                "100000",
+                *extra,
+            ],
+            env=cli_env(),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(log.read_text())
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return Server(url, proc, directory, db_url)
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Any]:
+    """``server_factory(dir, db_url, admin_pub, workers=1)`` starts servers; all are
+    stopped at the end of the test."""
+    started: list[Server] = []
+
+    def make(*args: Any, **kw: Any) -> Server:
+        s = start_server(*args, **kw)
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        s.stop(kill=True)
