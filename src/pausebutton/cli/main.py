@@ -15,9 +15,12 @@ from pausebutton.cli import (
     conformance,
     keys,
     license,
+    license_online,
     log,
     pause,
+    pause_online,
     protocol,
+    registry,
     timecmd,
     vendor,
     witness,
@@ -48,6 +51,20 @@ app.add_typer(pause.app, name="pause")
 app.add_typer(pause.resume_app, name="resume")
 app.add_typer(timecmd.app, name="time")
 app.add_typer(conformance.app, name="conformance")
+app.add_typer(registry.app, name="registry")
+# Online licence/pause verbs, mounted under `gov` until they join the `license`,
+# `pause` and `resume` groups (license_online.register / pause_online.register[_resume]).
+gov = typer.Typer(help="Online licensing and pause verbs against a running authority.")
+_gov_license = typer.Typer(help="Licences from a running authority.")
+_gov_pause = typer.Typer(help="Pause orders on a running authority.")
+_gov_resume = typer.Typer(help="Resume orders on a running authority.")
+license_online.register(_gov_license)
+pause_online.register(_gov_pause)
+pause_online.register_resume(_gov_resume)
+gov.add_typer(_gov_license, name="license")
+gov.add_typer(_gov_pause, name="pause")
+gov.add_typer(_gov_resume, name="resume")
+app.add_typer(gov, name="gov")
 
 
 def _version(value: bool) -> None:
