@@ -8,7 +8,7 @@ import click
 import typer
 
 from pausebutton import __version__
-from pausebutton.cli import authority, bench, geo, keys, protocol
+from pausebutton.cli import authority, bench, geo, keys, landmark, protocol
 from pausebutton.cli.common import EXIT_ERROR, err, exit_code_for
 from pausebutton.errors import PausebuttonError
 
@@ -26,6 +26,7 @@ app.add_typer(authority.app, name="authority")
 app.add_typer(bench.app, name="bench")
 app.add_typer(geo.app, name="geo")
 app.add_typer(keys.app, name="keys")
+app.add_typer(landmark.app, name="landmark")
 app.add_typer(protocol.app, name="protocol")
 
 
