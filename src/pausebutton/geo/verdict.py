@@ -101,6 +101,9 @@ class Policy:
             raise UsageError("max_inflation must be at least 1")
 
 
+DEFAULT_POLICY = Policy()
+
+
 @dataclass(frozen=True)
 class LandmarkEvidence:
     landmark_id: str
@@ -308,7 +311,7 @@ def verify_claim(
     landmarks: Mapping[str, Landmark],
     measurements: Iterable[tuple[str, float]],
     claim: Claim,
-    policy: Policy = Policy(),
+    policy: Policy = DEFAULT_POLICY,
     calibrations: Mapping[str, Calibration] | None = None,
     *,
     with_estimate: bool = True,
