@@ -13,7 +13,9 @@ from pausebutton.cli import (
     bench,
     chip,
     conformance,
+    geo,
     keys,
+    landmark,
     license,
     license_online,
     log,
@@ -40,7 +42,9 @@ app = typer.Typer(
 )
 app.add_typer(authority.app, name="authority")
 app.add_typer(bench.app, name="bench")
+app.add_typer(geo.app, name="geo")
 app.add_typer(keys.app, name="keys")
+app.add_typer(landmark.app, name="landmark")
 app.add_typer(protocol.app, name="protocol")
 app.add_typer(log.app, name="log")
 app.add_typer(witness.app, name="witness")

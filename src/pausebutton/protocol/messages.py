@@ -398,3 +398,52 @@ class ProhibitedArtifacts(Payload):
 
     def hashes(self) -> frozenset[bytes]:
         return frozenset(a.sha256 for a in self.artifacts)
+
+
+# -- location verification -------------------------------------------------------------------
+
+
+MICRODEGREES = 1_000_000
+"""Landmark coordinates travel as integer microdegrees (the encoding has no floats)."""
+
+
+@register
+@dataclass(frozen=True)
+class Measurement(Payload):
+    """M11: a landmark's signed record of one timed challenge: it sent ``nonce`` to
+    ``chip_id`` and got the chip's signed LocationResponse (``response``, the full
+    envelope) back after ``rtt_ns`` nanoseconds on its monotonic clock."""
+
+    TYPE = "location-measurement"
+
+    landmark_id: bytes
+    chip_id: bytes
+    nonce: bytes
+    rtt_ns: int
+    time: int
+    """The landmark's Unix time when the response arrived."""
+    counter: int
+    """The chip's response counter, copied from the response."""
+    lat_e6: int
+    lon_e6: int
+    """The landmark's own position in microdegrees (WGS84)."""
+    response: bytes
+
+    def validate(self) -> None:
+        check_len(self.landmark_id, KEY_ID_SIZE, "landmark_id")
+        check_len(self.chip_id, KEY_ID_SIZE, "chip_id")
+        check_len(self.nonce, NONCE_SIZE, "nonce")
+        if self.rtt_ns <= 0:
+            raise SchemaError("rtt_ns must be positive", field="rtt_ns")
+        check_nonneg(self.time, "time")
+        check_nonneg(self.counter, "counter")
+        if not -90 * MICRODEGREES <= self.lat_e6 <= 90 * MICRODEGREES:
+            raise SchemaError("lat_e6 is outside [-90, 90] degrees", field="lat_e6")
+        if not -180 * MICRODEGREES <= self.lon_e6 <= 180 * MICRODEGREES:
+            raise SchemaError("lon_e6 is outside [-180, 180] degrees", field="lon_e6")
+        if not self.response or len(self.response) > 4096:
+            raise SchemaError("response must hold one signed envelope", field="response")
+
+    @property
+    def rtt_ms(self) -> float:
+        return self.rtt_ns / 1e6

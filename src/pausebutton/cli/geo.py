@@ -1,0 +1,281 @@
+"""``pausebutton geo``: verify a chip's claimed facility from round-trip times, estimate
+where it is, and validate the solver on the WonderProxy ping dataset.
+
+Exit codes of ``geo verify``: 0 consistent, 5 inconsistent, 6 insufficient evidence
+(fewer landmarks than the policy requires), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pausebutton.cli.common import EXIT_INCONSISTENT, out, print_json
+from pausebutton.errors import DataError, UsageError
+from pausebutton.fsutil import read_limited
+from pausebutton.geo.calibration import Calibration, calibrate
+from pausebutton.geo.csvio import (
+    parse_landmarks,
+    parse_measurements,
+    parse_wonderproxy_pings,
+    parse_wonderproxy_servers,
+)
+from pausebutton.geo.holdout import evaluate_holdout
+from pausebutton.geo.physics import check_rtt
+from pausebutton.geo.verdict import (
+    Claim,
+    Landmark,
+    Model,
+    Policy,
+    VerdictKind,
+    locate,
+    verify_claim,
+)
+
+EXIT_INSUFFICIENT = 6
+"""``geo verify``: fewer landmarks measured than the policy's minimum."""
+CSV_LIMIT = 256 * 1024 * 1024
+
+app = typer.Typer(
+    help=(
+        "Location verification from round-trip times: verify a claimed facility, locate a"
+        " chip, validate the solver on real ping data. See docs/geo.md."
+    ),
+    no_args_is_help=True,
+)
+
+LandmarksOpt = Annotated[
+    Path, typer.Option("--landmarks", help="CSV with columns id,lat,lon (WGS84 degrees).")
+]
+MeasurementsOpt = Annotated[
+    Path,
+    typer.Option(
+        "--measurements",
+        help="CSV with columns landmark_id,rtt_ms; repeated rows allowed (the minimum counts).",
+    ),
+]
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        help=(
+            "Delay model: hard (speed of light only; never rejects an honest chip, cannot"
+            " see relays), fibre (2/3 c with --max-inflation), calibrated (per-landmark"
+            " bestline/slowline from --calibration), or auto (calibrated if --calibration"
+            " is given, else fibre)."
+        ),
+    ),
+]
+CalibrationOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--calibration",
+        help="CSV source,destination,rtt_ms of landmark-to-landmark measurements.",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def _read_text(path: Path) -> str:
+    data = read_limited(path, CSV_LIMIT)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason})", file=str(path)) from None
+
+
+def _model(name: str, calibration: Path | None) -> Model:
+    if name == "auto":
+        return Model.CALIBRATED if calibration is not None else Model.FIBRE
+    try:
+        return Model(name)
+    except ValueError:
+        raise UsageError(f"--model must be hard, fibre, calibrated or auto, not {name!r}") from None
+
+
+def _claim(text: str) -> Claim:
+    parts = text.split(",")
+    if len(parts) not in (2, 3):
+        raise UsageError(f"--claim must be LAT,LON[,RADIUS_KM], not {text!r}")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise UsageError(f"--claim must be numbers LAT,LON[,RADIUS_KM], not {text!r}") from None
+    try:
+        return Claim(*values)
+    except DataError as exc:
+        raise UsageError(f"--claim: {exc.message}") from None
+
+
+def _calibrations(
+    path: Path | None, landmarks: dict[str, Landmark], model: Model
+) -> dict[str, Calibration]:
+    if path is None:
+        if model is Model.CALIBRATED:
+            raise UsageError("--model calibrated needs --calibration")
+        return {}
+    import csv
+    import io
+
+    name = str(path)
+    text = _read_text(path)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    need = ("source", "destination", "rtt_ms")
+    if not reader.fieldnames or any(c not in reader.fieldnames for c in need):
+        raise DataError(f"{name}: needs columns {','.join(need)}", file=name, row=1)
+    pairs: list[tuple[str, str, float]] = []
+    for row_no, row in enumerate(reader, start=2):
+        for fieldname in ("source", "destination"):
+            if row.get(fieldname) not in landmarks:
+                raise DataError(
+                    f"{name}, row {row_no}, field {fieldname}: unknown landmark "
+                    f"{row.get(fieldname)!r}",
+                    file=name,
+                    row=row_no,
+                    field=fieldname,
+                )
+        try:
+            rtt = float(row.get("rtt_ms") or "")
+            check_rtt(rtt)
+        except (ValueError, DataError):
+            raise DataError(
+                f"{name}, row {row_no}, field rtt_ms: {row.get('rtt_ms')!r} is not a valid RTT",
+                file=name,
+                row=row_no,
+                field="rtt_ms",
+            ) from None
+        pairs.append((row["source"], row["destination"], rtt))
+    return calibrate({k: (v.lat, v.lon) for k, v in landmarks.items()}, pairs)
+
+
+@app.command("verify")
+def verify(
+    landmarks: LandmarksOpt,
+    measurements: MeasurementsOpt,
+    claim: Annotated[
+        str, typer.Option("--claim", help="Declared facility LAT,LON[,RADIUS_KM] (WGS84).")
+    ],
+    model: ModelOpt = "auto",
+    calibration: CalibrationOpt = None,
+    min_landmarks: Annotated[
+        int, typer.Option("--min-landmarks", help="Fewer landmarks: insufficient evidence.")
+    ] = 3,
+    tolerance_ms: Annotated[
+        float,
+        typer.Option("--tolerance-ms", help="Slack before a response counts as too slow."),
+    ] = 1.0,
+    max_inflation: Annotated[
+        float, typer.Option("--max-inflation", help="Fibre model: route length / geodesic.")
+    ] = 2.0,
+    overhead_ms: Annotated[
+        float, typer.Option("--overhead-ms", help="Fibre model: fixed delay per round trip.")
+    ] = 0.5,
+    json_out: JsonOpt = False,
+) -> None:
+    """Is the chip at the claimed facility? Exit 0 consistent, 5 inconsistent, 6 insufficient
+    evidence (fewer landmarks than --min-landmarks), 2 bad input."""
+    the_claim = _claim(claim)
+    the_model = _model(model, calibration)
+    policy = Policy(the_model, min_landmarks, tolerance_ms, max_inflation, overhead_ms)
+    lms = parse_landmarks(_read_text(landmarks), str(landmarks))
+    rows = parse_measurements(_read_text(measurements), lms, str(measurements))
+    cals = _calibrations(calibration, lms, the_model)
+    verdict = verify_claim(lms, rows, the_claim, policy, cals)
+    if json_out:
+        print_json(verdict.to_json())
+    else:
+        out.print(f"verdict: {verdict.verdict.value}", markup=False)
+        for reason in verdict.reasons:
+            out.print(f"  - {reason}", markup=False)
+        for e in verdict.landmarks:
+            out.print(
+                f"  {e.landmark_id}: rtt {e.rtt_ms:.3f} ms, max {e.max_distance_km:.1f} km,"
+                f" claim at {e.distance_to_claim_km:.1f} km, {e.status}",
+                markup=False,
+            )
+        if verdict.estimate is not None:
+            est = verdict.estimate
+            out.print(
+                f"estimate: {est.lat:.4f},{est.lon:.4f} within {est.radius_km:.1f} km",
+                markup=False,
+            )
+    if verdict.verdict is VerdictKind.INCONSISTENT:
+        raise typer.Exit(EXIT_INCONSISTENT)
+    if verdict.verdict is VerdictKind.INSUFFICIENT:
+        raise typer.Exit(EXIT_INSUFFICIENT)
+
+
+@app.command("locate")
+def locate_cmd(
+    landmarks: LandmarksOpt,
+    measurements: MeasurementsOpt,
+    model: ModelOpt = "auto",
+    calibration: CalibrationOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Estimate where the chip is (centre and radius of the feasible region); no verdict."""
+    the_model = _model(model, calibration)
+    lms = parse_landmarks(_read_text(landmarks), str(landmarks))
+    rows = parse_measurements(_read_text(measurements), lms, str(measurements))
+    cals = _calibrations(calibration, lms, the_model)
+    est, maxd, notes = locate(lms, rows, the_model, cals)
+    result = {
+        "model": the_model.value,
+        "estimate": None
+        if est is None
+        else {
+            "lat": round(est.lat, 5),
+            "lon": round(est.lon, 5),
+            "radius_km": round(est.radius_km, 3),
+        },
+        "max_distance_km": {k: round(v, 3) for k, v in maxd.items()},
+        "reasons": notes,
+    }
+    if json_out:
+        print_json(result)
+    elif est is None:
+        out.print("no estimate: " + "; ".join(notes), markup=False)
+    else:
+        out.print(f"estimate: {est.lat:.4f},{est.lon:.4f} within {est.radius_km:.1f} km")
+    if est is None:
+        raise typer.Exit(EXIT_INCONSISTENT)
+
+
+@app.command("wonderproxy")
+def wonderproxy(
+    servers: Annotated[Path, typer.Option("--servers", help="WonderProxy servers.csv.")],
+    pings: Annotated[Path, typer.Option("--pings", help="WonderProxy pings.csv.")],
+    holdout: Annotated[
+        int, typer.Option("--holdout", help="How many servers to hold out as chips.")
+    ] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for choosing held-out servers.")] = 1,
+    model: Annotated[
+        str, typer.Option("--model", help="hard, fibre or calibrated.")
+    ] = "calibrated",
+    tolerance_ms: Annotated[float, typer.Option("--tolerance-ms")] = 1.0,
+    min_landmarks: Annotated[int, typer.Option("--min-landmarks")] = 3,
+    json_out: JsonOpt = False,
+) -> None:
+    """Validate the solver on the public WonderProxy ping dataset: hold out servers as
+    chips, calibrate on the rest, count false rejects and measure estimate errors."""
+    the_model = _model(model, None if model != "calibrated" else servers)
+    srv = parse_wonderproxy_servers(_read_text(servers), str(servers))
+    rows, skipped = parse_wonderproxy_pings(_read_text(pings), srv, str(pings))
+    if holdout < 1 or holdout >= len(srv):
+        raise UsageError(f"--holdout must be between 1 and {len(srv) - 1}")
+    targets = sorted(random.Random(seed).sample(sorted(srv), holdout))
+    sites = {k: v.landmark() for k, v in srv.items()}
+    policy = Policy(the_model, min_landmarks, tolerance_ms)
+    result = evaluate_holdout(
+        sites, [(p.source, p.destination, p.min_ms) for p in rows], targets, policy
+    )
+    result["skipped_rows"] = skipped
+    result["servers"] = len(srv)
+    if json_out:
+        print_json(result)
+    else:
+        for key, value in result.items():
+            out.print(f"{key}: {value}", markup=False)

@@ -1,0 +1,225 @@
+"""``pausebutton landmark``: run a landmark server, or measure a chip against landmarks.
+
+``serve`` answers over UDP and TCP on one port: a chip sends hello (its device
+key), gets a fresh nonce in a signed challenge, signs its response at once,
+and receives the landmark's signed Measurement (RTT on the landmark's
+monotonic clock). Late, replayed and wrongly signed responses are rejected with
+named errors. Each measurement is printed as one JSON line and may be POSTed to
+the authority (``--authority-url``, body ``application/cbor``).
+
+``probe`` is the chip side for operators and tests: it answers challenges with
+a device key file (a stand-in for the firmware's ``respond``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pausebutton import keystore
+from pausebutton.cli.common import err, print_json
+from pausebutton.errors import PausebuttonError, ServiceError, UsageError
+from pausebutton.fsutil import atomic_write
+from pausebutton.geo.client import measure_tcp, measure_udp
+from pausebutton.geo.csvio import format_measurements
+from pausebutton.geo.landmark import LandmarkCore
+from pausebutton.geo.responder import SoftChip
+from pausebutton.geo.server import LandmarkServer
+from pausebutton.protocol.envelope import decode_as
+from pausebutton.protocol.messages import Measurement
+
+app = typer.Typer(
+    help="Landmark servers for location verification, and the chip-side probe.",
+    no_args_is_help=True,
+)
+
+
+def measurement_json(data: bytes, m: Measurement) -> dict[str, object]:
+    return {
+        "landmark_id": m.landmark_id.hex(),
+        "chip_id": m.chip_id.hex(),
+        "nonce": m.nonce.hex(),
+        "rtt_ms": m.rtt_ms,
+        "rtt_ns": m.rtt_ns,
+        "time": m.time,
+        "counter": m.counter,
+        "envelope": base64.b64encode(data).decode(),
+    }
+
+
+async def _post(url: str, data: bytes) -> None:
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            r = await client.post(url, content=data, headers={"content-type": "application/cbor"})
+            if r.status_code >= 300:
+                err.print(f"authority answered {r.status_code} to a measurement", markup=False)
+    except httpx.HTTPError as exc:
+        err.print(f"could not send a measurement to the authority: {exc!r}", markup=False)
+
+
+async def _serve(
+    core: LandmarkCore,
+    host: str,
+    port: int,
+    udp: bool,
+    tcp: bool,
+    authority_url: str | None,
+    count: int | None,
+    ready_file: Path | None,
+) -> None:
+    done = asyncio.Event()
+    tasks: set[asyncio.Task[None]] = set()
+    seen = 0
+
+    def on_measurement(data: bytes, m: Measurement) -> None:
+        nonlocal seen
+        sys.stdout.write(json.dumps(measurement_json(data, m), sort_keys=True) + "\n")
+        sys.stdout.flush()
+        if authority_url:
+            task = asyncio.get_running_loop().create_task(_post(authority_url, data))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        seen += 1
+        if count is not None and seen >= count:
+            done.set()
+
+    def on_error(exc: PausebuttonError) -> None:
+        err.print(f"rejected: {exc}", markup=False)
+
+    server = LandmarkServer(
+        core,
+        host=host,
+        port=port,
+        udp=udp,
+        tcp=tcp,
+        on_measurement=on_measurement,
+        on_error=on_error,
+    )
+    try:
+        bound = await server.start()
+    except OSError as exc:
+        raise ServiceError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    err.print(
+        f"landmark {core.landmark_id.hex()[:16]} listening on {host}:{bound}"
+        f" ({'udp ' if udp else ''}{'tcp' if tcp else ''})",
+        markup=False,
+    )
+    if ready_file is not None:
+        atomic_write(ready_file, f"{bound}\n".encode())
+    try:
+        await done.wait()
+    finally:
+        await server.close()
+        if tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait(tasks, timeout=5.0)
+
+
+@app.command("serve")
+def serve(
+    key: Annotated[Path, typer.Option("--key", help="The landmark's private key file (0600).")],
+    lat: Annotated[float, typer.Option("--lat", help="The landmark's latitude (WGS84).")],
+    lon: Annotated[float, typer.Option("--lon", help="The landmark's longitude (WGS84).")],
+    port: Annotated[int, typer.Option("--port", help="UDP and TCP port (0: any).")],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "0.0.0.0",
+    udp: Annotated[bool, typer.Option("--udp/--no-udp", help="Serve over UDP.")] = True,
+    tcp: Annotated[bool, typer.Option("--tcp/--no-tcp", help="Serve over TCP.")] = True,
+    max_rtt_ms: Annotated[
+        float, typer.Option("--max-rtt-ms", help="Reject responses later than this.")
+    ] = 500.0,
+    authority_url: Annotated[
+        str | None,
+        typer.Option("--authority-url", help="POST each signed Measurement here (CBOR)."),
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option("--count", help="Exit after this many measurements.")
+    ] = None,
+    ready_file: Annotated[
+        Path | None, typer.Option("--ready-file", help="Write the bound port here when ready.")
+    ] = None,
+) -> None:
+    """Serve location challenges; print each signed Measurement as one JSON line."""
+    if not (udp or tcp):
+        raise UsageError("serve needs --udp or --tcp")
+    if not 0 <= port <= 65535:
+        raise UsageError("--port must be 0-65535")
+    if not 0 < max_rtt_ms <= 10_000:
+        raise UsageError("--max-rtt-ms must be in (0, 10000]")
+    core = LandmarkCore(keystore.read_private_key(key), lat, lon, max_rtt_ns=int(max_rtt_ms * 1e6))
+    asyncio.run(_serve(core, host, port, udp, tcp, authority_url, count, ready_file))
+
+
+def _target(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"landmark address must be HOST:PORT, not {text!r}")
+    return host.strip("[]"), int(port)
+
+
+@app.command("probe")
+def probe(
+    landmarks: Annotated[list[str], typer.Argument(help="Landmarks as HOST:PORT.")],
+    chip_key: Annotated[
+        Path, typer.Option("--chip-key", help="Device key file that answers (stand-in chip).")
+    ],
+    rounds: Annotated[int, typer.Option("--rounds", help="Measurements per landmark.")] = 5,
+    use_udp: Annotated[bool, typer.Option("--udp", help="Use UDP instead of TCP.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per message.")] = 5.0,
+    out_csv: Annotated[
+        Path | None,
+        typer.Option("--out-csv", help="Write landmark_id,rtt_ms rows (ids: key ids in hex)."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", help="Write each signed Measurement here.")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the measurements as JSON.")
+    ] = False,
+) -> None:
+    """Be measured by landmarks: answer their challenges with the chip key."""
+    if not 1 <= rounds <= 1000:
+        raise UsageError("--rounds must be 1-1000")
+    targets = [_target(t) for t in landmarks]
+    # A stand-in chip has no rollback-protected counter; starting at the wall clock in
+    # microseconds keeps its response counter rising across runs, as landmarks require.
+    chip = SoftChip(keystore.read_private_key(chip_key), counter=time.time_ns() // 1000)
+    fn = measure_udp if use_udp else measure_tcp
+
+    async def run_all() -> list[bytes]:
+        collected: list[bytes] = []
+        for host, port in targets:  # one at a time: no self-inflicted queueing
+            collected += await fn(
+                host, port, chip.device_key, chip.respond, rounds=rounds, timeout=timeout
+            )
+        return collected
+
+    envelopes = asyncio.run(run_all())
+    rows = []
+    docs = []
+    for data in envelopes:
+        _, m = decode_as(data, Measurement)
+        rows.append((m.landmark_id.hex(), m.rtt_ms))
+        docs.append(measurement_json(data, m))
+        if out_dir is not None:
+            atomic_write(out_dir / f"{m.landmark_id.hex()[:16]}-{m.nonce.hex()[:16]}.cbor", data)
+    if out_csv is not None:
+        atomic_write(out_csv, format_measurements(rows).encode())
+    if json_out:
+        print_json({"measurements": docs})
+    else:
+        for lid, rtt in rows:
+            typer.echo(f"{lid[:16]}  {rtt:.3f} ms")

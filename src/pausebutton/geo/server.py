@@ -1,0 +1,174 @@
+"""The landmark server (I/O edge): UDP and TCP on asyncio, a monotonic clock for RTTs.
+
+Arrival times are read in ``data_received`` / ``datagram_received`` (asyncio
+protocols, not streams) so the event loop adds as little as possible to a
+measured RTT; departure times right after the challenge is handed to the
+kernel. Nonces come from ``os.urandom``. Every rejection is sent back as an
+``error`` message naming the error code (wire.py), and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pausebutton.errors import MalformedError, PausebuttonError
+from pausebutton.geo import wire
+from pausebutton.geo.landmark import LandmarkCore
+from pausebutton.protocol.messages import Measurement
+
+OnMeasurement = Callable[[bytes, Measurement], None]
+IDLE_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Stats:
+    measurements: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+    def reject(self, code: str) -> None:
+        self.rejected[code] = self.rejected.get(code, 0) + 1
+
+
+class _Handler:
+    def __init__(self, server: LandmarkServer) -> None:
+        self.server = server
+
+    def handle(self, data: bytes, received_ns: int, send: Callable[[bytes], None]) -> None:
+        core = self.server.core
+        try:
+            op, msg = wire.unpack(data)
+            if op == "hello":
+                core.expire(received_ns)
+                nonce = os.urandom(32)
+                challenge = core.challenge(msg["device_key"], nonce)
+                send(wire.pack("challenge", envelope=challenge))
+                core.sent(nonce, time.monotonic_ns())
+            elif op == "response":
+                env_bytes, measurement = core.complete(
+                    msg["envelope"], received_ns, int(time.time())
+                )
+                send(wire.pack("measurement", envelope=env_bytes))
+                self.server.stats.measurements += 1
+                self.server.on_measurement(env_bytes, measurement)
+            else:
+                raise MalformedError(f"a landmark does not accept {op!r} messages")
+        except PausebuttonError as exc:
+            self.server.stats.reject(exc.code)
+            self.server.on_error(exc)
+            send(wire.error_message(exc))
+
+
+class _Tcp(asyncio.Protocol):
+    def __init__(self, server: LandmarkServer) -> None:
+        self.handler = _Handler(server)
+        self.deframer = wire.Deframer()
+        self.transport: asyncio.Transport | None = None
+        self.idle: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._arm()
+
+    def _arm(self) -> None:
+        if self.idle is not None:
+            self.idle.cancel()
+        loop = asyncio.get_running_loop()
+        self.idle = loop.call_later(IDLE_TIMEOUT_S, self._close)
+
+    def _close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.idle is not None:
+            self.idle.cancel()
+
+    def _send(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(wire.frame(data))
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic_ns()
+        self._arm()
+        try:
+            messages = self.deframer.feed(data)
+        except PausebuttonError as exc:
+            self.handler.server.stats.reject(exc.code)
+            self._send(wire.error_message(exc))
+            self._close()
+            return
+        for message in messages:
+            self.handler.handle(message, now, self._send)
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, server: LandmarkServer) -> None:
+        self.handler = _Handler(server)
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        now = time.monotonic_ns()
+        transport = self.transport
+
+        def send(reply: bytes) -> None:
+            if transport is not None:
+                transport.sendto(reply, addr)
+
+        self.handler.handle(data, now, send)
+
+
+class LandmarkServer:
+    """Serves location challenges on one port over UDP and/or TCP."""
+
+    def __init__(
+        self,
+        core: LandmarkCore,
+        *,
+        host: str = "0.0.0.0",
+        port: int = 0,
+        udp: bool = True,
+        tcp: bool = True,
+        on_measurement: OnMeasurement | None = None,
+        on_error: Callable[[PausebuttonError], None] | None = None,
+    ) -> None:
+        self.core = core
+        self.host, self.port = host, port
+        self.udp, self.tcp = udp, tcp
+        self.on_measurement: OnMeasurement = on_measurement or (lambda b, m: None)
+        self.on_error: Callable[[PausebuttonError], None] = on_error or (lambda e: None)
+        self.stats = Stats()
+        self._tcp_server: asyncio.Server | None = None
+        self._udp_transport: asyncio.DatagramTransport | None = None
+
+    async def start(self) -> int:
+        """Bind (TCP first, so port 0 picks one port for both) and return the port."""
+        loop = asyncio.get_running_loop()
+        if self.tcp:
+            self._tcp_server = await loop.create_server(
+                lambda: _Tcp(self), self.host, self.port, reuse_address=True
+            )
+            self.port = self._tcp_server.sockets[0].getsockname()[1]
+        if self.udp:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Udp(self), local_addr=(self.host, self.port)
+            )
+            self._udp_transport = transport
+            self.port = transport.get_extra_info("sockname")[1]
+        return self.port
+
+    async def close(self) -> None:
+        if self._udp_transport is not None:
+            self._udp_transport.close()
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._tcp_server.wait_closed(), 2.0)

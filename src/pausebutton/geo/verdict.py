@@ -1,0 +1,396 @@
+"""Verdicts on a claimed facility, and location estimates (pure).
+
+Two tests, with different standing (docs/geo.md):
+
+1. **Too fast (physics).** A chip is never farther from a landmark than
+   ``c * rtt / 2``. If the claimed facility lies farther than that from some
+   landmark, the chip is provably not there: *inconsistent*, and the chip must
+   be at least ``(distance to the claim's edge) - c * rtt / 2`` km from it.
+   This uses the hard bound only, so an honest chip can never fail it (its
+   measured RTT can only exceed the true propagation time).
+
+2. **Too slow (delay model).** A relay makes a chip *slower*, never faster, so
+   catching relays needs a model of how slowly an honest chip at the claim may
+   answer: the fibre model (``overhead + max_inflation * 2d / (2/3 c)``) or
+   the calibrated model (the landmark's slowline). A response slower than that
+   plus ``tolerance_ms`` is *inconsistent*, with how many ms too slow. This is
+   a model, so it can reject an honest chip on a congested path; the tolerance
+   sets that trade-off. Under the ``hard`` model this test is off: the verdict
+   then never rejects an honest chip but cannot see relays either.
+
+Fewer distinct landmarks than ``min_landmarks`` give "insufficient evidence",
+whatever the tests say. Of repeated measurements per landmark the minimum RTT
+counts (queueing only ever adds delay).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pausebutton.errors import DataError, UsageError
+from pausebutton.geo.calibration import Calibration
+from pausebutton.geo.physics import (
+    FIBRE_KM_PER_MS,
+    check_coordinates,
+    check_rtt,
+    distance_km,
+    fibre_max_distance_km,
+    hard_max_distance_km,
+)
+from pausebutton.geo.region import Disk, Estimate, estimate
+
+
+class Model(enum.Enum):
+    HARD = "hard"
+    FIBRE = "fibre"
+    CALIBRATED = "calibrated"
+
+
+class VerdictKind(enum.Enum):
+    CONSISTENT = "consistent"
+    INCONSISTENT = "inconsistent"
+    INSUFFICIENT = "insufficient_evidence"
+
+
+@dataclass(frozen=True)
+class Landmark:
+    id: str
+    lat: float
+    lon: float
+
+    def __post_init__(self) -> None:
+        check_coordinates(self.lat, self.lon, what=f"landmark {self.id!r}")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A declared facility: a point and the radius of the site around it."""
+
+    lat: float
+    lon: float
+    radius_km: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_coordinates(self.lat, self.lon, what="claim")
+        if not math.isfinite(self.radius_km) or not 0.0 <= self.radius_km <= 20_000.0:
+            raise DataError(f"claim radius {self.radius_km} km is out of range", field="radius")
+
+
+@dataclass(frozen=True)
+class Policy:
+    model: Model = Model.CALIBRATED
+    min_landmarks: int = 3
+    tolerance_ms: float = 1.0
+    """Slack added to the slowest RTT an honest chip may show before "too slow"."""
+    max_inflation: float = 2.0
+    """Fibre model: how much longer than the geodesic an honest route may be."""
+    overhead_ms: float = 0.5
+    """Fibre model: fixed delay (stacks, signing, last mile) an honest round trip may add."""
+
+    def __post_init__(self) -> None:
+        if self.min_landmarks < 1:
+            raise UsageError("min_landmarks must be at least 1")
+        for name in ("tolerance_ms", "overhead_ms"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise UsageError(f"{name} must be a non-negative number")
+        if not math.isfinite(self.max_inflation) or self.max_inflation < 1.0:
+            raise UsageError("max_inflation must be at least 1")
+
+
+DEFAULT_POLICY = Policy()
+
+
+@dataclass(frozen=True)
+class LandmarkEvidence:
+    landmark_id: str
+    lat: float
+    lon: float
+    samples: int
+    rtt_ms: float
+    """The minimum of the landmark's measurements."""
+    distance_to_claim_km: float
+    hard_max_distance_km: float
+    max_distance_km: float
+    """The chip's farthest distance from the landmark under the policy's model."""
+    allowed_rtt_ms: float | None
+    """The slowest an honest chip at the claim may answer (None under the hard model)."""
+    too_fast_km: float
+    """How far the claim's edge lies beyond the hard bound (0 if within)."""
+    too_slow_ms: float
+    """How many ms slower than allowed_rtt_ms (0 if not)."""
+    least_distance_km: float
+    """The least distance the chip must be from the claim's edge by this landmark."""
+
+    @property
+    def status(self) -> str:
+        if self.too_fast_km > 0:
+            return "too_fast"
+        if self.too_slow_ms > 0:
+            return "too_slow"
+        return "ok"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "landmark_id": self.landmark_id,
+            "lat": self.lat,
+            "lon": self.lon,
+            "samples": self.samples,
+            "rtt_ms": round(self.rtt_ms, 6),
+            "distance_to_claim_km": round(self.distance_to_claim_km, 3),
+            "hard_max_distance_km": round(self.hard_max_distance_km, 3),
+            "max_distance_km": round(self.max_distance_km, 3),
+            "allowed_rtt_ms": None
+            if self.allowed_rtt_ms is None
+            else round(self.allowed_rtt_ms, 6),
+            "too_fast_km": round(self.too_fast_km, 3),
+            "too_slow_ms": round(self.too_slow_ms, 6),
+            "least_distance_km": round(self.least_distance_km, 3),
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: VerdictKind
+    claim: Claim
+    policy: Policy
+    landmarks: tuple[LandmarkEvidence, ...]
+    least_distance_km: float
+    """The least distance the chip must be from the claim's edge (max over landmarks)."""
+    least_distance_basis: str
+    """"physics" (hard bound), "model" (delay model) or "none"."""
+    reasons: tuple[str, ...]
+    estimate: Estimate | None = None
+    estimate_model: str | None = None
+
+    @property
+    def consistent(self) -> bool:
+        return self.verdict is VerdictKind.CONSISTENT
+
+    def to_json(self) -> dict[str, object]:
+        est: dict[str, object] | None = None
+        if self.estimate is not None:
+            est = {
+                "lat": round(self.estimate.lat, 5),
+                "lon": round(self.estimate.lon, 5),
+                "radius_km": round(self.estimate.radius_km, 3),
+                "model": self.estimate_model,
+            }
+        return {
+            "verdict": self.verdict.value,
+            "claim": {
+                "lat": self.claim.lat,
+                "lon": self.claim.lon,
+                "radius_km": self.claim.radius_km,
+            },
+            "policy": {
+                "model": self.policy.model.value,
+                "min_landmarks": self.policy.min_landmarks,
+                "tolerance_ms": self.policy.tolerance_ms,
+                "max_inflation": self.policy.max_inflation,
+                "overhead_ms": self.policy.overhead_ms,
+            },
+            "max_distance_km": {e.landmark_id: round(e.max_distance_km, 3) for e in self.landmarks},
+            "landmarks": [e.to_json() for e in self.landmarks],
+            "least_distance_km": round(self.least_distance_km, 3),
+            "least_distance_basis": self.least_distance_basis,
+            "estimate": est,
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass
+class _Samples:
+    count: int = 0
+    best: float = math.inf
+    ids: list[str] = field(default_factory=list)
+
+
+def min_rtts(
+    landmarks: Mapping[str, Landmark], measurements: Iterable[tuple[str, float]]
+) -> dict[str, tuple[float, int]]:
+    """Minimum RTT and sample count per landmark; unknown landmarks and bad RTTs raise."""
+    out: dict[str, _Samples] = {}
+    for landmark_id, rtt in measurements:
+        if landmark_id not in landmarks:
+            raise DataError(f"measurement names unknown landmark {landmark_id!r}")
+        check_rtt(rtt, what=f"measurement from {landmark_id!r}")
+        s = out.setdefault(landmark_id, _Samples())
+        s.count += 1
+        s.best = min(s.best, rtt)
+    return {k: (v.best, v.count) for k, v in sorted(out.items())}
+
+
+def model_max_distance_km(rtt_ms: float, model: Model, cal: Calibration | None) -> float:
+    """The chip's farthest distance from a landmark under ``model`` (never above hard)."""
+    hard = hard_max_distance_km(rtt_ms)
+    if model is Model.HARD:
+        return hard
+    if model is Model.CALIBRATED and cal is not None:
+        return min(hard, cal.bestline.distance_at(rtt_ms))
+    return min(hard, fibre_max_distance_km(rtt_ms))
+
+
+def allowed_rtt_ms(
+    dist_km: float, policy: Policy, cal: Calibration | None
+) -> tuple[float | None, float | None]:
+    """(slowest honest RTT at ``dist_km`` incl. tolerance, inverse slope km per ms)."""
+    if policy.model is Model.HARD:
+        return None, None
+    if policy.model is Model.CALIBRATED and cal is not None:
+        line = cal.slowline
+        return line.rtt_at(dist_km) + policy.tolerance_ms, 1.0 / line.slope
+    slope = 2.0 * policy.max_inflation / FIBRE_KM_PER_MS
+    return slope * dist_km + policy.overhead_ms + policy.tolerance_ms, 1.0 / slope
+
+
+def _evidence(
+    lm: Landmark, rtt: float, samples: int, claim: Claim, policy: Policy, cal: Calibration | None
+) -> tuple[LandmarkEvidence, str]:
+    d = distance_km(lm.lat, lm.lon, claim.lat, claim.lon)
+    near, far = max(0.0, d - claim.radius_km), d + claim.radius_km
+    hard = hard_max_distance_km(rtt)
+    # A relative 1e-9 (a millimetre per 1,000 km) absorbs floating-point rounding, so a
+    # chip answering at exactly light speed is not "too fast" by rounding.
+    too_fast = near - hard if near - hard > 1e-9 * max(near, 1.0) else 0.0
+    least, basis = too_fast, "physics" if too_fast > 0 else "none"
+    allowed, km_per_ms = allowed_rtt_ms(far, policy, cal)
+    too_slow = 0.0
+    if allowed is not None and km_per_ms is not None and rtt > allowed:
+        too_slow = rtt - allowed
+        model_least = too_slow * km_per_ms
+        if model_least > least:
+            least, basis = model_least, "model"
+    ev = LandmarkEvidence(
+        landmark_id=lm.id,
+        lat=lm.lat,
+        lon=lm.lon,
+        samples=samples,
+        rtt_ms=rtt,
+        distance_to_claim_km=d,
+        hard_max_distance_km=hard,
+        max_distance_km=model_max_distance_km(rtt, policy.model, cal),
+        allowed_rtt_ms=allowed,
+        too_fast_km=too_fast,
+        too_slow_ms=too_slow,
+        least_distance_km=least,
+    )
+    return ev, basis
+
+
+def _disks(evidence: Sequence[LandmarkEvidence], *, hard: bool) -> list[Disk]:
+    return [
+        Disk(e.lat, e.lon, e.hard_max_distance_km if hard else e.max_distance_km) for e in evidence
+    ]
+
+
+def locate_evidence(
+    evidence: Sequence[LandmarkEvidence], model: Model
+) -> tuple[Estimate | None, str | None, list[str]]:
+    """Estimate from the model's disks, falling back to the hard bound if they miss."""
+    notes: list[str] = []
+    if not evidence:
+        return None, None, ["no measurements"]
+    est = estimate(_disks(evidence, hard=False))
+    if est is not None:
+        return est, model.value, notes
+    if model is not Model.HARD:
+        notes.append(f"the {model.value} disks do not intersect; estimate uses the hard bound")
+        est = estimate(_disks(evidence, hard=True))
+        if est is not None:
+            return est, Model.HARD.value, notes
+    notes.append("even the hard-bound disks do not intersect: a landmark position is wrong")
+    return None, None, notes
+
+
+def verify_claim(
+    landmarks: Mapping[str, Landmark],
+    measurements: Iterable[tuple[str, float]],
+    claim: Claim,
+    policy: Policy = DEFAULT_POLICY,
+    calibrations: Mapping[str, Calibration] | None = None,
+    *,
+    with_estimate: bool = True,
+) -> Verdict:
+    """Judge whether the measurements fit a chip at ``claim`` (module docstring)."""
+    rtts = min_rtts(landmarks, measurements)
+    cals = calibrations or {}
+    evidence: list[LandmarkEvidence] = []
+    least, basis = 0.0, "none"
+    reasons: list[str] = []
+    uncalibrated: list[str] = []
+    for lid, (rtt, samples) in rtts.items():
+        cal = cals.get(lid)
+        if policy.model is Model.CALIBRATED and cal is None:
+            uncalibrated.append(lid)
+        ev, ev_basis = _evidence(landmarks[lid], rtt, samples, claim, policy, cal)
+        evidence.append(ev)
+        if ev.least_distance_km > least:
+            least, basis = ev.least_distance_km, ev_basis
+        if ev.too_fast_km > 0:
+            reasons.append(
+                f"landmark {lid}: RTT {rtt:.3f} ms puts the chip within "
+                f"{ev.hard_max_distance_km:.1f} km (speed of light), but the claim is "
+                f"{ev.distance_to_claim_km:.1f} km away: at least {ev.too_fast_km:.1f} km off"
+            )
+        if ev.too_slow_ms > 0:
+            reasons.append(
+                f"landmark {lid}: RTT {rtt:.3f} ms is {ev.too_slow_ms:.3f} ms slower than an "
+                f"honest chip {ev.distance_to_claim_km:.1f} km away may answer "
+                f"({ev.allowed_rtt_ms:.3f} ms, {policy.model.value} model): "
+                f"relayed from at least ~{ev.least_distance_km:.0f} km beyond the claim"
+            )
+    if uncalibrated:
+        reasons.append(
+            "no calibration for landmark(s) " + ", ".join(uncalibrated) + "; fibre model used"
+        )
+    if len(rtts) < policy.min_landmarks:
+        kind = VerdictKind.INSUFFICIENT
+        reasons.insert(
+            0,
+            f"insufficient evidence: {len(rtts)} landmark(s) measured, "
+            f"the policy requires {policy.min_landmarks}",
+        )
+    elif any(e.too_fast_km > 0 or e.too_slow_ms > 0 for e in evidence):
+        kind = VerdictKind.INCONSISTENT
+    else:
+        kind = VerdictKind.CONSISTENT
+        reasons.insert(
+            0,
+            f"all {len(evidence)} landmark(s) fit a chip at the claim "
+            f"({policy.model.value} model, tolerance {policy.tolerance_ms} ms)",
+        )
+    est, est_model = None, None
+    if with_estimate:
+        est, est_model, notes = locate_evidence(evidence, policy.model)
+        reasons.extend(notes)
+    return Verdict(
+        kind, claim, policy, tuple(evidence), least, basis, tuple(reasons), est, est_model
+    )
+
+
+def locate(
+    landmarks: Mapping[str, Landmark],
+    measurements: Iterable[tuple[str, float]],
+    model: Model = Model.CALIBRATED,
+    calibrations: Mapping[str, Calibration] | None = None,
+) -> tuple[Estimate | None, dict[str, float], list[str]]:
+    """Estimate only: (estimate, per-landmark max_distance_km, notes)."""
+    rtts = min_rtts(landmarks, measurements)
+    cals = calibrations or {}
+    evidence = []
+    for lid, (rtt, samples) in rtts.items():
+        lm = landmarks[lid]
+        hard = hard_max_distance_km(rtt)
+        maxd = model_max_distance_km(rtt, model, cals.get(lid))
+        evidence.append(
+            LandmarkEvidence(lid, lm.lat, lm.lon, samples, rtt, 0.0, hard, maxd, None, 0, 0, 0)
+        )
+    est, est_model, notes = locate_evidence(evidence, model)
+    if est_model is not None and est_model != model.value:
+        notes.append(f"estimate model: {est_model}")
+    return est, {e.landmark_id: e.max_distance_km for e in evidence}, notes
