@@ -58,7 +58,7 @@ class Score:
 
     @property
     def probability(self) -> float:
-        return 1.0 / (1.0 + 10.0 ** (-self.log10_odds))
+        return 1.0 / (1.0 + math.pow(10.0, -self.log10_odds))
 
 
 def _score(kind: str, subject: str, findings: Sequence[Finding], prior_odds: float) -> Score:
