@@ -14,6 +14,7 @@ or chip serials) and its evidence, each piece labelled:
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -134,12 +135,20 @@ class SignalSet:
     def get(self, method: Method) -> list[Any]:
         return self.by_method.get(method, [])
 
+    def sort(self) -> None:
+        """Sort every list by time (makes :meth:`until` a binary search)."""
+        for v in self.by_method.values():
+            v.sort(key=signal_time)
+
     def until(self, t: datetime) -> SignalSet:
-        """Only signals known at ``t``."""
+        """Only signals known at ``t`` (lists must be sorted by :meth:`sort`)."""
         return SignalSet(
             defaultdict(
                 list,
-                {m: [s for s in v if signal_time(s) <= t] for m, v in self.by_method.items()},
+                {
+                    m: v[: bisect.bisect_right(v, t, key=signal_time)]
+                    for m, v in self.by_method.items()
+                },
             )
         )
 
@@ -161,6 +170,7 @@ class Params:
     purchase_window_days: float = 120.0
     count_tolerance: float = 0.02
     thermal_factor: float = 1.3
+    thermal_rise_factor: float = 1.5
     meter_gap_factor: float = 1.5
     unregistered_thermal_w: float = 5e6
     max_chips_per_wafer: int = 100
@@ -232,6 +242,10 @@ def unlicensed_run(ctx: Context) -> list[Finding]:
                 sev = Severity.HIGH
             else:
                 sev = Severity.MEDIUM
+            if not registered:
+                # A load plateau at a site not registered for AI compute may be any industry:
+                # on its own it is weak evidence (other methods must say "data centre").
+                sev = min(sev, Severity.MEDIUM)
             ev = [
                 Evidence(
                     "reported",
@@ -521,46 +535,19 @@ def usage_silent(ctx: Context) -> list[Finding]:
     return out
 
 
-def usage_over_license(ctx: Context) -> list[Finding]:
-    """Chips' own reports add up to more than the licenses at their facility allow."""
+def usage_wrong_facility(ctx: Context) -> list[Finding]:
+    """Chips reporting from a facility other than the one registered for them."""
     out: list[Finding] = []
     usage: dict[str, list[UsageRecord]] = defaultdict(list)
     for u in ctx.signals.get(Method.USAGE_REPORT):
         usage[u.facility].append(u)
     for site, recs in sorted(usage.items()):
-        start = min(u.period_start for u in recs)
         end = max(u.period_end for u in recs)
-        total = sum(u.flop for u in recs)
-        licensed = ctx.registry.licensed_flop(site, start, end)
         foreign = [
             u.chip_serial
             for u in recs
             if (c := ctx.registry.chips.get(u.chip_serial)) is None or c.facility_id != site
         ]
-        if total > licensed * 1.01:
-            out.append(
-                Finding(
-                    "usage_over_license",
-                    Severity.HIGH,
-                    f"chips at {site} report {total:.3g} FLOP against {licensed:.3g} licensed",
-                    Method.USAGE_REPORT,
-                    (
-                        Evidence(
-                            "calculated",
-                            "usage_report",
-                            f"usage:{site}",
-                            f"{len(recs)} reports",
-                            total,
-                        ),
-                        Evidence(
-                            "reported", "registry", f"licenses:{site}", "licensed compute", licensed
-                        ),
-                    ),
-                    end,
-                    site=site,
-                    owner=ctx.registry.owner_of(site),
-                )
-            )
         if foreign:
             uniq = tuple(sorted(set(foreign)))
             out.append(
@@ -609,7 +596,14 @@ def location_inconsistent(ctx: Context) -> list[Finding]:
             ev.append(
                 Evidence("reported", "location", f"location:{r.chip_serial}", text, r.distance_km)
             )
-        sev = Severity.HIGH if any(not r.consistent for r in results) else Severity.MEDIUM
+        failed = [r for r in results if not r.consistent]
+        unregistered = [r for r in results if r.chip_serial not in ctx.registry.chips]
+        # One failed measurement can be network noise; several chips (or one chip
+        # failing again) cannot.
+        repeated = len({r.chip_serial for r in failed}) >= 2 or len(failed) > len(
+            {r.chip_serial for r in failed}
+        )
+        sev = Severity.HIGH if repeated or unregistered else Severity.MEDIUM
         out.append(
             Finding(
                 "location_inconsistent",
@@ -903,6 +897,22 @@ def thermal_anomaly(ctx: Context) -> list[Finding]:
                 )
             )
             sev = Severity.HIGH
+        if len(strong) >= 6:
+            ordered = sorted(strong, key=lambda d: d.time)
+            half = ordered[: len(ordered) // 2]
+            early = sorted(d.thermal_w for d in half)[len(half) // 2]
+            late = sorted(d.thermal_w for d in ordered[-3:])[1]
+            if late > early * ctx.params.thermal_rise_factor:
+                reasons.append(
+                    f"heat rose from {early / 1e6:.3g} MW to {late / 1e6:.3g} MW"
+                    " (median of the first half against the last three passes)"
+                )
+                ev.append(
+                    Evidence(
+                        "calculated", "remote_sensing", f"rs:{site}", "heat ratio", late / early
+                    )
+                )
+                sev = max(sev, Severity.MEDIUM)
         meter = ctx.energy_by_site.get(site, [])
         if meter:
             metered = sorted(r.power_w for r in meter)[len(meter) // 2]
@@ -1001,7 +1011,7 @@ RULES: dict[str, Rule] = {
     "imported_unregistered": imported_unregistered,
     "purchase_unmatched": purchase_unmatched,
     "usage_silent": usage_silent,
-    "usage_over_license": usage_over_license,
+    "usage_wrong_facility": usage_wrong_facility,
     "location_inconsistent": location_inconsistent,
     "fab_output_excess": fab_output_excess,
     "inspection_mismatch": inspection_mismatch,
