@@ -8,7 +8,7 @@ import click
 import typer
 
 from pausebutton import __version__
-from pausebutton.cli import authority, bench, keys, protocol
+from pausebutton.cli import authority, bench, detect, keys, protocol
 from pausebutton.cli.common import EXIT_ERROR, err, exit_code_for
 from pausebutton.errors import PausebuttonError
 
@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(authority.app, name="authority")
 app.add_typer(bench.app, name="bench")
+app.add_typer(detect.app, name="detect")
 app.add_typer(keys.app, name="keys")
 app.add_typer(protocol.app, name="protocol")
 
