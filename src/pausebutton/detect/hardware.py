@@ -90,10 +90,10 @@ class HardwareTable:
 
     def close_matches(self, name: str, n: int = 5) -> list[str]:
         names = self.names()
-        out = difflib.get_close_matches(name, names, n=n, cutoff=0.4)
-        low = name.lower()
-        for cand in names:
-            if low and low in cand.lower() and cand not in out:
+        low = name.lower().strip()
+        out = sorted((c for c in names if low and low in c.lower()), key=len)
+        for cand in difflib.get_close_matches(name, names, n=n, cutoff=0.4):
+            if cand not in out:
                 out.append(cand)
         return out[:n]
 
