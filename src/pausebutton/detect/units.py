@@ -88,7 +88,7 @@ def quantity(
     dim, factor = _lookup(unit)
     if expect is not None and dim is not expect:
         raise UnitError(
-            f"{what}: expected a {expect.value} unit, got {unit!r} (a {dim.value})",
+            f"{what}: expected a unit of {expect.value}, got {unit!r} (a unit of {dim.value})",
             unit=unit,
             field=what,
         )

@@ -28,7 +28,7 @@ def test_units_normalise(text: str, dim: Dimension, value: float) -> None:
 
 
 def test_power_is_not_energy() -> None:
-    with pytest.raises(UnitError, match="expected a energy unit"):
+    with pytest.raises(UnitError, match="expected a unit of energy"):
         parse_quantity("12 MW", Dimension.ENERGY)
     with pytest.raises(UnitError):
         parse_quantity("12 kWh", Dimension.POWER)
