@@ -13,6 +13,7 @@ from pausebutton.cli import (
     bench,
     chip,
     conformance,
+    detect,
     geo,
     keys,
     landmark,
@@ -43,6 +44,7 @@ app = typer.Typer(
 app.add_typer(authority.app, name="authority")
 app.add_typer(bench.app, name="bench")
 app.add_typer(geo.app, name="geo")
+app.add_typer(detect.app, name="detect")
 app.add_typer(keys.app, name="keys")
 app.add_typer(landmark.app, name="landmark")
 app.add_typer(protocol.app, name="protocol")

@@ -1,0 +1,286 @@
+"""The registry as the verification engine sees it: plain data. Pure.
+
+The authority keeps the real registry; it feeds the engine either these
+dataclasses directly or a CSV export, one file per table (``owners.csv``,
+``facilities.csv``, ``chips.csv``, ``licenses.csv``) with the columns below.
+Capacities carry units (``declared_capacity`` = ``"50 MW"``); times are
+ISO 8601 with a zone; license budgets are FLOP (a decimal or integer string of
+any size).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pausebutton.detect.signals import parse_time
+from pausebutton.detect.units import Dimension, parse_quantity
+from pausebutton.errors import DataError, InputError
+
+REGISTRY_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Owner:
+    owner_id: str
+    name: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True)
+class Facility:
+    facility_id: str
+    owner_id: str
+    country: str
+    declared_w: float
+    """Declared power capacity in watts."""
+
+
+@dataclass(frozen=True)
+class Chip:
+    serial: str
+    hardware: str
+    facility_id: str
+    owner_id: str
+    fab: str = ""
+    chip_id: str = ""
+    """Key id of the chip's device key (hex), when the authority has it."""
+
+
+@dataclass(frozen=True)
+class License:
+    license_id: str
+    owner_id: str
+    flop: float
+    not_before: datetime
+    not_after: datetime
+    facility_id: str = ""
+    """Empty: valid at any facility of the owner."""
+
+
+@dataclass
+class Registry:
+    owners: dict[str, Owner] = field(default_factory=dict)
+    facilities: dict[str, Facility] = field(default_factory=dict)
+    chips: dict[str, Chip] = field(default_factory=dict)
+    licenses: list[License] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._by_facility: dict[str, list[Chip]] = defaultdict(list)
+        self._by_owner: dict[str, list[Chip]] = defaultdict(list)
+        self._by_fab: dict[str, list[Chip]] = defaultdict(list)
+        for c in self.chips.values():
+            self._by_facility[c.facility_id].append(c)
+            self._by_owner[c.owner_id].append(c)
+            if c.fab:
+                self._by_fab[c.fab].append(c)
+
+    @classmethod
+    def build(
+        cls,
+        owners: Iterable[Owner] = (),
+        facilities: Iterable[Facility] = (),
+        chips: Iterable[Chip] = (),
+        licenses: Iterable[License] = (),
+    ) -> Registry:
+        return cls(
+            {o.owner_id: o for o in owners},
+            {f.facility_id: f for f in facilities},
+            {c.serial: c for c in chips},
+            list(licenses),
+        )
+
+    def chips_at(self, facility_id: str) -> list[Chip]:
+        return self._by_facility.get(facility_id, [])
+
+    def chips_of(self, owner_id: str) -> list[Chip]:
+        return self._by_owner.get(owner_id, [])
+
+    def chips_from_fab(self, fab: str) -> list[Chip]:
+        return self._by_fab.get(fab, [])
+
+    def owner_of(self, facility_id: str) -> str:
+        f = self.facilities.get(facility_id)
+        return f.owner_id if f else ""
+
+    def hardware_at(self, facility_id: str) -> str | None:
+        """The most common registered hardware at a facility."""
+        counts = Counter(c.hardware for c in self.chips_at(facility_id))
+        return counts.most_common(1)[0][0] if counts else None
+
+    def licensed_flop(self, facility_id: str, start: datetime, end: datetime) -> float:
+        """FLOP licensed for work at ``facility_id`` by licenses overlapping [start, end]."""
+        owner = self.owner_of(facility_id)
+        total = 0.0
+        for lic in self.licenses:
+            if lic.facility_id and lic.facility_id != facility_id:
+                continue
+            if not lic.facility_id and lic.owner_id != owner:
+                continue
+            if lic.not_after < start or lic.not_before > end:
+                continue
+            total += lic.flop
+        return total
+
+
+# -- CSV export import ----------------------------------------------------------------
+
+TABLES: dict[str, tuple[str, ...]] = {
+    "owners": ("owner_id", "name", "country"),
+    "facilities": ("facility_id", "owner_id", "country", "declared_capacity"),
+    "chips": ("serial", "hardware", "facility_id", "owner_id", "fab", "chip_id"),
+    "licenses": ("license_id", "owner_id", "facility_id", "flop", "not_before", "not_after"),
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "owners": ("owner_id",),
+    "facilities": ("facility_id", "owner_id", "country", "declared_capacity"),
+    "chips": ("serial", "hardware", "facility_id", "owner_id"),
+    "licenses": ("license_id", "owner_id", "flop", "not_before", "not_after"),
+}
+
+
+def _row_obj(table: str, row: Mapping[str, str]) -> Any:
+    for col in REQUIRED[table]:
+        if not (row.get(col) or "").strip():
+            raise DataError(f"{col}: missing", field=col)
+    g = {k: (v or "").strip() for k, v in row.items() if k is not None}
+    if table == "owners":
+        return Owner(g["owner_id"], g.get("name", ""), g.get("country", ""))
+    if table == "facilities":
+        q = parse_quantity(g["declared_capacity"], Dimension.POWER, "declared_capacity")
+        return Facility(g["facility_id"], g["owner_id"], g["country"], q.watts)
+    if table == "chips":
+        return Chip(
+            g["serial"],
+            g["hardware"],
+            g["facility_id"],
+            g["owner_id"],
+            g.get("fab", ""),
+            g.get("chip_id", ""),
+        )
+    try:
+        flop = float(int(g["flop"])) if g["flop"].isdigit() else float(g["flop"])
+    except ValueError:
+        raise DataError(f"flop: not a number: {g['flop']!r}", field="flop") from None
+    if not flop >= 0 or flop == float("inf"):
+        raise DataError(f"flop: must be finite and >= 0: {g['flop']!r}", field="flop")
+    nb = parse_time(g["not_before"], "not_before")
+    na = parse_time(g["not_after"], "not_after")
+    if na < nb:
+        raise DataError("not_after: before not_before", field="not_after")
+    return License(g["license_id"], g["owner_id"], flop, nb, na, g.get("facility_id", ""))
+
+
+def parse_table(table: str, text: str, file: str) -> tuple[list[Any], list[InputError]]:
+    """Rows of one registry table; bad rows become errors naming file, row and field."""
+    if table not in TABLES:
+        raise DataError(f"unknown registry table {table!r}")
+    reader = csv.DictReader(io.StringIO(text))
+    missing = sorted(set(REQUIRED[table]) - set(reader.fieldnames or ()))
+    if missing:
+        raise DataError(f"{file}: header lacks {', '.join(missing)}", file=file, row=1)
+    items: list[Any] = []
+    errs: list[InputError] = []
+    seen: set[str] = set()
+    key = TABLES[table][0]
+    for row in reader:
+        n = reader.line_num
+        try:
+            obj = _row_obj(table, row)
+            ident = getattr(obj, key)
+            if ident in seen:
+                raise DataError(f"{key}: duplicate {ident!r}", field=key)
+            seen.add(ident)
+            items.append(obj)
+        except InputError as exc:
+            exc.details.update({"file": file, "row": n})
+            exc.details.setdefault("field", "")
+            exc.message = f"{file}:{n}: {exc.message}"
+            errs.append(exc)
+    return items, errs
+
+
+def parse_registry(texts: Mapping[str, tuple[str, str]]) -> tuple[Registry, list[InputError]]:
+    """``texts`` maps table name to (file name, CSV text); absent tables are empty."""
+    parts: dict[str, list[Any]] = {}
+    errs: list[InputError] = []
+    for table in TABLES:
+        if table in texts:
+            fname, text = texts[table]
+            items, e = parse_table(table, text, fname)
+            parts[table] = items
+            errs.extend(e)
+        else:
+            parts[table] = []
+    reg = Registry.build(parts["owners"], parts["facilities"], parts["chips"], parts["licenses"])
+    return reg, errs
+
+
+def export_registry(reg: Registry) -> dict[str, str]:
+    """CSV text per table (inverse of :func:`parse_registry`)."""
+
+    def write(table: str, rows: Iterable[dict[str, str]]) -> str:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=TABLES[table], lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+        return buf.getvalue()
+
+    def iso(t: datetime) -> str:
+        return t.isoformat().replace("+00:00", "Z")
+
+    return {
+        "owners": write(
+            "owners",
+            (
+                {"owner_id": o.owner_id, "name": o.name, "country": o.country}
+                for o in reg.owners.values()
+            ),
+        ),
+        "facilities": write(
+            "facilities",
+            (
+                {
+                    "facility_id": f.facility_id,
+                    "owner_id": f.owner_id,
+                    "country": f.country,
+                    "declared_capacity": f"{f.declared_w!r} W",
+                }
+                for f in reg.facilities.values()
+            ),
+        ),
+        "chips": write(
+            "chips",
+            (
+                {
+                    "serial": c.serial,
+                    "hardware": c.hardware,
+                    "facility_id": c.facility_id,
+                    "owner_id": c.owner_id,
+                    "fab": c.fab,
+                    "chip_id": c.chip_id,
+                }
+                for c in reg.chips.values()
+            ),
+        ),
+        "licenses": write(
+            "licenses",
+            (
+                {
+                    "license_id": lic.license_id,
+                    "owner_id": lic.owner_id,
+                    "facility_id": lic.facility_id,
+                    "flop": repr(lic.flop),
+                    "not_before": iso(lic.not_before),
+                    "not_after": iso(lic.not_after),
+                }
+                for lic in reg.licenses
+            ),
+        ),
+    }
