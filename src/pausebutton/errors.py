@@ -37,7 +37,8 @@ message. Only the CLI turns them into exit codes.
     │   ├── TamperedError             the chip is tampered; keys are zeroised
     │   ├── CorruptStateError         stored state is damaged or was rolled back
     │   ├── PausedError               a pause order is in force
-    │   └── LicenseExhaustedError     no budget is left
+    │   ├── LicenseExhaustedError     no budget is left
+    │   └── LeaseError                no verifiable compute lease: no step may run
     ├── AuthError                     a request is not authenticated
     │   └── ForbiddenError            authenticated, but not allowed
     ├── NotFoundError                 the named thing does not exist
@@ -208,6 +209,12 @@ class PausedError(StateError):
 
 class LicenseExhaustedError(StateError):
     code = "license_exhausted"
+
+
+class LeaseError(StateError):
+    """The node agent's lease is missing, expired or cannot be verified (fail-safe: no step)."""
+
+    code = "lease"
 
 
 # -- services ----------------------------------------------------------------------
