@@ -134,7 +134,7 @@ class License(Payload):
             raise ExpiredError(f"license {self.license_id} expired at {self.not_after}")
 
 
-# -- M3 pause and resume orders ---------------------------------------------------------
+# -- M3 pause order, M4 resume order ----------------------------------------------------
 
 
 class ScopeKind(enum.Enum):
@@ -298,7 +298,7 @@ def report_hash(envelope_bytes: bytes) -> bytes:
     return hashlib.sha256(envelope_bytes).digest()
 
 
-# -- M7 location challenge and response ------------------------------------------------------
+# -- M7 location challenge, M8 location response ---------------------------------------------
 
 
 @register
