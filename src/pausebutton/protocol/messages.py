@@ -288,6 +288,8 @@ class UsageReport(Payload):
             raise SchemaError("sequence must be positive", field="sequence")
         for name in ("time", "flop_full", "flop_throttled", "cycles", "energy_mj"):
             check_nonneg(getattr(self, name), name)
+        if self.license_id is not None and self.license_id < 1:
+            raise SchemaError("license_id must be positive", field="license_id")
         if self.license_flop_used is not None:
             check_nonneg(self.license_flop_used, "license_flop_used")
         _text(self.state, "state", max_len=32)
