@@ -230,7 +230,8 @@ def test_key_order_cache_does_not_accept_new_disorder() -> None:
         decode(cbor2.dumps({"yy": 2, "x": 1}))
 
 
-def test_key_order_cache_keeps_only_small_key_sets() -> None:
+def test_key_order_cache_keeps_only_small_key_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(encoding, "_ORDERED_KEYS", {})
     long_keys = {f"{i:04d}" + "k" * 600: i for i in range(3)}
     decode(encode(long_keys))
     assert tuple(long_keys) not in encoding._ORDERED_KEYS
