@@ -34,6 +34,8 @@ def test_bench_protocol_quick_json(cli: CliRunner) -> None:
     # the ratios are of the reported medians' order of magnitude
     ratio = result["envelope_verify_per_s"] / result["raw_verify_per_s"]
     assert 0.5 * ratio < result["envelope_verify_ratio"] < 2 * ratio
+    for key in ("envelope_verify", "envelope_open_verify", "envelope_sign"):
+        assert isinstance(result[f"{key}_overhead_us"], float), key
     assert result["target_verify_ratio"] == 0.8
     assert result["meets_target"] is (result["envelope_verify_ratio"] >= 0.8)
 
