@@ -882,6 +882,13 @@ def message_vectors(keys: Keys, root: bytes) -> dict[str, dict[str, Any]]:
                 role="licensing",
             ),
             bad(
+                "missing-firmware-floor",
+                "no firmware_floor: a field with a default (0) is always encoded (P2)",
+                sign_raw("license", 1, payload_with(lic_min, firmware_floor=None), [licensing]),
+                "schema",
+                role="licensing",
+            ),
+            bad(
                 "wrong-field-type",
                 "license_id as text",
                 sign_raw("license", 1, payload_with(lic, license_id="1001"), [licensing]),

@@ -37,6 +37,7 @@ CborValue = Any
 _SCALARS = frozenset({bool, int, bytes, str, type(None)})
 _ORDERED_KEYS: dict[tuple[str, ...], bool] = {}
 _ORDERED_KEYS_MAX = 4096
+_CACHED_KEYS_CHARS = 1024
 
 
 def _key_order(key: str) -> tuple[int, bytes]:
@@ -56,7 +57,8 @@ def _check_keys(keys: tuple[str, ...]) -> None:
         if previous is not None and order <= previous:
             raise NonCanonicalError("map keys are not in canonical order")
         previous = order
-    if len(_ORDERED_KEYS) < _ORDERED_KEYS_MAX:
+    # Only small key sets are cached, so input cannot pin much memory here.
+    if len(_ORDERED_KEYS) < _ORDERED_KEYS_MAX and sum(map(len, keys)) <= _CACHED_KEYS_CHARS:
         _ORDERED_KEYS[keys] = True
 
 

@@ -60,7 +60,7 @@ def signing_input(type_name: str, version: int, payload: bytes) -> bytes:
     prefix = _SIG_PREFIXES.get((type_name, version))
     if prefix is None:
         prefix = cbor2.dumps([SIG_CONTEXT, type_name, version, b""])[:-1]
-        if len(_SIG_PREFIXES) < _SIG_PREFIXES_MAX:
+        if len(_SIG_PREFIXES) < _SIG_PREFIXES_MAX and len(type_name) <= 64:
             _SIG_PREFIXES[(type_name, version)] = prefix
     return prefix + cbor2.dumps(payload)
 

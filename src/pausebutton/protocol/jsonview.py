@@ -8,6 +8,11 @@ from pausebutton.errors import EncodingError
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.schema import Struct
 
+JSON_INT_BITS = 13_000
+"""Integers longer than this (about 3900 decimal digits) are shown as ``"0x…"`` hex
+text: Python refuses to write integers of more than 4300 digits in decimal, and
+the protocol allows integers of any size (P3)."""
+
 
 def to_json(value: Any) -> Any:
     """Convert a CBOR-model value (or a Struct) to JSON-ready data; bytes become hex."""
@@ -15,6 +20,8 @@ def to_json(value: Any) -> Any:
         value = value.to_value()
     if isinstance(value, bytes):
         return value.hex()
+    if type(value) is int and value.bit_length() > JSON_INT_BITS:
+        return f"{'-' if value < 0 else ''}0x{abs(value):x}"
     if isinstance(value, dict):
         return {k: to_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

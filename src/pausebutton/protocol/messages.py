@@ -134,7 +134,7 @@ class License(Payload):
             raise ExpiredError(f"license {self.license_id} expired at {self.not_after}")
 
 
-# -- M3 pause and resume orders ---------------------------------------------------------
+# -- M3 pause order, M4 resume order ----------------------------------------------------
 
 
 class ScopeKind(enum.Enum):
@@ -288,6 +288,8 @@ class UsageReport(Payload):
             raise SchemaError("sequence must be positive", field="sequence")
         for name in ("time", "flop_full", "flop_throttled", "cycles", "energy_mj"):
             check_nonneg(getattr(self, name), name)
+        if self.license_id is not None and self.license_id < 1:
+            raise SchemaError("license_id must be positive", field="license_id")
         if self.license_flop_used is not None:
             check_nonneg(self.license_flop_used, "license_flop_used")
         _text(self.state, "state", max_len=32)
@@ -298,7 +300,7 @@ def report_hash(envelope_bytes: bytes) -> bytes:
     return hashlib.sha256(envelope_bytes).digest()
 
 
-# -- M7 location challenge and response ------------------------------------------------------
+# -- M7 location challenge, M8 location response ---------------------------------------------
 
 
 @register

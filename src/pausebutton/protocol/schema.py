@@ -4,7 +4,8 @@ Protocol step P (docs/protocol.md, "Payloads"):
 
 P1. A payload is a CBOR map whose keys are the field names of its type.
 P2. An optional field whose value is absent (``None``) or an empty list is
-    omitted, never encoded as null or [].
+    omitted, never encoded as null or []. A field with any other default
+    (e.g. ``0``) is always encoded and required when decoding.
 P3. Integers are CBOR integers of any size (bignums beyond 64 bits); times are
     integer Unix seconds (UTC); hashes and key ids are 32-byte byte strings.
 P4. Fields a reader does not know are kept and re-encoded unchanged
@@ -191,6 +192,12 @@ def _class_codec(cls: type[Struct]) -> _ClassCodec:
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if f.default is not dataclasses.MISSING:
             defaults[f.name] = f.default
+            # P2: only None and () mean "absent"; a field with another default
+            # (``firmware_floor: int = 0``) is always encoded, so a reader requires
+            # it; otherwise its absence would decode to a value that re-encodes
+            # to other bytes (P5).
+            if f.default is not None and f.default != ():
+                required = True
         elif not required:
             direct = False  # a default factory: let the dataclass __init__ call it
         if not f.init:

@@ -31,9 +31,12 @@ def test_bench_protocol_quick_json(cli: CliRunner) -> None:
         assert isinstance(result[key], int) and result[key] > 0, key
     for key in RATIOS:
         assert 0 < result[key] < 2, key  # an envelope op is never much faster than raw
+        assert 0 < result[f"{key}_best"] < 2, key
     # the ratios are of the reported medians' order of magnitude
     ratio = result["envelope_verify_per_s"] / result["raw_verify_per_s"]
     assert 0.5 * ratio < result["envelope_verify_ratio"] < 2 * ratio
+    for key in ("envelope_verify", "envelope_open_verify", "envelope_sign"):
+        assert isinstance(result[f"{key}_overhead_us"], float), key
     assert result["target_verify_ratio"] == 0.8
     assert result["meets_target"] is (result["envelope_verify_ratio"] >= 0.8)
 

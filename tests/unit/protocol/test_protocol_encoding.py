@@ -228,3 +228,12 @@ def test_key_order_cache_does_not_accept_new_disorder() -> None:
     decode(encode({"x": 1, "yy": 2}))
     with pytest.raises(NonCanonicalError):
         decode(cbor2.dumps({"yy": 2, "x": 1}))
+
+
+def test_key_order_cache_keeps_only_small_key_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(encoding, "_ORDERED_KEYS", {})
+    long_keys = {f"{i:04d}" + "k" * 600: i for i in range(3)}
+    decode(encode(long_keys))
+    assert tuple(long_keys) not in encoding._ORDERED_KEYS
+    decode(encode({"short": 1, "keys": 2}))
+    assert ("keys", "short") in encoding._ORDERED_KEYS

@@ -146,3 +146,22 @@ def test_envelope_json_view() -> None:
     assert view["signatures"][0]["key_id"] == A.key_id.hex()
     broken = envelope_json(Envelope("time-token", 1, b"\xff", ()))
     assert "payload_error" in broken and broken["payload_hex"] == "ff"
+
+
+def test_signing_input_cache_ignores_long_type_names() -> None:
+    from pausebutton.protocol import envelope
+
+    name = "t" * 5000
+    assert signing_input(name, 1, b"p") == cbor2.dumps([SIG_CONTEXT, name, 1, b"p"])
+    assert (name, 1) not in envelope._SIG_PREFIXES
+
+
+def test_json_view_of_huge_integers() -> None:
+    from pausebutton.protocol.jsonview import to_json
+
+    assert to_json(2**64) == 2**64
+    assert to_json({"n": 2**20000}) == {"n": "0x1" + "0" * 5000}
+    assert to_json(-(2**20000)) == "-0x1" + "0" * 5000
+    import json
+
+    json.dumps(envelope_json(Envelope.create(TimeToken(time=2**20000, sequence=1), [A])))

@@ -128,6 +128,7 @@ INVALID: list[tuple[str, str, Any]] = [
     ("report", "energy_mj", -1),
     ("report", "time", -1),
     ("report", "license_flop_used", -1),
+    ("report", "license_id", 0),
     ("report", "state", ""),
     ("report", "state", "s" * 33),
     ("challenge", "landmark_id", bytes(31)),

@@ -354,18 +354,21 @@ def test_random_cbor_raises_only_project_errors(value: Any) -> None:
 
 
 @pytest.mark.parametrize("cls", TYPES, ids=lambda c: c.TYPE)
-def test_random_field_values_raise_only_project_errors(cls: type[Payload]) -> None:
+def test_changed_or_missing_fields_fail_cleanly_or_round_trip(cls: type[Payload]) -> None:
     @PER_TYPE
     @given(payload=PAYLOADS[cls], data=st.data())
     def run(payload: Payload, data: st.DataObject) -> None:
         value = payload.to_value()
         field = data.draw(st.sampled_from(sorted(value)))
-        value[field] = data.draw(cbor_values)
-        try:
-            decoded = cls.decode_payload(encoding.encode(value))
-        except PausebuttonError:
-            return
-        assert decoded.encode() == encoding.encode(value)
+        changed = [{**value, field: data.draw(cbor_values)}]
+        changed += [{k: v for k, v in value.items() if k != name} for name in value]
+        for candidate in changed:
+            try:
+                decoded = cls.decode_payload(encoding.encode(candidate))
+            except PausebuttonError:
+                continue
+            # P5: whatever decodes re-encodes to the same bytes
+            assert decoded.encode() == encoding.encode(candidate)
 
     run()
 
@@ -399,3 +402,39 @@ def test_default_limit_applies_to_payloads() -> None:
         pytest.raises(OversizedError),
     ):
         big.open()
+
+
+ROOT_KEYS = [PrivateKey.from_seed_material(f"prop/root/{i}".encode()) for i in range(3)]
+
+
+def _root(version: int) -> TrustRoot:
+    role = Role(keys=tuple(k.public.raw for k in ROOT_KEYS), threshold=2)
+    return TrustRoot(
+        version=version,
+        expires=10**10,
+        members=tuple(Member(name=f"m{i}", key=k.public.raw) for i, k in enumerate(ROOT_KEYS)),
+        roles=dict.fromkeys(ROLES, role),
+        log_origin="o",
+    )
+
+
+ROOT_V1_BYTES = Envelope.create(_root(1), ROOT_KEYS[:2]).encode()  # exactly the threshold
+ROOT_V2_BYTES = Envelope.create(_root(2), ROOT_KEYS[:2]).encode()
+
+
+@PROPS
+@given(data=st.data())
+def test_mutated_roots_raise_only_project_errors(data: st.DataObject) -> None:
+    from pausebutton.protocol.trustroot import load_pinned_root, verify_root_update
+
+    _, v1 = load_pinned_root(ROOT_V1_BYTES, 0)
+    verify_root_update(v1, ROOT_V2_BYTES, 0)
+    for original in (ROOT_V1_BYTES, ROOT_V2_BYTES):
+        i = data.draw(st.integers(0, len(original) - 1))
+        value = data.draw(st.integers(0, 255).filter(lambda v, b=original[i]: v != b))
+        mutated = original[:i] + bytes([value]) + original[i + 1 :]
+        # a single changed byte breaks a signature, the shape, or the encoding
+        with pytest.raises(PausebuttonError):
+            load_pinned_root(mutated, 0) if original is ROOT_V1_BYTES else verify_root_update(
+                v1, mutated, 0
+            )

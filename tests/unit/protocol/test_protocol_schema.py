@@ -42,6 +42,7 @@ class Sample(Payload):
     note: str | None = None
     tags: tuple[str, ...] = ()
     maybe_list: tuple[int, ...] | None = None
+    level: int = 0
 
 
 def sample(**changes: Any) -> Sample:
@@ -97,6 +98,14 @@ def test_empty_list_for_optional_is_non_canonical_p2() -> None:
         Sample.from_value(value_of(maybe_list=[]))
     # a required list may be empty
     assert Sample.from_value(value_of(items=[])).items == ()
+
+
+def test_field_with_a_default_is_always_encoded_and_required_p2_p5() -> None:
+    value = sample().to_value()
+    assert value["level"] == 0
+    del value["level"]
+    with pytest.raises(SchemaError, match="level"):
+        Sample.from_value(value)
 
 
 def test_unknown_fields_preserved_p4() -> None:
