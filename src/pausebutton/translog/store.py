@@ -51,6 +51,8 @@ from pausebutton.translog.policy import LogPolicy
 
 MAX_BATCH = 100_000
 """Most entries in one append."""
+MAX_BATCH_BYTES = 256 * 1024 * 1024
+"""Most bytes in one append."""
 MAX_ENTRY_SIZE = MAX_MESSAGE_SIZE
 """Largest entry accepted (the largest protocol message)."""
 MAX_RANGE = 1000
@@ -173,6 +175,8 @@ class LogStore:
             return []
         if len(entries) > MAX_BATCH:
             raise UsageError(f"at most {MAX_BATCH} entries per append")
+        if sum(len(e) for e in entries if isinstance(e, bytes)) > MAX_BATCH_BYTES:
+            raise OversizedError(f"a batch holds at most {MAX_BATCH_BYTES} bytes")
         for i, entry in enumerate(entries):
             if not isinstance(entry, bytes):
                 raise MalformedError(f"entry {i} is not bytes")
@@ -337,11 +341,19 @@ class LogStore:
                 if stored[1] != signed.root_hash:
                     raise ConflictError(f"a checkpoint of size {signed.size} exists already")
                 return
-            conn.execute(
-                sa.insert(checkpoints_table).values(
-                    size=signed.size, root_hash=signed.root_hash, note=signed.encode()
-                )
-            )
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        sa.insert(checkpoints_table).values(
+                            size=signed.size, root_hash=signed.root_hash, note=signed.encode()
+                        )
+                    )
+            except sa.exc.IntegrityError:  # signed concurrently by another worker
+                stored = self._checkpoint_row(conn, signed.size)
+                if stored is None or stored[1] != signed.root_hash:
+                    raise ConflictError(
+                        f"a checkpoint of size {signed.size} exists already"
+                    ) from None
 
     @staticmethod
     def _checkpoint_row(conn: Connection, size: int) -> tuple[int, bytes, str] | None:
@@ -386,8 +398,12 @@ class LogStore:
                 for s in sigs
                 if s.name not in have
             ]
-            if rows:
-                conn.execute(sa.insert(cosignatures_table), rows)
+            for row in rows:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(sa.insert(cosignatures_table), row)
+                except sa.exc.IntegrityError:  # the same witness, posted concurrently
+                    continue
 
     def cosigned_sizes(self, min_size: int, witnesses: int) -> list[int]:
         """Checkpoint sizes above ``min_size`` with at least ``witnesses`` cosignatures,
