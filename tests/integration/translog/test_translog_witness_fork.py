@@ -182,13 +182,20 @@ def test_split_view_is_caught_by_the_witnesses(
         assert state_from_bytes((setup["state0"] / "state.json").read_bytes()).size == 10
         r = _witness(cli, setup, 0, url)
         assert r.returncode == EXIT_INCONSISTENT and "alert pending" in r.stderr
+        # an auditor judges the alert: unresolved offline, proven once the log is asked
+        r = cli("log", "check-alert", alerts[0], "--trust", setup["root"], "--json")
+        assert r.returncode == 1 and json.loads(r.stdout)["finding"] == "unresolved"
+        r = cli("log", "check-alert", alerts[0], "--trust", setup["root"], "--log", f"{url}/v1/log")
+        assert r.returncode == EXIT_INCONSISTENT and "PROVEN" in r.stdout, r.stdout + r.stderr
 
         # witness 1 is shown view a at the size it cosigned in view b: a second root
         views[w1] = "a"
         r = _witness(cli, setup, 1, url)
         assert r.returncode == EXIT_INCONSISTENT
-        alert1 = json.loads(next(setup["state1"].glob("alert-*.json")).read_text())
-        assert "two roots" in alert1["reason"]
+        alert1_path = next(setup["state1"].glob("alert-*.json"))
+        assert "two roots" in json.loads(alert1_path.read_text())["reason"]
+        r = cli("log", "check-alert", alert1_path, "--trust", setup["root"])
+        assert r.returncode == EXIT_INCONSISTENT and "two log-signed roots" in r.stdout
 
         # the forked log never got a checkpoint past the threshold in either view
         for svc in (view_a, view_b):
