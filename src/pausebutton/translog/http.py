@@ -91,8 +91,10 @@ Hash = Annotated[
 ]
 
 
-def log_router(service: LogService) -> APIRouter:
-    """The log's routes, to mount under ``/v1/log``."""
+def log_router(service: LogService, *, sign_on_read: bool = True) -> APIRouter:
+    """The log's routes, to mount under ``/v1/log``. With ``sign_on_read`` a request for
+    the latest checkpoint signs one if the tree has grown; without it, the latest stored
+    checkpoint is served (the owner calls ``service.checkpoint()`` after appends)."""
     router = APIRouter(tags=["log"])
 
     def pick_index(index: int | None, hash_: str | None) -> int:
@@ -109,7 +111,15 @@ def log_router(service: LogService) -> APIRouter:
         as a C2SP signed note with every cosignature received."""
 
         def run() -> Response:
-            cp = service.checkpoint() if size is None else service.checkpoint_at(size)
+            if size is not None:
+                cp = service.checkpoint_at(size)
+            elif sign_on_read:
+                cp = service.checkpoint()
+            else:
+                latest = service.store.latest_checkpoint_size()
+                if latest is None:
+                    raise errors.NotFoundError("the log has signed no checkpoint yet")
+                cp = service.checkpoint_at(latest)
             return PlainTextResponse(cp.encode(), media_type=NOTE)
 
         return _guard(run)
@@ -183,10 +193,10 @@ def log_router(service: LogService) -> APIRouter:
     return router
 
 
-def create_log_app(service: LogService) -> FastAPI:
+def create_log_app(service: LogService, *, sign_on_read: bool = True) -> FastAPI:
     """A standalone log server: the router under ``/v1/log`` (tests, ``log serve``)."""
     app = FastAPI(title="pausebutton transparency log", version="1")
-    app.include_router(log_router(service), prefix="/v1/log")
+    app.include_router(log_router(service, sign_on_read=sign_on_read), prefix="/v1/log")
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:

@@ -168,3 +168,13 @@ def test_cosignature_rejections(client: AsgiClient, auth: AuthorityKeys) -> None
     size = client.get("/healthz").json()["size"]
     assert size == 20
     assert len(SignedCheckpoint.parse(client.get("/v1/log/checkpoint").text).note.signatures) == 1
+
+
+def test_without_sign_on_read_the_stored_checkpoint_is_served(service: LogService) -> None:
+    client = AsgiClient(create_log_app(service, sign_on_read=False))
+    r = client.get("/v1/log/checkpoint")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    service.checkpoint()
+    service.append([b"later"])
+    cp = SignedCheckpoint.parse(client.get("/v1/log/checkpoint").text)
+    assert cp.size == 20  # not 21: nothing is signed on a GET

@@ -180,3 +180,53 @@ def test_service_needs_the_log_key(engine: sa.Engine, auth: AuthorityKeys) -> No
     policy = LogPolicy.from_trust_root(auth.trust_root(version=1, expires=NOW + 1000))
     with pytest.raises(UsageError):
         LogService(LogStore(engine), auth.key("licensing"), policy)
+
+
+def test_concurrent_writers_build_one_consistent_tree(engine: sa.Engine) -> None:
+    import threading
+
+    LogStore(engine)
+    results: list[list[int]] = []
+    failures: list[BaseException] = []
+
+    def writer(tag: int) -> None:
+        store = LogStore(engine, create=False)
+        try:
+            for b in range(5):
+                results.append(store.append([f"w{tag}-{b}-{i}".encode() for i in range(37)]))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not failures
+    store = LogStore(engine)
+    indices = sorted(i for batch in results for i in batch)
+    assert indices == list(range(3 * 5 * 37))
+    for batch in results:  # each batch is contiguous
+        assert batch == list(range(batch[0], batch[0] + 37))
+    leaves = [merkle.leaf_hash(e) for s in range(0, len(indices), 500)
+              for e in store.entries(s, min(len(indices), s + 500))]  # fmt: skip
+    assert store.root() == (len(indices), merkle.tree_root(leaves))
+
+
+def test_checkpoint_and_cosignature_races_are_harmless(
+    service: LogService, auth: AuthorityKeys
+) -> None:
+    service.append(_entries(0, 3))
+    cp = service.checkpoint()
+    service.store.save_checkpoint(cp)  # again: no error, no duplicate
+    w0 = auth.key("witness", 0)
+    sig = cp.cosign(w0, NOW)
+    service.store.add_cosignatures(3, [sig])
+    service.store.add_cosignatures(3, [sig])
+    assert len(service.checkpoint_at(3).note.signatures) == 2
+    sig1 = cp.cosign(auth.key("witness", 1), NOW)
+    service.store.add_cosignatures(3, [sig1, sig1])  # the second insert hits the unique key
+    assert len(service.checkpoint_at(3).note.signatures) == 3
+    other = SignedCheckpoint.sign(cp.body.__class__(cp.origin, 3, b"\x02" * 32), auth.key("log"))
+    with pytest.raises(ConflictError):
+        service.store.save_checkpoint(other)
