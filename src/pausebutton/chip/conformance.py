@@ -21,6 +21,7 @@ scenario starts (the chip's manufacture time is T as well).
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -388,14 +389,17 @@ def run_scenario(cmd: list[str], scenario: dict[str, Any], seed: bytes) -> Scena
                 proc = ctx.chip_cli(*args)
                 if proc.returncode != 0:
                     raise ScenarioFailure(f"chip new failed: {proc.stderr.strip()}")
-                ctx.chips[chip] = proc.stdout.strip().split()[-1]
+                words = proc.stdout.strip().split()
+                if not words or not re.fullmatch(r"[0-9a-f]{64}", words[-1]):
+                    raise ScenarioFailure(f"chip new printed no chip id: {proc.stdout[:100]!r}")
+                ctx.chips[chip] = words[-1]
             for i, step in enumerate(steps):
                 try:
                     _step(ctx, step)
                 except ScenarioFailure as exc:
                     raise ScenarioFailure(f"step {i + 1}: {exc}") from None
                 done += 1
-        except (ScenarioFailure, subprocess.TimeoutExpired) as exc:
+        except (ScenarioFailure, subprocess.TimeoutExpired, ValueError, KeyError) as exc:
             return ScenarioResult(name, False, done, str(exc), time.monotonic() - start)
     return ScenarioResult(name, True, done, "", time.monotonic() - start)
 

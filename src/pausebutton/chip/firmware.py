@@ -602,6 +602,15 @@ class Firmware:
                 f" this chip (region {rec.region}, owner {rec.owner!r})"
             )
 
+    def _advance_time(self, signed_time: int) -> ChipRecord:
+        """A quorum-signed order's ``issued_at`` is a time the authority vouches has passed:
+        trusted time moves up to it (never down). This only brings expiry and pauses
+        sooner; the offline deadline still needs a time token."""
+        rec = self.record
+        if signed_time <= self.trusted_time:
+            return rec
+        return dataclasses.replace(rec, time_base=signed_time, cycles_at_base=rec.cycles)
+
     def _live_pauses(self, now: int) -> tuple[PauseEntry, ...]:
         """Drop pauses whose lift has taken effect (they can never apply again)."""
         return tuple(p for p in self.record.pauses if p.lifted_at is None or now < p.lifted_at)
@@ -611,10 +620,10 @@ class Firmware:
         self.root.require_role(env, "pause")  # fail-safe: a quorum alone, no log proof
         self._check_scope(order, "pause order")
         self._check_order_sequence(order.sequence, "pause order")
-        now = self.trusted_time
+        now = max(self.trusted_time, order.issued_at)
         entry = PauseEntry(order.sequence, order.effective_at)
         record = dataclasses.replace(
-            self.record,
+            self._advance_time(order.issued_at),
             order_seq=order.sequence,
             pauses=(*self._live_pauses(now), entry),
         )
@@ -630,7 +639,7 @@ class Firmware:
         self.root.require_role(env, "pause")
         self._check_scope(order, "resume order")
         self._check_order_sequence(order.sequence, "resume order")
-        now = self.trusted_time
+        now = max(self.trusted_time, order.issued_at)
         pauses = self._live_pauses(now)
         target = next((p for p in pauses if p.sequence == order.lifts), None)
         if target is None or target.lifted_at is not None:
@@ -640,7 +649,7 @@ class Firmware:
         self._verifier(self.root, data, inclusion)
         lifted = dataclasses.replace(target, lifted_at=order.effective_at)
         record = dataclasses.replace(
-            self.record,
+            self._advance_time(order.issued_at),
             order_seq=order.sequence,
             pauses=tuple(lifted if p is target else p for p in pauses),
         )
