@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -283,7 +284,13 @@ class ChipRecord(Struct):
     def active_license(self) -> License | None:
         if self.license is None:
             return None
-        return License.decode_payload(self.license)
+        return _license_of(self.license)
+
+
+@functools.lru_cache(maxsize=64)
+def _license_of(payload: bytes) -> License:
+    """Decoded active license (cached: the payload bytes are immutable)."""
+    return License.decode_payload(payload)
 
 
 def provision(

@@ -38,3 +38,10 @@ def _run(component: str, **options: Any) -> dict[str, Any]:
 def protocol(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
     """Envelope sign/verify throughput against raw Ed25519 of the same backend."""
     _show(_run("protocol", quick=quick), json_out)
+
+
+@app.command("chip")
+def chip(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
+    """Firmware decisions/s (install, meter; pure and NVM-persisted) and location
+    challenge-response latency (median, p99) beside raw Ed25519 signing."""
+    _show(_run("chip", quick=quick), json_out)
