@@ -92,7 +92,7 @@ DEFAULT_POWER_MW = 700_000
 RESPONSE_BLOCK = 1024
 """Location-response counter values reserved in NVM at once (see :meth:`Firmware.respond`)."""
 
-MAX_APPLIED = 4096
+MAX_APPLIED = 64
 """Hashes of applied licenses kept verbatim; older ones stay covered by the id rule."""
 
 LICENSE_LOG_CONTEXT = b"pausebutton/v1/license-log"
@@ -148,45 +148,32 @@ STATE_TABLE: Mapping[tuple[bool, LicenseCondition], ChipState] = {
 """The decision table: which state a chip is in, from its facts at its trusted time."""
 
 _S = ChipState
-_ACTIVE = frozenset({_S.THROTTLED, _S.LICENSED, _S.EXHAUSTED, _S.PAUSED})
-_TIMED = frozenset({_S.THROTTLED, _S.EXHAUSTED, _S.PAUSED})
-"""States that time passing alone can reach (expiry, offline, a pause or resume taking effect)
-from any live state; LICENSED is reached by time only when a resume takes effect."""
+_ALL_LIVE = frozenset({_S.THROTTLED, _S.LICENSED, _S.EXHAUSTED, _S.PAUSED})
+TIMED: Mapping[ChipState, frozenset[ChipState]] = {
+    # where time passing alone can take a state: a license expiring or going stale, a
+    # pending pause taking effect, a resume's effective time arriving
+    _S.THROTTLED: frozenset({_S.THROTTLED, _S.PAUSED}),
+    _S.LICENSED: frozenset({_S.LICENSED, _S.THROTTLED, _S.PAUSED}),
+    _S.EXHAUSTED: frozenset({_S.EXHAUSTED, _S.THROTTLED, _S.PAUSED}),
+    _S.PAUSED: _ALL_LIVE,
+}
+"""States reachable by trusted time moving forward (cycles, time tokens, signed order times)."""
 
 TRANSITIONS: Mapping[tuple[ChipState, Event], frozenset[ChipState]] = {
-    # from THROTTLED
-    (_S.THROTTLED, Event.LICENSE): frozenset({_S.LICENSED, _S.PAUSED}),
-    (_S.THROTTLED, Event.PAUSE): frozenset({_S.THROTTLED, _S.PAUSED}),
-    (_S.THROTTLED, Event.RESUME): frozenset({_S.THROTTLED}),
-    (_S.THROTTLED, Event.TIME): frozenset({_S.THROTTLED, _S.LICENSED, _S.EXHAUSTED, _S.PAUSED}),
-    (_S.THROTTLED, Event.ROOT): frozenset({_S.THROTTLED}),
-    (_S.THROTTLED, Event.METER): frozenset({_S.THROTTLED, _S.PAUSED}),
-    # from LICENSED
-    (_S.LICENSED, Event.LICENSE): frozenset({_S.LICENSED, _S.PAUSED}),
-    (_S.LICENSED, Event.PAUSE): frozenset({_S.LICENSED, _S.PAUSED}),
-    (_S.LICENSED, Event.RESUME): frozenset({_S.LICENSED}),
-    (_S.LICENSED, Event.TIME): _ACTIVE,
-    (_S.LICENSED, Event.ROOT): frozenset({_S.LICENSED}),
-    (_S.LICENSED, Event.METER): _ACTIVE,
-    # from EXHAUSTED
-    (_S.EXHAUSTED, Event.LICENSE): frozenset({_S.LICENSED, _S.PAUSED}),
-    (_S.EXHAUSTED, Event.PAUSE): frozenset({_S.EXHAUSTED, _S.PAUSED}),
-    (_S.EXHAUSTED, Event.RESUME): frozenset({_S.EXHAUSTED}),
-    (_S.EXHAUSTED, Event.TIME): _TIMED,
-    (_S.EXHAUSTED, Event.ROOT): frozenset({_S.EXHAUSTED}),
-    (_S.EXHAUSTED, Event.METER): _TIMED,
-    # from PAUSED
+    **{(s, Event.LICENSE): frozenset({_S.LICENSED, _S.PAUSED}) for s in _ALL_LIVE - {_S.PAUSED}},
     (_S.PAUSED, Event.LICENSE): frozenset({_S.PAUSED}),
-    (_S.PAUSED, Event.PAUSE): frozenset({_S.PAUSED}),
-    (_S.PAUSED, Event.RESUME): _ACTIVE,
-    (_S.PAUSED, Event.TIME): _ACTIVE,
-    (_S.PAUSED, Event.ROOT): frozenset({_S.PAUSED}),
-    (_S.PAUSED, Event.METER): _ACTIVE,
-    # reports, challenges and boots never change the state (time does not advance)
-    **{(s, e): frozenset({s}) for s in _ACTIVE for e in (Event.REPORT, Event.CHALLENGE)},
-    **{(s, Event.BOOT): frozenset({s}) for s in _ACTIVE},
+    **{(s, Event.PAUSE): TIMED[s] | {_S.PAUSED} for s in _ALL_LIVE},
+    **{(s, Event.RESUME): TIMED[s] for s in _ALL_LIVE},
+    # a fresh token also revives a license that had gone stale (dead man's switch)
+    **{(s, Event.TIME): TIMED[s] for s in _ALL_LIVE - {_S.THROTTLED}},
+    (_S.THROTTLED, Event.TIME): _ALL_LIVE,
+    **{(s, Event.METER): TIMED[s] for s in _ALL_LIVE - {_S.LICENSED}},
+    (_S.LICENSED, Event.METER): TIMED[_S.LICENSED] | {_S.EXHAUSTED},
+    # root updates, reports, challenges and boots never change the state
+    **{(s, e): frozenset({s}) for s in _ALL_LIVE for e in (Event.ROOT, Event.REPORT)},
+    **{(s, e): frozenset({s}) for s in _ALL_LIVE for e in (Event.CHALLENGE, Event.BOOT)},
     # a tamper signal from anywhere; TAMPERED is absorbing and refuses every other input
-    **{(s, Event.TAMPER): frozenset({_S.TAMPERED}) for s in (*_ACTIVE, _S.TAMPERED)},
+    **{(s, Event.TAMPER): frozenset({_S.TAMPERED}) for s in ChipState},
 }
 """The transition table: for each (state, input), the states the input may lead to.
 
