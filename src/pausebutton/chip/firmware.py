@@ -256,6 +256,10 @@ class ChipRecord(Struct):
         for name in ("peak_flops", "clock_hz", "throttle_ppm"):
             if getattr(self, name) <= 0:
                 raise SchemaError(f"{name} must be positive", field=name)
+        if self.region is not None and not (
+            len(self.region) == 2 and self.region.isascii() and self.region.isupper()
+        ):
+            raise SchemaError(f"region {self.region!r} is not an ISO 3166 code", field="region")
         if self.throttle_ppm > 1_000_000:
             raise SchemaError("throttle_ppm is at most 1000000", field="throttle_ppm")
         for f in dataclasses.fields(self):

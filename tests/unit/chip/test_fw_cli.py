@@ -56,13 +56,13 @@ def test_license_run_report_respond(cli, world) -> None:  # type: ignore[no-unty
         out = tmp / f"r{i}.cbor"
         assert cli("chip", "report", state, "--out", out).returncode == 0
         reports.append(out.read_bytes())
-    cert = next(iter([]), None)
-    assert cert is None
-    from pausebutton.chip.simulated import SimulatedChip
-
-    with SimulatedChip.open(Path(str(state))) as sim:
-        certificate = sim.certificate
-    assert [r.sequence for r in verify_report_chain(certificate, reports)] == [1, 2]
+    cert = tmp / "cert.cbor"
+    assert cli("chip", "certificate", state, "--out", cert).returncode == 0
+    assert [r.sequence for r in verify_report_chain(cert.read_bytes(), reports)] == [1, 2]
+    ok = cli("chip", "verify-reports", tmp / "r0.cbor", tmp / "r1.cbor", "--certificate", cert)
+    assert ok.returncode == 0, ok.stderr
+    gap = cli("chip", "verify-reports", tmp / "r1.cbor", "--certificate", cert)
+    assert gap.returncode == 3 and "chain" in gap.stderr
     resp = tmp / "resp.cbor"
     assert cli("chip", "respond", state, "ab" * 32, "--out", resp).returncode == 0
     answer = Envelope.decode(resp.read_bytes()).open_as(LocationResponse)
