@@ -306,6 +306,10 @@ def provision(
     cert = env.open_as(DeviceCertificate)
     if cert.device_key != device_key.public.raw:
         raise WrongChipError("the certificate is for another device key")
+    if firmware_version < cert.firmware_floor:
+        raise FirmwareTooOldError(
+            f"firmware {firmware_version} is below the vendor's floor {cert.firmware_floor}"
+        )
     load_pinned_root(root)
     return ChipRecord(
         chip_id=device_key.key_id,

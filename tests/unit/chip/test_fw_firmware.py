@@ -285,3 +285,26 @@ def test_pause_issued_at_advances_trusted_time_only_forward(lab: Lab, fw: Firmwa
     assert fw.trusted_time == T0 + 500
     assert fw.state is ChipState.PAUSED
     assert fw.record.last_token_time == T0  # the offline deadline still needs a time token
+
+
+def test_provision_checks_certificate_and_floor(lab: Lab) -> None:
+    from pausebutton.chip.firmware import provision
+    from pausebutton.errors import FirmwareTooOldError
+    from pausebutton.protocol.keys import PrivateKey
+    from pausebutton.protocol.messages import DeviceCertificate
+
+    device = PrivateKey.from_seed_material(b"prov")
+    cert = lab.certificate(device)
+    with pytest.raises(WrongChipError):
+        provision(device_key=PrivateKey.from_seed_material(b"other"), certificate=cert,
+                  root=lab.root_bytes)  # fmt: skip
+    floor = DeviceCertificate(
+        serial="S", model="M", device_key=device.public.raw, vendor="v",
+        firmware_floor=5, issued_at=T0,
+    )  # fmt: skip
+    with pytest.raises(FirmwareTooOldError):
+        provision(device_key=device, certificate=Envelope.create(floor, [lab.vendor]).encode(),
+                  root=lab.root_bytes)  # fmt: skip
+    record = provision(device_key=device, certificate=cert, root=lab.root_bytes, region="DE")
+    assert ChipRecord.decode(record.encode()) == record
+    assert record.chip_id == device.key_id
