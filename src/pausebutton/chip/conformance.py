@@ -196,6 +196,18 @@ def _make(ctx: _Ctx, step: dict[str, Any]) -> None:
         atomic_write(path, b"\xff\x00 this is not an envelope")
         ctx.files[step["name"]] = path
         return
+    elif kind == "root":
+        keys = ctx.auth.authdir.keys
+        new_root = keys.trust_root(version=int(step.get("version", 2)), expires=t0 + 365 * 86400)
+        signers = keys.role_keys["root"][: int(step.get("signers", len(keys.members)))]
+        env = Envelope.create(new_root, signers)
+        data = env.encode()
+        logged = step.get("logged", True)
+        path = ctx.work / f"obj-{step['name']}.cbor"
+        inclusion = _log(ctx, data, step.get("witnesses")) if logged else None
+        atomic_write(path, InstallFile(data, inclusion).encode() if logged else data)
+        ctx.files[step["name"]] = path
+        return
     elif kind == "time":
         chip = step.get("chip")
         payload = TimeToken(
