@@ -411,7 +411,7 @@ def run_scenario(cmd: list[str], scenario: dict[str, Any], seed: bytes) -> Scena
                 except ScenarioFailure as exc:
                     raise ScenarioFailure(f"step {i + 1}: {exc}") from None
                 done += 1
-        except (ScenarioFailure, subprocess.TimeoutExpired, ValueError, KeyError) as exc:
+        except (ScenarioFailure, subprocess.TimeoutExpired, ValueError, KeyError, OSError) as exc:
             return ScenarioResult(name, False, done, str(exc), time.monotonic() - start)
     return ScenarioResult(name, True, done, "", time.monotonic() - start)
 
