@@ -21,6 +21,7 @@ scenario starts (the chip's manufacture time is T as well).
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -193,6 +194,18 @@ def _make(ctx: _Ctx, step: dict[str, Any]) -> None:
     elif kind == "garbage":
         path = ctx.work / f"obj-{step['name']}.cbor"
         atomic_write(path, b"\xff\x00 this is not an envelope")
+        ctx.files[step["name"]] = path
+        return
+    elif kind == "root":
+        keys = ctx.auth.authdir.keys
+        new_root = keys.trust_root(version=int(step.get("version", 2)), expires=t0 + 365 * 86400)
+        signers = keys.role_keys["root"][: int(step.get("signers", len(keys.members)))]
+        env = Envelope.create(new_root, signers)
+        data = env.encode()
+        logged = step.get("logged", True)
+        path = ctx.work / f"obj-{step['name']}.cbor"
+        inclusion = _log(ctx, data, step.get("witnesses")) if logged else None
+        atomic_write(path, InstallFile(data, inclusion).encode() if logged else data)
         ctx.files[step["name"]] = path
         return
     elif kind == "time":
@@ -388,14 +401,17 @@ def run_scenario(cmd: list[str], scenario: dict[str, Any], seed: bytes) -> Scena
                 proc = ctx.chip_cli(*args)
                 if proc.returncode != 0:
                     raise ScenarioFailure(f"chip new failed: {proc.stderr.strip()}")
-                ctx.chips[chip] = proc.stdout.strip().split()[-1]
+                words = proc.stdout.strip().split()
+                if not words or not re.fullmatch(r"[0-9a-f]{64}", words[-1]):
+                    raise ScenarioFailure(f"chip new printed no chip id: {proc.stdout[:100]!r}")
+                ctx.chips[chip] = words[-1]
             for i, step in enumerate(steps):
                 try:
                     _step(ctx, step)
                 except ScenarioFailure as exc:
                     raise ScenarioFailure(f"step {i + 1}: {exc}") from None
                 done += 1
-        except (ScenarioFailure, subprocess.TimeoutExpired) as exc:
+        except (ScenarioFailure, subprocess.TimeoutExpired, ValueError, KeyError, OSError) as exc:
             return ScenarioResult(name, False, done, str(exc), time.monotonic() - start)
     return ScenarioResult(name, True, done, "", time.monotonic() - start)
 

@@ -142,11 +142,12 @@ class Lab:
         sequence: int | None = None,
         effective_at: int = T0,
         signers: list[PrivateKey] | None = None,
+        issued_at: int = T0,
     ) -> Envelope:
         if sequence is None:
             sequence = self.next_order
         self.next_order = max(self.next_order, sequence + 1)
-        order = PauseOrder(sequence, scope, effective_at, T0, "lab pause")
+        order = PauseOrder(sequence, scope, effective_at, issued_at, "lab pause")
         return Envelope.create(order, self.members() if signers is None else signers)
 
     def resume(
@@ -157,11 +158,12 @@ class Lab:
         sequence: int | None = None,
         effective_at: int = T0,
         signers: list[PrivateKey] | None = None,
+        issued_at: int = T0,
     ) -> Envelope:
         if sequence is None:
             sequence = self.next_order
         self.next_order = max(self.next_order, sequence + 1)
-        order = ResumeOrder(sequence, lifts, scope, effective_at, T0, "lab resume")
+        order = ResumeOrder(sequence, lifts, scope, effective_at, issued_at, "lab resume")
         return Envelope.create(order, self.members() if signers is None else signers)
 
     def time_token(

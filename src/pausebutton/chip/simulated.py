@@ -35,7 +35,7 @@ from pausebutton.chip.firmware import (
 )
 from pausebutton.chip.install import InstallFile
 from pausebutton.chip.nvm import FileNvm, WriteHook
-from pausebutton.errors import CorruptStateError, DataError, EncodingError
+from pausebutton.errors import ConflictError, CorruptStateError, DataError, EncodingError
 from pausebutton.fsutil import atomic_write
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.keys import PrivateKey
@@ -111,7 +111,7 @@ class SimulatedChip:
         base = Path(directory)
         nvm = FileNvm(base)
         if nvm.exists():
-            raise CorruptStateError(f"{base} already holds a chip; refusing to overwrite it")
+            raise ConflictError(f"{base} already holds a chip; refusing to overwrite it")
         base.mkdir(parents=True, exist_ok=True)
         device = device_key or PrivateKey.generate()
         cert = make_certificate(

@@ -68,3 +68,10 @@ def detect(
     of each method alone and fused, at the same false-alert rate."""
     _show(_run("detect", quick=quick, seed=seed, far=far), json_out)
     _show(_run("log", quick=quick, entries=entries, db_url=db), json_out)
+
+
+@app.command("chip")
+def chip(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
+    """Firmware decisions/s (install, meter; pure and NVM-persisted) and location
+    challenge-response latency (median, p99) beside raw Ed25519 signing."""
+    _show(_run("chip", quick=quick), json_out)

@@ -14,13 +14,14 @@ from typing import Annotated
 
 import typer
 
-from pausebutton.chip.firmware import DEFAULT_PEAK_FLOPS, FIRMWARE_VERSION
+from pausebutton.chip.firmware import DEFAULT_PEAK_FLOPS, FIRMWARE_VERSION, verify_report_chain
 from pausebutton.chip.offline import parse_flop
 from pausebutton.chip.simulated import SimulatedChip
 from pausebutton.cli.common import EXIT_THROTTLED, err, fail, out, print_json
 from pausebutton.cli.vendor import load_vendor
 from pausebutton.errors import PausebuttonError, UsageError
 from pausebutton.fsutil import atomic_write, read_limited
+from pausebutton.protocol.messages import GENESIS_HASH
 
 app = typer.Typer(help="A simulated pause-button-compatible chip (firmware over secure NVM).")
 
@@ -194,3 +195,45 @@ def tamper(
     with _open(state) as chip:
         chip.tamper(reason)
     out.print("chip tampered: device key zeroised")
+
+
+@app.command("certificate")
+def certificate(
+    state: StateArg,
+    out_path: Annotated[Path, typer.Option("--out", help="File for the certificate.")],
+) -> None:
+    """Export the chip's vendor-signed device certificate (auditors verify reports with it)."""
+    with _open(state) as chip:
+        data = chip.certificate
+    atomic_write(out_path, data)
+    out.print(f"device certificate written to {out_path}")
+
+
+@app.command("verify-reports")
+def verify_reports(
+    reports: Annotated[list[Path], typer.Argument(help="Usage report files, in order.")],
+    cert: Annotated[Path, typer.Option("--certificate", help="The chip's certificate file.")],
+    first_sequence: Annotated[int, typer.Option(help="Sequence of the first report.")] = 1,
+    prev_hash: Annotated[
+        str | None, typer.Option(help="Hex hash the first report links to (default: genesis).")
+    ] = None,
+) -> None:
+    """Check a run of usage reports: device-key signatures, consecutive sequences and the
+    hash chain. Exit 3 (chain) if a report is missing, reordered or forged."""
+    link = GENESIS_HASH
+    if prev_hash is not None:
+        try:
+            link = bytes.fromhex(prev_hash)
+        except ValueError:
+            raise UsageError("--prev-hash is hex") from None
+    chain = verify_report_chain(
+        read_limited(cert, 1 << 16),
+        [read_limited(r, 1 << 16) for r in reports],
+        prev_hash=link,
+        first_sequence=first_sequence,
+    )
+    last = chain[-1] if chain else None
+    out.print(
+        f"{len(chain)} report(s) verified"
+        + (f"; last: sequence {last.sequence}, {last.flop_full} FLOP at full rate" if last else "")
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Annotated
@@ -48,8 +49,8 @@ def issue(
     auth = OfflineAuthority.load(authority)
     issued = int(time.time()) if now is None else now
     start = issued - SKEW if not_before is None else not_before
-    lic = License(
-        license_id=auth.next_number("license_id", license_id),
+    draft = License(
+        license_id=license_id or 1,
         chip_id=parse_chip_id(chip),
         not_before=start,
         not_after=issued + parse_duration(valid_for),
@@ -59,7 +60,8 @@ def issue(
         region=region.upper() if region else None,
         owner=owner,
     )
-    lic.validate()
+    draft.validate()  # all input checked before the id counter moves
+    lic = dataclasses.replace(draft, license_id=auth.next_number("license_id", license_id))
     item = auth.logged_install_file(auth.sign_role(lic, "licensing"), timestamp=issued)
     atomic_write(out_path, item.encode())
     out.print(f"license {lic.license_id} for chip {chip[:16]}…: {lic.flop_budget} FLOP, logged")

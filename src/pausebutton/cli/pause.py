@@ -10,6 +10,7 @@ service with ``register(app)``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Annotated
@@ -115,14 +116,15 @@ def pause_propose(
 ) -> None:
     """Write an unsigned pause order for the members to sign."""
     now = int(time.time())
-    order = PauseOrder(
-        sequence=_sequence(authority, sequence),
+    draft = PauseOrder(
+        sequence=sequence or 1,
         scope=parse_scope(scope),
         effective_at=now if effective_at is None else effective_at,
         issued_at=now,
         reason=reason,
     )
-    _write_unsigned(order, out_path)
+    draft.validate()  # all input checked before the sequence counter moves
+    _write_unsigned(dataclasses.replace(draft, sequence=_sequence(authority, sequence)), out_path)
 
 
 @app.command("sign")
@@ -159,15 +161,16 @@ def resume_propose(
 ) -> None:
     """Write an unsigned resume order (its sequence must exceed the pause it lifts)."""
     now = int(time.time())
-    order = ResumeOrder(
-        sequence=_sequence(authority, sequence),
+    draft = ResumeOrder(
+        sequence=max(sequence or 0, lifts + 1),
         lifts=lifts,
         scope=parse_scope(scope),
         effective_at=now if effective_at is None else effective_at,
         issued_at=now,
         reason=reason,
     )
-    _write_unsigned(order, out_path)
+    draft.validate()
+    _write_unsigned(dataclasses.replace(draft, sequence=_sequence(authority, sequence)), out_path)
 
 
 @resume_app.command("sign")

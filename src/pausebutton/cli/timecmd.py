@@ -31,11 +31,9 @@ def issue(
     """Sign a time token (monotonic sequence) with the time key. Chips advance their
     trusted time from it by counting cycles."""
     auth = OfflineAuthority.load(authority)
-    token = TimeToken(
-        time=int(_time.time()) if at is None else at,
-        sequence=auth.next_number("time_sequence", sequence),
-        chip_id=None if chip is None else parse_chip_id(chip),
-    )
-    token.validate()
+    chip_id = None if chip is None else parse_chip_id(chip)
+    stated = int(_time.time()) if at is None else at
+    TimeToken(time=stated, sequence=sequence or 1, chip_id=chip_id).validate()
+    token = TimeToken(stated, auth.next_number("time_sequence", sequence), chip_id)
     atomic_write(out_path, auth.sign_role(token, "time").encode())
     out.print(f"time token {token.sequence}: {token.time}")

@@ -26,10 +26,12 @@ from pausebutton.errors import (
     PausebuttonError,
     ReplayError,
     RollbackError,
+    SchemaError,
     TamperedError,
     WrongChipError,
 )
 from pausebutton.protocol.envelope import Envelope, Signature
+from pausebutton.protocol.trustroot import Role
 
 
 @pytest.fixture
@@ -100,6 +102,10 @@ def test_attack_one_key_under_two_key_ids(lab: Lab, chip: SimulatedChip) -> None
     sig = env.signatures[0].sig
     relabelled = tuple(Signature(m.key_id, sig) for m in members[:3])
     rejected(chip, BelowThresholdError, Envelope(env.type, 1, env.payload, relabelled).encode())
+    # nor can a root list one member's key twice to count it twice
+    key = members[0].public.raw
+    with pytest.raises(SchemaError, match="same key twice"):
+        Role(keys=(key, key, members[1].public.raw), threshold=3).validate()
 
 
 def test_attack_order_with_k_minus_1_signatures(lab: Lab, chip: SimulatedChip) -> None:

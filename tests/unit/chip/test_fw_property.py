@@ -11,7 +11,7 @@ from fwkit import new_sim
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pausebutton.chip.lab import Lab
+from pausebutton.chip.lab import T0, Lab
 from pausebutton.chip.nvm import COPY_NAMES, FileNvm
 from pausebutton.chip.simulated import SimulatedChip
 from pausebutton.errors import PausebuttonError
@@ -75,6 +75,9 @@ ops = st.one_of(
     st.tuples(st.just("restore"), st.integers(0, 31)),
     st.tuples(st.just("restore"), st.integers(0, 31)),
     st.tuples(st.just("heal"), st.just(0)),
+    st.tuples(st.just("time"), st.integers(0, 10**6)),
+    st.tuples(st.just("pause"), st.integers(-100, 10**4)),
+    st.tuples(st.just("resume"), st.integers(-100, 10**4)),
 )
 
 
@@ -129,12 +132,23 @@ def step(world: World, op: str, arg: int) -> None:
             world.possibly_accepted.setdefault(1, arg)
             world.possibly_accepted[1] = max(world.possibly_accepted[1], arg)
             chip.install_envelope(data, inc)
+        elif op == "time":
+            chip.install_envelope(LAB.time_token(chip.firmware.trusted_time + arg).encode())
+        elif op == "pause":
+            now = chip.firmware.trusted_time
+            pause = LAB.pause(effective_at=now + arg, issued_at=max(T0, now + arg // 3))
+            chip.install_envelope(pause.encode())
+        elif op == "resume":
+            now = chip.firmware.trusted_time
+            lifts = max((p.sequence for p in chip.firmware.record.pauses), default=1)
+            resume = LAB.resume(lifts, effective_at=max(0, now + arg), issued_at=max(T0, now + arg))
+            chip.install_envelope(*LAB.logged(resume))
         elif op == "meter":
             world.full_run += chip.run(arg).flop_full  # counts only once persisted
     except Crash:
         world.crash()
-    except PausebuttonError:
-        pass
+    except PausebuttonError as exc:
+        assert "firmware bug" not in exc.message, exc.message  # a step outside TRANSITIONS
 
 
 @settings(
@@ -162,3 +176,55 @@ def test_full_rate_flop_never_exceeds_accepted_budgets(sequence: list[tuple[str,
             assert chip.firmware.record.flop_full <= sum(world.possibly_accepted.values())
             assert chip.firmware.record.flop_full >= world.full_run
             world.crash()
+
+
+pure_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("license"), st.integers(1, 10**16)),
+        st.tuples(st.just("meter"), st.integers(0, 10**17)),
+        st.tuples(st.just("time"), st.integers(0, 10**6)),
+        st.tuples(st.just("pause"), st.integers(-1000, 10**5)),
+        st.tuples(st.just("resume"), st.integers(-1000, 10**5)),
+        st.tuples(st.just("report"), st.just(0)),
+        st.tuples(st.just("respond"), st.just(0)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(pure_ops)
+def test_pure_firmware_follows_its_tables(sequence: list[tuple[str, int]]) -> None:
+    """Any input sequence: every step is in TRANSITIONS and full rate stays in budget."""
+    fw = LAB.new_chip()
+    budgets = 0
+    full = 0
+    for op, arg in sequence:
+        now = fw.trusted_time
+        try:
+            if op == "license":
+                out = fw.install(*LAB.logged(LAB.license(fw.record.chip_id, flop=arg)))
+                budgets += arg
+            elif op == "meter":
+                out = fw.meter(arg)
+                assert out.run is not None
+                full += out.run.flop_full
+            elif op == "time":
+                out = fw.install(LAB.time_token(now + arg).encode())
+            elif op == "pause":
+                out = fw.install(LAB.pause(effective_at=max(0, now + arg), issued_at=now).encode())
+            elif op == "resume":
+                lifts = max((p.sequence for p in fw.record.pauses), default=1)
+                resume = LAB.resume(lifts, effective_at=max(0, now + arg), issued_at=now)
+                out = fw.install(*LAB.logged(resume))
+            elif op == "report":
+                out = fw.report()
+            else:
+                out = fw.respond(bytes(32))
+        except PausebuttonError as exc:
+            assert "firmware bug" not in exc.message, exc.message
+            continue
+        fw.commit(out)
+        assert fw.trusted_time >= now  # trusted time never goes back
+        assert full <= budgets
+        assert fw.record.flop_full == full
