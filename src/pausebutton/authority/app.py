@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -480,8 +481,9 @@ def create_app(settings: Settings) -> FastAPI:
     # -- meta ---------------------------------------------------------------------
 
     @app.get("/healthz", tags=["meta"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> dict[str, object]:
+        """Liveness; names the answering worker process."""
+        return {"status": "ok", "worker": os.getpid()}
 
     @app.get("/metrics", tags=["meta"], response_class=PlainTextResponse)
     def metrics(request: Request) -> str:
@@ -858,8 +860,6 @@ def encoding_b64(data: bytes) -> str:
 
 def app_from_env() -> FastAPI:
     """Factory for uvicorn workers: settings from the file named by PB_AUTHORITY_SETTINGS."""
-    import os
-
     path = os.environ.get("PB_AUTHORITY_SETTINGS")
     if not path:
         raise errors.UsageError("PB_AUTHORITY_SETTINGS is not set")
