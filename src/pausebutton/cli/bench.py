@@ -38,3 +38,16 @@ def _run(component: str, **options: Any) -> dict[str, Any]:
 def protocol(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
     """Envelope sign/verify throughput against raw Ed25519 of the same backend."""
     _show(_run("protocol", quick=quick), json_out)
+
+
+@app.command("log")
+def log(
+    json_out: JsonOpt = False,
+    quick: QuickOpt = False,
+    entries: Annotated[
+        int | None, typer.Option(help="Entries to build (default 1,000,000; quick 20,000).")
+    ] = None,
+) -> None:
+    """Transparency log: durable appends/s in batches of 1,000 on SQLite, median
+    inclusion-proof time at the final size, peak RSS while building."""
+    _show(_run("log", quick=quick, entries=entries), json_out)

@@ -8,7 +8,17 @@ import click
 import typer
 
 from pausebutton import __version__
-from pausebutton.cli import authority, bench, keys, license_online, pause_online, protocol, registry
+from pausebutton.cli import (
+    authority,
+    bench,
+    keys,
+    license_online,
+    log,
+    pause_online,
+    protocol,
+    registry,
+    witness,
+)
 from pausebutton.cli.common import EXIT_ERROR, err, exit_code_for
 from pausebutton.errors import PausebuttonError
 
@@ -40,6 +50,8 @@ gov.add_typer(_gov_license, name="license")
 gov.add_typer(_gov_pause, name="pause")
 gov.add_typer(_gov_resume, name="resume")
 app.add_typer(gov, name="gov")
+app.add_typer(log.app, name="log")
+app.add_typer(witness.app, name="witness")
 
 
 def _version(value: bool) -> None:
