@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ from pausebutton.authority.service import (
 from pausebutton.authority.settings import Settings
 from pausebutton.protocol import encoding
 from pausebutton.protocol.keys import PublicKey
+from pausebutton.translog.http import log_router
+from pausebutton.translog.policy import LogPolicy
+from pausebutton.translog.store import LogService, LogStore
 
 BIG = 2**62
 IdPath = Annotated[int, Path(ge=0, le=BIG)]
@@ -398,6 +402,7 @@ def create_app(settings: Settings) -> FastAPI:
     root = settings.trust_root()
     db = Database.connect(settings.database_url)
     holder: dict[str, AppState] = {}
+    log_service: list[LogService] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -415,13 +420,28 @@ def create_app(settings: Settings) -> FastAPI:
         await feed.refresh()
         app.state.pb = state
         holder["state"] = state
+        if settings.log_key is not None:
+            log_service.append(
+                LogService(
+                    LogStore(db.write, create=False),
+                    settings.log_key,
+                    LogPolicy.from_trust_root(root),
+                )
+            )
         stop = asyncio.Event()
-        task = asyncio.create_task(feed.run(stop))
+        tasks = [asyncio.create_task(feed.run(stop))]
+        if log_service:
+            tasks.append(
+                asyncio.create_task(
+                    _checkpointer(log_service[0], settings.checkpoint_interval, stop)
+                )
+            )
         try:
             yield
         finally:
             stop.set()
-            await task
+            for task in tasks:
+                await task
             db.dispose()
 
     app = FastAPI(
@@ -480,8 +500,9 @@ def create_app(settings: Settings) -> FastAPI:
     # -- meta ---------------------------------------------------------------------
 
     @app.get("/healthz", tags=["meta"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> dict[str, object]:
+        """Liveness; names the answering worker process."""
+        return {"status": "ok", "worker": os.getpid()}
 
     @app.get("/metrics", tags=["meta"], response_class=PlainTextResponse)
     def metrics(request: Request) -> str:
@@ -829,6 +850,12 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> list[dict[str, Any]]:
         return svc(request).list_alerts(after=after, kind=kind, chip_id=chip_id, limit=limit)
 
+    # -- transparency log ------------------------------------------------------------------
+
+    if settings.log_key is not None:
+        # the router is built now; its service is bound at start-up (after migrations)
+        app.include_router(log_router(_LazyLogService(log_service)), prefix="/v1/log")  # type: ignore[arg-type]
+
     # -- audit ---------------------------------------------------------------------------
 
     @app.get("/v1/audit/log", tags=["audit"])
@@ -850,6 +877,27 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+async def _checkpointer(service: LogService, interval: float, stop: asyncio.Event) -> None:
+    """Sign a checkpoint whenever the log has grown, every ``interval`` seconds."""
+    while not stop.is_set():
+        with contextlib.suppress(Exception):
+            await run_in_threadpool(service.checkpoint)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
+class _LazyLogService:
+    """Forwards to the LogService created in the lifespan (routers are built earlier)."""
+
+    def __init__(self, holder: list[LogService]) -> None:
+        self._holder = holder
+
+    def __getattr__(self, name: str) -> Any:
+        if not self._holder:
+            raise errors.ServiceError("the transparency log is starting")
+        return getattr(self._holder[0], name)
+
+
 def encoding_b64(data: bytes) -> str:
     import base64
 
@@ -858,8 +906,6 @@ def encoding_b64(data: bytes) -> str:
 
 def app_from_env() -> FastAPI:
     """Factory for uvicorn workers: settings from the file named by PB_AUTHORITY_SETTINGS."""
-    import os
-
     path = os.environ.get("PB_AUTHORITY_SETTINGS")
     if not path:
         raise errors.UsageError("PB_AUTHORITY_SETTINGS is not set")

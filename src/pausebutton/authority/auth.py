@@ -102,6 +102,13 @@ def sign_request(
     }
 
 
+class _Verifier(HTTPMessageVerifier):
+    """Time checks are done by :func:`verify_request` against its explicit ``now``."""
+
+    def validate_created_and_expires(self, sig_input: Any, max_age: Any = None) -> None:
+        return None
+
+
 @dataclass
 class SignatureCheck:
     """What a verified request says: who signed, when, with which nonce."""
@@ -132,7 +139,7 @@ def verify_request(
             field="signature",
         )
     msg = _Message(method.upper(), url, hdrs)
-    verifier = HTTPMessageVerifier(
+    verifier = _Verifier(
         signature_algorithm=algorithms.ED25519, key_resolver=_Resolver(public=resolve)
     )
     try:
@@ -158,6 +165,9 @@ def verify_request(
         raise AuthError(f"signature needs a nonce of 8-{MAX_NONCE} characters", field="nonce")
     if not isinstance(kid, str):
         raise AuthError("signature lacks 'keyid'", field="keyid")
+    expires = params.get("expires")
+    if expires is not None and (not isinstance(expires, int) or expires < now):
+        raise AuthError("signature has expired", field="expires")
     if created > now + 30:
         raise AuthError("signature 'created' is in the future", field="created")
     if created < now - max_age:

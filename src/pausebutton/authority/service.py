@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from pausebutton.authority import tables as t
 from pausebutton.authority.counters import ensure_counters, next_value
 from pausebutton.authority.db import Database
-from pausebutton.authority.log import LogSink, TableLog
+from pausebutton.authority.log import LogSink, TranslogSink
 from pausebutton.authority.policy import (
     APPROVED,
     NEEDS_APPROVAL,
@@ -203,7 +203,7 @@ class AuthorityService:
         if licensing_key.public not in root.role_keys("licensing"):
             raise DataError("the licensing key is not in the trust root's licensing role")
         self.policy = policy or Policy()
-        self.log: LogSink = log or TableLog()
+        self.log: LogSink = log or TranslogSink()
         self.clock = clock
         self.pause_keys = {k.key_id: k for k in root.role_keys("pause")}
         self.pause_threshold = root.role("pause").threshold

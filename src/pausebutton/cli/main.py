@@ -71,6 +71,8 @@ gov.add_typer(_gov_license, name="license")
 gov.add_typer(_gov_pause, name="pause")
 gov.add_typer(_gov_resume, name="resume")
 app.add_typer(gov, name="gov")
+app.add_typer(log.app, name="log")
+app.add_typer(witness.app, name="witness")
 
 
 def _version(value: bool) -> None:

@@ -4,7 +4,9 @@ PB_TEST_POSTGRES_URL is set), a demo world, and the app served in-process."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -153,13 +155,17 @@ class Server:
     def stop(self, kill: bool = False) -> None:
         import signal
 
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except Exception:  # noqa: BLE001 - escalate to SIGKILL
-                self.proc.kill()
-                self.proc.wait(10)
+        # the server runs in its own session: signal its whole process group
+        # (the uvicorn supervisor and its workers), which this test started
+        sig = signal.SIGKILL if kill else signal.SIGTERM
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
 
 
 def start_server(
@@ -233,3 +239,46 @@ def server_factory() -> Iterator[Any]:
     yield make
     for s in started:
         s.stop(kill=True)
+
+
+@dataclass
+class Deployment:
+    """A DemoWorld written to an authority directory, with an admin key file."""
+
+    world: DemoWorld
+    directory: Path
+    admin_pub: Path
+
+
+@pytest.fixture
+def deployment(world: DemoWorld, tmp_path: Path) -> Deployment:
+    from pausebutton import keystore
+    from pausebutton.authority.keydir import write_authority_dir
+
+    directory = tmp_path / "authority"
+    write_authority_dir(directory, world.keys, world.root_bytes)
+    admin_pub = tmp_path / "admin.pub"
+    keystore.write_public_key(admin_pub, world.admin.public)
+    return Deployment(world, directory, admin_pub)
+
+
+def remote(server: Server, world: DemoWorld) -> Api:
+    import httpx
+
+    http = httpx.Client(timeout=60, limits=httpx.Limits(max_connections=64))
+    return Api(world, http, AuthorityClient(server.url, world.admin, http=http))
+
+
+@pytest.fixture
+def remote_factory() -> Iterator[Any]:
+    """``remote_factory(server, world)`` gives an Api over real HTTP to ``server``."""
+    made: list[Api] = []
+
+    def make(server: Server, world: DemoWorld) -> Api:
+        api = remote(server, world)
+        made.append(api)
+        return api
+
+    yield make
+    for api in made:
+        api.http.close()
