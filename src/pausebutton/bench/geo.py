@@ -9,7 +9,7 @@ a band: (5, 100], (100, 500] or (500, 1000] km.
 Delay generator (per host: access delay ``a`` ms of round trip, routing quality ``q``):
 
 - landmarks ``a ~ U(0.05, 1.0)``; chips ``a ~ U(0.05, 0.5)`` (incl. signing);
-  ``q ~ U(0, 0.4)`` for all.
+  ``q ~ U(0, 0.4)``, except 10 % of landmarks, poorly peered, ``q ~ U(0.6, 1.2)``.
 - path inflation ``1 + q_A + q_B + Exp(mean 0.1)``, capped at 3; a metro detour
   ``U(0, 30)`` km; propagation in fibre at 2/3 c.
 - per ping: queueing ``Exp(mean 0.1)`` ms, and with probability 5 % a congestion
@@ -77,8 +77,13 @@ def _min_rtt(rng: random.Random, a: Host, b: Host, d_km: float) -> float:
     return min(base + _ping(rng) for _ in range(PINGS))
 
 
+POORLY_PEERED = 0.1
+"""Share of landmarks behind roundabout transit (what per-landmark calibration learns)."""
+
+
 def _landmark(rng: random.Random, lat: float, lon: float) -> Host:
-    return Host(lat, lon, rng.uniform(0.05, 1.0), rng.uniform(0.0, 0.4))
+    quality = rng.uniform(0.6, 1.2) if rng.random() < POORLY_PEERED else rng.uniform(0.0, 0.4)
+    return Host(lat, lon, rng.uniform(0.05, 1.0), quality)
 
 
 @dataclass

@@ -88,12 +88,15 @@ class Policy:
     max_inflation: float = 2.5
     """Fibre model: how much longer than the geodesic an honest route may be."""
     overhead_ms: float = 0.5
-    """Fibre model: fixed delay (stacks, signing, last mile) an honest round trip may add."""
+    """Fixed delay (stacks, signing, last mile) an honest round trip may add."""
+    calibration_margin: float = 0.3
+    """Calibrated model: inflation added to a landmark's slowline. The slowline shows its
+    routes to a handful of peers; a chip's route can be somewhat worse than the worst."""
 
     def __post_init__(self) -> None:
         if self.min_landmarks < 1:
             raise UsageError("min_landmarks must be at least 1")
-        for name in ("tolerance_ms", "overhead_ms"):
+        for name in ("tolerance_ms", "overhead_ms", "calibration_margin"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise UsageError(f"{name} must be a non-negative number")
@@ -193,6 +196,7 @@ class Verdict:
                 "tolerance_ms": self.policy.tolerance_ms,
                 "max_inflation": self.policy.max_inflation,
                 "overhead_ms": self.policy.overhead_ms,
+                "calibration_margin": self.policy.calibration_margin,
             },
             "max_distance_km": {e.landmark_id: round(e.max_distance_km, 3) for e in self.landmarks},
             "landmarks": [e.to_json() for e in self.landmarks],
@@ -246,7 +250,8 @@ def allowed_rtt_ms(
         # The landmark's slowline can only widen the envelope (routes it was seen to
         # take), never narrow it below the policy's inflation: a few calibration
         # points cannot show the tail.
-        slope = max(slope, cal.slowline.slope)
+        margin = 2.0 * policy.calibration_margin / FIBRE_KM_PER_MS
+        slope = max(slope, cal.slowline.slope + margin)
     return slope * dist_km + policy.overhead_ms + policy.tolerance_ms, 1.0 / slope
 
 
