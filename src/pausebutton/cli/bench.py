@@ -75,3 +75,21 @@ def chip(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
     """Firmware decisions/s (install, meter; pure and NVM-persisted) and location
     challenge-response latency (median, p99) beside raw Ed25519 signing."""
     _show(_run("chip", quick=quick), json_out)
+
+
+@app.command("geo")
+def geo(
+    json_out: JsonOpt = False,
+    quick: QuickOpt = False,
+    trials: Annotated[
+        int | None, typer.Option("--trials", help="Trials per nearest-landmark band.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 7,
+    tolerance_ms: Annotated[
+        float, typer.Option("--tolerance-ms", help="Tolerance of the delay models.")
+    ] = 1.0,
+) -> None:
+    """Location verification: false-reject rate of honest chips (hard, fibre, calibrated)
+    and the relay distance caught in >= 99 % of trials, by distance of the nearest
+    landmark, from a physics-based delay generator over real coordinates."""
+    _show(_run("geo", quick=quick, trials=trials, seed=seed, tolerance_ms=tolerance_ms), json_out)

@@ -169,7 +169,7 @@ def verify(
     ] = 1.0,
     max_inflation: Annotated[
         float, typer.Option("--max-inflation", help="Fibre model: route length / geodesic.")
-    ] = 2.0,
+    ] = 2.5,
     overhead_ms: Annotated[
         float, typer.Option("--overhead-ms", help="Fibre model: fixed delay per round trip.")
     ] = 0.5,

@@ -8,12 +8,15 @@ smaller than straight fibre (``m >= 2 / (2/3 c)``) and ``b >= 0``. Inverted it
 gives a tighter distance bound than the fibre model, ``d <= (rtt - b) / m``,
 because it learns the landmark's fixed overhead ``b`` and its best routes.
 
-This module also fits the *slowline*: the line on or above every point (least
-total gap, slope and intercept at least the bestline's). It is the slowest an
-honest peer at a given distance answered the landmark, and so the basis of the
-"too slow" test that catches relayed chips.
+This module also fits the *slowline*: from the bestline's intercept, with the
+steepest slope ``rtt / d`` of the points at least SLOW_MIN_KM away (nearer points
+say more about the peers' fixed overheads than about routes), so it lies on or
+above all of those. Its slope
+is the slowest route per km the landmark was seen to have: the "too slow" test
+widens its honest envelope to it, so a landmark whose routes are known to be
+roundabout does not reject honest chips.
 
-Both are linear programs in two variables, solved with scipy's HiGHS.
+The bestline is a linear program in two variables, solved with scipy's HiGHS.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pausebutton.geo.physics import FIBRE_KM_PER_MS, check_rtt, distance_km
 FIBRE_SLOPE_MS_PER_KM = 2.0 / FIBRE_KM_PER_MS
 """RTT per km of straight fibre (both ways): ~0.01 ms/km."""
 MIN_POINTS = 2
+SLOW_MIN_KM = 500.0
 """A landmark needs at least this many calibration points for its own lines."""
 
 
@@ -65,29 +69,21 @@ class CalibrationPoint:
     rtt_ms: float
 
 
-def _solve(
-    d: np.ndarray, r: np.ndarray, *, below: bool, min_slope: float, min_intercept: float
-) -> Line:
+def _bestline(d: np.ndarray, r: np.ndarray) -> Line:
     n = len(d)
-    # Variables (m, b). Objective: sum of gaps; below -> maximise sum(m d + b).
-    sign = -1.0 if below else 1.0
-    c = np.array([sign * float(d.sum()), sign * n])
+    # Variables (m, b): maximise sum(m d + b) (least total gap) with m d + b <= r.
+    c = np.array([-float(d.sum()), -float(n)])
     a = np.column_stack([d, np.ones(n)])
-    if below:
-        a_ub, b_ub = a, r  # m d + b <= r
-    else:
-        a_ub, b_ub = -a, -r  # m d + b >= r
     res = linprog(
         c,
-        A_ub=a_ub,
-        b_ub=b_ub,
-        bounds=[(min_slope, None), (min_intercept, None)],
+        A_ub=a,
+        b_ub=r,
+        bounds=[(FIBRE_SLOPE_MS_PER_KM, None), (0.0, None)],
         method="highs",
     )
     if res.status != 0:
-        # Only possible for the bestline when a point is faster than fibre at b = 0:
-        # fall back to the fibre line through the origin.
-        return Line(min_slope, min_intercept)
+        # Only when a point is faster than fibre at b = 0: use the fibre line.
+        return Line(FIBRE_SLOPE_MS_PER_KM, 0.0)
     slope, intercept = (float(v) for v in res.x)
     return Line(slope, intercept)
 
@@ -101,12 +97,12 @@ def fit(landmark_id: str, points: Sequence[CalibrationPoint]) -> Calibration:
         )
     d = np.array([p.distance_km for p in points], dtype=float)
     r = np.array([p.rtt_ms for p in points], dtype=float)
-    feasible = r >= FIBRE_SLOPE_MS_PER_KM * d
-    if feasible.any():
-        best = _solve(d, r, below=True, min_slope=FIBRE_SLOPE_MS_PER_KM, min_intercept=0.0)
-    else:
-        best = Line(FIBRE_SLOPE_MS_PER_KM, 0.0)
-    slow = _solve(d, r, below=False, min_slope=best.slope, min_intercept=best.intercept)
+    best = _bestline(d, r)
+    far = d >= SLOW_MIN_KM
+    slope = best.slope
+    if far.any():
+        slope = max(slope, float((r[far] / d[far]).max()))
+    slow = Line(slope, best.intercept)
     return Calibration(landmark_id, best, slow, len(points))
 
 

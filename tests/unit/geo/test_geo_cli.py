@@ -244,3 +244,93 @@ def test_wonderproxy_loader(cli, tmp_path):
     )
     assert r.returncode == 2
     assert "pings.csv, row 2, field destination" in r.stderr
+
+
+def test_verify_with_calibration_csv(cli, tmp_path):
+    lm, ms = write_landmarks(tmp_path), write_measurements(tmp_path, EIN)
+    rows = ["source,destination,rtt_ms"]
+    names = list(SITES)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            rtt = fibre_rtt_ms(distance_km(*SITES[a], *SITES[b])) * 1.5 + 0.4
+            rows.append(f"{a},{b},{rtt:.4f}")
+    cal = tmp_path / "C.csv"
+    cal.write_text("\n".join(rows) + "\n")
+    claim = f"{EIN[0]},{EIN[1]}"
+    r = cli(
+        "geo",
+        "verify",
+        "--landmarks",
+        lm,
+        "--measurements",
+        ms,
+        "--claim",
+        claim,
+        "--calibration",
+        cal,
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["policy"]["model"] == "calibrated"
+    r = cli(
+        "geo",
+        "verify",
+        "--landmarks",
+        lm,
+        "--measurements",
+        ms,
+        "--claim",
+        claim,
+        "--model",
+        "calibrated",
+    )
+    assert r.returncode == 2 and "--calibration" in r.stderr
+    cal.write_text("source,destination,rtt_ms\nams,zzz,3\n")
+    r = cli(
+        "geo",
+        "verify",
+        "--landmarks",
+        lm,
+        "--measurements",
+        ms,
+        "--claim",
+        claim,
+        "--calibration",
+        cal,
+    )
+    assert r.returncode == 2 and "C.csv, row 2, field destination" in r.stderr
+
+
+def test_landmark_serve_rejects_bad_input(cli, tmp_path):
+    from pausebutton import keystore
+    from pausebutton.protocol.keys import PrivateKey
+
+    keystore.write_private_key(tmp_path / "lm.key", PrivateKey.generate())
+    r = cli(
+        "landmark",
+        "serve",
+        "--key",
+        tmp_path / "lm.key",
+        "--lat",
+        "95",
+        "--lon",
+        "0",
+        "--port",
+        "0",
+    )
+    assert r.returncode == 2 and "latitude" in r.stderr and "Traceback" not in r.stderr
+    r = cli(
+        "landmark",
+        "serve",
+        "--key",
+        tmp_path / "missing.key",
+        "--lat",
+        "5",
+        "--lon",
+        "0",
+        "--port",
+        "0",
+    )
+    assert r.returncode == 2 and "no such file" in r.stderr
+    r = cli("landmark", "probe", "nohostport", "--chip-key", tmp_path / "lm.key")
+    assert r.returncode == 2 and "HOST:PORT" in r.stderr
