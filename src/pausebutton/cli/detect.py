@@ -125,7 +125,7 @@ def hardware_cmd(
     """List hardware names of Epoch's ML hardware table, with peak FLOP/s and TDP."""
     table = bundled_hardware()
     names = [n for n in table.names() if query.lower() in n.lower()]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n in names:
         h = table.get(n)
         rows.append({"name": n, "peak_bf16": h.peaks.get("bf16"), "tdp_w": h.tdp_w})
@@ -190,7 +190,7 @@ def schema_cmd(
 ) -> None:
     """Print the signal schemas (columns, units, required or not)."""
     methods = [_method(kind)] if kind else list(Method)
-    doc = {
+    doc: dict[str, dict[str, Any]] = {
         m.value: {
             "version": SCHEMA_VERSION,
             "doc": SCHEMAS[m].doc,
@@ -267,30 +267,30 @@ def runs_cmd(
     reg, rerrs = _registry(registry)
     _report_errors([*errs, *rerrs], json_out)
     ctx = Context(reg, signals, bundled_hardware(), datetime.now(UTC))
-    rows = []
-    for s, (runs, bad, hw) in sorted(ctx.runs.items()):
-        if site and s != site:
+    rows: list[dict[str, Any]] = []
+    found = []
+    for s_id, (runs, bad, hw) in sorted(ctx.runs.items()):
+        if site and s_id != site:
             continue
-        for r in runs:
-            rows.append({**r.to_dict(), "hardware_assumed": hw})
+        for run in runs:
+            found.append(run)
+            rows.append({**run.to_dict(), "hardware_assumed": hw})
         for b in bad:
-            rows.append({"site": s, "flagged_reading": b.time.isoformat(), "power_w": b.power_w})
+            rows.append({"site": s_id, "flagged_reading": b.time.isoformat(), "power_w": b.power_w})
     if json_out:
         print_json(rows)
         return
     t = Table("site", "start", "end", "hours", "GWh above base", "FLOP", "90% interval")
-    for r in rows:
-        if "start" not in r:
-            continue
-        e = r["estimate"]
+    for run in found:
+        e = run.estimate
         t.add_row(
-            r["site"],
-            r["start"][:16],
-            r["end"][:16],
-            f"{r['hours']:.0f}",
-            f"{r['energy_kwh'] / 1e6:.4g}",
-            f"{e['flop']:.3g}" if e else "-",
-            f"{e['low']:.3g} .. {e['high']:.3g}" if e else "-",
+            run.site,
+            run.start.isoformat()[:16],
+            run.end.isoformat()[:16],
+            f"{run.hours:.0f}",
+            f"{run.energy_kwh / 1e6:.4g}",
+            f"{e.flop:.3g}" if e else "-",
+            f"{e.low:.3g} .. {e.high:.3g}" if e else "-",
         )
     out.print(t)
 
