@@ -472,7 +472,11 @@ def run(
                     break
         delays.sort()
         alerts = fp + len(tp_actors)
+        thr0 = _threshold([final[a.owner] for a in honest], 0.0)
         results[name] = {
+            "recall_at_zero_false_alerts": round(
+                sum(1 for a in viol if final[a.owner] >= thr0) / len(viol), 4
+            ),
             "threshold_log10_odds": round(thr, 3),
             "false_alert_rate": round(fp / len(honest), 4),
             "precision": round(len(tp_actors) / alerts, 4) if alerts else None,
