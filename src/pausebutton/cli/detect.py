@@ -413,6 +413,10 @@ def wb_submit(
     sealed_out: Annotated[
         Path | None, typer.Option("--out", help="Write the sealed bytes here instead.")
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Authority base URL: POST to /v1/whistle/submissions instead."),
+    ] = None,
     site: Annotated[str, typer.Option(help="Facility concerned.")] = "",
     owner: Annotated[str, typer.Option(help="Owner concerned.")] = "",
     chips: Annotated[int | None, typer.Option(help="Chips alleged.")] = None,
@@ -423,8 +427,8 @@ def wb_submit(
 
     Nothing about the submitter is recorded; keep the receipt to read replies.
     """
-    if (store is None) == (sealed_out is None):
-        raise DataError("give exactly one of --store or --out")
+    if sum(x is not None for x in (store, sealed_out, url)) != 1:
+        raise DataError("give exactly one of --store, --out or --url")
     report: dict[str, Any] = {"claim": claim}
     for k, v in (
         ("site", site),
@@ -437,6 +441,8 @@ def wb_submit(
     sealed, receipt = whistle.seal_report(_read_key(key, "public"), report)
     if store is not None:
         whistle.WhistleStore(store).submit(sealed)
+    elif url is not None:
+        _post_sealed(url, sealed)
     else:
         assert sealed_out is not None
         atomic_write(sealed_out, sealed)
@@ -444,6 +450,40 @@ def wb_submit(
         print_json({"receipt": receipt, "lookup": whistle.lookup_id(receipt)})
     else:
         out.print(f"receipt {receipt}  (keep it: it is the only way to read replies)", markup=False)
+
+
+def _post_sealed(url: str, sealed: bytes) -> None:
+    import base64
+
+    import httpx
+
+    from pausebutton.errors import ServiceError
+
+    try:
+        r = httpx.post(
+            url.rstrip("/") + "/v1/whistle/submissions",
+            json={"sealed": base64.b64encode(sealed).decode()},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        raise ServiceError(f"{url}: {exc}") from None
+    if r.status_code != 202:
+        raise ServiceError(f"{url}: submission refused ({r.status_code}): {r.text[:200]}")
+
+
+def _get_replies(url: str, lookup: str) -> list[bytes]:
+    import base64
+
+    import httpx
+
+    from pausebutton.errors import ServiceError
+
+    try:
+        r = httpx.get(url.rstrip("/") + f"/v1/whistle/replies/{lookup}", timeout=30)
+        r.raise_for_status()
+        return [base64.b64decode(x) for x in r.json()["replies"]]
+    except (httpx.HTTPError, KeyError, ValueError, TypeError) as exc:
+        raise ServiceError(f"{url}: {exc}") from None
 
 
 @whistle_app.command("intake")
@@ -491,15 +531,17 @@ def wb_reply(
 
 @whistle_app.command("status")
 def wb_status(
-    store: Annotated[Path, typer.Option(help="Intake store (SQLite).")],
     receipt: Annotated[str, typer.Option(help="Your receipt code.")],
+    store: Annotated[Path | None, typer.Option(help="Intake store (SQLite).")] = None,
+    url: Annotated[str | None, typer.Option(help="Authority base URL instead.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Read the replies to your report (decrypted locally with your receipt)."""
-    msgs = [
-        whistle.open_reply(receipt, b)
-        for b in whistle.WhistleStore(store).replies(whistle.lookup_id(receipt))
-    ]
+    """Read the replies to your report (fetched by lookup id, decrypted locally)."""
+    lookup = whistle.lookup_id(receipt)
+    if (store is None) == (url is None):
+        raise DataError("give exactly one of --store or --url")
+    boxes = whistle.WhistleStore(store).replies(lookup) if store else _get_replies(str(url), lookup)
+    msgs = [whistle.open_reply(receipt, b) for b in boxes]
     if json_out:
         print_json({"replies": msgs})
     else:

@@ -118,9 +118,10 @@ class Finding:
 
 @dataclass
 class SignalSet:
-    """Signals of every method, as lists by method."""
+    """Signals of every method, as lists by method (kept sorted by time on demand)."""
 
     by_method: dict[Method, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    is_sorted: bool = False
 
     @classmethod
     def of(cls, signals: Iterable[Any]) -> SignalSet:
@@ -131,6 +132,7 @@ class SignalSet:
     def extend(self, signals: Iterable[Any]) -> None:
         for sig in signals:
             self.by_method[method_of(sig)].append(sig)
+        self.is_sorted = False
 
     def get(self, method: Method) -> list[Any]:
         return self.by_method.get(method, [])
@@ -139,9 +141,12 @@ class SignalSet:
         """Sort every list by time (makes :meth:`until` a binary search)."""
         for v in self.by_method.values():
             v.sort(key=signal_time)
+        self.is_sorted = True
 
     def until(self, t: datetime) -> SignalSet:
-        """Only signals known at ``t`` (lists must be sorted by :meth:`sort`)."""
+        """Only the signals known at ``t`` (sorts first if needed)."""
+        if not self.is_sorted:
+            self.sort()
         return SignalSet(
             defaultdict(
                 list,
@@ -149,12 +154,16 @@ class SignalSet:
                     m: v[: bisect.bisect_right(v, t, key=signal_time)]
                     for m, v in self.by_method.items()
                 },
-            )
+            ),
+            True,
         )
 
     def only(self, methods: Iterable[Method]) -> SignalSet:
         keep = set(methods)
-        return SignalSet(defaultdict(list, {m: v for m, v in self.by_method.items() if m in keep}))
+        return SignalSet(
+            defaultdict(list, {m: v for m, v in self.by_method.items() if m in keep}),
+            self.is_sorted,
+        )
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.by_method.values())
