@@ -263,3 +263,17 @@ def test_bench_detect_quick(cli) -> None:  # type: ignore[no-untyped-def]
     assert doc["fused_beats_every_single_method"] is (
         doc["fused_recall"] > doc["best_single_method_recall"]
     )
+
+
+def test_calibrate_and_hardware_verbs(cli, shared_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    models = shared_dir / "data/epoch/ai_models/notable_ai_models.csv"
+    r = cli("detect", "calibrate", models, "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert (
+        doc["methods"]["chips"]["shipped"] is True and doc["methods"]["energy"]["shipped"] is True
+    )
+    assert doc["methods"]["chips"]["coverage_cross_validated"]["0.9"] == 0.8832
+    h = cli("detect", "hardware", "H100", "--json")
+    names = [x["name"] for x in json.loads(h.stdout)]
+    assert H100 in names and all("H100" in n for n in names)
