@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,7 +31,9 @@ from pausebutton.detect.io import (
 )
 from pausebutton.detect.registry import Registry
 from pausebutton.detect.rules import RULES, Context, Params, run_rules
+from pausebutton.detect.runs import RunParams
 from pausebutton.detect.signals import SCHEMA_VERSION, SCHEMAS, Method, parse_time
+from pausebutton.detect.units import Dimension, parse_quantity
 from pausebutton.errors import DataError, InputError
 from pausebutton.fsutil import atomic_write, read_limited
 
@@ -53,6 +55,13 @@ RegistryOpt = Annotated[
         help="Registry export directory (owners.csv, facilities.csv, chips.csv, licenses.csv).",
     ),
 ]
+MinStepOpt = Annotated[
+    str,
+    typer.Option(
+        "--min-step", help="Smallest power step above baseline that counts as a run (with unit)."
+    ),
+]
+MinHoursOpt = Annotated[float, typer.Option("--min-hours", help="Shortest run, hours.")]
 NowOpt = Annotated[
     str | None, typer.Option("--now", help="Evaluation time (ISO 8601; default: the clock).")
 ]
@@ -68,6 +77,13 @@ def _report_errors(errors: list[InputError], json_out: bool) -> None:
             err.print(f"bad row: {e.message}", markup=False)
         if len(errors) > 50:
             err.print(f"... and {len(errors) - 50} more bad rows", markup=False)
+
+
+def _run_params(min_step: str, min_hours: float) -> RunParams:
+    step = parse_quantity(min_step, Dimension.POWER, "min_step").watts
+    if not (math.isfinite(min_hours) and min_hours > 0):
+        raise DataError("--min-hours must be > 0", field="min_hours")
+    return RunParams(min_hours=min_hours, min_delta_w=step)
 
 
 def _registry(path: Path | None) -> tuple[Registry, list[InputError]]:
@@ -260,13 +276,16 @@ def runs_cmd(
     store: StoreOpt,
     registry: RegistryOpt = None,
     site: Annotated[str | None, typer.Option(help="Only this site.")] = None,
+    min_step: MinStepOpt = "1 MW",
+    min_hours: MinHoursOpt = 24.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Find candidate training runs (energy plateaus) with their FLOP estimates."""
+    prm = Params(runs=_run_params(min_step, min_hours))
     signals, errs = load_store(store)
     reg, rerrs = _registry(registry)
     _report_errors([*errs, *rerrs], json_out)
-    ctx = Context(reg, signals, bundled_hardware(), datetime.now(UTC))
+    ctx = Context(reg, signals, bundled_hardware(), datetime.now(UTC), prm)
     rows: list[dict[str, Any]] = []
     found = []
     for s_id, (runs, bad, hw) in sorted(ctx.runs.items()):
@@ -313,6 +332,8 @@ def check_cmd(
         float, typer.Option(help="Posterior probability at which an alert is raised.")
     ] = fusion.ALERT_PROBABILITY,
     findings: Annotated[bool, typer.Option(help="Also list every finding.")] = False,
+    min_step: MinStepOpt = "1 MW",
+    min_hours: MinHoursOpt = 24.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Run the cross-check rules, fuse the findings and print alerts with all evidence.
@@ -323,9 +344,8 @@ def check_cmd(
     reg, rerrs = _registry(registry)
     _report_errors([*errs, *rerrs], json_out)
     t_now = _now(now)
-    ctx = Context(
-        reg, signals.until(t_now), bundled_hardware(), t_now, Params(threshold_flop=threshold_flop)
-    )
+    prm = Params(threshold_flop=threshold_flop, runs=_run_params(min_step, min_hours))
+    ctx = Context(reg, signals.until(t_now), bundled_hardware(), t_now, prm)
     names = [r.strip() for r in rules.split(",")] if rules else None
     fs = run_rules(ctx, names)
     al = fusion.alerts(fs, alert_probability=alert_probability)
@@ -351,7 +371,12 @@ def _print_alerts(al: list[fusion.Alert]) -> None:
     if not al:
         out.print("no alerts")
         return
-    t = Table("alert", "subject", "p", "severity", "methods", "top finding", title="alerts")
+    t = Table(title="alerts")
+    t.add_column("alert", no_wrap=True)
+    t.add_column("subject", no_wrap=True)
+    t.add_column("p", no_wrap=True)
+    t.add_column("severity", no_wrap=True)
+    t.add_column("methods")
     for a in al:
         t.add_row(
             a.alert_id,
@@ -359,7 +384,6 @@ def _print_alerts(al: list[fusion.Alert]) -> None:
             f"{a.probability:.3f}",
             a.severity.name.lower(),
             ", ".join(sorted(a.contributions)),
-            a.findings[0].reason,
         )
     out.print(t)
     for a in al:
@@ -375,6 +399,52 @@ def _print_findings(fs: list[Any]) -> None:
     for f in fs:
         t.add_row(f.rule, f.severity.name.lower(), f.site, f.owner, f.reason)
     out.print(t)
+
+
+@app.command("demo")
+def demo_cmd(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the scenario into (new).")],
+    actors: Annotated[int, typer.Option(help="Number of actors (sites/owners).")] = 30,
+    days: Annotated[int, typer.Option(help="Days of signals.")] = 60,
+    seed: Annotated[int, typer.Option(help="Scenario seed.")] = 7,
+) -> None:
+    """Write a generated scenario (the benchmark's): registry/, signals/<kind>.csv, truth.json.
+
+    Try it: ``detect import DIR/signals/*.csv --store S`` then
+    ``detect check --store S --registry DIR/registry --now <end> --findings``.
+    """
+    from pausebutton.bench.detect import T0, generate
+    from pausebutton.detect.registry import export_registry
+    from pausebutton.detect.signals import export_csv
+
+    if directory.exists():
+        raise DataError(f"{directory} exists; give a new folder", file=str(directory))
+    if not (1 <= actors <= 1000 and 7 <= days <= 730):
+        raise DataError("--actors must be 1..1000 and --days 7..730")
+    reg, signals, truth = generate(actors, days, seed)
+    for name, text in export_registry(reg).items():
+        atomic_write(directory / "registry" / f"{name}.csv", text.encode())
+    for m in Method:
+        rows = signals.get(m)
+        if rows:
+            atomic_write(directory / "signals" / f"{m.value}.csv", export_csv(rows, m).encode())
+    doc = {
+        "start": T0.isoformat(),
+        "days": days,
+        "actors": [
+            {"owner": a.owner, "site": a.site, "kind": a.kind, "start_day": round(a.start_day, 2)}
+            for a in truth
+        ],
+    }
+    atomic_write(directory / "truth.json", json.dumps(doc, indent=2).encode())
+    out.print(f"scenario written to {directory} ({len(signals)} signals). Try:", markup=False)
+    end = (T0 + timedelta(days=days)).isoformat().replace("+00:00", "Z")
+    out.print(
+        f"  pausebutton detect import {directory}/signals/*.csv --store STORE\n"
+        f"  pausebutton detect check --store STORE --registry {directory}/registry --now {end}"
+        " --threshold-flop 1e21 --min-step '20 kW' --min-hours 48",
+        markup=False,
+    )
 
 
 # -- whistleblower channel -------------------------------------------------------------------

@@ -277,3 +277,24 @@ def test_calibrate_and_hardware_verbs(cli, shared_dir: Path) -> None:  # type: i
     h = cli("detect", "hardware", "H100", "--json")
     names = [x["name"] for x in json.loads(h.stdout)]
     assert H100 in names and all("H100" in n for n in names)
+
+
+def test_demo_scenario_end_to_end(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    demo = tmp_path / "demo"
+    r = cli("detect", "demo", demo, "--actors", "20", "--days", "40", "--seed", "7")
+    assert r.returncode == 0, r.stderr
+    truth = {a["owner"]: a["kind"] for a in json.loads((demo / "truth.json").read_text())["actors"]}
+    files = sorted((demo / "signals").glob("*.csv"))
+    assert len(files) == 10
+    imp = cli("detect", "import", *files, "--store", tmp_path / "s", "--json")
+    assert imp.returncode == 0, imp.stderr
+    chk = cli(
+        "detect", "check", "--store", tmp_path / "s", "--registry", demo / "registry",
+        "--now", "2026-02-10T00:00:00Z", "--threshold-flop", "1e21",
+        "--min-step", "20 kW", "--min-hours", "48", "--json",
+    )  # fmt: skip
+    assert chk.returncode == 3, chk.stderr
+    flagged = {a["subject"] for a in json.loads(chk.stdout)["alerts"] if a["kind"] == "owner"}
+    assert flagged and all(not truth[o].startswith("honest") for o in flagged)
+    bad = cli("detect", "check", "--store", tmp_path / "s", "--min-step", "20")
+    assert bad.returncode == 2 and "no unit" in bad.stderr
