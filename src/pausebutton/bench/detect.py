@@ -405,7 +405,7 @@ def _entity_scores(findings: list[Finding], actors: list[Actor]) -> dict[str, fl
     out: dict[str, float] = {}
     for a in actors:
         fs = {id(f): f for f in (*by_site.get(a.site, []), *by_owner.get(a.owner, []))}
-        sc = fusion._score("entity", a.owner, list(fs.values()), fusion.PRIOR_ODDS)
+        sc = fusion.score_findings("entity", a.owner, list(fs.values()), fusion.PRIOR_ODDS)
         out[a.owner] = sc.log10_odds
     return out
 
