@@ -405,7 +405,7 @@ def _entity_scores(findings: list[Finding], actors: list[Actor]) -> dict[str, fl
     out: dict[str, float] = {}
     for a in actors:
         fs = {id(f): f for f in (*by_site.get(a.site, []), *by_owner.get(a.owner, []))}
-        sc = fusion._score("entity", a.owner, list(fs.values()), fusion.PRIOR_ODDS)
+        sc = fusion.score_findings("entity", a.owner, list(fs.values()), fusion.PRIOR_ODDS)
         out[a.owner] = sc.log10_odds
     return out
 
@@ -472,7 +472,11 @@ def run(
                     break
         delays.sort()
         alerts = fp + len(tp_actors)
+        thr0 = _threshold([final[a.owner] for a in honest], 0.0)
         results[name] = {
+            "recall_at_zero_false_alerts": round(
+                sum(1 for a in viol if final[a.owner] >= thr0) / len(viol), 4
+            ),
             "threshold_log10_odds": round(thr, 3),
             "false_alert_rate": round(fp / len(honest), 4),
             "precision": round(len(tp_actors) / alerts, 4) if alerts else None,

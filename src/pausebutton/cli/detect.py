@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,7 +31,9 @@ from pausebutton.detect.io import (
 )
 from pausebutton.detect.registry import Registry
 from pausebutton.detect.rules import RULES, Context, Params, run_rules
+from pausebutton.detect.runs import RunParams
 from pausebutton.detect.signals import SCHEMA_VERSION, SCHEMAS, Method, parse_time
+from pausebutton.detect.units import Dimension, parse_quantity
 from pausebutton.errors import DataError, InputError
 from pausebutton.fsutil import atomic_write, read_limited
 
@@ -53,6 +55,13 @@ RegistryOpt = Annotated[
         help="Registry export directory (owners.csv, facilities.csv, chips.csv, licenses.csv).",
     ),
 ]
+MinStepOpt = Annotated[
+    str,
+    typer.Option(
+        "--min-step", help="Smallest power step above baseline that counts as a run (with unit)."
+    ),
+]
+MinHoursOpt = Annotated[float, typer.Option("--min-hours", help="Shortest run, hours.")]
 NowOpt = Annotated[
     str | None, typer.Option("--now", help="Evaluation time (ISO 8601; default: the clock).")
 ]
@@ -68,6 +77,13 @@ def _report_errors(errors: list[InputError], json_out: bool) -> None:
             err.print(f"bad row: {e.message}", markup=False)
         if len(errors) > 50:
             err.print(f"... and {len(errors) - 50} more bad rows", markup=False)
+
+
+def _run_params(min_step: str, min_hours: float) -> RunParams:
+    step = parse_quantity(min_step, Dimension.POWER, "min_step").watts
+    if not (math.isfinite(min_hours) and min_hours > 0):
+        raise DataError("--min-hours must be > 0", field="min_hours")
+    return RunParams(min_hours=min_hours, min_delta_w=step)
 
 
 def _registry(path: Path | None) -> tuple[Registry, list[InputError]]:
@@ -125,7 +141,7 @@ def hardware_cmd(
     """List hardware names of Epoch's ML hardware table, with peak FLOP/s and TDP."""
     table = bundled_hardware()
     names = [n for n in table.names() if query.lower() in n.lower()]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n in names:
         h = table.get(n)
         rows.append({"name": n, "peak_bf16": h.peaks.get("bf16"), "tdp_w": h.tdp_w})
@@ -190,7 +206,7 @@ def schema_cmd(
 ) -> None:
     """Print the signal schemas (columns, units, required or not)."""
     methods = [_method(kind)] if kind else list(Method)
-    doc = {
+    doc: dict[str, dict[str, Any]] = {
         m.value: {
             "version": SCHEMA_VERSION,
             "doc": SCHEMAS[m].doc,
@@ -260,37 +276,40 @@ def runs_cmd(
     store: StoreOpt,
     registry: RegistryOpt = None,
     site: Annotated[str | None, typer.Option(help="Only this site.")] = None,
+    min_step: MinStepOpt = "1 MW",
+    min_hours: MinHoursOpt = 24.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Find candidate training runs (energy plateaus) with their FLOP estimates."""
+    prm = Params(runs=_run_params(min_step, min_hours))
     signals, errs = load_store(store)
     reg, rerrs = _registry(registry)
     _report_errors([*errs, *rerrs], json_out)
-    ctx = Context(reg, signals, bundled_hardware(), datetime.now(UTC))
-    rows = []
-    for s, (runs, bad, hw) in sorted(ctx.runs.items()):
-        if site and s != site:
+    ctx = Context(reg, signals, bundled_hardware(), datetime.now(UTC), prm)
+    rows: list[dict[str, Any]] = []
+    found = []
+    for s_id, (runs, bad, hw) in sorted(ctx.runs.items()):
+        if site and s_id != site:
             continue
-        for r in runs:
-            rows.append({**r.to_dict(), "hardware_assumed": hw})
+        for run in runs:
+            found.append(run)
+            rows.append({**run.to_dict(), "hardware_assumed": hw})
         for b in bad:
-            rows.append({"site": s, "flagged_reading": b.time.isoformat(), "power_w": b.power_w})
+            rows.append({"site": s_id, "flagged_reading": b.time.isoformat(), "power_w": b.power_w})
     if json_out:
         print_json(rows)
         return
     t = Table("site", "start", "end", "hours", "GWh above base", "FLOP", "90% interval")
-    for r in rows:
-        if "start" not in r:
-            continue
-        e = r["estimate"]
+    for run in found:
+        e = run.estimate
         t.add_row(
-            r["site"],
-            r["start"][:16],
-            r["end"][:16],
-            f"{r['hours']:.0f}",
-            f"{r['energy_kwh'] / 1e6:.4g}",
-            f"{e['flop']:.3g}" if e else "-",
-            f"{e['low']:.3g} .. {e['high']:.3g}" if e else "-",
+            run.site,
+            run.start.isoformat()[:16],
+            run.end.isoformat()[:16],
+            f"{run.hours:.0f}",
+            f"{run.energy_kwh / 1e6:.4g}",
+            f"{e.flop:.3g}" if e else "-",
+            f"{e.low:.3g} .. {e.high:.3g}" if e else "-",
         )
     out.print(t)
 
@@ -313,6 +332,8 @@ def check_cmd(
         float, typer.Option(help="Posterior probability at which an alert is raised.")
     ] = fusion.ALERT_PROBABILITY,
     findings: Annotated[bool, typer.Option(help="Also list every finding.")] = False,
+    min_step: MinStepOpt = "1 MW",
+    min_hours: MinHoursOpt = 24.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Run the cross-check rules, fuse the findings and print alerts with all evidence.
@@ -323,9 +344,8 @@ def check_cmd(
     reg, rerrs = _registry(registry)
     _report_errors([*errs, *rerrs], json_out)
     t_now = _now(now)
-    ctx = Context(
-        reg, signals.until(t_now), bundled_hardware(), t_now, Params(threshold_flop=threshold_flop)
-    )
+    prm = Params(threshold_flop=threshold_flop, runs=_run_params(min_step, min_hours))
+    ctx = Context(reg, signals.until(t_now), bundled_hardware(), t_now, prm)
     names = [r.strip() for r in rules.split(",")] if rules else None
     fs = run_rules(ctx, names)
     al = fusion.alerts(fs, alert_probability=alert_probability)
@@ -351,7 +371,12 @@ def _print_alerts(al: list[fusion.Alert]) -> None:
     if not al:
         out.print("no alerts")
         return
-    t = Table("alert", "subject", "p", "severity", "methods", "top finding", title="alerts")
+    t = Table(title="alerts")
+    t.add_column("alert", no_wrap=True)
+    t.add_column("subject", no_wrap=True)
+    t.add_column("p", no_wrap=True)
+    t.add_column("severity", no_wrap=True)
+    t.add_column("methods")
     for a in al:
         t.add_row(
             a.alert_id,
@@ -359,7 +384,6 @@ def _print_alerts(al: list[fusion.Alert]) -> None:
             f"{a.probability:.3f}",
             a.severity.name.lower(),
             ", ".join(sorted(a.contributions)),
-            a.findings[0].reason,
         )
     out.print(t)
     for a in al:
@@ -375,6 +399,52 @@ def _print_findings(fs: list[Any]) -> None:
     for f in fs:
         t.add_row(f.rule, f.severity.name.lower(), f.site, f.owner, f.reason)
     out.print(t)
+
+
+@app.command("demo")
+def demo_cmd(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the scenario into (new).")],
+    actors: Annotated[int, typer.Option(help="Number of actors (sites/owners).")] = 30,
+    days: Annotated[int, typer.Option(help="Days of signals.")] = 60,
+    seed: Annotated[int, typer.Option(help="Scenario seed.")] = 7,
+) -> None:
+    """Write a generated scenario (the benchmark's): registry/, signals/<kind>.csv, truth.json.
+
+    Try it: ``detect import DIR/signals/*.csv --store S`` then
+    ``detect check --store S --registry DIR/registry --now <end> --findings``.
+    """
+    from pausebutton.bench.detect import T0, generate
+    from pausebutton.detect.registry import export_registry
+    from pausebutton.detect.signals import export_csv
+
+    if directory.exists():
+        raise DataError(f"{directory} exists; give a new folder", file=str(directory))
+    if not (1 <= actors <= 1000 and 7 <= days <= 730):
+        raise DataError("--actors must be 1..1000 and --days 7..730")
+    reg, signals, truth = generate(actors, days, seed)
+    for name, text in export_registry(reg).items():
+        atomic_write(directory / "registry" / f"{name}.csv", text.encode())
+    for m in Method:
+        rows = signals.get(m)
+        if rows:
+            atomic_write(directory / "signals" / f"{m.value}.csv", export_csv(rows, m).encode())
+    doc = {
+        "start": T0.isoformat(),
+        "days": days,
+        "actors": [
+            {"owner": a.owner, "site": a.site, "kind": a.kind, "start_day": round(a.start_day, 2)}
+            for a in truth
+        ],
+    }
+    atomic_write(directory / "truth.json", json.dumps(doc, indent=2).encode())
+    out.print(f"scenario written to {directory} ({len(signals)} signals). Try:", markup=False)
+    end = (T0 + timedelta(days=days)).isoformat().replace("+00:00", "Z")
+    out.print(
+        f"  pausebutton detect import {directory}/signals/*.csv --store STORE\n"
+        f"  pausebutton detect check --store STORE --registry {directory}/registry --now {end}"
+        " --threshold-flop 1e21 --min-step '20 kW' --min-hours 48",
+        markup=False,
+    )
 
 
 # -- whistleblower channel -------------------------------------------------------------------
@@ -413,6 +483,10 @@ def wb_submit(
     sealed_out: Annotated[
         Path | None, typer.Option("--out", help="Write the sealed bytes here instead.")
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Authority base URL: POST to /v1/whistle/submissions instead."),
+    ] = None,
     site: Annotated[str, typer.Option(help="Facility concerned.")] = "",
     owner: Annotated[str, typer.Option(help="Owner concerned.")] = "",
     chips: Annotated[int | None, typer.Option(help="Chips alleged.")] = None,
@@ -423,8 +497,8 @@ def wb_submit(
 
     Nothing about the submitter is recorded; keep the receipt to read replies.
     """
-    if (store is None) == (sealed_out is None):
-        raise DataError("give exactly one of --store or --out")
+    if sum(x is not None for x in (store, sealed_out, url)) != 1:
+        raise DataError("give exactly one of --store, --out or --url")
     report: dict[str, Any] = {"claim": claim}
     for k, v in (
         ("site", site),
@@ -437,6 +511,8 @@ def wb_submit(
     sealed, receipt = whistle.seal_report(_read_key(key, "public"), report)
     if store is not None:
         whistle.WhistleStore(store).submit(sealed)
+    elif url is not None:
+        _post_sealed(url, sealed)
     else:
         assert sealed_out is not None
         atomic_write(sealed_out, sealed)
@@ -444,6 +520,40 @@ def wb_submit(
         print_json({"receipt": receipt, "lookup": whistle.lookup_id(receipt)})
     else:
         out.print(f"receipt {receipt}  (keep it: it is the only way to read replies)", markup=False)
+
+
+def _post_sealed(url: str, sealed: bytes) -> None:
+    import base64
+
+    import httpx
+
+    from pausebutton.errors import ServiceError
+
+    try:
+        r = httpx.post(
+            url.rstrip("/") + "/v1/whistle/submissions",
+            json={"sealed": base64.b64encode(sealed).decode()},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        raise ServiceError(f"{url}: {exc}") from None
+    if r.status_code != 202:
+        raise ServiceError(f"{url}: submission refused ({r.status_code}): {r.text[:200]}")
+
+
+def _get_replies(url: str, lookup: str) -> list[bytes]:
+    import base64
+
+    import httpx
+
+    from pausebutton.errors import ServiceError
+
+    try:
+        r = httpx.get(url.rstrip("/") + f"/v1/whistle/replies/{lookup}", timeout=30)
+        r.raise_for_status()
+        return [base64.b64decode(x) for x in r.json()["replies"]]
+    except (httpx.HTTPError, KeyError, ValueError, TypeError) as exc:
+        raise ServiceError(f"{url}: {exc}") from None
 
 
 @whistle_app.command("intake")
@@ -491,15 +601,17 @@ def wb_reply(
 
 @whistle_app.command("status")
 def wb_status(
-    store: Annotated[Path, typer.Option(help="Intake store (SQLite).")],
     receipt: Annotated[str, typer.Option(help="Your receipt code.")],
+    store: Annotated[Path | None, typer.Option(help="Intake store (SQLite).")] = None,
+    url: Annotated[str | None, typer.Option(help="Authority base URL instead.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Read the replies to your report (decrypted locally with your receipt)."""
-    msgs = [
-        whistle.open_reply(receipt, b)
-        for b in whistle.WhistleStore(store).replies(whistle.lookup_id(receipt))
-    ]
+    """Read the replies to your report (fetched by lookup id, decrypted locally)."""
+    lookup = whistle.lookup_id(receipt)
+    if (store is None) == (url is None):
+        raise DataError("give exactly one of --store or --url")
+    boxes = whistle.WhistleStore(store).replies(lookup) if store else _get_replies(str(url), lookup)
+    msgs = [whistle.open_reply(receipt, b) for b in boxes]
     if json_out:
         print_json({"replies": msgs})
     else:

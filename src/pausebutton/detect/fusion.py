@@ -61,7 +61,10 @@ class Score:
         return 1.0 / (1.0 + math.pow(10.0, -self.log10_odds))
 
 
-def _score(kind: str, subject: str, findings: Sequence[Finding], prior_odds: float) -> Score:
+def score_findings(
+    kind: str, subject: str, findings: Sequence[Finding], prior_odds: float = PRIOR_ODDS
+) -> Score:
+    """The score of one subject from the findings about it."""
     best: dict[str, float] = defaultdict(float)
     for f in findings:
         m = f.method.value
@@ -83,8 +86,8 @@ def score(
             by_site[f.site].append(f)
         if f.owner:
             by_owner[f.owner].append(f)
-    sites = {s: _score("site", s, fs, prior_odds) for s, fs in by_site.items()}
-    owners = {o: _score("owner", o, fs, prior_odds) for o, fs in by_owner.items()}
+    sites = {s: score_findings("site", s, fs, prior_odds) for s, fs in by_site.items()}
+    owners = {o: score_findings("owner", o, fs, prior_odds) for o, fs in by_owner.items()}
     return sites, owners
 
 

@@ -165,8 +165,8 @@ def _row_obj(table: str, row: Mapping[str, str]) -> Any:
         )
     try:
         flop = float(int(g["flop"])) if g["flop"].isdigit() else float(g["flop"])
-    except ValueError:
-        raise DataError(f"flop: not a number: {g['flop']!r}", field="flop") from None
+    except (ValueError, OverflowError):
+        raise DataError(f"flop: not a usable number: {g['flop'][:40]!r}", field="flop") from None
     if not flop >= 0 or flop == float("inf"):
         raise DataError(f"flop: must be finite and >= 0: {g['flop']!r}", field="flop")
     nb = parse_time(g["not_before"], "not_before")

@@ -118,9 +118,10 @@ class Finding:
 
 @dataclass
 class SignalSet:
-    """Signals of every method, as lists by method."""
+    """Signals of every method, as lists by method (kept sorted by time on demand)."""
 
     by_method: dict[Method, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    is_sorted: bool = False
 
     @classmethod
     def of(cls, signals: Iterable[Any]) -> SignalSet:
@@ -131,6 +132,7 @@ class SignalSet:
     def extend(self, signals: Iterable[Any]) -> None:
         for sig in signals:
             self.by_method[method_of(sig)].append(sig)
+        self.is_sorted = False
 
     def get(self, method: Method) -> list[Any]:
         return self.by_method.get(method, [])
@@ -139,9 +141,12 @@ class SignalSet:
         """Sort every list by time (makes :meth:`until` a binary search)."""
         for v in self.by_method.values():
             v.sort(key=signal_time)
+        self.is_sorted = True
 
     def until(self, t: datetime) -> SignalSet:
-        """Only signals known at ``t`` (lists must be sorted by :meth:`sort`)."""
+        """Only the signals known at ``t`` (sorts first if needed)."""
+        if not self.is_sorted:
+            self.sort()
         return SignalSet(
             defaultdict(
                 list,
@@ -149,12 +154,16 @@ class SignalSet:
                     m: v[: bisect.bisect_right(v, t, key=signal_time)]
                     for m, v in self.by_method.items()
                 },
-            )
+            ),
+            True,
         )
 
     def only(self, methods: Iterable[Method]) -> SignalSet:
         keep = set(methods)
-        return SignalSet(defaultdict(list, {m: v for m, v in self.by_method.items() if m in keep}))
+        return SignalSet(
+            defaultdict(list, {m: v for m, v in self.by_method.items() if m in keep}),
+            self.is_sorted,
+        )
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.by_method.values())
@@ -897,35 +906,58 @@ def thermal_anomaly(ctx: Context) -> list[Finding]:
                 )
             )
             sev = Severity.HIGH
-        if len(strong) >= 6:
-            ordered = sorted(strong, key=lambda d: d.time)
-            half = ordered[: len(ordered) // 2]
-            early = sorted(d.thermal_w for d in half)[len(half) // 2]
-            late = sorted(d.thermal_w for d in ordered[-3:])[1]
-            if late > early * ctx.params.thermal_rise_factor:
+        ordered = sorted(strong, key=lambda d: d.time)
+        # Sustained change: the median of three consecutive passes, against the site's
+        # median over all passes (a single noisy pass cannot trigger it).
+        triples = [
+            (
+                sorted(x.thermal_w for x in ordered[k : k + 3])[1],
+                ordered[k].time,
+                ordered[k + 2].time,
+            )
+            for k in range(len(ordered) - 2)
+        ]
+        if len(ordered) >= 6:
+            peak, p0, p1 = max(triples, key=lambda x: x[0])
+            licensed = fac is not None and ctx.registry.licensed_flop(site, p0, p1) > 0
+            if peak > heat * ctx.params.thermal_rise_factor and not licensed:
                 reasons.append(
-                    f"heat rose from {early / 1e6:.3g} MW to {late / 1e6:.3g} MW"
-                    " (median of the first half against the last three passes)"
+                    f"heat rose to {peak / 1e6:.3g} MW ({_iso(p0)} .. {_iso(p1)}) from a"
+                    f" median of {heat / 1e6:.3g} MW"
                 )
                 ev.append(
                     Evidence(
-                        "calculated", "remote_sensing", f"rs:{site}", "heat ratio", late / early
+                        "calculated", "remote_sensing", f"rs:{site}", "heat rise ratio", peak / heat
                     )
                 )
                 sev = max(sev, Severity.MEDIUM)
-        meter = ctx.energy_by_site.get(site, [])
+        meter = sorted(ctx.energy_by_site.get(site, []), key=lambda r: r.time)
         if meter:
-            metered = sorted(r.power_w for r in meter)[len(meter) // 2]
-            if heat > metered * ctx.params.meter_gap_factor:
-                reasons.append(
-                    f"heat {heat / 1e6:.3g} MW exceeds the metered {metered / 1e6:.3g} MW"
-                )
-                ev.append(
-                    Evidence(
-                        "calculated", "energy", f"energy:{site}", "median metered power", metered
+            for th, p0, p1 in triples or [(heat, ordered[0].time, ordered[-1].time)]:
+                span = [
+                    r.power_w
+                    for r in meter
+                    if p0 - timedelta(days=1) <= r.time <= p1 + timedelta(days=1)
+                ]
+                if not span:
+                    continue
+                metered = sorted(span)[len(span) // 2]
+                if th > metered * ctx.params.meter_gap_factor:
+                    reasons.append(
+                        f"heat {th / 1e6:.3g} MW exceeds the metered {metered / 1e6:.3g} MW"
+                        f" ({_iso(p0)} .. {_iso(p1)})"
                     )
-                )
-                sev = max(sev, Severity.MEDIUM)
+                    ev.append(
+                        Evidence(
+                            "calculated",
+                            "energy",
+                            f"energy:{site}",
+                            "median metered power",
+                            metered,
+                        )
+                    )
+                    sev = max(sev, Severity.MEDIUM)
+                    break
         if sev is Severity.INFO:
             continue
         out.append(

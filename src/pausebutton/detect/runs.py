@@ -22,13 +22,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-import numpy as np
-import ruptures as rpt
+from typing import TYPE_CHECKING
 
 from pausebutton.detect.estimate import DEFAULT_PUE, Estimate, from_energy
 from pausebutton.detect.hardware import Hardware
 from pausebutton.detect.signals import EnergyReading
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class CandidateRun:
 
 def noise_sigma(p: np.ndarray) -> float:
     """Robust noise level: MAD of first differences / sqrt(2)."""
+    import numpy as np
+
     if len(p) < 3:
         return 0.0
     d = np.diff(p)
@@ -103,6 +106,9 @@ def detect_runs(
     params: RunParams | None = None,
 ) -> tuple[list[CandidateRun], list[EnergyReading]]:
     """Candidate training runs at one site, and the readings flagged as implausible."""
+    import numpy as np
+    import ruptures as rpt  # imported here: it takes seconds, and only this needs it
+
     prm = params or RunParams()
     usable, flagged = split_plausible(readings, declared_w, prm.implausible_factor)
     rs = sorted(usable, key=lambda r: r.time)
@@ -115,7 +121,8 @@ def detect_runs(
     x = (p / scale).reshape(-1, 1)
     s = sigma / scale
     pen = prm.beta * max(s * s, 1e-12) * math.log(len(p))
-    bkps = rpt.KernelCPD(kernel="linear", min_size=prm.min_points).fit(x).predict(pen=pen)
+    algo = rpt.KernelCPD(kernel="linear", min_size=prm.min_points).fit(x)
+    bkps = [int(b) for b in algo.predict(pen=pen)]
     baseline = float(np.quantile(p, prm.baseline_quantile))
     threshold = max(prm.min_delta_w, prm.k_sigma * sigma)
     segs: list[tuple[int, int]] = []

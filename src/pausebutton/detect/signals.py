@@ -243,7 +243,7 @@ def _float(v: Any, row: Mapping[str, Any], name: str) -> float:
         raise DataError(f"{name}: expected a number, got {v!r}", field=name)
     try:
         x = float(v)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DataError(f"{name}: not a number: {v!r}", field=name) from None
     if not math.isfinite(x):
         raise DataError(f"{name}: not finite: {v!r}", field=name)

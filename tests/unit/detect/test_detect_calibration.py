@@ -46,3 +46,13 @@ def test_docs_state_the_same_coverage() -> None:
     doc = (Path(__file__).resolve().parents[3] / "docs/detect.md").read_text(encoding="utf-8")
     for figure in ("0.781", "0.883", "0.934", "0.794", "0.875"):
         assert figure in doc
+
+
+def test_docs_document_every_signal_column() -> None:
+    from pausebutton.detect.signals import SCHEMAS
+
+    doc = (Path(__file__).resolve().parents[3] / "docs/detect.md").read_text(encoding="utf-8")
+    for method, schema in SCHEMAS.items():
+        assert f"`{method.value}` (version {schema.version})" in doc
+        for f in schema.fields:
+            assert f"| `{f.name}` |" in doc, (method, f.name)
