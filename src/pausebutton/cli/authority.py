@@ -48,3 +48,102 @@ def init(
     write_authority_dir(directory, keys, env.encode())
     out.print(f"authority founded in {directory}: {members} members, pause threshold {threshold}")
     out.print(f"trust root: {directory / ROOT_FILE}")
+
+
+def _db_url(directory: Path, db: str | None) -> str:
+    return db or f"sqlite:///{directory.resolve() / 'authority.db'}"
+
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="PB_AUTHORITY_DB",
+        help="Database URL (postgresql://... or sqlite:///...); default DIR/authority.db.",
+    ),
+]
+
+
+@app.command("migrate")
+def migrate_cmd(
+    directory: Annotated[Path, typer.Argument(help="The authority directory.")],
+    db: DbOpt = None,
+) -> None:
+    """Create or upgrade the authority's database schema (Alembic)."""
+    from pausebutton.authority.db import Database, current_revision, migrate
+
+    database = Database.connect(_db_url(directory, db))
+    try:
+        migrate(database)
+        out.print(f"database at revision {current_revision(database)}")
+    finally:
+        database.dispose()
+
+
+@app.command("serve")
+def serve(
+    directory: Annotated[Path, typer.Argument(help="The authority directory (authority init).")],
+    db: DbOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    workers: Annotated[int, typer.Option(help="API worker processes (stateless).")] = 1,
+    admin_key: Annotated[
+        list[Path] | None,
+        typer.Option("--admin-key", help="Public key file of an admin (repeatable)."),
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option(help="Licensing policy as JSON (rules as data).")
+    ] = None,
+    write_rate: Annotated[float, typer.Option(help="Signed requests/s per key.")] = 200.0,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Serve the authority's HTTP API (runs migrations first).
+
+    Writes DIR/serve.json (the settings every worker loads) and starts uvicorn.
+    """
+    import json
+    import os
+
+    import uvicorn
+
+    from pausebutton import keystore
+    from pausebutton.authority.db import Database, migrate
+    from pausebutton.authority.keydir import AuthorityDir
+    from pausebutton.authority.policy import Policy
+    from pausebutton.fsutil import atomic_write, read_limited
+
+    AuthorityDir.load(directory)  # fail early on a bad directory
+    url = _db_url(directory, db)
+    admins = [keystore.read_public_key(p).raw.hex() for p in admin_key or []]
+    settings: dict[str, object] = {
+        "authority_dir": str(directory.resolve()),
+        "database_url": url,
+        "admin_keys": admins,
+        "migrate": False,
+        "write_rate": write_rate,
+        "write_burst": write_rate * 2,
+    }
+    if policy is not None:
+        data = json.loads(read_limited(policy, 1 << 20))
+        Policy.from_dict(data)
+        settings["policy"] = data
+    path = directory.resolve() / "serve.json"
+    atomic_write(path, (json.dumps(settings, indent=2) + "\n").encode(), mode=0o600)
+    database = Database.connect(url)
+    try:
+        migrate(database)
+    finally:
+        database.dispose()
+    os.environ["PB_AUTHORITY_SETTINGS"] = str(path)
+    out.print(
+        f"authority serving on http://{host}:{port} ({workers} worker(s), {url.split(':')[0]})"
+    )
+    uvicorn.run(
+        "pausebutton.authority.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        timeout_graceful_shutdown=5,
+    )

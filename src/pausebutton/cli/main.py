@@ -8,7 +8,7 @@ import click
 import typer
 
 from pausebutton import __version__
-from pausebutton.cli import authority, bench, keys, protocol
+from pausebutton.cli import authority, bench, keys, license_online, pause_online, protocol, registry
 from pausebutton.cli.common import EXIT_ERROR, err, exit_code_for
 from pausebutton.errors import PausebuttonError
 
@@ -26,6 +26,20 @@ app.add_typer(authority.app, name="authority")
 app.add_typer(bench.app, name="bench")
 app.add_typer(keys.app, name="keys")
 app.add_typer(protocol.app, name="protocol")
+app.add_typer(registry.app, name="registry")
+# Online licence/pause verbs, mounted under `gov` until they join the `license`,
+# `pause` and `resume` groups (license_online.register / pause_online.register[_resume]).
+gov = typer.Typer(help="Online licensing and pause verbs against a running authority.")
+_gov_license = typer.Typer(help="Licences from a running authority.")
+_gov_pause = typer.Typer(help="Pause orders on a running authority.")
+_gov_resume = typer.Typer(help="Resume orders on a running authority.")
+license_online.register(_gov_license)
+pause_online.register(_gov_pause)
+pause_online.register_resume(_gov_resume)
+gov.add_typer(_gov_license, name="license")
+gov.add_typer(_gov_pause, name="pause")
+gov.add_typer(_gov_resume, name="resume")
+app.add_typer(gov, name="gov")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,866 @@
+"""The authority's HTTP API (FastAPI): thin routes over :class:`AuthorityService`.
+
+``create_app(settings)`` builds a fresh application (no globals, no work at
+import time); start-up runs migrations (unless told not to), registers the
+configured admin keys and starts the order feed. Routes parse, call the
+service, serialise. JSON under ``/v1``; usage reports as ``application/cbor``.
+
+Errors: every rejection is a JSON body ``{"error": code, "message": ...,
+"field": ...}`` with a 4xx status (see :func:`status_for`); 401/403 answers are
+recorded in the ``auth_events`` table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from fastapi import Body, Depends, FastAPI, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import exc as sa_exc
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pausebutton import errors
+from pausebutton.authority import csvio
+from pausebutton.authority.auth import RateLimiter, verify_request
+from pausebutton.authority.db import Database, migrate
+from pausebutton.authority.policy import parse_flop
+from pausebutton.authority.service import (
+    ADMIN,
+    MEMBER,
+    OPERATOR,
+    AuthorityService,
+    Caller,
+    scope_from_json,
+    unb64,
+)
+from pausebutton.authority.settings import Settings
+from pausebutton.protocol import encoding
+from pausebutton.protocol.keys import PublicKey
+
+BIG = 2**62
+IdPath = Annotated[int, Path(ge=0, le=BIG)]
+ChipIdPath = Annotated[str, Path(pattern="^[0-9a-f]{64}$")]
+NamePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
+NameQuery = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")]
+AfterQuery = Annotated[int, Query(ge=0, le=BIG)]
+LimitQuery = Annotated[int, Query(ge=1, le=1000)]
+Text = Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+def status_for(exc: errors.PausebuttonError) -> int:
+    """HTTP status of a project error."""
+    table: list[tuple[type[errors.PausebuttonError], int]] = [
+        (errors.OversizedError, 413),
+        (errors.ForbiddenError, 403),
+        (errors.AuthError, 401),
+        (errors.RateLimitError, 429),
+        (errors.NotFoundError, 404),
+        (errors.ConflictError, 409),
+        (errors.InputError, 400),
+        (errors.VerificationError, 422),
+        (errors.StateError, 409),
+        (errors.ServiceError, 503),
+    ]
+    for cls, status in table:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+# -- request bodies ------------------------------------------------------------------
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OwnerIn(_In):
+    id: Annotated[str, Field(min_length=1, max_length=128)]
+    name: Text
+    country: Annotated[str, Field(min_length=2, max_length=2)]
+
+
+class KeyIn(_In):
+    public_key: Annotated[str, Field(min_length=64, max_length=64)]
+    role: Literal["operator", "admin"]
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    owner_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+
+class FacilityIn(_In):
+    id: Annotated[str, Field(min_length=1, max_length=128)]
+    name: Text
+    country: Annotated[str, Field(min_length=2, max_length=2)]
+    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+    power_mw: Annotated[float, Field(ge=0, le=1e6)] | None = None
+    owner_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    verified: bool = False
+    declared_chips: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
+    chip_model: Annotated[str, Field(max_length=256)] | None = None
+    source: Annotated[str, Field(max_length=256)] | None = None
+
+
+class VerificationIn(_In):
+    verified: bool
+
+
+class ChipIn(_In):
+    certificate: Annotated[str, Field(min_length=1, max_length=16384)]
+    """Base64 of the vendor-signed DeviceCertificate envelope."""
+    owner_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    facility_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+
+class CustodyIn(_In):
+    kind: Literal[
+        "fabrication",
+        "packaging",
+        "design",
+        "export",
+        "import",
+        "sale",
+        "installation",
+        "transfer",
+        "decommissioning",
+        "destruction",
+    ]
+    at: Annotated[int, Field(ge=0, le=BIG)]
+    actor: Text
+    owner_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    facility_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    country: Annotated[str, Field(min_length=2, max_length=2)] | None = None
+    note: Annotated[str, Field(max_length=4096)] | None = None
+
+
+class ApplicationIn(_In):
+    chips: Annotated[list[Annotated[str, Field(min_length=64, max_length=64)]], Field(min_length=1)]
+    flop_budget: Annotated[str, Field(min_length=1, max_length=64)] | int
+    """Total FLOP for the run: an integer, or a decimal/scientific string like '1e25'."""
+    not_before: Annotated[int, Field(ge=0, le=BIG)]
+    not_after: Annotated[int, Field(ge=0, le=BIG)]
+    run_id: Text
+    purpose: Annotated[str, Field(min_length=1, max_length=4096)]
+    owner_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+
+class ScopeIn(_In):
+    kind: Literal["global", "region", "owner", "chips"]
+    regions: Annotated[
+        list[Annotated[str, Field(min_length=2, max_length=2)]], Field(max_length=4096)
+    ] = []
+    owners: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=128)]], Field(max_length=4096)
+    ] = []
+    chips: Annotated[
+        list[Annotated[str, Field(min_length=64, max_length=64)]], Field(max_length=4096)
+    ] = []
+
+
+class ProposalIn(_In):
+    kind: Literal["pause", "resume"]
+    scope: ScopeIn | None = None
+    reason: Text
+    effective_at: Annotated[int, Field(ge=0, le=BIG)] | None = None
+    lifts: Annotated[int, Field(ge=1, le=BIG)] | None = None
+
+
+class SignatureIn(_In):
+    key_id: Annotated[str, Field(min_length=64, max_length=64)]
+    sig: Annotated[str, Field(min_length=128, max_length=128)]
+    """Hex Ed25519 signature over the proposal's ``signing_input``."""
+
+
+# -- plumbing ------------------------------------------------------------------------
+
+
+class BodyLimit:
+    """Refuse request bodies above a limit (413) before the app reads them."""
+
+    def __init__(self, app: ASGIApp, default: int, large: int, large_prefix: str) -> None:
+        self.app = app
+        self.default = default
+        self.large = large
+        self.large_prefix = large_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.large if scope["path"].startswith(self.large_prefix) else self.default
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > limit
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await self._reject(send, limit)
+                    return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._reject(send, limit)
+
+    @staticmethod
+    async def _reject(send: Send, limit: int) -> None:
+        body = json.dumps(
+            {"error": "oversized", "message": f"request body above {limit} bytes", "field": "body"}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class OrderFeed:
+    """Delivers assembled orders to waiting clients of this worker.
+
+    The worker that assembles an order wakes its waiters at once; every worker
+    also polls the database (``poll_interval``) for orders other workers made.
+    """
+
+    def __init__(self, service: AuthorityService, poll_interval: float) -> None:
+        self.service = service
+        self.poll_interval = poll_interval
+        self.last = 0
+        self.orders: list[dict[str, Any]] = []
+        self._event = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._cache: dict[int, bytes] = {}
+
+    async def refresh(self) -> None:
+        async with self._lock:
+            last = await run_in_threadpool(self.service.last_order_sequence)
+            if last <= self.last:
+                return
+            new = await run_in_threadpool(self.service.orders, after=self.last)
+            if not new:
+                return
+            self.orders.extend(new)
+            self.last = max(o["sequence"] for o in new)
+            self._cache.clear()
+            event, self._event = self._event, asyncio.Event()
+            event.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until ``stop`` is set (never cancelled mid-query: a database call in a
+        worker thread always finishes before shutdown disposes the engine)."""
+        while not stop.is_set():
+            with contextlib.suppress(Exception):
+                await self.refresh()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.poll_interval)
+
+    def after(self, seq: int) -> list[dict[str, Any]]:
+        return [o for o in self.orders if o["sequence"] > seq]
+
+    def body_after(self, seq: int) -> bytes:
+        cached = self._cache.get(seq)
+        if cached is None:
+            cached = json.dumps({"orders": self.after(seq), "last": self.last}).encode()
+            self._cache[seq] = cached
+        return cached
+
+    async def wait(self, seq: int, timeout: float) -> bool:
+        """Wait until an order after ``seq`` exists; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.last <= seq:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._event.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    service: AuthorityService
+    feed: OrderFeed
+    limiter: RateLimiter
+    metrics: dict[str, int] = field(default_factory=dict)
+    _principals: dict[str, tuple[float, Caller, PublicKey] | None] = field(default_factory=dict)
+
+    def principal(self, kid: str) -> tuple[Caller, PublicKey] | None:
+        now = time.monotonic()
+        hit = self._principals.get(kid)
+        if hit is not None and hit[0] > now:
+            return hit[1], hit[2]
+        found = self.service.principal(kid)
+        if found is not None:
+            self._principals[kid] = (now + 5.0, found[0], found[1])
+            if len(self._principals) > 100_000:
+                self._principals.clear()
+        return found
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.metrics[name] = self.metrics.get(name, 0) + n
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.pb
+    return state
+
+
+def signed(*roles: str) -> Callable[[Request], Awaitable[Caller]]:
+    """A dependency: the request must carry a valid RFC 9421 signature by one of ``roles``."""
+
+    async def dependency(request: Request) -> Caller:
+        st = _state(request)
+        svc = st.service
+        body = await request.body()
+        kid: str | None = None
+        try:
+            check = verify_request(
+                request.method,
+                str(request.url),
+                request.headers.items(),
+                body,
+                lambda k: p[1] if (p := st.principal(k)) else None,
+                now=svc.now(),
+                max_age=st.settings.signature_max_age,
+            )
+            kid = check.key_id
+            found = st.principal(kid)
+            if found is None:
+                raise errors.AuthError("unknown key", field="keyid")
+            caller = found[0]
+            if roles and caller.role not in roles:
+                raise errors.ForbiddenError(
+                    f"role {caller.role} may not call this (needs {' or '.join(roles)})",
+                    field="keyid",
+                )
+            st.limiter.take(kid)
+            fresh = await run_in_threadpool(
+                svc.use_nonce, kid, check.nonce, check.created + st.settings.signature_max_age + 60
+            )
+            if not fresh:
+                raise errors.AuthError(
+                    "this request was already received (nonce replayed)", field="nonce"
+                )
+        except errors.AuthError as exc:
+            st.count(f"auth_{status_for(exc)}")
+            await run_in_threadpool(
+                svc.record_auth_event,
+                status=status_for(exc),
+                key_id=kid,
+                method=request.method,
+                path=request.url.path,
+                reason=str(exc),
+            )
+            raise
+        return caller
+
+    return dependency
+
+
+Operator = Annotated[Caller, Depends(signed(OPERATOR, ADMIN))]
+Member = Annotated[Caller, Depends(signed(MEMBER))]
+Admin = Annotated[Caller, Depends(signed(ADMIN))]
+AnySigned = Annotated[Caller, Depends(signed())]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the authority's ASGI application for ``settings``."""
+    root = settings.trust_root()
+    db = Database.connect(settings.database_url)
+    holder: dict[str, AppState] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate:
+            await run_in_threadpool(migrate, db)
+        service = AuthorityService(
+            db, root, settings.licensing_key, policy=settings.policy, clock=settings.clock
+        )
+        for raw in settings.admin_keys:
+            await run_in_threadpool(service.bootstrap_admin, raw)
+        feed = OrderFeed(service, settings.poll_interval)
+        state = AppState(
+            settings, service, feed, RateLimiter(settings.write_rate, settings.write_burst)
+        )
+        await feed.refresh()
+        app.state.pb = state
+        holder["state"] = state
+        stop = asyncio.Event()
+        task = asyncio.create_task(feed.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+            db.dispose()
+
+    app = FastAPI(
+        title="pausebutton licensing authority",
+        version="1",
+        description=(
+            "Registry, licensing, K-of-N pause orders and usage-report ingestion. Writes are"
+            " RFC 9421 HTTP Message Signatures (Ed25519) covering @method, @authority, @path,"
+            " @query and content-digest, with keyid, created and nonce parameters."
+        ),
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(errors.PausebuttonError)
+    async def _project_error(request: Request, exc: errors.PausebuttonError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=status_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = [str(p) for p in first.get("loc", ())]
+        name = ".".join(loc[1:] if loc and loc[0] in ("body", "query", "path") else loc)
+        return JSONResponse(
+            {
+                "error": "schema",
+                "message": f"{name or 'request'}: {first.get('msg', 'invalid')}",
+                "field": name or "body",
+            },
+            status_code=422,
+        )
+
+    @app.exception_handler(sa_exc.IntegrityError)
+    async def _integrity(request: Request, exc: sa_exc.IntegrityError) -> JSONResponse:
+        return JSONResponse(
+            {"error": "conflict", "message": "conflicts with stored state", "field": "body"},
+            status_code=409,
+        )
+
+    @app.exception_handler(sa_exc.DataError)
+    async def _data(request: Request, exc: sa_exc.DataError) -> JSONResponse:
+        return JSONResponse(
+            {"error": "data", "message": "a value is out of range", "field": "body"},
+            status_code=400,
+        )
+
+    app.add_middleware(
+        BodyLimit,
+        default=settings.max_body,
+        large=settings.max_report_body,
+        large_prefix="/v1/reports",
+    )
+
+    def svc(request: Request) -> AuthorityService:
+        return _state(request).service
+
+    # -- meta ---------------------------------------------------------------------
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, object]:
+        """Liveness; names the answering worker process."""
+        return {"status": "ok", "worker": os.getpid()}
+
+    @app.get("/metrics", tags=["meta"], response_class=PlainTextResponse)
+    def metrics(request: Request) -> str:
+        st = _state(request)
+        lines = []
+        for name, value in sorted(st.service.stats().items()):
+            lines.append(f"pausebutton_authority_{name} {value}")
+        for name, value in sorted(st.metrics.items()):
+            lines.append(f"pausebutton_authority_{name}_total {value}")
+        return "\n".join(lines) + "\n"
+
+    @app.get("/v1/trust-root", tags=["meta"])
+    def trust_root(request: Request) -> dict[str, Any]:
+        st = _state(request)
+        r = st.service.root
+        return {
+            "version": r.version,
+            "expires": r.expires,
+            "log_origin": r.log_origin,
+            "members": [
+                {"name": m.name, "region": m.region, "key": m.key.hex()} for m in r.members
+            ],
+            "pause_threshold": st.service.pause_threshold,
+            "envelope": encoding_b64(st.settings.root_bytes),
+        }
+
+    @app.get("/v1/policy", tags=["licensing"])
+    def policy(request: Request) -> dict[str, Any]:
+        return _state(request).service.policy.to_dict()
+
+    @app.get("/v1/stats", tags=["meta"])
+    def stats(request: Request) -> dict[str, int]:
+        return svc(request).stats()
+
+    # -- registry -------------------------------------------------------------------
+
+    @app.post("/v1/owners", tags=["registry"], status_code=201)
+    def create_owner(request: Request, body: OwnerIn, caller: Admin) -> dict[str, Any]:
+        return svc(request).create_owner(caller, id=body.id, name=body.name, country=body.country)
+
+    @app.get("/v1/owners", tags=["registry"])
+    def list_owners(request: Request) -> list[dict[str, Any]]:
+        return svc(request).list_owners()
+
+    @app.get("/v1/owners/{owner_id}", tags=["registry"])
+    def get_owner(request: Request, owner_id: NamePath) -> dict[str, Any]:
+        return svc(request).get_owner(owner_id)
+
+    @app.post("/v1/keys", tags=["registry"], status_code=201)
+    def add_key(request: Request, body: KeyIn, caller: Admin) -> dict[str, Any]:
+        return svc(request).add_key(
+            caller,
+            public_key=body.public_key,
+            role=body.role,
+            name=body.name,
+            owner_id=body.owner_id,
+        )
+
+    @app.get("/v1/keys", tags=["registry"])
+    def list_keys(request: Request) -> list[dict[str, Any]]:
+        return svc(request).list_keys()
+
+    @app.post("/v1/keys/{key_id}/revoke", tags=["registry"])
+    def revoke_key(
+        request: Request, key_id: Annotated[str, Path(pattern="^[0-9a-f]{64}$")], caller: Admin
+    ) -> dict[str, Any]:
+        out = svc(request).revoke_key(caller, key_id)
+        _state(request)._principals.pop(key_id, None)
+        return out
+
+    @app.post("/v1/facilities", tags=["registry"], status_code=201)
+    def create_facility(request: Request, body: FacilityIn, caller: Admin) -> dict[str, Any]:
+        return svc(request).create_facility(caller, **body.model_dump())
+
+    @app.get("/v1/facilities", tags=["registry"])
+    def list_facilities(
+        request: Request,
+        country: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
+        limit: LimitQuery = 1000,
+        offset: AfterQuery = 0,
+    ) -> list[dict[str, Any]]:
+        return svc(request).list_facilities(country=country, limit=limit, offset=offset)
+
+    @app.get("/v1/facilities/{facility_id}", tags=["registry"])
+    def get_facility(request: Request, facility_id: NamePath) -> dict[str, Any]:
+        return svc(request).get_facility(facility_id)
+
+    @app.post("/v1/facilities/{facility_id}/verification", tags=["registry"])
+    def verify_facility(
+        request: Request, facility_id: NamePath, body: VerificationIn, caller: Admin
+    ) -> dict[str, Any]:
+        return svc(request).set_facility_verified(caller, facility_id, body.verified)
+
+    @app.post("/v1/chips", tags=["registry"], status_code=201)
+    def register_chip(request: Request, body: ChipIn, caller: Admin) -> dict[str, Any]:
+        cert = unb64(body.certificate, "certificate", 8192)
+        out = svc(request).register_chip(
+            caller, certificate=cert, owner_id=body.owner_id, facility_id=body.facility_id
+        )
+        _state(request).count("chips_registered")
+        return out
+
+    @app.get("/v1/chips", tags=["registry"])
+    def list_chips(
+        request: Request,
+        owner_id: NameQuery = None,
+        facility_id: NameQuery = None,
+        status: Annotated[
+            Literal["registered", "installed", "decommissioned", "destroyed"] | None, Query()
+        ] = None,
+        limit: LimitQuery = 1000,
+        offset: AfterQuery = 0,
+    ) -> list[dict[str, Any]]:
+        return svc(request).list_chips(
+            owner_id=owner_id, facility_id=facility_id, status=status, limit=limit, offset=offset
+        )
+
+    @app.get("/v1/chips/{chip_id}", tags=["registry"])
+    def get_chip(request: Request, chip_id: ChipIdPath) -> dict[str, Any]:
+        return svc(request).get_chip(chip_id)
+
+    @app.get("/v1/chips/{chip_id}/custody", tags=["registry"])
+    def get_custody(request: Request, chip_id: ChipIdPath) -> list[dict[str, Any]]:
+        return svc(request).custody(chip_id)
+
+    @app.post("/v1/chips/{chip_id}/custody", tags=["registry"], status_code=201)
+    def add_custody(
+        request: Request, chip_id: ChipIdPath, body: CustodyIn, caller: Admin
+    ) -> dict[str, Any]:
+        return svc(request).add_custody_event(caller, chip_id, **body.model_dump())
+
+    @app.get("/v1/registry/{kind}.csv", tags=["registry"], response_class=PlainTextResponse)
+    def export_csv(
+        request: Request, kind: Literal["owners", "facilities", "chips", "custody"]
+    ) -> str:
+        return csvio.export_csv(svc(request), kind)
+
+    @app.post(
+        "/v1/registry/{kind}.csv",
+        tags=["registry"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        },
+    )
+    async def import_csv(
+        request: Request, kind: Literal["owners", "facilities", "chips", "custody"], caller: Admin
+    ) -> dict[str, Any]:
+        raw = await request.body()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise errors.DataError("CSV must be UTF-8", field="body") from None
+        return await run_in_threadpool(csvio.import_csv, svc(request), caller, kind, text)
+
+    # -- licensing ------------------------------------------------------------------
+
+    @app.post("/v1/licenses/applications", tags=["licensing"], status_code=201)
+    def apply(request: Request, body: ApplicationIn, caller: Operator) -> dict[str, Any]:
+        budget = (
+            body.flop_budget
+            if isinstance(body.flop_budget, int)
+            else parse_flop(body.flop_budget, "flop_budget")
+        )
+        out = svc(request).apply(
+            caller,
+            chips=body.chips,
+            flop_budget=budget,
+            not_before=body.not_before,
+            not_after=body.not_after,
+            run_id=body.run_id,
+            purpose=body.purpose,
+            owner_id=body.owner_id,
+        )
+        _state(request).count("licenses_issued", len(out["license_ids"]))
+        return out
+
+    @app.get("/v1/licenses/applications", tags=["licensing"])
+    def list_applications(
+        request: Request,
+        owner_id: NameQuery = None,
+        status: Annotated[
+            Literal["pending", "approved", "issued", "refused"] | None, Query()
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    ) -> list[dict[str, Any]]:
+        return svc(request).list_applications(owner_id=owner_id, status=status, limit=limit)
+
+    @app.get("/v1/licenses/applications/{application_id}", tags=["licensing"])
+    def get_application(request: Request, application_id: IdPath) -> dict[str, Any]:
+        return svc(request).get_application(application_id)
+
+    @app.post("/v1/licenses/applications/{application_id}/approvals", tags=["licensing"])
+    def approve(request: Request, application_id: IdPath, caller: Member) -> dict[str, Any]:
+        out = svc(request).approve(caller, application_id)
+        _state(request).count("licenses_issued", len(out["license_ids"]))
+        return out
+
+    @app.get("/v1/licenses", tags=["licensing"])
+    def list_licenses(
+        request: Request,
+        chip_id: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
+        owner_id: NameQuery = None,
+        after: AfterQuery = 0,
+        limit: LimitQuery = 1000,
+    ) -> list[dict[str, Any]]:
+        return svc(request).list_licenses(
+            chip_id=chip_id, owner_id=owner_id, after=after, limit=limit
+        )
+
+    @app.get("/v1/licenses/{license_id}", tags=["licensing"])
+    def get_license(request: Request, license_id: IdPath) -> dict[str, Any]:
+        return svc(request).get_license(license_id)
+
+    # -- pause and resume ---------------------------------------------------------------
+
+    @app.post("/v1/orders/proposals", tags=["orders"], status_code=201)
+    def propose(request: Request, body: ProposalIn, caller: Member) -> dict[str, Any]:
+        scope = scope_from_json(body.scope.model_dump()) if body.scope else None
+        return svc(request).propose(
+            caller,
+            kind=body.kind,
+            scope=scope,
+            reason=body.reason,
+            effective_at=body.effective_at,
+            lifts=body.lifts,
+        )
+
+    @app.get("/v1/orders/proposals", tags=["orders"])
+    def list_proposals(
+        request: Request,
+        status: Annotated[Literal["open", "assembled"] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    ) -> list[dict[str, Any]]:
+        return svc(request).list_proposals(status=status, limit=limit)
+
+    @app.get("/v1/orders/proposals/{proposal_id}", tags=["orders"])
+    def get_proposal(request: Request, proposal_id: IdPath) -> dict[str, Any]:
+        return svc(request).get_proposal(proposal_id)
+
+    @app.post("/v1/orders/proposals/{proposal_id}/signatures", tags=["orders"])
+    async def sign_proposal(
+        request: Request, proposal_id: IdPath, body: SignatureIn, caller: Member
+    ) -> dict[str, Any]:
+        st = _state(request)
+        out = await run_in_threadpool(
+            st.service.sign_proposal,
+            caller,
+            proposal_id,
+            key_id_hex=body.key_id,
+            sig_hex=body.sig,
+        )
+        if out.get("assembled_now"):
+            st.count("orders_assembled")
+            await st.feed.refresh()
+        return out
+
+    @app.get("/v1/orders", tags=["orders"])
+    def list_orders(
+        request: Request,
+        after: AfterQuery = 0,
+        active: bool | None = None,
+        limit: LimitQuery = 1000,
+    ) -> list[dict[str, Any]]:
+        return svc(request).orders(after=after, active=active, limit=limit)
+
+    @app.get("/v1/orders/watch", tags=["orders"])
+    async def watch_orders(
+        request: Request,
+        after: AfterQuery = 0,
+        timeout: Annotated[float, Query(ge=0, le=300)] = 30.0,
+    ) -> Response:
+        """Long-poll: answers as soon as an order with a sequence above ``after`` exists
+        (or with an empty list after ``timeout`` seconds)."""
+        st = _state(request)
+        await st.feed.wait(after, min(timeout, st.settings.longpoll_max))
+        return Response(st.feed.body_after(after), media_type="application/json")
+
+    @app.get("/v1/orders/stream", tags=["orders"])
+    async def stream_orders(request: Request, after: AfterQuery = 0) -> EventSourceResponse:
+        """Server-sent events: one ``order`` event per order above ``after``
+        (or the Last-Event-ID header), as they are assembled."""
+        st = _state(request)
+        last_id = request.headers.get("last-event-id")
+        start = int(last_id) if last_id and last_id.isdigit() and len(last_id) < 19 else after
+
+        async def events() -> AsyncIterator[ServerSentEvent]:
+            seen = start
+            while True:
+                for order in st.feed.after(seen):
+                    seen = order["sequence"]
+                    yield ServerSentEvent(data=json.dumps(order), event="order", id=str(seen))
+                await st.feed.wait(seen, 15.0)
+
+        return EventSourceResponse(events(), ping=15)
+
+    @app.get("/v1/orders/{sequence}", tags=["orders"])
+    def get_order(request: Request, sequence: IdPath) -> dict[str, Any]:
+        return svc(request).get_order(sequence)
+
+    # -- usage reports --------------------------------------------------------------------
+
+    @app.post(
+        "/v1/reports",
+        tags=["reports"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/cbor": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    )
+    async def ingest(request: Request, caller: Operator) -> dict[str, Any]:
+        """A batch of signed usage reports: a canonical CBOR array of envelope byte strings."""
+        st = _state(request)
+        raw = await request.body()
+        try:
+            value = encoding.decode(raw, max_size=st.settings.max_report_body)
+        except errors.EncodingError as exc:
+            exc.details.setdefault("field", "body")
+            raise
+        if not isinstance(value, list) or not all(isinstance(v, bytes) for v in value):
+            raise errors.SchemaError(
+                "body must be a CBOR array of report envelopes (byte strings)", field="body"
+            )
+        out = await run_in_threadpool(st.service.ingest, caller, value)
+        st.count("reports_accepted", out["accepted"])
+        return out
+
+    @app.get("/v1/chips/{chip_id}/reports", tags=["reports"])
+    def list_reports(
+        request: Request, chip_id: ChipIdPath, after: AfterQuery = 0, limit: LimitQuery = 1000
+    ) -> list[dict[str, Any]]:
+        return svc(request).list_reports(chip_id, after=after, limit=limit)
+
+    @app.get("/v1/alerts", tags=["reports"])
+    def list_alerts(
+        request: Request,
+        after: AfterQuery = 0,
+        kind: Annotated[str | None, Query(pattern="^[a-z_]{1,32}$")] = None,
+        chip_id: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
+        limit: LimitQuery = 1000,
+    ) -> list[dict[str, Any]]:
+        return svc(request).list_alerts(after=after, kind=kind, chip_id=chip_id, limit=limit)
+
+    # -- audit ---------------------------------------------------------------------------
+
+    @app.get("/v1/audit/log", tags=["audit"])
+    def log_entries(
+        request: Request,
+        start: AfterQuery = 0,
+        end: Annotated[int | None, Query(ge=0, le=BIG)] = None,
+    ) -> dict[str, Any]:
+        s = svc(request)
+        return {"size": s.log_size(), "entries": s.log_entries(start, end)}
+
+    @app.post("/v1/audit/auth-events", tags=["audit"])
+    def auth_events(
+        request: Request, caller: Admin, body: Annotated[dict[str, Any] | None, Body()] = None
+    ) -> list[dict[str, Any]]:
+        """Recent 401/403 answers (a signed admin request, hence POST)."""
+        return svc(request).auth_events()
+
+    return app
+
+
+def encoding_b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers: settings from the file named by PB_AUTHORITY_SETTINGS."""
+    path = os.environ.get("PB_AUTHORITY_SETTINGS")
+    if not path:
+        raise errors.UsageError("PB_AUTHORITY_SETTINGS is not set")
+    return create_app(Settings.from_file(path))

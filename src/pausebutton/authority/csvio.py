@@ -1,0 +1,202 @@
+"""CSV import and export of the registry (owners, facilities, chips, custody events).
+
+Export writes one header row and one row per record. Import is all-or-nothing:
+every row is applied inside one transaction and the first bad row raises a
+DataError naming its row number and field, leaving the registry unchanged.
+Chips are imported from their base64 vendor-signed certificate; custody
+events are appended (never edited).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+from typing import Any
+
+from sqlalchemy import select
+
+from pausebutton.authority import tables as t
+from pausebutton.authority.service import AuthorityService, Caller
+from pausebutton.errors import DataError, PausebuttonError
+
+COLUMNS = {
+    "owners": ["id", "name", "country"],
+    "facilities": [
+        "id",
+        "name",
+        "country",
+        "latitude",
+        "longitude",
+        "power_mw",
+        "owner_id",
+        "verified",
+        "declared_chips",
+        "chip_model",
+        "source",
+    ],
+    "chips": [
+        "chip_id",
+        "serial",
+        "model",
+        "vendor",
+        "owner_id",
+        "facility_id",
+        "status",
+        "certificate",
+    ],
+    "custody": [
+        "chip_id",
+        "seq",
+        "kind",
+        "at",
+        "actor",
+        "owner_id",
+        "facility_id",
+        "country",
+        "note",
+    ],
+}
+MAX_ROWS = 100_000
+
+
+def export_csv(service: AuthorityService, kind: str) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    cols = COLUMNS[kind]
+    writer.writerow(cols)
+    table = {
+        "owners": t.owners,
+        "facilities": t.facilities,
+        "chips": t.chips,
+        "custody": t.custody_events,
+    }[kind]
+    order = {
+        "owners": t.owners.c.id,
+        "facilities": t.facilities.c.id,
+        "chips": t.chips.c.chip_id,
+        "custody": t.custody_events.c.id,
+    }[kind]
+    with service.db.read.connect() as conn:
+        for r in conn.execute(select(table).order_by(order)):
+            m = dict(r._mapping)
+            if kind == "chips":
+                m["certificate"] = base64.b64encode(bytes(m["certificate"])).decode()
+            writer.writerow(["" if m.get(c) is None else _cell(m.get(c)) for c in cols])
+    return buf.getvalue()
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _opt(row: dict[str, str], name: str) -> str | None:
+    v = (row.get(name) or "").strip()
+    return v or None
+
+
+def _float(row: dict[str, str], name: str, line: int) -> float | None:
+    v = _opt(row, name)
+    if v is None:
+        return None
+    try:
+        return float(v)
+    except ValueError:
+        raise DataError(f"row {line}: {name} is not a number", row=line, field=name) from None
+
+
+def _intv(row: dict[str, str], name: str, line: int) -> int | None:
+    v = _opt(row, name)
+    if v is None:
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        raise DataError(f"row {line}: {name} is not an integer", row=line, field=name) from None
+
+
+def import_csv(service: AuthorityService, caller: Caller, kind: str, text: str) -> dict[str, Any]:
+    """Import rows of ``kind``; all or nothing."""
+    if kind not in COLUMNS:
+        raise DataError(f"unknown registry table {kind!r}", field="kind")
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None:
+        raise DataError("CSV is empty", field="body")
+    required = {
+        "owners": ["id", "name", "country"],
+        "facilities": ["id", "name", "country"],
+        "chips": ["certificate"],
+        "custody": ["chip_id", "kind", "at", "actor"],
+    }[kind]
+    missing = [c for c in required if c not in reader.fieldnames]
+    if missing:
+        raise DataError(f"CSV lacks columns {missing}", field=missing[0])
+    rows = list(reader)
+    if len(rows) > MAX_ROWS:
+        raise DataError(f"at most {MAX_ROWS} rows per import", field="body")
+    done = 0
+    with service.batch():
+        for line, row in enumerate(rows, start=2):
+            try:
+                _import_row(service, caller, kind, row, line)
+            except DataError:
+                raise
+            except PausebuttonError as exc:
+                field = str(exc.details.get("field", ""))
+                raise DataError(
+                    f"row {line}: {exc.message} (nothing imported)", row=line, field=field or None
+                ) from None
+            done += 1
+    return {"kind": kind, "imported": done}
+
+
+def _import_row(
+    service: AuthorityService, caller: Caller, kind: str, row: dict[str, str], line: int
+) -> None:
+    if kind == "owners":
+        service.create_owner(
+            caller, id=row["id"].strip(), name=row["name"].strip(), country=row["country"].strip()
+        )
+    elif kind == "facilities":
+        service.create_facility(
+            caller,
+            id=row["id"].strip(),
+            name=row["name"].strip(),
+            country=row["country"].strip(),
+            latitude=_float(row, "latitude", line),
+            longitude=_float(row, "longitude", line),
+            power_mw=_float(row, "power_mw", line),
+            owner_id=_opt(row, "owner_id"),
+            verified=(_opt(row, "verified") or "false").lower() in ("true", "1", "yes"),
+            declared_chips=_intv(row, "declared_chips", line),
+            chip_model=_opt(row, "chip_model"),
+            source=_opt(row, "source"),
+        )
+    elif kind == "chips":
+        try:
+            cert = base64.b64decode(row["certificate"].strip(), validate=True)
+        except ValueError:
+            raise DataError(
+                f"row {line}: certificate is not base64", row=line, field="certificate"
+            ) from None
+        service.register_chip(
+            caller,
+            certificate=cert,
+            owner_id=_opt(row, "owner_id"),
+            facility_id=_opt(row, "facility_id"),
+        )
+    else:
+        at = _intv(row, "at", line)
+        service.add_custody_event(
+            caller,
+            row["chip_id"].strip(),
+            kind=row["kind"].strip(),
+            at=at if at is not None else -1,
+            actor=row["actor"].strip(),
+            owner_id=_opt(row, "owner_id"),
+            facility_id=_opt(row, "facility_id"),
+            country=_opt(row, "country"),
+            note=_opt(row, "note"),
+        )

@@ -1,0 +1,112 @@
+"""Database engines and migrations (SQLite with WAL by default; PostgreSQL via psycopg 3).
+
+SQLite: every write transaction starts with ``BEGIN IMMEDIATE`` so concurrent
+workers queue on the database lock instead of failing on a lock upgrade; reads
+use a second engine with ordinary deferred transactions (WAL lets them run
+beside a writer). PostgreSQL: one engine; writers serialise on row locks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import NullPool
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgresql://`` and select the psycopg 3 driver for it."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def is_sqlite(url: str) -> bool:
+    return normalise_url(url).startswith("sqlite")
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 60, "check_same_thread": False},
+        poolclass=NullPool if ":memory:" not in url else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@dataclass
+class Database:
+    """The write and read engines of one database."""
+
+    url: str
+    write: Engine
+    read: Engine
+
+    @classmethod
+    def connect(cls, url: str) -> Database:
+        url = normalise_url(url)
+        if is_sqlite(url):
+            if url.startswith("sqlite:///") and ":memory:" not in url:
+                Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+            write = _sqlite_engine(url, immediate=True)
+            read = _sqlite_engine(url, immediate=False)
+            return cls(url, write, read)
+        engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+        return cls(url, engine, engine)
+
+    @property
+    def sqlite(self) -> bool:
+        return is_sqlite(self.url)
+
+    def dispose(self) -> None:
+        self.write.dispose()
+        if self.read is not self.write:
+            self.read.dispose()
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def migrate(db: Database, revision: str = "head") -> None:
+    """Bring the schema up to ``revision`` (Alembic upgrade)."""
+    cfg = alembic_config()
+    with db.write.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def current_revision(db: Database) -> str | None:
+    with db.read.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

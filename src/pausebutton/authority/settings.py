@@ -1,0 +1,87 @@
+"""Settings of one authority server (explicit values; no globals, no environment reads here).
+
+``Settings.from_file`` reads a JSON settings file (what ``authority serve``
+writes for its workers): the authority key directory (trust root and the
+licensing key), the database URL, admin keys and the policy.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pausebutton.authority.keydir import AuthorityDir
+from pausebutton.authority.policy import Policy
+from pausebutton.errors import DataError, MalformedError
+from pausebutton.fsutil import read_limited
+from pausebutton.protocol.keys import PrivateKey
+from pausebutton.protocol.trustroot import load_pinned_root
+
+
+@dataclass
+class Settings:
+    database_url: str
+    root_bytes: bytes
+    licensing_key: PrivateKey
+    admin_keys: tuple[bytes, ...] = ()
+    """Raw Ed25519 public keys registered as admins at start-up."""
+    policy: Policy = field(default_factory=Policy)
+    migrate: bool = True
+    """Run Alembic migrations at start-up (``authority serve`` runs them once itself)."""
+    max_body: int = 1 << 20
+    max_report_body: int = 16 << 20
+    signature_max_age: int = 300
+    write_rate: float = 200.0
+    """Signed requests per second per key (token bucket, per worker)."""
+    write_burst: float = 400.0
+    poll_interval: float = 0.2
+    """How often a worker looks for orders assembled by other workers (seconds)."""
+    longpoll_max: float = 60.0
+    clock: Callable[[], float] = time.time
+
+    @classmethod
+    def from_dir(cls, directory: str | Path, database_url: str, **kw: Any) -> Settings:
+        adir = AuthorityDir.load(directory)
+        return cls(
+            database_url=database_url,
+            root_bytes=adir.root_bytes,
+            licensing_key=adir.keys.key("licensing"),
+            **kw,
+        )
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Settings:
+        try:
+            data = json.loads(read_limited(Path(path), 1 << 20))
+            directory = data["authority_dir"]
+            url = data["database_url"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise MalformedError(f"{path}: not a settings file ({exc})", file=str(path)) from None
+        kw: dict[str, Any] = {}
+        for name in (
+            "max_body",
+            "max_report_body",
+            "signature_max_age",
+            "write_rate",
+            "write_burst",
+            "poll_interval",
+            "longpoll_max",
+            "migrate",
+        ):
+            if name in data:
+                kw[name] = data[name]
+        if "admin_keys" in data:
+            try:
+                kw["admin_keys"] = tuple(bytes.fromhex(k) for k in data["admin_keys"])
+            except (ValueError, TypeError):
+                raise DataError("admin_keys must be hex public keys", field="admin_keys") from None
+        if "policy" in data:
+            kw["policy"] = Policy.from_dict(data["policy"])
+        return cls.from_dir(directory, url, **kw)
+
+    def trust_root(self) -> Any:
+        return load_pinned_root(self.root_bytes)[1]

@@ -1,0 +1,263 @@
+"""The authority's database schema (SQLAlchemy Core tables; Alembic migrates it).
+
+Integers that can exceed 64 bits (FLOP budgets and counts) are stored as
+decimal text and summed in Python, so SQLite and PostgreSQL agree exactly.
+Times are integer Unix seconds. Ids of chips and keys are lowercase hex.
+The schema's history lives in ``authority/migrations/versions``; a change
+here needs a new migration there (tests compare the two).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+counters = Table(
+    "authority_counters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+owners = Table(
+    "owners",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("name", String(1024), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("public_key", LargeBinary(32), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("owner_id", String(128), ForeignKey("owners.id"), nullable=True),
+    Column("name", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+facilities = Table(
+    "facilities",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("name", String(1024), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("latitude", Float, nullable=True),
+    Column("longitude", Float, nullable=True),
+    Column("power_mw", Float, nullable=True),
+    Column("owner_id", String(128), ForeignKey("owners.id"), nullable=True),
+    Column("verified", Boolean, nullable=False, default=False),
+    Column("declared_chips", Integer, nullable=True),
+    Column("chip_model", String(256), nullable=True),
+    Column("source", String(256), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+chips = Table(
+    "chips",
+    metadata,
+    Column("chip_id", String(64), primary_key=True),
+    Column("serial", String(1024), nullable=False),
+    Column("model", String(1024), nullable=False),
+    Column("vendor", String(1024), nullable=False),
+    Column("device_key", LargeBinary(32), nullable=False),
+    Column("certificate", LargeBinary, nullable=False),
+    Column("firmware_floor", Integer, nullable=False, default=0),
+    Column("peak_flops", Text, nullable=True),
+    Column("owner_id", String(128), ForeignKey("owners.id"), nullable=True),
+    Column("facility_id", String(128), ForeignKey("facilities.id"), nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("registered_at", BigInteger, nullable=False),
+    Column("log_index", BigInteger, nullable=True),
+    Column("report_seq", BigInteger, nullable=False, default=0),
+    Column("report_hash", LargeBinary(32), nullable=False),
+)
+Index("ix_chips_owner", chips.c.owner_id)
+Index("ix_chips_facility", chips.c.facility_id)
+
+custody_events = Table(
+    "custody_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chip_id", String(64), ForeignKey("chips.chip_id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(1024), nullable=False),
+    Column("owner_id", String(128), nullable=True),
+    Column("facility_id", String(128), nullable=True),
+    Column("country", String(2), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("recorded_at", BigInteger, nullable=False),
+    Column("recorded_by", String(64), nullable=False),
+    Column("log_index", BigInteger, nullable=True),
+    UniqueConstraint("chip_id", "seq", name="uq_custody_chip_seq"),
+)
+
+applications = Table(
+    "license_applications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("owner_id", String(128), ForeignKey("owners.id"), nullable=False),
+    Column("run_id", String(1024), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("flop_budget", Text, nullable=False),
+    Column("not_before", BigInteger, nullable=False),
+    Column("not_after", BigInteger, nullable=False),
+    Column("chips", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("decision", JSON, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("decided_at", BigInteger, nullable=True),
+    Column("applicant_key", String(64), nullable=False),
+)
+Index("ix_applications_owner", applications.c.owner_id, applications.c.created_at)
+
+approvals = Table(
+    "license_approvals",
+    metadata,
+    Column("application_id", Integer, ForeignKey("license_applications.id"), primary_key=True),
+    Column("member_key", String(64), primary_key=True),
+    Column("member", String(128), nullable=False),
+    Column("at", BigInteger, nullable=False),
+)
+
+licenses = Table(
+    "licenses",
+    metadata,
+    Column("license_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("chip_id", String(64), ForeignKey("chips.chip_id"), nullable=False),
+    Column("application_id", Integer, ForeignKey("license_applications.id"), nullable=False),
+    Column("owner_id", String(128), nullable=False),
+    Column("run_id", String(1024), nullable=False),
+    Column("flop_budget", Text, nullable=False),
+    Column("not_before", BigInteger, nullable=False),
+    Column("not_after", BigInteger, nullable=False),
+    Column("envelope", LargeBinary, nullable=False),
+    Column("issued_at", BigInteger, nullable=False),
+    Column("log_index", BigInteger, nullable=True),
+)
+Index("ix_licenses_chip", licenses.c.chip_id)
+Index("ix_licenses_owner", licenses.c.owner_id, licenses.c.issued_at)
+
+proposals = Table(
+    "order_proposals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),
+    Column("sequence", BigInteger, nullable=False, unique=True),
+    Column("payload", LargeBinary, nullable=False),
+    Column("payload_type", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("proposer", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+proposal_signatures = Table(
+    "order_signatures",
+    metadata,
+    Column("proposal_id", Integer, ForeignKey("order_proposals.id"), primary_key=True),
+    Column("key_id", LargeBinary(32), primary_key=True),
+    Column("sig", LargeBinary(64), nullable=False),
+    Column("member", String(128), nullable=False),
+    Column("at", BigInteger, nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(8), nullable=False),
+    Column("proposal_id", Integer, ForeignKey("order_proposals.id"), nullable=False, unique=True),
+    Column("envelope", LargeBinary, nullable=False),
+    Column("scope", JSON, nullable=False),
+    Column("lifts", BigInteger, nullable=True),
+    Column("active", Boolean, nullable=False),
+    Column("assembled_at", BigInteger, nullable=False),
+    Column("log_index", BigInteger, nullable=True),
+)
+
+reports = Table(
+    "usage_reports",
+    metadata,
+    Column("chip_id", String(64), ForeignKey("chips.chip_id"), primary_key=True),
+    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("flop_full", Text, nullable=False),
+    Column("license_id", BigInteger, nullable=True),
+    Column("license_flop_used", Text, nullable=True),
+    Column("state", String(32), nullable=False),
+    Column("envelope", LargeBinary, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("chip_id", String(64), nullable=True),
+    Column("severity", String(16), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_alerts_kind", alerts.c.kind, alerts.c.id)
+
+nonces = Table(
+    "request_nonces",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("nonce", String(128), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+)
+Index("ix_nonces_expiry", nonces.c.expires_at)
+
+auth_events = Table(
+    "auth_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("key_id", String(128), nullable=True),
+    Column("method", String(16), nullable=False),
+    Column("path", String(1024), nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+log_entries = Table(
+    "authority_log",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("at", BigInteger, nullable=False),
+)

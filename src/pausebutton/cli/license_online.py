@@ -1,0 +1,129 @@
+"""Online licence verbs (against a running authority): apply, approve, list, show, fetch.
+
+``register(app)`` adds them to the ``license`` command group (next to the offline
+``license issue``).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pausebutton.cli.common import out, print_json
+from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
+from pausebutton.fsutil import atomic_write
+
+DAY = 86400
+
+
+def _summary(app: dict[str, Any]) -> str:
+    line = f"application {app['id']}: {app['status']}"
+    if app["license_ids"]:
+        line += f", licences {app['license_ids'][0]}..{app['license_ids'][-1]}"
+    if app["status"] == "pending":
+        line += f", approvals {len(app['approvals'])}/{app['approvals_required']}"
+    for reason in app["reasons"]:
+        line += f"\n  - {reason}"
+    return line
+
+
+def register(app: typer.Typer) -> None:
+    """Add the online licence verbs to ``app``."""
+
+    @app.command("apply")
+    def apply(
+        chips: Annotated[list[str], typer.Argument(help="Hex chip ids to license.")],
+        budget: Annotated[str, typer.Option(help="Total FLOP for the run, e.g. 1e24.")],
+        run_id: Annotated[str, typer.Option("--run", help="Run id (counts across renewals).")],
+        purpose: Annotated[str, typer.Option(help="What the compute is for.")],
+        days: Annotated[int, typer.Option(help="Validity period in days from now.")] = 30,
+        not_before: Annotated[int | None, typer.Option(help="Start (Unix s).")] = None,
+        url: UrlOpt = DEFAULT_URL,
+        key: KeyOpt = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Apply for per-chip licences (operator key). Exit 3 if refused."""
+        start = not_before if not_before is not None else int(time.time())
+        r = client(url, key).post(
+            "/v1/licenses/applications",
+            {
+                "chips": chips,
+                "flop_budget": budget,
+                "not_before": start,
+                "not_after": start + days * DAY,
+                "run_id": run_id,
+                "purpose": purpose,
+            },
+        )
+        print_json(r) if json_out else out.print(_summary(r), markup=False)
+        if r["status"] == "refused":
+            raise typer.Exit(3)
+
+    @app.command("approve")
+    def approve(
+        application_id: Annotated[int, typer.Argument(help="Application id.")],
+        url: UrlOpt = DEFAULT_URL,
+        key: KeyOpt = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Approve a pending application (member key); K approvals issue the licences."""
+        r = client(url, key).post(f"/v1/licenses/applications/{application_id}/approvals")
+        print_json(r) if json_out else out.print(_summary(r), markup=False)
+
+    @app.command("applications")
+    def applications(
+        status: Annotated[str | None, typer.Option(help="pending, issued or refused.")] = None,
+        owner: Annotated[str | None, typer.Option(help="Only this owner.")] = None,
+        url: UrlOpt = DEFAULT_URL,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """List licence applications."""
+        rows = client(url, None).get("/v1/licenses/applications", status=status, owner_id=owner)
+        if json_out:
+            print_json(rows)
+        else:
+            for r in rows:
+                out.print(_summary(r), markup=False)
+
+    @app.command("list")
+    def list_(
+        chip: Annotated[str | None, typer.Option(help="Only this chip.")] = None,
+        owner: Annotated[str | None, typer.Option(help="Only this owner.")] = None,
+        after: Annotated[int, typer.Option(help="Only ids above this.")] = 0,
+        url: UrlOpt = DEFAULT_URL,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """List issued licences."""
+        rows = client(url, None).get("/v1/licenses", chip_id=chip, owner_id=owner, after=after)
+        if json_out:
+            print_json(rows)
+            return
+        for r in rows:
+            out.print(
+                f"{r['license_id']}  {r['chip_id'][:16]}  {r['owner_id']}  {r['run_id']}"
+                f"  {r['flop_budget']} FLOP  until {r['not_after']}",
+                markup=False,
+            )
+
+    @app.command("show")
+    def show(
+        license_id: Annotated[int, typer.Argument(help="Licence id.")],
+        url: UrlOpt = DEFAULT_URL,
+    ) -> None:
+        """Show one licence (JSON, with the signed envelope in base64)."""
+        print_json(client(url, None).get(f"/v1/licenses/{license_id}"))
+
+    @app.command("fetch")
+    def fetch(
+        license_id: Annotated[int, typer.Argument(help="Licence id.")],
+        output: Annotated[Path, typer.Option("--out", help="File for the licence envelope.")],
+        url: UrlOpt = DEFAULT_URL,
+    ) -> None:
+        """Download a signed licence envelope (CBOR) for installing on its chip."""
+        r = client(url, None).get(f"/v1/licenses/{license_id}")
+        atomic_write(output, base64.b64decode(r["envelope"]))
+        out.print(f"licence {license_id} written to {output}")

@@ -1,0 +1,195 @@
+"""Online pause and resume verbs (against a running authority).
+
+``register(app)`` adds ``submit``, ``approve``, ``list``, ``show``, ``watch`` and
+``orders`` to the ``pause`` group; ``register_resume(app)`` adds ``submit`` and
+``approve`` to the ``resume`` group. A member proposes; each member signs the
+order's signing input locally with its own key and sends only the signature;
+the authority assembles the order once K distinct members have signed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pausebutton import keystore
+from pausebutton.cli.common import out, print_json
+from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
+from pausebutton.errors import UsageError
+from pausebutton.fsutil import atomic_write
+
+ScopeOpt = Annotated[
+    str,
+    typer.Option(
+        help="global, region:US,DE, owner:acme,beta or chips:HEX,HEX (what the order covers)."
+    ),
+]
+
+
+def parse_scope(text: str) -> dict[str, Any]:
+    kind, _, rest = text.partition(":")
+    values = [v.strip() for v in rest.split(",") if v.strip()]
+    if kind == "global" and not values:
+        return {"kind": "global"}
+    field = {"region": "regions", "owner": "owners", "chips": "chips"}.get(kind)
+    if field is None or not values:
+        raise UsageError(
+            f"bad scope {text!r}: use global, region:CC,..., owner:ID,... or chips:HEX,..."
+        )
+    return {"kind": kind, field: values}
+
+
+def _line(p: dict[str, Any]) -> str:
+    return (
+        f"{p['kind']} proposal {p['id']} (sequence {p['sequence']}): {p['status']},"
+        f" signed by {len(p['signed_by'])}/{p['threshold']} {p['signed_by']}"
+    )
+
+
+def _sign(url: str, key_path: Path | None, proposal_id: int) -> dict[str, Any]:
+    if key_path is None:
+        raise UsageError("give your member key with --key")
+    key = keystore.read_private_key(key_path)
+    c = client(url, key_path)
+    prop = c.get(f"/v1/orders/proposals/{proposal_id}")
+    signature = key.sign(bytes.fromhex(prop["signing_input"]))
+    out_: dict[str, Any] = c.post(
+        f"/v1/orders/proposals/{proposal_id}/signatures",
+        {"key_id": key.key_id.hex(), "sig": signature.hex()},
+    )
+    return out_
+
+
+def _submit(url: str, key: Path | None, body: dict[str, Any], json_out: bool) -> None:
+    c = client(url, key)
+    prop = c.post("/v1/orders/proposals", body)
+    prop = _sign(url, key, prop["id"])
+    print_json(prop) if json_out else out.print(_line(prop), markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the online pause verbs to ``app``."""
+
+    @app.command("submit")
+    def submit(
+        reason: Annotated[str, typer.Option(help="Why (public, logged).")],
+        scope: ScopeOpt = "global",
+        effective_at: Annotated[int | None, typer.Option(help="Unix s (default now).")] = None,
+        url: UrlOpt = DEFAULT_URL,
+        key: KeyOpt = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Propose a pause order and sign it with your member key."""
+        _submit(
+            url,
+            key,
+            {
+                "kind": "pause",
+                "scope": parse_scope(scope),
+                "reason": reason,
+                "effective_at": effective_at,
+            },
+            json_out,
+        )
+
+    @app.command("approve")
+    def approve(
+        proposal_id: Annotated[int, typer.Argument(help="Proposal id.")],
+        url: UrlOpt = DEFAULT_URL,
+        key: KeyOpt = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Sign a proposed pause (or resume) with your member key; the K-th assembles it."""
+        p = _sign(url, key, proposal_id)
+        print_json(p) if json_out else out.print(_line(p), markup=False)
+
+    @app.command("proposals")
+    def proposals(
+        status: Annotated[str | None, typer.Option(help="open or assembled.")] = None,
+        url: UrlOpt = DEFAULT_URL,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """List pause and resume proposals with their quorum progress."""
+        rows = client(url, None).get("/v1/orders/proposals", status=status)
+        if json_out:
+            print_json(rows)
+        else:
+            for p in rows:
+                out.print(_line(p), markup=False)
+
+    @app.command("list")
+    def list_(
+        active: Annotated[bool, typer.Option(help="Only pauses in force.")] = False,
+        url: UrlOpt = DEFAULT_URL,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """List assembled orders."""
+        rows = client(url, None).get("/v1/orders", active=True if active else None)
+        if json_out:
+            print_json(rows)
+            return
+        for o in rows:
+            out.print(
+                f"{o['sequence']}  {o['kind']}  {'active' if o['active'] else 'inactive'}"
+                f"  {json.dumps(o['scope'])}",
+                markup=False,
+            )
+
+    @app.command("show")
+    def show(
+        sequence: Annotated[int, typer.Argument(help="Order sequence.")],
+        output: Annotated[Path | None, typer.Option("--out", help="Save the envelope.")] = None,
+        url: UrlOpt = DEFAULT_URL,
+    ) -> None:
+        """Show one assembled order (JSON); --out saves its signed envelope (CBOR)."""
+        o = client(url, None).get(f"/v1/orders/{sequence}")
+        if output:
+            atomic_write(output, base64.b64decode(o["envelope"]))
+        print_json(o)
+
+    @app.command("watch")
+    def watch(
+        after: Annotated[int, typer.Option(help="Orders with a sequence above this.")] = 0,
+        once: Annotated[bool, typer.Option(help="Stop after the first batch.")] = False,
+        timeout: Annotated[float, typer.Option(help="Long-poll timeout in seconds.")] = 30.0,
+        url: UrlOpt = DEFAULT_URL,
+    ) -> None:
+        """Wait for orders (long-poll) and print each as one JSON line."""
+        c = client(url, None)
+        while True:
+            r = c.watch(after, timeout)
+            for o in r["orders"]:
+                typer.echo(json.dumps(o, sort_keys=True))
+                after = max(after, o["sequence"])
+            if once and r["orders"]:
+                return
+
+
+def register_resume(app: typer.Typer) -> None:
+    """Add the online resume verbs to ``app``."""
+
+    @app.command("submit")
+    def submit(
+        lifts: Annotated[int, typer.Argument(help="Sequence of the pause order to lift.")],
+        reason: Annotated[str, typer.Option(help="Why (public, logged).")],
+        url: UrlOpt = DEFAULT_URL,
+        key: KeyOpt = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Propose lifting a pause and sign it with your member key."""
+        _submit(url, key, {"kind": "resume", "lifts": lifts, "reason": reason}, json_out)
+
+    @app.command("approve")
+    def approve(
+        proposal_id: Annotated[int, typer.Argument(help="Proposal id.")],
+        url: UrlOpt = DEFAULT_URL,
+        key: KeyOpt = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Sign a proposed resume with your member key."""
+        p = _sign(url, key, proposal_id)
+        print_json(p) if json_out else out.print(_line(p), markup=False)

@@ -1,0 +1,328 @@
+"""``pausebutton registry``: owners, keys, facilities, chips, custody, reports and alerts
+on a running authority (every write is a signed request)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pausebutton import keystore
+from pausebutton.authority import epoch
+from pausebutton.cli.common import out, print_json
+from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
+from pausebutton.errors import UsageError
+from pausebutton.fsutil import read_limited
+
+app = typer.Typer(help="The authority's registry: owners, keys, facilities, chips, custody.")
+
+
+def _show(data: Any, json_out: bool, line: str) -> None:
+    if json_out:
+        print_json(data)
+    else:
+        out.print(line, markup=False)
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str], json_out: bool) -> None:
+    if json_out:
+        print_json(rows)
+        return
+    for r in rows:
+        out.print("  ".join(str(r.get(c, "")) for c in cols), markup=False)
+
+
+@app.command("owner-add")
+def owner_add(
+    owner_id: Annotated[str, typer.Argument(help="Registry id of the owner.")],
+    name: Annotated[str, typer.Option(help="Legal entity name.")],
+    country: Annotated[str, typer.Option(help="ISO 3166 alpha-2 country code.")],
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Register an owner (legal entity). Needs an admin key."""
+    r = client(url, key).post("/v1/owners", {"id": owner_id, "name": name, "country": country})
+    _show(r, json_out, f"owner {r['id']} ({r['country']}) registered")
+
+
+@app.command("owners")
+def owners(url: UrlOpt = DEFAULT_URL, json_out: JsonOpt = False) -> None:
+    """List owners."""
+    _table(client(url, None).get("/v1/owners"), ["id", "country", "name"], json_out)
+
+
+@app.command("key-add")
+def key_add(
+    public_key: Annotated[Path, typer.Argument(help="Public (or private) key file to bind.")],
+    role: Annotated[str, typer.Option(help="operator or admin.")] = "operator",
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "operator",
+    owner: Annotated[str | None, typer.Option(help="Owner an operator key acts for.")] = None,
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Bind a request-signing key to a role (operator keys to an owner). Needs an admin key."""
+    pub = keystore.read_public_key(public_key)
+    r = client(url, key).post(
+        "/v1/keys",
+        {"public_key": pub.raw.hex(), "role": role, "name": name, "owner_id": owner},
+    )
+    _show(r, json_out, f"{r['role']} key {r['key_id']} registered")
+
+
+@app.command("keys")
+def keys(url: UrlOpt = DEFAULT_URL, json_out: JsonOpt = False) -> None:
+    """List request-signing keys (member keys come from the trust root)."""
+    _table(client(url, None).get("/v1/keys"), ["key_id", "role", "name", "owner_id"], json_out)
+
+
+@app.command("key-revoke")
+def key_revoke(
+    key_id: Annotated[str, typer.Argument(help="Hex key id to revoke.")],
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+) -> None:
+    """Revoke a request-signing key. Needs an admin key."""
+    client(url, key).post(f"/v1/keys/{key_id}/revoke")
+    out.print(f"key {key_id} revoked")
+
+
+@app.command("facility-add")
+def facility_add(
+    facility_id: Annotated[str, typer.Argument(help="Registry id of the facility.")],
+    name: Annotated[str, typer.Option(help="Facility name.")],
+    country: Annotated[str, typer.Option(help="ISO 3166 alpha-2 country code.")],
+    lat: Annotated[float | None, typer.Option(help="Latitude (WGS84 degrees).")] = None,
+    lon: Annotated[float | None, typer.Option(help="Longitude (WGS84 degrees).")] = None,
+    power_mw: Annotated[float | None, typer.Option(help="Declared power in MW.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Owner id.")] = None,
+    verified: Annotated[bool, typer.Option(help="Mark as verified (inspected).")] = False,
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Register a facility. Needs an admin key."""
+    r = client(url, key).post(
+        "/v1/facilities",
+        {
+            "id": facility_id,
+            "name": name,
+            "country": country,
+            "latitude": lat,
+            "longitude": lon,
+            "power_mw": power_mw,
+            "owner_id": owner,
+            "verified": verified,
+        },
+    )
+    _show(r, json_out, f"facility {r['id']} registered")
+
+
+@app.command("facility-verify")
+def facility_verify(
+    facility_id: Annotated[str, typer.Argument(help="Facility id.")],
+    revoke: Annotated[bool, typer.Option(help="Mark as not verified instead.")] = False,
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+) -> None:
+    """Mark a facility verified (or not). Needs an admin key."""
+    client(url, key).post(f"/v1/facilities/{facility_id}/verification", {"verified": not revoke})
+    out.print(f"facility {facility_id} {'not ' if revoke else ''}verified")
+
+
+@app.command("facilities")
+def facilities(
+    country: Annotated[str | None, typer.Option(help="Only this country.")] = None,
+    url: UrlOpt = DEFAULT_URL,
+    json_out: JsonOpt = False,
+) -> None:
+    """List facilities."""
+    rows = client(url, None).get("/v1/facilities", country=country)
+    _table(rows, ["id", "country", "verified", "power_mw", "name"], json_out)
+
+
+@app.command("chip-register")
+def chip_register(
+    certificate: Annotated[Path, typer.Argument(help="Vendor-signed DeviceCertificate (CBOR).")],
+    owner: Annotated[str | None, typer.Option(help="Owner id.")] = None,
+    facility: Annotated[str | None, typer.Option(help="Facility id.")] = None,
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Register a chip from its vendor certificate. Needs an admin key."""
+    cert = read_limited(certificate, 8192)
+    r = client(url, key).post(
+        "/v1/chips",
+        {
+            "certificate": base64.b64encode(cert).decode(),
+            "owner_id": owner,
+            "facility_id": facility,
+        },
+    )
+    _show(r, json_out, f"chip {r['chip_id']} registered ({r['status']})")
+
+
+@app.command("chips")
+def chips(
+    owner: Annotated[str | None, typer.Option(help="Only this owner.")] = None,
+    facility: Annotated[str | None, typer.Option(help="Only this facility.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    url: UrlOpt = DEFAULT_URL,
+    json_out: JsonOpt = False,
+) -> None:
+    """List chips."""
+    rows = client(url, None).get("/v1/chips", owner_id=owner, facility_id=facility, status=status)
+    _table(rows, ["chip_id", "status", "owner_id", "facility_id", "model"], json_out)
+
+
+@app.command("chip")
+def chip(
+    chip_id: Annotated[str, typer.Argument(help="Hex chip id.")],
+    url: UrlOpt = DEFAULT_URL,
+) -> None:
+    """Show one chip with its chain of custody (JSON)."""
+    print_json(client(url, None).get(f"/v1/chips/{chip_id}"))
+
+
+@app.command("custody-add")
+def custody_add(
+    chip_id: Annotated[str, typer.Argument(help="Hex chip id.")],
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="fabrication, packaging, design, export, import,"
+            " sale, installation, transfer, decommissioning,"
+            " destruction."
+        ),
+    ],
+    at: Annotated[int, typer.Option(help="When it happened (Unix seconds).")],
+    actor: Annotated[str, typer.Option(help="Who did it.")],
+    owner: Annotated[str | None, typer.Option(help="New owner (sale, transfer).")] = None,
+    facility: Annotated[str | None, typer.Option(help="Facility (installation).")] = None,
+    country: Annotated[str | None, typer.Option(help="Country (export, import).")] = None,
+    note: Annotated[str | None, typer.Option(help="Free text.")] = None,
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Append a custody event to a chip (append-only, logged). Needs an admin key."""
+    r = client(url, key).post(
+        f"/v1/chips/{chip_id}/custody",
+        {
+            "kind": kind,
+            "at": at,
+            "actor": actor,
+            "owner_id": owner,
+            "facility_id": facility,
+            "country": country,
+            "note": note,
+        },
+    )
+    _show(r, json_out, f"custody event {r['seq']} ({r['kind']}) logged at {r['log_index']}")
+
+
+@app.command("export")
+def export(
+    kind: Annotated[str, typer.Argument(help="owners, facilities, chips or custody.")],
+    output: Annotated[Path | None, typer.Option("--out", help="Write here, not stdout.")] = None,
+    url: UrlOpt = DEFAULT_URL,
+) -> None:
+    """Export a registry table as CSV."""
+    text = client(url, None).get(f"/v1/registry/{kind}.csv")
+    if output:
+        output.write_text(text)
+    else:
+        typer.echo(text, nl=False)
+
+
+@app.command("import")
+def import_(
+    kind: Annotated[str, typer.Argument(help="owners, facilities, chips or custody.")],
+    csv_file: Annotated[Path, typer.Argument(help="CSV file with a header row.")],
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+) -> None:
+    """Import a CSV (all rows or none). Needs an admin key."""
+    data = read_limited(csv_file, 64 << 20)
+    r = client(url, key).request(
+        "POST", f"/v1/registry/{kind}.csv", content=data, content_type="text/csv"
+    )
+    out.print(f"imported {r['imported']} {kind}")
+
+
+@app.command("seed-epoch")
+def seed_epoch(
+    data_dir: Annotated[Path, typer.Argument(help="The Epoch AI data folder (data/epoch).")],
+    limit: Annotated[int | None, typer.Option(help="At most this many facilities.")] = None,
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+) -> None:
+    """Seed facilities and declared chip counts from Epoch AI's GPU clusters data.
+
+    Data: Epoch AI, CC BY 4.0 (the citation is printed and kept in each facility's source).
+    """
+    facilities_csv, n = epoch.facilities_csv(data_dir, limit=limit)
+    if n == 0:
+        raise UsageError(f"no usable clusters under {data_dir}")
+    r = client(url, key).request(
+        "POST",
+        "/v1/registry/facilities.csv",
+        content=facilities_csv.encode(),
+        content_type="text/csv",
+    )
+    out.print(f"imported {r['imported']} facilities from Epoch AI GPU clusters")
+    out.print(epoch.credit(data_dir), markup=False)
+
+
+@app.command("submit-reports")
+def submit_reports(
+    files: Annotated[list[Path], typer.Argument(help="Usage report envelopes (CBOR), one each.")],
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Submit signed usage reports in one batch (operator key)."""
+    reports = [read_limited(f, 4096) for f in files]
+    r = client(url, key).submit_reports(reports)
+    _show(
+        r,
+        json_out,
+        f"accepted {r['accepted']}, duplicates {r['duplicates']},"
+        f" rejected {len(r['rejected'])}, alerts {len(r['alerts'])}",
+    )
+    if r["rejected"]:
+        raise typer.Exit(3)
+
+
+@app.command("reports")
+def reports(
+    chip_id: Annotated[str, typer.Argument(help="Hex chip id.")],
+    after: Annotated[int, typer.Option(help="Only sequences above this.")] = 0,
+    url: UrlOpt = DEFAULT_URL,
+    json_out: JsonOpt = False,
+) -> None:
+    """List a chip's stored usage reports."""
+    rows = client(url, None).get(f"/v1/chips/{chip_id}/reports", after=after)
+    _table(rows, ["sequence", "time", "state", "flop_full", "license_id"], json_out)
+
+
+@app.command("alerts")
+def alerts(
+    kind: Annotated[str | None, typer.Option(help="Only this kind (gap, replay, ...).")] = None,
+    after: Annotated[int, typer.Option(help="Only alerts with an id above this.")] = 0,
+    url: UrlOpt = DEFAULT_URL,
+    json_out: JsonOpt = False,
+) -> None:
+    """List ingestion alerts (gaps, replays, broken chains, use beyond licence ...)."""
+    rows = client(url, None).get("/v1/alerts", kind=kind, after=after)
+    _table(rows, ["id", "kind", "severity", "chip_id"], json_out)
+
+
+@app.command("stats")
+def stats(url: UrlOpt = DEFAULT_URL) -> None:
+    """Counts of everything the authority holds (JSON)."""
+    print_json(client(url, None).get("/v1/stats"))
