@@ -38,6 +38,8 @@ from pausebutton.errors import (
 from pausebutton.guard.budget import StepGrant
 from pausebutton.protocol import encoding
 
+_SPENDABLE = frozenset({ChipState.LICENSED, ChipState.EXHAUSTED})
+
 DEFAULT_RESERVE_STEPS = 16
 """Steps' worth of FLOP metered into the chip at once."""
 
@@ -155,7 +157,9 @@ class ChipLedger:
                 raise PausedError(
                     "a pause order is in force for this chip", chip=fw.status()["chip_id"]
                 )
-            if self.reserved >= expect and state is ChipState.LICENSED and expect > 0:
+            if self.reserved >= expect > 0 and state in _SPENDABLE:
+                # a reservation was drawn from the license before; it may be spent even
+                # when it took the last of the budget (the chip then reads EXHAUSTED)
                 return StepGrant(remaining=fw.full_rate_allowance() + self.reserved - expect)
             if state is not ChipState.LICENSED:
                 self.lost += self.reserved

@@ -113,3 +113,16 @@ def test_artifact_reports_are_kept_in_the_state_dir(lab, tmp_path):
 def test_ledger_rejects_bad_reserve():
     with pytest.raises(Exception, match="reserve_steps"):
         ChipLedger(None, reserve_steps=0)  # type: ignore[arg-type]
+
+
+def test_a_reservation_that_takes_the_last_budget_is_still_spent(lab, tmp_path):
+    state, _ = _chip_dir(lab, tmp_path, flop=1_000)
+    budget = ChipBudget(state, reserve_steps=64)
+    granted, settle = 0, 0
+    with pytest.raises(LicenseExhaustedError):
+        for _ in range(100):
+            budget.step(settle, 100)
+            granted += 1
+            settle = 100
+    assert granted == 10
+    assert budget.lost == 0
