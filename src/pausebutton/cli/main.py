@@ -8,7 +8,16 @@ import click
 import typer
 
 from pausebutton import __version__
-from pausebutton.cli import authority, bench, keys, license_online, pause_online, protocol, registry
+from pausebutton.cli import (
+    agent,
+    authority,
+    bench,
+    keys,
+    license_online,
+    pause_online,
+    protocol,
+    registry,
+)
 from pausebutton.cli.common import EXIT_ERROR, err, exit_code_for
 from pausebutton.errors import PausebuttonError
 
@@ -22,6 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(agent.app, name="agent")
 app.add_typer(authority.app, name="authority")
 app.add_typer(bench.app, name="bench")
 app.add_typer(keys.app, name="keys")
