@@ -9,6 +9,7 @@ import typer
 
 from pausebutton import __version__
 from pausebutton.cli import (
+    agent,
     authority,
     bench,
     chip,
@@ -41,6 +42,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(agent.app, name="agent")
 app.add_typer(authority.app, name="authority")
 app.add_typer(bench.app, name="bench")
 app.add_typer(geo.app, name="geo")

@@ -203,11 +203,12 @@ class Guard:
         t0 = time.perf_counter()
         try:
             grant = self.budget.step(settle, expect)
-        except (PausedError, LicenseExhaustedError, LeaseError) as exc:
+        except PausebuttonError as exc:
+            # every refusal stops the loop (fail-safe). A pause or an exhausted budget
+            # was answered after the source booked ``settle``; on any other error it
+            # may not have been, so the guard keeps it pending for the next grant.
             self.stats.budget_seconds += time.perf_counter() - t0
-            # the source booked ``settle`` before refusing (LeaseError: it may not have,
-            # and the guard keeps it pending so a later grant books it)
-            if not isinstance(exc, LeaseError):
+            if isinstance(exc, (PausedError, LicenseExhaustedError)):
                 self._pending = 0
             raise self._stop(exc) from None
         self.stats.budget_seconds += time.perf_counter() - t0
@@ -279,7 +280,7 @@ class Guard:
             try:
                 self._begin(self._last_step_flop)
                 return
-            except (PausedError, LicenseExhaustedError, LeaseError):
+            except PausebuttonError:
                 if deadline is not None and time.monotonic() + poll > deadline:
                     raise
                 time.sleep(poll)

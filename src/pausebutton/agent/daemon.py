@@ -1,0 +1,525 @@
+"""The node agent: one firmware chip per GPU, kept in step with the licensing authority.
+
+State directory (everything the agent keeps; a restart keeps every counter)::
+
+    STATE/agent.json              bound GPUs (UUID, serial, chip id), order cursor,
+                                  last NVML energy readings, undelivered report count
+    STATE/trust-root.cbor         the pinned trust root
+    STATE/gpus/<UUID>/            one chip's secure NVM (pausebutton.chip.nvm) and
+                                  its DeviceCertificate (certificate.cbor)
+    STATE/outbox.cbor             signed usage reports not yet delivered
+    STATE/prohibited.cbor         the newest verified prohibited-artifacts list
+    STATE/artifact-reports.jsonl  refused loads reported by guards
+    STATE/lease.sock              the lease socket guarded jobs connect to
+
+Each round (``tick``) the agent installs new pause/resume orders (the push
+connection: long-poll on ``/v1/orders/watch``), installs new licenses for its
+chips, books the energy NVML measured since the last round into each chip,
+and sends the chips' signed, hash-chained usage reports in one batch.
+
+Safe state: if the authority cannot be reached for ``offline_grace`` seconds,
+or it rejects the operator key (revoked), every lease step is refused with the
+named error until contact is restored; the chips' own dead man's switch
+(licence ``max_offline``) applies in any case.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pausebutton import errors
+from pausebutton.agent import logcheck
+from pausebutton.agent.enforcement import Enforcer
+from pausebutton.agent.ledger import ChipLedger, StateDirChip, encode_record
+from pausebutton.agent.nvml import GpuBackend, GpuInfo
+from pausebutton.chip.firmware import ChipState, InclusionVerifier, provision
+from pausebutton.chip.nvm import FileNvm
+from pausebutton.fsutil import atomic_write, read_limited
+from pausebutton.guard.artifacts import ProhibitedList
+from pausebutton.protocol import encoding
+from pausebutton.protocol.envelope import Envelope
+from pausebutton.protocol.keys import PrivateKey
+from pausebutton.protocol.messages import DeviceCertificate
+from pausebutton.protocol.trustroot import load_pinned_root
+
+log = logging.getLogger("pausebutton.agent")
+
+STATE_FILE = "agent.json"
+ROOT_FILE = "trust-root.cbor"
+OUTBOX_FILE = "outbox.cbor"
+PROHIBITED_FILE = "prohibited.cbor"
+REPORTS_FILE = "artifact-reports.jsonl"
+SOCKET_FILE = "lease.sock"
+CERT_FILE = "certificate.cbor"
+H100_PEAK = 989_000_000_000_000
+
+
+@dataclass
+class GpuChip:
+    info: GpuInfo
+    chip: StateDirChip
+    ledger: ChipLedger
+
+    @property
+    def chip_id(self) -> str:
+        return self.chip.firmware.record.chip_id.hex()
+
+
+@dataclass
+class AgentStatus:
+    contacted: bool = False
+    last_contact: float | None = None
+    safe_reason: errors.PausebuttonError | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class Agent:
+    """The agent over a state directory, a GPU backend and an authority client."""
+
+    def __init__(
+        self,
+        state: str | Path,
+        backend: GpuBackend,
+        client: Any = None,
+        *,
+        verifier: InclusionVerifier | None = None,
+        enforcer: Enforcer | None = None,
+        offline_grace: float = 600.0,
+        watch_timeout: float = 10.0,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.dir = Path(state)
+        self.backend = backend
+        self.client = client
+        self.verifier = verifier
+        self.enforcer = enforcer or Enforcer(backend)
+        self.offline_grace = offline_grace
+        self.watch_timeout = watch_timeout
+        self.clock = clock
+        self.status = AgentStatus()
+        self.started = clock()
+        self._clock_mark = self.started
+        doc = self._read_state()
+        self.order_cursor: int = int(doc.get("order_cursor", 0))
+        self.energy: dict[str, int] = {k: int(v) for k, v in doc.get("energy", {}).items()}
+        root_bytes = read_limited(self.dir / ROOT_FILE, 1 << 20)
+        self.root_env, self.root = load_pinned_root(root_bytes)
+        self.gpus: dict[str, GpuChip] = {}
+        bound: dict[str, dict[str, str]] = doc.get("gpus", {})
+        present = {g.uuid: g for g in backend.gpus()}
+        for uuid, meta in bound.items():
+            info = present.get(uuid)
+            if info is None:
+                raise errors.HardwareError(
+                    f"GPU {uuid} (serial {meta.get('serial')}) is bound to this state but is"
+                    " missing or unreadable",
+                    uuid=uuid,
+                )
+            if info.serial != meta.get("serial"):
+                raise errors.CorruptStateError(
+                    f"GPU {uuid} reports serial {info.serial!r}, the state is bound to"
+                    f" {meta.get('serial')!r}",
+                    uuid=uuid,
+                )
+            chip = StateDirChip(self.dir / "gpus" / uuid, verifier=verifier)
+            if chip.firmware.record.chip_id.hex() != meta.get("chip_id"):
+                raise errors.CorruptStateError(f"GPU {uuid}: the chip id in NVM does not match")
+            self.gpus[uuid] = GpuChip(info, chip, ChipLedger(chip))
+        if not self.gpus:
+            raise errors.CorruptStateError(f"{self.dir}: no GPU is bound to this agent state")
+        prohibited = self.dir / PROHIBITED_FILE
+        self.prohibited: ProhibitedList | None = None
+        if prohibited.exists():
+            self.prohibited = ProhibitedList.verify(read_limited(prohibited), self.root)
+        self._lock = threading.RLock()
+
+    # -- state files -------------------------------------------------------------------------
+
+    def _read_state(self) -> dict[str, Any]:
+        path = self.dir / STATE_FILE
+        if not path.exists():
+            raise errors.CorruptStateError(
+                f"{self.dir}: not an agent state directory (no {STATE_FILE}); run"
+                " `pausebutton agent run` with --trust and --vendor-key once to enroll the GPUs"
+            )
+        try:
+            doc = json.loads(read_limited(path, 1 << 20))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise errors.CorruptStateError(f"{path}: damaged agent state") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("gpus"), dict):
+            raise errors.CorruptStateError(f"{path}: damaged agent state")
+        return doc
+
+    def _write_state(self) -> None:
+        doc = {
+            "gpus": {
+                u: {"serial": g.info.serial, "chip_id": g.chip_id, "name": g.info.name}
+                for u, g in self.gpus.items()
+            },
+            "order_cursor": self.order_cursor,
+            "energy": self.energy,
+        }
+        atomic_write(self.dir / STATE_FILE, json.dumps(doc, indent=1, sort_keys=True).encode())
+
+    # -- enrollment (first run) --------------------------------------------------------------
+
+    @staticmethod
+    def enroll(
+        state: str | Path,
+        backend: GpuBackend,
+        *,
+        trust_root: bytes,
+        vendor_key: PrivateKey,
+        vendor: str = "pausebutton-agent",
+        region: str | None = None,
+        owner: str | None = None,
+        issued_at: int,
+    ) -> None:
+        """Bind every GPU to a new chip: device key, vendor certificate (UUID, serial, model),
+        first NVM record. Refuses a directory that already holds an agent state."""
+        directory = Path(state)
+        if (directory / STATE_FILE).exists():
+            raise errors.ConflictError(f"{directory} already holds an agent state")
+        load_pinned_root(trust_root)
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write(directory / ROOT_FILE, trust_root)
+        gpus: dict[str, dict[str, str]] = {}
+        energy: dict[str, int] = {}
+        for info in backend.gpus():
+            device = PrivateKey.generate()
+            cert = DeviceCertificate(
+                serial=info.serial or info.uuid,
+                model=info.name,
+                device_key=device.public.raw,
+                vendor=vendor,
+                firmware_floor=0,
+                issued_at=issued_at,
+                hardware_uuid=info.uuid,
+                peak_flops=H100_PEAK,
+            )
+            cert_bytes = Envelope.create(cert, [vendor_key]).encode()
+            record = provision(
+                device_key=device,
+                certificate=cert_bytes,
+                root=trust_root,
+                region=region,
+                owner=owner,
+            )
+            chip_dir = directory / "gpus" / info.uuid
+            FileNvm(chip_dir).create(encode_record(record))
+            atomic_write(chip_dir / CERT_FILE, cert_bytes)
+            gpus[info.uuid] = {
+                "serial": info.serial,
+                "chip_id": device.key_id.hex(),
+                "name": info.name,
+            }
+            energy[info.uuid] = backend.energy_mj(info.uuid)
+        doc = {"gpus": gpus, "order_cursor": 0, "energy": energy}
+        atomic_write(directory / STATE_FILE, json.dumps(doc, indent=1, sort_keys=True).encode())
+
+    def certificates(self) -> dict[str, bytes]:
+        return {u: g.chip.firmware.record.certificate for u, g in self.gpus.items()}
+
+    # -- safe state ---------------------------------------------------------------------------
+
+    def gate(self) -> None:
+        """Raise the reason while the node is in its safe state (lease steps refused)."""
+        reason = self.status.safe_reason
+        if reason is not None:
+            raise type(reason)(f"node agent in safe state: {reason.message}")
+        if self.client is None:
+            return
+        last = self.status.last_contact if self.status.last_contact is not None else self.started
+        if self.clock() - last > self.offline_grace:
+            raise errors.ServiceError(
+                f"the authority has not been reached for {self.clock() - last:.0f} s;"
+                " the node is throttled until it is"
+            )
+
+    def _contact_ok(self) -> None:
+        self.status.contacted = True
+        self.status.last_contact = self.clock()
+        if isinstance(self.status.safe_reason, errors.ServiceError):
+            self.status.safe_reason = None
+
+    def _contact_failed(self, exc: errors.PausebuttonError) -> None:
+        self.status.errors.append(str(exc))
+        del self.status.errors[:-50]
+        log.warning("authority: %s", exc)
+        if isinstance(exc, errors.AuthError):
+            # a revoked or unknown operator key: stop at once, whatever the grace
+            self.status.safe_reason = exc
+
+    # -- one chip input, persisted -------------------------------------------------------------
+
+    def _install(self, gpu: GpuChip, data: bytes, inclusion: bytes | None = None) -> str:
+        with gpu.chip.locked():
+            gpu.chip.refresh()
+            outcome = gpu.chip.firmware.install(data, inclusion)
+            if outcome.nvm_write:
+                gpu.chip.persist(outcome.record)
+            gpu.chip.firmware.commit(outcome)
+            return outcome.decision.detail
+
+    def install_everywhere(self, data: bytes, inclusion: bytes | None = None) -> dict[str, str]:
+        """Install one signed object on every chip; per-GPU result or error code."""
+        out: dict[str, str] = {}
+        for uuid, gpu in self.gpus.items():
+            try:
+                out[uuid] = self._install(gpu, data, inclusion)
+            except errors.PausebuttonError as exc:
+                out[uuid] = f"rejected: {exc}"
+                log.info("GPU %s rejected %s", uuid, exc)
+        return out
+
+    def respond(self, uuid: str, challenge: bytes) -> bytes:
+        """Answer a landmark's location challenge for one GPU's chip (signed at once)."""
+        gpu = self.gpus.get(uuid)
+        if gpu is None:
+            raise errors.NotFoundError(f"no GPU {uuid} on this node")
+        fw = gpu.chip.firmware
+        outcome = fw.respond_to_challenge(challenge)
+        if outcome.nvm_write:
+            with gpu.chip.locked():
+                gpu.chip.persist(outcome.record)
+        fw.commit(outcome)
+        assert outcome.message is not None
+        return outcome.message
+
+    # -- rounds ------------------------------------------------------------------------------
+
+    def sync_orders(self, timeout: float = 0.0) -> int:
+        """Fetch and install orders newer than the cursor (long-poll up to ``timeout``)."""
+        if self.client is None:
+            return 0
+        try:
+            answer = self.client.watch(after=self.order_cursor, timeout=timeout)
+        except errors.PausebuttonError as exc:
+            self._contact_failed(exc)
+            return 0
+        self._contact_ok()
+        orders = answer.get("orders", []) if isinstance(answer, dict) else []
+        count = 0
+        with self._lock:
+            if orders:
+                self.advance_clock()
+            for order in orders:
+                data = base64.b64decode(order["envelope"])
+                self.install_everywhere(data, self._inclusion(order))
+                self.order_cursor = max(self.order_cursor, int(order["sequence"]))
+                count += 1
+            if count:
+                self._write_state()
+        return count
+
+    @staticmethod
+    def _inclusion(row: dict[str, Any]) -> bytes | None:
+        """The inclusion bundle the authority sent (base64), else its log index token."""
+        if row.get("inclusion"):
+            return base64.b64decode(row["inclusion"])
+        if isinstance(row.get("log_index"), int):
+            return logcheck.token(row["log_index"])
+        return None
+
+    def sync_licenses(self) -> int:
+        if self.client is None:
+            return 0
+        installed = 0
+        for gpu in self.gpus.values():
+            after = gpu.chip.firmware.record.max_license_id
+            try:
+                rows = self.client.get("/v1/licenses", chip_id=gpu.chip_id, after=after)
+            except errors.PausebuttonError as exc:
+                self._contact_failed(exc)
+                return installed
+            self._contact_ok()
+            for row in rows:
+                data = base64.b64decode(row["envelope"])
+                try:
+                    self._install(gpu, data, self._inclusion(row))
+                    installed += 1
+                except errors.PausebuttonError as exc:
+                    log.warning("GPU %s: license %s rejected: %s", gpu.info.uuid, row, exc)
+        return installed
+
+    def advance_clock(self) -> None:
+        """Count the cycles of the time elapsed (host monotonic clock, the chips'
+        oscillator) into every chip, so trusted time moves between time tokens.
+        The wall clock is never read: setting it back changes nothing."""
+        now = self.clock()
+        elapsed = now - self._clock_mark
+        if elapsed < 1.0:
+            return
+        whole = int(elapsed)
+        self._clock_mark += whole
+        for gpu in self.gpus.values():
+            with gpu.chip.locked():
+                gpu.chip.refresh()
+                fw = gpu.chip.firmware
+                if fw.state is ChipState.TAMPERED:
+                    continue
+                outcome = fw.meter(0, cycles=whole * fw.record.clock_hz, energy_mj=0)
+                gpu.chip.persist(outcome.record)
+                fw.commit(outcome)
+
+    def meter_energy(self) -> None:
+        """Book the energy NVML measured since the last round into each chip."""
+        for uuid, gpu in self.gpus.items():
+            now = self.backend.energy_mj(uuid)
+            last = self.energy.get(uuid, now)
+            delta = now - last if now >= last else now  # the counter restarts with the driver
+            self.energy[uuid] = now
+            if delta:
+                with gpu.chip.locked():
+                    gpu.chip.refresh()
+                    fw = gpu.chip.firmware
+                    if fw.state is ChipState.TAMPERED:
+                        continue
+                    outcome = fw.meter(0, cycles=0, energy_mj=delta)
+                    gpu.chip.persist(outcome.record)
+                    fw.commit(outcome)
+        self._write_state()
+
+    def _outbox(self) -> list[bytes]:
+        path = self.dir / OUTBOX_FILE
+        if not path.exists():
+            return []
+        try:
+            value = encoding.decode(read_limited(path, 64 << 20), max_size=64 << 20)
+        except errors.EncodingError:
+            raise errors.CorruptStateError(f"{path}: damaged report outbox") from None
+        if not isinstance(value, list) or not all(isinstance(v, bytes) for v in value):
+            raise errors.CorruptStateError(f"{path}: damaged report outbox")
+        return value
+
+    def make_reports(self) -> list[bytes]:
+        """Sign each chip's next usage report and add it to the outbox (persisted first)."""
+        outbox = self._outbox()
+        for gpu in self.gpus.values():
+            with gpu.chip.locked():
+                gpu.chip.refresh()
+                fw = gpu.chip.firmware
+                if fw.state is ChipState.TAMPERED:
+                    continue
+                outcome = fw.report()
+                assert outcome.message is not None
+                outbox.append(outcome.message)
+                atomic_write(self.dir / OUTBOX_FILE, encoding.encode(outbox))
+                gpu.chip.persist(outcome.record)
+                fw.commit(outcome)
+        return outbox
+
+    def send_reports(self) -> int:
+        outbox = self._outbox()
+        if not outbox or self.client is None:
+            return 0
+        try:
+            self.client.submit_reports(outbox)
+        except errors.PausebuttonError as exc:
+            self._contact_failed(exc)
+            return 0
+        self._contact_ok()
+        atomic_write(self.dir / OUTBOX_FILE, encoding.encode([]))
+        return len(outbox)
+
+    def enforce(self) -> None:
+        for uuid, gpu in self.gpus.items():
+            state = gpu.chip.firmware.state
+            try:
+                self.gate()
+                ok = state is ChipState.LICENSED
+            except errors.PausebuttonError:
+                ok = False
+            if ok:
+                self.enforcer.release(uuid)
+            else:
+                self.enforcer.restrict(uuid)
+
+    def tick(self, *, watch: float = 0.0) -> None:
+        """One full round (tests call it directly; ``run`` loops it)."""
+        with self._lock:
+            self.advance_clock()
+            self.sync_orders(watch)
+            self.sync_licenses()
+            self.meter_energy()
+            self.make_reports()
+            self.send_reports()
+            self.enforce()
+
+    def record_artifact_report(self, report: dict[str, Any]) -> None:
+        line = json.dumps(report, sort_keys=True, default=str) + "\n"
+        with open(self.dir / REPORTS_FILE, "a") as fh:
+            fh.write(line)
+
+    def prohibited_bytes(self) -> bytes | None:
+        return (
+            None
+            if self.prohibited is None or self.prohibited.envelope is None
+            else (self.prohibited.envelope.encode())
+        )
+
+    def lease_service(self, **kw: Any) -> Any:
+        from pausebutton.agent.lease import LeaseService
+
+        return LeaseService(
+            {u: g.ledger for u, g in self.gpus.items()},
+            gate=self.gate,
+            artifacts=self.prohibited_bytes,
+            on_report=self.record_artifact_report,
+            **kw,
+        )
+
+    def chip_status(self) -> dict[str, Any]:
+        return {
+            uuid: gpu.chip.firmware.status() | {"gpu": gpu.info.name, "serial": gpu.info.serial}
+            for uuid, gpu in self.gpus.items()
+        }
+
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        report_interval: float = 60.0,
+        socket_path: Path | None = None,
+    ) -> None:
+        """Serve the lease socket and keep every chip in step until ``stop`` is set."""
+        from pausebutton.agent.lease import LeaseServer
+
+        server = LeaseServer(socket_path or self.dir / SOCKET_FILE, self.lease_service()).start()
+
+        def orders() -> None:
+            while not stop.is_set():
+                got = self.sync_orders(self.watch_timeout)
+                if got:
+                    self.enforce()
+                elif not self.status.contacted or self.status.errors:
+                    stop.wait(1.0)
+
+        watcher = threading.Thread(target=orders, name="orders", daemon=True)
+        watcher.start()
+        try:
+            while not stop.is_set():
+                with self._lock:
+                    for step in (
+                        self.sync_licenses,
+                        self.meter_energy,
+                        self.make_reports,
+                        self.send_reports,
+                        self.enforce,
+                    ):
+                        try:
+                            step()
+                        except errors.PausebuttonError as exc:
+                            self.status.errors.append(str(exc))
+                            log.warning("%s: %s", step.__name__, exc)
+                stop.wait(report_interval)
+        finally:
+            server.stop()
+            watcher.join(self.watch_timeout + 5)

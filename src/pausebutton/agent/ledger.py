@@ -1,0 +1,218 @@
+"""A firmware chip as a budget source: reservations drawn from the chip's license.
+
+``ChipLedger`` turns the guard's per-step question ("book what I did, may I run
+the next step?") into firmware inputs without an NVM write per step: it meters
+a *reservation* of several steps' FLOP into the chip at once (the firmware
+draws it from the license and counts it as full-rate work before it runs, so a
+crash can only lose budget, never gain it) and then grants steps from the
+reservation in memory. The chip's state is checked on every step: a pause in
+force refuses the next step even when a reservation is left.
+
+``StateDirChip`` is one chip's firmware over its secure NVM directory
+(``pausebutton.chip.nvm.FileNvm``), with a file lock so the guard, the agent
+and ``pausebutton chip install`` never write it at once, and a cheap check of
+the fuse counter on every step that reloads the record when another process
+installed something (a pause order, a license).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from pausebutton.chip.firmware import ChipRecord, ChipState, Firmware, InclusionVerifier
+from pausebutton.chip.nvm import FileNvm
+from pausebutton.errors import (
+    CorruptStateError,
+    EncodingError,
+    LicenseExhaustedError,
+    PausedError,
+    TamperedError,
+    UsageError,
+)
+from pausebutton.guard.budget import StepGrant
+from pausebutton.protocol import encoding
+
+_SPENDABLE = frozenset({ChipState.LICENSED, ChipState.EXHAUSTED})
+
+DEFAULT_RESERVE_STEPS = 16
+"""Steps' worth of FLOP metered into the chip at once."""
+
+
+def encode_record(record: ChipRecord) -> bytes:
+    return encoding.encode(record.to_value())
+
+
+class StateDirChip:
+    """One chip's firmware over a state directory holding its secure NVM."""
+
+    LOCK_NAME = ".lock"
+
+    def __init__(
+        self, directory: str | os.PathLike[str], *, verifier: InclusionVerifier | None = None
+    ) -> None:
+        self.dir = Path(directory)
+        self.nvm = FileNvm(self.dir)
+        self._verifier = verifier
+        self._lock_path = self.dir / self.LOCK_NAME
+        self._mutex = threading.RLock()
+        self._depth = 0
+        self.firmware = self._load()
+
+    def _load(self) -> Firmware:
+        with self.locked():
+            read = self.nvm.read()
+        try:
+            record = ChipRecord.decode(read.data)
+        except EncodingError as exc:
+            raise CorruptStateError(
+                f"{self.dir}: the NVM record does not decode ({exc.message})", file=str(self.dir)
+            ) from None
+        if self._verifier is None:
+            return Firmware(record)
+        return Firmware(record, verifier=self._verifier)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """An exclusive lock on the state directory (advisory, across processes)."""
+        if not self.dir.is_dir():
+            raise CorruptStateError(f"{self.dir}: no chip state directory", file=str(self.dir))
+        with self._mutex:
+            if self._depth:  # re-entered by this holder (the lock is per instance)
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._depth = 1
+                yield
+            finally:
+                self._depth = 0
+                os.close(fd)
+
+    def refresh(self) -> None:
+        """Reload the record if another process wrote the NVM since we last did."""
+        if self.nvm.fuse() != self.nvm.generation:
+            self.firmware = self._load()
+
+    def persist(self, record: ChipRecord) -> None:
+        """Write ``record`` as the next NVM generation (caller holds the lock)."""
+        self.nvm.write(encode_record(record))
+
+
+class ChipLedger:
+    """Grant guarded steps from a firmware chip's license, reserving FLOP in blocks.
+
+    ``chip`` is a ``StateDirChip`` (or anything with ``firmware``, ``locked()``,
+    ``refresh()`` and ``persist(record)``).
+    """
+
+    def __init__(self, chip: StateDirChip, *, reserve_steps: int = DEFAULT_RESERVE_STEPS) -> None:
+        if reserve_steps < 1:
+            raise UsageError("reserve_steps must be at least 1")
+        self.chip = chip
+        self.reserve_steps = reserve_steps
+        self.reserved = 0
+        """FLOP already metered into the chip (drawn from the license) and not yet used."""
+        self.lost = 0
+        """Reserved FLOP given up because the chip was paused or the license changed."""
+        self._lock = threading.Lock()
+
+    def _meter(self, flop: int) -> int:
+        """Meter ``flop`` into the chip and persist; returns the full-rate part."""
+        fw = self.chip.firmware
+        outcome = fw.meter(flop)
+        if outcome.nvm_write:
+            self.chip.persist(outcome.record)
+        fw.commit(outcome)
+        assert outcome.run is not None
+        return outcome.run.flop_full
+
+    def step(self, settle: int, expect: int) -> StepGrant:
+        if settle < 0 or expect < 0:
+            raise UsageError("FLOP must not be negative")
+        with self._lock, self.chip.locked():
+            self.chip.refresh()
+            fw = self.chip.firmware
+            if settle > self.reserved:
+                # work beyond the reservation (a new shape's first step): book it now;
+                # whatever the license no longer covers is counted as throttled work
+                self._meter(settle - self.reserved)
+                self.reserved = 0
+            else:
+                self.reserved -= settle
+            state = fw.state
+            if state is ChipState.TAMPERED:
+                raise TamperedError("the chip is tampered; it refuses all work")
+            if state is ChipState.PAUSED:
+                raise PausedError(
+                    "a pause order is in force for this chip", chip=fw.status()["chip_id"]
+                )
+            if self.reserved >= expect > 0 and state in _SPENDABLE:
+                # a reservation was drawn from the license before; it may be spent even
+                # when it took the last of the budget (the chip then reads EXHAUSTED)
+                return StepGrant(remaining=fw.full_rate_allowance() + self.reserved - expect)
+            if state is not ChipState.LICENSED:
+                self.lost += self.reserved
+                self.reserved = 0
+                reason = (
+                    "the license's budget is spent"
+                    if state is ChipState.EXHAUSTED
+                    else "no valid license (expired, not yet valid, or no fresh time token):"
+                    " the chip is throttled"
+                )
+                raise LicenseExhaustedError(reason, state=state.value)
+            allowance = fw.full_rate_allowance()
+            if allowance + self.reserved < expect:
+                raise LicenseExhaustedError(
+                    f"{allowance + self.reserved} FLOP left at full rate, the next step"
+                    f" needs {expect}",
+                    remaining=allowance + self.reserved,
+                    needed=expect,
+                )
+            want = min(allowance, expect * self.reserve_steps - self.reserved)
+            if want > 0:
+                got = self._meter(want)
+                self.reserved += got
+            return StepGrant(remaining=fw.full_rate_allowance() + self.reserved - expect)
+
+    def close(self, settle: int) -> None:
+        with self._lock, self.chip.locked():
+            self.chip.refresh()
+            if settle > self.reserved:
+                self._meter(settle - self.reserved)
+                self.reserved = 0
+            else:
+                self.reserved -= settle
+            self.lost += self.reserved
+            self.reserved = 0
+
+
+class ChipBudget(ChipLedger):
+    """Standalone use of the guard on one machine: draw from a chip state directory
+    (made by ``pausebutton chip new``) without a node agent."""
+
+    def __init__(
+        self, directory: str | os.PathLike[str], *, reserve_steps: int = DEFAULT_RESERVE_STEPS
+    ) -> None:
+        super().__init__(StateDirChip(directory), reserve_steps=reserve_steps)
+        self.artifact_reports: list[dict[str, object]] = []
+
+    REPORTS_NAME = "artifact-reports.jsonl"
+
+    def report_artifact(self, report: dict[str, object]) -> None:
+        """No authority connection in standalone use: append the report to
+        ``STATE/artifact-reports.jsonl`` for the operator to forward."""
+        self.artifact_reports.append(dict(report))
+        line = json.dumps(report, sort_keys=True, default=str) + "\n"
+        with self.chip.locked(), open(self.chip.dir / self.REPORTS_NAME, "a") as fh:
+            fh.write(line)

@@ -1,0 +1,224 @@
+"""``pausebutton agent``: the node agent a data-center operator runs on each GPU server.
+
+docs/operators.md explains enrollment, the lease socket, the guard and the
+hard enforcement modes with the permissions they need.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pausebutton import keystore
+from pausebutton.cli.common import EXIT_ERROR, err, print_json
+from pausebutton.errors import UsageError
+from pausebutton.fsutil import atomic_write, read_limited
+
+app = typer.Typer(
+    help="The node agent: one firmware chip per GPU, the lease socket for guarded jobs,"
+    " license renewal, pause orders, usage reports."
+)
+
+StateOpt = Annotated[Path, typer.Option("--state", help="The agent's state directory.")]
+FakeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--fake-gpus",
+        help="Use N fake GPUs instead of NVML (tests, machines without GPUs). Never implied.",
+    ),
+]
+
+
+def _backend(fake_gpus: int | None) -> Any:
+    from pausebutton.agent.nvml import open_backend
+
+    return open_backend(fake_gpus)
+
+
+def _enroll_if_new(
+    state: Path,
+    backend: Any,
+    trust: Path | None,
+    vendor_key: Path | None,
+    region: str | None,
+    owner: str | None,
+) -> None:
+    from pausebutton.agent.daemon import STATE_FILE, Agent
+
+    if (state / STATE_FILE).exists():
+        if trust is not None or vendor_key is not None:
+            err.print(f"agent: {state} is already enrolled; --trust/--vendor-key are ignored")
+        return
+    if trust is None or vendor_key is None:
+        raise UsageError(
+            f"{state} holds no agent state: enroll the GPUs once with --trust ROOT_FILE and"
+            " --vendor-key KEY_FILE"
+        )
+    Agent.enroll(
+        state,
+        backend,
+        trust_root=read_limited(trust, 1 << 20),
+        vendor_key=keystore.read_private_key(vendor_key),
+        region=region,
+        owner=owner,
+        issued_at=int(time.time()),
+    )
+    err.print(f"agent: enrolled {len(backend.gpus())} GPU(s) in {state}")
+
+
+@app.command("run")
+def run(
+    authority: Annotated[str, typer.Option("--authority", help="The authority's base URL.")],
+    state: StateOpt,
+    operator_key: Annotated[
+        Path, typer.Option("--operator-key", help="The operator's key file (signs reports).")
+    ],
+    fake_gpus: FakeOpt = None,
+    trust: Annotated[
+        Path | None, typer.Option("--trust", help="First run: the trust-root file to pin.")
+    ] = None,
+    vendor_key: Annotated[
+        Path | None,
+        typer.Option("--vendor-key", help="First run: the key that certifies the GPUs' chips."),
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option(help="First run: ISO 3166 code of the site.")
+    ] = None,
+    owner: Annotated[str | None, typer.Option(help="First run: the owner's registry id.")] = None,
+    log_check: Annotated[
+        str,
+        typer.Option(
+            help="How licenses and resumes are checked against the log: 'proof' (Merkle"
+            " inclusion proof, default) or 'online' (the authority's log listing; weaker)."
+        ),
+    ] = "proof",
+    enforce: Annotated[
+        str, typer.Option(help="Hard enforcement: off, power-cap or suspend.")
+    ] = "off",
+    enforce_for_real: Annotated[
+        bool,
+        typer.Option(
+            "--enforce-for-real", help="Act on the GPUs; without it hard modes only log (dry run)."
+        ),
+    ] = False,
+    socket_path: Annotated[
+        Path | None, typer.Option("--socket", help="Lease socket (default STATE/lease.sock).")
+    ] = None,
+    report_interval: Annotated[
+        float, typer.Option(help="Seconds between usage-report rounds.")
+    ] = 60.0,
+    offline_grace: Annotated[
+        float, typer.Option(help="Seconds without the authority before the node is throttled.")
+    ] = 600.0,
+    once: Annotated[
+        bool, typer.Option("--once", help="Run one round, print the chips' status and exit.")
+    ] = False,
+) -> None:
+    """Run the agent: enroll on first use, then keep every GPU's chip in step with the
+    authority and serve the lease socket until SIGTERM/SIGINT."""
+    from pausebutton.agent.daemon import Agent
+    from pausebutton.agent.enforcement import Enforcer, Mode
+    from pausebutton.agent.logcheck import OnlineLogCheck
+    from pausebutton.authority.client import AuthorityClient
+    from pausebutton.chip.firmware import translog_verifier
+
+    try:
+        mode = Mode(enforce)
+    except ValueError:
+        raise UsageError(f"--enforce must be off, power-cap or suspend, not {enforce!r}") from None
+    if log_check not in ("proof", "online"):
+        raise UsageError("--log-check must be 'proof' or 'online'")
+    logging.basicConfig(level=logging.INFO, format="agent: %(message)s")
+    backend = _backend(fake_gpus)
+    _enroll_if_new(state, backend, trust, vendor_key, region, owner)
+    client = AuthorityClient(authority, keystore.read_private_key(operator_key), timeout=30)
+    verifier = OnlineLogCheck(client) if log_check == "online" else translog_verifier
+    enforcer = Enforcer(backend, mode, dry_run=not enforce_for_real)
+    agent = Agent(
+        state, backend, client, verifier=verifier, enforcer=enforcer, offline_grace=offline_grace
+    )
+    if once:
+        agent.tick()
+        print_json(
+            {
+                "chips": agent.chip_status(),
+                "errors": agent.status.errors,
+                "enforcement": [a.__dict__ for a in enforcer.actions],
+            }
+        )
+        if agent.status.errors:
+            err.print(f"error: {agent.status.errors[-1]}", markup=False)
+            raise typer.Exit(EXIT_ERROR)
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    path = socket_path or state / "lease.sock"
+    err.print(f"agent: {len(agent.gpus)} GPU(s) ({backend.kind}), lease socket {path}")
+    agent.run(stop, report_interval=report_interval, socket_path=path)
+
+
+@app.command("status")
+def status(state: StateOpt, fake_gpus: FakeOpt = None) -> None:
+    """Print every GPU's chip status as JSON (counters, license, pauses)."""
+    from pausebutton.agent.daemon import Agent
+
+    agent = Agent(state, _backend(fake_gpus))
+    print_json(agent.chip_status())
+
+
+@app.command("certificates")
+def certificates(state: StateOpt, fake_gpus: FakeOpt = None) -> None:
+    """Print each GPU's chip certificate (base64), for registration with the authority."""
+    from pausebutton.agent.daemon import Agent
+
+    agent = Agent(state, _backend(fake_gpus))
+    print_json({u: base64.b64encode(c).decode() for u, c in agent.certificates().items()})
+
+
+@app.command("prohibit")
+def prohibit(
+    state: StateOpt,
+    list_file: Annotated[Path, typer.Argument(help="A signed ProhibitedArtifacts envelope.")],
+) -> None:
+    """Install a signed prohibited-artifacts list (pause-role quorum, no rollback)."""
+    from pausebutton.agent.daemon import PROHIBITED_FILE, ROOT_FILE
+    from pausebutton.guard.artifacts import ProhibitedList
+    from pausebutton.protocol.trustroot import load_pinned_root
+
+    _, root = load_pinned_root(read_limited(state / ROOT_FILE, 1 << 20))
+    data = read_limited(list_file, 16 << 20)
+    held = state / PROHIBITED_FILE
+    previous = ProhibitedList.verify(read_limited(held), root) if held.exists() else None
+    plist = ProhibitedList.verify(data, root, previous=previous)
+    atomic_write(held, data)
+    print_json({"sequence": plist.sequence, "artifacts": len(plist)})
+
+
+@app.command("hash")
+def hash_weights(
+    weights: Annotated[Path, typer.Argument(help="A torch weights file (loaded weights-only).")],
+) -> None:
+    """Print the artifacts an authority would list for a weights file (tensor hashes)."""
+    from pausebutton.guard.artifacts import file_hash, listable_tensors
+    from pausebutton.guard.torch import _torch
+
+    torch = _torch()
+    obj = torch.load(weights, map_location="cpu", weights_only=True)
+    arts = listable_tensors(obj)
+    print_json(
+        {
+            "file": file_hash(weights).hex(),
+            "artifacts": [
+                {"kind": a.kind.value, "sha256": a.sha256.hex(), "description": a.description}
+                for a in arts
+            ],
+        }
+    )

@@ -1,0 +1,245 @@
+"""End to end: a guarded training job under the node agent, against a running authority
+(the real FastAPI app and database, served in-process over the HTTP stack).
+
+A guarded job runs; its budget runs out and it stops at a step boundary; a new
+license lets it continue; a K-of-N pause stops it within one step of the order
+arriving; a resume lets it continue; restarting the agent keeps every counter.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from pausebutton.agent.daemon import Agent  # noqa: E402
+from pausebutton.agent.lease import LeaseBudget, LeaseServer  # noqa: E402
+from pausebutton.agent.logcheck import OnlineLogCheck  # noqa: E402
+from pausebutton.agent.nvml import FakeBackend  # noqa: E402
+from pausebutton.authority.app import create_app  # noqa: E402
+from pausebutton.authority.client import AuthorityClient  # noqa: E402
+from pausebutton.authority.demo import demo_world  # noqa: E402
+from pausebutton.authority.inprocess import serve_in_process  # noqa: E402
+from pausebutton.errors import AuthError, LicenseExhaustedError, PausedError  # noqa: E402
+from pausebutton.guard.examples import make_batch, tiny_gpt, train_step  # noqa: E402
+from pausebutton.guard.torch import Guard, LicenseExhausted, Paused, count_flops  # noqa: E402
+
+pytestmark = [pytest.mark.torch, pytest.mark.timeout(240)]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class World:
+    def __init__(self, http, world):
+        self.world = world
+        self.admin = AuthorityClient("http://testserver", world.admin, http=http)
+        self.admin.post("/v1/owners", {"id": "acme", "name": "Acme", "country": "US"})
+        self.op_key = world.operator_key("acme")
+        self.admin.post(
+            "/v1/keys",
+            {
+                "public_key": self.op_key.public.raw.hex(),
+                "role": "operator",
+                "name": "acme-ops",
+                "owner_id": "acme",
+            },
+        )
+        self.admin.post(
+            "/v1/facilities",
+            {
+                "id": "dc1",
+                "name": "DC1",
+                "country": "US",
+                "latitude": 40.0,
+                "longitude": -100.0,
+                "power_mw": 50.0,
+                "verified": True,
+            },
+        )
+        self.operator = self.admin.with_key(self.op_key)
+
+    def register(self, certificate: bytes) -> None:
+        self.admin.post(
+            "/v1/chips",
+            {
+                "certificate": base64.b64encode(certificate).decode(),
+                "owner_id": "acme",
+                "facility_id": "dc1",
+            },
+        )
+
+    def license(self, chip_id: str, flop: int, run: str) -> None:
+        now = int(time.time())
+        out = self.operator.post(
+            "/v1/licenses/applications",
+            {
+                "chips": [chip_id],
+                "flop_budget": flop,
+                "not_before": now - 3600,
+                "not_after": now + 7 * 86400,
+                "run_id": run,
+                "purpose": "e2e test",
+            },
+        )
+        assert out["license_ids"], out
+
+    def order(self, kind: str, lifts: int | None = None) -> int:
+        # effective a little in the past: the chip's trusted time is whole seconds
+        body = {
+            "kind": kind,
+            "scope": {"kind": "global"},
+            "reason": f"e2e {kind}",
+            "effective_at": int(time.time()) - (60 if kind == "pause" else 30),
+        }
+        if lifts is not None:
+            body["lifts"] = lifts
+        member = self.admin.with_key(self.world.member(0))
+        prop = member.post("/v1/orders/proposals", body)
+        si = bytes.fromhex(prop["signing_input"])
+        out = prop
+        for i in range(3):  # K = 3 of N = 5
+            k = self.world.member(i)
+            out = self.admin.with_key(k).post(
+                f"/v1/orders/proposals/{prop['id']}/signatures",
+                {"key_id": k.key_id.hex(), "sig": k.sign(si).hex()},
+            )
+        return int(out["order"]["sequence"] if "order" in out else out["sequence"])
+
+
+def test_guarded_job_under_agent_and_authority(tmp_path):
+    world = demo_world(seed=b"agent-e2e")
+    app = create_app(world.settings(f"sqlite:///{tmp_path / 'authority.db'}"))
+    state = tmp_path / "agent"
+    backend = FakeBackend(1)
+    torch.manual_seed(0)
+    model = tiny_gpt(d_model=64, ctx=8)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = make_batch(model, 4)
+    per_step = count_flops(lambda: train_step(model, opt, x, y))
+
+    with serve_in_process(app) as http:
+        w = World(http, world)
+        Agent.enroll(
+            state,
+            backend,
+            trust_root=world.root_bytes,
+            vendor_key=world.keys.key("vendor"),
+            issued_at=int(time.time()),
+            owner="acme",
+            region="US",
+        )
+
+        def start_agent():
+            client = w.operator
+            agent = Agent(state, backend, client, verifier=OnlineLogCheck(client))
+            server = LeaseServer(tmp_path / "lease.sock", agent.lease_service()).start()
+            return agent, server
+
+        agent, server = start_agent()
+        ((uuid, gpu),) = agent.gpus.items()
+        w.register(agent.certificates()[uuid])
+        w.license(gpu.chip_id, per_step * 5 + per_step // 2, "run-1")
+        agent.tick()
+        assert gpu.chip.firmware.state.value == "licensed"
+
+        stops = []
+        ran = 0
+        budget = LeaseBudget(tmp_path / "lease.sock")
+        guard = Guard(budget, checkpoint=stops.append)
+
+        def run(n):
+            nonlocal ran
+            for _ in range(n):
+                with guard.step(x, y):
+                    train_step(model, opt, x, y)
+                    ran += 1
+
+        # 1. the job runs until the budget is spent, and stops at a step boundary
+        with pytest.raises(LicenseExhausted):
+            run(100)
+        assert ran == 5, (stops, gpu.chip.firmware.status())
+        assert len(stops) == 1 and isinstance(stops[0], LicenseExhaustedError)
+        rec = gpu.chip.firmware.record
+        assert rec.license_used <= per_step * 5 + per_step // 2
+        assert rec.flop_throttled == 0
+
+        # 2. a new license lets it continue
+        w.license(gpu.chip_id, per_step * 1000, "run-2")
+        agent.tick()
+        guard.wait(timeout=5, poll=0.05)
+        run(2)
+        assert ran == 7
+
+        # 3. a K-of-N pause stops it within one step of the order arriving
+        pause_seq = w.order("pause")
+        assert agent.sync_orders() == 1
+        with pytest.raises(Paused):
+            run(1)
+        assert ran == 7
+        assert isinstance(stops[-1], PausedError)
+
+        # 4. a resume (logged, checked against the authority's log) lets it continue
+        w.order("resume", lifts=pause_seq)
+        agent.tick()
+        guard.wait(timeout=5, poll=0.05)
+        run(2)
+        assert ran == 9
+
+        # 5. restarting the agent keeps every counter; the guard gets a new lease
+        agent.tick()
+        before = gpu.chip.firmware.status()
+        server.stop()
+        agent, server = start_agent()
+        after = agent.gpus[uuid].chip.firmware.status()
+        for key in ("flop_full", "flop_throttled", "energy_mj", "report_sequence", "license"):
+            assert after[key] == before[key], key
+        run(1)
+        assert ran == 10
+        guard.close()
+        agent.tick()
+
+        # the authority holds the chip's hash-chained usage reports
+        reports = w.admin.get(f"/v1/chips/{gpu.chip_id}/reports")
+        assert len(reports) >= 5
+        server.stop()
+
+
+def test_revoked_operator_key_puts_the_node_in_a_safe_state(tmp_path):
+    world = demo_world(seed=b"agent-e2e-revoke")
+    app = create_app(world.settings(f"sqlite:///{tmp_path / 'authority.db'}"))
+    state = tmp_path / "agent"
+    backend = FakeBackend(1)
+    with serve_in_process(app) as http:
+        w = World(http, world)
+        Agent.enroll(
+            state,
+            backend,
+            trust_root=world.root_bytes,
+            vendor_key=world.keys.key("vendor"),
+            issued_at=int(time.time()),
+            owner="acme",
+            region="US",
+        )
+        agent = Agent(state, backend, w.operator, verifier=OnlineLogCheck(w.operator))
+        ((uuid, gpu),) = agent.gpus.items()
+        w.register(agent.certificates()[uuid])
+        w.license(gpu.chip_id, 10**15, "run-r")
+        agent.tick()
+        service = agent.lease_service()
+        lease = service.handle({"op": "grant"}, 1, 0)["lease"]
+        service.handle({"op": "step", "lease": lease, "expect": 10}, 1, 0)
+        keys = w.admin.get("/v1/keys")
+        key_id = next(k for k in keys if k.get("role") == "operator")["key_id"]
+        w.admin.post(f"/v1/keys/{key_id}/revoke", {})
+        agent.tick()
+        with pytest.raises(AuthError):
+            service.handle({"op": "step", "lease": lease, "settle": 10, "expect": 10}, 1, 0)

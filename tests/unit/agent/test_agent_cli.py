@@ -1,0 +1,155 @@
+"""``pausebutton agent`` as a real subprocess: explicit fake GPUs, named errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pausebutton import keystore
+from pausebutton.agent.nvml import NvmlBackend
+from pausebutton.chip.lab import Lab
+from pausebutton.errors import HardwareError
+from pausebutton.protocol.keys import PrivateKey
+
+DEAD = "http://127.0.0.1:9"
+
+
+@pytest.fixture
+def files(tmp_path):
+    lab = Lab.create(b"agent-cli-test")
+    trust = tmp_path / "root.cbor"
+    trust.write_bytes(lab.root_bytes)
+    vendor = tmp_path / "vendor.key"
+    keystore.write_private_key(vendor, lab.keys.key("vendor"))
+    operator = tmp_path / "operator.key"
+    keystore.write_private_key(operator, PrivateKey.from_seed_material(b"operator"))
+    return trust, vendor, operator
+
+
+def _no_gpu() -> bool:
+    try:
+        NvmlBackend().close()
+    except HardwareError:
+        return True
+    return False
+
+
+def test_no_gpu_without_fake_flag_is_a_hardware_error(cli, tmp_path, files):
+    if not _no_gpu():
+        pytest.skip("this machine has an NVIDIA GPU")
+    _, _, operator = files
+    res = cli("agent", "status", "--state", tmp_path / "s")
+    assert res.returncode != 0
+    assert "hardware" in res.stderr and "Traceback" not in res.stderr
+    res = cli(
+        "agent",
+        "run",
+        "--authority",
+        DEAD,
+        "--state",
+        tmp_path / "s",
+        "--operator-key",
+        operator,
+        "--once",
+    )
+    assert res.returncode != 0 and "hardware" in res.stderr
+
+
+def test_enroll_once_with_dead_authority_then_status(cli, tmp_path, files):
+    trust, vendor, operator = files
+    state = tmp_path / "state"
+    res = cli(
+        "agent",
+        "run",
+        "--authority",
+        DEAD,
+        "--state",
+        state,
+        "--operator-key",
+        operator,
+        "--fake-gpus",
+        "2",
+        "--once",
+    )
+    assert res.returncode == 2 and "--trust" in res.stderr  # not enrolled yet
+    res = cli(
+        "agent",
+        "run",
+        "--authority",
+        DEAD,
+        "--state",
+        state,
+        "--operator-key",
+        operator,
+        "--fake-gpus",
+        "2",
+        "--trust",
+        trust,
+        "--vendor-key",
+        vendor,
+        "--region",
+        "NL",
+        "--enforce",
+        "power-cap",
+        "--once",
+    )
+    assert res.returncode == 1, res.stderr
+    assert "service" in res.stderr and "Traceback" not in res.stderr
+    out = json.loads(res.stdout)
+    assert len(out["chips"]) == 2
+    assert all(c["state"] == "throttled" for c in out["chips"].values())
+    # dry run: the cap is recorded, not applied
+    assert {a["action"] for a in out["enforcement"]} == {"power-cap"}
+    assert not any(a["done"] for a in out["enforcement"])
+    res = cli("agent", "status", "--state", state, "--fake-gpus", "2")
+    assert res.returncode == 0, res.stderr
+    assert len(json.loads(res.stdout)) == 2
+    res = cli("agent", "certificates", "--state", state, "--fake-gpus", "2")
+    assert res.returncode == 0 and len(json.loads(res.stdout)) == 2
+
+
+def test_corrupt_state_exits_with_a_named_error(cli, tmp_path, files):
+    trust, vendor, operator = files
+    state = tmp_path / "state"
+    cli(
+        "agent",
+        "run",
+        "--authority",
+        DEAD,
+        "--state",
+        state,
+        "--operator-key",
+        operator,
+        "--fake-gpus",
+        "1",
+        "--trust",
+        trust,
+        "--vendor-key",
+        vendor,
+        "--once",
+    )
+    for copy in state.glob("gpus/*/nvm-*.bin"):
+        copy.write_bytes(b"\x00" * 10)
+    res = cli("agent", "status", "--state", state, "--fake-gpus", "1")
+    assert res.returncode == 3
+    assert "corrupt_state" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_bad_enforce_mode_is_a_usage_error(cli, tmp_path, files):
+    _, _, operator = files
+    res = cli(
+        "agent",
+        "run",
+        "--authority",
+        DEAD,
+        "--state",
+        tmp_path,
+        "--operator-key",
+        operator,
+        "--fake-gpus",
+        "1",
+        "--enforce",
+        "melt",
+    )
+    assert res.returncode == 2 and "usage" in res.stderr
