@@ -54,7 +54,7 @@ def log(
 ) -> None:
     """Transparency log: durable appends/s in batches of 1,000 (SQLite unless --db), median
     inclusion-proof time at the final size, peak RSS while building."""
-    _show(_run("log", quick=quick, entries=entries), json_out)
+    _show(_run("log", quick=quick, entries=entries, db_url=db), json_out)
 
 
 @app.command("detect")
@@ -67,7 +67,6 @@ def detect(
     """Verification engine on generated scenarios: precision, recall and time to detection
     of each method alone and fused, at the same false-alert rate."""
     _show(_run("detect", quick=quick, seed=seed, far=far), json_out)
-    _show(_run("log", quick=quick, entries=entries, db_url=db), json_out)
 
 
 @app.command("chip")
