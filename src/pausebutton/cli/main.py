@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from pausebutton import __version__
@@ -99,14 +98,19 @@ def run(argv: list[str] | None = None) -> None:
     except PausebuttonError as exc:
         err.print(f"error: {exc}", markup=False)
         sys.exit(exit_code_for(exc))
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err.print("aborted")
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except typer.exceptions.TyperException as exc:
+        # Usage errors (unknown option, bad value): typer's bundled click prints them.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(f"error: {exc}", markup=False)
+        sys.exit(int(getattr(exc, "exit_code", 2)))
     except OSError as exc:
         err.print(f"error: {exc}", markup=False)
         sys.exit(EXIT_ERROR)
