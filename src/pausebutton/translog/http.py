@@ -7,6 +7,7 @@ Mounted by the authority under ``/v1/log`` (docs/translog.md, "HTTP API"):
 - ``GET  /proof/inclusion?index=N|hash=H[&size=M]``  audit path and checkpoint, JSON
 - ``GET  /bundle?index=N|hash=H[&size=M]`` the inclusion bundle, canonical CBOR
 - ``GET  /proof/consistency?old=A[&new=B]`` consistency proof, JSON
+- ``GET  /tile/<L>/<N>[.p/<W>]``, ``/tile/entries/<N>[.p/<W>]``  c2sp.org/tlog-tiles reads
 - ``POST /cosignature``                    a witness posts the checkpoint note it cosigned
 
 Every rejection is a 4xx with the project's JSON error body ``{"error", "message", ...}``.
@@ -28,6 +29,8 @@ from pausebutton.translog.note import MAX_NOTE_SIZE
 from pausebutton.translog.store import MAX_RANGE, LogService
 
 CBOR = "application/cbor"
+OCTETS = "application/octet-stream"
+IMMUTABLE = "public, max-age=31536000, immutable"
 NOTE = "text/plain; charset=utf-8"
 MAX_INT = (1 << 63) - 1
 
@@ -67,6 +70,47 @@ def _guard(call: Callable[[], _T]) -> _T | JSONResponse:
 
 def _b64(items: list[bytes]) -> list[str]:
     return [base64.b64encode(x).decode() for x in items]
+
+
+def encode_tile_index(index: int) -> str:
+    """tlog-tiles: an index as 3-digit path elements, all but the last prefixed with x."""
+    groups = []
+    while True:
+        groups.append(f"{index % 1000:03d}")
+        index //= 1000
+        if index == 0:
+            break
+    groups.reverse()
+    return "/".join([*("x" + g for g in groups[:-1]), groups[-1]])
+
+
+def parse_tile_path(path: str) -> tuple[str, int, int | None]:
+    """``<L>/<N>[.p/<W>]`` or ``entries/<N>[.p/<W>]`` -> (L or "entries", N, W or None);
+    only the canonical encoding is accepted (UsageError)."""
+    parts = path.split("/")
+    width: int | None = None
+    if len(parts) >= 3 and parts[-2].endswith(".p"):
+        w = parts.pop()
+        parts[-1] = parts[-1][:-2]
+        if not (w.isdigit() and w == str(int(w)) and 1 <= int(w) <= 255):
+            raise errors.UsageError(f"bad partial tile width {w[:8]!r}")
+        width = int(w)
+    if len(parts) < 2 or len(parts) > 9:
+        raise errors.UsageError("a tile path is <L>/<N>[.p/<W>] or entries/<N>[.p/<W>]")
+    kind, groups = parts[0], parts[1:]
+    if kind != "entries" and not (kind.isdigit() and kind == str(int(kind)) and int(kind) < 64):
+        raise errors.UsageError(f"bad tile level {kind[:8]!r}")
+    digits = [g[1:] for g in groups[:-1]] + [groups[-1]]
+    if any(len(d) != 3 or not d.isdigit() for d in digits) or any(
+        not g.startswith("x") for g in groups[:-1]
+    ):
+        raise errors.UsageError(
+            "a tile index is 3-digit path elements, all but the last x-prefixed"
+        )
+    index = int("".join(digits))
+    if encode_tile_index(index) != "/".join(groups):
+        raise errors.UsageError("the tile index is not in its canonical form")
+    return kind, index, width
 
 
 def _parse_hash(value: str) -> bytes:
@@ -120,7 +164,9 @@ def log_router(service: LogService, *, sign_on_read: bool = True) -> APIRouter:
                 if latest is None:
                     raise errors.NotFoundError("the log has signed no checkpoint yet")
                 cp = service.checkpoint_at(latest)
-            return PlainTextResponse(cp.encode(), media_type=NOTE)
+            return PlainTextResponse(
+                cp.encode(), media_type=NOTE, headers={"cache-control": "no-cache"}
+            )
 
         return _guard(run)
 
@@ -170,6 +216,21 @@ def log_router(service: LogService, *, sign_on_read: bool = True) -> APIRouter:
             target = service.store.size() if new is None else new
             proof = service.consistency_proof(old, target)
             return {"old_size": old, "new_size": target, "proof": _b64(proof)}
+
+        return _guard(run)
+
+    @router.get("/tile/{path:path}", response_class=Response)
+    def get_tile(path: str) -> Response:
+        """c2sp.org/tlog-tiles: ``tile/<L>/<N>[.p/<W>]`` (hashes) and
+        ``tile/entries/<N>[.p/<W>]`` (entry bundles)."""
+
+        def run() -> Response:
+            kind, index, width = parse_tile_path(path)
+            if kind == "entries":
+                data = service.store.entry_bundle(index, width)
+            else:
+                data = service.store.tile(int(kind), index, width)
+            return Response(data, media_type=OCTETS, headers={"cache-control": IMMUTABLE})
 
         return _guard(run)
 
