@@ -29,12 +29,14 @@ def test_bench_protocol_quick_json(cli: CliRunner) -> None:
     assert result["envelope_bytes"] > result["signing_input_bytes"] > 0
     for key in RATES:
         assert isinstance(result[key], int) and result[key] > 0, key
+    # Sanity, not speed: a loaded CI machine can disturb a short run, so the bounds
+    # are wide; an envelope operation includes the raw call, so it is not 10x faster.
     for key in RATIOS:
-        assert 0 < result[key] < 2, key  # an envelope op is never much faster than raw
-        assert 0 < result[f"{key}_best"] < 2, key
+        assert 0 < result[key] < 10, key
+        assert 0 < result[f"{key}_best"] < 10, key
     # the ratios are of the reported medians' order of magnitude
     ratio = result["envelope_verify_per_s"] / result["raw_verify_per_s"]
-    assert 0.5 * ratio < result["envelope_verify_ratio"] < 2 * ratio
+    assert 0.2 * ratio < result["envelope_verify_ratio"] < 5 * ratio
     for key in ("envelope_verify", "envelope_open_verify", "envelope_sign"):
         assert isinstance(result[f"{key}_overhead_us"], float), key
     assert result["target_verify_ratio"] == 0.8
