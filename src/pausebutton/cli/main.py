@@ -8,7 +8,20 @@ import click
 import typer
 
 from pausebutton import __version__
-from pausebutton.cli import authority, bench, geo, keys, landmark, protocol
+from pausebutton.cli import (
+    authority,
+    bench,
+    chip,
+    conformance,
+    geo,
+    keys,
+    landmark,
+    license,
+    pause,
+    protocol,
+    timecmd,
+    vendor,
+)
 from pausebutton.cli.common import EXIT_ERROR, err, exit_code_for
 from pausebutton.errors import PausebuttonError
 
@@ -28,6 +41,13 @@ app.add_typer(geo.app, name="geo")
 app.add_typer(keys.app, name="keys")
 app.add_typer(landmark.app, name="landmark")
 app.add_typer(protocol.app, name="protocol")
+app.add_typer(chip.app, name="chip")
+app.add_typer(vendor.app, name="vendor")
+app.add_typer(license.app, name="license")
+app.add_typer(pause.app, name="pause")
+app.add_typer(pause.resume_app, name="resume")
+app.add_typer(timecmd.app, name="time")
+app.add_typer(conformance.app, name="conformance")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,1 @@
+"""The chip: pure firmware state machine, secure NVM emulation and the simulated chip."""
