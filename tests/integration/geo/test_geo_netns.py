@@ -5,7 +5,8 @@ for a far host (X), each joined to a router namespace by a veth pair. The router
 delays every forwarded packet by the one-way delay of its (source, destination)
 pair (delayline.py: tc netem where the kernel has it is not assumed), computed from
 the real geodesic distances at 1.2x fibre routing inflation. Landmark servers run
-``pausebutton landmark serve``; the chip side runs ``pausebutton landmark probe``.
+``pausebutton landmark serve``; the chip is the firmware's simulated chip, answering through
+``pausebutton landmark probe --chip-dir``.
 
 - Honest: the chip at C is measured by every landmark; ``geo verify`` says consistent.
 - Relay: the chip's key answers from X, 1,400 km away, through a TCP relay at C;
@@ -29,9 +30,13 @@ import pytest
 
 from conftest import cli_env
 from pausebutton import keystore
+from pausebutton.chip.lab import T0, Lab
+from pausebutton.chip.simulated import SimulatedChip
 from pausebutton.geo.landmark import verify_measurement
 from pausebutton.geo.physics import distance_km, fibre_rtt_ms
-from pausebutton.protocol.keys import PrivateKey
+from pausebutton.protocol.envelope import decode_as
+from pausebutton.protocol.keys import PrivateKey, PublicKey
+from pausebutton.protocol.messages import DeviceCertificate
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(240)]
 
@@ -216,8 +221,17 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
     positions = {**LANDMARKS, "facility": FACILITY, "far": FAR}
     relay_rtt = fibre_rtt_ms(distance_km(*FACILITY, *FAR)) * INFLATION
     net.setup(positions)
-    chip_key = PrivateKey.generate()
-    keystore.write_private_key(tmp_path / "chip.key", chip_key)
+    # The chip is the firmware's simulated chip; its device key never leaves it.
+    lab = Lab.create(b"geo-netns")
+    with SimulatedChip.create(
+        tmp_path / "chip",
+        root=lab.root_bytes,
+        vendor_key=lab.vendor,
+        vendor="lab-vendor",
+        issued_at=T0,
+    ) as chip:
+        _, cert = decode_as(chip.certificate, DeviceCertificate)
+    chip_key = PublicKey.from_bytes(cert.device_key)
     landmark_keys = {}
     ids = {}
     rows = ["id,lat,lon"]
@@ -258,8 +272,8 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
         "landmark",
         "probe",
         *targets,
-        "--chip-key",
-        tmp_path / "chip.key",
+        "--chip-dir",
+        tmp_path / "chip",
         "--rounds",
         "4",
         "--udp",
@@ -275,8 +289,8 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
         "landmark",
         "probe",
         *targets,
-        "--chip-key",
-        tmp_path / "chip.key",
+        "--chip-dir",
+        tmp_path / "chip",
         "--rounds",
         "2",
         "--out-dir",
@@ -287,7 +301,7 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
     assert len(envs) == 4 * 6
     best: dict[str, float] = {}
     for f in envs:
-        m = verify_measurement(f.read_bytes(), landmark_keys, chip_key.public)
+        m = verify_measurement(f.read_bytes(), landmark_keys, chip_key)
         best[m.landmark_id.hex()] = min(m.rtt_ms, best.get(m.landmark_id.hex(), 1e9))
     for name, (lat, lon) in LANDMARKS.items():
         lid = ids[name]
@@ -332,8 +346,8 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
         "landmark",
         "probe",
         *relayed,
-        "--chip-key",
-        tmp_path / "chip.key",
+        "--chip-dir",
+        tmp_path / "chip",
         "--rounds",
         "4",
         "--out-csv",
@@ -343,7 +357,7 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
     )
     assert r.returncode == 0, r.stderr
     for f in (tmp_path / "relay").iterdir():
-        m = verify_measurement(f.read_bytes(), landmark_keys, chip_key.public)
+        m = verify_measurement(f.read_bytes(), landmark_keys, chip_key)
         assert m.rtt_ms >= relay_rtt  # the detour through Madrid is really there
     r = cli(
         "geo",
