@@ -52,6 +52,8 @@ FACILITY = (50.1109, 8.6821)  # Frankfurt: the declared facility (host C)
 FAR = (40.4168, -3.7038)  # Madrid: where the smuggled chip really is (host X)
 PORT = 7000
 RELAY_BASE = 8000
+TOLERANCE_MS = "2"
+"""The chip side runs in Python on shared CI cores: 2 ms of slack for scheduling delay."""
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -318,6 +320,8 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
         "--claim",
         claim,
         "--json",
+        "--tolerance-ms",
+        TOLERANCE_MS,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     doc = json.loads(r.stdout)
@@ -369,12 +373,14 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
         "--claim",
         claim,
         "--json",
+        "--tolerance-ms",
+        TOLERANCE_MS,
     )
     assert r.returncode == 5, r.stdout + r.stderr
     doc = json.loads(r.stdout)
     assert doc["verdict"] == "inconsistent"
     assert all(e["status"] == "too_slow" for e in doc["landmarks"])
-    assert doc["least_distance_km"] > 300
+    assert doc["least_distance_km"] > 250
     # Physics alone cannot see a relay: the hard model finds no contradiction.
     r = cli(
         "geo",
