@@ -395,3 +395,19 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
         "hard",
     )
     assert r.returncode == 0, r.stdout
+
+
+def test_teardown_removes_everything_after_a_failure():
+    if os.geteuid() != 0:
+        pytest.fail("the netns tests need root (CI runs them as root)")
+    n = Net()
+    with pytest.raises(RuntimeError, match="boom"):
+        try:
+            n.setup({"a": (52.37, 4.90), "b": (50.85, 4.35)})
+            assert n.procs and n.procs[0].poll() is None  # the delay line runs
+            raise RuntimeError("boom")
+        finally:
+            n.teardown()
+    assert n.tag not in sh("ip", "netns", "list").stdout
+    assert all(p.poll() is not None for p in n.procs)
+    assert n.tag not in sh("ip", "link", "show").stdout
