@@ -92,3 +92,10 @@ def geo(
     and the relay distance caught in >= 99 % of trials, by distance of the nearest
     landmark, from a physics-based delay generator over real coordinates."""
     _show(_run("geo", quick=quick, trials=trials, seed=seed, tolerance_ms=tolerance_ms), json_out)
+
+
+@app.command("chip")
+def chip(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
+    """Firmware decisions/s (install, meter; pure and NVM-persisted) and location
+    challenge-response latency (median, p99) beside raw Ed25519 signing."""
+    _show(_run("chip", quick=quick), json_out)

@@ -216,7 +216,9 @@ def locate_cmd(
     calibration: CalibrationOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Estimate where the chip is (centre and radius of the feasible region); no verdict."""
+    """Estimate where the chip is (centre and radius of the feasible region); no verdict.
+    Exit 5 if no point fits every landmark even at the speed of light (the measurements
+    or landmark positions contradict each other)."""
     the_model = _model(model, calibration)
     lms = parse_landmarks(_read_text(landmarks), str(landmarks))
     rows = parse_measurements(_read_text(measurements), lms, str(measurements))
@@ -261,7 +263,9 @@ def wonderproxy(
 ) -> None:
     """Validate the solver on the public WonderProxy ping dataset: hold out servers as
     chips, calibrate on the rest, count false rejects and measure estimate errors."""
-    the_model = _model(model, None if model != "calibrated" else servers)
+    if model not in ("hard", "fibre", "calibrated"):
+        raise UsageError(f"--model must be hard, fibre or calibrated, not {model!r}")
+    the_model = Model(model)
     srv = parse_wonderproxy_servers(_read_text(servers), str(servers))
     rows, skipped = parse_wonderproxy_pings(_read_text(pings), srv, str(pings))
     if holdout < 1 or holdout >= len(srv):

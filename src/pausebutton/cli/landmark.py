@@ -32,7 +32,7 @@ from pausebutton.fsutil import atomic_write
 from pausebutton.geo.client import measure_tcp, measure_udp
 from pausebutton.geo.csvio import format_measurements
 from pausebutton.geo.landmark import LandmarkCore
-from pausebutton.geo.responder import SoftChip
+from pausebutton.geo.responder import Respond, SoftChip
 from pausebutton.geo.server import LandmarkServer
 from pausebutton.protocol.envelope import decode_as
 from pausebutton.protocol.messages import Measurement
@@ -174,8 +174,16 @@ def _target(text: str) -> tuple[str, int]:
 def probe(
     landmarks: Annotated[list[str], typer.Argument(help="Landmarks as HOST:PORT.")],
     chip_key: Annotated[
-        Path, typer.Option("--chip-key", help="Device key file that answers (stand-in chip).")
-    ],
+        Path | None,
+        typer.Option("--chip-key", help="Device key file that answers (a bare stand-in chip)."),
+    ] = None,
+    chip_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--chip-dir",
+            help="A simulated chip's state directory (pausebutton chip): its firmware answers.",
+        ),
+    ] = None,
     rounds: Annotated[int, typer.Option("--rounds", help="Measurements per landmark.")] = 5,
     use_udp: Annotated[bool, typer.Option("--udp", help="Use UDP instead of TCP.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per message.")] = 5.0,
@@ -194,20 +202,34 @@ def probe(
     if not 1 <= rounds <= 1000:
         raise UsageError("--rounds must be 1-1000")
     targets = [_target(t) for t in landmarks]
-    # A stand-in chip has no rollback-protected counter; starting at the wall clock in
-    # microseconds keeps its response counter rising across runs, as landmarks require.
-    chip = SoftChip(keystore.read_private_key(chip_key), counter=time.time_ns() // 1000)
+    if (chip_key is None) == (chip_dir is None):
+        raise UsageError("give exactly one of --chip-key and --chip-dir")
     fn = measure_udp if use_udp else measure_tcp
 
-    async def run_all() -> list[bytes]:
-        collected: list[bytes] = []
-        for host, port in targets:  # one at a time: no self-inflicted queueing
-            collected += await fn(
-                host, port, chip.device_key, chip.respond, rounds=rounds, timeout=timeout
-            )
-        return collected
+    def run_all(device_key: bytes, respond: Respond) -> list[bytes]:
+        async def go() -> list[bytes]:
+            collected: list[bytes] = []
+            for host, port in targets:  # one at a time: no self-inflicted queueing
+                collected += await fn(
+                    host, port, device_key, respond, rounds=rounds, timeout=timeout
+                )
+            return collected
 
-    envelopes = asyncio.run(run_all())
+        return asyncio.run(go())
+
+    if chip_dir is not None:
+        from pausebutton.chip.simulated import SimulatedChip
+        from pausebutton.protocol.messages import DeviceCertificate
+
+        with SimulatedChip.open(chip_dir) as sim:
+            _, cert = decode_as(sim.certificate, DeviceCertificate)
+            envelopes = run_all(cert.device_key, sim.respond)
+    else:
+        assert chip_key is not None
+        # A bare key has no rollback-protected counter; starting at the wall clock in
+        # microseconds keeps its response counter rising across runs, as landmarks need.
+        soft = SoftChip(keystore.read_private_key(chip_key), counter=time.time_ns() // 1000)
+        envelopes = run_all(soft.device_key, soft.respond)
     rows = []
     docs = []
     for data in envelopes:

@@ -98,7 +98,7 @@ async def measure_udp(
     out: list[bytes] = []
     try:
         for _ in range(rounds):
-            transport.sendto(wire.pack("hello", device_key=device_key))
+            transport.sendto(wire.padded_hello(device_key))
             op, msg = wire.unpack(await asyncio.wait_for(proto.queue.get(), timeout))
             if op == "error":
                 _raise_remote(msg)

@@ -23,6 +23,8 @@ from pausebutton.geo.landmark import LandmarkCore
 from pausebutton.protocol.messages import Measurement
 
 OnMeasurement = Callable[[bytes, Measurement], None]
+Send = Callable[[bytes, bool], None]
+"""``send(reply, vouched)``: vouched replies answer a valid chip signature."""
 IDLE_TIMEOUT_S = 30.0
 
 
@@ -39,7 +41,7 @@ class _Handler:
     def __init__(self, server: LandmarkServer) -> None:
         self.server = server
 
-    def handle(self, data: bytes, received_ns: int, send: Callable[[bytes], None]) -> None:
+    def handle(self, data: bytes, received_ns: int, send: Send) -> None:
         core = self.server.core
         try:
             op, msg = wire.unpack(data)
@@ -47,13 +49,13 @@ class _Handler:
                 core.expire(received_ns)
                 nonce = os.urandom(32)
                 challenge = core.challenge(msg["device_key"], nonce)
-                send(wire.pack("challenge", envelope=challenge))
+                send(wire.pack("challenge", envelope=challenge), False)
                 core.sent(nonce, time.monotonic_ns())
             elif op == "response":
                 env_bytes, measurement = core.complete(
                     msg["envelope"], received_ns, int(time.time())
                 )
-                send(wire.pack("measurement", envelope=env_bytes))
+                send(wire.pack("measurement", envelope=env_bytes), True)
                 self.server.stats.measurements += 1
                 self.server.on_measurement(env_bytes, measurement)
             else:
@@ -61,7 +63,7 @@ class _Handler:
         except PausebuttonError as exc:
             self.server.stats.reject(exc.code)
             self.server.on_error(exc)
-            send(wire.error_message(exc))
+            send(wire.error_message(exc), False)
 
 
 class _Tcp(asyncio.Protocol):
@@ -89,7 +91,7 @@ class _Tcp(asyncio.Protocol):
         if self.idle is not None:
             self.idle.cancel()
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytes, vouched: bool = False) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(wire.frame(data))
 
@@ -119,7 +121,11 @@ class _Udp(asyncio.DatagramProtocol):
         now = time.monotonic_ns()
         transport = self.transport
 
-        def send(reply: bytes) -> None:
+        def send(reply: bytes, vouched: bool) -> None:
+            # Anti-amplification (wire.py): no challenge or error larger than the request.
+            if len(reply) > len(data) and not vouched:
+                self.handler.server.stats.reject("amplification")
+                return
             if transport is not None:
                 transport.sendto(reply, addr)
 

@@ -10,6 +10,12 @@ Every message is a canonical CBOR map with an ``op``:
 
 Over UDP each message is one datagram; over TCP each is preceded by its length
 as a 4-byte big-endian integer. Messages over MAX_WIRE_MESSAGE are rejected.
+
+Anti-amplification over UDP (a source address can be forged): a landmark never
+answers a datagram with a larger challenge or error, so a UDP hello carries a
+``pad`` byte string that makes it at least UDP_HELLO_SIZE bytes; shorter ones
+are dropped silently. A measurement is returned whatever its size: it needs the
+chip's signature over a nonce the landmark just issued.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from pausebutton.protocol import encoding
 
 OPS = frozenset({"hello", "challenge", "response", "measurement", "error"})
 _LEN = struct.Struct(">I")
+UDP_HELLO_SIZE = 512
 
 
 def pack(op: str, **fields: Any) -> bytes:
@@ -72,3 +79,9 @@ class Deframer:
             out.append(bytes(self._buf[_LEN.size : _LEN.size + size]))
             del self._buf[: _LEN.size + size]
         return out
+
+
+def padded_hello(device_key: bytes) -> bytes:
+    """A UDP hello at least UDP_HELLO_SIZE bytes long (anti-amplification)."""
+    bare = len(pack("hello", device_key=device_key, pad=b""))
+    return pack("hello", device_key=device_key, pad=bytes(max(0, UDP_HELLO_SIZE - bare - 2)))

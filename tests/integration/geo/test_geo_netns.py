@@ -5,7 +5,8 @@ for a far host (X), each joined to a router namespace by a veth pair. The router
 delays every forwarded packet by the one-way delay of its (source, destination)
 pair (delayline.py: tc netem where the kernel has it is not assumed), computed from
 the real geodesic distances at 1.2x fibre routing inflation. Landmark servers run
-``pausebutton landmark serve``; the chip side runs ``pausebutton landmark probe``.
+``pausebutton landmark serve``; the chip is the firmware's simulated chip, answering through
+``pausebutton landmark probe --chip-dir``.
 
 - Honest: the chip at C is measured by every landmark; ``geo verify`` says consistent.
 - Relay: the chip's key answers from X, 1,400 km away, through a TCP relay at C;
@@ -29,9 +30,13 @@ import pytest
 
 from conftest import cli_env
 from pausebutton import keystore
+from pausebutton.chip.lab import T0, Lab
+from pausebutton.chip.simulated import SimulatedChip
 from pausebutton.geo.landmark import verify_measurement
 from pausebutton.geo.physics import distance_km, fibre_rtt_ms
-from pausebutton.protocol.keys import PrivateKey
+from pausebutton.protocol.envelope import decode_as
+from pausebutton.protocol.keys import PrivateKey, PublicKey
+from pausebutton.protocol.messages import DeviceCertificate
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(240)]
 
@@ -47,6 +52,8 @@ FACILITY = (50.1109, 8.6821)  # Frankfurt: the declared facility (host C)
 FAR = (40.4168, -3.7038)  # Madrid: where the smuggled chip really is (host X)
 PORT = 7000
 RELAY_BASE = 8000
+TOLERANCE_MS = "2"
+"""The chip side runs in Python on shared CI cores: 2 ms of slack for scheduling delay."""
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -216,8 +223,17 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
     positions = {**LANDMARKS, "facility": FACILITY, "far": FAR}
     relay_rtt = fibre_rtt_ms(distance_km(*FACILITY, *FAR)) * INFLATION
     net.setup(positions)
-    chip_key = PrivateKey.generate()
-    keystore.write_private_key(tmp_path / "chip.key", chip_key)
+    # The chip is the firmware's simulated chip; its device key never leaves it.
+    lab = Lab.create(b"geo-netns")
+    with SimulatedChip.create(
+        tmp_path / "chip",
+        root=lab.root_bytes,
+        vendor_key=lab.vendor,
+        vendor="lab-vendor",
+        issued_at=T0,
+    ) as chip:
+        _, cert = decode_as(chip.certificate, DeviceCertificate)
+    chip_key = PublicKey.from_bytes(cert.device_key)
     landmark_keys = {}
     ids = {}
     rows = ["id,lat,lon"]
@@ -258,8 +274,8 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
         "landmark",
         "probe",
         *targets,
-        "--chip-key",
-        tmp_path / "chip.key",
+        "--chip-dir",
+        tmp_path / "chip",
         "--rounds",
         "4",
         "--udp",
@@ -275,8 +291,8 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
         "landmark",
         "probe",
         *targets,
-        "--chip-key",
-        tmp_path / "chip.key",
+        "--chip-dir",
+        tmp_path / "chip",
         "--rounds",
         "2",
         "--out-dir",
@@ -287,7 +303,7 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
     assert len(envs) == 4 * 6
     best: dict[str, float] = {}
     for f in envs:
-        m = verify_measurement(f.read_bytes(), landmark_keys, chip_key.public)
+        m = verify_measurement(f.read_bytes(), landmark_keys, chip_key)
         best[m.landmark_id.hex()] = min(m.rtt_ms, best.get(m.landmark_id.hex(), 1e9))
     for name, (lat, lon) in LANDMARKS.items():
         lid = ids[name]
@@ -304,6 +320,8 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
         "--claim",
         claim,
         "--json",
+        "--tolerance-ms",
+        TOLERANCE_MS,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     doc = json.loads(r.stdout)
@@ -332,8 +350,8 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
         "landmark",
         "probe",
         *relayed,
-        "--chip-key",
-        tmp_path / "chip.key",
+        "--chip-dir",
+        tmp_path / "chip",
         "--rounds",
         "4",
         "--out-csv",
@@ -343,7 +361,7 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
     )
     assert r.returncode == 0, r.stderr
     for f in (tmp_path / "relay").iterdir():
-        m = verify_measurement(f.read_bytes(), landmark_keys, chip_key.public)
+        m = verify_measurement(f.read_bytes(), landmark_keys, chip_key)
         assert m.rtt_ms >= relay_rtt  # the detour through Madrid is really there
     r = cli(
         "geo",
@@ -355,12 +373,14 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
         "--claim",
         claim,
         "--json",
+        "--tolerance-ms",
+        TOLERANCE_MS,
     )
     assert r.returncode == 5, r.stdout + r.stderr
     doc = json.loads(r.stdout)
     assert doc["verdict"] == "inconsistent"
     assert all(e["status"] == "too_slow" for e in doc["landmarks"])
-    assert doc["least_distance_km"] > 300
+    assert doc["least_distance_km"] > 250
     # Physics alone cannot see a relay: the hard model finds no contradiction.
     r = cli(
         "geo",
@@ -375,3 +395,19 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
         "hard",
     )
     assert r.returncode == 0, r.stdout
+
+
+def test_teardown_removes_everything_after_a_failure():
+    if os.geteuid() != 0:
+        pytest.fail("the netns tests need root (CI runs them as root)")
+    n = Net()
+    with pytest.raises(RuntimeError, match="boom"):
+        try:
+            n.setup({"a": (52.37, 4.90), "b": (50.85, 4.35)})
+            assert n.procs and n.procs[0].poll() is None  # the delay line runs
+            raise RuntimeError("boom")
+        finally:
+            n.teardown()
+    assert n.tag not in sh("ip", "netns", "list").stdout
+    assert all(p.poll() is not None for p in n.procs)
+    assert n.tag not in sh("ip", "link", "show").stdout

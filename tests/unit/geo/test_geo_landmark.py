@@ -186,3 +186,39 @@ async def _bad_signer():
 def test_server_rejects_wrongly_signed_response_by_name():
     server = asyncio.run(asyncio.wait_for(_bad_signer(), 20))
     assert server.stats.rejected == {"bad_signature": 2}
+
+
+async def _short_udp_hello():
+    from pausebutton.geo import wire
+
+    server = LandmarkServer(core(), host="127.0.0.1", port=0)
+    port = await server.start()
+    loop = asyncio.get_running_loop()
+    got: list[bytes] = []
+
+    class P(asyncio.DatagramProtocol):
+        def datagram_received(self, data, addr):
+            got.append(data)
+
+    transport, _ = await loop.create_datagram_endpoint(P, remote_addr=("127.0.0.1", port))
+    try:
+        transport.sendto(wire.pack("hello", device_key=CHIP_KEY.public.raw))  # unpadded
+        await asyncio.sleep(0.3)
+        short = list(got)
+        transport.sendto(wire.padded_hello(CHIP_KEY.public.raw))
+        for _ in range(50):
+            if got:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        transport.close()
+        await server.close()
+    return short, got, server
+
+
+def test_udp_does_not_amplify():
+    """A forged-source UDP hello smaller than the challenge gets no answer."""
+    short, got, server = asyncio.run(asyncio.wait_for(_short_udp_hello(), 20))
+    assert short == []
+    assert server.stats.rejected == {"amplification": 1}
+    assert len(got) == 1 and len(got[0]) <= 512
