@@ -23,7 +23,7 @@ from enum import IntEnum
 from functools import cached_property
 from typing import Any
 
-from pausebutton.detect.estimate import Estimate
+from pausebutton.detect.estimate import DEFAULT_PUE, SERVER_OVERHEAD, Estimate
 from pausebutton.detect.hardware import HardwareTable
 from pausebutton.detect.registry import Registry
 from pausebutton.detect.runs import CandidateRun, RunParams, detect_runs
@@ -183,6 +183,8 @@ class Params:
     meter_gap_factor: float = 1.5
     unregistered_thermal_w: float = 5e6
     max_chips_per_wafer: int = 100
+    chip_power_factor: float = 1.5
+    """Power above this multiple of what the registered chips can draw is flagged."""
 
 
 @dataclass
@@ -301,6 +303,61 @@ def unlicensed_run(ctx: Context) -> list[Finding]:
                     owner=owner,
                 )
             )
+    return out
+
+
+def power_beyond_chips(ctx: Context) -> list[Finding]:
+    """A site drawing more power than its registered chips could: unregistered hardware."""
+    out: list[Finding] = []
+    for site, (runs, _bad, _hw) in sorted(ctx.runs.items()):
+        chips = ctx.registry.chips_at(site)
+        if not chips or not runs:
+            continue
+        tdp = 0.0
+        for c in chips:
+            hw = ctx.hardware.get(c.hardware) if c.hardware in ctx.hardware else None
+            if hw is None or hw.tdp_w is None:
+                tdp = 0.0
+                break
+            tdp += hw.tdp_w
+        if tdp <= 0:
+            continue
+        max_w = tdp * SERVER_OVERHEAD * DEFAULT_PUE
+        worst = max(runs, key=lambda r: r.mean_power_w)
+        if worst.mean_power_w <= max_w * ctx.params.chip_power_factor:
+            continue
+        out.append(
+            Finding(
+                "power_beyond_chips",
+                Severity.HIGH,
+                f"{site} drew {worst.mean_power_w / 1e6:.3g} MW for {worst.hours:.0f} h; its"
+                f" {len(chips)} registered chips can draw about {max_w / 1e6:.3g} MW",
+                Method.ENERGY,
+                (
+                    Evidence(
+                        "reported",
+                        "energy",
+                        f"energy:{site}",
+                        f"mean {worst.mean_power_w / 1e6:.4g} MW {_iso(worst.start)} .. "
+                        f"{_iso(worst.end)}",
+                        worst.mean_power_w,
+                    ),
+                    Evidence(
+                        "reported", "registry", f"chips:{site}", f"{len(chips)} chips", len(chips)
+                    ),
+                    Evidence(
+                        "calculated",
+                        "registry",
+                        "sum of TDP x server overhead x PUE",
+                        f"{max_w / 1e6:.4g} MW at most",
+                        max_w,
+                    ),
+                ),
+                worst.end,
+                site=site,
+                owner=ctx.registry.owner_of(site),
+            )
+        )
     return out
 
 
@@ -1040,6 +1097,7 @@ def whistle_claims(ctx: Context, prior: Sequence[Finding]) -> list[Finding]:
 RULES: dict[str, Rule] = {
     "unlicensed_run": unlicensed_run,
     "implausible_energy": implausible_energy,
+    "power_beyond_chips": power_beyond_chips,
     "imported_unregistered": imported_unregistered,
     "purchase_unmatched": purchase_unmatched,
     "usage_silent": usage_silent,

@@ -172,6 +172,7 @@ class WhistleStore:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS submissions ("
                 " id TEXT PRIMARY KEY, sealed BLOB NOT NULL, opened INTEGER NOT NULL DEFAULT 0)"
+                " WITHOUT ROWID"  # rows live in random-id order: arrival order is not kept
             )
             db.execute(
                 "CREATE TABLE IF NOT EXISTS replies (lookup TEXT NOT NULL, box BLOB NOT NULL)"

@@ -245,6 +245,13 @@ def test_inspect_schedule(cli, tmp_path: Path) -> None:  # type: ignore[no-untyp
     )
     assert r.returncode == 0, r.stderr
     tasks = json.loads(r.stdout)
+    last = tmp_path / "last.json"
+    last.write_text(json.dumps({"f1": "2026-03-01T00:00:00Z", "f2": "2026-03-01T00:00:00Z"}))
+    r2 = cli(
+        "detect", "inspect", "schedule", "--registry", rdir, "--seed-file", seed,
+        "--last", last, "--random-rate", "0", "--now", "2026-03-15T00:00:00Z", "--json",
+    )  # fmt: skip
+    assert r2.returncode == 0 and json.loads(r2.stdout) == []
     assert tasks[0]["trigger"] == "challenge" and tasks[0]["target"] in ("f1", "o1")
     assert {t["target"] for t in tasks if t["trigger"] == "periodic"} == {"f1", "f2"} - {
         t["target"] for t in tasks if t["trigger"] == "challenge"

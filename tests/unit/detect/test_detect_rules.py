@@ -181,3 +181,16 @@ def test_fusion_counts_each_method_once_and_alerts_list_all_evidence() -> None:
     assert len(owner_alert.evidence) == n_ev
     assert owner_alert.probability > 0.99
     assert fusion.alerts(check(registry(), energy("f1"))) == []
+
+
+def test_power_beyond_registered_chips() -> None:
+    # 100 registered H100 draw ~0.14 MW at most; a 15 MW plateau needs far more hardware.
+    (f,) = [
+        f
+        for f in check(registry(), energy("f1", plateau=PLATEAU))
+        if f.rule == "power_beyond_chips"
+    ]
+    assert f.severity is Severity.HIGH and f.owner == "o1"
+    assert {e.label for e in f.evidence} == {"reported", "calculated"}
+    big = registry(n_chips=10_000)  # ~13.9 MW of chips: a 15 MW plateau fits
+    assert "power_beyond_chips" not in rules_of(check(big, energy("f1", plateau=PLATEAU)))
