@@ -41,6 +41,7 @@ from pausebutton.protocol.messages import (  # noqa: E402
     License,
     LocationChallenge,
     LocationResponse,
+    Measurement,
     PauseOrder,
     ProhibitedArtifacts,
     ResumeOrder,
@@ -1313,6 +1314,60 @@ def message_vectors(keys: Keys, root: bytes) -> dict[str, dict[str, Any]]:
                 sign_raw("location-response", 1, payload_with(response, counter=-1), [device]),
                 "schema",
                 **device_key,
+            ),
+        ],
+    )
+
+    # M11 location measurement (landmark role): a timed, signed record of one challenge
+    measurement = Measurement(
+        landmark_id=landmark.key_id,
+        chip_id=keys.device.key_id,
+        nonce=bytes(range(32)),
+        rtt_ns=1_250_000,
+        time=1_800_000_000,
+        counter=17,
+        lat_e6=52_370_216,
+        lon_e6=4_895_168,
+        response=signed(response, [device]),
+    )
+    doc(
+        "location-measurement",
+        "M11 location measurements (landmark role).",
+        [
+            ok(
+                "measurement",
+                "a 1.25 ms round trip measured from Amsterdam",
+                signed(measurement, [landmark]),
+                [landmark],
+                role="landmark",
+            ),
+            bad(
+                "zero-rtt",
+                "a round trip of 0 ns",
+                sign_raw(
+                    "location-measurement", 1, payload_with(measurement, rtt_ns=0), [landmark]
+                ),
+                "schema",
+                role="landmark",
+            ),
+            bad(
+                "latitude-out-of-range",
+                "latitude 91 degrees",
+                sign_raw(
+                    "location-measurement",
+                    1,
+                    payload_with(measurement, lat_e6=91_000_000),
+                    [landmark],
+                ),
+                "schema",
+                role="landmark",
+            ),
+            bad(
+                "device-signed",
+                "signed by the chip instead of a landmark",
+                signed(measurement, [device]),
+                "below_threshold",
+                role="landmark",
             ),
         ],
     )

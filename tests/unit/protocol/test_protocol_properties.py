@@ -26,6 +26,7 @@ from pausebutton.protocol.messages import (
     License,
     LocationChallenge,
     LocationResponse,
+    Measurement,
     PauseOrder,
     ProhibitedArtifacts,
     ResumeOrder,
@@ -189,6 +190,18 @@ PAYLOADS: dict[type[Payload], st.SearchStrategy[Any]] = {
         ),
     ),
     TrustRoot: trust_roots(),
+    Measurement: st.builds(
+        Measurement,
+        landmark_id=kid,
+        chip_id=kid,
+        nonce=kid,
+        rtt_ns=pos,
+        time=nonneg,
+        counter=nonneg,
+        lat_e6=st.integers(-90_000_000, 90_000_000),
+        lon_e6=st.integers(-180_000_000, 180_000_000),
+        response=st.binary(min_size=1, max_size=200),
+    ),
 }
 TYPES = sorted(PAYLOADS, key=lambda c: c.TYPE)
 
