@@ -261,6 +261,8 @@ class OrderFeed:
         self._event = asyncio.Event()
         self._lock = asyncio.Lock()
         self._cache: dict[int, bytes] = {}
+        self.waiting = 0
+        """Clients of this worker now waiting for an order (a gauge in /metrics)."""
 
     async def refresh(self) -> None:
         async with self._lock:
@@ -298,15 +300,19 @@ class OrderFeed:
     async def wait(self, seq: int, timeout: float) -> bool:
         """Wait until an order after ``seq`` exists; False on timeout."""
         deadline = time.monotonic() + timeout
-        while self.last <= seq:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            try:
-                await asyncio.wait_for(self._event.wait(), remaining)
-            except TimeoutError:
-                return False
-        return True
+        self.waiting += 1
+        try:
+            while self.last <= seq:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                try:
+                    await asyncio.wait_for(self._event.wait(), remaining)
+                except TimeoutError:
+                    return False
+            return True
+        finally:
+            self.waiting -= 1
 
 
 @dataclass
@@ -512,6 +518,7 @@ def create_app(settings: Settings) -> FastAPI:
             lines.append(f"pausebutton_authority_{name} {value}")
         for name, value in sorted(st.metrics.items()):
             lines.append(f"pausebutton_authority_{name}_total {value}")
+        lines.append(f"pausebutton_authority_order_waiters {st.feed.waiting}")
         return "\n".join(lines) + "\n"
 
     @app.get("/v1/trust-root", tags=["meta"])
