@@ -8,6 +8,7 @@ beside a writer). PostgreSQL: one engine; writers serialise on row locks.
 
 from __future__ import annotations
 
+import collections
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,38 @@ def _sqlite_engine(url: str, *, immediate: bool, synchronous: str = "FULL") -> E
     return engine
 
 
+class FairLock:
+    """A FIFO lock: writers get the database in arrival order (no starvation, short tails)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: collections.deque[threading.Event] = collections.deque()
+        self._held = False
+
+    def acquire(self) -> None:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Event()
+            self._waiters.append(turn)
+        turn.wait()  # ownership is handed over by release()
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._held = False
+
+    def __enter__(self) -> FairLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 @dataclass
 class Database:
     """The write and read engines of one database.
@@ -75,7 +108,7 @@ class Database:
     light: Engine
     """Writes whose loss in a power cut is harmless (request nonces, auth events):
     committed without waiting for the disk (a crashed process still loses nothing)."""
-    write_lock: threading.Lock = field(default_factory=threading.Lock)
+    write_lock: FairLock = field(default_factory=FairLock)
 
     @classmethod
     def connect(cls, url: str) -> Database:

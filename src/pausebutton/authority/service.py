@@ -876,6 +876,13 @@ class AuthorityService:
             .select_from(t.applications.join(t.owners))
             .where(t.applications.c.status == "issued")
             .where((t.applications.c.owner_id == owner_id) | (t.owners.c.country == owner.country))
+            .where(
+                (t.applications.c.decided_at >= since)
+                | (
+                    (t.applications.c.not_after > not_before)
+                    & (t.applications.c.not_before < not_after)
+                )
+            )
         ).all()
         owner_window = run_window = owner_active = country_active = 0
         for a in issued:
