@@ -244,7 +244,11 @@ async def _licences(
                 headers = {"content-type": "application/json"}
                 headers.update(sign_request("POST", target, headers, body, op))
                 t0 = time.perf_counter()
-                resp = await http.post(target, content=body, headers=headers)
+                try:
+                    resp = await http.post(target, content=body, headers=headers)
+                except httpx.HTTPError as exc:
+                    failures.append(f"{type(exc).__name__}: {exc}")
+                    continue
                 latencies.append(time.perf_counter() - t0)
                 if resp.status_code != 201 or resp.json().get("status") != "issued":
                     failures.append(f"{resp.status_code} {resp.text[:200]}")
@@ -257,6 +261,7 @@ async def _licences(
         "license_clients": clients,
         "license_requests": len(latencies),
         "license_failures": len(failures),
+        "license_failure_examples": failures[:3],
         "license_p50_ms": round(1000 * statistics.median(latencies), 1),
         "license_p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1),
         "license_per_s": round(len(latencies) / elapsed, 1),
