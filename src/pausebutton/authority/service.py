@@ -275,7 +275,14 @@ class AuthorityService:
         return self.policy.approvals_required or self.pause_threshold
 
     def _lock(self, table: Any, *where: Any) -> Any:
+        """SELECT rows to change (FOR UPDATE on PostgreSQL; SQLite's writer lock is held)."""
         stmt = select(table).where(*where)
+        if not self.db.sqlite:
+            stmt = stmt.with_for_update()
+        return stmt
+
+    def _lock_columns(self, columns: Sequence[Any], *where: Any) -> Any:
+        stmt = select(*columns).where(*where)
         if not self.db.sqlite:
             stmt = stmt.with_for_update()
         return stmt
@@ -1614,9 +1621,10 @@ class AuthorityService:
                 {
                     r.chip_id: (int(r.report_seq), bytes(r.report_hash))
                     for r in conn.execute(
-                        self._lock(t.chips, t.chips.c.chip_id.in_(chip_ids)).order_by(
-                            t.chips.c.chip_id
-                        )
+                        self._lock_columns(
+                            (t.chips.c.chip_id, t.chips.c.report_seq, t.chips.c.report_hash),
+                            t.chips.c.chip_id.in_(chip_ids),
+                        ).order_by(t.chips.c.chip_id)
                     ).all()
                 }
                 if chip_ids
