@@ -847,7 +847,14 @@ class AuthorityService:
         rows = {
             r.chip_id: r
             for r in conn.execute(
-                select(t.chips, t.facilities.c.verified, t.facilities.c.country)
+                select(
+                    t.chips.c.chip_id,
+                    t.chips.c.owner_id,
+                    t.chips.c.status,
+                    t.chips.c.facility_id,
+                    t.facilities.c.verified,
+                    t.facilities.c.country,
+                )
                 .select_from(t.chips.outerjoin(t.facilities))
                 .where(t.chips.c.chip_id.in_(list(chip_ids)))
             ).all()
@@ -1015,7 +1022,12 @@ class AuthorityService:
         rows = {
             r.chip_id: r
             for r in conn.execute(
-                select(t.chips, t.facilities.c.country)
+                select(
+                    t.chips.c.chip_id,
+                    t.chips.c.firmware_floor,
+                    t.chips.c.facility_id,
+                    t.facilities.c.country,
+                )
                 .select_from(t.chips.outerjoin(t.facilities))
                 .where(t.chips.c.chip_id.in_(chip_ids))
             ).all()
