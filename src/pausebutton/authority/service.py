@@ -800,7 +800,12 @@ class AuthorityService:
                 "country": country,
                 "note": note,
             }
-            body = encoding.encode({k: v for k, v in record.items() if v is not None})
+            body = encoding.encode(
+                {
+                    "type": "custody-event",
+                    "event": {k: v for k, v in record.items() if v is not None},
+                }
+            )
             idx = self.log.append(conn, "custody-event", body, now)
             conn.execute(
                 insert(t.custody_events).values(
