@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pausebutton.authority import tables as t
@@ -180,6 +182,18 @@ def scope_from_json(data: Any, field: str = "scope") -> Scope:
     return scope
 
 
+def insert_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """A bulk INSERT through the driver's executemany (plain values: text, ints, bytes),
+    skipping SQLAlchemy's per-value processing; other drivers take the portable path."""
+    cols = list(rows[0])
+    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    if marker is None:
+        conn.execute(insert(table), rows)
+        return
+    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join([marker] * len(cols))})"
+    conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+
+
 def _int_text(value: int) -> str:
     return str(int(value))
 
@@ -209,6 +223,10 @@ class AuthorityService:
         self.pause_threshold = root.role("pause").threshold
         self.members = {key_id(m.key).hex(): m for m in root.members}
         self._local = threading.local()
+        self._device_keys: dict[str, PublicKey] = {}
+        self._verify_threads = max(1, min(4, os.cpu_count() or 1))
+        """Threads verifying report signatures beside the decoding thread."""
+        self._pool: ThreadPoolExecutor | None = None
         ensure_counters(db.write)
 
     # -- helpers -----------------------------------------------------------------
@@ -219,8 +237,16 @@ class AuthorityService:
         if outer is not None:
             yield outer
             return
-        with self.db.write.begin() as conn:
+        with self._write_lock(), self.db.write.begin() as conn:
             yield conn
+
+    @contextlib.contextmanager
+    def _light_write(self) -> Iterator[Connection]:
+        with self._write_lock(), self.db.light.begin() as conn:
+            yield conn
+
+    def _write_lock(self) -> contextlib.AbstractContextManager[Any]:
+        return self.db.write_lock if self.db.sqlite else contextlib.nullcontext()
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -234,7 +260,7 @@ class AuthorityService:
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """Run several service calls in this thread as one transaction (all or nothing)."""
-        with self.db.write.begin() as conn:
+        with self._write_lock(), self.db.write.begin() as conn:
             self._local.conn = conn
             try:
                 yield
@@ -249,7 +275,14 @@ class AuthorityService:
         return self.policy.approvals_required or self.pause_threshold
 
     def _lock(self, table: Any, *where: Any) -> Any:
+        """SELECT rows to change (FOR UPDATE on PostgreSQL; SQLite's writer lock is held)."""
         stmt = select(table).where(*where)
+        if not self.db.sqlite:
+            stmt = stmt.with_for_update()
+        return stmt
+
+    def _lock_columns(self, columns: Sequence[Any], *where: Any) -> Any:
+        stmt = select(*columns).where(*where)
         if not self.db.sqlite:
             stmt = stmt.with_for_update()
         return stmt
@@ -378,7 +411,7 @@ class AuthorityService:
     def record_auth_event(
         self, *, status: int, key_id: str | None, method: str, path: str, reason: str
     ) -> None:
-        with self._write() as conn:
+        with self._light_write() as conn:
             conn.execute(
                 insert(t.auth_events).values(
                     at=self.now(),
@@ -394,7 +427,7 @@ class AuthorityService:
         """Record a request nonce; False if it was already used (a replay)."""
         now = self.now()
         try:
-            with self._write() as conn:
+            with self._light_write() as conn:
                 conn.execute(
                     insert(t.nonces).values(key_id=kid, nonce=nonce, expires_at=expires_at)
                 )
@@ -767,7 +800,12 @@ class AuthorityService:
                 "country": country,
                 "note": note,
             }
-            body = encoding.encode({k: v for k, v in record.items() if v is not None})
+            body = encoding.encode(
+                {
+                    "type": "custody-event",
+                    "event": {k: v for k, v in record.items() if v is not None},
+                }
+            )
             idx = self.log.append(conn, "custody-event", body, now)
             conn.execute(
                 insert(t.custody_events).values(
@@ -814,7 +852,14 @@ class AuthorityService:
         rows = {
             r.chip_id: r
             for r in conn.execute(
-                select(t.chips, t.facilities.c.verified, t.facilities.c.country)
+                select(
+                    t.chips.c.chip_id,
+                    t.chips.c.owner_id,
+                    t.chips.c.status,
+                    t.chips.c.facility_id,
+                    t.facilities.c.verified,
+                    t.facilities.c.country,
+                )
                 .select_from(t.chips.outerjoin(t.facilities))
                 .where(t.chips.c.chip_id.in_(list(chip_ids)))
             ).all()
@@ -851,6 +896,13 @@ class AuthorityService:
             .select_from(t.applications.join(t.owners))
             .where(t.applications.c.status == "issued")
             .where((t.applications.c.owner_id == owner_id) | (t.owners.c.country == owner.country))
+            .where(
+                (t.applications.c.decided_at >= since)
+                | (
+                    (t.applications.c.not_after > not_before)
+                    & (t.applications.c.not_before < not_after)
+                )
+            )
         ).all()
         owner_window = run_window = owner_active = country_active = 0
         for a in issued:
@@ -975,7 +1027,12 @@ class AuthorityService:
         rows = {
             r.chip_id: r
             for r in conn.execute(
-                select(t.chips, t.facilities.c.country)
+                select(
+                    t.chips.c.chip_id,
+                    t.chips.c.firmware_floor,
+                    t.chips.c.facility_id,
+                    t.facilities.c.country,
+                )
                 .select_from(t.chips.outerjoin(t.facilities))
                 .where(t.chips.c.chip_id.in_(chip_ids))
             ).all()
@@ -1426,13 +1483,38 @@ class AuthorityService:
     # -- usage reports -------------------------------------------------------------
 
     def _device_key_map(self, chip_ids: Iterable[str]) -> dict[str, tuple[PublicKey, str | None]]:
+        """Device keys (immutable, cached) and current owners of these chips."""
+        wanted = list(set(chip_ids))
         with self._read() as conn:
             rows = conn.execute(
                 select(t.chips.c.chip_id, t.chips.c.device_key, t.chips.c.owner_id).where(
-                    t.chips.c.chip_id.in_(list(set(chip_ids)))
+                    t.chips.c.chip_id.in_(wanted)
                 )
             ).all()
-        return {r.chip_id: (PublicKey.from_bytes(bytes(r.device_key)), r.owner_id) for r in rows}
+        out = {}
+        for r in rows:
+            pub = self._device_keys.get(r.chip_id)
+            if pub is None:
+                pub = PublicKey.from_bytes(bytes(r.device_key))
+                if len(self._device_keys) < 1_000_000:
+                    self._device_keys[r.chip_id] = pub
+            out[r.chip_id] = (pub, r.owner_id)
+        return out
+
+    @staticmethod
+    def _check_signatures(chunk: Sequence[tuple[Envelope, PublicKey]]) -> list[bool]:
+        """Is each envelope signed by its key? (libsodium runs without the GIL)."""
+        out = []
+        for env, pub in chunk:
+            kid = pub.key_id
+            msg = env.signing_input()
+            out.append(any(s.key_id == kid and pub.is_valid(msg, s.sig) for s in env.signatures))
+        return out
+
+    def _verifier_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._verify_threads, thread_name_prefix="pb-verify")
+        return self._pool
 
     def ingest(self, caller: Caller | None, items: Sequence[bytes]) -> dict[str, Any]:
         """Verify and store a batch of signed usage reports; acknowledge only after commit.
@@ -1450,85 +1532,104 @@ class AuthorityService:
         now = self.now()
         rejected: list[dict[str, Any]] = []
         alerts: list[dict[str, Any]] = []
-        parsed: list[tuple[int, bytes, UsageReport]] = []
-        for i, data in enumerate(items):
-            if not isinstance(data, bytes) or len(data) > MAX_REPORT_SIZE:
-                rejected.append(
-                    {
-                        "index": i,
-                        "error": "oversized",
-                        "field": f"reports[{i}]",
-                        "message": "too large",
-                    }
+        # Pipeline: this thread decodes chunk k+1 (Python, holds the GIL) while
+        # verifier threads check the signatures of chunk k (libsodium, no GIL).
+        chunk_size = 250
+        jobs: list[tuple[list[tuple[int, bytes, UsageReport]], Future[list[bool]]]] = []
+        for start in range(0, len(items), chunk_size):
+            parsed: list[tuple[int, bytes, Envelope, UsageReport]] = []
+            for i in range(start, min(start + chunk_size, len(items))):
+                data = items[i]
+                if not isinstance(data, bytes) or len(data) > MAX_REPORT_SIZE:
+                    rejected.append(
+                        {
+                            "index": i,
+                            "error": "oversized",
+                            "field": f"reports[{i}]",
+                            "message": "too large",
+                        }
+                    )
+                    continue
+                try:
+                    env, rep = decode_as(data, UsageReport, max_size=MAX_REPORT_SIZE)
+                except PausebuttonError as exc:
+                    rejected.append(
+                        {
+                            "index": i,
+                            "error": exc.code,
+                            "field": f"reports[{i}]",
+                            "message": exc.message,
+                        }
+                    )
+                    continue
+                parsed.append((i, data, env, rep))
+            keys = self._device_key_map(rep.chip_id.hex() for _, _, _, rep in parsed)
+            candidates: list[tuple[int, bytes, UsageReport]] = []
+            to_check: list[tuple[Envelope, PublicKey]] = []
+            for i, data, env, rep in parsed:
+                cid = rep.chip_id.hex()
+                entry = keys.get(cid)
+                if entry is None:
+                    rejected.append(
+                        {
+                            "index": i,
+                            "error": "not_found",
+                            "field": f"reports[{i}].chip_id",
+                            "message": f"chip {cid} is not registered",
+                        }
+                    )
+                    alerts.append(
+                        {
+                            "kind": "unknown_chip",
+                            "chip_id": cid,
+                            "severity": "high",
+                            "detail": {"sequence": rep.sequence},
+                        }
+                    )
+                    continue
+                pub, owner = entry
+                if c.role == OPERATOR and owner != c.owner_id:
+                    rejected.append(
+                        {
+                            "index": i,
+                            "error": "forbidden",
+                            "field": f"reports[{i}].chip_id",
+                            "message": f"chip {cid} is not owned by {c.owner_id}",
+                        }
+                    )
+                    continue
+                candidates.append((i, data, rep))
+                to_check.append((env, pub))
+            if len(items) <= chunk_size:
+                done: Future[list[bool]] = Future()
+                done.set_result(self._check_signatures(to_check))
+                jobs.append((candidates, done))
+            else:
+                jobs.append(
+                    (candidates, self._verifier_pool().submit(self._check_signatures, to_check))
                 )
-                continue
-            try:
-                env, rep = decode_as(data, UsageReport, max_size=MAX_REPORT_SIZE)
-            except PausebuttonError as exc:
-                rejected.append(
-                    {
-                        "index": i,
-                        "error": exc.code,
-                        "field": f"reports[{i}]",
-                        "message": exc.message,
-                    }
-                )
-                continue
-            parsed.append((i, data, rep))
-        keys = self._device_key_map(rep.chip_id.hex() for _, _, rep in parsed)
         verified: list[tuple[int, bytes, UsageReport]] = []
-        for i, data, rep in parsed:
-            cid = rep.chip_id.hex()
-            entry = keys.get(cid)
-            if entry is None:
-                rejected.append(
-                    {
-                        "index": i,
-                        "error": "not_found",
-                        "field": f"reports[{i}].chip_id",
-                        "message": f"chip {cid} is not registered",
-                    }
-                )
-                alerts.append(
-                    {
-                        "kind": "unknown_chip",
-                        "chip_id": cid,
-                        "severity": "high",
-                        "detail": {"sequence": rep.sequence},
-                    }
-                )
-                continue
-            pub, owner = entry
-            if c.role == OPERATOR and owner != c.owner_id:
-                rejected.append(
-                    {
-                        "index": i,
-                        "error": "forbidden",
-                        "field": f"reports[{i}].chip_id",
-                        "message": f"chip {cid} is not owned by {c.owner_id}",
-                    }
-                )
-                continue
-            env = Envelope.decode(data, max_size=MAX_REPORT_SIZE)
-            if not env.signed_by(pub):
-                rejected.append(
-                    {
-                        "index": i,
-                        "error": "bad_signature",
-                        "field": f"reports[{i}]",
-                        "message": "not signed by the chip's device key",
-                    }
-                )
-                alerts.append(
-                    {
-                        "kind": "bad_signature",
-                        "chip_id": cid,
-                        "severity": "high",
-                        "detail": {"sequence": rep.sequence},
-                    }
-                )
-                continue
-            verified.append((i, data, rep))
+        for candidates, fut in jobs:
+            for (i, data, rep), ok in zip(candidates, fut.result(), strict=True):
+                if not ok:
+                    rejected.append(
+                        {
+                            "index": i,
+                            "error": "bad_signature",
+                            "field": f"reports[{i}]",
+                            "message": "not signed by the chip's device key",
+                        }
+                    )
+                    alerts.append(
+                        {
+                            "kind": "bad_signature",
+                            "chip_id": rep.chip_id.hex(),
+                            "severity": "high",
+                            "detail": {"sequence": rep.sequence},
+                        }
+                    )
+                    continue
+                verified.append((i, data, rep))
         verified.sort(key=lambda x: (x[2].chip_id, x[2].sequence))
         accepted = duplicates = 0
         with self._write() as conn:
@@ -1537,9 +1638,10 @@ class AuthorityService:
                 {
                     r.chip_id: (int(r.report_seq), bytes(r.report_hash))
                     for r in conn.execute(
-                        self._lock(t.chips, t.chips.c.chip_id.in_(chip_ids)).order_by(
-                            t.chips.c.chip_id
-                        )
+                        self._lock_columns(
+                            (t.chips.c.chip_id, t.chips.c.report_seq, t.chips.c.report_hash),
+                            t.chips.c.chip_id.in_(chip_ids),
+                        ).order_by(t.chips.c.chip_id)
                     ).all()
                 }
                 if chip_ids
@@ -1679,14 +1781,14 @@ class AuthorityService:
                 )
                 accepted += 1
             if rows:
-                conn.execute(insert(t.reports), rows)
+                insert_many(conn, t.reports, rows)
             if new_heads:
-                for cid, (seq, h) in new_heads.items():
-                    conn.execute(
-                        update(t.chips)
-                        .where(t.chips.c.chip_id == cid)
-                        .values(report_seq=seq, report_hash=h)
-                    )
+                conn.execute(
+                    update(t.chips)
+                    .where(t.chips.c.chip_id == bindparam("cid"))
+                    .values(report_seq=bindparam("seq"), report_hash=bindparam("head")),
+                    [{"cid": k, "seq": v[0], "head": v[1]} for k, v in new_heads.items()],
+                )
             if alerts:
                 conn.execute(
                     insert(t.alerts),

@@ -43,6 +43,8 @@ class Settings:
     poll_interval: float = 0.2
     """How often a worker looks for orders assembled by other workers (seconds)."""
     longpoll_max: float = 60.0
+    threads: int = 8
+    """Worker threads per process for blocking (database) work."""
     checkpoint_interval: float = 1.0
     """How often a worker signs a log checkpoint if the log grew (seconds)."""
     clock: Callable[[], float] = time.time
@@ -76,6 +78,7 @@ class Settings:
             "poll_interval",
             "longpoll_max",
             "checkpoint_interval",
+            "threads",
             "migrate",
         ):
             if name in data:

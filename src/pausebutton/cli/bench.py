@@ -99,3 +99,22 @@ def chip(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
     """Firmware decisions/s (install, meter; pure and NVM-persisted) and location
     challenge-response latency (median, p99) beside raw Ed25519 signing."""
     _show(_run("chip", quick=quick), json_out)
+    _show(_run("log", quick=quick, entries=entries), json_out)
+
+
+@app.command("authority")
+def authority(
+    json_out: JsonOpt = False,
+    quick: QuickOpt = False,
+    chips: Annotated[
+        int | None,
+        typer.Option(help="Simulated chips waiting for the pause (10,000; quick 1,000)."),
+    ] = None,
+    reports: Annotated[
+        int | None, typer.Option(help="Usage reports to ingest (50,000; quick 5,000).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="API worker processes of the server.")] = 1,
+) -> None:
+    """Authority over HTTP: reports ingested/s vs raw Ed25519 verify/s, time to pause
+    N connected chips (p50/p99), licence issuance latency under 50 clients."""
+    _show(_run("authority", quick=quick, chips=chips, reports=reports, workers=workers), json_out)
