@@ -38,3 +38,16 @@ def _run(component: str, **options: Any) -> dict[str, Any]:
 def protocol(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
     """Envelope sign/verify throughput against raw Ed25519 of the same backend."""
     _show(_run("protocol", quick=quick), json_out)
+
+
+@app.command("guard")
+def guard(
+    json_out: JsonOpt = False,
+    quick: QuickOpt = False,
+    device: Annotated[str, typer.Option(help="cpu, or cuda on a GPU machine.")] = "cpu",
+    rounds: Annotated[
+        int | None, typer.Option(help="Interleaved rounds (default by size).")
+    ] = None,
+) -> None:
+    """PyTorch guard overhead on a small-transformer training loop vs the same loop unguarded."""
+    _show(_run("guard", quick=quick, device=device, rounds=rounds), json_out)
