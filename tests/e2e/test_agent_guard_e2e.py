@@ -243,3 +243,44 @@ def test_revoked_operator_key_puts_the_node_in_a_safe_state(tmp_path):
         agent.tick()
         with pytest.raises(AuthError):
             service.handle({"op": "step", "lease": lease, "settle": 10, "expect": 10}, 1, 0)
+
+
+def test_agent_list_refuses_listed_weights_and_code_through_the_lease(tmp_path):
+    from pausebutton.agent.daemon import PROHIBITED_FILE
+    from pausebutton.chip.lab import Lab
+    from pausebutton.errors import PolicyError
+    from pausebutton.guard.artifacts import file_hash, listable_tensors
+    from pausebutton.protocol.envelope import Envelope
+    from pausebutton.protocol.messages import Artifact, ArtifactKind, ProhibitedArtifacts
+
+    lab = Lab.create(b"agent-e2e-artifacts")
+    backend = FakeBackend(1)
+    state = tmp_path / "agent"
+    Agent.enroll(
+        state, backend, trust_root=lab.root_bytes, vendor_key=lab.keys.key("vendor"), issued_at=1
+    )
+    torch.manual_seed(7)
+    banned = tiny_gpt(d_model=64, ctx=8)
+    script = tmp_path / "train_banned.py"
+    script.write_text("# a listed training script\n")
+    arts = (*listable_tensors(banned), Artifact(ArtifactKind.CODE, file_hash(script), "code"))
+    listed = Envelope.create(ProhibitedArtifacts(3, 1, tuple(arts)), lab.members()).encode()
+    (state / PROHIBITED_FILE).write_bytes(listed)
+    agent = Agent(state, backend)
+    server = LeaseServer(tmp_path / "lease.sock", agent.lease_service()).start()
+    try:
+        with pytest.raises(PolicyError), Guard(LeaseBudget(tmp_path / "lease.sock"), model=banned):
+            pytest.fail("a listed model must be refused before the loop")
+        with (
+            pytest.raises(PolicyError),
+            Guard(LeaseBudget(tmp_path / "lease.sock"), code=(str(script),)),
+        ):
+            pytest.fail("listed code must be refused before the loop")
+        torch.manual_seed(8)
+        fine = tiny_gpt(d_model=64, ctx=8)
+        with Guard(LeaseBudget(tmp_path / "lease.sock"), model=fine) as guard:
+            assert guard.prohibited is not None and len(guard.prohibited) == len(arts)
+        reports = (state / "artifact-reports.jsonl").read_text().splitlines()
+        assert len(reports) == 2 and "prohibited-artifact" in reports[0]
+    finally:
+        server.stop()

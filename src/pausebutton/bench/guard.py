@@ -139,18 +139,25 @@ def run(
 
     tmp = tempfile.TemporaryDirectory(prefix="pb-bench-guard-")
     from pausebutton.agent.lease import LeaseBudget, LeaseServer, LeaseService
-    from pausebutton.agent.ledger import ChipBudget, ChipLedger, StateDirChip
 
     huge = 10**30
-    chip_state = _chip_dir(Path(tmp.name) / "chip", huge)
-    lease_state = _chip_dir(Path(tmp.name) / "lease-chip", huge)
-    service = LeaseService({"GPU-bench": ChipLedger(StateDirChip(lease_state))})
+    skipped: dict[str, str] = {}
+    guards: dict[str, Guard] = {"local": Guard(LocalBudget(huge))}
+    ledger: Any
+    try:  # the firmware needs cbor2 and pynacl; without them only the chip variant is skipped
+        from pausebutton.agent.ledger import ChipBudget, ChipLedger, StateDirChip
+
+        chip_state = _chip_dir(Path(tmp.name) / "chip", huge)
+        lease_state = _chip_dir(Path(tmp.name) / "lease-chip", huge)
+        guards["chip"] = Guard(ChipBudget(chip_state))
+        ledger = ChipLedger(StateDirChip(lease_state))
+    except ImportError as exc:
+        skipped["chip"] = f"firmware dependencies missing: {exc}"
+        ledger = LocalBudget(huge)
+        skipped["lease"] = "served from an in-process ledger, not a firmware chip"
+    service = LeaseService({"GPU-bench": ledger})
     server = LeaseServer(Path(tmp.name) / "lease.sock", service).start()
-    guards = {
-        "local": Guard(LocalBudget(huge)),
-        "chip": Guard(ChipBudget(chip_state)),
-        "lease": Guard(LeaseBudget(Path(tmp.name) / "lease.sock")),
-    }
+    guards["lease"] = Guard(LeaseBudget(Path(tmp.name) / "lease.sock"))
     nvml = _Nvml(device)
     variants = ["plain", *guards]
     times: dict[str, list[float]] = {v: [] for v in variants}
@@ -249,6 +256,8 @@ def run(
             v: round(s / steps_timed / med["plain"] * 100, 3) for v, s in guard_s.items()
         },
     }
+    if skipped:
+        out["skipped"] = skipped
     out |= nvml.info()
     if any(energy.values()):
         out["nvml_energy_mj_per_step"] = {v: round(e / steps_timed, 1) for v, e in energy.items()}

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from pausebutton.bench.guard import run  # noqa: E402
+from pausebutton.bench.guard import run
 
 pytestmark = pytest.mark.torch
 
