@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ from pausebutton.protocol.messages import (
 )
 from pausebutton.protocol.schema import Struct, check_nonneg
 from pausebutton.protocol.trustroot import TrustRoot, load_pinned_root, verify_root_update
+from pausebutton.translog.bundle import InclusionBundle
+from pausebutton.translog.policy import LogPolicy
 
 FIRMWARE_VERSION = 1
 """Version of this reference firmware (compared with a license's ``firmware_floor``)."""
@@ -89,7 +92,7 @@ DEFAULT_POWER_MW = 700_000
 RESPONSE_BLOCK = 1024
 """Location-response counter values reserved in NVM at once (see :meth:`Firmware.respond`)."""
 
-MAX_APPLIED = 4096
+MAX_APPLIED = 64
 """Hashes of applied licenses kept verbatim; older ones stay covered by the id rule."""
 
 LICENSE_LOG_CONTEXT = b"pausebutton/v1/license-log"
@@ -145,45 +148,32 @@ STATE_TABLE: Mapping[tuple[bool, LicenseCondition], ChipState] = {
 """The decision table: which state a chip is in, from its facts at its trusted time."""
 
 _S = ChipState
-_ACTIVE = frozenset({_S.THROTTLED, _S.LICENSED, _S.EXHAUSTED, _S.PAUSED})
-_TIMED = frozenset({_S.THROTTLED, _S.EXHAUSTED, _S.PAUSED})
-"""States that time passing alone can reach (expiry, offline, a pause or resume taking effect)
-from any live state; LICENSED is reached by time only when a resume takes effect."""
+_ALL_LIVE = frozenset({_S.THROTTLED, _S.LICENSED, _S.EXHAUSTED, _S.PAUSED})
+TIMED: Mapping[ChipState, frozenset[ChipState]] = {
+    # where time passing alone can take a state: a license expiring or going stale, a
+    # pending pause taking effect, a resume's effective time arriving
+    _S.THROTTLED: frozenset({_S.THROTTLED, _S.PAUSED}),
+    _S.LICENSED: frozenset({_S.LICENSED, _S.THROTTLED, _S.PAUSED}),
+    _S.EXHAUSTED: frozenset({_S.EXHAUSTED, _S.THROTTLED, _S.PAUSED}),
+    _S.PAUSED: _ALL_LIVE,
+}
+"""States reachable by trusted time moving forward (cycles, time tokens, signed order times)."""
 
 TRANSITIONS: Mapping[tuple[ChipState, Event], frozenset[ChipState]] = {
-    # from THROTTLED
-    (_S.THROTTLED, Event.LICENSE): frozenset({_S.LICENSED, _S.PAUSED}),
-    (_S.THROTTLED, Event.PAUSE): frozenset({_S.THROTTLED, _S.PAUSED}),
-    (_S.THROTTLED, Event.RESUME): frozenset({_S.THROTTLED}),
-    (_S.THROTTLED, Event.TIME): frozenset({_S.THROTTLED, _S.LICENSED, _S.EXHAUSTED, _S.PAUSED}),
-    (_S.THROTTLED, Event.ROOT): frozenset({_S.THROTTLED}),
-    (_S.THROTTLED, Event.METER): frozenset({_S.THROTTLED, _S.PAUSED}),
-    # from LICENSED
-    (_S.LICENSED, Event.LICENSE): frozenset({_S.LICENSED, _S.PAUSED}),
-    (_S.LICENSED, Event.PAUSE): frozenset({_S.LICENSED, _S.PAUSED}),
-    (_S.LICENSED, Event.RESUME): frozenset({_S.LICENSED}),
-    (_S.LICENSED, Event.TIME): _ACTIVE,
-    (_S.LICENSED, Event.ROOT): frozenset({_S.LICENSED}),
-    (_S.LICENSED, Event.METER): _ACTIVE,
-    # from EXHAUSTED
-    (_S.EXHAUSTED, Event.LICENSE): frozenset({_S.LICENSED, _S.PAUSED}),
-    (_S.EXHAUSTED, Event.PAUSE): frozenset({_S.EXHAUSTED, _S.PAUSED}),
-    (_S.EXHAUSTED, Event.RESUME): frozenset({_S.EXHAUSTED}),
-    (_S.EXHAUSTED, Event.TIME): _TIMED,
-    (_S.EXHAUSTED, Event.ROOT): frozenset({_S.EXHAUSTED}),
-    (_S.EXHAUSTED, Event.METER): _TIMED,
-    # from PAUSED
+    **{(s, Event.LICENSE): frozenset({_S.LICENSED, _S.PAUSED}) for s in _ALL_LIVE - {_S.PAUSED}},
     (_S.PAUSED, Event.LICENSE): frozenset({_S.PAUSED}),
-    (_S.PAUSED, Event.PAUSE): frozenset({_S.PAUSED}),
-    (_S.PAUSED, Event.RESUME): _ACTIVE,
-    (_S.PAUSED, Event.TIME): _ACTIVE,
-    (_S.PAUSED, Event.ROOT): frozenset({_S.PAUSED}),
-    (_S.PAUSED, Event.METER): _ACTIVE,
-    # reports, challenges and boots never change the state (time does not advance)
-    **{(s, e): frozenset({s}) for s in _ACTIVE for e in (Event.REPORT, Event.CHALLENGE)},
-    **{(s, Event.BOOT): frozenset({s}) for s in _ACTIVE},
+    **{(s, Event.PAUSE): TIMED[s] | {_S.PAUSED} for s in _ALL_LIVE},
+    **{(s, Event.RESUME): TIMED[s] for s in _ALL_LIVE},
+    # a fresh token also revives a license that had gone stale (dead man's switch)
+    **{(s, Event.TIME): TIMED[s] for s in _ALL_LIVE - {_S.THROTTLED}},
+    (_S.THROTTLED, Event.TIME): _ALL_LIVE,
+    **{(s, Event.METER): TIMED[s] for s in _ALL_LIVE - {_S.LICENSED}},
+    (_S.LICENSED, Event.METER): TIMED[_S.LICENSED] | {_S.EXHAUSTED},
+    # root updates, reports, challenges and boots never change the state
+    **{(s, e): frozenset({s}) for s in _ALL_LIVE for e in (Event.ROOT, Event.REPORT)},
+    **{(s, e): frozenset({s}) for s in _ALL_LIVE for e in (Event.CHALLENGE, Event.BOOT)},
     # a tamper signal from anywhere; TAMPERED is absorbing and refuses every other input
-    **{(s, Event.TAMPER): frozenset({_S.TAMPERED}) for s in (*_ACTIVE, _S.TAMPERED)},
+    **{(s, Event.TAMPER): frozenset({_S.TAMPERED}) for s in ChipState},
 }
 """The transition table: for each (state, input), the states the input may lead to.
 
@@ -266,6 +256,10 @@ class ChipRecord(Struct):
         for name in ("peak_flops", "clock_hz", "throttle_ppm"):
             if getattr(self, name) <= 0:
                 raise SchemaError(f"{name} must be positive", field=name)
+        if self.region is not None and not (
+            len(self.region) == 2 and self.region.isascii() and self.region.isupper()
+        ):
+            raise SchemaError(f"region {self.region!r} is not an ISO 3166 code", field="region")
         if self.throttle_ppm > 1_000_000:
             raise SchemaError("throttle_ppm is at most 1000000", field="throttle_ppm")
         for f in dataclasses.fields(self):
@@ -281,7 +275,13 @@ class ChipRecord(Struct):
     def active_license(self) -> License | None:
         if self.license is None:
             return None
-        return License.decode_payload(self.license)
+        return _license_of(self.license)
+
+
+@functools.lru_cache(maxsize=64)
+def _license_of(payload: bytes) -> License:
+    """Decoded active license (cached: the payload bytes are immutable)."""
+    return License.decode_payload(payload)
 
 
 def provision(
@@ -306,6 +306,10 @@ def provision(
     cert = env.open_as(DeviceCertificate)
     if cert.device_key != device_key.public.raw:
         raise WrongChipError("the certificate is for another device key")
+    if firmware_version < cert.firmware_floor:
+        raise FirmwareTooOldError(
+            f"firmware {firmware_version} is below the vendor's floor {cert.firmware_floor}"
+        )
     load_pinned_root(root)
     return ChipRecord(
         chip_id=device_key.key_id,
@@ -368,16 +372,12 @@ None, raising NotLoggedError / ProofError. Permissive inputs need it (fail-safe 
 
 
 def translog_verifier(root: TrustRoot, entry: bytes, inclusion: bytes | None) -> None:
-    """The default inclusion check: the transparency log's policy under the pinned root."""
+    """The default inclusion check: the transparency log's policy (translog step V3) under
+    the pinned root: a checkpoint signed by the log role and cosigned by the witness
+    role's threshold, and an audit path from the entry to its root hash."""
     if inclusion is None:
         raise NotLoggedError("no log inclusion proof came with it")
-    try:
-        from pausebutton.translog.bundle import InclusionBundle
-        from pausebutton.translog.policy import LogPolicy
-    except ImportError:  # pragma: no cover - only before the log is built
-        raise NotLoggedError("this build has no transparency log verifier") from None
-    bundle = InclusionBundle.decode(inclusion)
-    LogPolicy.from_trust_root(root).verify_entry(entry, bundle)
+    LogPolicy.from_trust_root(root).verify_entry(entry, InclusionBundle.decode(inclusion))
 
 
 # -- the machine ------------------------------------------------------------------------------
@@ -604,6 +604,15 @@ class Firmware:
                 f" this chip (region {rec.region}, owner {rec.owner!r})"
             )
 
+    def _advance_time(self, signed_time: int) -> ChipRecord:
+        """A quorum-signed order's ``issued_at`` is a time the authority vouches has passed:
+        trusted time moves up to it (never down). This only brings expiry and pauses
+        sooner; the offline deadline still needs a time token."""
+        rec = self.record
+        if signed_time <= self.trusted_time:
+            return rec
+        return dataclasses.replace(rec, time_base=signed_time, cycles_at_base=rec.cycles)
+
     def _live_pauses(self, now: int) -> tuple[PauseEntry, ...]:
         """Drop pauses whose lift has taken effect (they can never apply again)."""
         return tuple(p for p in self.record.pauses if p.lifted_at is None or now < p.lifted_at)
@@ -613,10 +622,10 @@ class Firmware:
         self.root.require_role(env, "pause")  # fail-safe: a quorum alone, no log proof
         self._check_scope(order, "pause order")
         self._check_order_sequence(order.sequence, "pause order")
-        now = self.trusted_time
+        now = max(self.trusted_time, order.issued_at)
         entry = PauseEntry(order.sequence, order.effective_at)
         record = dataclasses.replace(
-            self.record,
+            self._advance_time(order.issued_at),
             order_seq=order.sequence,
             pauses=(*self._live_pauses(now), entry),
         )
@@ -632,7 +641,7 @@ class Firmware:
         self.root.require_role(env, "pause")
         self._check_scope(order, "resume order")
         self._check_order_sequence(order.sequence, "resume order")
-        now = self.trusted_time
+        now = max(self.trusted_time, order.issued_at)
         pauses = self._live_pauses(now)
         target = next((p for p in pauses if p.sequence == order.lifts), None)
         if target is None or target.lifted_at is not None:
@@ -642,7 +651,7 @@ class Firmware:
         self._verifier(self.root, data, inclusion)
         lifted = dataclasses.replace(target, lifted_at=order.effective_at)
         record = dataclasses.replace(
-            self.record,
+            self._advance_time(order.issued_at),
             order_seq=order.sequence,
             pauses=tuple(lifted if p is target else p for p in pauses),
         )

@@ -7,7 +7,6 @@ Permissive objects come with a log inclusion bundle from :class:`LabLog`.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 from pausebutton.chip.firmware import (
@@ -17,8 +16,8 @@ from pausebutton.chip.firmware import (
     Firmware,
     InclusionVerifier,
     provision,
+    translog_verifier,
 )
-from pausebutton.errors import NotLoggedError
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.genesis import AuthorityKeys, found_authority
 from pausebutton.protocol.keys import PrivateKey
@@ -31,7 +30,7 @@ from pausebutton.protocol.messages import (
     Scope,
     TimeToken,
 )
-from pausebutton.protocol.trustroot import TrustRoot
+from pausebutton.translog import merkle
 
 T0 = 1_800_000_000
 """The lab's epoch (2027-01-15), the chips' manufacture time."""
@@ -100,8 +99,7 @@ class Lab:
         return Firmware(self.new_record(**kwargs), verifier=self.verifier())  # type: ignore[arg-type]
 
     def verifier(self) -> InclusionVerifier:
-        assert self.log is not None
-        return self.log.verifier()
+        return translog_verifier
 
     # -- signed objects ------------------------------------------------------------------
 
@@ -144,11 +142,12 @@ class Lab:
         sequence: int | None = None,
         effective_at: int = T0,
         signers: list[PrivateKey] | None = None,
+        issued_at: int = T0,
     ) -> Envelope:
         if sequence is None:
             sequence = self.next_order
         self.next_order = max(self.next_order, sequence + 1)
-        order = PauseOrder(sequence, scope, effective_at, T0, "lab pause")
+        order = PauseOrder(sequence, scope, effective_at, issued_at, "lab pause")
         return Envelope.create(order, self.members() if signers is None else signers)
 
     def resume(
@@ -159,11 +158,12 @@ class Lab:
         sequence: int | None = None,
         effective_at: int = T0,
         signers: list[PrivateKey] | None = None,
+        issued_at: int = T0,
     ) -> Envelope:
         if sequence is None:
             sequence = self.next_order
         self.next_order = max(self.next_order, sequence + 1)
-        order = ResumeOrder(sequence, lifts, scope, effective_at, T0, "lab resume")
+        order = ResumeOrder(sequence, lifts, scope, effective_at, issued_at, "lab resume")
         return Envelope.create(order, self.members() if signers is None else signers)
 
     def time_token(
@@ -183,24 +183,27 @@ class Lab:
 
 @dataclass
 class LabLog:
-    """A lab transparency log: appends entries and returns inclusion bundles."""
+    """A lab transparency log: appends entries and returns real inclusion bundles (a
+    checkpoint signed by the lab's log key and cosigned by its witness keys)."""
 
-    lab_seed: bytes
-    entries: list[bytes] = field(default_factory=list)
+    keys: AuthorityKeys
+    leaves: list[bytes] = field(default_factory=list)
 
     @classmethod
     def for_lab(cls, lab: Lab) -> LabLog:
-        return cls(lab.seed)
+        return cls(lab.keys)
 
-    def include(self, entry: bytes) -> bytes | None:
-        self.entries.append(entry)
-        return b"lab-log:" + hashlib.sha256(entry).digest()
+    def include(self, entry: bytes, *, witnesses: int | None = None) -> bytes:
+        from pausebutton.chip.offline import make_inclusion_bundle
 
-    def verifier(self) -> InclusionVerifier:
-        def verify(root: TrustRoot, entry: bytes, inclusion: bytes | None) -> None:
-            if inclusion != b"lab-log:" + hashlib.sha256(entry).digest():
-                raise NotLoggedError("no lab log inclusion for this entry")
-            if entry not in self.entries:
-                raise NotLoggedError("entry is not in the lab log")
-
-        return verify
+        self.leaves.append(merkle.leaf_hash(entry))
+        wit = self.keys.role_keys["witness"]
+        return make_inclusion_bundle(
+            self.leaves,
+            len(self.leaves) - 1,
+            entry,
+            origin=self.keys.log_origin,
+            log_key=self.keys.key("log"),
+            witnesses=wit if witnesses is None else wit[:witnesses],
+            timestamp=T0,
+        )

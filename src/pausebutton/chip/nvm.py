@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pausebutton.errors import CorruptStateError, DataError, OversizedError
+from pausebutton.errors import ConflictError, CorruptStateError, DataError, OversizedError
 from pausebutton.fsutil import atomic_write
 
 MAGIC = b"PBNVM\x01"
@@ -123,7 +123,7 @@ class FileNvm:
     def create(self, data: bytes) -> None:
         """Write the first record (generation 1). Refuses a directory that holds a chip."""
         if self.exists():
-            raise CorruptStateError(f"{self.dir} already holds chip NVM; refusing to overwrite")
+            raise ConflictError(f"{self.dir} already holds chip NVM; refusing to overwrite")
         self.dir.mkdir(parents=True, exist_ok=True)
         self._write_copies(1, data)
         self._burn(1)

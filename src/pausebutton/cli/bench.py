@@ -51,3 +51,10 @@ def guard(
 ) -> None:
     """PyTorch guard overhead on a small-transformer training loop vs the same loop unguarded."""
     _show(_run("guard", quick=quick, device=device, rounds=rounds), json_out)
+
+
+@app.command("chip")
+def chip(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
+    """Firmware decisions/s (install, meter; pure and NVM-persisted) and location
+    challenge-response latency (median, p99) beside raw Ed25519 signing."""
+    _show(_run("chip", quick=quick), json_out)

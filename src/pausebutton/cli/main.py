@@ -12,11 +12,17 @@ from pausebutton.cli import (
     agent,
     authority,
     bench,
+    chip,
+    conformance,
     keys,
+    license,
     license_online,
+    pause,
     pause_online,
     protocol,
     registry,
+    timecmd,
+    vendor,
 )
 from pausebutton.cli.common import EXIT_ERROR, err, exit_code_for
 from pausebutton.errors import PausebuttonError
@@ -50,6 +56,13 @@ gov.add_typer(_gov_license, name="license")
 gov.add_typer(_gov_pause, name="pause")
 gov.add_typer(_gov_resume, name="resume")
 app.add_typer(gov, name="gov")
+app.add_typer(chip.app, name="chip")
+app.add_typer(vendor.app, name="vendor")
+app.add_typer(license.app, name="license")
+app.add_typer(pause.app, name="pause")
+app.add_typer(pause.resume_app, name="resume")
+app.add_typer(timecmd.app, name="time")
+app.add_typer(conformance.app, name="conformance")
 
 
 def _version(value: bool) -> None:

@@ -251,3 +251,60 @@ def test_expired_license_rejected_without_change(lab: Lab, fw: Firmware) -> None
     with pytest.raises(ExpiredError):
         fw.install(*lab.logged(lab.license(fw.record.chip_id, not_after=T0 - 1, not_before=0)))
     assert fw.record is before
+
+
+def test_trust_root_update_needs_quorum_and_log(lab: Lab, fw: Firmware) -> None:
+    from pausebutton.protocol.trustroot import TrustRoot
+
+    new_root = lab.keys.signed_root(version=2, expires=T0 + 10**8)
+    with pytest.raises(NotLoggedError):
+        fw.install(new_root.encode())
+    apply(fw, *lab.logged(new_root))
+    assert Envelope.decode(fw.record.root).open_as(TrustRoot).version == 2
+    with pytest.raises(RollbackError):
+        fw.install(*lab.logged(lab.keys.signed_root(version=1, expires=T0 + 10**8)))
+    short = Envelope.create(lab.keys.trust_root(version=3, expires=T0 + 10**8), lab.members(2))
+    with pytest.raises(BelowThresholdError):
+        fw.install(*lab.logged(short))
+
+
+def test_license_scope_fields(lab: Lab, fw: Firmware) -> None:
+    with pytest.raises(ScopeError):
+        fw.install(*lab.logged(lab.license(fw.record.chip_id, region="US")))
+    with pytest.raises(ScopeError):
+        fw.install(*lab.logged(lab.license(fw.record.chip_id, owner="someone-else")))
+    apply(fw, *lab.logged(lab.license(fw.record.chip_id, region="NL", owner="owner-a")))
+    assert fw.state is ChipState.LICENSED
+
+
+def test_pause_issued_at_advances_trusted_time_only_forward(lab: Lab, fw: Firmware) -> None:
+    from pausebutton.protocol.messages import GLOBAL, PauseOrder
+
+    order = PauseOrder(1, GLOBAL, T0 + 500, T0 + 500, "now")
+    apply(fw, Envelope.create(order, lab.members()).encode())
+    assert fw.trusted_time == T0 + 500
+    assert fw.state is ChipState.PAUSED
+    assert fw.record.last_token_time == T0  # the offline deadline still needs a time token
+
+
+def test_provision_checks_certificate_and_floor(lab: Lab) -> None:
+    from pausebutton.chip.firmware import provision
+    from pausebutton.errors import FirmwareTooOldError
+    from pausebutton.protocol.keys import PrivateKey
+    from pausebutton.protocol.messages import DeviceCertificate
+
+    device = PrivateKey.from_seed_material(b"prov")
+    cert = lab.certificate(device)
+    with pytest.raises(WrongChipError):
+        provision(device_key=PrivateKey.from_seed_material(b"other"), certificate=cert,
+                  root=lab.root_bytes)  # fmt: skip
+    floor = DeviceCertificate(
+        serial="S", model="M", device_key=device.public.raw, vendor="v",
+        firmware_floor=5, issued_at=T0,
+    )  # fmt: skip
+    with pytest.raises(FirmwareTooOldError):
+        provision(device_key=device, certificate=Envelope.create(floor, [lab.vendor]).encode(),
+                  root=lab.root_bytes)  # fmt: skip
+    record = provision(device_key=device, certificate=cert, root=lab.root_bytes, region="DE")
+    assert ChipRecord.decode(record.encode()) == record
+    assert record.chip_id == device.key_id

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pausebutton.chip.nvm import COPY_NAMES, FUSE_NAME, FileNvm
-from pausebutton.errors import CorruptStateError
+from pausebutton.errors import ConflictError, CorruptStateError
 
 
 def test_write_read_round_trip(tmp_path: Path) -> None:
@@ -21,7 +21,7 @@ def test_write_read_round_trip(tmp_path: Path) -> None:
 
 def test_create_refuses_existing(tmp_path: Path) -> None:
     FileNvm(tmp_path).create(b"x")
-    with pytest.raises(CorruptStateError):
+    with pytest.raises(ConflictError):
         FileNvm(tmp_path).create(b"y")
 
 

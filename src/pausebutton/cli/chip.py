@@ -1,0 +1,239 @@
+"""``pausebutton chip``: a simulated pause-button-compatible chip on a state directory.
+
+The stable chip CLI contract (docs/cli.md): ``new``, ``install``, ``run``,
+``status``, ``report``, ``respond`` and ``tamper``. Exit codes: 0 accepted /
+ran at full rate, 3 rejected (reason on stderr as ``error: CODE: message``),
+4 some work ran throttled, 2 unusable command-line input.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pausebutton.chip.firmware import DEFAULT_PEAK_FLOPS, FIRMWARE_VERSION, verify_report_chain
+from pausebutton.chip.offline import parse_flop
+from pausebutton.chip.simulated import SimulatedChip
+from pausebutton.cli.common import EXIT_THROTTLED, err, fail, out, print_json
+from pausebutton.cli.vendor import load_vendor
+from pausebutton.errors import PausebuttonError, UsageError
+from pausebutton.fsutil import atomic_write, read_limited
+from pausebutton.protocol.messages import GENESIS_HASH
+
+app = typer.Typer(help="A simulated pause-button-compatible chip (firmware over secure NVM).")
+
+StateArg = Annotated[Path, typer.Argument(help="The chip's state directory.")]
+
+
+def _open(state: Path) -> SimulatedChip:
+    try:
+        return SimulatedChip.open(state)
+    except PausebuttonError as exc:
+        fail(exc)
+
+
+@app.command("new")
+def new(
+    state: Annotated[Path, typer.Argument(help="State directory to create (must not exist).")],
+    trust: Annotated[Path, typer.Option("--trust", help="Trust root to pin (trust-root.cbor).")],
+    vendor: Annotated[Path, typer.Option("--vendor", help="Vendor directory (vendor init).")],
+    model: Annotated[str, typer.Option(help="Chip model name.")] = "H100-SXM5",
+    serial: Annotated[str | None, typer.Option(help="Serial number (default: random).")] = None,
+    region: Annotated[
+        str | None, typer.Option(help="ISO 3166 region the chip is provisioned for.")
+    ] = None,
+    owner: Annotated[str | None, typer.Option(help="Owner the chip is provisioned for.")] = None,
+    peak_flops: Annotated[str, typer.Option(help="Dense peak FLOP/s.")] = str(DEFAULT_PEAK_FLOPS),
+    firmware_version: Annotated[int, typer.Option(help="Firmware version.")] = FIRMWARE_VERSION,
+) -> None:
+    """Manufacture a chip: generate its device key inside it, have the vendor certify it,
+    pin the trust root, write its first NVM. Prints the chip id (hex)."""
+    import secrets
+
+    root = read_limited(trust)
+    name, key = load_vendor(vendor)
+    if region is not None:
+        region = region.upper()
+    with SimulatedChip.create(
+        state,
+        root=root,
+        vendor_key=key,
+        vendor=name,
+        issued_at=int(time.time()),
+        model=model,
+        serial=serial or f"SN-{secrets.token_hex(6)}",
+        peak_flops=parse_flop(peak_flops),
+        region=region,
+        owner=owner,
+        firmware_version=firmware_version,
+    ) as chip:
+        out.print(chip.chip_id.hex())
+
+
+@app.command("install")
+def install(
+    state: StateArg,
+    file: Annotated[Path, typer.Argument(help="License, order, time token or root update.")],
+) -> None:
+    """Install a license, pause/resume order, time token or trust-root update (a bare
+    envelope or an install bundle with its log inclusion proof).
+    Exit 0 accepted; exit 3 rejected, with the reason on stderr."""
+    data = read_limited(file, 1 << 20)
+    with _open(state) as chip:
+        try:
+            decision = chip.install(data)
+        except PausebuttonError as exc:
+            err.print(f"error: {exc.code}: {exc.message}", markup=False)
+            raise typer.Exit(3) from None
+    out.print(f"accepted: {decision.detail} (state {decision.state_after.value})")
+
+
+@app.command("run")
+def run(
+    state: StateArg,
+    flop: Annotated[str, typer.Option("--flop", help="FLOP of work to run (e.g. 1e15).")],
+    cycles: Annotated[int | None, typer.Option(help="Measured cycles (default: modelled).")] = None,
+    energy_mj: Annotated[
+        int | None, typer.Option(help="Measured energy in mJ (default: modelled).")
+    ] = None,
+) -> None:
+    """Meter N FLOP of work. Prints JSON with full-rate and throttled FLOP.
+    Exit 0 if all ran at full rate, 4 if any ran throttled, 3 if the chip refuses."""
+    amount = parse_flop(flop)
+    with _open(state) as chip:
+        try:
+            result = chip.run(amount, cycles=cycles, energy_mj=energy_mj)
+        except PausebuttonError as exc:
+            fail(exc)
+        doc = {
+            "flop": amount,
+            "flop_full": result.flop_full,
+            "flop_throttled": result.flop_throttled,
+            "cycles": result.cycles,
+            "energy_mj": result.energy_mj,
+            "state": chip.firmware.state.value,
+        }
+    print_json(doc)
+    if result.flop_throttled:
+        raise typer.Exit(EXIT_THROTTLED)
+
+
+@app.command("status")
+def status(
+    state: StateArg,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the chip's state, trusted time, license, counters and pauses."""
+    with _open(state) as chip:
+        doc = chip.status()
+    if json_out:
+        print_json(doc)
+        return
+    lic = doc["license"]
+    out.print(f"chip      {doc['chip_id']}\nstate     {doc['state']}")
+    out.print(f"time      {doc['trusted_time']} (trusted)")
+    out.print(f"flop      full {doc['flop_full']}  throttled {doc['flop_throttled']}")
+    if lic:
+        out.print(
+            f"license   {lic['license_id']}: {lic['flop_left']} of {lic['flop_budget']} FLOP"
+            f" left, until {lic['not_after']}"
+        )
+
+
+@app.command("report")
+def report(
+    state: StateArg,
+    out_path: Annotated[Path, typer.Option("--out", help="File for the signed usage report.")],
+) -> None:
+    """Write the next usage report: signed by the device key, hash-chained to the last."""
+    with _open(state) as chip:
+        try:
+            data = chip.report()
+        except PausebuttonError as exc:
+            fail(exc)
+    atomic_write(out_path, data)
+    out.print(f"usage report written to {out_path}")
+
+
+@app.command("respond")
+def respond(
+    state: StateArg,
+    challenge: Annotated[
+        str, typer.Argument(help="A LocationChallenge file, or the nonce as 64 hex digits.")
+    ],
+    out_path: Annotated[Path, typer.Option("--out", help="File for the signed response.")],
+) -> None:
+    """Answer a location challenge at once: sign (nonce, chip id, counter)."""
+    path = Path(challenge)
+    if path.is_file():
+        data = read_limited(path, 1 << 16)
+    else:
+        try:
+            data = bytes.fromhex(challenge)
+        except ValueError:
+            raise UsageError("CHALLENGE is neither a file nor a hex nonce") from None
+        if len(data) != 32:
+            raise UsageError("a nonce is 32 bytes (64 hex digits)")
+    with _open(state) as chip:
+        try:
+            message = chip.respond(data)
+        except PausebuttonError as exc:
+            fail(exc)
+    atomic_write(out_path, message)
+    out.print(f"location response written to {out_path}")
+
+
+@app.command("tamper")
+def tamper(
+    state: StateArg,
+    reason: Annotated[str, typer.Option(help="What the tamper sensor saw.")] = "tamper signal",
+) -> None:
+    """Raise the tamper signal: the chip zeroises its device key and refuses everything."""
+    with _open(state) as chip:
+        chip.tamper(reason)
+    out.print("chip tampered: device key zeroised")
+
+
+@app.command("certificate")
+def certificate(
+    state: StateArg,
+    out_path: Annotated[Path, typer.Option("--out", help="File for the certificate.")],
+) -> None:
+    """Export the chip's vendor-signed device certificate (auditors verify reports with it)."""
+    with _open(state) as chip:
+        data = chip.certificate
+    atomic_write(out_path, data)
+    out.print(f"device certificate written to {out_path}")
+
+
+@app.command("verify-reports")
+def verify_reports(
+    reports: Annotated[list[Path], typer.Argument(help="Usage report files, in order.")],
+    cert: Annotated[Path, typer.Option("--certificate", help="The chip's certificate file.")],
+    first_sequence: Annotated[int, typer.Option(help="Sequence of the first report.")] = 1,
+    prev_hash: Annotated[
+        str | None, typer.Option(help="Hex hash the first report links to (default: genesis).")
+    ] = None,
+) -> None:
+    """Check a run of usage reports: device-key signatures, consecutive sequences and the
+    hash chain. Exit 3 (chain) if a report is missing, reordered or forged."""
+    link = GENESIS_HASH
+    if prev_hash is not None:
+        try:
+            link = bytes.fromhex(prev_hash)
+        except ValueError:
+            raise UsageError("--prev-hash is hex") from None
+    chain = verify_report_chain(
+        read_limited(cert, 1 << 16),
+        [read_limited(r, 1 << 16) for r in reports],
+        prev_hash=link,
+        first_sequence=first_sequence,
+    )
+    last = chain[-1] if chain else None
+    out.print(
+        f"{len(chain)} report(s) verified"
+        + (f"; last: sequence {last.sequence}, {last.flop_full} FLOP at full rate" if last else "")
+    )

@@ -1,0 +1,69 @@
+"""``pausebutton conformance``: run the firmware conformance kit against a chip CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pausebutton.chip.conformance import (
+    DEFAULT_SCENARIOS,
+    load_scenarios,
+    own_chip_cli,
+    run_all,
+)
+from pausebutton.cli.common import EXIT_REJECTED, out, print_json
+from pausebutton.errors import UsageError
+
+app = typer.Typer(help="The firmware conformance kit: scenarios as data, any chip CLI.")
+
+
+@app.command("run")
+def run(
+    chip_cli: Annotated[
+        str | None,
+        typer.Option(
+            "--chip-cli",
+            help='Command that implements the chip CLI contract, e.g. "pausebutton" or'
+            ' "python -m mychip" (default: this pausebutton).',
+        ),
+    ] = None,
+    scenarios: Annotated[
+        Path, typer.Option(help="Directory of scenario JSON files.")
+    ] = DEFAULT_SCENARIOS,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Run only scenarios whose name contains this.")
+    ] = None,
+    jobs: Annotated[int, typer.Option(help="Scenarios run in parallel.")] = 2,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON results.")] = False,
+) -> None:
+    """Run every scenario (accept and reject cases with their expected reasons) against
+    CMD's ``chip`` verbs. Exit 0 if all pass, 3 if any fails."""
+    found = load_scenarios(scenarios)
+    if only:
+        found = [s for s in found if any(o in s["name"] for o in only)]
+    if not found:
+        raise UsageError("no scenarios selected")
+    results = run_all(chip_cli or own_chip_cli(), found, jobs=jobs)
+    failed = [r for r in results if not r.passed]
+    if json_out:
+        print_json(
+            {
+                "passed": len(results) - len(failed),
+                "failed": len(failed),
+                "scenarios": [
+                    {"name": r.name, "passed": r.passed, "steps": r.steps, "message": r.message}
+                    for r in results
+                ],
+            }
+        )
+    else:
+        for r in results:
+            mark = "PASS" if r.passed else "FAIL"
+            out.print(
+                f"{mark}  {r.name}  ({r.seconds:.1f} s){'  ' + r.message if r.message else ''}"
+            )
+        out.print(f"{len(results) - len(failed)} of {len(results)} scenarios passed")
+    if failed:
+        raise typer.Exit(EXIT_REJECTED)

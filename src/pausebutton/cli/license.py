@@ -1,0 +1,67 @@
+"""``pausebutton license``: issue chip-bound compute licenses offline (authority side)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pausebutton.chip.offline import OfflineAuthority, parse_chip_id, parse_duration, parse_flop
+from pausebutton.cli.common import out
+from pausebutton.fsutil import atomic_write
+from pausebutton.protocol.messages import License
+
+app = typer.Typer(help="Issue chip-bound compute licenses (offline, from an authority directory).")
+
+SKEW = 300
+"""Default backdating of not_before: tolerance between the authority's clock and a chip's
+trusted time."""
+
+
+@app.command("issue")
+def issue(
+    authority: Annotated[Path, typer.Option("--authority", help="Authority directory.")],
+    chip: Annotated[str, typer.Option("--chip", help="Chip id (64 hex digits).")],
+    flop: Annotated[str, typer.Option("--flop", help="FLOP budget at full rate (e.g. 1e18).")],
+    valid_for: Annotated[
+        str, typer.Option("--valid-for", help="Validity from now (e.g. 30d, 12h, 3600).")
+    ],
+    out_path: Annotated[Path, typer.Option("--out", help="Install bundle to write.")],
+    max_offline: Annotated[
+        str, typer.Option(help="Longest run without a fresh time token (dead man's switch).")
+    ] = "7d",
+    license_id: Annotated[
+        int | None, typer.Option(help="License id (default: the next one of this authority).")
+    ] = None,
+    not_before: Annotated[
+        int | None, typer.Option(help=f"Unix start time (default: now - {SKEW} s).")
+    ] = None,
+    firmware_floor: Annotated[int, typer.Option(help="Lowest firmware version allowed.")] = 0,
+    region: Annotated[str | None, typer.Option(help="Only valid in this region.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Only valid for this owner.")] = None,
+    now: Annotated[int | None, typer.Option(help="Unix time to issue at (default: now).")] = None,
+) -> None:
+    """Sign a license with the licensing key, append it to the authority's local
+    transparency log and write an install bundle carrying its inclusion proof."""
+    auth = OfflineAuthority.load(authority)
+    issued = int(time.time()) if now is None else now
+    start = issued - SKEW if not_before is None else not_before
+    draft = License(
+        license_id=license_id or 1,
+        chip_id=parse_chip_id(chip),
+        not_before=start,
+        not_after=issued + parse_duration(valid_for),
+        flop_budget=parse_flop(flop),
+        max_offline=parse_duration(max_offline),
+        firmware_floor=firmware_floor,
+        region=region.upper() if region else None,
+        owner=owner,
+    )
+    draft.validate()  # all input checked before the id counter moves
+    lic = dataclasses.replace(draft, license_id=auth.next_number("license_id", license_id))
+    item = auth.logged_install_file(auth.sign_role(lic, "licensing"), timestamp=issued)
+    atomic_write(out_path, item.encode())
+    out.print(f"license {lic.license_id} for chip {chip[:16]}…: {lic.flop_budget} FLOP, logged")

@@ -1,0 +1,39 @@
+"""``pausebutton time``: authority-signed time tokens (chips never trust the host clock)."""
+
+from __future__ import annotations
+
+import time as _time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pausebutton.chip.offline import OfflineAuthority, parse_chip_id
+from pausebutton.cli.common import out
+from pausebutton.fsutil import atomic_write
+from pausebutton.protocol.messages import TimeToken
+
+app = typer.Typer(help="Issue time tokens signed by the authority's time role.")
+
+
+@app.command("issue")
+def issue(
+    authority: Annotated[Path, typer.Option("--authority", help="Authority directory.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Time token file to write.")],
+    at: Annotated[
+        int | None, typer.Option("--time", help="Unix time to state (default: now).")
+    ] = None,
+    chip: Annotated[str | None, typer.Option(help="Bind the token to one chip id.")] = None,
+    sequence: Annotated[
+        int | None, typer.Option(help="Sequence (default: the authority's next).")
+    ] = None,
+) -> None:
+    """Sign a time token (monotonic sequence) with the time key. Chips advance their
+    trusted time from it by counting cycles."""
+    auth = OfflineAuthority.load(authority)
+    chip_id = None if chip is None else parse_chip_id(chip)
+    stated = int(_time.time()) if at is None else at
+    TimeToken(time=stated, sequence=sequence or 1, chip_id=chip_id).validate()
+    token = TimeToken(stated, auth.next_number("time_sequence", sequence), chip_id)
+    atomic_write(out_path, auth.sign_role(token, "time").encode())
+    out.print(f"time token {token.sequence}: {token.time}")

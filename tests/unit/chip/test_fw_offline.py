@@ -1,0 +1,63 @@
+"""Offline authority tools: parsing, counters and the local proof-carrying log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pausebutton.authority.keydir import write_authority_dir
+from pausebutton.chip.install import INSTALL_KIND, InstallFile
+from pausebutton.chip.offline import (
+    OfflineAuthority,
+    parse_duration,
+    parse_flop,
+    parse_scope,
+)
+from pausebutton.errors import MalformedError, UsageError
+from pausebutton.protocol import encoding
+from pausebutton.protocol.genesis import found_authority
+from pausebutton.protocol.messages import ScopeKind, TimeToken
+from pausebutton.translog.bundle import InclusionBundle
+from pausebutton.translog.policy import LogPolicy
+
+
+def test_parsers() -> None:
+    assert parse_duration("30d") == 30 * 86400 and parse_duration("90") == 90
+    assert parse_flop("1e25") == 10**25 and parse_flop("1_000") == 1000
+    for bad in ("1.5", "-3", "nan", "x"):
+        with pytest.raises(UsageError):
+            parse_flop(bad)
+    with pytest.raises(UsageError):
+        parse_duration("0s")
+    assert parse_scope("region:NL,DE").regions == ("NL", "DE")
+    assert parse_scope("global").kind is ScopeKind.GLOBAL
+    with pytest.raises(UsageError):
+        parse_scope("planet:earth")
+
+
+def test_local_log_bundles_verify_and_counters_persist(tmp_path: Path) -> None:
+    keys = found_authority(members=3, threshold=2, seed=b"offline")
+    root = keys.signed_root(version=1, expires=2**40)
+    write_authority_dir(tmp_path / "a", keys, root.encode())
+    auth = OfflineAuthority.load(tmp_path / "a")
+    assert [auth.next_number("license_id") for _ in range(3)] == [1, 2, 3]
+    assert OfflineAuthority.load(tmp_path / "a").next_number("license_id") == 4
+    policy = LogPolicy.from_trust_root(auth.authdir.root)
+    for i in range(3):
+        env = auth.sign_role(TimeToken(time=100 + i, sequence=i + 1), "time")
+        item = auth.logged_install_file(env, timestamp=1000)
+        assert item.inclusion is not None
+        checkpoint = policy.verify_entry(item.envelope, InclusionBundle.decode(item.inclusion))
+        assert checkpoint.size == i + 1
+        again = InstallFile.decode(item.encode())
+        assert again == item
+
+
+def test_install_file_rejects_odd_shapes() -> None:
+    with pytest.raises(MalformedError):
+        InstallFile.decode(encoding.encode({"kind": "other", "envelope": b""}))
+    with pytest.raises(MalformedError):
+        InstallFile.decode(encoding.encode({"kind": INSTALL_KIND, "envelope": "text"}))
+    with pytest.raises(MalformedError):
+        InstallFile.decode(encoding.encode({"kind": INSTALL_KIND, "envelope": b"", "x": 1}))
