@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
+import anyio.to_thread
 from fastapi import Body, Depends, FastAPI, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -47,6 +48,9 @@ from pausebutton.authority.service import (
 from pausebutton.authority.settings import Settings
 from pausebutton.protocol import encoding
 from pausebutton.protocol.keys import PublicKey
+from pausebutton.translog.http import log_router
+from pausebutton.translog.policy import LogPolicy
+from pausebutton.translog.store import LogService, LogStore
 
 BIG = 2**62
 IdPath = Annotated[int, Path(ge=0, le=BIG)]
@@ -258,6 +262,8 @@ class OrderFeed:
         self._event = asyncio.Event()
         self._lock = asyncio.Lock()
         self._cache: dict[int, bytes] = {}
+        self.waiting = 0
+        """Clients of this worker now waiting for an order (a gauge in /metrics)."""
 
     async def refresh(self) -> None:
         async with self._lock:
@@ -294,16 +300,16 @@ class OrderFeed:
 
     async def wait(self, seq: int, timeout: float) -> bool:
         """Wait until an order after ``seq`` exists; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while self.last <= seq:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            try:
-                await asyncio.wait_for(self._event.wait(), remaining)
-            except TimeoutError:
-                return False
-        return True
+        self.waiting += 1
+        try:
+            async with asyncio.timeout(timeout):  # no extra task per waiter (cheap at 10,000s)
+                while self.last <= seq:
+                    await self._event.wait()
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self.waiting -= 1
 
 
 @dataclass
@@ -399,9 +405,13 @@ def create_app(settings: Settings) -> FastAPI:
     root = settings.trust_root()
     db = Database.connect(settings.database_url)
     holder: dict[str, AppState] = {}
+    log_service: list[LogService] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # few threads: database writes queue on one lock anyway, and fewer threads
+        # contend less with the event loop for the GIL (shorter latency tails)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         if settings.migrate:
             await run_in_threadpool(migrate, db)
         service = AuthorityService(
@@ -416,13 +426,29 @@ def create_app(settings: Settings) -> FastAPI:
         await feed.refresh()
         app.state.pb = state
         holder["state"] = state
+        if settings.log_key is not None:
+            log_service.append(
+                _LockedLogService(
+                    LogStore(db.read, create=False),
+                    settings.log_key,
+                    LogPolicy.from_trust_root(root),
+                    lock=db.write_lock if db.sqlite else None,
+                )
+            )
         stop = asyncio.Event()
-        task = asyncio.create_task(feed.run(stop))
+        tasks = [asyncio.create_task(feed.run(stop))]
+        if log_service:
+            tasks.append(
+                asyncio.create_task(
+                    _checkpointer(log_service[0], settings.checkpoint_interval, stop)
+                )
+            )
         try:
             yield
         finally:
             stop.set()
-            await task
+            for task in tasks:
+                await task
             db.dispose()
 
     app = FastAPI(
@@ -493,6 +519,7 @@ def create_app(settings: Settings) -> FastAPI:
             lines.append(f"pausebutton_authority_{name} {value}")
         for name, value in sorted(st.metrics.items()):
             lines.append(f"pausebutton_authority_{name}_total {value}")
+        lines.append(f"pausebutton_authority_order_waiters {st.feed.waiting}")
         return "\n".join(lines) + "\n"
 
     @app.get("/v1/trust-root", tags=["meta"])
@@ -831,6 +858,12 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> list[dict[str, Any]]:
         return svc(request).list_alerts(after=after, kind=kind, chip_id=chip_id, limit=limit)
 
+    # -- transparency log ------------------------------------------------------------------
+
+    if settings.log_key is not None:
+        # the router is built now; its service is bound at start-up (after migrations)
+        app.include_router(log_router(_LazyLogService(log_service)), prefix="/v1/log")  # type: ignore[arg-type]
+
     # -- audit ---------------------------------------------------------------------------
 
     @app.get("/v1/audit/log", tags=["audit"])
@@ -850,6 +883,44 @@ def create_app(settings: Settings) -> FastAPI:
         return svc(request).auth_events()
 
     return app
+
+
+class _LockedLogService(LogService):
+    """The log service with its writes (checkpoints, cosignatures) queued behind this
+    process's other SQLite writers, so they never busy-wait inside SQLite."""
+
+    def __init__(self, *args: Any, lock: Any = None) -> None:
+        super().__init__(*args)
+        self._lock = lock
+
+    def checkpoint(self) -> Any:
+        with self._lock if self._lock is not None else contextlib.nullcontext():
+            return super().checkpoint()
+
+    def add_cosignature(self, note: str | bytes) -> Any:
+        with self._lock if self._lock is not None else contextlib.nullcontext():
+            return super().add_cosignature(note)
+
+
+async def _checkpointer(service: LogService, interval: float, stop: asyncio.Event) -> None:
+    """Sign a checkpoint whenever the log has grown, every ``interval`` seconds."""
+    while not stop.is_set():
+        with contextlib.suppress(Exception):
+            await run_in_threadpool(service.checkpoint)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
+class _LazyLogService:
+    """Forwards to the LogService created in the lifespan (routers are built earlier)."""
+
+    def __init__(self, holder: list[LogService]) -> None:
+        self._holder = holder
+
+    def __getattr__(self, name: str) -> Any:
+        if not self._holder:
+            raise errors.ServiceError("the transparency log is starting")
+        return getattr(self._holder[0], name)
 
 
 def encoding_b64(data: bytes) -> str:

@@ -8,7 +8,9 @@ beside a writer). PostgreSQL: one engine; writers serialise on row locks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import collections
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,6 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -35,11 +36,12 @@ def is_sqlite(url: str) -> bool:
     return normalise_url(url).startswith("sqlite")
 
 
-def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+def _sqlite_engine(url: str, *, immediate: bool, synchronous: str = "FULL") -> Engine:
     engine = create_engine(
         url,
         connect_args={"timeout": 60, "check_same_thread": False},
-        poolclass=NullPool if ":memory:" not in url else None,
+        pool_size=8,
+        max_overflow=64,
     )
 
     @event.listens_for(engine, "connect")
@@ -47,7 +49,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_connection.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
         cur.close()
@@ -59,13 +61,54 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     return engine
 
 
+class FairLock:
+    """A FIFO lock: writers get the database in arrival order (no starvation, short tails)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: collections.deque[threading.Event] = collections.deque()
+        self._held = False
+
+    def acquire(self) -> None:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Event()
+            self._waiters.append(turn)
+        turn.wait()  # ownership is handed over by release()
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._held = False
+
+    def __enter__(self) -> FairLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 @dataclass
 class Database:
-    """The write and read engines of one database."""
+    """The write and read engines of one database.
+
+    ``write_lock`` queues this process's SQLite writers in Python (fair, no
+    busy-sleep polling inside SQLite); other processes still wait on the
+    database lock itself.
+    """
 
     url: str
     write: Engine
     read: Engine
+    light: Engine
+    """Writes whose loss in a power cut is harmless (request nonces, auth events):
+    committed without waiting for the disk (a crashed process still loses nothing)."""
+    write_lock: FairLock = field(default_factory=FairLock)
 
     @classmethod
     def connect(cls, url: str) -> Database:
@@ -75,9 +118,16 @@ class Database:
                 Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
             write = _sqlite_engine(url, immediate=True)
             read = _sqlite_engine(url, immediate=False)
-            return cls(url, write, read)
-        engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
-        return cls(url, engine, engine)
+            light = _sqlite_engine(url, immediate=True, synchronous="NORMAL")
+            return cls(url, write, read, light)
+        engine = create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
+        light = create_engine(url, pool_size=5, max_overflow=20, pool_pre_ping=True)
+
+        @event.listens_for(light, "begin")
+        def _async_commit(conn: Any) -> None:
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+        return cls(url, engine, engine, light)
 
     @property
     def sqlite(self) -> bool:
@@ -85,6 +135,7 @@ class Database:
 
     def dispose(self) -> None:
         self.write.dispose()
+        self.light.dispose()
         if self.read is not self.write:
             self.read.dispose()
 

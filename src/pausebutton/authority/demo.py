@@ -77,6 +77,7 @@ class DemoWorld:
             database_url=database_url,
             root_bytes=self.root_bytes,
             licensing_key=self.keys.key("licensing"),
+            log_key=self.keys.key("log"),
             **kw,  # type: ignore[arg-type]
         )
 

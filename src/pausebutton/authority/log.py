@@ -7,9 +7,12 @@ if and only if the record does. Each entry is the canonical CBOR map
 ``{"kind": text, "body": bytes, "at": uint}``; for licences and orders
 ``body`` is the signed envelope itself, so a log reader can verify it.
 
-:class:`TableLog` is the built-in sink (its own ``authority_log`` table; leaf
-hashes per RFC 6962). A durable Merkle log store replaces it by implementing
-the same two methods.
+:class:`TranslogSink` (the default) appends to the durable RFC 9162 Merkle log
+of :mod:`pausebutton.translog.store` (its ``translog_`` tables, created by the
+authority's migrations) on the caller's connection, so the record and its log
+entry commit together; the log's router serves checkpoints and proofs over the
+same tables. :class:`TableLog` is a plain table of entries (no tree), kept for
+tools that want a log without the Merkle store.
 """
 
 from __future__ import annotations
@@ -17,11 +20,15 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Protocol
 
+import sqlalchemy as sa
 from sqlalchemy import Connection, func, insert, select
 
 from pausebutton.authority import tables as t
 from pausebutton.authority.counters import next_value
+from pausebutton.errors import CorruptStateError
 from pausebutton.protocol import encoding
+from pausebutton.translog import merkle
+from pausebutton.translog import store as tstore
 
 
 def entry_bytes(kind: str, body: bytes, at: int) -> bytes:
@@ -77,3 +84,92 @@ class TableLog:
 
     def size(self, conn: Connection) -> int:
         return int(conn.execute(select(func.count()).select_from(t.log_entries)).scalar_one())
+
+
+def decode_entry(data: bytes) -> dict[str, Any]:
+    value = encoding.decode(data)
+    if not isinstance(value, dict) or set(value) != {"kind", "body", "at"}:
+        return {"kind": "foreign", "body": data, "at": None}
+    return value
+
+
+def append_in_transaction(conn: Connection, entries: list[bytes]) -> list[int]:
+    """Append ``entries`` to the translog tables within ``conn``'s open transaction.
+
+    The same steps as ``LogStore.append`` (bump the size row, which serialises
+    writers; read the right-edge subtrees; insert the leaves and every newly
+    completed subtree), but on the caller's connection, so the caller's
+    records and their log entries commit or roll back together.
+    """
+    n = len(entries)
+    end = conn.execute(
+        sa.update(tstore.meta_table)
+        .where(tstore.meta_table.c.id == 1)
+        .values(size=tstore.meta_table.c.size + n)
+        .returning(tstore.meta_table.c.size)
+    ).scalar_one_or_none()
+    if end is None:
+        raise CorruptStateError("the transparency log's size row is missing (run migrations)")
+    start = int(end) - n
+    known = tstore.LogStore._blocks(conn, merkle.root_blocks(start)) if start else {}
+    nodes: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for i, entry in enumerate(entries):
+        h = merkle.leaf_hash(entry)
+        level, index, cur = 0, start + i, h
+        nodes.append({"id": 2 * index, "hash": cur})
+        while index & 1:
+            cur = merkle.node_hash(known.pop((level, index - 1)), cur)
+            level += 1
+            index >>= 1
+            nodes.append({"id": tstore.node_id((level, index)), "hash": cur})
+        known[(level, index)] = cur
+        rows.append(
+            {
+                "idx": start + i,
+                "epoch": (start + i) >> tstore.EPOCH_BITS,
+                "leaf_hash": h,
+                "data": entry,
+            }
+        )
+    conn.execute(insert(tstore.entries_table), rows)
+    conn.execute(insert(tstore.nodes_table), nodes)
+    return list(range(start, start + n))
+
+
+class TranslogSink:
+    """Entries go to the durable Merkle log, in the caller's transaction (0-based indices)."""
+
+    def append(self, conn: Connection, kind: str, body: bytes, at: int) -> int:
+        return append_in_transaction(conn, [entry_bytes(kind, body, at)])[0]
+
+    def entries(self, conn: Connection, start: int, end: int) -> list[dict[str, Any]]:
+        rows = conn.execute(
+            select(
+                tstore.entries_table.c.idx,
+                tstore.entries_table.c.data,
+                tstore.entries_table.c.leaf_hash,
+            )
+            .where(tstore.entries_table.c.idx >= start, tstore.entries_table.c.idx < end)
+            .order_by(tstore.entries_table.c.idx)
+        ).all()
+        out = []
+        for r in rows:
+            data = bytes(r.data)
+            value = decode_entry(data)
+            out.append(
+                {
+                    "index": r.idx,
+                    "kind": value["kind"],
+                    "at": value["at"],
+                    "leaf_hash": bytes(r.leaf_hash).hex(),
+                    "data": data,
+                }
+            )
+        return out
+
+    def size(self, conn: Connection) -> int:
+        value = conn.execute(
+            select(tstore.meta_table.c.size).where(tstore.meta_table.c.id == 1)
+        ).scalar()
+        return int(value or 0)

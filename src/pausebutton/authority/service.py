@@ -13,20 +13,22 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pausebutton.authority import tables as t
 from pausebutton.authority.counters import ensure_counters, next_value
 from pausebutton.authority.db import Database
-from pausebutton.authority.log import LogSink, TableLog
+from pausebutton.authority.log import LogSink, TranslogSink
 from pausebutton.authority.policy import (
     APPROVED,
     NEEDS_APPROVAL,
@@ -180,6 +182,18 @@ def scope_from_json(data: Any, field: str = "scope") -> Scope:
     return scope
 
 
+def insert_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """A bulk INSERT through the driver's executemany (plain values: text, ints, bytes),
+    skipping SQLAlchemy's per-value processing; other drivers take the portable path."""
+    cols = list(rows[0])
+    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    if marker is None:
+        conn.execute(insert(table), rows)
+        return
+    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join([marker] * len(cols))})"
+    conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+
+
 def _int_text(value: int) -> str:
     return str(int(value))
 
@@ -203,12 +217,15 @@ class AuthorityService:
         if licensing_key.public not in root.role_keys("licensing"):
             raise DataError("the licensing key is not in the trust root's licensing role")
         self.policy = policy or Policy()
-        self.log: LogSink = log or TableLog()
+        self.log: LogSink = log or TranslogSink()
         self.clock = clock
         self.pause_keys = {k.key_id: k for k in root.role_keys("pause")}
         self.pause_threshold = root.role("pause").threshold
         self.members = {key_id(m.key).hex(): m for m in root.members}
         self._local = threading.local()
+        self._device_keys: dict[str, PublicKey] = {}
+        self._verify_threads = max(1, min(4, os.cpu_count() or 1))
+        self._pool: ThreadPoolExecutor | None = None
         ensure_counters(db.write)
 
     # -- helpers -----------------------------------------------------------------
@@ -219,8 +236,16 @@ class AuthorityService:
         if outer is not None:
             yield outer
             return
-        with self.db.write.begin() as conn:
+        with self._write_lock(), self.db.write.begin() as conn:
             yield conn
+
+    @contextlib.contextmanager
+    def _light_write(self) -> Iterator[Connection]:
+        with self._write_lock(), self.db.light.begin() as conn:
+            yield conn
+
+    def _write_lock(self) -> contextlib.AbstractContextManager[Any]:
+        return self.db.write_lock if self.db.sqlite else contextlib.nullcontext()
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -234,7 +259,7 @@ class AuthorityService:
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """Run several service calls in this thread as one transaction (all or nothing)."""
-        with self.db.write.begin() as conn:
+        with self._write_lock(), self.db.write.begin() as conn:
             self._local.conn = conn
             try:
                 yield
@@ -378,7 +403,7 @@ class AuthorityService:
     def record_auth_event(
         self, *, status: int, key_id: str | None, method: str, path: str, reason: str
     ) -> None:
-        with self._write() as conn:
+        with self._light_write() as conn:
             conn.execute(
                 insert(t.auth_events).values(
                     at=self.now(),
@@ -394,7 +419,7 @@ class AuthorityService:
         """Record a request nonce; False if it was already used (a replay)."""
         now = self.now()
         try:
-            with self._write() as conn:
+            with self._light_write() as conn:
                 conn.execute(
                     insert(t.nonces).values(key_id=kid, nonce=nonce, expires_at=expires_at)
                 )
@@ -851,6 +876,13 @@ class AuthorityService:
             .select_from(t.applications.join(t.owners))
             .where(t.applications.c.status == "issued")
             .where((t.applications.c.owner_id == owner_id) | (t.owners.c.country == owner.country))
+            .where(
+                (t.applications.c.decided_at >= since)
+                | (
+                    (t.applications.c.not_after > not_before)
+                    & (t.applications.c.not_before < not_after)
+                )
+            )
         ).all()
         owner_window = run_window = owner_active = country_active = 0
         for a in issued:
@@ -1426,13 +1458,50 @@ class AuthorityService:
     # -- usage reports -------------------------------------------------------------
 
     def _device_key_map(self, chip_ids: Iterable[str]) -> dict[str, tuple[PublicKey, str | None]]:
+        """Device keys (immutable, cached) and current owners of these chips."""
+        wanted = list(set(chip_ids))
         with self._read() as conn:
             rows = conn.execute(
                 select(t.chips.c.chip_id, t.chips.c.device_key, t.chips.c.owner_id).where(
-                    t.chips.c.chip_id.in_(list(set(chip_ids)))
+                    t.chips.c.chip_id.in_(wanted)
                 )
             ).all()
-        return {r.chip_id: (PublicKey.from_bytes(bytes(r.device_key)), r.owner_id) for r in rows}
+        out = {}
+        for r in rows:
+            pub = self._device_keys.get(r.chip_id)
+            if pub is None:
+                pub = PublicKey.from_bytes(bytes(r.device_key))
+                if len(self._device_keys) < 1_000_000:
+                    self._device_keys[r.chip_id] = pub
+            out[r.chip_id] = (pub, r.owner_id)
+        return out
+
+    def _verify_all(self, items: Sequence[tuple[Envelope, PublicKey]]) -> list[bool]:
+        """Each envelope signed by its key? In parallel threads for large batches
+        (libsodium runs without the GIL)."""
+
+        def check(chunk: Sequence[tuple[Envelope, PublicKey]]) -> list[bool]:
+            out = []
+            for env, pub in chunk:
+                kid = pub.key_id
+                msg = env.signing_input()
+                out.append(
+                    any(s.key_id == kid and pub.is_valid(msg, s.sig) for s in env.signatures)
+                )
+            return out
+
+        if len(items) < 256 or self._verify_threads < 2:
+            return check(items)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                self._verify_threads - 1, thread_name_prefix="pb-verify"
+            )
+        n = self._verify_threads
+        size = -(-len(items) // n)
+        parts = [items[k : k + size] for k in range(0, len(items), size)]
+        futures = [self._pool.submit(check, part) for part in parts[1:]]
+        first = check(parts[0])  # this thread verifies its share too
+        return first + [ok for f in futures for ok in f.result()]
 
     def ingest(self, caller: Caller | None, items: Sequence[bytes]) -> dict[str, Any]:
         """Verify and store a batch of signed usage reports; acknowledge only after commit.
@@ -1450,7 +1519,7 @@ class AuthorityService:
         now = self.now()
         rejected: list[dict[str, Any]] = []
         alerts: list[dict[str, Any]] = []
-        parsed: list[tuple[int, bytes, UsageReport]] = []
+        parsed: list[tuple[int, bytes, Envelope, UsageReport]] = []
         for i, data in enumerate(items):
             if not isinstance(data, bytes) or len(data) > MAX_REPORT_SIZE:
                 rejected.append(
@@ -1474,10 +1543,10 @@ class AuthorityService:
                     }
                 )
                 continue
-            parsed.append((i, data, rep))
-        keys = self._device_key_map(rep.chip_id.hex() for _, _, rep in parsed)
-        verified: list[tuple[int, bytes, UsageReport]] = []
-        for i, data, rep in parsed:
+            parsed.append((i, data, env, rep))
+        keys = self._device_key_map(rep.chip_id.hex() for _, _, _, rep in parsed)
+        candidates: list[tuple[int, bytes, Envelope, UsageReport, PublicKey]] = []
+        for i, data, env, rep in parsed:
             cid = rep.chip_id.hex()
             entry = keys.get(cid)
             if entry is None:
@@ -1509,8 +1578,11 @@ class AuthorityService:
                     }
                 )
                 continue
-            env = Envelope.decode(data, max_size=MAX_REPORT_SIZE)
-            if not env.signed_by(pub):
+            candidates.append((i, data, env, rep, pub))
+        valid = self._verify_all([(env, pub) for _, _, env, _, pub in candidates])
+        verified: list[tuple[int, bytes, UsageReport]] = []
+        for (i, data, _env, rep, _pub), ok in zip(candidates, valid, strict=True):
+            if not ok:
                 rejected.append(
                     {
                         "index": i,
@@ -1522,7 +1594,7 @@ class AuthorityService:
                 alerts.append(
                     {
                         "kind": "bad_signature",
-                        "chip_id": cid,
+                        "chip_id": rep.chip_id.hex(),
                         "severity": "high",
                         "detail": {"sequence": rep.sequence},
                     }
@@ -1679,14 +1751,14 @@ class AuthorityService:
                 )
                 accepted += 1
             if rows:
-                conn.execute(insert(t.reports), rows)
+                insert_many(conn, t.reports, rows)
             if new_heads:
-                for cid, (seq, h) in new_heads.items():
-                    conn.execute(
-                        update(t.chips)
-                        .where(t.chips.c.chip_id == cid)
-                        .values(report_seq=seq, report_hash=h)
-                    )
+                conn.execute(
+                    update(t.chips)
+                    .where(t.chips.c.chip_id == bindparam("cid"))
+                    .values(report_seq=bindparam("seq"), report_hash=bindparam("head")),
+                    [{"cid": k, "seq": v[0], "head": v[1]} for k, v in new_heads.items()],
+                )
             if alerts:
                 conn.execute(
                     insert(t.alerts),

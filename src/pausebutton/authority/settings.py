@@ -27,6 +27,8 @@ class Settings:
     database_url: str
     root_bytes: bytes
     licensing_key: PrivateKey
+    log_key: PrivateKey | None = None
+    """The log role's key: signs checkpoints of the transparency log (mounted at /v1/log)."""
     admin_keys: tuple[bytes, ...] = ()
     """Raw Ed25519 public keys registered as admins at start-up."""
     policy: Policy = field(default_factory=Policy)
@@ -41,6 +43,10 @@ class Settings:
     poll_interval: float = 0.2
     """How often a worker looks for orders assembled by other workers (seconds)."""
     longpoll_max: float = 60.0
+    threads: int = 8
+    """Worker threads per process for blocking (database) work."""
+    checkpoint_interval: float = 1.0
+    """How often a worker signs a log checkpoint if the log grew (seconds)."""
     clock: Callable[[], float] = time.time
 
     @classmethod
@@ -50,6 +56,7 @@ class Settings:
             database_url=database_url,
             root_bytes=adir.root_bytes,
             licensing_key=adir.keys.key("licensing"),
+            log_key=adir.keys.key("log"),
             **kw,
         )
 
@@ -70,6 +77,8 @@ class Settings:
             "write_burst",
             "poll_interval",
             "longpoll_max",
+            "checkpoint_interval",
+            "threads",
             "migrate",
         ):
             if name in data:

@@ -96,6 +96,9 @@ def serve(
     ] = None,
     write_rate: Annotated[float, typer.Option(help="Signed requests/s per key.")] = 200.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    keep_alive: Annotated[
+        int, typer.Option(help="Seconds an idle HTTP connection is kept open.")
+    ] = 30,
 ) -> None:
     """Serve the authority's HTTP API (runs migrations first).
 
@@ -146,4 +149,5 @@ def serve(
         workers=workers,
         log_level=log_level,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=keep_alive,
     )

@@ -58,3 +58,33 @@ def chip(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
     """Firmware decisions/s (install, meter; pure and NVM-persisted) and location
     challenge-response latency (median, p99) beside raw Ed25519 signing."""
     _show(_run("chip", quick=quick), json_out)
+
+
+@app.command("log")
+def log(
+    json_out: JsonOpt = False,
+    quick: QuickOpt = False,
+    entries: Annotated[
+        int | None, typer.Option(help="Entries to build (default 1,000,000; quick 20,000).")
+    ] = None,
+) -> None:
+    """Transparency log: durable appends/s in batches of 1,000 on SQLite, median
+    inclusion-proof time at the final size, peak RSS while building."""
+    _show(_run("log", quick=quick, entries=entries), json_out)
+
+
+@app.command("authority")
+def authority(
+    json_out: JsonOpt = False,
+    quick: QuickOpt = False,
+    chips: Annotated[
+        int | None,
+        typer.Option(help="Simulated chips waiting for the pause (10,000; quick 1,000)."),
+    ] = None,
+    reports: Annotated[
+        int | None, typer.Option(help="Usage reports to ingest (50,000; quick 5,000).")
+    ] = None,
+) -> None:
+    """Authority over HTTP: reports ingested/s vs raw Ed25519 verify/s, time to pause
+    N connected chips (p50/p99), licence issuance latency under 50 clients."""
+    _show(_run("authority", quick=quick, chips=chips, reports=reports), json_out)

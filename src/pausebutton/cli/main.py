@@ -17,12 +17,14 @@ from pausebutton.cli import (
     keys,
     license,
     license_online,
+    log,
     pause,
     pause_online,
     protocol,
     registry,
     timecmd,
     vendor,
+    witness,
 )
 from pausebutton.cli.common import EXIT_ERROR, err, exit_code_for
 from pausebutton.errors import PausebuttonError
@@ -63,6 +65,8 @@ app.add_typer(pause.app, name="pause")
 app.add_typer(pause.resume_app, name="resume")
 app.add_typer(timecmd.app, name="time")
 app.add_typer(conformance.app, name="conformance")
+app.add_typer(log.app, name="log")
+app.add_typer(witness.app, name="witness")
 
 
 def _version(value: bool) -> None:

@@ -371,3 +371,35 @@ def test_openapi_and_metrics_are_published(api: Any) -> None:
     assert "/v1/reports" in spec["paths"] and "/v1/orders/watch" in spec["paths"]
     metrics = api.http.get("/metrics").text
     assert "pausebutton_authority_chips 0" in metrics
+
+
+def test_licences_and_orders_are_provably_in_the_transparency_log(api: Any) -> None:
+    from pausebutton.authority.log import decode_entry
+    from pausebutton.translog import merkle
+    from pausebutton.translog.policy import LogPolicy
+
+    op = api.owner()
+    api.facility()
+    (chip,) = api.chips(1)
+    issued = op.post("/v1/licenses/applications", application([chip]))
+    lic = api.admin.get(f"/v1/licenses/{issued['license_ids'][0]}")
+    api.pause()
+    order = api.admin.get("/v1/orders")[0]
+    policy = LogPolicy.from_trust_root(api.world.root)
+    api.http.get("/v1/log/checkpoint")  # signs one now (workers also do so every second)
+    for record in (lic, order):
+        entries = api.admin.get(
+            "/v1/log/entries", start=record["log_index"], end=record["log_index"] + 1
+        )["entries"]
+        entry = base64.b64decode(entries[0])
+        assert decode_entry(entry)["body"] == base64.b64decode(record["envelope"])
+        proof = api.admin.get("/v1/log/proof/inclusion", index=record["log_index"])
+        checkpoint = policy.parse_log_signed(proof["checkpoint"])
+        merkle.verify_inclusion(
+            merkle.leaf_hash(entry),
+            proof["leaf_index"],
+            proof["tree_size"],
+            [base64.b64decode(p) for p in proof["proof"]],
+            checkpoint.root_hash,
+        )
+    assert api.admin.get("/v1/audit/log")["size"] == order["log_index"] + 1

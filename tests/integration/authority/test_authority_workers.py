@@ -218,3 +218,37 @@ def test_kill_9_during_ingestion_and_assembly_loses_nothing(
             {"key_id": k.key_id.hex(), "sig": k.sign(si).hex()},
         )
     assert len(api2.admin.get("/v1/orders")) == 8
+
+
+def test_sse_stream_delivers_orders_pushed_from_another_worker(
+    deployment: Any, db_url: str, server_factory: Any, remote_factory: Any
+) -> None:
+    server = server_factory(deployment.directory, db_url, deployment.admin_pub, workers=2)
+    api = remote_factory(server, deployment.world)
+    got: list[dict[str, Any]] = []
+    errs: list[BaseException] = []
+
+    def follow() -> None:
+        try:
+            with httpx.Client(timeout=None) as http:
+                from pausebutton.authority.client import AuthorityClient
+
+                client = AuthorityClient(server.url, None, http=http)
+                for order in client.stream(after=0):
+                    got.append(order)
+                    if len(got) == 2:
+                        return
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errs.append(exc)
+
+    th = threading.Thread(target=follow, daemon=True)
+    th.start()
+    time.sleep(0.5)
+    api.pause()
+    first = time.monotonic()
+    api.pause({"kind": "region", "regions": ["FR"]})
+    th.join(30)
+    assert errs == [] and not th.is_alive()
+    assert [o["kind"] for o in got] == ["pause", "pause"]
+    assert got[1]["scope"]["regions"] == ["FR"]
+    assert time.monotonic() - first < 10

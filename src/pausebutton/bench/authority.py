@@ -1,0 +1,381 @@
+"""Benchmark of the authority over real HTTP (a served ``authority serve`` process).
+
+Figures, all measured in one run against one server on SQLite:
+
+- ``ingest_reports_per_s``: signed usage reports verified and stored durably per
+  second, posted in batches through HTTP, beside ``ed25519_verify_per_s``, the raw
+  single-thread Ed25519 verify rate of the same backend in the same run;
+- ``pause_p50_s`` / ``pause_p99_s`` / ``pause_max_s``: time from the K-th member
+  signature being sent to each of ``pause_chips`` simulated chips (asyncio
+  connections long-polling ``/v1/orders/watch``) holding the assembled order;
+- ``license_p50_ms`` / ``license_p99_ms``: latency of licence issuance (apply,
+  policy, per-chip signing, log append, commit) under 50 concurrent clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import csv
+import io
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pausebutton import keystore
+from pausebutton.authority.auth import sign_request
+from pausebutton.authority.client import AuthorityClient
+from pausebutton.authority.demo import DemoWorld, demo_world
+from pausebutton.authority.keydir import write_authority_dir
+from pausebutton.errors import ServiceError
+from pausebutton.protocol.envelope import Envelope
+
+DAY = 86400
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _server(world: DemoWorld, base: Path) -> Iterator[str]:
+    directory = base / "authority"
+    write_authority_dir(directory, world.keys, world.root_bytes)
+    admin_pub = base / "admin.pub"
+    keystore.write_public_key(admin_pub, world.admin.public)
+    port = _free_port()
+    src = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    log = base / "server.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pausebutton",
+                "authority",
+                "serve",
+                str(directory),
+                "--port",
+                str(port),
+                "--admin-key",
+                str(admin_pub),
+                "--write-rate",
+                "1e9",
+                "--log-level",
+                "error",
+            ],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise ServiceError(f"authority server exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise ServiceError("authority server did not start")
+            time.sleep(0.2)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 15)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(10)
+
+
+def _setup(admin: AuthorityClient, world: DemoWorld, chips: int) -> list[Any]:
+    admin.post("/v1/owners", {"id": "bench", "name": "Bench Ltd", "country": "US"})
+    op = world.operator_key("bench")
+    admin.post(
+        "/v1/keys",
+        {
+            "public_key": op.public.raw.hex(),
+            "role": "operator",
+            "name": "bench-ops",
+            "owner_id": "bench",
+        },
+    )
+    admin.post(
+        "/v1/facilities",
+        {
+            "id": "dc-bench",
+            "name": "Bench DC",
+            "country": "US",
+            "verified": True,
+            "power_mw": 100.0,
+        },
+    )
+    made = [world.make_chip() for _ in range(chips)]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["certificate", "owner_id", "facility_id"])
+    for c in made:
+        w.writerow([base64.b64encode(c.certificate).decode(), "bench", "dc-bench"])
+    admin.request(
+        "POST",
+        "/v1/registry/chips.csv",
+        content=buf.getvalue().encode(),
+        content_type="text/csv",
+        timeout=600,
+    )
+    return made
+
+
+def _measure_verify(chips: list[Any], samples: list[bytes], seconds: float) -> float:
+    """Single-thread PyNaCl Ed25519 verifies per second over real report envelopes."""
+    keys = {c.key.key_id: c.key.public for c in chips}
+    prepared = []
+    for data in samples:
+        env = Envelope.decode(data)
+        sig = env.signatures[0]
+        prepared.append((keys[sig.key_id], env.signing_input(), sig.sig))
+    n = 0
+    start = time.perf_counter()
+    end = start + seconds
+    while time.perf_counter() < end:
+        for pub, msg, raw in prepared:
+            pub.verify(msg, raw)
+        n += len(prepared)
+    return n / (time.perf_counter() - start)
+
+
+def _ingest(
+    url: str, world: DemoWorld, chips: list[Any], total: int, batch: int, clients: int
+) -> dict[str, Any]:
+    op = world.operator_key("bench")
+    rounds = max(1, total // len(chips))
+    now = int(time.time())
+    per_client: list[list[bytes]] = [[] for _ in range(clients)]
+    for t in range(clients):
+        mine = chips[t::clients]
+        for r in range(rounds):
+            per_client[t].extend(c.report(time=now + r) for c in mine)
+    bodies = [
+        [per_client[t][i : i + batch] for i in range(0, len(per_client[t]), batch)]
+        for t in range(clients)
+    ]
+    sent = sum(len(x) for x in per_client)
+    accepted = [0] * clients
+    errors: list[str] = []
+
+    def worker(t: int) -> None:
+        with httpx.Client(timeout=300) as http:
+            c = AuthorityClient(url, op, http=http)
+            for b in bodies[t]:
+                try:
+                    r = c.submit_reports(b)
+                except Exception as exc:  # noqa: BLE001 - reported in the figures
+                    errors.append(str(exc))
+                    return
+                accepted[t] += r["accepted"]
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(clients)]
+    start = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - start
+    return {
+        "ingest_reports": sent,
+        "ingest_accepted": sum(accepted),
+        "ingest_batch": batch,
+        "ingest_clients": clients,
+        "ingest_seconds": round(elapsed, 3),
+        "ingest_reports_per_s": round(sum(accepted) / elapsed, 1),
+        "ingest_errors": errors[:3],
+        "_samples": per_client[0][:500],
+    }
+
+
+async def _licences(
+    url: str, world: DemoWorld, chips: list[Any], clients: int, per_client: int
+) -> dict[str, Any]:
+    op = world.operator_key("bench")
+    latencies: list[float] = []
+    failures: list[str] = []
+    now = int(time.time())
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as http:
+
+        async def client(i: int) -> None:
+            for j in range(per_client):
+                chip = chips[(i * per_client + j) % len(chips)]
+                body = json.dumps(
+                    {
+                        "chips": [chip.chip_id],
+                        "flop_budget": "1e18",
+                        "not_before": now,
+                        "not_after": now + DAY,
+                        "run_id": f"bench-{i}-{j}",
+                        "purpose": "bench",
+                    }
+                ).encode()
+                target = url + "/v1/licenses/applications"
+                headers = {"content-type": "application/json"}
+                headers.update(sign_request("POST", target, headers, body, op))
+                t0 = time.perf_counter()
+                try:
+                    resp = await http.post(target, content=body, headers=headers)
+                except httpx.HTTPError as exc:
+                    failures.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                latencies.append(time.perf_counter() - t0)
+                if resp.status_code != 201 or resp.json().get("status") != "issued":
+                    failures.append(f"{resp.status_code} {resp.text[:200]}")
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client(i) for i in range(clients)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "license_clients": clients,
+        "license_requests": len(latencies),
+        "license_failures": len(failures),
+        "license_failure_examples": failures[:3],
+        "license_p50_ms": round(1000 * statistics.median(latencies), 1),
+        "license_p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1),
+        "license_per_s": round(len(latencies) / elapsed, 1),
+    }
+
+
+async def _pause(url: str, world: DemoWorld, n: int) -> dict[str, Any]:
+    host, port = url.split("//")[1].split(":")
+    request = (
+        f"GET /v1/orders/watch?after=0&timeout=300 HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    held: list[float] = [0.0] * n
+    bodies: list[bytes] = [b""] * n
+    sem = asyncio.Semaphore(256)
+    connected = 0
+
+    async def chip(i: int) -> None:
+        nonlocal connected
+        async with sem:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(request)
+            await writer.drain()
+        connected += 1
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        body = await reader.readexactly(length)
+        held[i] = time.perf_counter()
+        bodies[i] = body
+        writer.close()
+
+    tasks = [asyncio.create_task(chip(i)) for i in range(n)]
+    loop = asyncio.get_running_loop()
+
+    def waiters() -> int:
+        text = httpx.get(url + "/metrics", timeout=30).text
+        for line in text.splitlines():
+            if line.startswith("pausebutton_authority_order_waiters "):
+                return int(line.split()[1])
+        return -1
+
+    deadline = time.monotonic() + 300
+    while (await loop.run_in_executor(None, waiters)) < n:
+        if time.monotonic() > deadline:
+            raise ServiceError("simulated chips did not all connect")
+        await asyncio.sleep(0.5)
+
+    def propose_and_sign() -> float:
+        with httpx.Client(timeout=60) as http:
+            admin = AuthorityClient(url, world.admin, http=http)
+            prop = admin.with_key(world.member(0)).post(
+                "/v1/orders/proposals",
+                {"kind": "pause", "scope": {"kind": "global"}, "reason": "benchmark"},
+            )
+            si = bytes.fromhex(prop["signing_input"])
+            k = world.root.role("pause").threshold
+            for i in range(k):
+                key = world.member(i)
+                body = {"key_id": key.key_id.hex(), "sig": key.sign(si).hex()}
+                client = admin.with_key(key)
+                if i == k - 1:
+                    t0 = time.perf_counter()
+                    client.post(f"/v1/orders/proposals/{prop['id']}/signatures", body)
+                    return t0
+                client.post(f"/v1/orders/proposals/{prop['id']}/signatures", body)
+        raise AssertionError("unreachable")
+
+    t0 = await loop.run_in_executor(None, propose_and_sign)
+    await asyncio.wait_for(asyncio.gather(*tasks), 300)
+    # every chip holds the same order; verify its K-of-N signatures once
+    first = json.loads(bodies[0])["orders"][0]
+    env = Envelope.decode(base64.b64decode(first["envelope"]))
+    assert world.root.verify_role(env, "pause").ok
+    holds = sum(1 for b in bodies if json.loads(b)["orders"][0]["envelope"] == first["envelope"])
+    lat = sorted(h - t0 for h in held)
+    return {
+        "pause_chips": n,
+        "pause_chips_holding": holds,
+        "pause_p50_s": round(statistics.median(lat), 3),
+        "pause_p99_s": round(lat[int(0.99 * (n - 1))], 3),
+        "pause_max_s": round(lat[-1], 3),
+    }
+
+
+def run(
+    quick: bool = False, chips: int | None = None, reports: int | None = None
+) -> dict[str, Any]:
+    """Run the benchmark; ``quick`` uses fewer reports, chips and requests."""
+    n_watch = chips if chips is not None else (1000 if quick else 10_000)
+    n_reports = reports if reports is not None else (5_000 if quick else 50_000)
+    n_registered = 200 if quick else 1000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, n_watch + 1024))
+    if want > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    world = demo_world(seed=b"bench-authority")
+    out: dict[str, Any] = {"backend": "sqlite", "cpus": os.cpu_count(), "quick": quick}
+    with (
+        tempfile.TemporaryDirectory(prefix="pb-bench-authority-") as tmp,
+        _server(world, Path(tmp)) as url,
+        httpx.Client(timeout=600) as http,
+    ):
+        admin = AuthorityClient(url, world.admin, http=http)
+        made = _setup(admin, world, n_registered)
+        ing = _ingest(url, world, made, n_reports, batch=1000, clients=2)
+        samples = ing.pop("_samples")
+        out.update(ing)
+        out["ed25519_verify_per_s"] = round(_measure_verify(made, samples, 1.0), 1)
+        out["ingest_vs_raw_verify"] = round(
+            out["ingest_reports_per_s"] / out["ed25519_verify_per_s"], 3
+        )
+        out.update(asyncio.run(_licences(url, world, made, 50, 4 if quick else 10)))
+        out.update(asyncio.run(_pause(url, world, n_watch)))
+    return out

@@ -1,0 +1,198 @@
+"""The log's HTTP API (FastAPI): thin routes that parse, call ``LogService``, serialise.
+
+Mounted by the authority under ``/v1/log`` (docs/translog.md, "HTTP API"):
+
+- ``GET  /checkpoint[?size=N]``            the checkpoint note (text/plain), cosignatures included
+- ``GET  /entries?start=S&end=E``          entries ``[S, E)`` as base64 in JSON (at most 1000)
+- ``GET  /proof/inclusion?index=N|hash=H[&size=M]``  audit path and checkpoint, JSON
+- ``GET  /bundle?index=N|hash=H[&size=M]`` the inclusion bundle, canonical CBOR
+- ``GET  /proof/consistency?old=A[&new=B]`` consistency proof, JSON
+- ``POST /cosignature``                    a witness posts the checkpoint note it cosigned
+
+Every rejection is a 4xx with the project's JSON error body ``{"error", "message", ...}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from pausebutton import errors
+from pausebutton.translog.note import MAX_NOTE_SIZE
+from pausebutton.translog.store import MAX_RANGE, LogService
+
+CBOR = "application/cbor"
+NOTE = "text/plain; charset=utf-8"
+MAX_INT = (1 << 63) - 1
+
+_T = TypeVar("_T")
+
+
+def status_for(exc: errors.PausebuttonError) -> int:
+    """The HTTP status of a project error."""
+    table: list[tuple[type[errors.PausebuttonError], int]] = [
+        (errors.OversizedError, 413),
+        (errors.InputError, 400),
+        (errors.ForbiddenError, 403),
+        (errors.AuthError, 401),
+        (errors.NotFoundError, 404),
+        (errors.ConflictError, 409),
+        (errors.RateLimitError, 429),
+        (errors.VerificationError, 422),
+        (errors.StateError, 409),
+        (errors.ServiceError, 503),
+    ]
+    for cls, status in table:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def error_response(exc: errors.PausebuttonError) -> JSONResponse:
+    return JSONResponse(exc.to_dict(), status_code=status_for(exc))
+
+
+def _guard(call: Callable[[], _T]) -> _T | JSONResponse:
+    try:
+        return call()
+    except errors.PausebuttonError as exc:
+        return error_response(exc)
+
+
+def _b64(items: list[bytes]) -> list[str]:
+    return [base64.b64encode(x).decode() for x in items]
+
+
+def _parse_hash(value: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value) if len(value) == 64 else base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        raise errors.MalformedError("hash must be 64 hex digits or base64 of 32 bytes") from None
+    if len(raw) != 32:
+        raise errors.MalformedError("hash must be 32 bytes")
+    return raw
+
+
+Index = Annotated[int | None, Query(ge=0, le=MAX_INT, description="A leaf index.")]
+Size = Annotated[
+    int | None, Query(ge=0, le=MAX_INT, description="A tree size with a signed checkpoint.")
+]
+Hash = Annotated[
+    str | None,
+    Query(
+        alias="hash", max_length=88, description="A leaf hash: 64 hex digits or base64 of 32 bytes."
+    ),
+]
+
+
+def log_router(service: LogService) -> APIRouter:
+    """The log's routes, to mount under ``/v1/log``."""
+    router = APIRouter(tags=["log"])
+
+    def pick_index(index: int | None, hash_: str | None) -> int:
+        if (index is None) == (hash_ is None):
+            raise errors.UsageError("give exactly one of index and hash")
+        if index is not None:
+            return index
+        assert hash_ is not None
+        return service.store.index_of(_parse_hash(hash_))
+
+    @router.get("/checkpoint", response_class=PlainTextResponse)
+    def get_checkpoint(size: Size = None) -> Response:
+        """The latest checkpoint (signing a new one if the tree grew), or the one of ``size``,
+        as a C2SP signed note with every cosignature received."""
+
+        def run() -> Response:
+            cp = service.checkpoint() if size is None else service.checkpoint_at(size)
+            return PlainTextResponse(cp.encode(), media_type=NOTE)
+
+        return _guard(run)
+
+    @router.get("/entries")
+    def get_entries(
+        start: Annotated[int, Query(ge=0, le=MAX_INT)],
+        end: Annotated[int, Query(ge=0, le=MAX_INT)],
+    ) -> Any:
+        """Entries ``[start, end)``, base64 (at most 1000, all within the tree)."""
+
+        def run() -> dict[str, Any]:
+            items = service.entries(start, end)
+            return {"start": start, "end": end, "entries": _b64(items)}
+
+        return _guard(run)
+
+    @router.get("/proof/inclusion")
+    def get_inclusion(index: Index = None, leaf_hash: Hash = None, size: Size = None) -> Any:
+        """The audit path of an entry (by index or leaf hash) and the checkpoint it leads to."""
+
+        def run() -> dict[str, Any]:
+            bundle = service.inclusion_bundle(pick_index(index, leaf_hash), size)
+            return {
+                "leaf_index": bundle.leaf_index,
+                "tree_size": bundle.tree_size,
+                "proof": _b64(list(bundle.proof)),
+                "checkpoint": bundle.checkpoint,
+            }
+
+        return _guard(run)
+
+    @router.get("/bundle", response_class=Response)
+    def get_bundle(index: Index = None, leaf_hash: Hash = None, size: Size = None) -> Response:
+        """The inclusion bundle of an entry (canonical CBOR), for chips and ``log verify``."""
+
+        def run() -> Response:
+            bundle = service.inclusion_bundle(pick_index(index, leaf_hash), size)
+            return Response(bundle.encode(), media_type=CBOR)
+
+        return _guard(run)
+
+    @router.get("/proof/consistency")
+    def get_consistency(old: Annotated[int, Query(ge=0, le=MAX_INT)], new: Size = None) -> Any:
+        """The consistency proof from tree size ``old`` to ``new`` (default: the current)."""
+
+        def run() -> dict[str, Any]:
+            target = service.store.size() if new is None else new
+            proof = service.consistency_proof(old, target)
+            return {"old_size": old, "new_size": target, "proof": _b64(proof)}
+
+        return _guard(run)
+
+    @router.post("/cosignature")
+    async def post_cosignature(request: Request) -> Any:
+        """A witness posts the checkpoint note carrying its ``cosignature/v1`` line(s)."""
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > MAX_NOTE_SIZE:
+                return error_response(
+                    errors.OversizedError(f"a note is at most {MAX_NOTE_SIZE} bytes")
+                )
+
+        def run() -> dict[str, Any]:
+            result = service.add_cosignature(bytes(body))
+            return {"size": result.size, "accepted": list(result.accepted)}
+
+        return await run_in_threadpool(_guard, run)
+
+    return router
+
+
+def create_log_app(service: LogService) -> FastAPI:
+    """A standalone log server: the router under ``/v1/log`` (tests, ``log serve``)."""
+    app = FastAPI(title="pausebutton transparency log", version="1")
+    app.include_router(log_router(service), prefix="/v1/log")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"ok": True, "origin": service.origin, "size": service.store.size()}
+
+    return app
+
+
+__all__ = ["MAX_RANGE", "create_log_app", "error_response", "log_router", "status_for"]

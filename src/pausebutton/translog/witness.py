@@ -1,0 +1,234 @@
+"""A witness's decisions: cosign a checkpoint only if it extends the last one cosigned. Pure.
+
+Protocol step W (docs/translog.md, "Witness"):
+
+W1. A witness keeps one state per log: the last checkpoint it cosigned (note text, size,
+    root). It starts with none and then trusts the first checkpoint it sees (a deployment
+    may pin a first state instead).
+W2. A new checkpoint must carry the log role's signatures (V1 without the witness
+    threshold) and the trust root's origin; otherwise it is refused, the state unchanged.
+W3. Same size: the same root is *unchanged* (re-cosigned with a fresh timestamp); another
+    root is a *fork*. Larger size: the RFC 9162 consistency proof from the state to the
+    new checkpoint must verify; then the witness cosigns and the new checkpoint becomes its
+    state. Smaller size: the proof from the new checkpoint to the state must verify; the
+    witness does not cosign an older tree and keeps its state.
+W4. A failed proof or a second root for one size is a *fork*: the witness stops, and its
+    evidence holds both checkpoint notes and the proof that failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pausebutton.errors import MalformedError, ProofError
+from pausebutton.protocol.keys import PrivateKey
+from pausebutton.translog import merkle
+from pausebutton.translog.bundle import ConsistencyBundle
+from pausebutton.translog.note import Note, NoteSignature, SignedCheckpoint, witness_name
+from pausebutton.translog.policy import LogPolicy
+
+STATE_FORMAT = "pausebutton-witness-state/1"
+ALERT_FORMAT = "pausebutton-witness-fork/1"
+
+
+@dataclass(frozen=True)
+class WitnessState:
+    """W1: the last checkpoint this witness cosigned for a log."""
+
+    origin: str
+    size: int
+    root_hash: bytes
+    checkpoint: str
+    """The log-signed checkpoint note (without cosignatures)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "origin": self.origin,
+            "size": self.size,
+            "root_hash": base64.b64encode(self.root_hash).decode(),
+            "checkpoint": self.checkpoint,
+        }
+
+    @classmethod
+    def from_json(cls, doc: Any) -> WitnessState:
+        try:
+            if doc["format"] != STATE_FORMAT:
+                raise MalformedError(f"witness state is not {STATE_FORMAT}")
+            cp = SignedCheckpoint.parse(doc["checkpoint"])
+            state = cls(str(doc["origin"]), int(doc["size"]), cp.root_hash, cp.encode())
+            if base64.b64decode(doc["root_hash"], validate=True) != state.root_hash:
+                raise MalformedError("witness state root does not match its checkpoint")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedError(f"witness state is unreadable: {exc}") from None
+        if (state.origin, state.size) != (cp.origin, cp.size):
+            raise MalformedError("witness state does not match its checkpoint")
+        return state
+
+
+class Verdict(enum.Enum):
+    COSIGN = "cosign"
+    """A new, consistent checkpoint: cosign it and make it the state."""
+    UNCHANGED = "unchanged"
+    """The same checkpoint again: re-cosign it; the state stays."""
+    STALE = "stale"
+    """An older checkpoint, consistent with the state: nothing to cosign."""
+    FORK = "fork"
+    """Two checkpoints that cannot both be true: stop and raise the alarm."""
+
+
+@dataclass(frozen=True)
+class ForkEvidence:
+    """W4: both checkpoints and the proof that failed."""
+
+    origin: str
+    old_checkpoint: str
+    new_checkpoint: str
+    proof: tuple[bytes, ...]
+    reason: str
+
+    def bundle(self) -> ConsistencyBundle:
+        """The evidence as a consistency bundle (old = the smaller tree)."""
+        return ConsistencyBundle(
+            old_checkpoint=self.old_checkpoint,
+            new_checkpoint=self.new_checkpoint,
+            proof=self.proof,
+        )
+
+    def to_json(
+        self, *, log_url: str | None = None, detected_at: int | None = None
+    ) -> dict[str, Any]:
+        return {
+            "format": ALERT_FORMAT,
+            "origin": self.origin,
+            "log": log_url,
+            "detected_at": detected_at,
+            "reason": self.reason,
+            "old_checkpoint": self.old_checkpoint,
+            "new_checkpoint": self.new_checkpoint,
+            "proof": [base64.b64encode(p).decode() for p in self.proof],
+            "consistency_bundle": base64.b64encode(self.bundle().encode()).decode(),
+        }
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the witness does with one checkpoint."""
+
+    verdict: Verdict
+    checkpoint: SignedCheckpoint
+    state: WitnessState | None
+    """The state to keep afterwards."""
+    cosignature: NoteSignature | None = None
+    evidence: ForkEvidence | None = None
+
+    def cosigned_note(self) -> str:
+        """The checkpoint with this witness's cosignature, to post back to the log."""
+        if self.cosignature is None:
+            raise ProofError("nothing was cosigned")
+        return self.checkpoint.with_signatures([self.cosignature]).encode()
+
+
+class Witness:
+    """W1-W4 for one log under one trust root."""
+
+    def __init__(self, policy: LogPolicy, key: PrivateKey) -> None:
+        self.policy = policy
+        self.key = key
+
+    @property
+    def name(self) -> str:
+        return witness_name(self.key.public)
+
+    @property
+    def in_trust_root(self) -> bool:
+        return self.key.public.raw in {k.raw for k in self.policy.witness_keys}
+
+    def parse(self, note: str | bytes) -> SignedCheckpoint:
+        """W2: parse a checkpoint and check the log's signatures; drop other signatures."""
+        signed = self.policy.parse_log_signed(note)
+        log_names = {v.signer for v in self.policy.log_verifiers}
+        sigs = tuple(s for s in signed.note.signatures if s.signer in log_names)
+        return SignedCheckpoint(signed.body, Note(signed.note.text, sigs))
+
+    @staticmethod
+    def proof_needed(state: WitnessState | None, new: SignedCheckpoint) -> tuple[int, int] | None:
+        """The (old, new) sizes of the consistency proof W3 needs, or None."""
+        if state is None or state.size == new.size:
+            return None
+        if new.size > state.size:
+            return state.size, new.size
+        return new.size, state.size
+
+    def evaluate(
+        self,
+        state: WitnessState | None,
+        new: SignedCheckpoint,
+        proof: Sequence[bytes] | None,
+        *,
+        now: int,
+    ) -> Step:
+        """W1, W3, W4 for a checkpoint already passed through ``parse``."""
+        if state is not None and state.origin != new.origin:
+            raise MalformedError("the state is for another log")
+        if state is None:
+            return self._cosign(new, now)
+        if new.size == state.size:
+            if new.root_hash == state.root_hash:
+                return Step(Verdict.UNCHANGED, new, state, self._sig(new, now))
+            return self._fork(
+                state.checkpoint, new.encode(), (), "two roots for one size", state, new
+            )
+        if proof is None:
+            raise ProofError("a consistency proof is needed for a checkpoint of another size")
+        if new.size > state.size:
+            try:
+                merkle.verify_consistency(
+                    state.size, new.size, state.root_hash, new.root_hash, proof
+                )
+            except ProofError as exc:
+                return self._fork(
+                    state.checkpoint, new.encode(), tuple(proof), exc.message, state, new
+                )
+            return self._cosign(new, now)
+        try:
+            merkle.verify_consistency(new.size, state.size, new.root_hash, state.root_hash, proof)
+        except ProofError as exc:
+            return self._fork(new.encode(), state.checkpoint, tuple(proof), exc.message, state, new)
+        return Step(Verdict.STALE, new, state)
+
+    def _sig(self, cp: SignedCheckpoint, now: int) -> NoteSignature:
+        return cp.cosign(self.key, now)
+
+    def _cosign(self, cp: SignedCheckpoint, now: int) -> Step:
+        state = WitnessState(cp.origin, cp.size, cp.root_hash, cp.encode())
+        return Step(Verdict.COSIGN, cp, state, self._sig(cp, now))
+
+    @staticmethod
+    def _fork(
+        old_note: str,
+        new_note: str,
+        proof: tuple[bytes, ...],
+        reason: str,
+        state: WitnessState,
+        new: SignedCheckpoint,
+    ) -> Step:
+        evidence = ForkEvidence(new.origin, old_note, new_note, proof, reason)
+        return Step(Verdict.FORK, new, state, evidence=evidence)
+
+
+def state_from_bytes(data: bytes) -> WitnessState:
+    try:
+        doc = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MalformedError(f"witness state is not JSON: {exc}") from None
+    return WitnessState.from_json(doc)
+
+
+def state_to_bytes(state: WitnessState) -> bytes:
+    return (json.dumps(state.to_json(), indent=2, sort_keys=True) + "\n").encode()

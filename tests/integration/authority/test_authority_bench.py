@@ -1,0 +1,40 @@
+"""The authority benchmark runs end to end and reports measured figures."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+
+@pytest.mark.slow
+def test_bench_authority_small(cli: Any) -> None:
+    r = cli(
+        "bench",
+        "authority",
+        "--quick",
+        "--json",
+        "--chips",
+        "300",
+        "--reports",
+        "2000",
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["ingest_accepted"] == out["ingest_reports"] >= 2000
+    assert out["ingest_errors"] == []
+    assert out["ingest_reports_per_s"] > 0 and out["ed25519_verify_per_s"] > 0
+    assert out["pause_chips_holding"] == out["pause_chips"] == 300
+    assert 0 < out["pause_p50_s"] <= out["pause_p99_s"] <= out["pause_max_s"]
+    assert out["license_failures"] == 0 and out["license_requests"] == 200
+    assert out["license_p50_ms"] <= out["license_p99_ms"]
+
+
+def test_authority_migrate_cli(cli: Any, tmp_path: Any) -> None:
+    assert cli("authority", "init", tmp_path / "a").returncode == 0
+    r = cli("authority", "migrate", tmp_path / "a")
+    assert r.returncode == 0 and "revision 0002" in r.stdout, r.stderr
+    r = cli("authority", "serve", tmp_path / "nope")
+    assert r.returncode == 2 and "not an authority directory" in r.stderr

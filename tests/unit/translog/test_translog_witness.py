@@ -1,0 +1,121 @@
+"""Witness decisions (pure): cosign extensions, refuse bad checkpoints, catch forks."""
+
+from __future__ import annotations
+
+import pytest
+
+from pausebutton.errors import BelowThresholdError, MalformedError, ProofError
+from pausebutton.protocol.genesis import AuthorityKeys, found_authority
+from pausebutton.protocol.keys import PrivateKey
+from pausebutton.translog import merkle
+from pausebutton.translog.note import CheckpointBody, SignedCheckpoint
+from pausebutton.translog.policy import LogPolicy
+from pausebutton.translog.witness import (
+    Verdict,
+    Witness,
+    WitnessState,
+    state_from_bytes,
+    state_to_bytes,
+)
+
+NOW = 1_800_000_000
+A = [merkle.leaf_hash(f"a{i}".encode()) for i in range(20)]
+B = A[:5] + [merkle.leaf_hash(f"b{i}".encode()) for i in range(5, 20)]
+
+
+@pytest.fixture(scope="module")
+def auth() -> AuthorityKeys:
+    return found_authority(seed=b"witness-test")
+
+
+@pytest.fixture(scope="module")
+def witness(auth: AuthorityKeys) -> Witness:
+    policy = LogPolicy.from_trust_root(auth.trust_root(version=1, expires=NOW + 1000))
+    return Witness(policy, auth.key("witness", 0))
+
+
+def _cp(auth: AuthorityKeys, leaves: list[bytes], size: int, key: PrivateKey | None = None) -> str:
+    body = CheckpointBody(auth.log_origin, size, merkle.tree_root(leaves[:size]))
+    return SignedCheckpoint.sign(body, key or auth.key("log")).encode()
+
+
+def _step(witness: Witness, state: WitnessState | None, note: str, leaves: list[bytes]):  # type: ignore[no-untyped-def]
+    cp = witness.parse(note)
+    need = witness.proof_needed(state, cp)
+    proof = merkle.consistency_proof(leaves[: need[1]], need[0]) if need else None
+    return witness.evaluate(state, cp, proof, now=NOW)
+
+
+def test_follow_an_honest_log(witness: Witness, auth: AuthorityKeys) -> None:
+    assert witness.in_trust_root
+    step = _step(witness, None, _cp(auth, A, 3), A)
+    assert step.verdict is Verdict.COSIGN and step.state is not None
+    assert (
+        witness.policy.witness_verifiers[0].verify(step.checkpoint.note.text, step.cosignature)
+        == NOW
+    )  # type: ignore[arg-type]
+    state = step.state
+    for size in (3, 4, 9, 16, 17):
+        step = _step(witness, state, _cp(auth, A, size), A)
+        assert step.verdict is (Verdict.UNCHANGED if size == state.size else Verdict.COSIGN)
+        assert step.cosignature is not None
+        state = step.state  # type: ignore[assignment]
+        assert state.size == size
+    stale = _step(witness, state, _cp(auth, A, 10), A)
+    assert stale.verdict is Verdict.STALE and stale.state == state and stale.cosignature is None
+    # the cosigned note carries the log signature and the cosignature, nothing else
+    cosigned = SignedCheckpoint.parse(step.cosigned_note())
+    assert [s.name for s in cosigned.note.signatures] == [auth.log_origin, witness.name]
+    assert state_from_bytes(state_to_bytes(state)) == state
+
+
+def test_fork_by_bad_consistency_proof(witness: Witness, auth: AuthorityKeys) -> None:
+    state = _step(witness, None, _cp(auth, A, 8), A).state
+    step = _step(witness, state, _cp(auth, B, 12), B)
+    assert step.verdict is Verdict.FORK and step.cosignature is None
+    assert step.state == state  # nothing changes
+    ev = step.evidence
+    assert ev is not None
+    assert ev.old_checkpoint == state.checkpoint  # type: ignore[union-attr]
+    assert SignedCheckpoint.parse(ev.new_checkpoint).size == 12
+    # the evidence convinces anyone with the trust root
+    with pytest.raises(ProofError):
+        witness.policy.verify_consistency(ev.bundle())
+    doc = ev.to_json(log_url="http://log", detected_at=NOW)
+    assert doc["format"] == "pausebutton-witness-fork/1" and len(doc["proof"]) == len(ev.proof)
+
+
+def test_fork_by_second_root_for_one_size(witness: Witness, auth: AuthorityKeys) -> None:
+    state = _step(witness, None, _cp(auth, A, 8), A).state
+    step = _step(witness, state, _cp(auth, B, 8), B)
+    assert step.verdict is Verdict.FORK and step.evidence is not None
+    assert "two roots" in step.evidence.reason
+
+
+def test_fork_by_older_inconsistent_checkpoint(witness: Witness, auth: AuthorityKeys) -> None:
+    state = _step(witness, None, _cp(auth, A, 12), A).state
+    step = _step(witness, state, _cp(auth, B, 8), B)
+    assert step.verdict is Verdict.FORK
+
+
+def test_refuses_checkpoints_not_signed_by_the_log(witness: Witness, auth: AuthorityKeys) -> None:
+    with pytest.raises(BelowThresholdError):
+        witness.parse(_cp(auth, A, 5, key=PrivateKey.from_seed_material(b"rogue")))
+    with pytest.raises(MalformedError):
+        witness.parse("garbage")
+    state = _step(witness, None, _cp(auth, A, 8), A).state
+    cp = witness.parse(_cp(auth, A, 9))
+    with pytest.raises(ProofError):
+        witness.evaluate(state, cp, None, now=NOW)
+
+
+def test_state_rejects_tampering(witness: Witness, auth: AuthorityKeys) -> None:
+    state = _step(witness, None, _cp(auth, A, 8), A).state
+    assert state is not None
+    raw = state_to_bytes(state)
+    with pytest.raises(MalformedError):
+        state_from_bytes(raw.replace(b'"size": 8', b'"size": 9'))
+    with pytest.raises(MalformedError):
+        state_from_bytes(b"{")
+    with pytest.raises(MalformedError):
+        state_from_bytes(b'{"format": "other"}')
