@@ -17,15 +17,22 @@ torch = pytest.importorskip("torch")
 
 from pausebutton.agent.daemon import Agent  # noqa: E402
 from pausebutton.agent.lease import LeaseBudget, LeaseServer  # noqa: E402
-from pausebutton.agent.logcheck import OnlineLogCheck  # noqa: E402
+from pausebutton.agent.logcheck import BundleLogCheck, OnlineLogCheck  # noqa: E402
+from pausebutton.agent.logcheck import token as logcheck_token  # noqa: E402
 from pausebutton.agent.nvml import FakeBackend  # noqa: E402
 from pausebutton.authority.app import create_app  # noqa: E402
 from pausebutton.authority.client import AuthorityClient  # noqa: E402
 from pausebutton.authority.demo import demo_world  # noqa: E402
 from pausebutton.authority.inprocess import serve_in_process  # noqa: E402
-from pausebutton.errors import AuthError, LicenseExhaustedError, PausedError  # noqa: E402
+from pausebutton.errors import (  # noqa: E402
+    AuthError,
+    LicenseExhaustedError,
+    NotLoggedError,
+    PausedError,
+)
 from pausebutton.guard.examples import make_batch, tiny_gpt, train_step  # noqa: E402
 from pausebutton.guard.torch import Guard, LicenseExhausted, Paused, count_flops  # noqa: E402
+from pausebutton.translog.note import SignedCheckpoint  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.timeout(240)]
 
@@ -77,7 +84,18 @@ class World:
             },
         )
 
-    def license(self, chip_id: str, flop: int, run: str) -> None:
+    def witness(self) -> None:
+        """Two of the three witnesses cosign the log's latest checkpoint."""
+        cp = SignedCheckpoint.parse(self.admin.get("/v1/log/checkpoint"))
+        now = int(time.time())
+        for i in range(2):
+            note = cp.with_signatures([cp.cosign(self.world.keys.key("witness", i), now)])
+            resp = self.admin.http.post(
+                "http://testserver/v1/log/cosignature", content=note.encode().encode()
+            )
+            assert resp.status_code == 200, resp.text
+
+    def license(self, chip_id: str, flop: int, run: str, *, witness: bool = True) -> None:
         now = int(time.time())
         out = self.operator.post(
             "/v1/licenses/applications",
@@ -91,6 +109,8 @@ class World:
             },
         )
         assert out["license_ids"], out
+        if witness:
+            self.witness()
 
     def order(self, kind: str, lifts: int | None = None) -> int:
         # effective a little in the past: the chip's trusted time is whole seconds
@@ -112,10 +132,12 @@ class World:
                 f"/v1/orders/proposals/{prop['id']}/signatures",
                 {"key_id": k.key_id.hex(), "sig": k.sign(si).hex()},
             )
+        self.witness()
         return int(out["order"]["sequence"] if "order" in out else out["sequence"])
 
 
-def test_guarded_job_under_agent_and_authority(tmp_path):
+@pytest.mark.parametrize("check", [BundleLogCheck, OnlineLogCheck])
+def test_guarded_job_under_agent_and_authority(tmp_path, check):
     world = demo_world(seed=b"agent-e2e")
     app = create_app(world.settings(f"sqlite:///{tmp_path / 'authority.db'}"))
     state = tmp_path / "agent"
@@ -140,7 +162,7 @@ def test_guarded_job_under_agent_and_authority(tmp_path):
 
         def start_agent():
             client = w.operator
-            agent = Agent(state, backend, client, verifier=OnlineLogCheck(client))
+            agent = Agent(state, backend, client, verifier=check(client))
             server = LeaseServer(tmp_path / "lease.sock", agent.lease_service()).start()
             return agent, server
 
@@ -284,3 +306,35 @@ def test_agent_list_refuses_listed_weights_and_code_through_the_lease(tmp_path):
         assert len(reports) == 2 and "prohibited-artifact" in reports[0]
     finally:
         server.stop()
+
+
+def test_license_needs_a_witnessed_log_proof(tmp_path):
+    world = demo_world(seed=b"agent-e2e-unwitnessed")
+    app = create_app(world.settings(f"sqlite:///{tmp_path / 'authority.db'}"))
+    backend = FakeBackend(1)
+    state = tmp_path / "agent"
+    with serve_in_process(app) as http:
+        w = World(http, world)
+        Agent.enroll(
+            state,
+            backend,
+            trust_root=world.root_bytes,
+            vendor_key=world.keys.key("vendor"),
+            issued_at=int(time.time()),
+            owner="acme",
+            region="US",
+        )
+        check = BundleLogCheck(w.operator)
+        agent = Agent(state, backend, w.operator, verifier=check)
+        ((uuid, gpu),) = agent.gpus.items()
+        w.register(agent.certificates()[uuid])
+        w.license(gpu.chip_id, 10**15, "run-u", witness=False)
+        agent.tick()
+        assert gpu.chip.firmware.state.value == "throttled"  # no cosigned checkpoint yet
+        row = w.admin.get("/v1/licenses", chip_id=gpu.chip_id)[0]
+        envelope = base64.b64decode(row["envelope"])
+        with pytest.raises(NotLoggedError):  # a bundle for another entry
+            check(agent.root, envelope + b"x", logcheck_token(row["log_index"]))
+        w.witness()
+        agent.tick()
+        assert gpu.chip.firmware.state.value == "licensed"
