@@ -338,3 +338,64 @@ def test_license_needs_a_witnessed_log_proof(tmp_path):
         w.witness()
         agent.tick()
         assert gpu.chip.firmware.state.value == "licensed"
+
+
+def test_running_agent_pushes_a_pause_to_the_guard_within_seconds(tmp_path):
+    import threading
+
+    world = demo_world(seed=b"agent-e2e-run")
+    app = create_app(world.settings(f"sqlite:///{tmp_path / 'authority.db'}"))
+    backend = FakeBackend(1)
+    state = tmp_path / "agent"
+    torch.manual_seed(0)
+    model = tiny_gpt(d_model=32, ctx=8)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = make_batch(model, 2)
+    with serve_in_process(app) as http:
+        w = World(http, world)
+        Agent.enroll(
+            state,
+            backend,
+            trust_root=world.root_bytes,
+            vendor_key=world.keys.key("vendor"),
+            issued_at=int(time.time()),
+            owner="acme",
+            region="US",
+        )
+        agent = Agent(
+            state, backend, w.operator, verifier=BundleLogCheck(w.operator), watch_timeout=2.0
+        )
+        ((uuid, gpu),) = agent.gpus.items()
+        w.register(agent.certificates()[uuid])
+        w.license(gpu.chip_id, 10**15, "run-live")
+        stop = threading.Event()
+        sock = tmp_path / "live.sock"
+        runner = threading.Thread(
+            target=agent.run, args=(stop,), kwargs={"report_interval": 0.5, "socket_path": sock}
+        )
+        runner.start()
+        try:
+            deadline = time.monotonic() + 20
+            while gpu.chip.firmware.state.value != "licensed":
+                assert time.monotonic() < deadline, "the running agent never installed the license"
+                time.sleep(0.05)
+            guard = Guard(LeaseBudget(sock))
+            for _ in range(3):
+                with guard.step(x, y):
+                    train_step(model, opt, x, y)
+            t0 = time.monotonic()
+            w.order("pause")
+            while gpu.chip.firmware.state.value != "paused":
+                assert time.monotonic() - t0 < 10, "the pause was not pushed to the agent"
+                time.sleep(0.01)
+            delivery = time.monotonic() - t0
+            with pytest.raises(Paused), guard.step(x, y):
+                pytest.fail("the first step after the order arrived must be refused")
+            assert delivery < 5.0
+            guard.close()
+            reports = w.admin.get(f"/v1/chips/{gpu.chip_id}/reports")
+            assert reports, "the running agent sent no usage report"
+        finally:
+            stop.set()
+            runner.join(20)
+        assert not runner.is_alive()
