@@ -284,11 +284,16 @@ class Agent:
         gpu = self.gpus.get(uuid)
         if gpu is None:
             raise errors.NotFoundError(f"no GPU {uuid} on this node")
+        # hot path: RAM only (no lock, no disk), unless the reserved counter block is used up
         fw = gpu.chip.firmware
         outcome = fw.respond_to_challenge(challenge)
         if outcome.nvm_write:
             with gpu.chip.locked():
-                gpu.chip.persist(outcome.record)
+                gpu.chip.refresh()
+                fw = gpu.chip.firmware
+                outcome = fw.respond_to_challenge(challenge)
+                if outcome.nvm_write:
+                    gpu.chip.persist(outcome.record)
         fw.commit(outcome)
         assert outcome.message is not None
         return outcome.message

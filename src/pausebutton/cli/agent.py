@@ -183,6 +183,23 @@ def certificates(state: StateOpt, fake_gpus: FakeOpt = None) -> None:
     print_json({u: base64.b64encode(c).decode() for u, c in agent.certificates().items()})
 
 
+@app.command("respond")
+def respond(
+    state: StateOpt,
+    gpu: Annotated[str, typer.Option("--gpu", help="The GPU's UUID.")],
+    challenge: Annotated[Path, typer.Argument(help="A LocationChallenge envelope file.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write the response.")],
+    fake_gpus: FakeOpt = None,
+) -> None:
+    """Answer a landmark's location challenge with the GPU chip's signed response."""
+    from pausebutton.agent.daemon import Agent
+
+    agent = Agent(state, _backend(fake_gpus))
+    answer = agent.respond(gpu, read_limited(challenge, 1 << 16))
+    atomic_write(out_path, answer)
+    print_json({"gpu": gpu, "bytes": len(answer)})
+
+
 @app.command("prohibit")
 def prohibit(
     state: StateOpt,
