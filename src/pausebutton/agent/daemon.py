@@ -106,6 +106,7 @@ class Agent:
         self.status = AgentStatus()
         self.started = clock()
         self._clock_mark = self.started
+        self._orders_failed = False
         doc = self._read_state()
         self.order_cursor: int = int(doc.get("order_cursor", 0))
         self.energy: dict[str, int] = {k: int(v) for k, v in doc.get("energy", {}).items()}
@@ -308,7 +309,9 @@ class Agent:
             answer = self.client.watch(after=self.order_cursor, timeout=timeout)
         except errors.PausebuttonError as exc:
             self._contact_failed(exc)
+            self._orders_failed = True
             return 0
+        self._orders_failed = False
         self._contact_ok()
         orders = answer.get("orders", []) if isinstance(answer, dict) else []
         count = 0
@@ -376,8 +379,14 @@ class Agent:
 
     def meter_energy(self) -> None:
         """Book the energy NVML measured since the last round into each chip."""
+        broken: errors.HardwareError | None = None
         for uuid, gpu in self.gpus.items():
-            now = self.backend.energy_mj(uuid)
+            try:
+                now = self.backend.energy_mj(uuid)
+            except errors.HardwareError as exc:
+                broken = exc
+                log.warning("GPU %s: %s", uuid, exc)
+                continue
             last = self.energy.get(uuid, now)
             delta = now - last if now >= last else now  # the counter restarts with the driver
             self.energy[uuid] = now
@@ -390,6 +399,11 @@ class Agent:
                     outcome = fw.meter(0, cycles=0, energy_mj=delta)
                     gpu.chip.persist(outcome.record)
                     fw.commit(outcome)
+        # an unreadable GPU cannot be metered: the node is throttled until it reads again
+        if broken is not None:
+            self.status.safe_reason = broken
+        elif isinstance(self.status.safe_reason, errors.HardwareError):
+            self.status.safe_reason = None
         self._write_state()
 
     def _outbox(self) -> list[bytes]:
@@ -431,6 +445,8 @@ class Agent:
             self._contact_failed(exc)
             return 0
         self._contact_ok()
+        if isinstance(self.status.safe_reason, errors.AuthError):
+            self.status.safe_reason = None  # a signed request was accepted again
         atomic_write(self.dir / OUTBOX_FILE, encoding.encode([]))
         return len(outbox)
 
@@ -503,9 +519,10 @@ class Agent:
             while not stop.is_set():
                 got = self.sync_orders(self.watch_timeout)
                 if got:
-                    self.enforce()
-                elif not self.status.contacted or self.status.errors:
-                    stop.wait(1.0)
+                    with self._lock:
+                        self.enforce()
+                elif self._orders_failed:
+                    stop.wait(1.0)  # the authority is down: retry once a second
 
         watcher = threading.Thread(target=orders, name="orders", daemon=True)
         watcher.start()
@@ -513,6 +530,7 @@ class Agent:
             while not stop.is_set():
                 with self._lock:
                     for step in (
+                        self.advance_clock,
                         self.sync_licenses,
                         self.meter_energy,
                         self.make_reports,

@@ -192,3 +192,17 @@ def test_suspend_stops_and_continues_the_gpu_processes():
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(10)
+
+
+def test_unreadable_gpu_throttles_the_node_until_it_reads_again(lab, tmp_path):
+    backend = FakeBackend(2)
+    _enroll(lab, tmp_path, backend)
+    agent = Agent(tmp_path, backend)
+    uuid = backend.gpus()[1].uuid
+    backend.break_gpu(uuid)
+    agent.meter_energy()
+    with pytest.raises(HardwareError, match="safe state"):
+        agent.gate()
+    backend.break_gpu(uuid, False)
+    agent.meter_energy()
+    agent.gate()
