@@ -108,12 +108,19 @@ class Agent:
         self._clock_mark = self.started
         self._orders_failed = False
         doc = self._read_state()
-        self.order_cursor: int = int(doc.get("order_cursor", 0))
-        self.energy: dict[str, int] = {k: int(v) for k, v in doc.get("energy", {}).items()}
+        try:
+            self.order_cursor: int = int(doc.get("order_cursor", 0))
+            self.energy: dict[str, int] = {k: int(v) for k, v in doc.get("energy", {}).items()}
+            bound: dict[str, dict[str, str]] = {
+                str(u): {k: str(v) for k, v in m.items()} for u, m in doc["gpus"].items()
+            }
+        except (TypeError, ValueError, AttributeError):
+            raise errors.CorruptStateError(
+                f"{self.dir / STATE_FILE}: damaged agent state (a field has the wrong type)"
+            ) from None
         root_bytes = read_limited(self.dir / ROOT_FILE, 1 << 20)
         self.root_env, self.root = load_pinned_root(root_bytes)
         self.gpus: dict[str, GpuChip] = {}
-        bound: dict[str, dict[str, str]] = doc.get("gpus", {})
         present = {g.uuid: g for g in backend.gpus()}
         for uuid, meta in bound.items():
             info = present.get(uuid)

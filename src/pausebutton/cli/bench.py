@@ -48,9 +48,12 @@ def guard(
     rounds: Annotated[
         int | None, typer.Option(help="Interleaved rounds (default by size).")
     ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="torch CPU threads (default: torch's choice).")
+    ] = None,
 ) -> None:
     """PyTorch guard overhead on a small-transformer training loop vs the same loop unguarded."""
-    _show(_run("guard", quick=quick, device=device, rounds=rounds), json_out)
+    _show(_run("guard", quick=quick, device=device, rounds=rounds, threads=threads), json_out)
 
 
 @app.command("chip")

@@ -70,9 +70,13 @@ def test_corrupt_state_is_named(lab, tmp_path):
     with pytest.raises(CorruptStateError):
         Agent(tmp_path / "nothing", backend)
     _enroll(lab, tmp_path, backend)
-    (tmp_path / STATE_FILE).write_text("{not json")
-    with pytest.raises(CorruptStateError):
-        Agent(tmp_path, backend)
+    good = (tmp_path / STATE_FILE).read_text()
+    for bad in ("{not json", "[]", '{"gpus": {"x": 5}}', '{"gpus": {}, "energy": {"a": "b"}}'):
+        (tmp_path / STATE_FILE).write_text(bad)
+        with pytest.raises(CorruptStateError):
+            Agent(tmp_path, backend)
+    (tmp_path / STATE_FILE).write_text(good)
+    Agent(tmp_path, backend)
 
 
 def test_energy_reports_and_restart_keep_counters(lab, tmp_path):
