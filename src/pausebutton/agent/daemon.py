@@ -106,13 +106,21 @@ class Agent:
         self.status = AgentStatus()
         self.started = clock()
         self._clock_mark = self.started
+        self._orders_failed = False
         doc = self._read_state()
-        self.order_cursor: int = int(doc.get("order_cursor", 0))
-        self.energy: dict[str, int] = {k: int(v) for k, v in doc.get("energy", {}).items()}
+        try:
+            self.order_cursor: int = int(doc.get("order_cursor", 0))
+            self.energy: dict[str, int] = {k: int(v) for k, v in doc.get("energy", {}).items()}
+            bound: dict[str, dict[str, str]] = {
+                str(u): {k: str(v) for k, v in m.items()} for u, m in doc["gpus"].items()
+            }
+        except (TypeError, ValueError, AttributeError):
+            raise errors.CorruptStateError(
+                f"{self.dir / STATE_FILE}: damaged agent state (a field has the wrong type)"
+            ) from None
         root_bytes = read_limited(self.dir / ROOT_FILE, 1 << 20)
         self.root_env, self.root = load_pinned_root(root_bytes)
         self.gpus: dict[str, GpuChip] = {}
-        bound: dict[str, dict[str, str]] = doc.get("gpus", {})
         present = {g.uuid: g for g in backend.gpus()}
         for uuid, meta in bound.items():
             info = present.get(uuid)
@@ -284,11 +292,16 @@ class Agent:
         gpu = self.gpus.get(uuid)
         if gpu is None:
             raise errors.NotFoundError(f"no GPU {uuid} on this node")
+        # hot path: RAM only (no lock, no disk), unless the reserved counter block is used up
         fw = gpu.chip.firmware
         outcome = fw.respond_to_challenge(challenge)
         if outcome.nvm_write:
             with gpu.chip.locked():
-                gpu.chip.persist(outcome.record)
+                gpu.chip.refresh()
+                fw = gpu.chip.firmware
+                outcome = fw.respond_to_challenge(challenge)
+                if outcome.nvm_write:
+                    gpu.chip.persist(outcome.record)
         fw.commit(outcome)
         assert outcome.message is not None
         return outcome.message
@@ -303,7 +316,9 @@ class Agent:
             answer = self.client.watch(after=self.order_cursor, timeout=timeout)
         except errors.PausebuttonError as exc:
             self._contact_failed(exc)
+            self._orders_failed = True
             return 0
+        self._orders_failed = False
         self._contact_ok()
         orders = answer.get("orders", []) if isinstance(answer, dict) else []
         count = 0
@@ -371,8 +386,14 @@ class Agent:
 
     def meter_energy(self) -> None:
         """Book the energy NVML measured since the last round into each chip."""
+        broken: errors.HardwareError | None = None
         for uuid, gpu in self.gpus.items():
-            now = self.backend.energy_mj(uuid)
+            try:
+                now = self.backend.energy_mj(uuid)
+            except errors.HardwareError as exc:
+                broken = exc
+                log.warning("GPU %s: %s", uuid, exc)
+                continue
             last = self.energy.get(uuid, now)
             delta = now - last if now >= last else now  # the counter restarts with the driver
             self.energy[uuid] = now
@@ -385,6 +406,11 @@ class Agent:
                     outcome = fw.meter(0, cycles=0, energy_mj=delta)
                     gpu.chip.persist(outcome.record)
                     fw.commit(outcome)
+        # an unreadable GPU cannot be metered: the node is throttled until it reads again
+        if broken is not None:
+            self.status.safe_reason = broken
+        elif isinstance(self.status.safe_reason, errors.HardwareError):
+            self.status.safe_reason = None
         self._write_state()
 
     def _outbox(self) -> list[bytes]:
@@ -426,6 +452,8 @@ class Agent:
             self._contact_failed(exc)
             return 0
         self._contact_ok()
+        if isinstance(self.status.safe_reason, errors.AuthError):
+            self.status.safe_reason = None  # a signed request was accepted again
         atomic_write(self.dir / OUTBOX_FILE, encoding.encode([]))
         return len(outbox)
 
@@ -498,9 +526,10 @@ class Agent:
             while not stop.is_set():
                 got = self.sync_orders(self.watch_timeout)
                 if got:
-                    self.enforce()
-                elif not self.status.contacted or self.status.errors:
-                    stop.wait(1.0)
+                    with self._lock:
+                        self.enforce()
+                elif self._orders_failed:
+                    stop.wait(1.0)  # the authority is down: retry once a second
 
         watcher = threading.Thread(target=orders, name="orders", daemon=True)
         watcher.start()
@@ -508,6 +537,7 @@ class Agent:
             while not stop.is_set():
                 with self._lock:
                     for step in (
+                        self.advance_clock,
                         self.sync_licenses,
                         self.meter_energy,
                         self.make_reports,

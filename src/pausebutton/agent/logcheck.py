@@ -1,7 +1,13 @@
 """Log checks for permissive inputs (licenses, resumes) that the agent installs.
 
-``proof`` (the default) is the firmware's own check: a Merkle inclusion proof
-under a checkpoint with enough witness cosignatures (``pausebutton.translog``).
+``proof`` (the default, ``BundleLogCheck``): the agent fetches the entry's
+inclusion bundle from the authority's log (``/v1/log/bundle?index=N``) and
+checks it locally with the transparency log's policy under the chip's pinned
+trust root: a Merkle inclusion proof to a checkpoint signed by the log key and
+cosigned by the witness threshold. The authority logs each decision as the
+canonical CBOR map ``{"kind", "body", "at"}`` whose ``body`` is the signed
+envelope; the check insists that ``body`` is exactly the envelope installed.
+The authority is only the transport: nothing it says is trusted unverified.
 
 ``online`` is a weaker, explicit opt-in for an authority that does not yet
 serve inclusion proofs: the inclusion token ``authority-log:<index>`` names
@@ -27,6 +33,52 @@ def token(index: int) -> bytes:
     return PREFIX + str(index).encode()
 
 
+class BundleLogCheck:
+    """Merkle inclusion proof + cosigned checkpoint, fetched by index, verified locally."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def fetch(self, index: int) -> bytes:
+        import httpx
+
+        url = f"{self.client.base_url}/v1/log/bundle"
+        try:
+            resp = self.client.http.get(url, params={"index": index}, timeout=30)
+        except httpx.HTTPError as exc:
+            raise NotLoggedError(f"the log's bundle could not be fetched: {exc}") from None
+        if resp.status_code != 200:
+            raise NotLoggedError(f"the log has no bundle for entry {index} ({resp.status_code})")
+        return bytes(resp.content)
+
+    def __call__(self, root: TrustRoot, entry: bytes, inclusion: bytes | None) -> None:
+        from pausebutton.translog.bundle import InclusionBundle
+        from pausebutton.translog.policy import LogPolicy
+
+        if inclusion is not None and inclusion.startswith(PREFIX):
+            data = self.fetch(_index(inclusion))
+        elif inclusion is not None:
+            data = inclusion  # a bundle that came with the object
+        else:
+            raise NotLoggedError("no log inclusion came with it")
+        bundle = InclusionBundle.decode(data)
+        if bundle.entry != entry:
+            try:
+                wrapped = encoding.decode(bundle.entry)
+            except PausebuttonError:
+                raise NotLoggedError("the log entry is not an authority record") from None
+            if not isinstance(wrapped, dict) or wrapped.get("body") != entry:
+                raise NotLoggedError("the inclusion bundle is for another entry")
+        LogPolicy.from_trust_root(root).verify_entry(bundle.entry, bundle)
+
+
+def _index(inclusion: bytes) -> int:
+    raw = inclusion[len(PREFIX) :]
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotLoggedError("malformed authority log index")
+    return int(raw)
+
+
 class OnlineLogCheck:
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -34,10 +86,7 @@ class OnlineLogCheck:
     def __call__(self, root: TrustRoot, entry: bytes, inclusion: bytes | None) -> None:
         if inclusion is None or not inclusion.startswith(PREFIX):
             raise NotLoggedError("no authority log index came with it")
-        raw = inclusion[len(PREFIX) :]
-        if not raw.isdigit() or len(raw) > 18:
-            raise NotLoggedError("malformed authority log index")
-        index = int(raw)
+        index = _index(inclusion)
         try:
             answer = self.client.get("/v1/audit/log", start=index, end=index + 1)
         except PausebuttonError as exc:

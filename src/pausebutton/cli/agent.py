@@ -96,7 +96,8 @@ def run(
         str,
         typer.Option(
             help="How licenses and resumes are checked against the log: 'proof' (Merkle"
-            " inclusion proof, default) or 'online' (the authority's log listing; weaker)."
+            " inclusion proof to a witness-cosigned checkpoint, verified here; default) or"
+            " 'online' (the authority's log listing; weaker)."
         ),
     ] = "proof",
     enforce: Annotated[
@@ -125,9 +126,8 @@ def run(
     authority and serve the lease socket until SIGTERM/SIGINT."""
     from pausebutton.agent.daemon import Agent
     from pausebutton.agent.enforcement import Enforcer, Mode
-    from pausebutton.agent.logcheck import OnlineLogCheck
+    from pausebutton.agent.logcheck import BundleLogCheck, OnlineLogCheck
     from pausebutton.authority.client import AuthorityClient
-    from pausebutton.chip.firmware import translog_verifier
 
     try:
         mode = Mode(enforce)
@@ -139,7 +139,7 @@ def run(
     backend = _backend(fake_gpus)
     _enroll_if_new(state, backend, trust, vendor_key, region, owner)
     client = AuthorityClient(authority, keystore.read_private_key(operator_key), timeout=30)
-    verifier = OnlineLogCheck(client) if log_check == "online" else translog_verifier
+    verifier = OnlineLogCheck(client) if log_check == "online" else BundleLogCheck(client)
     enforcer = Enforcer(backend, mode, dry_run=not enforce_for_real)
     agent = Agent(
         state, backend, client, verifier=verifier, enforcer=enforcer, offline_grace=offline_grace
@@ -181,6 +181,23 @@ def certificates(state: StateOpt, fake_gpus: FakeOpt = None) -> None:
 
     agent = Agent(state, _backend(fake_gpus))
     print_json({u: base64.b64encode(c).decode() for u, c in agent.certificates().items()})
+
+
+@app.command("respond")
+def respond(
+    state: StateOpt,
+    gpu: Annotated[str, typer.Option("--gpu", help="The GPU's UUID.")],
+    challenge: Annotated[Path, typer.Argument(help="A LocationChallenge envelope file.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write the response.")],
+    fake_gpus: FakeOpt = None,
+) -> None:
+    """Answer a landmark's location challenge with the GPU chip's signed response."""
+    from pausebutton.agent.daemon import Agent
+
+    agent = Agent(state, _backend(fake_gpus))
+    answer = agent.respond(gpu, read_limited(challenge, 1 << 16))
+    atomic_write(out_path, answer)
+    print_json({"gpu": gpu, "bytes": len(answer)})
 
 
 @app.command("prohibit")

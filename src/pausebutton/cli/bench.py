@@ -40,6 +40,29 @@ def protocol(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
     _show(_run("protocol", quick=quick), json_out)
 
 
+@app.command("guard")
+def guard(
+    json_out: JsonOpt = False,
+    quick: QuickOpt = False,
+    device: Annotated[str, typer.Option(help="cpu, or cuda on a GPU machine.")] = "cpu",
+    rounds: Annotated[
+        int | None, typer.Option(help="Interleaved rounds (default by size).")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="torch CPU threads (default: torch's choice).")
+    ] = None,
+) -> None:
+    """PyTorch guard overhead on a small-transformer training loop vs the same loop unguarded."""
+    _show(_run("guard", quick=quick, device=device, rounds=rounds, threads=threads), json_out)
+
+
+@app.command("chip")
+def chip(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
+    """Firmware decisions/s (install, meter; pure and NVM-persisted) and location
+    challenge-response latency (median, p99) beside raw Ed25519 signing."""
+    _show(_run("chip", quick=quick), json_out)
+
+
 @app.command("log")
 def log(
     json_out: JsonOpt = False,
@@ -118,3 +141,4 @@ def authority(
     """Authority over HTTP: reports ingested/s vs raw Ed25519 verify/s, time to pause
     N connected chips (p50/p99), licence issuance latency under 50 clients."""
     _show(_run("authority", quick=quick, chips=chips, reports=reports, workers=workers), json_out)
+    _show(_run("authority", quick=quick, chips=chips, reports=reports), json_out)

@@ -136,12 +136,14 @@ class Guard:
         checkpoint: Checkpoint | None = None,
         model: Any = None,
         prohibited: ProhibitedList | None = None,
+        code: tuple[str, ...] = (),
     ) -> None:
         _torch()
         self.budget = budget
         self.checkpoint = checkpoint
         self.model = model
         self.prohibited = prohibited
+        self.code = code
         self.stats = GuardStats()
         self._cache = self.stats.flop_by_shape
         self._pending = 0
@@ -158,9 +160,36 @@ class Guard:
 
     # -- lifecycle ----------------------------------------------------------------------
 
+    def _agent_list(self) -> ProhibitedList | None:
+        """The list the node agent holds (it verified the quorum signatures)."""
+        fetch = getattr(self.budget, "prohibited_list", None)
+        if fetch is None:
+            return None
+        data = fetch()
+        if data is None:
+            return None
+        from pausebutton.guard.artifacts import ProhibitedList
+        from pausebutton.protocol.envelope import Envelope
+        from pausebutton.protocol.messages import ProhibitedArtifacts
+
+        env = Envelope.decode(data)
+        return ProhibitedList(env.open_as(ProhibitedArtifacts), env)
+
     def __enter__(self) -> Guard:
-        if self.model is not None and self.prohibited is not None:
-            self.prohibited.check_module(self.model, report=self.budget.report_artifact)
+        """Refuse a listed model or training code before the loop starts. Without an
+        explicit list, the node agent's list is used when the budget is a lease."""
+        try:
+            if self.prohibited is None and (self.model is not None or self.code):
+                self.prohibited = self._agent_list()
+            if self.prohibited is not None:
+                report = self.budget.report_artifact
+                for path in self.code:
+                    self.prohibited.check_code(path, report=report)
+                if self.model is not None:
+                    self.prohibited.check_module(self.model, report=report)
+        except BaseException:
+            self.close()  # no loop runs: let go of the lease
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

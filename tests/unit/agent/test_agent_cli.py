@@ -153,3 +153,65 @@ def test_bad_enforce_mode_is_a_usage_error(cli, tmp_path, files):
         "melt",
     )
     assert res.returncode == 2 and "usage" in res.stderr
+
+
+def test_respond_to_a_location_challenge(cli, tmp_path, files):
+    import os
+
+    from pausebutton.protocol.envelope import Envelope
+    from pausebutton.protocol.messages import LocationChallenge, LocationResponse
+
+    trust, vendor, operator = files
+    state = tmp_path / "state"
+    cli(
+        "agent",
+        "run",
+        "--authority",
+        DEAD,
+        "--state",
+        state,
+        "--operator-key",
+        operator,
+        "--fake-gpus",
+        "1",
+        "--trust",
+        trust,
+        "--vendor-key",
+        vendor,
+        "--once",
+    )
+    status = json.loads(cli("agent", "status", "--state", state, "--fake-gpus", "1").stdout)
+    ((uuid, chip),) = status.items()
+    landmark = PrivateKey.from_seed_material(b"landmark")
+    chal = LocationChallenge(landmark.key_id, bytes.fromhex(chip["chip_id"]), os.urandom(32))
+    (tmp_path / "chal.cbor").write_bytes(Envelope.create(chal, [landmark]).encode())
+    res = cli(
+        "agent",
+        "respond",
+        "--state",
+        state,
+        "--fake-gpus",
+        "1",
+        "--gpu",
+        uuid,
+        tmp_path / "chal.cbor",
+        "--out",
+        tmp_path / "resp.cbor",
+    )
+    assert res.returncode == 0, res.stderr
+    resp = Envelope.decode((tmp_path / "resp.cbor").read_bytes()).open_as(LocationResponse)
+    assert resp.nonce == chal.nonce and resp.chip_id.hex() == chip["chip_id"]
+    res = cli(
+        "agent",
+        "respond",
+        "--state",
+        state,
+        "--fake-gpus",
+        "1",
+        "--gpu",
+        "GPU-nope",
+        tmp_path / "chal.cbor",
+        "--out",
+        tmp_path / "resp2.cbor",
+    )
+    assert res.returncode != 0 and "not_found" in res.stderr

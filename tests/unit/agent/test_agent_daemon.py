@@ -70,9 +70,13 @@ def test_corrupt_state_is_named(lab, tmp_path):
     with pytest.raises(CorruptStateError):
         Agent(tmp_path / "nothing", backend)
     _enroll(lab, tmp_path, backend)
-    (tmp_path / STATE_FILE).write_text("{not json")
-    with pytest.raises(CorruptStateError):
-        Agent(tmp_path, backend)
+    good = (tmp_path / STATE_FILE).read_text()
+    for bad in ("{not json", "[]", '{"gpus": {"x": 5}}', '{"gpus": {}, "energy": {"a": "b"}}'):
+        (tmp_path / STATE_FILE).write_text(bad)
+        with pytest.raises(CorruptStateError):
+            Agent(tmp_path, backend)
+    (tmp_path / STATE_FILE).write_text(good)
+    Agent(tmp_path, backend)
 
 
 def test_energy_reports_and_restart_keep_counters(lab, tmp_path):
@@ -192,3 +196,17 @@ def test_suspend_stops_and_continues_the_gpu_processes():
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(10)
+
+
+def test_unreadable_gpu_throttles_the_node_until_it_reads_again(lab, tmp_path):
+    backend = FakeBackend(2)
+    _enroll(lab, tmp_path, backend)
+    agent = Agent(tmp_path, backend)
+    uuid = backend.gpus()[1].uuid
+    backend.break_gpu(uuid)
+    agent.meter_energy()
+    with pytest.raises(HardwareError, match="safe state"):
+        agent.gate()
+    backend.break_gpu(uuid, False)
+    agent.meter_energy()
+    agent.gate()

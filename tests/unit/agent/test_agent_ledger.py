@@ -36,7 +36,7 @@ def _install(lab, state, env):
 
 def test_steps_draw_from_the_license_in_reserved_blocks(lab, tmp_path):
     state, _ = _chip_dir(lab, tmp_path, flop=10_000)
-    budget = ChipBudget(state, reserve_steps=4)
+    budget = ChipBudget(state, reserve_steps=4, reserve_seconds=0)
     gen0 = budget.chip.nvm.generation
     budget.step(0, 100)
     for _ in range(3):
@@ -85,7 +85,7 @@ def test_pause_from_another_process_stops_the_next_step(lab, tmp_path):
 
 def test_counters_survive_reopening(lab, tmp_path):
     state, _ = _chip_dir(lab, tmp_path, flop=10**6)
-    budget = ChipBudget(state, reserve_steps=1)
+    budget = ChipBudget(state, reserve_steps=1, reserve_seconds=0)
     settle = 0
     for _ in range(5):
         budget.step(settle, 1000)
@@ -126,3 +126,17 @@ def test_a_reservation_that_takes_the_last_budget_is_still_spent(lab, tmp_path):
             settle = 100
     assert granted == 10
     assert budget.lost == 0
+
+
+def test_short_reservations_grow(lab, tmp_path):
+    state, _ = _chip_dir(lab, tmp_path, flop=10**12)
+    now = [0.0]
+    budget = ChipLedger(
+        StateDirChip(state), reserve_steps=2, reserve_seconds=10, clock=lambda: now[0]
+    )
+    budget.step(0, 10)
+    settle = 0
+    for _ in range(20):
+        budget.step(settle, 10)
+        settle = 10
+    assert budget.reserve_steps > 2  # reservations lasting < 10 s doubled

@@ -1,0 +1,23 @@
+"""The guard benchmark runs (quick mode) and reports measured, consistent figures."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+from pausebutton.bench.guard import run
+
+pytestmark = pytest.mark.torch
+
+
+def test_quick_guard_benchmark_reports_figures():
+    out = run(quick=True, rounds=4)
+    assert out["device"] == "cpu" and out["nvml"] is None
+    assert set(out["step_ms"]) == {"plain", "local", "chip", "lease"}
+    assert all(v > 0 for v in out["step_ms"].values())
+    assert set(out["overhead_pct"]) == {"local", "chip", "lease"}
+    assert out["metered_vs_full"] == 1.0
+    assert abs(out["metered_vs_6nd"] - 1) < 0.10
+    assert all(v > 0 for v in out["guard_us_per_step_empty_body"].values())
+    assert out["steps_per_variant"] == 4
