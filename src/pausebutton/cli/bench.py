@@ -40,29 +40,6 @@ def protocol(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
     _show(_run("protocol", quick=quick), json_out)
 
 
-@app.command("guard")
-def guard(
-    json_out: JsonOpt = False,
-    quick: QuickOpt = False,
-    device: Annotated[str, typer.Option(help="cpu, or cuda on a GPU machine.")] = "cpu",
-    rounds: Annotated[
-        int | None, typer.Option(help="Interleaved rounds (default by size).")
-    ] = None,
-    threads: Annotated[
-        int | None, typer.Option(help="torch CPU threads (default: torch's choice).")
-    ] = None,
-) -> None:
-    """PyTorch guard overhead on a small-transformer training loop vs the same loop unguarded."""
-    _show(_run("guard", quick=quick, device=device, rounds=rounds, threads=threads), json_out)
-
-
-@app.command("chip")
-def chip(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
-    """Firmware decisions/s (install, meter; pure and NVM-persisted) and location
-    challenge-response latency (median, p99) beside raw Ed25519 signing."""
-    _show(_run("chip", quick=quick), json_out)
-
-
 @app.command("log")
 def log(
     json_out: JsonOpt = False,
@@ -80,23 +57,29 @@ def log(
     _show(_run("log", quick=quick, entries=entries, db_url=db), json_out)
 
 
-@app.command("detect")
-def detect(
-    json_out: JsonOpt = False,
-    quick: QuickOpt = False,
-    seed: Annotated[int, typer.Option(help="Scenario seed.")] = 7,
-    far: Annotated[float, typer.Option(help="False-alert rate the thresholds are set to.")] = 0.05,
-) -> None:
-    """Verification engine on generated scenarios: precision, recall and time to detection
-    of each method alone and fused, at the same false-alert rate."""
-    _show(_run("detect", quick=quick, seed=seed, far=far), json_out)
-
-
 @app.command("chip")
 def chip(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
     """Firmware decisions/s (install, meter; pure and NVM-persisted) and location
     challenge-response latency (median, p99) beside raw Ed25519 signing."""
     _show(_run("chip", quick=quick), json_out)
+
+
+@app.command("authority")
+def authority(
+    json_out: JsonOpt = False,
+    quick: QuickOpt = False,
+    chips: Annotated[
+        int | None,
+        typer.Option(help="Simulated chips waiting for the pause (10,000; quick 1,000)."),
+    ] = None,
+    reports: Annotated[
+        int | None, typer.Option(help="Usage reports to ingest (50,000; quick 5,000).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="API worker processes of the server.")] = 1,
+) -> None:
+    """Authority over HTTP: reports ingested/s vs raw Ed25519 verify/s, time to pause
+    N connected chips (p50/p99), licence issuance latency under 50 clients."""
+    _show(_run("authority", quick=quick, chips=chips, reports=reports, workers=workers), json_out)
 
 
 @app.command("geo")
@@ -117,28 +100,29 @@ def geo(
     _show(_run("geo", quick=quick, trials=trials, seed=seed, tolerance_ms=tolerance_ms), json_out)
 
 
-@app.command("chip")
-def chip(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
-    """Firmware decisions/s (install, meter; pure and NVM-persisted) and location
-    challenge-response latency (median, p99) beside raw Ed25519 signing."""
-    _show(_run("chip", quick=quick), json_out)
-    _show(_run("log", quick=quick, entries=entries), json_out)
-
-
-@app.command("authority")
-def authority(
+@app.command("detect")
+def detect(
     json_out: JsonOpt = False,
     quick: QuickOpt = False,
-    chips: Annotated[
-        int | None,
-        typer.Option(help="Simulated chips waiting for the pause (10,000; quick 1,000)."),
-    ] = None,
-    reports: Annotated[
-        int | None, typer.Option(help="Usage reports to ingest (50,000; quick 5,000).")
-    ] = None,
-    workers: Annotated[int, typer.Option(help="API worker processes of the server.")] = 1,
+    seed: Annotated[int, typer.Option(help="Scenario seed.")] = 7,
+    far: Annotated[float, typer.Option(help="False-alert rate the thresholds are set to.")] = 0.05,
 ) -> None:
-    """Authority over HTTP: reports ingested/s vs raw Ed25519 verify/s, time to pause
-    N connected chips (p50/p99), licence issuance latency under 50 clients."""
-    _show(_run("authority", quick=quick, chips=chips, reports=reports, workers=workers), json_out)
-    _show(_run("authority", quick=quick, chips=chips, reports=reports), json_out)
+    """Verification engine on generated scenarios: precision, recall and time to detection
+    of each method alone and fused, at the same false-alert rate."""
+    _show(_run("detect", quick=quick, seed=seed, far=far), json_out)
+
+
+@app.command("guard")
+def guard(
+    json_out: JsonOpt = False,
+    quick: QuickOpt = False,
+    device: Annotated[str, typer.Option(help="cpu, or cuda on a GPU machine.")] = "cpu",
+    rounds: Annotated[
+        int | None, typer.Option(help="Interleaved rounds (default by size).")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="torch CPU threads (default: torch's choice).")
+    ] = None,
+) -> None:
+    """PyTorch guard overhead on a small-transformer training loop vs the same loop unguarded."""
+    _show(_run("guard", quick=quick, device=device, rounds=rounds, threads=threads), json_out)

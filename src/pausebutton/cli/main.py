@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -120,5 +121,17 @@ def run(argv: list[str] | None = None) -> None:
         sys.exit(int(getattr(exc, "exit_code", 2)))
     except OSError as exc:
         err.print(f"error: {exc}", markup=False)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # last resort: one line, never a traceback
+        if os.environ.get("PAUSEBUTTON_DEBUG"):
+            raise
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc} "
+            "(a bug in pausebutton; set PAUSEBUTTON_DEBUG=1 for the traceback)",
+            markup=False,
+        )
         sys.exit(EXIT_ERROR)
     sys.exit(result if isinstance(result, int) else 0)
