@@ -243,6 +243,8 @@ def test_ingestion_chains_alerts_and_idempotence(api: Any) -> None:
     assert [x["kind"] for x in res["alerts"]] == ["over_license"]
     again = op.submit_reports([r1, r2])
     assert again["accepted"] == 0 and again["duplicates"] == 2
+    late = a.report(time=NOW + 31 * DAY, license_id=lid, license_flop_used=20)
+    assert [x["kind"] for x in op.submit_reports([late])["alerts"]] == ["outside_license_period"]
     # replay: a different report at a stored sequence
     a.sequence, a.prev_hash = 0, bytes(32)
     fake = a.report(time=NOW + 5, flop=7)
