@@ -42,6 +42,7 @@ from pausebutton.authority.service import (
     OPERATOR,
     AuthorityService,
     Caller,
+    b64,
     scope_from_json,
     unb64,
 )
@@ -404,7 +405,6 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the authority's ASGI application for ``settings``."""
     root = settings.trust_root()
     db = Database.connect(settings.database_url)
-    holder: dict[str, AppState] = {}
     log_service: list[LogService] = []
 
     @contextlib.asynccontextmanager
@@ -425,7 +425,6 @@ def create_app(settings: Settings) -> FastAPI:
         )
         await feed.refresh()
         app.state.pb = state
-        holder["state"] = state
         if settings.log_key is not None:
             log_service.append(
                 _LockedLogService(
@@ -536,7 +535,7 @@ def create_app(settings: Settings) -> FastAPI:
                 {"name": m.name, "region": m.region, "key": m.key.hex()} for m in r.members
             ],
             "pause_threshold": st.service.pause_threshold,
-            "envelope": encoding_b64(st.settings.root_bytes),
+            "envelope": b64(st.settings.root_bytes),
         }
 
     @app.get("/v1/policy", tags=["licensing"])
@@ -923,12 +922,6 @@ class _LazyLogService:
         if not self._holder:
             raise errors.ServiceError("the transparency log is starting")
         return getattr(self._holder[0], name)
-
-
-def encoding_b64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(data).decode()
 
 
 def app_from_env() -> FastAPI:
