@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -133,3 +134,65 @@ def verify(
             f"entry {b.leaf_index} is in {result['origin']} at size {b.tree_size}:"
             f" log-signed, {len(report.witnesses)} of {policy.witness_threshold} witnesses — OK"
         )
+
+
+@app.command("check-alert")
+def check_alert(
+    alert: Annotated[Path, typer.Argument(help="A witness's alert-*.json file.")],
+    trust: Annotated[Path, typer.Option("--trust", help="The pinned trust root file.")],
+    log_url: Annotated[
+        str | None,
+        typer.Option("--log", help="Ask this log (…/v1/log) for a fresh consistency proof."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Judge a witness's fork alert: both checkpoints must be signed by the trust root's log
+    key. Exit 5 if the fork is proven (two roots for one size, or the log's own proof
+    between the two fails), 0 if refuted, 1 if unresolved (pass --log), 3 if the alert's
+    checkpoints are not the log's."""
+    import httpx
+
+    from pausebutton import errors
+    from pausebutton.cli.common import EXIT_ERROR, EXIT_INCONSISTENT
+    from pausebutton.translog.policy import LogPolicy
+    from pausebutton.translog.witness import AlertFinding, parse_alert, review_alert
+
+    _, root = load_pinned_root(read_limited(trust))
+    policy = LogPolicy.from_trust_root(root)
+    evidence = parse_alert(read_limited(alert, 1 << 20))
+    review = review_alert(policy, evidence)
+    if review.finding is AlertFinding.UNRESOLVED and log_url is not None:
+        params = {"old": review.old.size, "new": review.new.size}
+        try:
+            resp = httpx.get(f"{log_url.rstrip('/')}/proof/consistency", params=params, timeout=10)
+        except httpx.HTTPError as exc:
+            raise errors.ServiceError(f"the log is unreachable: {exc}") from None
+        if resp.status_code == 200:
+            try:
+                doc = resp.json()
+                if (doc["old_size"], doc["new_size"]) != (params["old"], params["new"]):
+                    raise ValueError("the proof is for other sizes")
+                fresh = [base64.b64decode(h, validate=True) for h in doc["proof"]]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise errors.MalformedError(f"the log's proof is unreadable: {exc}") from None
+        elif 400 <= resp.status_code < 500:
+            # the log refuses a proof between two sizes it signed: an empty proof fails too
+            fresh = []
+        else:
+            raise errors.ServiceError(f"the log answered HTTP {resp.status_code}")
+        review = review_alert(policy, evidence, fresh)
+    result = {
+        "finding": review.finding.value,
+        "reason": review.reason,
+        "origin": review.old.origin,
+        "sizes": [review.old.size, review.new.size],
+        "roots": [review.old.root_hash.hex(), review.new.root_hash.hex()],
+    }
+    if json_out:
+        print_json(result)
+    else:
+        out.print(f"{review.finding.value.upper()}: {review.reason}")
+    if review.finding is AlertFinding.PROVEN:
+        raise typer.Exit(EXIT_INCONSISTENT)
+    if review.finding is AlertFinding.UNRESOLVED:
+        raise typer.Exit(EXIT_ERROR)

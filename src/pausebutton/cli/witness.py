@@ -13,9 +13,8 @@ import binascii
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 
 from pausebutton import errors
@@ -34,6 +33,9 @@ from pausebutton.translog.witness import (
     state_to_bytes,
 )
 
+if TYPE_CHECKING:
+    import httpx
+
 app = typer.Typer(help="Witness a transparency log: cosign checkpoints that extend the last one.")
 
 STATE_FILE = "state.json"
@@ -43,6 +45,8 @@ MAX_RESPONSE = 64 * 1024
 
 def _get(client: httpx.Client, path: str, params: dict[str, int] | None = None) -> bytes:
     """GET with a size limit; 4xx/5xx and network failures become ServiceError."""
+    import httpx
+
     try:
         with client.stream("GET", path, params=params) as resp:
             body = bytearray()
@@ -120,6 +124,8 @@ def run(
     one cosigned, cosign it and post the cosignature back. On a fork, write
     alert-TIME.json (both checkpoints and the failed proof) and exit 5. With --once, a poll
     that fails (log unreachable, bad checkpoint) exits non-zero; otherwise it is retried."""
+    import httpx
+
     state.mkdir(parents=True, exist_ok=True)
     alerts = sorted(state.glob("alert-*.json"))
     if alerts:
@@ -159,6 +165,8 @@ def _poll(
     log_url: str,
     json_out: bool,
 ) -> WitnessState | None:
+    import httpx
+
     cp = witness.parse(_get(client, "/checkpoint"))
     need = witness.proof_needed(current, cp)
     proof = _proof(client, *need) if need else None

@@ -7,6 +7,7 @@ Mounted by the authority under ``/v1/log`` (docs/translog.md, "HTTP API"):
 - ``GET  /proof/inclusion?index=N|hash=H[&size=M]``  audit path and checkpoint, JSON
 - ``GET  /bundle?index=N|hash=H[&size=M]`` the inclusion bundle, canonical CBOR
 - ``GET  /proof/consistency?old=A[&new=B]`` consistency proof, JSON
+- ``GET  /tile/<L>/<N>[.p/<W>]``, ``/tile/entries/<N>[.p/<W>]``  c2sp.org/tlog-tiles reads
 - ``POST /cosignature``                    a witness posts the checkpoint note it cosigned
 
 Every rejection is a 4xx with the project's JSON error body ``{"error", "message", ...}``.
@@ -28,6 +29,8 @@ from pausebutton.translog.note import MAX_NOTE_SIZE
 from pausebutton.translog.store import MAX_RANGE, LogService
 
 CBOR = "application/cbor"
+OCTETS = "application/octet-stream"
+IMMUTABLE = "public, max-age=31536000, immutable"
 NOTE = "text/plain; charset=utf-8"
 MAX_INT = (1 << 63) - 1
 
@@ -69,6 +72,47 @@ def _b64(items: list[bytes]) -> list[str]:
     return [base64.b64encode(x).decode() for x in items]
 
 
+def encode_tile_index(index: int) -> str:
+    """tlog-tiles: an index as 3-digit path elements, all but the last prefixed with x."""
+    groups = []
+    while True:
+        groups.append(f"{index % 1000:03d}")
+        index //= 1000
+        if index == 0:
+            break
+    groups.reverse()
+    return "/".join([*("x" + g for g in groups[:-1]), groups[-1]])
+
+
+def parse_tile_path(path: str) -> tuple[str, int, int | None]:
+    """``<L>/<N>[.p/<W>]`` or ``entries/<N>[.p/<W>]`` -> (L or "entries", N, W or None);
+    only the canonical encoding is accepted (UsageError)."""
+    parts = path.split("/")
+    width: int | None = None
+    if len(parts) >= 3 and parts[-2].endswith(".p"):
+        w = parts.pop()
+        parts[-1] = parts[-1][:-2]
+        if not (w.isdigit() and w == str(int(w)) and 1 <= int(w) <= 255):
+            raise errors.UsageError(f"bad partial tile width {w[:8]!r}")
+        width = int(w)
+    if len(parts) < 2 or len(parts) > 9:
+        raise errors.UsageError("a tile path is <L>/<N>[.p/<W>] or entries/<N>[.p/<W>]")
+    kind, groups = parts[0], parts[1:]
+    if kind != "entries" and not (kind.isdigit() and kind == str(int(kind)) and int(kind) < 64):
+        raise errors.UsageError(f"bad tile level {kind[:8]!r}")
+    digits = [g[1:] for g in groups[:-1]] + [groups[-1]]
+    if any(len(d) != 3 or not d.isdigit() for d in digits) or any(
+        not g.startswith("x") for g in groups[:-1]
+    ):
+        raise errors.UsageError(
+            "a tile index is 3-digit path elements, all but the last x-prefixed"
+        )
+    index = int("".join(digits))
+    if encode_tile_index(index) != "/".join(groups):
+        raise errors.UsageError("the tile index is not in its canonical form")
+    return kind, index, width
+
+
 def _parse_hash(value: str) -> bytes:
     try:
         raw = bytes.fromhex(value) if len(value) == 64 else base64.b64decode(value, validate=True)
@@ -91,8 +135,10 @@ Hash = Annotated[
 ]
 
 
-def log_router(service: LogService) -> APIRouter:
-    """The log's routes, to mount under ``/v1/log``."""
+def log_router(service: LogService, *, sign_on_read: bool = True) -> APIRouter:
+    """The log's routes, to mount under ``/v1/log``. With ``sign_on_read`` a request for
+    the latest checkpoint signs one if the tree has grown; without it, the latest stored
+    checkpoint is served (the owner calls ``service.checkpoint()`` after appends)."""
     router = APIRouter(tags=["log"])
 
     def pick_index(index: int | None, hash_: str | None) -> int:
@@ -109,8 +155,18 @@ def log_router(service: LogService) -> APIRouter:
         as a C2SP signed note with every cosignature received."""
 
         def run() -> Response:
-            cp = service.checkpoint() if size is None else service.checkpoint_at(size)
-            return PlainTextResponse(cp.encode(), media_type=NOTE)
+            if size is not None:
+                cp = service.checkpoint_at(size)
+            elif sign_on_read:
+                cp = service.checkpoint()
+            else:
+                latest = service.store.latest_checkpoint_size()
+                if latest is None:
+                    raise errors.NotFoundError("the log has signed no checkpoint yet")
+                cp = service.checkpoint_at(latest)
+            return PlainTextResponse(
+                cp.encode(), media_type=NOTE, headers={"cache-control": "no-cache"}
+            )
 
         return _guard(run)
 
@@ -163,6 +219,21 @@ def log_router(service: LogService) -> APIRouter:
 
         return _guard(run)
 
+    @router.get("/tile/{path:path}", response_class=Response)
+    def get_tile(path: str) -> Response:
+        """c2sp.org/tlog-tiles: ``tile/<L>/<N>[.p/<W>]`` (hashes) and
+        ``tile/entries/<N>[.p/<W>]`` (entry bundles)."""
+
+        def run() -> Response:
+            kind, index, width = parse_tile_path(path)
+            if kind == "entries":
+                data = service.store.entry_bundle(index, width)
+            else:
+                data = service.store.tile(int(kind), index, width)
+            return Response(data, media_type=OCTETS, headers={"cache-control": IMMUTABLE})
+
+        return _guard(run)
+
     @router.post("/cosignature")
     async def post_cosignature(request: Request) -> Any:
         """A witness posts the checkpoint note carrying its ``cosignature/v1`` line(s)."""
@@ -183,10 +254,10 @@ def log_router(service: LogService) -> APIRouter:
     return router
 
 
-def create_log_app(service: LogService) -> FastAPI:
+def create_log_app(service: LogService, *, sign_on_read: bool = True) -> FastAPI:
     """A standalone log server: the router under ``/v1/log`` (tests, ``log serve``)."""
     app = FastAPI(title="pausebutton transparency log", version="1")
-    app.include_router(log_router(service), prefix="/v1/log")
+    app.include_router(log_router(service, sign_on_read=sign_on_read), prefix="/v1/log")
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:

@@ -53,8 +53,11 @@ MAX_BATCH = 100_000
 """Most entries in one append."""
 MAX_BATCH_BYTES = 256 * 1024 * 1024
 """Most bytes in one append."""
-MAX_ENTRY_SIZE = MAX_MESSAGE_SIZE
-"""Largest entry accepted (the largest protocol message)."""
+MAX_ENTRY_SIZE = min(MAX_MESSAGE_SIZE, 0xFFFF)
+"""Largest entry accepted: a protocol message, and what a tlog-tiles entry bundle's 16-bit
+length prefix can carry."""
+TILE_WIDTH = 256
+"""Hashes in a full c2sp.org/tlog-tiles tile (8 tree levels)."""
 MAX_RANGE = 1000
 """Most entries returned by one ``entries`` call."""
 
@@ -330,6 +333,34 @@ class LogStore:
                 if value is not None:
                     return int(value)
         raise NotFoundError("no entry with that leaf hash is in the log")
+
+    # -- tlog-tiles ------------------------------------------------------------------------
+
+    @staticmethod
+    def _tile_span(level: int, index: int, width: int | None) -> tuple[int, int]:
+        if not 0 <= level <= 63 or index < 0:
+            raise UsageError("tile level is 0-63 and tile index non-negative")
+        if width is not None and not 1 <= width < TILE_WIDTH:
+            raise UsageError(f"a partial tile is 1-{TILE_WIDTH - 1} hashes wide")
+        w = TILE_WIDTH if width is None else width
+        return w, (index * TILE_WIDTH + w) << (8 * level)
+
+    def tile(self, level: int, index: int, width: int | None = None) -> bytes:
+        """The c2sp.org/tlog-tiles tile ``level``/``index`` (``width`` for a partial one):
+        the hashes of the perfect subtrees of tree level ``8 * level``, concatenated."""
+        w, needs = self._tile_span(level, index, width)
+        with self.engine.connect() as conn:
+            if needs > self._size(conn):
+                raise NotFoundError("the log is not large enough for that tile yet")
+            blocks = [(8 * level, index * TILE_WIDTH + i) for i in range(w)]
+            got = self._blocks(conn, blocks)
+        return b"".join(got[b] for b in blocks)
+
+    def entry_bundle(self, index: int, width: int | None = None) -> bytes:
+        """The tlog-tiles entry bundle ``index``: entries with 16-bit big-endian lengths."""
+        _, end = self._tile_span(0, index, width)
+        items = self.entries(index * TILE_WIDTH, end)  # NotFoundError beyond the tree
+        return b"".join(len(e).to_bytes(2, "big") + e for e in items)
 
     # -- checkpoints ------------------------------------------------------------------------
 

@@ -232,3 +232,77 @@ def state_from_bytes(data: bytes) -> WitnessState:
 
 def state_to_bytes(state: WitnessState) -> bytes:
     return (json.dumps(state.to_json(), indent=2, sort_keys=True) + "\n").encode()
+
+
+class AlertFinding(enum.Enum):
+    PROVEN = "proven"
+    """The log signed two checkpoints that cannot both be true."""
+    REFUTED = "refuted"
+    """A valid consistency proof joins the two checkpoints: no fork."""
+    UNRESOLVED = "unresolved"
+    """Both are log-signed, but only the log's (failed) proof speaks against them."""
+
+
+@dataclass(frozen=True)
+class AlertReview:
+    finding: AlertFinding
+    old: SignedCheckpoint
+    new: SignedCheckpoint
+    reason: str
+
+
+def parse_alert(data: bytes) -> ForkEvidence:
+    """Read a witness's alert file (W4) back into evidence (MalformedError if unreadable)."""
+    try:
+        doc = json.loads(data)
+        if doc["format"] != ALERT_FORMAT:
+            raise MalformedError(f"not a {ALERT_FORMAT} alert")
+        proof = tuple(base64.b64decode(p, validate=True) for p in doc["proof"])
+        return ForkEvidence(
+            str(doc["origin"]),
+            str(doc["old_checkpoint"]),
+            str(doc["new_checkpoint"]),
+            proof,
+            str(doc["reason"]),
+        )
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise MalformedError(f"the alert is unreadable: {exc}") from None
+
+
+def review_alert(
+    policy: LogPolicy, evidence: ForkEvidence, fresh_proof: Sequence[bytes] | None = None
+) -> AlertReview:
+    """Judge fork evidence under a trust root. Both checkpoints must carry the log's
+    signatures (else BelowThresholdError / BadSignatureError: the alert proves nothing).
+    Two roots for one size prove a fork. For two sizes, a ``fresh_proof`` the log gives
+    now (old size to new size) refutes the alert if it verifies and proves the fork if it
+    fails; without one the alert is unresolved."""
+    a = policy.parse_log_signed(evidence.old_checkpoint)
+    b = policy.parse_log_signed(evidence.new_checkpoint)
+    old, new = (a, b) if a.size <= b.size else (b, a)
+    if old.size == new.size:
+        if old.root_hash != new.root_hash:
+            return AlertReview(
+                AlertFinding.PROVEN, old, new, f"two log-signed roots for size {old.size}"
+            )
+        return AlertReview(AlertFinding.REFUTED, old, new, "the two checkpoints are the same")
+    if fresh_proof is None:
+        try:
+            merkle.verify_consistency(
+                old.size, new.size, old.root_hash, new.root_hash, evidence.proof
+            )
+        except ProofError as exc:
+            return AlertReview(
+                AlertFinding.UNRESOLVED, old, new, f"the alert's proof fails: {exc.message}"
+            )
+        return AlertReview(AlertFinding.REFUTED, old, new, "the alert's own proof verifies")
+    try:
+        merkle.verify_consistency(old.size, new.size, old.root_hash, new.root_hash, fresh_proof)
+    except ProofError as exc:
+        return AlertReview(
+            AlertFinding.PROVEN,
+            old,
+            new,
+            f"the log's own consistency proof from {old.size} to {new.size} fails: {exc.message}",
+        )
+    return AlertReview(AlertFinding.REFUTED, old, new, "the log proved the two consistent")

@@ -108,3 +108,15 @@ def test_bench_log_quick(cli: Cli) -> None:
     assert doc["entries"] == 3000
     assert doc["appends_per_s"] > 0 and doc["inclusion_proof_median_ms"] > 0
     assert doc["rss_peak_mb"] >= doc["rss_before_build_mb"]
+
+
+def test_bench_log_refuses_a_database_holding_a_log(cli: Cli, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    engine = create_log_engine(url)
+    LogStore(engine).append([b"precious"])
+    engine.dispose()
+    r = cli("bench", "log", "--entries", 1000, "--db", url)
+    assert r.returncode == 2 and "without a log" in r.stderr
+    engine = create_log_engine(url)
+    assert LogStore(engine).entries(0, 1) == [b"precious"]
+    engine.dispose()

@@ -13,7 +13,7 @@ from pathlib import Path
 from pausebutton.translog import merkle
 from pausebutton.translog.store import LogStore, create_log_engine
 
-BATCH = 3000
+BATCH = 5000
 
 WRITER = """
 import sys
@@ -22,6 +22,7 @@ store = LogStore(create_log_engine(sys.argv[1]))
 batch = int(sys.argv[2])
 while True:
     start = store.size()
+    print("begin", start, flush=True)
     indices = store.append([b"entry-%d" % i for i in range(start, start + batch)])
     print("ack", indices[-1] + 1, flush=True)
 """
@@ -43,16 +44,22 @@ def _kill_mid_batch(url: str, acks_before_kill: int, rng: random.Random) -> int:
     acked = 0
     try:
         assert proc.stdout is not None
-        for _ in range(acks_before_kill):
+        acks = 0
+        while acks < acks_before_kill:
             line = proc.stdout.readline()
-            assert line.startswith("ack "), proc.stderr.read() if proc.stderr else line
-            acked = int(line.split()[1])
-        time.sleep(rng.uniform(0.0, 0.05))  # somewhere inside the next batch
+            assert line, proc.stderr.read() if proc.stderr else "writer died"
+            if line.startswith("ack "):
+                acked = int(line.split()[1])
+                acks += 1
+        line = proc.stdout.readline()
+        assert line.startswith("begin ")  # the next batch is under way
+        time.sleep(rng.uniform(0.0, 0.005))  # somewhere inside it
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-        # acknowledgements printed before the kill landed count too
+        # an acknowledgement printed before the kill landed counts too
         for line in proc.stdout.read().splitlines():
-            acked = max(acked, int(line.split()[1]))
+            if line.startswith("ack "):
+                acked = max(acked, int(line.split()[1]))
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -67,7 +74,7 @@ def _kill_mid_batch(url: str, acks_before_kill: int, rng: random.Random) -> int:
 def test_sigkill_mid_batch_loses_nothing_and_leaves_no_partial_batch(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'log.db'}"
     rng = random.Random(11)
-    acked = 0
+    lost_in_flight = 0
     for round_ in range(3):
         acked = _kill_mid_batch(url, 2 + round_, rng)
         engine = create_log_engine(url)
@@ -75,7 +82,10 @@ def test_sigkill_mid_batch_loses_nothing_and_leaves_no_partial_batch(tmp_path: P
         size = store.size()
         assert size >= acked, f"acknowledged {acked} entries but only {size} survived"
         assert size % BATCH == 0, f"partial batch: size {size}"
+        assert size - acked in (0, BATCH)  # the batch in flight: all of it or none
+        lost_in_flight += size == acked
         engine.dispose()
+    assert lost_in_flight >= 1, "no kill landed inside an append; the test proved nothing"
     # the surviving tree is whole: every entry, every stored subtree, every proof
     engine = create_log_engine(url)
     store = LogStore(engine)

@@ -182,13 +182,20 @@ def test_split_view_is_caught_by_the_witnesses(
         assert state_from_bytes((setup["state0"] / "state.json").read_bytes()).size == 10
         r = _witness(cli, setup, 0, url)
         assert r.returncode == EXIT_INCONSISTENT and "alert pending" in r.stderr
+        # an auditor judges the alert: unresolved offline, proven once the log is asked
+        r = cli("log", "check-alert", alerts[0], "--trust", setup["root"], "--json")
+        assert r.returncode == 1 and json.loads(r.stdout)["finding"] == "unresolved"
+        r = cli("log", "check-alert", alerts[0], "--trust", setup["root"], "--log", f"{url}/v1/log")
+        assert r.returncode == EXIT_INCONSISTENT and "PROVEN" in r.stdout, r.stdout + r.stderr
 
         # witness 1 is shown view a at the size it cosigned in view b: a second root
         views[w1] = "a"
         r = _witness(cli, setup, 1, url)
         assert r.returncode == EXIT_INCONSISTENT
-        alert1 = json.loads(next(setup["state1"].glob("alert-*.json")).read_text())
-        assert "two roots" in alert1["reason"]
+        alert1_path = next(setup["state1"].glob("alert-*.json"))
+        assert "two roots" in json.loads(alert1_path.read_text())["reason"]
+        r = cli("log", "check-alert", alert1_path, "--trust", setup["root"])
+        assert r.returncode == EXIT_INCONSISTENT and "two log-signed roots" in r.stdout
 
         # the forked log never got a checkpoint past the threshold in either view
         for svc in (view_a, view_b):
@@ -212,3 +219,67 @@ def test_witness_survives_a_bad_log(
     assert not (setup["state0"] / "state.json").exists()
     r = _witness(cli, setup, 0, "http://127.0.0.1:9")
     assert r.returncode == 1 and "service" in r.stderr
+
+
+def test_witness_follows_a_growing_log_and_rides_out_failures(
+    tmp_path: Path, auth: AuthorityKeys, setup: dict[str, Path]
+) -> None:
+    """Follow mode: polls every 0.2 s; the log grows between polls and is briefly broken."""
+    import os
+    import subprocess
+    import sys
+
+    svc = _service(tmp_path / "log.db", auth, [b"first"])
+    broken = {"on": False, "refused": 0}
+    app = create_log_app(svc)
+
+    async def flaky(scope: Any, receive: Any, send: Any) -> None:
+        if broken["on"] and scope["type"] == "http":
+            broken["refused"] += 1
+            await send({"type": "http.response.start", "status": 503, "headers": []})
+            await send({"type": "http.response.body", "body": b"down"})
+            return
+        await app(scope, receive, send)
+
+    src = Path(__file__).resolve().parents[3] / "src"
+    with serve(flaky) as url:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pausebutton", "witness", "run", "--log", f"{url}/v1/log",
+             "--state", str(setup["state0"]), "--key", str(setup["key0"]),
+             "--trust", str(setup["root"]), "--interval", "0.2", "--rounds", "400", "--json"],
+            env={**os.environ, "PYTHONPATH": str(src)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+
+            def next_verdict() -> dict[str, Any]:
+                line = proc.stdout.readline()  # type: ignore[union-attr]
+                assert line, proc.stderr.read() if proc.stderr else "witness exited"
+                return dict(json.loads(line))
+
+            assert next_verdict()["verdict"] == "cosign"
+            for n in range(3):
+                svc.append([f"more {n}".encode()])
+                while (doc := next_verdict())["verdict"] == "unchanged":
+                    pass
+                assert doc == {"verdict": "cosign", "size": 2 + n, "posted": 200}
+            broken["on"] = True
+            deadline = time.monotonic() + 60
+            while broken["refused"] < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            broken["on"] = False
+            assert broken["refused"] >= 2
+            svc.append([b"after the outage"])
+            while (doc := next_verdict())["verdict"] == "unchanged":
+                pass
+            assert doc["verdict"] == "cosign" and doc["size"] == 5
+            assert proc.poll() is None  # still following
+        finally:
+            proc.terminate()
+            _, stderr = proc.communicate(timeout=10)
+    assert "poll failed" in stderr and "HTTP 503" in stderr and "Traceback" not in stderr
+    cp = svc.checkpoint_at(5)
+    assert len(cp.note.signatures) == 2  # log + this witness

@@ -168,3 +168,69 @@ def test_cosignature_rejections(client: AsgiClient, auth: AuthorityKeys) -> None
     size = client.get("/healthz").json()["size"]
     assert size == 20
     assert len(SignedCheckpoint.parse(client.get("/v1/log/checkpoint").text).note.signatures) == 1
+
+
+def test_without_sign_on_read_the_stored_checkpoint_is_served(service: LogService) -> None:
+    client = AsgiClient(create_log_app(service, sign_on_read=False))
+    r = client.get("/v1/log/checkpoint")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    service.checkpoint()
+    service.append([b"later"])
+    cp = SignedCheckpoint.parse(client.get("/v1/log/checkpoint").text)
+    assert cp.size == 20  # not 21: nothing is signed on a GET
+
+
+def test_tlog_tiles(tmp_path: Path, auth: AuthorityKeys) -> None:
+    """c2sp.org/tlog-tiles: every tile hash is the MTH of its span; bundles hold entries."""
+    from pausebutton.translog.http import encode_tile_index, parse_tile_path
+
+    engine = create_log_engine(f"sqlite:///{tmp_path / 'tiles.db'}")
+    policy = LogPolicy.from_trust_root(auth.trust_root(version=1, expires=NOW + 1000))
+    svc = LogService(LogStore(engine), auth.key("log"), policy)
+    entries = [f"tiled {i}".encode() * (1 + i % 3) for i in range(600)]
+    svc.append(entries)
+    leaves = [merkle.leaf_hash(e) for e in entries]
+    client = AsgiClient(create_log_app(svc))
+
+    def tile(path: str) -> list[bytes]:
+        r = client.get(f"/v1/log/tile/{path}")
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "application/octet-stream"
+        assert "immutable" in r.headers["cache-control"]
+        return [r.content[i : i + 32] for i in range(0, len(r.content), 32)]
+
+    for n in (0, 1):
+        assert tile(f"0/{n:03d}") == leaves[n * 256 : (n + 1) * 256]
+    assert tile("0/002.p/88") == leaves[512:600]
+    assert tile("0/002.p/5") == leaves[512:517]
+    assert tile("1/000.p/2") == [merkle.tree_root(leaves[0:256]), merkle.tree_root(leaves[256:512])]
+    r = client.get("/v1/log/tile/entries/001")
+    data, got = r.content, []
+    while data:
+        n = int.from_bytes(data[:2], "big")
+        got.append(data[2 : 2 + n])
+        data = data[2 + n :]
+    assert got == entries[256:512]
+    assert client.get("/v1/log/tile/entries/002.p/88").status_code == 200
+    for bad, status in [
+        ("0/002", 404),  # not full yet
+        ("0/002.p/89", 404),
+        ("1/000", 404),
+        ("entries/002.p/100", 404),
+        ("0/2", 400),
+        ("0/0002", 400),
+        ("0/x000/002", 400),  # not canonical
+        ("00/000", 400),
+        ("64/000", 400),
+        ("0/002.p/0", 400),
+        ("0/002.p/256", 400),
+        ("0/002.p/07", 400),
+        ("0", 400),
+        ("entries/abc", 400),
+    ]:
+        r = client.get(f"/v1/log/tile/{bad}")
+        assert r.status_code == status, (bad, r.status_code, r.text)
+        assert "error" in r.json()
+    assert encode_tile_index(1234067) == "x001/x234/067"
+    assert parse_tile_path("3/x001/x234/067.p/9") == ("3", 1234067, 9)
+    engine.dispose()

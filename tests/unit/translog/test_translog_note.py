@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pausebutton.errors import BadSignatureError, MalformedError, OversizedError
+from pausebutton.errors import BadSignatureError, EncodingError, MalformedError, OversizedError
 from pausebutton.protocol.keys import PrivateKey, PublicKey
+from pausebutton.translog.bundle import InclusionBundle
 from pausebutton.translog.note import (
     MAX_NOTE_SIZE,
     MAX_SIGNATURES,
@@ -206,3 +210,42 @@ def test_checkpoint_extensions_and_zero() -> None:
         NoteVerifier("bad name", _key("x").public)
     with pytest.raises(MalformedError):
         cosign_note_text("t\n", "w", _key("w"), -1)
+
+
+# -- fuzzing: bad input only ever raises the named errors ---------------------------------
+
+_NOTE_ALPHABET = st.sampled_from([*"ab \n+=/AQ0\u2014\x00\t", SIG[:8], "\n\n", "\u2014 "])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=300), st.lists(_NOTE_ALPHABET, max_size=60).map("".join)))
+def test_note_parser_only_raises_named_errors(data: bytes | str) -> None:
+    try:
+        note = Note.parse(data)
+    except (MalformedError, OversizedError):
+        return
+    assert Note.parse(note.encode()) == note
+    with contextlib.suppress(MalformedError):
+        CheckpointBody.parse(note.text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_bundle_decoder_only_raises_named_errors(data: bytes) -> None:
+    with contextlib.suppress(EncodingError):
+        InclusionBundle.decode(data)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.text(
+        alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc", "Zs"]),
+        min_size=1,
+        max_size=30,
+    ),
+    st.integers(min_value=0, max_value=(1 << 64) - 1),
+    st.binary(min_size=32, max_size=32),
+)
+def test_checkpoint_text_roundtrip(origin: str, size: int, root: bytes) -> None:
+    body = CheckpointBody(origin, size, root)
+    assert CheckpointBody.parse(body.text()) == body

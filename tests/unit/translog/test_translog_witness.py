@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pausebutton.errors import BelowThresholdError, MalformedError, ProofError
@@ -119,3 +121,52 @@ def test_state_rejects_tampering(witness: Witness, auth: AuthorityKeys) -> None:
         state_from_bytes(b"{")
     with pytest.raises(MalformedError):
         state_from_bytes(b'{"format": "other"}')
+
+
+def test_review_alert(witness: Witness, auth: AuthorityKeys) -> None:
+    from pausebutton.errors import BadSignatureError
+    from pausebutton.translog.witness import AlertFinding, parse_alert, review_alert
+
+    policy = witness.policy
+    state = _step(witness, None, _cp(auth, A, 8), A).state
+    fork = _step(witness, state, _cp(auth, B, 12), B).evidence
+    assert fork is not None
+    evidence = parse_alert(json.dumps(fork.to_json()).encode())
+    assert evidence == fork
+    assert review_alert(policy, evidence).finding is AlertFinding.UNRESOLVED
+    honest = merkle.consistency_proof(A[:12], 8)
+    assert review_alert(policy, evidence, honest).finding is AlertFinding.PROVEN
+    b_proof = merkle.consistency_proof(B[:12], 8)
+    assert review_alert(policy, evidence, b_proof).finding is AlertFinding.PROVEN
+    # a consistent pair is refuted by a valid proof
+    ok = _step(witness, state, _cp(auth, A, 12), A)
+    fake = ok.checkpoint
+    from pausebutton.translog.witness import ForkEvidence
+
+    benign = ForkEvidence(auth.log_origin, state.checkpoint, fake.encode(), (), "bogus")  # type: ignore[union-attr]
+    assert review_alert(policy, benign).finding is AlertFinding.UNRESOLVED
+    assert review_alert(policy, benign, honest).finding is AlertFinding.REFUTED
+    same = _step(witness, state, _cp(auth, B, 8), B).evidence
+    assert same is not None
+    assert review_alert(policy, same).finding is AlertFinding.PROVEN
+    # an alert whose checkpoints the log never signed proves nothing
+    forged = ForkEvidence(
+        auth.log_origin,
+        _cp(auth, A, 8, key=PrivateKey.from_seed_material(b"x")),
+        fake.encode(),
+        (),
+        "x",
+    )
+    with pytest.raises(BelowThresholdError):
+        review_alert(policy, forged)
+    tampered = ForkEvidence(
+        auth.log_origin,
+        state.checkpoint.replace("\n8\n", "\n9\n"),
+        fake.encode(),
+        (),
+        "x",  # type: ignore[union-attr]
+    )
+    with pytest.raises(BadSignatureError):
+        review_alert(policy, tampered)
+    with pytest.raises(MalformedError):
+        parse_alert(b"{}")
