@@ -863,7 +863,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     if settings.log_key is not None:
         # the router is built now; its service is bound at start-up (after migrations)
-        app.include_router(log_router(_LazyLogService(log_service)), prefix="/v1/log")  # type: ignore[arg-type]
+        app.include_router(
+            # GETs never write: each worker signs a checkpoint every checkpoint_interval
+            log_router(_LazyLogService(log_service), sign_on_read=False),  # type: ignore[arg-type]
+            prefix="/v1/log",
+        )
 
     # -- audit ---------------------------------------------------------------------------
 

@@ -389,8 +389,15 @@ def test_licences_and_orders_verify_as_chips_verify_them(api: Any) -> None:
     lic = api.admin.get(f"/v1/licenses/{issued['license_ids'][0]}")
     api.pause()
     order = api.admin.get("/v1/orders")[0]
-    note = api.http.get("/v1/log/checkpoint").text  # signs one now (workers do so every second)
-    signed = SignedCheckpoint.parse(note)
+    deadline = time.monotonic() + 10
+    while True:  # the worker signs a checkpoint within a second of the log growing
+        resp = api.http.get("/v1/log/checkpoint")
+        if resp.status_code == 200:
+            signed = SignedCheckpoint.parse(resp.text)
+            if signed.size > order["log_index"]:
+                break
+        assert time.monotonic() < deadline, resp.text
+        time.sleep(0.1)
     witnesses = api.world.keys.role_keys["witness"][:2]
     cosigned = signed.with_signatures([signed.cosign(w, NOW) for w in witnesses]).encode()
     assert api.http.post("/v1/log/cosignature", content=cosigned).status_code == 200
