@@ -436,12 +436,16 @@ def create_app(settings: Settings) -> FastAPI:
             )
         stop = asyncio.Event()
         tasks = [asyncio.create_task(feed.run(stop))]
-        if log_service:
-            tasks.append(
-                asyncio.create_task(
-                    _checkpointer(log_service[0], settings.checkpoint_interval, stop)
+        tasks.append(
+            asyncio.create_task(
+                _checkpointer(
+                    log_service[0] if log_service else None,
+                    db,
+                    settings.checkpoint_interval,
+                    stop,
                 )
             )
+        )
         try:
             yield
         finally:
@@ -907,11 +911,17 @@ class _LockedLogService(LogService):
             return super().add_cosignature(note)
 
 
-async def _checkpointer(service: LogService, interval: float, stop: asyncio.Event) -> None:
-    """Sign a checkpoint whenever the log has grown, every ``interval`` seconds."""
+async def _checkpointer(
+    service: LogService | None, db: Database, interval: float, stop: asyncio.Event
+) -> None:
+    """Every ``interval`` seconds: sign a log checkpoint if the log has grown, and move
+    SQLite's write-ahead log into the database off the writers' path."""
     while not stop.is_set():
+        if service is not None:
+            with contextlib.suppress(Exception):
+                await run_in_threadpool(service.checkpoint)
         with contextlib.suppress(Exception):
-            await run_in_threadpool(service.checkpoint)
+            await run_in_threadpool(db.checkpoint_wal)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
 
