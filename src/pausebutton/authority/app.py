@@ -519,7 +519,9 @@ def create_app(settings: Settings) -> FastAPI:
             lines.append(f"pausebutton_authority_{name} {value}")
         for name, value in sorted(st.metrics.items()):
             lines.append(f"pausebutton_authority_{name}_total {value}")
-        lines.append(f"pausebutton_authority_order_waiters {st.feed.waiting}")
+        lines.append(
+            f'pausebutton_authority_order_waiters{{worker="{os.getpid()}"}} {st.feed.waiting}'
+        )
         return "\n".join(lines) + "\n"
 
     @app.get("/v1/trust-root", tags=["meta"])

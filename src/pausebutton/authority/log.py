@@ -3,9 +3,11 @@
 Everything the authority decides (chip registrations, custody events,
 licences, pause and resume orders) is appended through :class:`LogSink`
 *inside the same database transaction* that records it, so an entry exists
-if and only if the record does. Each entry is the canonical CBOR map
-``{"kind": text, "body": bytes, "at": uint}``; for licences and orders
-``body`` is the signed envelope itself, so a log reader can verify it.
+if and only if the record does. A signed object is logged as its exact
+envelope bytes (the vendor's DeviceCertificate, the License, the K-signed
+PauseOrder or ResumeOrder): that is what a chip checks an inclusion bundle
+against (``LogPolicy.verify_entry``). A custody event is the canonical CBOR
+map ``{"type": "custody-event", "event": {...}}``.
 
 :class:`TranslogSink` (the default) appends to the durable RFC 9162 Merkle log
 of :mod:`pausebutton.translog.store` (its ``translog_`` tables, created by the
@@ -25,14 +27,25 @@ from sqlalchemy import Connection, func, insert, select
 
 from pausebutton.authority import tables as t
 from pausebutton.authority.counters import next_value
-from pausebutton.errors import CorruptStateError
+from pausebutton.errors import CorruptStateError, EncodingError
 from pausebutton.protocol import encoding
+from pausebutton.protocol.envelope import Envelope
 from pausebutton.translog import merkle
 from pausebutton.translog import store as tstore
 
 
-def entry_bytes(kind: str, body: bytes, at: int) -> bytes:
-    return encoding.encode({"kind": kind, "body": body, "at": at})
+def entry_kind(data: bytes) -> str:
+    """What a log entry is: an envelope's type, or a record's ``type``."""
+    try:
+        return Envelope.decode(data).type
+    except EncodingError:
+        pass
+    try:
+        value = encoding.decode(data)
+    except EncodingError:
+        return "unknown"
+    kind = value.get("type") if isinstance(value, dict) else None
+    return kind if isinstance(kind, str) else "unknown"
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -41,8 +54,8 @@ def leaf_hash(data: bytes) -> bytes:
 
 
 class LogSink(Protocol):
-    def append(self, conn: Connection, kind: str, body: bytes, at: int) -> int:
-        """Append one entry within ``conn``'s transaction; return its index."""
+    def append(self, conn: Connection, kind: str, entry: bytes, at: int) -> int:
+        """Append the exact bytes ``entry`` within ``conn``'s transaction; its index."""
         ...
 
     def entries(self, conn: Connection, start: int, end: int) -> list[dict[str, Any]]:
@@ -55,9 +68,9 @@ class LogSink(Protocol):
 class TableLog:
     """Log entries in the authority's own table, indices from a counter (0-based)."""
 
-    def append(self, conn: Connection, kind: str, body: bytes, at: int) -> int:
+    def append(self, conn: Connection, kind: str, entry: bytes, at: int) -> int:
         idx = next_value(conn, "log_size") - 1
-        data = entry_bytes(kind, body, at)
+        data = entry
         conn.execute(
             insert(t.log_entries).values(
                 idx=idx, kind=kind, data=data, leaf_hash=leaf_hash(data), at=at
@@ -84,13 +97,6 @@ class TableLog:
 
     def size(self, conn: Connection) -> int:
         return int(conn.execute(select(func.count()).select_from(t.log_entries)).scalar_one())
-
-
-def decode_entry(data: bytes) -> dict[str, Any]:
-    value = encoding.decode(data)
-    if not isinstance(value, dict) or set(value) != {"kind", "body", "at"}:
-        return {"kind": "foreign", "body": data, "at": None}
-    return value
 
 
 def append_in_transaction(conn: Connection, entries: list[bytes]) -> list[int]:
@@ -140,8 +146,8 @@ def append_in_transaction(conn: Connection, entries: list[bytes]) -> list[int]:
 class TranslogSink:
     """Entries go to the durable Merkle log, in the caller's transaction (0-based indices)."""
 
-    def append(self, conn: Connection, kind: str, body: bytes, at: int) -> int:
-        return append_in_transaction(conn, [entry_bytes(kind, body, at)])[0]
+    def append(self, conn: Connection, kind: str, entry: bytes, at: int) -> int:
+        return append_in_transaction(conn, [entry])[0]
 
     def entries(self, conn: Connection, start: int, end: int) -> list[dict[str, Any]]:
         rows = conn.execute(
@@ -153,20 +159,15 @@ class TranslogSink:
             .where(tstore.entries_table.c.idx >= start, tstore.entries_table.c.idx < end)
             .order_by(tstore.entries_table.c.idx)
         ).all()
-        out = []
-        for r in rows:
-            data = bytes(r.data)
-            value = decode_entry(data)
-            out.append(
-                {
-                    "index": r.idx,
-                    "kind": value["kind"],
-                    "at": value["at"],
-                    "leaf_hash": bytes(r.leaf_hash).hex(),
-                    "data": data,
-                }
-            )
-        return out
+        return [
+            {
+                "index": r.idx,
+                "kind": entry_kind(bytes(r.data)),
+                "leaf_hash": bytes(r.leaf_hash).hex(),
+                "data": bytes(r.data),
+            }
+            for r in rows
+        ]
 
     def size(self, conn: Connection) -> int:
         value = conn.execute(

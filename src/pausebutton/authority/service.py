@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,6 +225,7 @@ class AuthorityService:
         self._local = threading.local()
         self._device_keys: dict[str, PublicKey] = {}
         self._verify_threads = max(1, min(4, os.cpu_count() or 1))
+        """Threads verifying report signatures beside the decoding thread."""
         self._pool: ThreadPoolExecutor | None = None
         ensure_counters(db.write)
 
@@ -274,7 +275,14 @@ class AuthorityService:
         return self.policy.approvals_required or self.pause_threshold
 
     def _lock(self, table: Any, *where: Any) -> Any:
+        """SELECT rows to change (FOR UPDATE on PostgreSQL; SQLite's writer lock is held)."""
         stmt = select(table).where(*where)
+        if not self.db.sqlite:
+            stmt = stmt.with_for_update()
+        return stmt
+
+    def _lock_columns(self, columns: Sequence[Any], *where: Any) -> Any:
+        stmt = select(*columns).where(*where)
         if not self.db.sqlite:
             stmt = stmt.with_for_update()
         return stmt
@@ -792,7 +800,12 @@ class AuthorityService:
                 "country": country,
                 "note": note,
             }
-            body = encoding.encode({k: v for k, v in record.items() if v is not None})
+            body = encoding.encode(
+                {
+                    "type": "custody-event",
+                    "event": {k: v for k, v in record.items() if v is not None},
+                }
+            )
             idx = self.log.append(conn, "custody-event", body, now)
             conn.execute(
                 insert(t.custody_events).values(
@@ -839,7 +852,14 @@ class AuthorityService:
         rows = {
             r.chip_id: r
             for r in conn.execute(
-                select(t.chips, t.facilities.c.verified, t.facilities.c.country)
+                select(
+                    t.chips.c.chip_id,
+                    t.chips.c.owner_id,
+                    t.chips.c.status,
+                    t.chips.c.facility_id,
+                    t.facilities.c.verified,
+                    t.facilities.c.country,
+                )
                 .select_from(t.chips.outerjoin(t.facilities))
                 .where(t.chips.c.chip_id.in_(list(chip_ids)))
             ).all()
@@ -1007,7 +1027,12 @@ class AuthorityService:
         rows = {
             r.chip_id: r
             for r in conn.execute(
-                select(t.chips, t.facilities.c.country)
+                select(
+                    t.chips.c.chip_id,
+                    t.chips.c.firmware_floor,
+                    t.chips.c.facility_id,
+                    t.facilities.c.country,
+                )
                 .select_from(t.chips.outerjoin(t.facilities))
                 .where(t.chips.c.chip_id.in_(chip_ids))
             ).all()
@@ -1476,32 +1501,20 @@ class AuthorityService:
             out[r.chip_id] = (pub, r.owner_id)
         return out
 
-    def _verify_all(self, items: Sequence[tuple[Envelope, PublicKey]]) -> list[bool]:
-        """Each envelope signed by its key? In parallel threads for large batches
-        (libsodium runs without the GIL)."""
+    @staticmethod
+    def _check_signatures(chunk: Sequence[tuple[Envelope, PublicKey]]) -> list[bool]:
+        """Is each envelope signed by its key? (libsodium runs without the GIL)."""
+        out = []
+        for env, pub in chunk:
+            kid = pub.key_id
+            msg = env.signing_input()
+            out.append(any(s.key_id == kid and pub.is_valid(msg, s.sig) for s in env.signatures))
+        return out
 
-        def check(chunk: Sequence[tuple[Envelope, PublicKey]]) -> list[bool]:
-            out = []
-            for env, pub in chunk:
-                kid = pub.key_id
-                msg = env.signing_input()
-                out.append(
-                    any(s.key_id == kid and pub.is_valid(msg, s.sig) for s in env.signatures)
-                )
-            return out
-
-        if len(items) < 256 or self._verify_threads < 2:
-            return check(items)
+    def _verifier_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                self._verify_threads - 1, thread_name_prefix="pb-verify"
-            )
-        n = self._verify_threads
-        size = -(-len(items) // n)
-        parts = [items[k : k + size] for k in range(0, len(items), size)]
-        futures = [self._pool.submit(check, part) for part in parts[1:]]
-        first = check(parts[0])  # this thread verifies its share too
-        return first + [ok for f in futures for ok in f.result()]
+            self._pool = ThreadPoolExecutor(self._verify_threads, thread_name_prefix="pb-verify")
+        return self._pool
 
     def ingest(self, caller: Caller | None, items: Sequence[bytes]) -> dict[str, Any]:
         """Verify and store a batch of signed usage reports; acknowledge only after commit.
@@ -1519,88 +1532,104 @@ class AuthorityService:
         now = self.now()
         rejected: list[dict[str, Any]] = []
         alerts: list[dict[str, Any]] = []
-        parsed: list[tuple[int, bytes, Envelope, UsageReport]] = []
-        for i, data in enumerate(items):
-            if not isinstance(data, bytes) or len(data) > MAX_REPORT_SIZE:
-                rejected.append(
-                    {
-                        "index": i,
-                        "error": "oversized",
-                        "field": f"reports[{i}]",
-                        "message": "too large",
-                    }
+        # Pipeline: this thread decodes chunk k+1 (Python, holds the GIL) while
+        # verifier threads check the signatures of chunk k (libsodium, no GIL).
+        chunk_size = 250
+        jobs: list[tuple[list[tuple[int, bytes, UsageReport]], Future[list[bool]]]] = []
+        for start in range(0, len(items), chunk_size):
+            parsed: list[tuple[int, bytes, Envelope, UsageReport]] = []
+            for i in range(start, min(start + chunk_size, len(items))):
+                data = items[i]
+                if not isinstance(data, bytes) or len(data) > MAX_REPORT_SIZE:
+                    rejected.append(
+                        {
+                            "index": i,
+                            "error": "oversized",
+                            "field": f"reports[{i}]",
+                            "message": "too large",
+                        }
+                    )
+                    continue
+                try:
+                    env, rep = decode_as(data, UsageReport, max_size=MAX_REPORT_SIZE)
+                except PausebuttonError as exc:
+                    rejected.append(
+                        {
+                            "index": i,
+                            "error": exc.code,
+                            "field": f"reports[{i}]",
+                            "message": exc.message,
+                        }
+                    )
+                    continue
+                parsed.append((i, data, env, rep))
+            keys = self._device_key_map(rep.chip_id.hex() for _, _, _, rep in parsed)
+            candidates: list[tuple[int, bytes, UsageReport]] = []
+            to_check: list[tuple[Envelope, PublicKey]] = []
+            for i, data, env, rep in parsed:
+                cid = rep.chip_id.hex()
+                entry = keys.get(cid)
+                if entry is None:
+                    rejected.append(
+                        {
+                            "index": i,
+                            "error": "not_found",
+                            "field": f"reports[{i}].chip_id",
+                            "message": f"chip {cid} is not registered",
+                        }
+                    )
+                    alerts.append(
+                        {
+                            "kind": "unknown_chip",
+                            "chip_id": cid,
+                            "severity": "high",
+                            "detail": {"sequence": rep.sequence},
+                        }
+                    )
+                    continue
+                pub, owner = entry
+                if c.role == OPERATOR and owner != c.owner_id:
+                    rejected.append(
+                        {
+                            "index": i,
+                            "error": "forbidden",
+                            "field": f"reports[{i}].chip_id",
+                            "message": f"chip {cid} is not owned by {c.owner_id}",
+                        }
+                    )
+                    continue
+                candidates.append((i, data, rep))
+                to_check.append((env, pub))
+            if len(items) <= chunk_size:
+                done: Future[list[bool]] = Future()
+                done.set_result(self._check_signatures(to_check))
+                jobs.append((candidates, done))
+            else:
+                jobs.append(
+                    (candidates, self._verifier_pool().submit(self._check_signatures, to_check))
                 )
-                continue
-            try:
-                env, rep = decode_as(data, UsageReport, max_size=MAX_REPORT_SIZE)
-            except PausebuttonError as exc:
-                rejected.append(
-                    {
-                        "index": i,
-                        "error": exc.code,
-                        "field": f"reports[{i}]",
-                        "message": exc.message,
-                    }
-                )
-                continue
-            parsed.append((i, data, env, rep))
-        keys = self._device_key_map(rep.chip_id.hex() for _, _, _, rep in parsed)
-        candidates: list[tuple[int, bytes, Envelope, UsageReport, PublicKey]] = []
-        for i, data, env, rep in parsed:
-            cid = rep.chip_id.hex()
-            entry = keys.get(cid)
-            if entry is None:
-                rejected.append(
-                    {
-                        "index": i,
-                        "error": "not_found",
-                        "field": f"reports[{i}].chip_id",
-                        "message": f"chip {cid} is not registered",
-                    }
-                )
-                alerts.append(
-                    {
-                        "kind": "unknown_chip",
-                        "chip_id": cid,
-                        "severity": "high",
-                        "detail": {"sequence": rep.sequence},
-                    }
-                )
-                continue
-            pub, owner = entry
-            if c.role == OPERATOR and owner != c.owner_id:
-                rejected.append(
-                    {
-                        "index": i,
-                        "error": "forbidden",
-                        "field": f"reports[{i}].chip_id",
-                        "message": f"chip {cid} is not owned by {c.owner_id}",
-                    }
-                )
-                continue
-            candidates.append((i, data, env, rep, pub))
-        valid = self._verify_all([(env, pub) for _, _, env, _, pub in candidates])
         verified: list[tuple[int, bytes, UsageReport]] = []
-        for (i, data, _env, rep, _pub), ok in zip(candidates, valid, strict=True):
-            if not ok:
-                rejected.append(
-                    {
-                        "index": i,
-                        "error": "bad_signature",
-                        "field": f"reports[{i}]",
-                        "message": "not signed by the chip's device key",
-                    }
-                )
-                alerts.append(
-                    {
-                        "kind": "bad_signature",
-                        "chip_id": rep.chip_id.hex(),
-                        "severity": "high",
-                        "detail": {"sequence": rep.sequence},
-                    }
-                )
-                continue
-            verified.append((i, data, rep))
+        for candidates, fut in jobs:
+            for (i, data, rep), ok in zip(candidates, fut.result(), strict=True):
+                if not ok:
+                    rejected.append(
+                        {
+                            "index": i,
+                            "error": "bad_signature",
+                            "field": f"reports[{i}]",
+                            "message": "not signed by the chip's device key",
+                        }
+                    )
+                    alerts.append(
+                        {
+                            "kind": "bad_signature",
+                            "chip_id": rep.chip_id.hex(),
+                            "severity": "high",
+                            "detail": {"sequence": rep.sequence},
+                        }
+                    )
+                    continue
+                verified.append((i, data, rep))
         verified.sort(key=lambda x: (x[2].chip_id, x[2].sequence))
         accepted = duplicates = 0
         with self._write() as conn:
@@ -1609,9 +1638,10 @@ class AuthorityService:
                 {
                     r.chip_id: (int(r.report_seq), bytes(r.report_hash))
                     for r in conn.execute(
-                        self._lock(t.chips, t.chips.c.chip_id.in_(chip_ids)).order_by(
-                            t.chips.c.chip_id
-                        )
+                        self._lock_columns(
+                            (t.chips.c.chip_id, t.chips.c.report_seq, t.chips.c.report_hash),
+                            t.chips.c.chip_id.in_(chip_ids),
+                        ).order_by(t.chips.c.chip_id)
                     ).all()
                 }
                 if chip_ids

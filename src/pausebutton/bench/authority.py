@@ -54,7 +54,7 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _server(world: DemoWorld, base: Path) -> Iterator[str]:
+def _server(world: DemoWorld, base: Path, workers: int = 1) -> Iterator[str]:
     directory = base / "authority"
     write_authority_dir(directory, world.keys, world.root_bytes)
     admin_pub = base / "admin.pub"
@@ -81,6 +81,8 @@ def _server(world: DemoWorld, base: Path) -> Iterator[str]:
                 "1e9",
                 "--log-level",
                 "error",
+                "--workers",
+                str(workers),
             ],
             env=env,
             stdout=fh,
@@ -225,24 +227,31 @@ async def _licences(
     failures: list[str] = []
     now = int(time.time())
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    target = url + "/v1/licenses/applications"
+    # requests are signed before the clock starts: the figure is the server's latency
+    prepared: list[list[tuple[bytes, dict[str, str]]]] = []
+    for i in range(clients):
+        mine = []
+        for j in range(per_client):
+            chip = chips[(i * per_client + j) % len(chips)]
+            body = json.dumps(
+                {
+                    "chips": [chip.chip_id],
+                    "flop_budget": "1e18",
+                    "not_before": now,
+                    "not_after": now + DAY,
+                    "run_id": f"bench-{i}-{j}",
+                    "purpose": "bench",
+                }
+            ).encode()
+            headers = {"content-type": "application/json"}
+            headers.update(sign_request("POST", target, headers, body, op))
+            mine.append((body, headers))
+        prepared.append(mine)
     async with httpx.AsyncClient(timeout=120, limits=limits) as http:
 
         async def client(i: int) -> None:
-            for j in range(per_client):
-                chip = chips[(i * per_client + j) % len(chips)]
-                body = json.dumps(
-                    {
-                        "chips": [chip.chip_id],
-                        "flop_budget": "1e18",
-                        "not_before": now,
-                        "not_after": now + DAY,
-                        "run_id": f"bench-{i}-{j}",
-                        "purpose": "bench",
-                    }
-                ).encode()
-                target = url + "/v1/licenses/applications"
-                headers = {"content-type": "application/json"}
-                headers.update(sign_request("POST", target, headers, body, op))
+            for body, headers in prepared[i]:
                 t0 = time.perf_counter()
                 try:
                     resp = await http.post(target, content=body, headers=headers)
@@ -299,12 +308,17 @@ async def _pause(url: str, world: DemoWorld, n: int) -> dict[str, Any]:
     tasks = [asyncio.create_task(chip(i)) for i in range(n)]
     loop = asyncio.get_running_loop()
 
+    per_worker: dict[str, int] = {}
+
     def waiters() -> int:
-        text = httpx.get(url + "/metrics", timeout=30).text
-        for line in text.splitlines():
-            if line.startswith("pausebutton_authority_order_waiters "):
-                return int(line.split()[1])
-        return -1
+        """Chips waiting, summed over workers (each /metrics answer is one worker's)."""
+        for _ in range(8):
+            text = httpx.get(url + "/metrics", timeout=30).text
+            for line in text.splitlines():
+                if line.startswith("pausebutton_authority_order_waiters{"):
+                    name, value = line.rsplit(" ", 1)
+                    per_worker[name] = int(value)
+        return sum(per_worker.values())
 
     deadline = time.monotonic() + 300
     while (await loop.run_in_executor(None, waiters)) < n:
@@ -350,7 +364,10 @@ async def _pause(url: str, world: DemoWorld, n: int) -> dict[str, Any]:
 
 
 def run(
-    quick: bool = False, chips: int | None = None, reports: int | None = None
+    quick: bool = False,
+    chips: int | None = None,
+    reports: int | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Run the benchmark; ``quick`` uses fewer reports, chips and requests."""
     n_watch = chips if chips is not None else (1000 if quick else 10_000)
@@ -361,10 +378,15 @@ def run(
     if want > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     world = demo_world(seed=b"bench-authority")
-    out: dict[str, Any] = {"backend": "sqlite", "cpus": os.cpu_count(), "quick": quick}
+    out: dict[str, Any] = {
+        "backend": "sqlite",
+        "cpus": os.cpu_count(),
+        "workers": workers,
+        "quick": quick,
+    }
     with (
         tempfile.TemporaryDirectory(prefix="pb-bench-authority-") as tmp,
-        _server(world, Path(tmp)) as url,
+        _server(world, Path(tmp), workers) as url,
         httpx.Client(timeout=600) as http,
     ):
         admin = AuthorityClient(url, world.admin, http=http)

@@ -87,7 +87,8 @@ def authority(
     reports: Annotated[
         int | None, typer.Option(help="Usage reports to ingest (50,000; quick 5,000).")
     ] = None,
+    workers: Annotated[int, typer.Option(help="API worker processes of the server.")] = 1,
 ) -> None:
     """Authority over HTTP: reports ingested/s vs raw Ed25519 verify/s, time to pause
     N connected chips (p50/p99), licence issuance latency under 50 clients."""
-    _show(_run("authority", quick=quick, chips=chips, reports=reports), json_out)
+    _show(_run("authority", quick=quick, chips=chips, reports=reports, workers=workers), json_out)

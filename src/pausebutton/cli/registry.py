@@ -326,3 +326,50 @@ def alerts(
 def stats(url: UrlOpt = DEFAULT_URL) -> None:
     """Counts of everything the authority holds (JSON)."""
     print_json(client(url, None).get("/v1/stats"))
+
+
+@app.command("owner")
+def owner(
+    owner_id: Annotated[str, typer.Argument(help="Owner id.")],
+    url: UrlOpt = DEFAULT_URL,
+) -> None:
+    """Show one owner (JSON)."""
+    print_json(client(url, None).get(f"/v1/owners/{owner_id}"))
+
+
+@app.command("facility")
+def facility(
+    facility_id: Annotated[str, typer.Argument(help="Facility id.")],
+    url: UrlOpt = DEFAULT_URL,
+) -> None:
+    """Show one facility with its registered chip count (JSON)."""
+    print_json(client(url, None).get(f"/v1/facilities/{facility_id}"))
+
+
+@app.command("custody")
+def custody(
+    chip_id: Annotated[str, typer.Argument(help="Hex chip id.")],
+    url: UrlOpt = DEFAULT_URL,
+    json_out: JsonOpt = False,
+) -> None:
+    """A chip's chain of custody, oldest first."""
+    rows = client(url, None).get(f"/v1/chips/{chip_id}/custody")
+    _table(rows, ["seq", "kind", "at", "actor", "owner_id", "facility_id", "country"], json_out)
+
+
+@app.command("policy")
+def policy(url: UrlOpt = DEFAULT_URL) -> None:
+    """The licensing policy in force (JSON)."""
+    print_json(client(url, None).get("/v1/policy"))
+
+
+@app.command("trust-root")
+def trust_root(url: UrlOpt = DEFAULT_URL) -> None:
+    """The authority's trust root: members, pause threshold, envelope (JSON)."""
+    print_json(client(url, None).get("/v1/trust-root"))
+
+
+@app.command("auth-events")
+def auth_events(url: UrlOpt = DEFAULT_URL, key: KeyOpt = None) -> None:
+    """Recent refused requests (401/403), newest first. Needs an admin key."""
+    print_json(client(url, key).post("/v1/audit/auth-events"))

@@ -13,7 +13,7 @@ from pausebutton.protocol.messages import DeviceCertificate
 
 
 def test_cli_serve_registry_license_and_pause(
-    cli: Any, tmp_path: Path, db_url: str, server_factory: Any
+    cli: Any, tmp_path: Path, db_url: str, server_factory: Any, shared_dir: Path
 ) -> None:
     adir = tmp_path / "auth"
     r = cli("authority", "init", adir, "--members", "3", "--threshold", "2")
@@ -129,6 +129,57 @@ def test_cli_serve_registry_license_and_pause(
         assert r.returncode == 0 and chip.key_id.hex() in r.stdout
         r = cli("registry", "seed-epoch", "/nonexistent", *url, *ak)
         assert r.returncode == 2
+        r = cli("registry", "seed-epoch", shared_dir / "data" / "epoch", "--limit", "5", *url, *ak)
+        assert r.returncode == 0 and "Epoch AI" in r.stdout, r.stderr
+        cid = chip.key_id.hex()
+        r = cli(
+            "registry",
+            "custody-add",
+            cid,
+            "--kind",
+            "export",
+            "--at",
+            "1700000000",
+            "--actor",
+            "Acme",
+            "--country",
+            "DE",
+            *url,
+            *ak,
+        )
+        assert r.returncode == 0, r.stderr
+        r = cli("registry", "custody", cid, *url, "--json")
+        assert [e["kind"] for e in json.loads(r.stdout)] == ["export"]
+        from pausebutton.protocol.messages import GENESIS_HASH, UsageReport
+
+        rep = UsageReport(chip.key_id, 1, GENESIS_HASH, 1_700_000_000, 10, 0, 1, 1, "licensed")
+        (tmp_path / "r1.cbor").write_bytes(Envelope.create(rep, [chip]).encode())
+        r = cli("registry", "submit-reports", tmp_path / "r1.cbor", *url, "--key", op)
+        assert r.returncode == 0 and "accepted 1" in r.stdout, r.stderr
+        r = cli("registry", "submit-reports", tmp_path / "cert.cbor", *url, "--key", op)
+        assert r.returncode == 3  # a certificate is not a usage report: rejected
+        r = cli("registry", "reports", cid, *url, "--json")
+        assert [x["sequence"] for x in json.loads(r.stdout)] == [1]
+        r = cli("registry", "auth-events", *url, *ak)
+        assert r.returncode == 0 and len(json.loads(r.stdout)) >= 1
+        r = cli(
+            "gov",
+            "resume",
+            "submit",
+            str(order["sequence"]),
+            "--reason",
+            "over",
+            *url,
+            "--key",
+            m1,
+            "--json",
+        )
+        assert r.returncode == 0, r.stderr
+        rp = json.loads(r.stdout)
+        r = cli("gov", "pause", "approve", str(rp["id"]), *url, "--key", m2)
+        assert r.returncode == 0 and "assembled" in r.stdout
+        r = cli("gov", "pause", "list", "--active", *url)
+        assert r.returncode == 0 and r.stdout.strip() == ""
     finally:
         server.stop()
     assert server.proc.returncode is not None
