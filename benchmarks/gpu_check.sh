@@ -7,8 +7,8 @@
 # 1. Environment: nvidia-smi listing and read-only queries; Python and torch.
 # 2. Dependencies: this tree's code runs from src/ (PYTHONPATH); missing Python
 #    packages (cbor2, pynacl, nvidia-ml-py, torch) are installed into a throw-away
-#    venv that sees the system's packages: from ./.gpu-wheels if that folder
-#    exists (carry it), else from the package index if it is reachable.
+#    --target folder on PYTHONPATH: from ./.gpu-wheels if that folder exists (carry
+#    it; a machine without a package index needs it), else from the package index.
 # 3. Guard overhead on CUDA: the same small-transformer training loop plain and
 #    under the guard (in-process budget, firmware chip state, agent lease),
 #    interleaved in one run (pausebutton.bench.guard with device=cuda), with NVML
@@ -38,14 +38,11 @@ fi
 
 echo "== python"
 "$PY" --version
-VENV="${TMPDIR:-/tmp}/pb-gpu-check-venv"
-if [ -n "${PB_GPU_CHECK_NO_VENV:-}" ]; then
-  VENV=""  # use $PYTHON as it is (an environment that already has everything)
-elif [ ! -x "$VENV/bin/python" ]; then
-  "$PY" -m venv --system-site-packages "$VENV" || { echo "venv failed; using $PY directly"; VENV=""; }
-fi
-if [ -n "$VENV" ]; then PY="$VENV/bin/python"; fi
-export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
+# Missing packages go into a throw-away --target folder on PYTHONPATH, so the machine's
+# own Python (the one that holds CUDA torch) stays the interpreter; a venv would hide it.
+DEPS="${TMPDIR:-/tmp}/pb-gpu-check-deps"
+mkdir -p "$DEPS"
+export PYTHONPATH="$ROOT/src:$DEPS${PYTHONPATH:+:$PYTHONPATH}"
 
 missing=()
 for pair in cbor2:cbor2 nacl:pynacl pynvml:nvidia-ml-py; do
@@ -55,17 +52,17 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
   if [ -d "$ROOT/.gpu-wheels" ]; then
-    timeout 120 "$PY" -m pip install -q --no-index --find-links "$ROOT/.gpu-wheels" "${missing[@]}" || true
+    timeout 120 "$PY" -m pip install -q --target "$DEPS" --no-index --find-links "$ROOT/.gpu-wheels" "${missing[@]}" || true
   else
-    timeout 120 "$PY" -m pip install -q "${missing[@]}" || echo "pip install failed (no index?)"
+    timeout 120 "$PY" -m pip install -q --target "$DEPS" "${missing[@]}" || echo "pip install failed (no index?)"
   fi
 fi
 if ! "$PY" -c "import torch" 2>/dev/null; then
   echo "== torch missing: trying to install it (time-limited)"
   if [ -d "$ROOT/.gpu-wheels" ]; then
-    timeout 150 "$PY" -m pip install -q --no-index --find-links "$ROOT/.gpu-wheels" torch || true
+    timeout 150 "$PY" -m pip install -q --target "$DEPS" --no-index --find-links "$ROOT/.gpu-wheels" torch || true
   else
-    timeout 150 "$PY" -m pip install -q torch || echo "torch could not be installed"
+    timeout 150 "$PY" -m pip install -q --target "$DEPS" torch || echo "torch could not be installed"
   fi
 fi
 
