@@ -14,6 +14,7 @@ from pausebutton.cli import (
     bench,
     chip,
     conformance,
+    demo,
     detect,
     geo,
     keys,
@@ -73,6 +74,7 @@ gov.add_typer(_gov_license, name="license")
 gov.add_typer(_gov_pause, name="pause")
 gov.add_typer(_gov_resume, name="resume")
 app.add_typer(gov, name="gov")
+app.command("demo")(demo.demo)
 app.add_typer(chip.app, name="chip")
 app.add_typer(vendor.app, name="vendor")
 app.add_typer(license.app, name="license")
