@@ -109,8 +109,9 @@ def demo(
             out.print("[yellow]Epoch AI data not found: built-in sample facilities[/yellow]")
     result: DemoResult | None = None
     try:
-        result = run_demo(directory, chips=n, quick=quick, epoch_dir=data, on_start=on_start,
-                          on_done=on_done)
+        result = run_demo(
+            directory, chips=n, quick=quick, epoch_dir=data, on_start=on_start, on_done=on_done
+        )
     finally:
         if temporary and not keep:
             shutil.rmtree(directory, ignore_errors=True)

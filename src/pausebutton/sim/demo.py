@@ -144,8 +144,19 @@ class Site:
 
 
 SITES = (
-    Site("dc-a", "demo-amsterdam", "Polder Compute AMS1", "NL", 52.3702, 4.8952, "polder", "Polder Compute BV"),
-    Site("dc-b", "demo-frankfurt", "Rhein AI FRA2", "DE", 50.1109, 8.6821, "rhein", "Rhein AI GmbH"),
+    Site(
+        "dc-a",
+        "demo-amsterdam",
+        "Polder Compute AMS1",
+        "NL",
+        52.3702,
+        4.8952,
+        "polder",
+        "Polder Compute BV",
+    ),
+    Site(
+        "dc-b", "demo-frankfurt", "Rhein AI FRA2", "DE", 50.1109, 8.6821, "rhein", "Rhein AI GmbH"
+    ),
 )
 
 BUILTIN_FACILITIES = (
@@ -198,10 +209,12 @@ class Demo:
     # -- helpers over the HTTP API ----------------------------------------------------------
 
     def member(self, i: int) -> PrivateKey:
-        return list(self.keys.members.values())[i]
+        key: PrivateKey = list(self.keys.members.values())[i]
+        return key
 
     def member_name(self, i: int) -> str:
-        return list(self.keys.members)[i]
+        name: str = list(self.keys.members)[i]
+        return name
 
     def as_member(self, i: int) -> Any:
         return self.admin.with_key(self.member(i))
@@ -356,6 +369,11 @@ def _signature_count(answer: dict[str, Any], fallback: int) -> int:
         if isinstance(value, list):
             return len(value)
     return fallback
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _order_sequence(answer: dict[str, Any]) -> int:
@@ -532,6 +550,7 @@ def step_registry(d: Demo, r: StepResult, server_url: str) -> None:
 
 def step_agents(d: Demo, r: StepResult) -> None:
     from pausebutton.agent.daemon import Agent
+    from pausebutton.agent.enforcement import Enforcer, Mode
     from pausebutton.agent.logcheck import BundleLogCheck
     from pausebutton.agent.nvml import FakeBackend
 
@@ -552,7 +571,9 @@ def step_agents(d: Demo, r: StepResult) -> None:
             region=site.country,
         )
         client = d.operators[site.owner_id]
-        kw: dict[str, Any] = {"watch_timeout": 1.0}
+        # hard enforcement for real on the fake GPUs: power cap to the minimum when restricted
+        enforcer = Enforcer(backend, mode=Mode.POWER_CAP, dry_run=False)
+        kw: dict[str, Any] = {"watch_timeout": 1.0, "enforcer": enforcer}
         if name == "edge":
             kw["clock"] = d.edge_clock
         agent = Agent(state, backend, client, verifier=BundleLogCheck(client), **kw)
@@ -572,7 +593,9 @@ def step_agents(d: Demo, r: StepResult) -> None:
     d.snapshot = d.state / "snapshot-nvm"
     shutil.copytree(first.chip.dir, d.snapshot, ignore=shutil.ignore_patterns(".lock"))
     states = d.states()
-    expect(all(s == "throttled" for s in states.values()), f"unlicensed chips not throttled: {states}")
+    expect(
+        all(s == "throttled" for s in states.values()), f"unlicensed chips not throttled: {states}"
+    )
     registered = d.admin.get("/v1/chips", limit=1000)
     n_reg = len(registered) if isinstance(registered, list) else len(registered.get("items", []))
     expect(n_reg == len(states), f"{n_reg} chips registered, {len(states)} enrolled")
@@ -649,7 +672,8 @@ def step_frontier(d: Demo, r: StepResult) -> None:
     d.witness()
     node.agent.tick()
     installed = {
-        gpu.chip_id: gpu.chip.firmware.status()["license"]["license_id"] for _, _, gpu in d.gpus([node])
+        gpu.chip_id: gpu.chip.firmware.status()["license"]["license_id"]
+        for _, _, gpu in d.gpus([node])
     }
     expect(
         sorted(installed.values()) == sorted(out["license_ids"]),
@@ -672,8 +696,8 @@ def step_frontier(d: Demo, r: StepResult) -> None:
     }
     d.frontier_chips = chips
     r.summary = (
-        f"{FRONTIER_BUDGET:.0e} FLOP run: pending ({pending_reasons[0] if pending_reasons else ''})"
-        f" -> approved by {K} members -> {len(chips)} licences installed"
+        f"{FRONTIER_BUDGET:.0e} FLOP run (threshold {FRONTIER_FLOP:.0e}): pending ->"
+        f" {K} member approvals -> issued, witnessed, {len(chips)} licences installed"
     )
 
 
@@ -705,6 +729,7 @@ def step_pause(d: Demo, r: StepResult) -> None:
     delivery = time.perf_counter() - t_k
     time.sleep(0.2)  # the agents enforce right after installing
     caps = {uuid: node.backend.power_limits(uuid).current_mw for node, uuid, _ in d.gpus(connected)}
+    expect(all(c < 700_000 for c in caps.values()), f"paused GPUs not power-capped: {caps}")
     runs = [d.work(gpu, PAUSED_WORK_FLOP) for _, _, gpu in d.gpus(connected)]
     expect(all(x["full"] == 0 for x in runs), "work ran at full rate during the pause")
     rate = max(x["rate_of_peak"] for x in runs)
@@ -736,7 +761,8 @@ def step_pause(d: Demo, r: StepResult) -> None:
     }
     r.summary = (
         f"signatures 1/{K} .. {K}/{K}; pause order {seq} reached all {len(runs)} chips"
-        f" {delivery * 1000:.0f} ms after the {K}th signature; work at {rate:.1%} of peak;"
+        f" {delivery * 1000:.0f} ms after the last ({_ordinal(K)}) signature; work at"
+        f" {rate:.1%} of peak;"
         f" new application refused"
     )
 
@@ -789,8 +815,9 @@ def step_deadman(d: Demo, r: StepResult) -> None:
         "power_cap_mw": cap,
     }
     r.summary = (
-        f"edge chip never heard the pause: {before.upper()}; after {wait} s of counted cycles"
-        f" ({counted:.3e} cycles) past its {MAX_OFFLINE} s max offline period: {after.upper()}"
+        f"the cut-off edge chip never heard the pause: still {before.upper()}; {wait} s of"
+        f" counted cycles ({counted:.3e}) later its {MAX_OFFLINE} s max offline period has run"
+        f" out: {after.upper()} (connected chips got a fresh time token)"
     )
 
 
@@ -821,6 +848,8 @@ def step_resume(d: Demo, r: StepResult) -> None:
     states = d.states(connected)
     expect(all(s == "licensed" for s in states.values()), f"chips after the resume: {states}")
     edge_state = d.states([d.nodes["edge"]])
+    caps = {uuid: node.backend.power_limits(uuid).current_mw for node, uuid, _ in d.gpus(connected)}
+    expect(all(c == 700_000 for c in caps.values()), f"power caps not restored: {caps}")
     runs = [d.work(gpu, WORK_FLOP // 10) for _, _, gpu in d.gpus(connected)]
     expect(all(x["throttled"] == 0 for x in runs), "work after the resume was throttled")
     r.tables.append(d.chip_table("chips after the resume"))
@@ -830,6 +859,7 @@ def step_resume(d: Demo, r: StepResult) -> None:
         "rejected_without_proof": sorted({v.split(":")[1].strip() for v in early.values()}),
         "states": states,
         "edge_state": edge_state,
+        "power_caps_mw": caps,
         "seconds": round(took, 4),
     }
     r.summary = (
@@ -862,7 +892,9 @@ def step_attacks(d: Demo, r: StepResult) -> None:
     rows_lic = d.admin.get("/v1/licenses", chip_id=gpu.chip_id)
     current = max(rows_lic, key=lambda x: x["license_id"])
     lic_bytes = base64.b64decode(current["envelope"])
-    other_row = max(d.admin.get("/v1/licenses", chip_id=other.chip_id), key=lambda x: x["license_id"])
+    other_row = max(
+        d.admin.get("/v1/licenses", chip_id=other.chip_id), key=lambda x: x["license_id"]
+    )
     other_bytes = base64.b64decode(other_row["envelope"])
     now = int(time.time())
     forged_payload = License(
@@ -939,7 +971,9 @@ def step_attacks(d: Demo, r: StepResult) -> None:
         shutil.copy2(copy, scratch / copy.name)
     err, msg = attempt(lambda: FileNvm(scratch).read())
     results["rolled-back NVM"] = err
-    rows.append(["rolled-back NVM", "NVM copies from step 3 restored (fuse is higher)", err, msg[:90]])
+    rows.append(
+        ["rolled-back NVM", "NVM copies from step 3 restored (fuse is higher)", err, msg[:90]]
+    )
     expected = {
         "forged licence": {"BadSignatureError", "BelowThresholdError"},
         "replayed licence": {"ReplayError"},
@@ -951,7 +985,9 @@ def step_attacks(d: Demo, r: StepResult) -> None:
     for name, allowed in expected.items():
         expect(results[name] in allowed, f"{name}: got {results[name]}, expected {allowed}")
     expect(gpu.chip.firmware.state.value == "licensed", "an attack changed the live chip")
-    r.tables.append(TableData("attack gallery", ["attack", "what", "rejected with", "reason"], rows))
+    r.tables.append(
+        TableData("attack gallery", ["attack", "what", "rejected with", "reason"], rows)
+    )
     r.data = {"rejections": results}
     r.summary = f"{len(results)} attacks, each rejected with its named error; the chip is unchanged"
 
@@ -1182,23 +1218,58 @@ def step_audit(d: Demo, r: StepResult) -> None:
 
 STEPS: tuple[tuple[str, str, str], ...] = (
     ("found", "Found the authority", "Member states generate their keys and sign the trust root."),
-    ("registry", "Start the authority and seed the registry",
-     "The real HTTP server on 127.0.0.1 over SQLite; facilities, owners, operator keys."),
-    ("agents", "Enroll two data centres and an edge node",
-     "Node agents bind each fake GPU to a firmware chip; vendor-signed chips are registered."),
-    ("licences", "Licences: apply, witness, install, work, report",
-     "Below-threshold runs are auto-approved; chips accept them only with a witnessed log proof."),
-    ("frontier", "A frontier run needs K-of-N approval",
-     f"A run of at least {FRONTIER_FLOP:.0e} FLOP waits for {K} member approvals."),
-    ("pause", "PAUSE", "Members sign a global pause one by one; the order is pushed to every agent."),
-    ("deadman", "Dead man's switch",
-     "A chip that hears nothing throttles itself when its licence's offline period runs out."),
+    (
+        "registry",
+        "Start the authority and seed the registry",
+        "The real HTTP server on 127.0.0.1 over SQLite; facilities, owners, operator keys.",
+    ),
+    (
+        "agents",
+        "Enroll two data centres and an edge node",
+        "Node agents bind each fake GPU to a firmware chip; vendor-signed chips are registered.",
+    ),
+    (
+        "licences",
+        "Licences: apply, witness, install, work, report",
+        "Below-threshold runs are auto-approved; chips accept them only with a witnessed"
+        " log proof.",
+    ),
+    (
+        "frontier",
+        "A frontier run needs K-of-N approval",
+        f"A run of at least {FRONTIER_FLOP:.0e} FLOP waits for {K} member approvals.",
+    ),
+    (
+        "pause",
+        "PAUSE",
+        "Members sign a global pause one by one; the order is pushed to every agent.",
+    ),
+    (
+        "deadman",
+        "Dead man's switch",
+        "A chip that hears nothing throttles itself when its licence's offline period runs out.",
+    ),
     ("resume", "RESUME", "K signatures plus a log inclusion proof lift the pause."),
-    ("attacks", "Attack gallery", "Forgery, replay, wrong chip, secret licence, K-1 quorum, rollback."),
-    ("location", "Location verification",
-     "Landmarks time signed challenges; the speed of light bounds where a chip can be."),
-    ("detect", "Verification engine", "Ten verification methods fused into evidence-backed alerts."),
-    ("audit", "Transparency audit", "Anyone can check a licence's inclusion offline against the root."),
+    (
+        "attacks",
+        "Attack gallery",
+        "Forgery, replay, wrong chip, secret licence, K-1 quorum, rollback.",
+    ),
+    (
+        "location",
+        "Location verification",
+        "Landmarks time signed challenges; the speed of light bounds where a chip can be.",
+    ),
+    (
+        "detect",
+        "Verification engine",
+        "Ten verification methods fused into evidence-backed alerts.",
+    ),
+    (
+        "audit",
+        "Transparency audit",
+        "Anyone can check a licence's inclusion offline against the root.",
+    ),
 )
 
 
