@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -11,7 +12,7 @@ import typer
 from rich.table import Table
 
 from pausebutton.cli.common import EXIT_ERROR, err, out, print_json
-from pausebutton.errors import DataError
+from pausebutton.errors import DataError, UsageError
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -57,15 +58,23 @@ def demo(
         Path | None,
         typer.Option("--epoch-dir", help="Epoch AI data folder (default: ../shared/data/epoch)."),
     ] = None,
+    no_epoch: Annotated[
+        bool,
+        typer.Option(
+            "--no-epoch", help="Seed built-in sample facilities even if the Epoch AI data is here."
+        ),
+    ] = False,
 ) -> None:
     """Run the pause-button story end to end: found an authority, serve it on 127.0.0.1,
     license fake GPUs, pause them with K-of-N signatures, resume, and show the attacks,
     location checks, verification engine and transparency log. Exits 0 only if every
     step's expectation held (1 naming the failed step otherwise)."""
-    from pausebutton.sim.demo import STEPS, DemoResult, StepResult, run_demo
+    from pausebutton.sim.demo import STEPS, StepResult, run_demo
 
     n = chips if chips is not None else (2 if quick else 4)
-    data = _find_epoch(epoch_dir)
+    if no_epoch and epoch_dir is not None:
+        raise UsageError("give --epoch-dir or --no-epoch, not both")
+    data = None if no_epoch else _find_epoch(epoch_dir)
     temporary = state is None
     if state is None:
         directory = Path(tempfile.mkdtemp(prefix="pausebutton-demo-"))
@@ -107,7 +116,10 @@ def demo(
         out.print(f"[bold]pausebutton demo[/bold]  state: {directory}  GPUs per data centre: {n}")
         if data is None:
             out.print("[yellow]Epoch AI data not found: built-in sample facilities[/yellow]")
-    result: DemoResult | None = None
+    # the agents log each refused input as a warning; the demo shows refusals itself
+    quiet = logging.getLogger("pausebutton")
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
     try:
         result = run_demo(
             directory, chips=n, quick=quick, epoch_dir=data, on_start=on_start, on_done=on_done

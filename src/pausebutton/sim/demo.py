@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import re
 import shutil
 import socket
 import threading
@@ -371,6 +372,11 @@ def _signature_count(answer: dict[str, Any], fallback: int) -> int:
     return fallback
 
 
+def _sci(text: str) -> str:
+    """Long integers in a message as 2.0e+25 (for display)."""
+    return re.sub(r"\d{13,}", lambda m: f"{int(m.group()):.1e}", text)
+
+
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
@@ -695,6 +701,7 @@ def step_frontier(d: Demo, r: StepResult) -> None:
         "licence_ids": out["license_ids"],
     }
     d.frontier_chips = chips
+    r.notes.extend(f"policy: {_sci(reason)}" for reason in pending_reasons[:2])
     r.summary = (
         f"{FRONTIER_BUDGET:.0e} FLOP run (threshold {FRONTIER_FLOP:.0e}): pending ->"
         f" {K} member approvals -> issued, witnessed, {len(chips)} licences installed"
@@ -749,6 +756,9 @@ def step_pause(d: Demo, r: StepResult) -> None:
         )
     )
     r.tables.append(d.chip_table("chips after the pause (connected nodes)", connected))
+    r.notes.append(
+        "licence application during the pause refused: " + "; ".join(refused["reasons"][:2])
+    )
     r.data = {
         "order_sequence": seq,
         "signature_progress": counts,
@@ -959,7 +969,7 @@ def step_attacks(d: Demo, r: StepResult) -> None:
     for name, what, fn in cases:
         err, msg = attempt(fn)
         results[name] = err
-        rows.append([name, what, err, msg[:90]])
+        rows.append([name, what, err, msg[:100]])
 
     # a restored (rolled-back) NVM: the step-3 copies put back over the live chip's folder
     scratch = d.state / "rollback-attack"
@@ -970,6 +980,7 @@ def step_attacks(d: Demo, r: StepResult) -> None:
     for copy in d.snapshot.glob("nvm-*.bin"):
         shutil.copy2(copy, scratch / copy.name)
     err, msg = attempt(lambda: FileNvm(scratch).read())
+    msg = msg.replace(f"{scratch}: ", "")
     results["rolled-back NVM"] = err
     rows.append(
         ["rolled-back NVM", "NVM copies from step 3 restored (fuse is higher)", err, msg[:90]]
