@@ -42,6 +42,7 @@ from pausebutton.authority.service import (
     OPERATOR,
     AuthorityService,
     Caller,
+    b64,
     scope_from_json,
     unb64,
 )
@@ -404,7 +405,6 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the authority's ASGI application for ``settings``."""
     root = settings.trust_root()
     db = Database.connect(settings.database_url)
-    holder: dict[str, AppState] = {}
     log_service: list[LogService] = []
 
     @contextlib.asynccontextmanager
@@ -425,7 +425,6 @@ def create_app(settings: Settings) -> FastAPI:
         )
         await feed.refresh()
         app.state.pb = state
-        holder["state"] = state
         if settings.log_key is not None:
             log_service.append(
                 _LockedLogService(
@@ -437,12 +436,16 @@ def create_app(settings: Settings) -> FastAPI:
             )
         stop = asyncio.Event()
         tasks = [asyncio.create_task(feed.run(stop))]
-        if log_service:
-            tasks.append(
-                asyncio.create_task(
-                    _checkpointer(log_service[0], settings.checkpoint_interval, stop)
+        tasks.append(
+            asyncio.create_task(
+                _checkpointer(
+                    log_service[0] if log_service else None,
+                    db,
+                    settings.checkpoint_interval,
+                    stop,
                 )
             )
+        )
         try:
             yield
         finally:
@@ -536,7 +539,7 @@ def create_app(settings: Settings) -> FastAPI:
                 {"name": m.name, "region": m.region, "key": m.key.hex()} for m in r.members
             ],
             "pause_threshold": st.service.pause_threshold,
-            "envelope": encoding_b64(st.settings.root_bytes),
+            "envelope": b64(st.settings.root_bytes),
         }
 
     @app.get("/v1/policy", tags=["licensing"])
@@ -864,7 +867,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     if settings.log_key is not None:
         # the router is built now; its service is bound at start-up (after migrations)
-        app.include_router(log_router(_LazyLogService(log_service)), prefix="/v1/log")  # type: ignore[arg-type]
+        app.include_router(
+            # GETs never write: each worker signs a checkpoint every checkpoint_interval
+            log_router(_LazyLogService(log_service), sign_on_read=False),  # type: ignore[arg-type]
+            prefix="/v1/log",
+        )
 
     # -- audit ---------------------------------------------------------------------------
 
@@ -904,11 +911,17 @@ class _LockedLogService(LogService):
             return super().add_cosignature(note)
 
 
-async def _checkpointer(service: LogService, interval: float, stop: asyncio.Event) -> None:
-    """Sign a checkpoint whenever the log has grown, every ``interval`` seconds."""
+async def _checkpointer(
+    service: LogService | None, db: Database, interval: float, stop: asyncio.Event
+) -> None:
+    """Every ``interval`` seconds: sign a log checkpoint if the log has grown, and move
+    SQLite's write-ahead log into the database off the writers' path."""
     while not stop.is_set():
+        if service is not None:
+            with contextlib.suppress(Exception):
+                await run_in_threadpool(service.checkpoint)
         with contextlib.suppress(Exception):
-            await run_in_threadpool(service.checkpoint)
+            await run_in_threadpool(db.checkpoint_wal)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
 
@@ -923,12 +936,6 @@ class _LazyLogService:
         if not self._holder:
             raise errors.ServiceError("the transparency log is starting")
         return getattr(self._holder[0], name)
-
-
-def encoding_b64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(data).decode()
 
 
 def app_from_env() -> FastAPI:

@@ -52,6 +52,9 @@ def _sqlite_engine(url: str, *, immediate: bool, synchronous: str = "FULL") -> E
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
+        # the app moves the WAL into the database in the background (Database.checkpoint_wal)
+        # so that no committing writer pays for it; this is only the safety net
+        cur.execute("PRAGMA wal_autocheckpoint=65536")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -132,6 +135,16 @@ class Database:
     @property
     def sqlite(self) -> bool:
         return is_sqlite(self.url)
+
+    def checkpoint_wal(self) -> None:
+        """SQLite: copy the write-ahead log into the database without blocking anyone
+        (PASSIVE); the app calls this every second. No-op on PostgreSQL."""
+        if not self.sqlite:
+            return
+        with self.read.connect() as conn:
+            raw = conn.connection.dbapi_connection  # outside any transaction
+            assert raw is not None
+            raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def dispose(self) -> None:
         self.write.dispose()

@@ -1524,7 +1524,8 @@ class AuthorityService:
         stored report is acknowledged again (idempotent). Alerts: gap (sequence
         skips ahead), replay (a different report at a stored sequence), chain
         (prev_hash does not match), over_license (more FLOP used than licensed),
-        unknown_license, unknown_chip, bad_signature.
+        outside_license_period (full-rate work reported outside the licence's
+        validity), unknown_license, unknown_chip, bad_signature.
         """
         c = self._require(caller, OPERATOR, ADMIN)
         if len(items) > MAX_BATCH:
@@ -1650,10 +1651,14 @@ class AuthorityService:
             lic_ids = {rep.license_id for _, _, rep in verified if rep.license_id is not None}
             lics = (
                 {
-                    r.license_id: (r.chip_id, int(r.flop_budget))
+                    r.license_id: (r.chip_id, int(r.flop_budget), r.not_before, r.not_after)
                     for r in conn.execute(
                         select(
-                            t.licenses.c.license_id, t.licenses.c.chip_id, t.licenses.c.flop_budget
+                            t.licenses.c.license_id,
+                            t.licenses.c.chip_id,
+                            t.licenses.c.flop_budget,
+                            t.licenses.c.not_before,
+                            t.licenses.c.not_after,
                         ).where(t.licenses.c.license_id.in_(list(lic_ids)))
                     ).all()
                 }
@@ -1760,6 +1765,24 @@ class AuthorityService:
                                     "license_id": rep.license_id,
                                     "used": str(rep.license_flop_used),
                                     "budget": str(lic[1]),
+                                },
+                            }
+                        )
+                    if (
+                        lic is not None
+                        and lic[0] == cid
+                        and rep.state == "licensed"
+                        and not lic[2] <= rep.time < lic[3]
+                    ):
+                        alerts.append(
+                            {
+                                "kind": "outside_license_period",
+                                "chip_id": cid,
+                                "severity": "high",
+                                "detail": {
+                                    "sequence": rep.sequence,
+                                    "license_id": rep.license_id,
+                                    "time": rep.time,
                                 },
                             }
                         )

@@ -243,6 +243,8 @@ def test_ingestion_chains_alerts_and_idempotence(api: Any) -> None:
     assert [x["kind"] for x in res["alerts"]] == ["over_license"]
     again = op.submit_reports([r1, r2])
     assert again["accepted"] == 0 and again["duplicates"] == 2
+    late = a.report(time=NOW + 31 * DAY, license_id=lid, license_flop_used=20)
+    assert [x["kind"] for x in op.submit_reports([late])["alerts"]] == ["outside_license_period"]
     # replay: a different report at a stored sequence
     a.sequence, a.prev_hash = 0, bytes(32)
     fake = a.report(time=NOW + 5, flop=7)
@@ -387,8 +389,15 @@ def test_licences_and_orders_verify_as_chips_verify_them(api: Any) -> None:
     lic = api.admin.get(f"/v1/licenses/{issued['license_ids'][0]}")
     api.pause()
     order = api.admin.get("/v1/orders")[0]
-    note = api.http.get("/v1/log/checkpoint").text  # signs one now (workers do so every second)
-    signed = SignedCheckpoint.parse(note)
+    deadline = time.monotonic() + 10
+    while True:  # the worker signs a checkpoint within a second of the log growing
+        resp = api.http.get("/v1/log/checkpoint")
+        if resp.status_code == 200:
+            signed = SignedCheckpoint.parse(resp.text)
+            if signed.size > order["log_index"]:
+                break
+        assert time.monotonic() < deadline, resp.text
+        time.sleep(0.1)
     witnesses = api.world.keys.role_keys["witness"][:2]
     cosigned = signed.with_signatures([signed.cosign(w, NOW) for w in witnesses]).encode()
     assert api.http.post("/v1/log/cosignature", content=cosigned).status_code == 200

@@ -68,7 +68,6 @@ def test_cli_serve_registry_license_and_pause(
         )
         assert r.returncode == 0, r.stderr
         r = cli(
-            "gov",
             "license",
             "apply",
             chip.key_id.hex(),
@@ -85,11 +84,10 @@ def test_cli_serve_registry_license_and_pause(
         )
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["status"] == "issued"
-        r = cli("gov", "license", "fetch", "1", "--out", tmp_path / "lic.cbor", *url)
+        r = cli("license", "fetch", "1", "--out", tmp_path / "lic.cbor", *url)
         assert r.returncode == 0 and (tmp_path / "lic.cbor").stat().st_size > 100
         m1, m2 = adir / "members" / "member-1.key", adir / "members" / "member-2.key"
         r = cli(
-            "gov",
             "pause",
             "submit",
             "--reason",
@@ -104,13 +102,12 @@ def test_cli_serve_registry_license_and_pause(
         assert r.returncode == 0, r.stderr
         prop = json.loads(r.stdout)
         assert prop["signed_by"] == ["member-1"] and prop["status"] == "open"
-        r = cli("gov", "pause", "approve", str(prop["id"]), *url, "--key", m2)
+        r = cli("pause", "approve", str(prop["id"]), *url, "--key", m2)
         assert r.returncode == 0 and "assembled" in r.stdout, r.stderr
-        r = cli("gov", "pause", "watch", "--once", *url, timeout=60)
+        r = cli("pause", "watch", "--once", *url, timeout=60)
         order = json.loads(r.stdout.splitlines()[0])
         assert order["kind"] == "pause" and order["scope"]["regions"] == ["US"]
         r = cli(
-            "gov",
             "license",
             "apply",
             chip.key_id.hex(),
@@ -163,7 +160,6 @@ def test_cli_serve_registry_license_and_pause(
         r = cli("registry", "auth-events", *url, *ak)
         assert r.returncode == 0 and len(json.loads(r.stdout)) >= 1
         r = cli(
-            "gov",
             "resume",
             "submit",
             str(order["sequence"]),
@@ -176,9 +172,9 @@ def test_cli_serve_registry_license_and_pause(
         )
         assert r.returncode == 0, r.stderr
         rp = json.loads(r.stdout)
-        r = cli("gov", "pause", "approve", str(rp["id"]), *url, "--key", m2)
+        r = cli("pause", "approve", str(rp["id"]), *url, "--key", m2)
         assert r.returncode == 0 and "assembled" in r.stdout
-        r = cli("gov", "pause", "list", "--active", *url)
+        r = cli("pause", "list", "--active", *url)
         assert r.returncode == 0 and r.stdout.strip() == ""
     finally:
         server.stop()

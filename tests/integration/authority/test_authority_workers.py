@@ -52,7 +52,11 @@ def test_two_workers_under_concurrent_load(
 ) -> None:
     server = server_factory(deployment.directory, db_url, deployment.admin_pub, workers=2)
     api = remote_factory(server, deployment.world)
-    workers = {httpx.get(server.url + "/healthz").json()["worker"] for _ in range(40)}
+    workers: set[int] = set()
+    for _ in range(400):  # new connections until both worker processes have answered
+        workers.add(httpx.get(server.url + "/healthz").json()["worker"])
+        if len(workers) == 2:
+            break
     op = api.owner()
     api.facility()
     chips = api.chips(12)
