@@ -226,7 +226,15 @@ class Demo:
         from pausebutton.translog.policy import LogPolicy
 
         policy = LogPolicy.from_trust_root(self.root)
-        cp = policy.parse_log_signed(self.admin.get("/v1/log/checkpoint"))
+        # the server signs a checkpoint periodically; wait for one that covers the log
+        size = int(self.admin.get("/v1/stats")["log_size"])
+        deadline = time.monotonic() + 15
+        while True:
+            cp = policy.parse_log_signed(self.admin.get("/v1/log/checkpoint"))
+            if cp.size >= size:
+                break
+            expect(time.monotonic() < deadline, f"no checkpoint covers the log's {size} entries")
+            time.sleep(0.02)
         now = int(time.time())
         accepted = 0
         for i in range(WITNESS_K):
@@ -1333,6 +1341,7 @@ def run_demo(
             f"sqlite:///{state / 'authority.db'}",
             admin_keys=(d.admin_key.public.raw,),
             policy=Policy(max_offline=MAX_OFFLINE),
+            checkpoint_interval=0.1,
         )
         with serve(create_app(settings)) as url:
             fns: dict[str, Callable[[StepResult], None]] = {
