@@ -97,6 +97,10 @@ def demo(
         else:
             err.print(f"[{r.number}/{len(STEPS)}] {r.title} ...", markup=False)
 
+    def on_event(line: str) -> None:
+        if not json_out:
+            out.print(f"  [cyan]·[/cyan] {line}")
+
     def on_done(r: StepResult) -> None:
         if json_out:
             return
@@ -122,7 +126,13 @@ def demo(
     quiet.propagate = False
     try:
         result = run_demo(
-            directory, chips=n, quick=quick, epoch_dir=data, on_start=on_start, on_done=on_done
+            directory,
+            chips=n,
+            quick=quick,
+            epoch_dir=data,
+            on_start=on_start,
+            on_done=on_done,
+            on_event=on_event,
         )
     finally:
         if temporary and not keep:
