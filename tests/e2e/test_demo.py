@@ -139,3 +139,31 @@ def test_rich_output_names_every_step(cli):
         assert title in r.stdout
     assert "built-in sample facilities" in r.stdout
     assert "✗" not in r.stdout
+
+
+def test_a_failed_expectation_stops_the_demo_and_names_the_step(monkeypatch, tmp_path):
+    """In-process: a step whose outcome does not hold ends the run with exit 1, names the
+    step, runs no later step, and stops the server and agents."""
+    import threading
+
+    from typer.testing import CliRunner
+
+    from pausebutton.cli.main import app
+    from pausebutton.sim import demo as sim
+
+    def broken(d, r):
+        raise sim.ExpectationFailed("chips did not go PAUSED (injected)")
+
+    monkeypatch.setattr(sim, "step_pause", broken)
+    state = tmp_path / "state"
+    result = CliRunner().invoke(
+        app, ["demo", "--quick", "--chips", "1", "--no-epoch", "--json", "--state", str(state)]
+    )
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is False and doc["failed_step"] == 6
+    assert [s["ok"] for s in doc["steps"]] == [True] * 5 + [False]
+    assert doc["steps"][-1]["failure"] == "chips did not go PAUSED (injected)"
+    assert "demo failed at step 6 (PAUSE)" in result.stderr
+    alive = {t.name for t in threading.enumerate()}
+    assert "authority" not in alive and not any(n.startswith("agent-") for n in alive)
