@@ -69,8 +69,10 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
   fi
 fi
 
-echo "== measuring (elapsed $(( $(date +%s) - START )) s)"
-timeout $(( 280 - ($(date +%s) - START) )) "$PY" - "$OUTDIR/gpu_check.json" <<'PYEOF'
+LEFT=$(( 285 - ($(date +%s) - START) ))
+if [ "$LEFT" -lt 60 ]; then LEFT=60; fi
+echo "== measuring (elapsed $(( $(date +%s) - START )) s, ${LEFT} s left)"
+timeout "$LEFT" "$PY" - "$OUTDIR/gpu_check.json" <<'PYEOF'
 import json, platform, sys, time, traceback
 
 out_path = sys.argv[1]

@@ -4,9 +4,9 @@
 inclusion bundle from the authority's log (``/v1/log/bundle?index=N``) and
 checks it locally with the transparency log's policy under the chip's pinned
 trust root: a Merkle inclusion proof to a checkpoint signed by the log key and
-cosigned by the witness threshold. The authority logs each decision as the
-canonical CBOR map ``{"kind", "body", "at"}`` whose ``body`` is the signed
-envelope; the check insists that ``body`` is exactly the envelope installed.
+cosigned by the witness threshold, for a log entry that is exactly the
+envelope installed (the authority logs signed objects as their envelope bytes;
+an older record form ``{"kind", "body", "at"}`` is accepted when its ``body`` is).
 The authority is only the transport: nothing it says is trusted unverified.
 
 ``online`` is a weaker, explicit opt-in for an authority that does not yet
@@ -62,14 +62,19 @@ class BundleLogCheck:
         else:
             raise NotLoggedError("no log inclusion came with it")
         bundle = InclusionBundle.decode(data)
-        if bundle.entry != entry:
-            try:
-                wrapped = encoding.decode(bundle.entry)
-            except PausebuttonError:
-                raise NotLoggedError("the log entry is not an authority record") from None
-            if not isinstance(wrapped, dict) or wrapped.get("body") != entry:
-                raise NotLoggedError("the inclusion bundle is for another entry")
+        if bundle.entry != entry and _wrapped_body(bundle.entry) != entry:
+            raise NotLoggedError("the inclusion bundle is for another entry")
         LogPolicy.from_trust_root(root).verify_entry(bundle.entry, bundle)
+
+
+def _wrapped_body(data: bytes) -> bytes | None:
+    """The envelope inside an older authority record ``{"kind", "body", "at"}``, if any."""
+    try:
+        value = encoding.decode(data)
+    except PausebuttonError:
+        return None
+    body = value.get("body") if isinstance(value, dict) else None
+    return body if isinstance(body, bytes) else None
 
 
 def _index(inclusion: bytes) -> int:
@@ -95,10 +100,10 @@ class OnlineLogCheck:
             if item.get("index") != index:
                 continue
             try:
-                value = encoding.decode(base64.b64decode(item["data"]))
-            except (PausebuttonError, ValueError, KeyError):
+                data = base64.b64decode(item["data"])
+            except (ValueError, KeyError, TypeError):
                 raise NotLoggedError(f"log entry {index} is malformed") from None
-            if isinstance(value, dict) and value.get("body") == entry:
+            if data == entry or _wrapped_body(data) == entry:
                 return
             raise NotLoggedError(f"log entry {index} holds another object")
         raise NotLoggedError(f"the authority log has no entry {index}")

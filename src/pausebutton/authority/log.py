@@ -22,15 +22,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Protocol
 
-import sqlalchemy as sa
 from sqlalchemy import Connection, func, insert, select
 
 from pausebutton.authority import tables as t
 from pausebutton.authority.counters import next_value
-from pausebutton.errors import CorruptStateError, EncodingError
+from pausebutton.errors import EncodingError
 from pausebutton.protocol import encoding
 from pausebutton.protocol.envelope import Envelope
-from pausebutton.translog import merkle
 from pausebutton.translog import store as tstore
 
 
@@ -99,55 +97,11 @@ class TableLog:
         return int(conn.execute(select(func.count()).select_from(t.log_entries)).scalar_one())
 
 
-def append_in_transaction(conn: Connection, entries: list[bytes]) -> list[int]:
-    """Append ``entries`` to the translog tables within ``conn``'s open transaction.
-
-    The same steps as ``LogStore.append`` (bump the size row, which serialises
-    writers; read the right-edge subtrees; insert the leaves and every newly
-    completed subtree), but on the caller's connection, so the caller's
-    records and their log entries commit or roll back together.
-    """
-    n = len(entries)
-    end = conn.execute(
-        sa.update(tstore.meta_table)
-        .where(tstore.meta_table.c.id == 1)
-        .values(size=tstore.meta_table.c.size + n)
-        .returning(tstore.meta_table.c.size)
-    ).scalar_one_or_none()
-    if end is None:
-        raise CorruptStateError("the transparency log's size row is missing (run migrations)")
-    start = int(end) - n
-    known = tstore.LogStore._blocks(conn, merkle.root_blocks(start)) if start else {}
-    nodes: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    for i, entry in enumerate(entries):
-        h = merkle.leaf_hash(entry)
-        level, index, cur = 0, start + i, h
-        nodes.append({"id": 2 * index, "hash": cur})
-        while index & 1:
-            cur = merkle.node_hash(known.pop((level, index - 1)), cur)
-            level += 1
-            index >>= 1
-            nodes.append({"id": tstore.node_id((level, index)), "hash": cur})
-        known[(level, index)] = cur
-        rows.append(
-            {
-                "idx": start + i,
-                "epoch": (start + i) >> tstore.EPOCH_BITS,
-                "leaf_hash": h,
-                "data": entry,
-            }
-        )
-    conn.execute(insert(tstore.entries_table), rows)
-    conn.execute(insert(tstore.nodes_table), nodes)
-    return list(range(start, start + n))
-
-
 class TranslogSink:
     """Entries go to the durable Merkle log, in the caller's transaction (0-based indices)."""
 
     def append(self, conn: Connection, kind: str, entry: bytes, at: int) -> int:
-        return append_in_transaction(conn, [entry])[0]
+        return tstore.LogStore.append_in(conn, [entry])[0]
 
     def entries(self, conn: Connection, start: int, end: int) -> list[dict[str, Any]]:
         rows = conn.execute(

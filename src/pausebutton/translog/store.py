@@ -187,40 +187,49 @@ class LogStore:
                 raise OversizedError(
                     f"entry {i} of {len(entry)} bytes exceeds {MAX_ENTRY_SIZE}", size=len(entry)
                 )
+        with self.engine.begin() as conn:
+            return self.append_in(conn, entries)
+
+    @classmethod
+    def append_in(cls, conn: Connection, entries: Sequence[bytes]) -> list[int]:
+        """Append within the caller's open transaction (the authority logs a record and
+        its entry in one transaction): bump the size row, which serialises writers; read
+        the right-edge subtrees; insert the leaves and every newly completed subtree."""
         hashes = [merkle.leaf_hash(e) for e in entries]
         n = len(entries)
-        with self.engine.begin() as conn:
-            end = conn.execute(
-                sa.update(meta_table)
-                .where(meta_table.c.id == 1)
-                .values(size=meta_table.c.size + n)
-                .returning(meta_table.c.size)
-            ).scalar_one()
-            start = end - n
-            known: dict[Block, bytes] = {}
-            if start:
-                known = self._blocks(conn, merkle.root_blocks(start))
-            new_nodes: list[tuple[int, bytes]] = []
-            for i, h in enumerate(hashes):
-                level, index, cur = 0, start + i, h
-                new_nodes.append((2 * index, cur))
-                while index & 1:
-                    cur = merkle.node_hash(known.pop((level, index - 1)), cur)
-                    level += 1
-                    index >>= 1
-                    new_nodes.append((node_id((level, index)), cur))
-                known[(level, index)] = cur
-            _insert_many(
-                conn,
-                entries_table,
-                ("idx", "epoch", "leaf_hash", "data"),
-                [
-                    (start + i, (start + i) >> EPOCH_BITS, h, e)
-                    for i, (h, e) in enumerate(zip(hashes, entries, strict=True))
-                ],
-            )
-            _insert_many(conn, nodes_table, ("id", "hash"), new_nodes)
-        return list(range(start, end))
+        end = conn.execute(
+            sa.update(meta_table)
+            .where(meta_table.c.id == 1)
+            .values(size=meta_table.c.size + n)
+            .returning(meta_table.c.size)
+        ).scalar_one_or_none()
+        if end is None:
+            raise CorruptStateError("the transparency log's size row is missing")
+        start = int(end) - n
+        known: dict[Block, bytes] = {}
+        if start:
+            known = cls._blocks(conn, merkle.root_blocks(start))
+        new_nodes: list[tuple[int, bytes]] = []
+        for i, h in enumerate(hashes):
+            level, index, cur = 0, start + i, h
+            new_nodes.append((2 * index, cur))
+            while index & 1:
+                cur = merkle.node_hash(known.pop((level, index - 1)), cur)
+                level += 1
+                index >>= 1
+                new_nodes.append((node_id((level, index)), cur))
+            known[(level, index)] = cur
+        _insert_many(
+            conn,
+            entries_table,
+            ("idx", "epoch", "leaf_hash", "data"),
+            [
+                (start + i, (start + i) >> EPOCH_BITS, h, e)
+                for i, (h, e) in enumerate(zip(hashes, entries, strict=True))
+            ],
+        )
+        _insert_many(conn, nodes_table, ("id", "hash"), new_nodes)
+        return list(range(start, int(end)))
 
     # -- reads -----------------------------------------------------------------------------
 
