@@ -14,6 +14,7 @@ from pausebutton.cli import (
     bench,
     chip,
     conformance,
+    demo,
     detect,
     geo,
     keys,
@@ -65,6 +66,7 @@ pause_online.register_resume(pause.resume_app)
 app.add_typer(timecmd.app, name="time")
 app.add_typer(conformance.app, name="conformance")
 app.add_typer(registry.app, name="registry")
+app.command("demo")(demo.demo)
 app.add_typer(chip.app, name="chip")
 app.add_typer(vendor.app, name="vendor")
 app.add_typer(license.app, name="license")

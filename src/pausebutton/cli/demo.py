@@ -1,0 +1,164 @@
+"""``pausebutton demo``: the whole pause-button story on this machine, on the real components."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pausebutton.cli.common import EXIT_ERROR, err, out, print_json
+from pausebutton.errors import DataError, UsageError
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _find_epoch(option: Path | None) -> Path | None:
+    if option is not None:
+        if not (option / "gpu_clusters" / "gpu_clusters.csv").is_file():
+            raise DataError(
+                f"{option}: no gpu_clusters/gpu_clusters.csv (the Epoch AI data folder)",
+                file=str(option),
+            )
+        return option
+    for base in (Path.cwd(), REPO):
+        for cand in (base / "shared" / "data" / "epoch", base.parent / "shared" / "data" / "epoch"):
+            if (cand / "gpu_clusters" / "gpu_clusters.csv").is_file():
+                return cand
+    return None
+
+
+def demo(
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            help="Folder for the authority database, keys and agent state (default: a fresh"
+            " temporary folder, deleted at the end unless --keep).",
+        ),
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Empty a non-empty --state folder first.")
+    ] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the temporary folder.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary instead of tables.")
+    ] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Smaller world (2 GPUs per data centre).")
+    ] = False,
+    chips: Annotated[
+        int | None, typer.Option("--chips", help="Fake GPUs per data centre (default 4).")
+    ] = None,
+    epoch_dir: Annotated[
+        Path | None,
+        typer.Option("--epoch-dir", help="Epoch AI data folder (default: ../shared/data/epoch)."),
+    ] = None,
+    no_epoch: Annotated[
+        bool,
+        typer.Option(
+            "--no-epoch", help="Seed built-in sample facilities even if the Epoch AI data is here."
+        ),
+    ] = False,
+) -> None:
+    """Run the pause-button story end to end: found an authority, serve it on 127.0.0.1,
+    license fake GPUs, pause them with K-of-N signatures, resume, and show the attacks,
+    location checks, verification engine and transparency log. Exits 0 only if every
+    step's expectation held (1 naming the failed step otherwise)."""
+    from pausebutton.sim.demo import STEPS, StepResult, run_demo
+
+    n = chips if chips is not None else (2 if quick else 4)
+    if no_epoch and epoch_dir is not None:
+        raise UsageError("give --epoch-dir or --no-epoch, not both")
+    data = None if no_epoch else _find_epoch(epoch_dir)
+    temporary = state is None
+    if state is None:
+        directory = Path(tempfile.mkdtemp(prefix="pausebutton-demo-"))
+    else:
+        directory = state
+        if directory.exists() and any(directory.iterdir()):
+            if not fresh:
+                raise DataError(
+                    f"{directory} is not empty; give an empty folder or add --fresh",
+                    file=str(directory),
+                )
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def on_start(r: StepResult) -> None:
+        if not json_out:
+            out.print()
+            out.rule(f"[bold]{r.number}/{len(STEPS)}  {r.title}[/bold]", align="left")
+            out.print(f"[dim]{r.explanation}[/dim]")
+        else:
+            err.print(f"[{r.number}/{len(STEPS)}] {r.title} ...", markup=False)
+
+    def on_event(line: str) -> None:
+        if not json_out:
+            out.print(f"  [cyan]·[/cyan] {line}")
+
+    def on_done(r: StepResult) -> None:
+        if json_out:
+            return
+        for t in r.tables:
+            table = Table(*t.columns, title=t.title, title_justify="left")
+            for row in t.rows:
+                table.add_row(*row)
+            out.print(table)
+        for note in r.notes:
+            out.print(f"[yellow]note:[/yellow] {note}")
+        if r.ok:
+            out.print(f"[green]✓[/green] {r.summary}  [dim]({r.seconds:.2f} s)[/dim]")
+        else:
+            out.print(f"[red]✗ step {r.number} failed:[/red] {r.failure}", markup=True)
+
+    if not json_out:
+        out.print(f"[bold]pausebutton demo[/bold]  state: {directory}  GPUs per data centre: {n}")
+        if data is None:
+            out.print("[yellow]Epoch AI data not found: built-in sample facilities[/yellow]")
+    # the agents log each refused input as a warning; the demo shows refusals itself
+    quiet = logging.getLogger("pausebutton")
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
+    try:
+        result = run_demo(
+            directory,
+            chips=n,
+            quick=quick,
+            epoch_dir=data,
+            on_start=on_start,
+            on_done=on_done,
+            on_event=on_event,
+        )
+    finally:
+        if temporary and not keep:
+            shutil.rmtree(directory, ignore_errors=True)
+    doc = result.to_json()
+    if temporary and not keep:
+        doc["state_dir"] = None
+    if json_out:
+        print_json(doc)
+    else:
+        table = Table("step", "title", "result", "seconds", title="summary", title_justify="left")
+        for r in result.steps:
+            table.add_row(
+                str(r.number),
+                r.title,
+                "[green]ok[/green]" if r.ok else f"[red]FAILED[/red]: {r.failure}",
+                f"{r.seconds:.2f}",
+            )
+        out.print()
+        out.print(table)
+        if data is not None:
+            out.print("[dim]Facility data: Epoch AI, 'Data on GPU Clusters' (CC BY 4.0).[/dim]")
+        kept = "" if temporary and not keep else f"; state kept in {directory}"
+        out.print(f"total {result.seconds:.1f} s{kept}")
+    if not result.ok:
+        failed = result.failed
+        name = f"step {failed.number} ({failed.title})" if failed else "a step"
+        err.print(f"demo failed at {name}: {failed.failure if failed else 'not run'}", markup=False)
+        raise typer.Exit(EXIT_ERROR)

@@ -1,0 +1,1 @@
+"""Simulations and demonstrations that run the real protocol code."""
