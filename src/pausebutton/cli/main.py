@@ -43,45 +43,32 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(agent.app, name="agent")
+# By role: the authority and member states; chips, vendors and operators; auditors;
+# location and detection; tools.
+app.command("demo")(demo.demo)
 app.add_typer(authority.app, name="authority")
-app.add_typer(bench.app, name="bench")
+app.add_typer(registry.app, name="registry")
+app.add_typer(license.app, name="license")
+app.add_typer(pause.app, name="pause")
+app.add_typer(pause.resume_app, name="resume")
+app.add_typer(timecmd.app, name="time")
+app.add_typer(vendor.app, name="vendor")
+app.add_typer(chip.app, name="chip")
+app.add_typer(conformance.app, name="conformance")
+app.add_typer(agent.app, name="agent")
+app.add_typer(log.app, name="log")
+app.add_typer(witness.app, name="witness")
+app.add_typer(landmark.app, name="landmark")
 app.add_typer(geo.app, name="geo")
 app.add_typer(detect.app, name="detect")
 app.add_typer(keys.app, name="keys")
-app.add_typer(landmark.app, name="landmark")
 app.add_typer(protocol.app, name="protocol")
-app.add_typer(log.app, name="log")
-app.add_typer(witness.app, name="witness")
-app.add_typer(chip.app, name="chip")
-app.add_typer(vendor.app, name="vendor")
-app.add_typer(license.app, name="license")
-app.add_typer(pause.app, name="pause")
-app.add_typer(pause.resume_app, name="resume")
+app.add_typer(bench.app, name="bench")
 # The license, pause and resume groups hold offline verbs (files, an authority
 # directory) and online verbs (against a running authority's URL).
 license_online.register(license.app)
 pause_online.register(pause.app)
 pause_online.register_resume(pause.resume_app)
-app.add_typer(timecmd.app, name="time")
-app.add_typer(conformance.app, name="conformance")
-app.add_typer(registry.app, name="registry")
-app.command("demo")(demo.demo)
-app.add_typer(chip.app, name="chip")
-app.add_typer(vendor.app, name="vendor")
-app.add_typer(license.app, name="license")
-app.add_typer(pause.app, name="pause")
-app.add_typer(pause.resume_app, name="resume")
-# The license, pause and resume groups hold offline verbs (files, an authority
-# directory) and online verbs (against a running authority's URL).
-license_online.register(license.app)
-pause_online.register(pause.app)
-pause_online.register_resume(pause.resume_app)
-app.add_typer(timecmd.app, name="time")
-app.add_typer(conformance.app, name="conformance")
-app.add_typer(log.app, name="log")
-app.add_typer(witness.app, name="witness")
-
 
 def _version(value: bool) -> None:
     if value:
