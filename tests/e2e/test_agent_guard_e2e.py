@@ -86,7 +86,14 @@ class World:
 
     def witness(self) -> None:
         """Two of the three witnesses cosign the log's latest checkpoint."""
+        # the server signs checkpoints periodically: wait for one covering every entry
+        size = int(self.admin.get("/v1/stats")["log_size"])
+        deadline = time.monotonic() + 15
         cp = SignedCheckpoint.parse(self.admin.get("/v1/log/checkpoint"))
+        while cp.body.size < size:
+            assert time.monotonic() < deadline, f"no checkpoint covers {size} entries"
+            time.sleep(0.02)
+            cp = SignedCheckpoint.parse(self.admin.get("/v1/log/checkpoint"))
         now = int(time.time())
         for i in range(2):
             note = cp.with_signatures([cp.cosign(self.world.keys.key("witness", i), now)])

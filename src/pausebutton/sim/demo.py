@@ -224,7 +224,6 @@ class Demo:
 
     def witness(self) -> dict[str, Any]:
         """W of the witnesses fetch the newest checkpoint and cosign it."""
-        from pausebutton.translog.note import SignedCheckpoint
         from pausebutton.translog.policy import LogPolicy
 
         policy = LogPolicy.from_trust_root(self.root)
@@ -246,7 +245,6 @@ class Demo:
             )
             expect(resp.status_code == 200, f"witness {i} cosignature refused: {resp.text}")
             accepted += 1
-        _ = SignedCheckpoint  # the note type witnesses sign
         self.progress(f"{accepted} witnesses cosigned the checkpoint of size {cp.size}")
         return {"size": cp.size, "cosignatures": accepted}
 
