@@ -325,10 +325,19 @@ class Agent:
         with self._lock:
             if orders:
                 self.advance_clock()
+            retry_after: int | None = None
             for order in orders:
                 data = base64.b64decode(order["envelope"])
-                self.install_everywhere(data, self._inclusion(order))
-                self.order_cursor = max(self.order_cursor, int(order["sequence"]))
+                results = self.install_everywhere(data, self._inclusion(order))
+                sequence = int(order["sequence"])
+                not_logged = f"rejected: {errors.NotLoggedError.code}:"
+                if retry_after is None and any(r.startswith(not_logged) for r in results.values()):
+                    # A resume whose log proof is not witnessed yet: keep the cursor before
+                    # it so the next sync retries it. Later orders are still installed now
+                    # (a pause must never wait for the log).
+                    retry_after = sequence - 1
+                if retry_after is None:
+                    self.order_cursor = max(self.order_cursor, sequence)
                 count += 1
             if count:
                 self._write_state()

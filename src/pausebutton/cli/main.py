@@ -70,6 +70,7 @@ license_online.register(license.app)
 pause_online.register(pause.app)
 pause_online.register_resume(pause.resume_app)
 
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"pausebutton {__version__}")

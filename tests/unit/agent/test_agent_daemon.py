@@ -210,3 +210,34 @@ def test_unreadable_gpu_throttles_the_node_until_it_reads_again(lab, tmp_path):
     backend.break_gpu(uuid, False)
     agent.meter_energy()
     agent.gate()
+
+
+def test_unwitnessed_resume_is_retried_and_never_delays_a_later_pause(lab, tmp_path):
+    import base64
+
+    backend = FakeBackend(1)
+    _enroll(lab, tmp_path, backend)
+    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
+    resume_bytes, resume_bundle = lab.logged(lab.resume(1, sequence=2))
+    rows = [
+        {"sequence": 1, "envelope": b64(lab.pause(sequence=1).encode())},
+        {"sequence": 2, "envelope": b64(resume_bytes)},  # its log proof is not witnessed yet
+    ]
+
+    class Feed:
+        def watch(self, after, timeout):
+            return {"orders": [r for r in rows if r["sequence"] > after]}
+
+    agent = Agent(tmp_path, backend, Feed())
+    ((_, gpu),) = agent.gpus.items()
+    assert agent.sync_orders() == 2
+    assert gpu.chip.firmware.state.value == "paused"
+    assert agent.order_cursor == 1  # the resume will be fetched again
+    rows[1]["inclusion"] = b64(resume_bundle)
+    assert agent.sync_orders() == 1  # witnessed now: the retry installs it
+    assert agent.order_cursor == 2
+    assert gpu.chip.firmware.state.value != "paused"
+    rows.append({"sequence": 3, "envelope": b64(lab.pause(sequence=3).encode())})
+    assert agent.sync_orders() == 1
+    assert agent.order_cursor == 3
+    assert gpu.chip.firmware.state.value == "paused"
