@@ -57,6 +57,8 @@ class PausebuttonError(Exception):
     """Base of every error the project raises on purpose."""
 
     code: ClassVar[str] = "error"
+    http_status: ClassVar[int] = 500
+    """The HTTP status an API answers this error with (the web edge reads it)."""
 
     def __init__(self, message: str = "", **details: object) -> None:
         super().__init__(message or self.code)
@@ -81,6 +83,7 @@ class PausebuttonError(Exception):
 
 class InputError(PausebuttonError):
     code = "input"
+    http_status = 400
 
 
 class EncodingError(InputError):
@@ -97,6 +100,7 @@ class NonCanonicalError(EncodingError):
 
 class OversizedError(EncodingError):
     code = "oversized"
+    http_status = 413
 
 
 class UnknownTypeError(EncodingError):
@@ -126,6 +130,7 @@ class UsageError(InputError):
 
 class VerificationError(PausebuttonError):
     code = "verification"
+    http_status = 422
 
 
 class BadSignatureError(VerificationError):
@@ -193,6 +198,7 @@ class LocationError(VerificationError):
 
 class StateError(PausebuttonError):
     code = "state"
+    http_status = 409
 
 
 class TamperedError(StateError):
@@ -222,30 +228,37 @@ class LeaseError(StateError):
 
 class AuthError(PausebuttonError):
     code = "unauthenticated"
+    http_status = 401
 
 
 class ForbiddenError(AuthError):
     code = "forbidden"
+    http_status = 403
 
 
 class NotFoundError(PausebuttonError):
     code = "not_found"
+    http_status = 404
 
 
 class ConflictError(PausebuttonError):
     code = "conflict"
+    http_status = 409
 
 
 class RateLimitError(PausebuttonError):
     code = "rate_limited"
+    http_status = 429
 
 
 class HardwareError(PausebuttonError):
     code = "hardware"
+    http_status = 503
 
 
 class ServiceError(PausebuttonError):
     code = "service"
+    http_status = 503
 
 
 def all_error_classes() -> dict[str, type[PausebuttonError]]:

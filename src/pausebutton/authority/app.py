@@ -6,7 +6,7 @@ configured admin keys and starts the order feed. Routes parse, call the
 service, serialise. JSON under ``/v1``; usage reports as ``application/cbor``.
 
 Errors: every rejection is a JSON body ``{"error": code, "message": ...,
-"field": ...}`` with a 4xx status (see :func:`status_for`); 401/403 answers are
+"field": ...}`` with a 4xx status (each error class names its ``http_status``); 401/403 answers are
 recorded in the ``auth_events`` table.
 """
 
@@ -61,26 +61,6 @@ NameQuery = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{
 AfterQuery = Annotated[int, Query(ge=0, le=BIG)]
 LimitQuery = Annotated[int, Query(ge=1, le=1000)]
 Text = Annotated[str, Field(min_length=1, max_length=1024)]
-
-
-def status_for(exc: errors.PausebuttonError) -> int:
-    """HTTP status of a project error."""
-    table: list[tuple[type[errors.PausebuttonError], int]] = [
-        (errors.OversizedError, 413),
-        (errors.ForbiddenError, 403),
-        (errors.AuthError, 401),
-        (errors.RateLimitError, 429),
-        (errors.NotFoundError, 404),
-        (errors.ConflictError, 409),
-        (errors.InputError, 400),
-        (errors.VerificationError, 422),
-        (errors.StateError, 409),
-        (errors.ServiceError, 503),
-    ]
-    for cls, status in table:
-        if isinstance(exc, cls):
-            return status
-    return 400
 
 
 # -- request bodies ------------------------------------------------------------------
@@ -380,10 +360,10 @@ def signed(*roles: str) -> Callable[[Request], Awaitable[Caller]]:
                     "this request was already received (nonce replayed)", field="nonce"
                 )
         except errors.AuthError as exc:
-            st.count(f"auth_{status_for(exc)}")
+            st.count(f"auth_{exc.http_status}")
             await run_in_threadpool(
                 svc.record_auth_event,
-                status=status_for(exc),
+                status=exc.http_status,
                 key_id=kid,
                 method=request.method,
                 path=request.url.path,
@@ -467,7 +447,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(errors.PausebuttonError)
     async def _project_error(request: Request, exc: errors.PausebuttonError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=status_for(exc))
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -395,13 +395,7 @@ def generate(n_actors: int, days: int, seed: int) -> tuple[Registry, SignalSet, 
 
 
 def _entity_scores(findings: list[Finding], actors: list[Actor]) -> dict[str, float]:
-    by_site: dict[str, list[Finding]] = defaultdict(list)
-    by_owner: dict[str, list[Finding]] = defaultdict(list)
-    for f in findings:
-        if f.site:
-            by_site[f.site].append(f)
-        if f.owner:
-            by_owner[f.owner].append(f)
+    by_site, by_owner = fusion.by_subject(findings)
     out: dict[str, float] = {}
     for a in actors:
         fs = {id(f): f for f in (*by_site.get(a.site, []), *by_owner.get(a.owner, []))}

@@ -75,10 +75,10 @@ def score_findings(
     )
 
 
-def score(
-    findings: Iterable[Finding], prior_odds: float = PRIOR_ODDS
-) -> tuple[dict[str, Score], dict[str, Score]]:
-    """(site scores, owner scores) for every subject named by a finding."""
+def by_subject(
+    findings: Iterable[Finding],
+) -> tuple[dict[str, list[Finding]], dict[str, list[Finding]]]:
+    """The findings grouped by the site and by the owner they name."""
     by_site: dict[str, list[Finding]] = defaultdict(list)
     by_owner: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
@@ -86,6 +86,14 @@ def score(
             by_site[f.site].append(f)
         if f.owner:
             by_owner[f.owner].append(f)
+    return by_site, by_owner
+
+
+def score(
+    findings: Iterable[Finding], prior_odds: float = PRIOR_ODDS
+) -> tuple[dict[str, Score], dict[str, Score]]:
+    """(site scores, owner scores) for every subject named by a finding."""
+    by_site, by_owner = by_subject(findings)
     sites = {s: score_findings("site", s, fs, prior_odds) for s, fs in by_site.items()}
     owners = {o: score_findings("owner", o, fs, prior_odds) for o, fs in by_owner.items()}
     return sites, owners

@@ -37,28 +37,8 @@ MAX_INT = (1 << 63) - 1
 _T = TypeVar("_T")
 
 
-def status_for(exc: errors.PausebuttonError) -> int:
-    """The HTTP status of a project error."""
-    table: list[tuple[type[errors.PausebuttonError], int]] = [
-        (errors.OversizedError, 413),
-        (errors.InputError, 400),
-        (errors.ForbiddenError, 403),
-        (errors.AuthError, 401),
-        (errors.NotFoundError, 404),
-        (errors.ConflictError, 409),
-        (errors.RateLimitError, 429),
-        (errors.VerificationError, 422),
-        (errors.StateError, 409),
-        (errors.ServiceError, 503),
-    ]
-    for cls, status in table:
-        if isinstance(exc, cls):
-            return status
-    return 500
-
-
 def error_response(exc: errors.PausebuttonError) -> JSONResponse:
-    return JSONResponse(exc.to_dict(), status_code=status_for(exc))
+    return JSONResponse(exc.to_dict(), status_code=exc.http_status)
 
 
 def _guard(call: Callable[[], _T]) -> _T | JSONResponse:
@@ -266,4 +246,4 @@ def create_log_app(service: LogService, *, sign_on_read: bool = True) -> FastAPI
     return app
 
 
-__all__ = ["MAX_RANGE", "create_log_app", "error_response", "log_router", "status_for"]
+__all__ = ["MAX_RANGE", "create_log_app", "error_response", "log_router"]
