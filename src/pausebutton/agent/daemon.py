@@ -14,8 +14,10 @@ State directory (everything the agent keeps; a restart keeps every counter)::
 
 Each round (``tick``) the agent installs new pause/resume orders (the push
 connection: long-poll on ``/v1/orders/watch``), installs new licenses for its
-chips, books the energy NVML measured since the last round into each chip,
-and sends the chips' signed, hash-chained usage reports in one batch.
+chips, installs a fresh time token from ``/v1/time`` when the newest one is
+older than the refresh interval (the chips trust no host clock), books the
+energy NVML measured since the last round into each chip, and sends the chips'
+signed, hash-chained usage reports in one batch.
 
 Safe state: if the authority cannot be reached for ``offline_grace`` seconds,
 or it rejects the operator key (revoked), every lease step is refused with the
@@ -93,6 +95,7 @@ class Agent:
         enforcer: Enforcer | None = None,
         offline_grace: float = 600.0,
         watch_timeout: float = 10.0,
+        time_refresh: float = 300.0,
         clock: Any = time.monotonic,
     ) -> None:
         self.dir = Path(state)
@@ -102,6 +105,7 @@ class Agent:
         self.enforcer = enforcer or Enforcer(backend)
         self.offline_grace = offline_grace
         self.watch_timeout = watch_timeout
+        self.time_refresh = time_refresh
         self.clock = clock
         self.status = AgentStatus()
         self.started = clock()
@@ -373,6 +377,41 @@ class Agent:
                     log.warning("GPU %s: license %s rejected: %s", gpu.info.uuid, row, exc)
         return installed
 
+    def time_refresh_interval(self) -> float:
+        """Seconds between time tokens: ``time_refresh``, and at most half the shortest
+        ``max_offline`` of the chips' active licences (so one missed fetch never throttles)."""
+        interval = self.time_refresh
+        for gpu in self.gpus.values():
+            lic = gpu.chip.firmware.record.active_license()
+            if lic is not None:
+                interval = min(interval, lic.max_offline / 2)
+        return interval
+
+    def token_age(self) -> int:
+        """The age of the oldest chip's newest time token, in its own trusted time."""
+        ages = [
+            fw.trusted_time - fw.record.last_token_time
+            for fw in (g.chip.firmware for g in self.gpus.values())
+            if fw.state is not ChipState.TAMPERED
+        ]
+        return max(ages, default=0)
+
+    def sync_time(self) -> bool:
+        """Fetch a time token from the authority and install it on every chip when the
+        newest one installed is older than the refresh interval. A failure counts as a
+        failed contact (the offline grace applies) and never raises."""
+        if self.client is None or self.token_age() < self.time_refresh_interval():
+            return False
+        try:
+            data = self.client.time_token()
+        except errors.PausebuttonError as exc:
+            self._contact_failed(exc)
+            return False
+        self._contact_ok()
+        with self._lock:
+            results = self.install_everywhere(data)
+        return any(not r.startswith("rejected:") for r in results.values())
+
     def advance_clock(self) -> None:
         """Count the cycles of the time elapsed (host monotonic clock, the chips'
         oscillator) into every chip, so trusted time moves between time tokens.
@@ -485,6 +524,7 @@ class Agent:
             self.advance_clock()
             self.sync_orders(watch)
             self.sync_licenses()
+            self.sync_time()
             self.meter_energy()
             self.make_reports()
             self.send_reports()
@@ -548,6 +588,7 @@ class Agent:
                     for step in (
                         self.advance_clock,
                         self.sync_licenses,
+                        self.sync_time,
                         self.meter_energy,
                         self.make_reports,
                         self.send_reports,

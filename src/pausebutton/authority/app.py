@@ -415,7 +415,12 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.migrate:
             await run_in_threadpool(migrate, db)
         service = AuthorityService(
-            db, root, settings.licensing_key, policy=settings.policy, clock=settings.clock
+            db,
+            root,
+            settings.licensing_key,
+            policy=settings.policy,
+            clock=settings.clock,
+            time_key=settings.time_key,
         )
         for raw in settings.admin_keys:
             await run_in_threadpool(service.bootstrap_admin, raw)
@@ -872,6 +877,26 @@ def create_app(settings: Settings) -> FastAPI:
             log_router(_LazyLogService(log_service), sign_on_read=False),  # type: ignore[arg-type]
             prefix="/v1/log",
         )
+
+    # -- time tokens -------------------------------------------------------------------
+
+    @app.get(
+        "/v1/time",
+        tags=["time"],
+        responses={200: {"content": {"application/cbor": {}}}},
+    )
+    def time_token(
+        request: Request,
+        chip_id: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
+    ) -> Response:
+        """A TimeToken signed by the time role (JSON with the base64 envelope, or the raw
+        envelope when the request accepts ``application/cbor``); ``chip_id`` binds it to
+        one chip. 503 when the server has no time key."""
+        out = svc(request).time_token(chip_id)
+        _state(request).count("time_tokens")
+        if "application/cbor" in request.headers.get("accept", ""):
+            return Response(unb64(out["envelope"], "envelope"), media_type="application/cbor")
+        return JSONResponse(out)
 
     # -- audit ---------------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ from pausebutton.errors import (
     NotFoundError,
     PausebuttonError,
     SchemaError,
+    ServiceError,
     VerificationError,
 )
 from pausebutton.protocol import encoding
@@ -61,6 +62,7 @@ from pausebutton.protocol.messages import (
     ResumeOrder,
     Scope,
     ScopeKind,
+    TimeToken,
     UsageReport,
     report_hash,
 )
@@ -210,12 +212,16 @@ class AuthorityService:
         policy: Policy | None = None,
         log: LogSink | None = None,
         clock: Callable[[], float] = time.time,
+        time_key: PrivateKey | None = None,
     ) -> None:
         self.db = db
         self.root = root
         self.licensing_key = licensing_key
         if licensing_key.public not in root.role_keys("licensing"):
             raise DataError("the licensing key is not in the trust root's licensing role")
+        if time_key is not None and time_key.public not in root.role_keys("time"):
+            raise DataError("the time key is not in the trust root's time role")
+        self.time_key = time_key
         self.policy = policy or Policy()
         self.log: LogSink = log or TranslogSink()
         self.clock = clock
@@ -1871,6 +1877,32 @@ class AuthorityService:
             stmt = stmt.where(t.alerts.c.chip_id == chip_id)
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt).all()]
+
+    # -- time tokens -----------------------------------------------------------------
+
+    def time_token(self, chip_id: str | None = None) -> dict[str, Any]:
+        """A TimeToken signed by the time role: the server's time and the next value of
+        the ``time_sequence`` counter (strictly increasing across workers and restarts).
+        The time is read while the counter row is locked, so a higher sequence never
+        carries an earlier time (a chip would refuse it as a rollback)."""
+        if self.time_key is None:
+            raise ServiceError(
+                "this authority serves no time tokens: it was started without the time key"
+                " (DIR/keys/time-0.key)",
+                field="time_key",
+            )
+        cid = parse_hex(chip_id, KEY_ID_SIZE, "chip_id") if chip_id is not None else None
+        with self._write() as conn:
+            seq = next_value(conn, "time_sequence")
+            now = self.now()
+        token = TimeToken(time=now, sequence=seq, chip_id=cid)
+        env = Envelope.create(token, [self.time_key]).encode()
+        return {
+            "time": now,
+            "sequence": seq,
+            "chip_id": chip_id,
+            "envelope": b64(env),
+        }
 
     # -- log -------------------------------------------------------------------------
 
