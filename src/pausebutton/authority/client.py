@@ -122,6 +122,26 @@ class AuthorityClient:
             content_type="application/cbor",
         )
 
+    def publish_prohibited(self, envelope: bytes) -> dict[str, Any]:
+        """Publish a K-of-N signed ProhibitedArtifacts envelope (a member's signed request)."""
+        out: dict[str, Any] = self.request(
+            "POST", "/v1/prohibited", content=envelope, content_type="application/cbor"
+        )
+        return out
+
+    def prohibited(self) -> dict[str, Any] | None:
+        """The newest published list (``envelope`` base64, ``log_index``...), or None."""
+        try:
+            out: dict[str, Any] = self.get("/v1/prohibited")
+        except errors.NotFoundError:
+            return None
+        return out
+
+    def report_artifacts(self, reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Send refused-load reports: ``[{"id": 64 hex, "report": {...}}]``."""
+        out: dict[str, Any] = self.post("/v1/artifact-reports", {"reports": list(reports)})
+        return out
+
     def time_token(self, chip_id: str | None = None) -> bytes:
         """A fresh TimeToken envelope from ``GET /v1/time`` (bound to ``chip_id`` if given)."""
         out = self.get("/v1/time", chip_id=chip_id)

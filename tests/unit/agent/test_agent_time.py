@@ -51,6 +51,13 @@ class FakeAuthority:
         self._alive()
         return {"accepted": len(reports)}
 
+    def prohibited(self) -> None:
+        self._alive()
+
+    def report_artifacts(self, reports: list[dict[str, object]]) -> dict[str, int]:
+        self._alive()
+        return {"accepted": len(reports)}
+
     def time_token(self, chip_id: str | None = None) -> bytes:
         self._alive()
         self.tokens += 1
