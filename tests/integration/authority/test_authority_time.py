@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -78,3 +80,23 @@ def test_settings_from_dir_load_the_time_key(deployment, db_url):
     doc["role_counts"]["time"] = 0
     meta.write_text(json.dumps(doc))
     assert Settings.from_dir(deployment.directory, db_url).time_key is None
+
+
+@pytest.mark.timeout(120)
+def test_two_workers_never_hand_out_one_sequence_twice(deployment, db_url, server_factory):
+    import httpx
+
+    server = server_factory(deployment.directory, db_url, deployment.admin_pub, workers=2)
+    with httpx.Client(timeout=30) as http:
+        client = AuthorityClient(server.url, http=http)
+
+        def fetch(_: int) -> TimeToken:
+            return decode_as(client.time_token(), TimeToken)[1]
+
+        with ThreadPoolExecutor(8) as pool:
+            tokens = list(pool.map(fetch, range(60)))
+    seqs = [t.sequence for t in tokens]
+    assert len(set(seqs)) == len(seqs) == 60
+    # a higher sequence never carries an earlier time (chips would refuse it)
+    by_seq = sorted(tokens, key=lambda t: t.sequence)
+    assert all(a.time <= b.time for a, b in itertools.pairwise(by_seq))
