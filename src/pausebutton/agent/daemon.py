@@ -14,8 +14,12 @@ State directory (everything the agent keeps; a restart keeps every counter)::
 
 Each round (``tick``) the agent installs new pause/resume orders (the push
 connection: long-poll on ``/v1/orders/watch``), installs new licenses for its
-chips, books the energy NVML measured since the last round into each chip,
-and sends the chips' signed, hash-chained usage reports in one batch.
+chips, installs a fresh time token from ``/v1/time`` when the newest one is
+older than the refresh interval (the chips trust no host clock), installs the
+authority's newest prohibited-artifacts list (``/v1/prohibited``), books the
+energy NVML measured since the last round into each chip, and sends the chips'
+signed, hash-chained usage reports in one batch, and the guards' refused-load
+reports (kept in artifact-reports.jsonl until the authority acknowledges them).
 
 Safe state: if the authority cannot be reached for ``offline_grace`` seconds,
 or it rejects the operator key (revoked), every lease step is refused with the
@@ -26,6 +30,7 @@ named error until contact is restored; the chips' own dead man's switch
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import threading
@@ -93,6 +98,7 @@ class Agent:
         enforcer: Enforcer | None = None,
         offline_grace: float = 600.0,
         watch_timeout: float = 10.0,
+        time_refresh: float = 300.0,
         clock: Any = time.monotonic,
     ) -> None:
         self.dir = Path(state)
@@ -102,6 +108,7 @@ class Agent:
         self.enforcer = enforcer or Enforcer(backend)
         self.offline_grace = offline_grace
         self.watch_timeout = watch_timeout
+        self.time_refresh = time_refresh
         self.clock = clock
         self.status = AgentStatus()
         self.started = clock()
@@ -147,6 +154,7 @@ class Agent:
         if prohibited.exists():
             self.prohibited = ProhibitedList.verify(read_limited(prohibited), self.root)
         self._lock = threading.RLock()
+        self._reports_lock = threading.Lock()
 
     # -- state files -------------------------------------------------------------------------
 
@@ -373,6 +381,41 @@ class Agent:
                     log.warning("GPU %s: license %s rejected: %s", gpu.info.uuid, row, exc)
         return installed
 
+    def time_refresh_interval(self) -> float:
+        """Seconds between time tokens: ``time_refresh``, and at most half the shortest
+        ``max_offline`` of the chips' active licences (so one missed fetch never throttles)."""
+        interval = self.time_refresh
+        for gpu in self.gpus.values():
+            lic = gpu.chip.firmware.record.active_license()
+            if lic is not None:
+                interval = min(interval, lic.max_offline / 2)
+        return interval
+
+    def token_age(self) -> int:
+        """The age of the oldest chip's newest time token, in its own trusted time."""
+        ages = [
+            fw.trusted_time - fw.record.last_token_time
+            for fw in (g.chip.firmware for g in self.gpus.values())
+            if fw.state is not ChipState.TAMPERED
+        ]
+        return max(ages, default=0)
+
+    def sync_time(self) -> bool:
+        """Fetch a time token from the authority and install it on every chip when the
+        newest one installed is older than the refresh interval. A failure counts as a
+        failed contact (the offline grace applies) and never raises."""
+        if self.client is None or self.token_age() < self.time_refresh_interval():
+            return False
+        try:
+            data = self.client.time_token()
+        except errors.PausebuttonError as exc:
+            self._contact_failed(exc)
+            return False
+        self._contact_ok()
+        with self._lock:
+            results = self.install_everywhere(data)
+        return any(not r.startswith("rejected:") for r in results.values())
+
     def advance_clock(self) -> None:
         """Count the cycles of the time elapsed (host monotonic clock, the chips'
         oscillator) into every chip, so trusted time moves between time tokens.
@@ -485,15 +528,92 @@ class Agent:
             self.advance_clock()
             self.sync_orders(watch)
             self.sync_licenses()
+            self.sync_time()
+            self.sync_prohibited()
             self.meter_energy()
             self.make_reports()
             self.send_reports()
+            self.send_artifact_reports()
             self.enforce()
 
     def record_artifact_report(self, report: dict[str, Any]) -> None:
         line = json.dumps(report, sort_keys=True, default=str) + "\n"
-        with open(self.dir / REPORTS_FILE, "a") as fh:
+        with self._reports_lock, open(self.dir / REPORTS_FILE, "a") as fh:
             fh.write(line)
+
+    def _report_lines(self) -> list[str]:
+        path = self.dir / REPORTS_FILE
+        if not path.exists():
+            return []
+        text = read_limited(path, 64 << 20).decode("utf-8", errors="replace")
+        return [line for line in text.splitlines(keepends=True) if line.endswith("\n")]
+
+    def send_artifact_reports(self, batch: int = 500) -> int:
+        """Send the queued refused-load reports (STATE/artifact-reports.jsonl) to the
+        authority; each is removed only once acknowledged. Each carries SHA-256 of its
+        line as its id, so a retry after a lost answer is not counted twice."""
+        if self.client is None:
+            return 0
+        with self._reports_lock:
+            lines = self._report_lines()[:batch]
+        if not lines:
+            return 0
+        items = []
+        for line in lines:
+            try:
+                report = json.loads(line)
+            except json.JSONDecodeError:
+                report = None
+            if not isinstance(report, dict):
+                report = {"event": "unreadable-report", "line": line[:4096]}
+            items.append({"id": hashlib.sha256(line.encode()).hexdigest(), "report": report})
+        try:
+            self.client.report_artifacts(items)
+        except errors.PausebuttonError as exc:
+            self._contact_failed(exc)
+            return 0
+        self._contact_ok()
+        with self._reports_lock:
+            # guards only append: the first len(lines) lines are the ones just sent
+            rest = self._report_lines()[len(lines) :]
+            atomic_write(self.dir / REPORTS_FILE, "".join(rest).encode())
+        return len(lines)
+
+    def sync_prohibited(self) -> bool:
+        """Fetch the authority's newest prohibited-artifacts list and install it as
+        ``agent prohibit`` does (pause-role quorum, never older than the held list).
+        A failure is logged (a failed contact) and never raises."""
+        if self.client is None:
+            return False
+        try:
+            row = self.client.prohibited()
+        except errors.PausebuttonError as exc:
+            self._contact_failed(exc)
+            return False
+        self._contact_ok()
+        if not isinstance(row, dict):
+            return False
+        held = self.prohibited
+        seq = row.get("sequence")
+        if held is not None and isinstance(seq, int) and seq <= held.sequence:
+            return False
+        try:
+            data = base64.b64decode(str(row.get("envelope", "")), validate=True)
+            plist = ProhibitedList.verify(data, self.root, previous=held)
+        except (errors.PausebuttonError, ValueError) as exc:
+            message = f"prohibited-artifacts list from the authority refused: {exc}"
+            self.status.errors.append(message)
+            del self.status.errors[:-50]
+            log.warning("%s", message)
+            return False
+        if held is not None and plist.sequence == held.sequence:
+            return False
+        atomic_write(self.dir / PROHIBITED_FILE, data)
+        self.prohibited = plist
+        log.info(
+            "prohibited-artifacts list %d installed (%d artifacts)", plist.sequence, len(plist)
+        )
+        return True
 
     def prohibited_bytes(self) -> bytes | None:
         return (
@@ -548,9 +668,12 @@ class Agent:
                     for step in (
                         self.advance_clock,
                         self.sync_licenses,
+                        self.sync_time,
+                        self.sync_prohibited,
                         self.meter_energy,
                         self.make_reports,
                         self.send_reports,
+                        self.send_artifact_reports,
                         self.enforce,
                     ):
                         try:

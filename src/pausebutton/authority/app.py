@@ -161,6 +161,17 @@ class ProposalIn(_In):
     lifts: Annotated[int, Field(ge=1, le=BIG)] | None = None
 
 
+class ArtifactReportItem(_In):
+    id: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    """A client-chosen id (the agent sends SHA-256 of the report line): retries are harmless."""
+    report: dict[str, Any]
+    """The guard's refusal report: ``{event, what, list_sequence, hits, pid, uid, gpu}``."""
+
+
+class ArtifactReportsIn(_In):
+    reports: Annotated[list[ArtifactReportItem], Field(max_length=1000)]
+
+
 class SignatureIn(_In):
     key_id: Annotated[str, Field(min_length=64, max_length=64)]
     sig: Annotated[str, Field(min_length=128, max_length=128)]
@@ -395,7 +406,12 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.migrate:
             await run_in_threadpool(migrate, db)
         service = AuthorityService(
-            db, root, settings.licensing_key, policy=settings.policy, clock=settings.clock
+            db,
+            root,
+            settings.licensing_key,
+            policy=settings.policy,
+            clock=settings.clock,
+            time_key=settings.time_key,
         )
         for raw in settings.admin_keys:
             await run_in_threadpool(service.bootstrap_admin, raw)
@@ -852,6 +868,72 @@ def create_app(settings: Settings) -> FastAPI:
             log_router(_LazyLogService(log_service), sign_on_read=False),  # type: ignore[arg-type]
             prefix="/v1/log",
         )
+
+    # -- prohibited artifacts ------------------------------------------------------------
+
+    @app.post(
+        "/v1/prohibited",
+        tags=["artifacts"],
+        status_code=201,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/cbor": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    )
+    async def publish_prohibited(request: Request, caller: Member) -> dict[str, Any]:
+        """Publish a ProhibitedArtifacts envelope signed by the pause role's K of N
+        (raw CBOR body); it is logged and served to node agents at GET /v1/prohibited."""
+        raw = await request.body()
+        out = await run_in_threadpool(svc(request).publish_prohibited, caller, raw)
+        _state(request).count("prohibited_lists")
+        return out
+
+    @app.get("/v1/prohibited", tags=["artifacts"])
+    def newest_prohibited(request: Request) -> dict[str, Any]:
+        """The newest published list: ``{sequence, issued_at, artifacts, log_index,
+        envelope (base64)}``; 404 ``not_found`` before the first."""
+        return svc(request).newest_prohibited()
+
+    @app.post("/v1/artifact-reports", tags=["artifacts"])
+    def report_artifacts(
+        request: Request, body: ArtifactReportsIn, caller: Operator
+    ) -> dict[str, Any]:
+        """Refused loads of prohibited artifacts, reported by node agents; each new one
+        raises a ``prohibited_artifact`` alert (GET /v1/alerts)."""
+        out = svc(request).report_artifacts(caller, [r.model_dump() for r in body.reports])
+        _state(request).count("artifact_reports", out["accepted"])
+        return out
+
+    @app.get("/v1/artifact-reports", tags=["artifacts"])
+    def list_artifact_reports(
+        request: Request,
+        owner_id: NameQuery = None,
+        after: AfterQuery = 0,
+        limit: LimitQuery = 1000,
+    ) -> list[dict[str, Any]]:
+        return svc(request).list_artifact_reports(owner_id=owner_id, after=after, limit=limit)
+
+    # -- time tokens -------------------------------------------------------------------
+
+    @app.get(
+        "/v1/time",
+        tags=["time"],
+        responses={200: {"content": {"application/cbor": {}}}},
+    )
+    def time_token(
+        request: Request,
+        chip_id: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
+    ) -> Response:
+        """A TimeToken signed by the time role (JSON with the base64 envelope, or the raw
+        envelope when the request accepts ``application/cbor``); ``chip_id`` binds it to
+        one chip. 503 when the server has no time key."""
+        out = svc(request).time_token(chip_id)
+        _state(request).count("time_tokens")
+        if "application/cbor" in request.headers.get("accept", ""):
+            return Response(unb64(out["envelope"], "envelope"), media_type="application/cbor")
+        return JSONResponse(out)
 
     # -- audit ---------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@ JSON error bodies back to the project's named errors."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -119,6 +121,34 @@ class AuthorityClient:
             content=encoding.encode(list(reports)),
             content_type="application/cbor",
         )
+
+    def publish_prohibited(self, envelope: bytes) -> dict[str, Any]:
+        """Publish a K-of-N signed ProhibitedArtifacts envelope (a member's signed request)."""
+        out: dict[str, Any] = self.request(
+            "POST", "/v1/prohibited", content=envelope, content_type="application/cbor"
+        )
+        return out
+
+    def prohibited(self) -> dict[str, Any] | None:
+        """The newest published list (``envelope`` base64, ``log_index``...), or None."""
+        try:
+            out: dict[str, Any] = self.get("/v1/prohibited")
+        except errors.NotFoundError:
+            return None
+        return out
+
+    def report_artifacts(self, reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Send refused-load reports: ``[{"id": 64 hex, "report": {...}}]``."""
+        out: dict[str, Any] = self.post("/v1/artifact-reports", {"reports": list(reports)})
+        return out
+
+    def time_token(self, chip_id: str | None = None) -> bytes:
+        """A fresh TimeToken envelope from ``GET /v1/time`` (bound to ``chip_id`` if given)."""
+        out = self.get("/v1/time", chip_id=chip_id)
+        try:
+            return base64.b64decode(out["envelope"], validate=True)
+        except (TypeError, KeyError, ValueError, binascii.Error):
+            raise errors.ServiceError("the authority sent no usable time token") from None
 
     def watch(self, after: int = 0, timeout: float = 30.0) -> dict[str, Any]:
         out: dict[str, Any] = self.request(

@@ -1,4 +1,4 @@
-"""Strictly increasing counters (licence ids, order sequences, log size).
+"""Strictly increasing counters (licence ids, order sequences, log size, time tokens).
 
 ``UPDATE ... RETURNING`` takes the row's write lock (PostgreSQL) or runs under
 the database write lock (SQLite BEGIN IMMEDIATE), so two workers never get the
@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pausebutton.authority import tables as t
 
-COUNTERS = ("license_id", "order_sequence", "log_size")
+COUNTERS = ("license_id", "order_sequence", "log_size", "time_sequence")
 
 
 def ensure_counters(engine: Engine) -> None:

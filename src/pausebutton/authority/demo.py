@@ -73,6 +73,7 @@ class DemoWorld:
 
     def settings(self, database_url: str, **kw: object) -> Settings:
         kw.setdefault("admin_keys", (self.admin.public.raw,))
+        kw.setdefault("time_key", self.keys.key("time"))
         return Settings(
             database_url=database_url,
             root_bytes=self.root_bytes,

@@ -47,7 +47,10 @@ from pausebutton.errors import (
     ForbiddenError,
     NotFoundError,
     PausebuttonError,
+    ReplayError,
+    RollbackError,
     SchemaError,
+    ServiceError,
     VerificationError,
 )
 from pausebutton.protocol import encoding
@@ -58,9 +61,11 @@ from pausebutton.protocol.messages import (
     DeviceCertificate,
     License,
     PauseOrder,
+    ProhibitedArtifacts,
     ResumeOrder,
     Scope,
     ScopeKind,
+    TimeToken,
     UsageReport,
     report_hash,
 )
@@ -210,12 +215,16 @@ class AuthorityService:
         policy: Policy | None = None,
         log: LogSink | None = None,
         clock: Callable[[], float] = time.time,
+        time_key: PrivateKey | None = None,
     ) -> None:
         self.db = db
         self.root = root
         self.licensing_key = licensing_key
         if licensing_key.public not in root.role_keys("licensing"):
             raise DataError("the licensing key is not in the trust root's licensing role")
+        if time_key is not None and time_key.public not in root.role_keys("time"):
+            raise DataError("the time key is not in the trust root's time role")
+        self.time_key = time_key
         self.policy = policy or Policy()
         self.log: LogSink = log or TranslogSink()
         self.clock = clock
@@ -1869,6 +1878,195 @@ class AuthorityService:
             stmt = stmt.where(t.alerts.c.kind == kind)
         if chip_id:
             stmt = stmt.where(t.alerts.c.chip_id == chip_id)
+        with self._read() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt).all()]
+
+    # -- time tokens -----------------------------------------------------------------
+
+    def time_token(self, chip_id: str | None = None) -> dict[str, Any]:
+        """A TimeToken signed by the time role: the server's time and the next value of
+        the ``time_sequence`` counter (strictly increasing across workers and restarts).
+        The time is read while the counter row is locked, so a higher sequence never
+        carries an earlier time (a chip would refuse it as a rollback)."""
+        if self.time_key is None:
+            raise ServiceError(
+                "this authority serves no time tokens: it was started without the time key"
+                " (DIR/keys/time-0.key)",
+                field="time_key",
+            )
+        cid = parse_hex(chip_id, KEY_ID_SIZE, "chip_id") if chip_id is not None else None
+        with self._write() as conn:
+            seq = next_value(conn, "time_sequence")
+            now = self.now()
+        token = TimeToken(time=now, sequence=seq, chip_id=cid)
+        env = Envelope.create(token, [self.time_key]).encode()
+        return {
+            "time": now,
+            "sequence": seq,
+            "chip_id": chip_id,
+            "envelope": b64(env),
+        }
+
+    # -- prohibited artifacts ------------------------------------------------------------
+
+    def publish_prohibited(self, caller: Caller | None, data: bytes) -> dict[str, Any]:
+        """Store and log a ProhibitedArtifacts list signed by the pause role's K of N.
+
+        Named errors: an unreadable envelope (``malformed``, ``schema``...), too few
+        pause signatures (``below_threshold``), a sequence below the newest list
+        (``rollback``) or equal to it with other content (``replay``). Publishing the
+        newest list again is acknowledged (``duplicate``) and changes nothing."""
+        c = self._require(caller, MEMBER)
+        env, plist = decode_as(data, ProhibitedArtifacts)
+        self.root.require_role(env, "pause")
+        data = env.encode()  # canonical bytes (decode refuses non-canonical input)
+        now = self.now()
+        with self._write() as conn:
+            newest = conn.execute(
+                self._lock(t.prohibited_lists)
+                .order_by(t.prohibited_lists.c.sequence.desc())
+                .limit(1)
+            ).first()
+            if newest is not None and plist.sequence <= newest.sequence:
+                if plist.sequence == newest.sequence and bytes(newest.envelope) == data:
+                    return {**self._prohibited_json(newest), "duplicate": True}
+                if plist.sequence == newest.sequence:
+                    raise ReplayError(
+                        f"a different prohibited-artifacts list {plist.sequence} is already"
+                        " published",
+                        field="sequence",
+                    )
+                raise RollbackError(
+                    f"prohibited-artifacts list {plist.sequence} is older than the published"
+                    f" list {newest.sequence}",
+                    field="sequence",
+                )
+            idx = self.log.append(conn, ProhibitedArtifacts.TYPE, data, now)
+            row = {
+                "sequence": plist.sequence,
+                "issued_at": plist.issued_at,
+                "artifacts": len(plist.artifacts),
+                "envelope": data,
+                "log_index": idx,
+                "published_by": c.name,
+                "received_at": now,
+            }
+            conn.execute(insert(t.prohibited_lists).values(**row))
+        return {**self._prohibited_json(row), "duplicate": False}
+
+    @staticmethod
+    def _prohibited_json(r: Any) -> dict[str, Any]:
+        m = r if isinstance(r, dict) else r._mapping
+        return {
+            "sequence": m["sequence"],
+            "issued_at": m["issued_at"],
+            "artifacts": m["artifacts"],
+            "log_index": m["log_index"],
+            "published_by": m["published_by"],
+            "received_at": m["received_at"],
+            "envelope": b64(bytes(m["envelope"])),
+        }
+
+    def newest_prohibited(self) -> dict[str, Any]:
+        with self._read() as conn:
+            row = conn.execute(
+                select(t.prohibited_lists).order_by(t.prohibited_lists.c.sequence.desc()).limit(1)
+            ).first()
+        if row is None:
+            raise NotFoundError("no prohibited-artifacts list is published yet")
+        return self._prohibited_json(row)
+
+    def report_artifacts(self, caller: Caller | None, items: Sequence[Any]) -> dict[str, Any]:
+        """Store refused-load reports from node agents (each ``{"id": 64 hex, "report":
+        {...}}``; the id makes a retry harmless) and raise a ``prohibited_artifact``
+        alert for each new one. All or nothing."""
+        c = self._require(caller, OPERATOR, ADMIN)
+        if not isinstance(items, (list, tuple)) or len(items) > 1000:
+            raise SchemaError("reports must be a list of at most 1000 items", field="reports")
+        parsed: list[tuple[str, dict[str, Any]]] = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or set(item) != {"id", "report"}:
+                raise SchemaError(f"reports[{i}] must be {{id, report}}", field=f"reports.{i}")
+            rid = item["id"]
+            if not isinstance(rid, str) or not re.fullmatch("[0-9a-f]{64}", rid):
+                raise SchemaError(f"reports[{i}].id must be 64 hex digits", field=f"reports.{i}.id")
+            if not isinstance(item["report"], dict):
+                raise SchemaError(
+                    f"reports[{i}].report must be an object", field=f"reports.{i}.report"
+                )
+            parsed.append((rid, item["report"]))
+        now = self.now()
+        accepted = 0
+        duplicates = 0
+        alerts: list[int] = []
+        with self._write() as conn:
+            seen: set[str] = set()
+            if parsed:
+                seen = {
+                    r[0]
+                    for r in conn.execute(
+                        select(t.artifact_reports.c.report_id).where(
+                            t.artifact_reports.c.report_id.in_([rid for rid, _ in parsed])
+                        )
+                    ).all()
+                }
+            for rid, report in parsed:
+                if rid in seen:
+                    duplicates += 1
+                    continue
+                seen.add(rid)
+                hits = report.get("hits")
+                first = hits[0] if isinstance(hits, list) and hits else {}
+                seq = report.get("list_sequence")
+                detail = {
+                    "report_id": rid,
+                    "owner_id": c.owner_id,
+                    "key": c.name,
+                    "what": str(report.get("what", ""))[:1024],
+                    "gpu": str(report.get("gpu", ""))[:128],
+                    "list_sequence": seq if isinstance(seq, int) else None,
+                    "hits": len(hits) if isinstance(hits, list) else 0,
+                    "artifact": str(first.get("sha256", ""))[:64]
+                    if isinstance(first, dict)
+                    else "",
+                }
+                alert_id = conn.execute(
+                    insert(t.alerts)
+                    .values(
+                        kind="prohibited_artifact",
+                        chip_id=None,
+                        severity="high",
+                        detail=detail,
+                        created_at=now,
+                    )
+                    .returning(t.alerts.c.id)
+                ).scalar_one()
+                conn.execute(
+                    insert(t.artifact_reports).values(
+                        report_id=rid,
+                        key_id=c.key_id,
+                        owner_id=c.owner_id,
+                        list_sequence=detail["list_sequence"],
+                        report=report,
+                        alert_id=alert_id,
+                        received_at=now,
+                    )
+                )
+                alerts.append(int(alert_id))
+                accepted += 1
+        return {"accepted": accepted, "duplicates": duplicates, "alerts": alerts}
+
+    def list_artifact_reports(
+        self, *, owner_id: str | None = None, after: int = 0, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        stmt = (
+            select(t.artifact_reports)
+            .where(t.artifact_reports.c.id > after)
+            .order_by(t.artifact_reports.c.id)
+            .limit(limit)
+        )
+        if owner_id:
+            stmt = stmt.where(t.artifact_reports.c.owner_id == owner_id)
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt).all()]
 

@@ -1,8 +1,9 @@
 """Settings of one authority server (explicit values; no globals, no environment reads here).
 
 ``Settings.from_file`` reads a JSON settings file (what ``authority serve``
-writes for its workers): the authority key directory (trust root and the
-licensing key), the database URL, admin keys and the policy.
+writes for its workers): the authority key directory (trust root, the
+licensing key, the log key and, when present, the time key), the database
+URL, admin keys and the policy.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class Settings:
     licensing_key: PrivateKey
     log_key: PrivateKey | None = None
     """The log role's key: signs checkpoints of the transparency log (mounted at /v1/log)."""
+    time_key: PrivateKey | None = None
+    """The time role's key: signs the time tokens served at /v1/time (503 without it)."""
     admin_keys: tuple[bytes, ...] = ()
     """Raw Ed25519 public keys registered as admins at start-up."""
     policy: Policy = field(default_factory=Policy)
@@ -52,6 +55,8 @@ class Settings:
     @classmethod
     def from_dir(cls, directory: str | Path, database_url: str, **kw: Any) -> Settings:
         adir = AuthorityDir.load(directory)
+        time_keys = adir.keys.role_keys.get("time") or []
+        kw.setdefault("time_key", time_keys[0] if time_keys else None)
         return cls(
             database_url=database_url,
             root_bytes=adir.root_bytes,

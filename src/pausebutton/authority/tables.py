@@ -261,3 +261,28 @@ log_entries = Table(
     Column("leaf_hash", LargeBinary(32), nullable=False),
     Column("at", BigInteger, nullable=False),
 )
+
+prohibited_lists = Table(
+    "prohibited_lists",
+    metadata,
+    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
+    Column("issued_at", BigInteger, nullable=False),
+    Column("artifacts", Integer, nullable=False),
+    Column("envelope", LargeBinary, nullable=False),
+    Column("log_index", BigInteger, nullable=True),
+    Column("published_by", String(256), nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+)
+
+artifact_reports = Table(
+    "artifact_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("report_id", String(64), nullable=False, unique=True),
+    Column("key_id", String(64), nullable=False),
+    Column("owner_id", String(128), nullable=True),
+    Column("list_sequence", BigInteger, nullable=True),
+    Column("report", JSON, nullable=False),
+    Column("alert_id", Integer, nullable=True),
+    Column("received_at", BigInteger, nullable=False),
+)

@@ -118,6 +118,13 @@ def run(
     offline_grace: Annotated[
         float, typer.Option(help="Seconds without the authority before the node is throttled.")
     ] = 600.0,
+    time_refresh: Annotated[
+        float,
+        typer.Option(
+            help="Seconds between time tokens from the authority (at most half the shortest"
+            " max_offline of the chips' licences is used)."
+        ),
+    ] = 300.0,
     once: Annotated[
         bool, typer.Option("--once", help="Run one round, print the chips' status and exit.")
     ] = False,
@@ -142,7 +149,13 @@ def run(
     verifier = OnlineLogCheck(client) if log_check == "online" else BundleLogCheck(client)
     enforcer = Enforcer(backend, mode, dry_run=not enforce_for_real)
     agent = Agent(
-        state, backend, client, verifier=verifier, enforcer=enforcer, offline_grace=offline_grace
+        state,
+        backend,
+        client,
+        verifier=verifier,
+        enforcer=enforcer,
+        offline_grace=offline_grace,
+        time_refresh=time_refresh,
     )
     if once:
         agent.tick()

@@ -1,10 +1,12 @@
 """Online pause and resume verbs (against a running authority).
 
-``register(app)`` adds ``submit``, ``approve``, ``list``, ``show``, ``watch`` and
-``orders`` to the ``pause`` group; ``register_resume(app)`` adds ``submit`` and
-``approve`` to the ``resume`` group. A member proposes; each member signs the
-order's signing input locally with its own key and sends only the signature;
-the authority assembles the order once K distinct members have signed.
+``register(app)`` adds ``submit``, ``approve``, ``list``, ``show``, ``watch``,
+``publish-prohibited`` and ``prohibited`` to the ``pause`` group;
+``register_resume(app)`` adds ``submit`` and ``approve`` to the ``resume`` group.
+A member proposes; each member signs the order's signing input locally with its
+own key and sends only the signature; the authority assembles the order once K
+distinct members have signed. A prohibited-artifacts list is signed by K members
+offline (it is a whole envelope) and published by any one of them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import typer
 from pausebutton import keystore
 from pausebutton.cli.common import out, print_json
 from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
-from pausebutton.errors import UsageError
+from pausebutton.errors import NotFoundError, UsageError
 from pausebutton.fsutil import atomic_write
 
 ScopeOpt = Annotated[
@@ -150,6 +152,55 @@ def register(app: typer.Typer) -> None:
         if output:
             atomic_write(output, base64.b64decode(o["envelope"]))
         print_json(o)
+
+    @app.command("publish-prohibited")
+    def publish_prohibited(
+        file: Annotated[
+            Path,
+            typer.Argument(
+                help="A ProhibitedArtifacts envelope carrying K of N members' signatures."
+            ),
+        ],
+        url: UrlOpt = DEFAULT_URL,
+        key: KeyOpt = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Publish a prohibited-artifacts list (signed by the pause role's K of N) to the
+        authority, signed with your member key. The authority checks the quorum and that the
+        sequence exceeds the published list's, logs it and serves it to every node agent."""
+        from pausebutton.cli.common import read_envelope
+        from pausebutton.protocol.messages import ProhibitedArtifacts
+
+        data, env = read_envelope(file)
+        if env.type != ProhibitedArtifacts.TYPE:
+            raise UsageError(f"{file} holds a {env.type}, not a {ProhibitedArtifacts.TYPE}")
+        env.open()
+        if key is None:
+            raise UsageError("give your member key with --key")
+        r = client(url, key).publish_prohibited(data)
+        if json_out:
+            print_json(r)
+        else:
+            out.print(
+                f"prohibited-artifacts list {r['sequence']} ({r['artifacts']} artifacts)"
+                f" {'already published' if r['duplicate'] else 'published'}"
+                f" at log index {r['log_index']}",
+                markup=False,
+            )
+
+    @app.command("prohibited")
+    def prohibited(
+        output: Annotated[Path | None, typer.Option("--out", help="Save the envelope.")] = None,
+        url: UrlOpt = DEFAULT_URL,
+    ) -> None:
+        """Show the newest published prohibited-artifacts list (JSON); --out saves its
+        signed envelope (CBOR) for `agent prohibit` on an offline node."""
+        r = client(url, None).prohibited()
+        if r is None:
+            raise NotFoundError("no prohibited-artifacts list is published yet")
+        if output:
+            atomic_write(output, base64.b64decode(r["envelope"]))
+        print_json(r)
 
     @app.command("watch")
     def watch(

@@ -134,6 +134,15 @@ def test_unreachable_authority_throttles_after_grace(lab, tmp_path):
         def submit_reports(self, reports):
             raise ServiceError("authority unreachable at http://127.0.0.1:9")
 
+        def time_token(self, chip_id=None):
+            raise ServiceError("authority unreachable at http://127.0.0.1:9")
+
+        def prohibited(self):
+            raise ServiceError("authority unreachable at http://127.0.0.1:9")
+
+        def report_artifacts(self, reports):
+            raise ServiceError("authority unreachable at http://127.0.0.1:9")
+
     agent = Agent(tmp_path, backend, Dead(), offline_grace=60, clock=lambda: now[0])
     agent.tick()
     agent.gate()  # within the grace period
