@@ -57,3 +57,15 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"shared data folder not found at {SHARED}")
     return SHARED
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Where the test command promises torch (scripts/test sets PB_REQUIRE_TORCH), a missing
+    torch is an error, not a reason to skip the guard's tests."""
+    if os.environ.get("PB_REQUIRE_TORCH"):
+        try:
+            import torch  # noqa: F401
+        except ImportError as exc:
+            raise pytest.UsageError(
+                f"PB_REQUIRE_TORCH is set but torch cannot be imported: {exc}"
+            ) from exc
