@@ -412,6 +412,8 @@ def create_app(settings: Settings) -> FastAPI:
             policy=settings.policy,
             clock=settings.clock,
             time_key=settings.time_key,
+            location_max_age=settings.location_max_age,
+            location_policy=settings.location_policy,
         )
         for raw in settings.admin_keys:
             await run_in_threadpool(service.bootstrap_admin, raw)
@@ -442,6 +444,10 @@ def create_app(settings: Settings) -> FastAPI:
                 )
             )
         )
+        if settings.location_interval > 0:
+            tasks.append(
+                asyncio.create_task(_location_checker(service, settings.location_interval, stop))
+            )
         try:
             yield
         finally:
@@ -915,6 +921,57 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> list[dict[str, Any]]:
         return svc(request).list_artifact_reports(owner_id=owner_id, after=after, limit=limit)
 
+    # -- location verification ------------------------------------------------------------
+
+    @app.post(
+        "/v1/location/measurements",
+        tags=["location"],
+        status_code=201,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/cbor": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    )
+    async def submit_measurement(request: Request) -> dict[str, Any]:
+        """One landmark's signed Measurement (raw envelope, what ``landmark serve
+        --authority-url`` sends). Self-authenticating (a trust-root landmark key signs
+        it), so no request signature; refused with ``bad_signature``, ``not_found``,
+        ``expired``, ``not_yet_valid`` or ``replay``."""
+        raw = await request.body()
+        out = await run_in_threadpool(svc(request).submit_measurement, raw)
+        _state(request).count("location_measurements")
+        return out
+
+    @app.post("/v1/location/checks/run", tags=["location"])
+    def run_location_checks(
+        request: Request, caller: Admin, body: Annotated[dict[str, Any] | None, Body()] = None
+    ) -> dict[str, Any]:
+        """Run the location checks now (they also run every ``location_interval`` s)."""
+        s = svc(request)
+        return {"checks": s.run_location_checks(s.now())}
+
+    @app.get("/v1/location/checks", tags=["location"])
+    def list_location_checks(
+        request: Request,
+        chip_id: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
+        after: AfterQuery = 0,
+        limit: LimitQuery = 1000,
+    ) -> list[dict[str, Any]]:
+        """Stored check results, oldest first: verdict, evidence, log index, alert id."""
+        return svc(request).list_location_checks(chip_id=chip_id, after=after, limit=limit)
+
+    @app.get("/v1/location/measurements", tags=["location"])
+    def list_location_measurements(
+        request: Request,
+        chip_id: Annotated[str, Query(pattern="^[0-9a-f]{64}$")],
+        after: AfterQuery = 0,
+        limit: LimitQuery = 1000,
+    ) -> list[dict[str, Any]]:
+        """A chip's stored measurements (envelope base64)."""
+        return svc(request).list_location_measurements(chip_id, after=after, limit=limit)
+
     # -- time tokens -------------------------------------------------------------------
 
     @app.get(
@@ -986,6 +1043,20 @@ async def _checkpointer(
             await run_in_threadpool(db.checkpoint_wal)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
+
+
+async def _location_checker(
+    service: AuthorityService, interval: float, stop: asyncio.Event
+) -> None:
+    """Every ``interval`` seconds: run the location checks (the first run one interval
+    after start-up). A failed run is retried at the next interval."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+        if stop.is_set():
+            break
+        with contextlib.suppress(Exception):
+            await run_in_threadpool(service.run_location_checks, service.now())
 
 
 class _LazyLogService:

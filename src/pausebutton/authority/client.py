@@ -142,6 +142,31 @@ class AuthorityClient:
         out: dict[str, Any] = self.post("/v1/artifact-reports", {"reports": list(reports)})
         return out
 
+    def submit_measurement(self, envelope: bytes) -> dict[str, Any]:
+        """Send one landmark-signed Measurement envelope (no request signature needed)."""
+        out: dict[str, Any] = self.request(
+            "POST",
+            "/v1/location/measurements",
+            content=envelope,
+            content_type="application/cbor",
+            sign=False,
+        )
+        return out
+
+    def run_location_checks(self) -> list[dict[str, Any]]:
+        """Run the location checks now (an admin's signed request); the new results."""
+        out: dict[str, Any] = self.post("/v1/location/checks/run")
+        return list(out["checks"])
+
+    def location_checks(
+        self, chip_id: str | None = None, after: int = 0, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Stored location check results, oldest first."""
+        out: list[dict[str, Any]] = self.get(
+            "/v1/location/checks", chip_id=chip_id, after=after, limit=limit
+        )
+        return out
+
     def time_token(self, chip_id: str | None = None) -> bytes:
         """A fresh TimeToken envelope from ``GET /v1/time`` (bound to ``chip_id`` if given)."""
         out = self.get("/v1/time", chip_id=chip_id)

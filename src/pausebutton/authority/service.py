@@ -44,8 +44,11 @@ from pausebutton.errors import (
     ConflictError,
     DataError,
     EncodingError,
+    ExpiredError,
     ForbiddenError,
     NotFoundError,
+    NotYetValidError,
+    OversizedError,
     PausebuttonError,
     ReplayError,
     RollbackError,
@@ -53,6 +56,15 @@ from pausebutton.errors import (
     ServiceError,
     VerificationError,
 )
+from pausebutton.geo.landmark import MAX_WIRE_MESSAGE, verify_measurement
+from pausebutton.geo.service import (
+    CLOCK_SKEW_S,
+    DEFAULT_MAX_AGE_S,
+    LocationCheck,
+    verify_chip_location,
+)
+from pausebutton.geo.verdict import Claim, Model, VerdictKind
+from pausebutton.geo.verdict import Policy as GeoPolicy
 from pausebutton.protocol import encoding
 from pausebutton.protocol.envelope import Envelope, Signature, decode_as, signing_input
 from pausebutton.protocol.keys import KEY_ID_SIZE, PUBLIC_KEY_SIZE, PrivateKey, PublicKey, key_id
@@ -60,6 +72,7 @@ from pausebutton.protocol.messages import (
     GENESIS_HASH,
     DeviceCertificate,
     License,
+    Measurement,
     PauseOrder,
     ProhibitedArtifacts,
     ResumeOrder,
@@ -216,6 +229,8 @@ class AuthorityService:
         log: LogSink | None = None,
         clock: Callable[[], float] = time.time,
         time_key: PrivateKey | None = None,
+        location_policy: GeoPolicy | None = None,
+        location_max_age: int = DEFAULT_MAX_AGE_S,
     ) -> None:
         self.db = db
         self.root = root
@@ -230,6 +245,9 @@ class AuthorityService:
         self.clock = clock
         self.pause_keys = {k.key_id: k for k in root.role_keys("pause")}
         self.pause_threshold = root.role("pause").threshold
+        self.landmark_keys = {k.key_id: k for k in root.role_keys("landmark")}
+        self.location_policy = location_policy or GeoPolicy(model=Model.FIBRE)
+        self.location_max_age = location_max_age
         self.members = {key_id(m.key).hex(): m for m in root.members}
         self._local = threading.local()
         self._device_keys: dict[str, PublicKey] = {}
@@ -2069,6 +2087,284 @@ class AuthorityService:
             stmt = stmt.where(t.artifact_reports.c.owner_id == owner_id)
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt).all()]
+
+    # -- location verification ----------------------------------------------------------
+
+    def submit_measurement(self, data: bytes) -> dict[str, Any]:
+        """Store one landmark's signed Measurement (protocol step G5, the raw envelope).
+
+        It must be signed by a landmark key of the trust root (``bad_signature``), embed
+        the registered chip's own signed response (``not_found`` for an unknown chip,
+        ``bad_signature``), be no older than ``location_max_age`` (``expired``) nor from
+        the future (``not_yet_valid``), and carry a nonce not seen before (``replay``).
+        Self-authenticating: no request signature is needed."""
+        if len(data) > MAX_WIRE_MESSAGE:
+            raise OversizedError(f"a measurement is at most {MAX_WIRE_MESSAGE} bytes", field="body")
+        m = verify_measurement(data, self.landmark_keys)
+        now = self.now()
+        if m.time < now - self.location_max_age:
+            raise ExpiredError(
+                f"measured at {m.time}, older than {self.location_max_age} s", field="time"
+            )
+        if m.time > now + CLOCK_SKEW_S:
+            raise NotYetValidError(f"measured at {m.time}, in the future", field="time")
+        cid = m.chip_id.hex()
+        nonce = m.nonce.hex()
+        with self._write() as conn:
+            chip = conn.execute(
+                select(t.chips.c.device_key).where(t.chips.c.chip_id == cid)
+            ).first()
+            if chip is None:
+                raise NotFoundError(f"no chip {cid}", field="chip_id")
+            verify_measurement(data, self.landmark_keys, PublicKey.from_bytes(bytes(chip[0])))
+            seen = conn.execute(
+                select(t.location_measurements.c.id).where(t.location_measurements.c.nonce == nonce)
+            ).first()
+            if seen is not None:
+                raise ReplayError(
+                    "a measurement with this nonce was already received", field="nonce"
+                )
+            row = {
+                "nonce": nonce,
+                "chip_id": cid,
+                "landmark_id": m.landmark_id.hex(),
+                "rtt_ns": m.rtt_ns,
+                "time": m.time,
+                "lat_e6": m.lat_e6,
+                "lon_e6": m.lon_e6,
+                "envelope": data,
+                "received_at": now,
+            }
+            mid = conn.execute(
+                insert(t.location_measurements)
+                .values(**row)
+                .returning(t.location_measurements.c.id)
+            ).scalar_one()
+        return {
+            "id": int(mid),
+            "chip_id": cid,
+            "landmark_id": row["landmark_id"],
+            "nonce": nonce,
+            "rtt_ms": m.rtt_ms,
+            "time": m.time,
+            "lat": m.lat_e6 / 1e6,
+            "lon": m.lon_e6 / 1e6,
+        }
+
+    def run_location_checks(self, now: int) -> list[dict[str, Any]]:
+        """Check every chip that has measurements newer than its last check against its
+        declared facility's coordinates (``geo.service.verify_chip_location`` over the
+        measurements of the last ``location_max_age`` seconds; landmark positions are
+        the ones each landmark signed into its Measurement).
+
+        Each result is stored and appended to the transparency log as the canonical
+        CBOR record ``{"type": "location-check", "check": {...}}`` in one transaction;
+        an ``inconsistent`` verdict also raises a ``location_inconsistent`` alert with
+        the evidence. ``insufficient_evidence`` is stored, not alerted. Chips without a
+        facility with coordinates, and decommissioned or destroyed chips, are skipped."""
+        since = now - self.location_max_age
+        with self._read() as conn:
+            chips = conn.execute(
+                select(
+                    t.chips.c.chip_id,
+                    t.chips.c.device_key,
+                    t.chips.c.facility_id,
+                    t.facilities.c.latitude,
+                    t.facilities.c.longitude,
+                )
+                .join(t.facilities, t.facilities.c.id == t.chips.c.facility_id)
+                .where(
+                    t.chips.c.status.in_(("registered", "installed")),
+                    t.facilities.c.latitude.is_not(None),
+                    t.facilities.c.longitude.is_not(None),
+                )
+                .order_by(t.chips.c.chip_id)
+            ).all()
+        out: list[dict[str, Any]] = []
+        for chip in chips:
+            cid = chip.chip_id
+            with self._read() as conn:
+                rows = conn.execute(
+                    select(t.location_measurements.c.id, t.location_measurements.c.envelope)
+                    .where(
+                        t.location_measurements.c.chip_id == cid,
+                        t.location_measurements.c.time >= since,
+                    )
+                    .order_by(t.location_measurements.c.id)
+                ).all()
+                last = self._last_covered(conn, cid)
+            if not rows or rows[-1].id <= last:
+                continue
+            envelopes = [bytes(r.envelope) for r in rows]
+            check = verify_chip_location(
+                bytes.fromhex(cid),
+                Claim(chip.latitude, chip.longitude),
+                envelopes,
+                self.landmark_keys,
+                now=now,
+                chip_key=PublicKey.from_bytes(bytes(chip.device_key)),
+                policy=self.location_policy,
+                max_age_s=self.location_max_age,
+            )
+            saved = self._store_check(cid, chip.facility_id, check, envelopes, rows[-1].id, now)
+            if saved is not None:
+                out.append(saved)
+        return out
+
+    @staticmethod
+    def _last_covered(conn: Connection, chip_id: str) -> int:
+        value = conn.execute(
+            select(func.max(t.location_checks.c.newest_measurement)).where(
+                t.location_checks.c.chip_id == chip_id
+            )
+        ).scalar()
+        return int(value or 0)
+
+    def _store_check(
+        self,
+        chip_id: str,
+        facility_id: str,
+        check: LocationCheck,
+        envelopes: Sequence[bytes],
+        newest: int,
+        now: int,
+    ) -> dict[str, Any] | None:
+        v = check.verdict
+        skipped = {i for i, _, _ in check.rejected}
+        used = [
+            Envelope.decode(e).open_as(Measurement)
+            for i, e in enumerate(envelopes)
+            if i not in skipped
+        ]
+        record = {
+            "type": "location-check",
+            "check": {
+                "chip_id": chip_id,
+                "facility_id": facility_id,
+                "time": now,
+                "verdict": v.verdict.value,
+                "facility": {
+                    "lat_e6": round(v.claim.lat * 1e6),
+                    "lon_e6": round(v.claim.lon * 1e6),
+                },
+                "measurements": [m.nonce.hex() for m in used],
+                "landmarks": [
+                    {
+                        "landmark_id": e.landmark_id,
+                        "rtt_ns": round(e.rtt_ms * 1e6),
+                        "status": e.status,
+                    }
+                    for e in v.landmarks
+                ],
+                "least_distance_m": round(v.least_distance_km * 1000),
+            },
+        }
+        result = check.to_json()
+        result.pop("alert", None)
+        with self._write() as conn:
+            # another worker may have checked the same measurements meanwhile
+            conn.execute(self._lock_columns([t.chips.c.chip_id], t.chips.c.chip_id == chip_id))
+            if self._last_covered(conn, chip_id) >= newest:
+                return None
+            idx = self.log.append(conn, "location-check", encoding.encode(record), now)
+            alert_id: int | None = None
+            if v.verdict is VerdictKind.INCONSISTENT:
+                alert_id = int(
+                    conn.execute(
+                        insert(t.alerts)
+                        .values(
+                            kind="location_inconsistent",
+                            chip_id=chip_id,
+                            severity="high",
+                            detail={
+                                "facility_id": facility_id,
+                                "facility": result["result"]["claim"],  # type: ignore[index]
+                                "least_distance_km": round(v.least_distance_km, 3),
+                                "basis": v.least_distance_basis,
+                                "landmarks": [e.to_json() for e in v.landmarks if e.status != "ok"],
+                                "reasons": list(v.reasons),
+                                "log_index": idx,
+                            },
+                            created_at=now,
+                        )
+                        .returning(t.alerts.c.id)
+                    ).scalar_one()
+                )
+            row = {
+                "chip_id": chip_id,
+                "facility_id": facility_id,
+                "time": now,
+                "verdict": v.verdict.value,
+                "landmarks": len(v.landmarks),
+                "least_distance_km": round(v.least_distance_km, 3),
+                "newest_measurement": newest,
+                "result": result,
+                "log_index": idx,
+                "alert_id": alert_id,
+            }
+            check_id = conn.execute(
+                insert(t.location_checks).values(**row).returning(t.location_checks.c.id)
+            ).scalar_one()
+        return self._check_json({**row, "id": int(check_id)})
+
+    @staticmethod
+    def _check_json(r: Any) -> dict[str, Any]:
+        m = r if isinstance(r, dict) else dict(r._mapping)
+        return {
+            "id": m["id"],
+            "chip_id": m["chip_id"],
+            "facility_id": m["facility_id"],
+            "time": m["time"],
+            "verdict": m["verdict"],
+            "landmarks": m["landmarks"],
+            "least_distance_km": m["least_distance_km"],
+            "log_index": m["log_index"],
+            "alert_id": m["alert_id"],
+            "result": m["result"],
+        }
+
+    def list_location_checks(
+        self, *, chip_id: str | None = None, after: int = 0, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        stmt = (
+            select(t.location_checks)
+            .where(t.location_checks.c.id > after)
+            .order_by(t.location_checks.c.id)
+            .limit(limit)
+        )
+        if chip_id:
+            stmt = stmt.where(t.location_checks.c.chip_id == chip_id)
+        with self._read() as conn:
+            return [self._check_json(r) for r in conn.execute(stmt).all()]
+
+    def list_location_measurements(
+        self, chip_id: str, *, after: int = 0, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        stmt = (
+            select(t.location_measurements)
+            .where(
+                t.location_measurements.c.chip_id == chip_id,
+                t.location_measurements.c.id > after,
+            )
+            .order_by(t.location_measurements.c.id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [
+                {
+                    "id": r.id,
+                    "chip_id": r.chip_id,
+                    "landmark_id": r.landmark_id,
+                    "nonce": r.nonce,
+                    "rtt_ms": r.rtt_ns / 1e6,
+                    "time": r.time,
+                    "lat": r.lat_e6 / 1e6,
+                    "lon": r.lon_e6 / 1e6,
+                    "received_at": r.received_at,
+                    "envelope": b64(bytes(r.envelope)),
+                }
+                for r in conn.execute(stmt).all()
+            ]
 
     # -- log -------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from pausebutton.authority.keydir import AuthorityDir
 from pausebutton.authority.policy import Policy
 from pausebutton.errors import DataError, MalformedError
 from pausebutton.fsutil import read_limited
+from pausebutton.geo.verdict import Policy as GeoPolicy
 from pausebutton.protocol.keys import PrivateKey
 from pausebutton.protocol.trustroot import load_pinned_root
 
@@ -50,6 +51,13 @@ class Settings:
     """Worker threads per process for blocking (database) work."""
     checkpoint_interval: float = 1.0
     """How often a worker signs a log checkpoint if the log grew (seconds)."""
+    location_interval: float = 3600.0
+    """How often a worker runs the location checks (seconds; 0 disables the task)."""
+    location_max_age: int = 24 * 3600
+    """Location measurements older than this (seconds) are refused and not used."""
+    location_policy: GeoPolicy | None = None
+    """The verdict's policy (``geo.verdict.Policy``); None: fibre model, 3 landmarks."""
+    """Location measurements older than this (seconds) are refused and not used."""
     clock: Callable[[], float] = time.time
 
     @classmethod
@@ -83,6 +91,8 @@ class Settings:
             "poll_interval",
             "longpoll_max",
             "checkpoint_interval",
+            "location_interval",
+            "location_max_age",
             "threads",
             "migrate",
         ):

@@ -286,3 +286,38 @@ artifact_reports = Table(
     Column("alert_id", Integer, nullable=True),
     Column("received_at", BigInteger, nullable=False),
 )
+
+location_measurements = Table(
+    "location_measurements",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("nonce", String(64), nullable=False, unique=True),
+    Column("chip_id", String(64), ForeignKey("chips.chip_id"), nullable=False),
+    Column("landmark_id", String(64), nullable=False),
+    Column("rtt_ns", BigInteger, nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("lat_e6", Integer, nullable=False),
+    Column("lon_e6", Integer, nullable=False),
+    Column("envelope", LargeBinary, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+)
+Index(
+    "ix_location_measurements_chip", location_measurements.c.chip_id, location_measurements.c.time
+)
+
+location_checks = Table(
+    "location_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chip_id", String(64), ForeignKey("chips.chip_id"), nullable=False),
+    Column("facility_id", String(128), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("verdict", String(32), nullable=False),
+    Column("landmarks", Integer, nullable=False),
+    Column("least_distance_km", Float, nullable=False),
+    Column("newest_measurement", Integer, nullable=False),
+    Column("result", JSON, nullable=False),
+    Column("log_index", BigInteger, nullable=True),
+    Column("alert_id", Integer, nullable=True),
+)
+Index("ix_location_checks_chip", location_checks.c.chip_id, location_checks.c.id)

@@ -56,6 +56,16 @@ def measurement_json(data: bytes, m: Measurement) -> dict[str, object]:
     }
 
 
+MEASUREMENTS_PATH = "/v1/location/measurements"
+
+
+def measurements_url(authority_url: str) -> str:
+    """The authority's measurement endpoint: ``authority_url`` itself if it already ends
+    with ``/v1/location/measurements``, else that path appended to the base URL."""
+    base = authority_url.rstrip("/")
+    return base if base.endswith(MEASUREMENTS_PATH) else base + MEASUREMENTS_PATH
+
+
 async def _post(url: str, data: bytes) -> None:
     import httpx
 
@@ -87,7 +97,9 @@ async def _serve(
         sys.stdout.write(json.dumps(measurement_json(data, m), sort_keys=True) + "\n")
         sys.stdout.flush()
         if authority_url:
-            task = asyncio.get_running_loop().create_task(_post(authority_url, data))
+            task = asyncio.get_running_loop().create_task(
+                _post(measurements_url(authority_url), data)
+            )
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         seen += 1
@@ -143,7 +155,11 @@ def serve(
     ] = 500.0,
     authority_url: Annotated[
         str | None,
-        typer.Option("--authority-url", help="POST each signed Measurement here (CBOR)."),
+        typer.Option(
+            "--authority-url",
+            help="The authority's base URL: each signed Measurement is POSTed (raw CBOR"
+            " envelope) to its /v1/location/measurements.",
+        ),
     ] = None,
     count: Annotated[
         int | None, typer.Option("--count", help="Exit after this many measurements.")

@@ -11,7 +11,7 @@ import typer
 
 from pausebutton import keystore
 from pausebutton.authority import epoch
-from pausebutton.cli.common import out, print_json
+from pausebutton.cli.common import EXIT_INCONSISTENT, out, print_json
 from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
 from pausebutton.errors import UsageError
 from pausebutton.fsutil import read_limited
@@ -320,6 +320,39 @@ def alerts(
     """List ingestion alerts (gaps, replays, broken chains, use beyond licence ...)."""
     rows = client(url, None).get("/v1/alerts", kind=kind, after=after)
     _table(rows, ["id", "kind", "severity", "chip_id"], json_out)
+
+
+_CHECK_COLS = ["id", "chip_id", "facility_id", "time", "verdict", "landmarks", "least_distance_km"]
+
+
+@app.command("location-checks")
+def location_checks(
+    chip_id: Annotated[str | None, typer.Option("--chip", help="Only this hex chip id.")] = None,
+    after: Annotated[int, typer.Option(help="Only checks with an id above this.")] = 0,
+    url: UrlOpt = DEFAULT_URL,
+    json_out: JsonOpt = False,
+) -> None:
+    """List stored location checks (chip against its declared facility): verdict
+    (consistent, inconsistent, insufficient_evidence), landmarks used, and the least
+    distance (km) the chip must be from its facility; --json adds the full evidence."""
+    rows = client(url, None).location_checks(chip_id, after=after)
+    _table(rows, _CHECK_COLS, json_out)
+
+
+@app.command("location-run")
+def location_run(
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run the location checks now (needs an admin key): every chip with measurements
+    newer than its last check. Exit 5 if any chip is inconsistent with its facility."""
+    rows = client(url, key).run_location_checks()
+    _table(rows, _CHECK_COLS, json_out)
+    if not json_out:
+        out.print(f"{len(rows)} check(s) run", markup=False)
+    if any(r["verdict"] == "inconsistent" for r in rows):
+        raise typer.Exit(EXIT_INCONSISTENT)
 
 
 @app.command("stats")
