@@ -2259,8 +2259,11 @@ class AuthorityService:
                 "least_distance_m": round(v.least_distance_km * 1000),
             },
         }
-        result = check.to_json()
-        result.pop("alert", None)
+        result: dict[str, Any] = {
+            **v.to_json(),
+            "accepted": check.accepted,
+            "rejected": [{"index": i, "error": c, "message": m} for i, c, m in check.rejected],
+        }
         with self._write() as conn:
             # another worker may have checked the same measurements meanwhile
             conn.execute(self._lock_columns([t.chips.c.chip_id], t.chips.c.chip_id == chip_id))
@@ -2278,7 +2281,7 @@ class AuthorityService:
                             severity="high",
                             detail={
                                 "facility_id": facility_id,
-                                "facility": result["result"]["claim"],  # type: ignore[index]
+                                "facility": result["claim"],
                                 "least_distance_km": round(v.least_distance_km, 3),
                                 "basis": v.least_distance_basis,
                                 "landmarks": [e.to_json() for e in v.landmarks if e.status != "ok"],
