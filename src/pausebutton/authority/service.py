@@ -2271,23 +2271,18 @@ class AuthorityService:
                 return None
             idx = self.log.append(conn, "location-check", encoding.encode(record), now)
             alert_id: int | None = None
-            if v.verdict is VerdictKind.INCONSISTENT:
+            alert = check.alert  # the evidence: landmarks too slow/fast, least distance
+            if alert is not None and v.verdict is VerdictKind.INCONSISTENT:
+                kind, severity = alert.pop("kind"), alert.pop("severity")
+                alert.pop("chip_id")
                 alert_id = int(
                     conn.execute(
                         insert(t.alerts)
                         .values(
-                            kind="location_inconsistent",
+                            kind=kind,
                             chip_id=chip_id,
-                            severity="high",
-                            detail={
-                                "facility_id": facility_id,
-                                "facility": result["claim"],
-                                "least_distance_km": round(v.least_distance_km, 3),
-                                "basis": v.least_distance_basis,
-                                "landmarks": [e.to_json() for e in v.landmarks if e.status != "ok"],
-                                "reasons": list(v.reasons),
-                                "log_index": idx,
-                            },
+                            severity=severity,
+                            detail={**alert, "facility_id": facility_id, "log_index": idx},
                             created_at=now,
                         )
                         .returning(t.alerts.c.id)

@@ -1,21 +1,14 @@
 """Authority integration (pure): verify a chip against its declared facility from signed
-Measurements, and schedule those checks. The authority service supplies the clock
-(``now``), the trusted landmark keys (trust-root role ``landmark``), the registered
-landmark positions and facility, stores results and raises alerts.
-
-Wiring (docs/geo.md, "Authority"):
-
-- ``POST /v1/location/measurements`` (body ``application/cbor``, as sent by
-  ``pausebutton landmark serve --authority-url``) -> ``LocationScheduler.submit``.
-- A periodic task -> ``LocationScheduler.run_due(now)``; each LocationCheck is
-  logged, and ``check.alert`` (when not None) becomes an alert.
+Measurements. The authority service (``AuthorityService.run_location_checks``)
+supplies the clock (``now``), the trusted landmark keys (trust-root role
+``landmark``), the stored measurements and the registered facility; it stores each
+result, logs it and raises the alert (docs/geo.md, "Authority integration").
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pausebutton.errors import (
     ExpiredError,
@@ -137,87 +130,3 @@ def verify_chip_location(
         rows.append((site.id, m.rtt_ms))
     verdict = verify_claim(sites, rows, facility, policy, calibrations)
     return LocationCheck(chip_id, now, verdict, len(rows), tuple(rejected))
-
-
-@dataclass
-class _Enrolled:
-    facility: Claim
-    chip_key: PublicKey | None
-    last_check: int | None = None
-    window: deque[tuple[int, bytes]] = field(default_factory=lambda: deque(maxlen=256))
-
-
-class LocationScheduler:
-    """Which chips are due for a location check, their recent measurements, and the
-    checks themselves. Holds no clock: every call takes ``now``."""
-
-    def __init__(
-        self,
-        landmark_keys: Mapping[bytes, PublicKey],
-        *,
-        interval_s: int = 3600,
-        max_age_s: int = DEFAULT_MAX_AGE_S,
-        policy: Policy = DEFAULT_POLICY,
-        landmark_sites: Mapping[bytes, Landmark] | None = None,
-        calibrations: Mapping[str, Calibration] | None = None,
-    ) -> None:
-        self.landmark_keys = dict(landmark_keys)
-        self.interval_s = interval_s
-        self.max_age_s = max_age_s
-        self.policy = policy
-        self.landmark_sites = landmark_sites
-        self.calibrations = calibrations
-        self._chips: dict[bytes, _Enrolled] = {}
-
-    def enroll(self, chip_id: bytes, facility: Claim, chip_key: PublicKey | None = None) -> None:
-        """Register (or move) a chip's declared facility."""
-        old = self._chips.get(chip_id)
-        self._chips[chip_id] = _Enrolled(facility, chip_key)
-        if old is not None and old.facility == facility:
-            self._chips[chip_id].window = old.window
-
-    def due(self, now: int) -> list[bytes]:
-        """Chips never checked or last checked ``interval_s`` or more ago."""
-        return sorted(
-            cid
-            for cid, e in self._chips.items()
-            if e.last_check is None or now - e.last_check >= self.interval_s
-        )
-
-    def submit(self, data: bytes, now: int) -> Measurement:
-        """Accept one signed Measurement (raises a named error if it is unusable)."""
-        m = verify_measurement(data, self.landmark_keys)
-        enrolled = self._chips.get(m.chip_id)
-        if enrolled is None:
-            raise NotFoundError(f"chip {m.chip_id.hex()[:16]} is not enrolled")
-        if enrolled.chip_key is not None:
-            verify_measurement(data, self.landmark_keys, enrolled.chip_key)
-        if m.time > now + CLOCK_SKEW_S:
-            raise NotYetValidError("measurement from the future")
-        if any(d == data for _, d in enrolled.window):
-            raise ReplayError("this measurement was already submitted")
-        enrolled.window.append((m.time, data))
-        return m
-
-    def check(self, chip_id: bytes, now: int) -> LocationCheck:
-        enrolled = self._chips.get(chip_id)
-        if enrolled is None:
-            raise NotFoundError(f"chip {chip_id.hex()[:16]} is not enrolled")
-        fresh = [d for t, d in enrolled.window if t >= now - self.max_age_s]
-        result = verify_chip_location(
-            chip_id,
-            enrolled.facility,
-            fresh,
-            self.landmark_keys,
-            now=now,
-            chip_key=enrolled.chip_key,
-            landmark_sites=self.landmark_sites,
-            policy=self.policy,
-            calibrations=self.calibrations,
-            max_age_s=self.max_age_s,
-        )
-        enrolled.last_check = now
-        return result
-
-    def run_due(self, now: int) -> list[LocationCheck]:
-        return [self.check(cid, now) for cid in self.due(now)]

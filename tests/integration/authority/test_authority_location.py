@@ -105,6 +105,9 @@ def test_relayed_chip_is_inconsistent_with_alert_and_log_entry(api):
     assert alerts[0]["severity"] == "high"
     assert detail["facility_id"] == "dc1" and detail["log_index"] == check["log_index"]
     assert detail["least_distance_km"] == check["least_distance_km"]
+    assert detail["basis"] == "model" and detail["facility"]["lat"] == 40.0
+    assert any("slower" in reason for reason in detail["reasons"])
+    assert check["result"]["verdict"] == "inconsistent" and check["result"]["accepted"] == 3
     assert len(detail["landmarks"]) == 3
     assert all(lm["too_slow_ms"] > 5 for lm in detail["landmarks"])
     rec = log_record(api, check["log_index"])

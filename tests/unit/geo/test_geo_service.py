@@ -1,18 +1,15 @@
-"""Authority integration: verify_chip_location and the LocationScheduler (pure, explicit
-``now``), fed with real signed Measurements from LandmarkCore."""
+"""Authority integration: verify_chip_location (pure, explicit ``now``), fed with real
+signed Measurements from LandmarkCore."""
 
 from __future__ import annotations
 
 import os
 
-import pytest
-
-from pausebutton.errors import BadSignatureError, NotFoundError, ReplayError
 from pausebutton.geo import Claim, Landmark, Model, Policy
 from pausebutton.geo.landmark import LandmarkCore
 from pausebutton.geo.physics import distance_km, fibre_rtt_ms
 from pausebutton.geo.responder import SoftChip
-from pausebutton.geo.service import LocationScheduler, verify_chip_location
+from pausebutton.geo.service import verify_chip_location
 from pausebutton.protocol.keys import PrivateKey
 
 SITES = {"ams": (52.3676, 4.9041), "bru": (50.8503, 4.3517), "dus": (51.2277, 6.7735)}
@@ -101,29 +98,3 @@ def test_registered_sites_override_and_unknown_landmark():
     assert [c for _, c, _ in check.rejected] == ["not_found"]
     assert {e.landmark_id for e in check.verdict.landmarks} == {"ams", "bru"}
     assert check.verdict.consistent
-
-
-def test_scheduler_due_submit_check():
-    sched = LocationScheduler(KEYS, interval_s=600, policy=POLICY)
-    sched.enroll(CHIP.key_id, Claim(*EIN), CHIP.public)
-    assert sched.due(NOW) == [CHIP.key_id]
-    chip = SoftChip(CHIP)
-    data = measure(chip, EIN)
-    for d in data:
-        sched.submit(d, NOW)
-    with pytest.raises(ReplayError):
-        sched.submit(data[0], NOW)
-    with pytest.raises(NotFoundError):
-        sched.submit(measure(SoftChip(PrivateKey.from_seed_material(b"x")), EIN)[0], NOW)
-    with pytest.raises(BadSignatureError):
-        LocationScheduler({}).submit(data[0], NOW)
-    [check] = sched.run_due(NOW)
-    assert check.verdict.consistent
-    assert sched.due(NOW + 599) == []
-    assert sched.due(NOW + 600) == [CHIP.key_id]
-    # The chip moves away and answers through a relay: the next check alerts.
-    for d in measure(chip, EIN, extra_ms=9.0, when=NOW + 700):
-        sched.submit(d, NOW + 700)
-    sched.max_age_s = 100  # only the newest measurements count
-    check = sched.check(CHIP.key_id, NOW + 750)
-    assert check.alert is not None and check.alert["kind"] == "location_inconsistent"
