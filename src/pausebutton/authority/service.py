@@ -2110,36 +2110,43 @@ class AuthorityService:
             raise NotYetValidError(f"measured at {m.time}, in the future", field="time")
         cid = m.chip_id.hex()
         nonce = m.nonce.hex()
-        with self._write() as conn:
-            chip = conn.execute(
-                select(t.chips.c.device_key).where(t.chips.c.chip_id == cid)
-            ).first()
-            if chip is None:
-                raise NotFoundError(f"no chip {cid}", field="chip_id")
-            verify_measurement(data, self.landmark_keys, PublicKey.from_bytes(bytes(chip[0])))
-            seen = conn.execute(
-                select(t.location_measurements.c.id).where(t.location_measurements.c.nonce == nonce)
-            ).first()
-            if seen is not None:
-                raise ReplayError(
-                    "a measurement with this nonce was already received", field="nonce"
-                )
-            row = {
-                "nonce": nonce,
-                "chip_id": cid,
-                "landmark_id": m.landmark_id.hex(),
-                "rtt_ns": m.rtt_ns,
-                "time": m.time,
-                "lat_e6": m.lat_e6,
-                "lon_e6": m.lon_e6,
-                "envelope": data,
-                "received_at": now,
-            }
-            mid = conn.execute(
-                insert(t.location_measurements)
-                .values(**row)
-                .returning(t.location_measurements.c.id)
-            ).scalar_one()
+        try:
+            with self._write() as conn:
+                chip = conn.execute(
+                    select(t.chips.c.device_key).where(t.chips.c.chip_id == cid)
+                ).first()
+                if chip is None:
+                    raise NotFoundError(f"no chip {cid}", field="chip_id")
+                verify_measurement(data, self.landmark_keys, PublicKey.from_bytes(bytes(chip[0])))
+                seen = conn.execute(
+                    select(t.location_measurements.c.id).where(
+                        t.location_measurements.c.nonce == nonce
+                    )
+                ).first()
+                if seen is not None:
+                    raise ReplayError(
+                        "a measurement with this nonce was already received", field="nonce"
+                    )
+                row = {
+                    "nonce": nonce,
+                    "chip_id": cid,
+                    "landmark_id": m.landmark_id.hex(),
+                    "rtt_ns": m.rtt_ns,
+                    "time": m.time,
+                    "lat_e6": m.lat_e6,
+                    "lon_e6": m.lon_e6,
+                    "envelope": data,
+                    "received_at": now,
+                }
+                mid = conn.execute(
+                    insert(t.location_measurements)
+                    .values(**row)
+                    .returning(t.location_measurements.c.id)
+                ).scalar_one()
+        except IntegrityError:  # another worker stored the same nonce meanwhile
+            raise ReplayError(
+                "a measurement with this nonce was already received", field="nonce"
+            ) from None
         return {
             "id": int(mid),
             "chip_id": cid,
@@ -2163,7 +2170,23 @@ class AuthorityService:
         the evidence. ``insufficient_evidence`` is stored, not alerted. Chips without a
         facility with coordinates, and decommissioned or destroyed chips, are skipped."""
         since = now - self.location_max_age
+        lm, lc = t.location_measurements, t.location_checks
         with self._read() as conn:
+            newest = dict(
+                conn.execute(
+                    select(lm.c.chip_id, func.max(lm.c.id))
+                    .where(lm.c.time >= since)
+                    .group_by(lm.c.chip_id)
+                ).all()
+            )
+            covered = dict(
+                conn.execute(
+                    select(lc.c.chip_id, func.max(lc.c.newest_measurement)).group_by(lc.c.chip_id)
+                ).all()
+            )
+            due = {c for c, top in newest.items() if top > covered.get(c, 0)}
+            if not due:
+                return []
             chips = conn.execute(
                 select(
                     t.chips.c.chip_id,
@@ -2183,6 +2206,8 @@ class AuthorityService:
         out: list[dict[str, Any]] = []
         for chip in chips:
             cid = chip.chip_id
+            if cid not in due:
+                continue
             with self._read() as conn:
                 rows = conn.execute(
                     select(t.location_measurements.c.id, t.location_measurements.c.envelope)

@@ -10,6 +10,7 @@ import typer
 
 from pausebutton.authority.keydir import ROOT_FILE, write_authority_dir
 from pausebutton.cli.common import out
+from pausebutton.errors import UsageError
 from pausebutton.protocol.genesis import DEFAULT_ORIGIN, found_authority
 
 app = typer.Typer(help="Found and run the licensing authority.")
@@ -99,6 +100,13 @@ def serve(
     keep_alive: Annotated[
         int, typer.Option(help="Seconds an idle HTTP connection is kept open.")
     ] = 30,
+    location_interval: Annotated[
+        float,
+        typer.Option(help="Run the location checks every this many seconds (0: never)."),
+    ] = 3600.0,
+    location_max_age: Annotated[
+        int, typer.Option(help="Refuse and ignore location measurements older than this (s).")
+    ] = 24 * 3600,
 ) -> None:
     """Serve the authority's HTTP API (runs migrations first).
 
@@ -115,6 +123,10 @@ def serve(
     from pausebutton.authority.policy import Policy
     from pausebutton.fsutil import atomic_write, read_limited
 
+    if not 0 <= location_interval <= 366 * 86400:
+        raise UsageError("--location-interval must be 0 (never) to 31622400 seconds")
+    if not 0 < location_max_age <= 366 * 86400:
+        raise UsageError("--location-max-age must be 1 to 31622400 seconds")
     AuthorityDir.load(directory)  # fail early on a bad directory
     url = _db_url(directory, db)
     admins = [keystore.read_public_key(p).raw.hex() for p in admin_key or []]
@@ -125,6 +137,8 @@ def serve(
         "migrate": False,
         "write_rate": write_rate,
         "write_burst": write_rate * 2,
+        "location_interval": location_interval,
+        "location_max_age": location_max_age,
     }
     if policy is not None:
         data = json.loads(read_limited(policy, 1 << 20))

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from pausebutton.authority.db import head_revision
+
 
 @pytest.mark.slow
 def test_bench_authority_small(cli: Any) -> None:
@@ -35,6 +37,7 @@ def test_bench_authority_small(cli: Any) -> None:
 def test_authority_migrate_cli(cli: Any, tmp_path: Any) -> None:
     assert cli("authority", "init", tmp_path / "a").returncode == 0
     r = cli("authority", "migrate", tmp_path / "a")
-    assert r.returncode == 0 and "revision 0003" in r.stdout, r.stderr
+    assert r.returncode == 0 and f"revision {head_revision()}" in r.stdout, r.stderr
+    assert head_revision() == "0004"
     r = cli("authority", "serve", tmp_path / "nope")
     assert r.returncode == 2 and "not an authority directory" in r.stderr

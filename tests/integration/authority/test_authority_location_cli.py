@@ -22,7 +22,9 @@ def test_cli_landmark_posts_and_registry_runs_checks(
     cli: Any, tmp_path: Path, db_url: str, server_factory: Any, deployment: Any
 ) -> None:
     world = deployment.world
-    server = server_factory(deployment.directory, db_url, deployment.admin_pub)
+    server = server_factory(
+        deployment.directory, db_url, deployment.admin_pub, extra=("--location-interval", "0")
+    )
     admin_key = tmp_path / "admin.key"
     keystore.write_private_key(admin_key, world.admin)
     chip = world.make_chip()
