@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pausebutton.authority import tables as t
@@ -214,6 +214,16 @@ def insert_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> Non
 
 def _int_text(value: int) -> str:
     return str(int(value))
+
+
+def _page(table: Table, after: int, limit: int, **equal: str | None) -> Select[Any]:
+    """Rows with id > ``after`` in id order (keyset paging), filtered on the given
+    columns whose value is set."""
+    stmt = select(table).where(table.c.id > after).order_by(table.c.id).limit(limit)
+    for column, value in equal.items():
+        if value:
+            stmt = stmt.where(table.c[column] == value)
+    return stmt
 
 
 class AuthorityService:
@@ -1891,11 +1901,7 @@ class AuthorityService:
         chip_id: str | None = None,
         limit: int = 1000,
     ) -> list[dict[str, Any]]:
-        stmt = select(t.alerts).where(t.alerts.c.id > after).order_by(t.alerts.c.id).limit(limit)
-        if kind:
-            stmt = stmt.where(t.alerts.c.kind == kind)
-        if chip_id:
-            stmt = stmt.where(t.alerts.c.chip_id == chip_id)
+        stmt = _page(t.alerts, after, limit, kind=kind, chip_id=chip_id)
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt).all()]
 
@@ -2077,14 +2083,7 @@ class AuthorityService:
     def list_artifact_reports(
         self, *, owner_id: str | None = None, after: int = 0, limit: int = 1000
     ) -> list[dict[str, Any]]:
-        stmt = (
-            select(t.artifact_reports)
-            .where(t.artifact_reports.c.id > after)
-            .order_by(t.artifact_reports.c.id)
-            .limit(limit)
-        )
-        if owner_id:
-            stmt = stmt.where(t.artifact_reports.c.owner_id == owner_id)
+        stmt = _page(t.artifact_reports, after, limit, owner_id=owner_id)
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt).all()]
 
@@ -2349,29 +2348,14 @@ class AuthorityService:
     def list_location_checks(
         self, *, chip_id: str | None = None, after: int = 0, limit: int = 1000
     ) -> list[dict[str, Any]]:
-        stmt = (
-            select(t.location_checks)
-            .where(t.location_checks.c.id > after)
-            .order_by(t.location_checks.c.id)
-            .limit(limit)
-        )
-        if chip_id:
-            stmt = stmt.where(t.location_checks.c.chip_id == chip_id)
+        stmt = _page(t.location_checks, after, limit, chip_id=chip_id)
         with self._read() as conn:
             return [self._check_json(r) for r in conn.execute(stmt).all()]
 
     def list_location_measurements(
         self, chip_id: str, *, after: int = 0, limit: int = 1000
     ) -> list[dict[str, Any]]:
-        stmt = (
-            select(t.location_measurements)
-            .where(
-                t.location_measurements.c.chip_id == chip_id,
-                t.location_measurements.c.id > after,
-            )
-            .order_by(t.location_measurements.c.id)
-            .limit(limit)
-        )
+        stmt = _page(t.location_measurements, after, limit, chip_id=chip_id)
         with self._read() as conn:
             return [
                 {
