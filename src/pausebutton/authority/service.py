@@ -398,22 +398,34 @@ class AuthorityService:
         return {"key_id": kid, "role": role, "name": name, "owner_id": owner_id}
 
     def bootstrap_admin(self, public_key: bytes, name: str = "admin") -> str:
-        """Register an admin key directly (server start-up; idempotent)."""
+        """Register an admin key directly (server start-up; idempotent, also when
+        several workers start at once on one database)."""
         kid = key_id(public_key).hex()
-        with self._write() as conn:
-            if conn.execute(select(t.api_keys.c.key_id).where(t.api_keys.c.key_id == kid)).first():
-                return kid
-            conn.execute(
-                insert(t.api_keys).values(
-                    key_id=kid,
-                    public_key=public_key,
-                    role=ADMIN,
-                    owner_id=None,
-                    name=name,
-                    created_at=self.now(),
-                    revoked=False,
+        try:
+            with self._write() as conn:
+                if conn.execute(
+                    select(t.api_keys.c.key_id).where(t.api_keys.c.key_id == kid)
+                ).first():
+                    return kid
+                conn.execute(
+                    insert(t.api_keys).values(
+                        key_id=kid,
+                        public_key=public_key,
+                        role=ADMIN,
+                        owner_id=None,
+                        name=name,
+                        created_at=self.now(),
+                        revoked=False,
+                    )
                 )
-            )
+        except IntegrityError:
+            # another worker registered it between our check and our insert
+            with self._read() as conn:
+                row = conn.execute(
+                    select(t.api_keys.c.role).where(t.api_keys.c.key_id == kid)
+                ).first()
+            if row is None or row.role != ADMIN:
+                raise
         return kid
 
     def revoke_key(self, caller: Caller | None, kid: str) -> dict[str, Any]:

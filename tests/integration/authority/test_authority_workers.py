@@ -256,3 +256,50 @@ def test_sse_stream_delivers_orders_pushed_from_another_worker(
     assert [o["kind"] for o in got] == ["pause", "pause"]
     assert got[1]["scope"]["regions"] == ["FR"]
     assert time.monotonic() - first < 10
+
+
+def test_workers_starting_together_both_come_up(world: Any, db_url: str) -> None:
+    """Two workers start on one database: both look for the admin key, find none,
+    and insert it; the second insert conflicts. That worker must still start."""
+    import contextlib
+
+    from sqlalchemy import false, select
+
+    from pausebutton.authority import tables
+    from pausebutton.authority.db import Database, migrate
+    from pausebutton.authority.service import AuthorityService
+
+    settings = world.settings(db_url)
+    raw = settings.admin_keys[0]
+    first_db, second_db = Database.connect(db_url), Database.connect(db_url)
+    migrate(first_db)
+    first = AuthorityService(first_db, settings.trust_root(), settings.licensing_key)
+    second = AuthorityService(second_db, settings.trust_root(), settings.licensing_key)
+
+    class LooksBeforeTheOtherInserts:
+        """The second worker's connection: its look for the key ran before the first
+        worker's insert, so it finds nothing."""
+
+        def __init__(self, conn: Any) -> None:
+            self.conn, self.looked = conn, False
+
+        def execute(self, statement: Any, *args: Any, **kw: Any) -> Any:
+            if not self.looked:
+                self.looked = True
+                return self.conn.execute(select(tables.api_keys.c.key_id).where(false()))
+            return self.conn.execute(statement, *args, **kw)
+
+    real_write = second._write
+
+    @contextlib.contextmanager
+    def racing_write() -> Any:
+        with real_write() as conn:
+            yield LooksBeforeTheOtherInserts(conn)
+
+    second._write = racing_write  # type: ignore[method-assign]
+    kid = first.bootstrap_admin(raw)
+    assert second.bootstrap_admin(raw) == kid
+    keys = [k for k in first.list_keys() if k["key_id"] == kid]
+    assert len(keys) == 1 and keys[0]["role"] == "admin"
+    first_db.dispose()
+    second_db.dispose()
