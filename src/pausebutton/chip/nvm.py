@@ -4,6 +4,7 @@ Layout of a state directory (docs/firmware.md, "Secure NVM")::
 
     STATE/nvm-0.bin  STATE/nvm-1.bin  STATE/nvm-2.bin   three redundant copies
     STATE/fuse.bin                                      the monotonic fuse counter
+    STATE/notify.bin                                    change notice (not trusted)
 
 Each copy is ``MAGIC | generation (16 bytes, big-endian) | length (4) | data |
 SHA-256 of all before``. A write of generation g+1 writes every copy with
@@ -20,10 +21,17 @@ Rollback: if the best copy's generation is *below* the fuse, someone restored
 older NVM files. The chip refuses to start (CorruptStateError) rather than run
 on old counters; it never resets silently. Restoring the newest copies (or
 leaving one intact copy) lets it start again. No copy readable: CorruptStateError.
+
+The notice file holds the low 64 bits of the newest generation (little-endian),
+rewritten in place after every write. It carries no trust: it lets a process
+that maps it (``pausebutton.agent.ledger.StateDirChip``) see that another process
+wrote the NVM without a system call per look; the copies and the fuse stay the
+truth, and a reader still checks them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable
@@ -41,6 +49,8 @@ GEN_BYTES = 16
 MAX_NVM = 1 << 20
 COPY_NAMES = tuple(f"nvm-{i}.bin" for i in range(COPIES))
 FUSE_NAME = "fuse.bin"
+NOTIFY_NAME = "notify.bin"
+NOTIFY_MASK = (1 << 64) - 1
 
 WriteHook = Callable[[Path, bytes], None]
 
@@ -118,6 +128,22 @@ class FileNvm:
     def _burn(self, generation: int) -> None:
         self._write_file(self.dir / FUSE_NAME, _pack(FUSE_MAGIC, generation, b""))
 
+    def notice(self) -> int | None:
+        """The generation in the notice file (low 64 bits), or None if there is none."""
+        try:
+            raw = (self.dir / NOTIFY_NAME).read_bytes()
+        except FileNotFoundError:
+            return None
+        return int.from_bytes(raw[:8], "little") if len(raw) >= 8 else None
+
+    def _notify(self, generation: int) -> None:
+        """Rewrite the notice in place (never replaced: a mapping of it stays live)."""
+        fd = os.open(self.dir / NOTIFY_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.pwrite(fd, (generation & NOTIFY_MASK).to_bytes(8, "little"), 0)
+        finally:
+            os.close(fd)
+
     # -- read and write ----------------------------------------------------------------------
 
     def create(self, data: bytes) -> None:
@@ -127,6 +153,7 @@ class FileNvm:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._write_copies(1, data)
         self._burn(1)
+        self._notify(1)
         self.generation = 1
 
     def _write_copies(self, generation: int, data: bytes) -> None:
@@ -184,6 +211,9 @@ class FileNvm:
                 self._write_file(self.dir / name, packed)
         if best_gen > fuse:
             self._burn(best_gen)
+        if self.notice() != best_gen & NOTIFY_MASK:
+            with contextlib.suppress(OSError):  # a hint: a read-only directory goes without
+                self._notify(best_gen)
         self.generation = best_gen
         return NvmRead(data, best_gen, repaired)
 
@@ -200,5 +230,6 @@ class FileNvm:
         generation = self.generation + 1
         self._write_copies(generation, data)
         self._burn(generation)
+        self._notify(generation)
         self.generation = generation
         return generation

@@ -140,3 +140,35 @@ def test_short_reservations_grow(lab, tmp_path):
         budget.step(settle, 10)
         settle = 10
     assert budget.reserve_steps > 2  # reservations lasting < 10 s doubled
+
+
+def test_steps_from_a_reservation_make_no_system_call(lab, tmp_path, monkeypatch):
+    import pausebutton.agent.ledger as ledger_mod
+
+    state, _ = _chip_dir(lab, tmp_path, flop=10**9)
+    budget = ChipBudget(state, reserve_steps=1000)
+    budget.step(0, 10)
+    calls = []
+    real_stat = ledger_mod.os.stat
+    monkeypatch.setattr(ledger_mod.os, "stat", lambda *a, **k: calls.append(a) or real_stat(*a))
+    for _ in range(50):
+        budget.step(10, 10)
+    assert calls == []  # the mapped notice word told the ledger nothing changed
+    _install(lab, state, lab.pause())
+    with pytest.raises(PausedError):
+        budget.step(10, 10)
+
+
+def test_a_state_without_a_notice_file_gets_one_and_still_sees_another_writer(lab, tmp_path):
+    from pausebutton.chip.nvm import NOTIFY_NAME
+
+    state, _ = _chip_dir(lab, tmp_path, flop=10**9)
+    (state / NOTIFY_NAME).unlink()  # a state directory from before the notice file
+    budget = ChipBudget(state, reserve_steps=100)
+    assert (state / NOTIFY_NAME).stat().st_size == 8
+    assert budget.chip._notice is not None
+    budget.step(0, 10)
+    budget.step(10, 10)
+    _install(lab, state, lab.pause())
+    with pytest.raises(PausedError):
+        budget.step(10, 10)
