@@ -3,8 +3,11 @@
 The guard talks to a budget source once per training step, at the step
 boundary: ``step(settle, expect)`` first records the FLOP the previous step
 really did (``settle``), then asks whether the next step, expected to cost
-``expect`` FLOP, may run. One call per step keeps the overhead to one round
-trip when the source is the node agent's lease (``pausebutton.agent.lease``).
+``expect`` FLOP, may run. One call per step, and a cheap one: the node agent's
+lease (``pausebutton.agent.lease``) answers most steps from a credit in memory,
+checked against a shared fence page, and a chip state directory
+(``pausebutton.agent.ledger``) from a reservation, checked against a mapped
+change notice; neither makes a system call on those steps.
 
 A source answers by returning a ``StepGrant`` or by raising:
 
@@ -21,8 +24,7 @@ the project's errors) after the user's checkpoint callback.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from pausebutton.errors import LicenseExhaustedError, PausedError, UsageError
 
@@ -35,9 +37,11 @@ class LicenseExhausted(LicenseExhaustedError):
     """Raised by a guard at a step boundary: the license cannot pay for the next step."""
 
 
-@dataclass(frozen=True)
-class StepGrant:
-    """Permission to run one step; ``remaining`` is the budget left after it (if known)."""
+class StepGrant(NamedTuple):
+    """Permission to run one step; ``remaining`` is the budget left after it (if known).
+
+    A named tuple: one is made per training step, and it is the cheapest immutable
+    record Python makes."""
 
     remaining: int | None = None
 

@@ -74,15 +74,21 @@ def _flop_counter() -> Any:
 
 def shape_key(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
     """What makes two steps cost the same FLOP: tensor shapes, dtypes and devices
-    (and small scalar arguments), walked through tuples, lists and dicts."""
+    (and small scalar arguments), walked through tuples, lists and dicts.
+
+    Called before every step, right after the last step's compute has left the
+    CPU caches cold, so the common case (positional tensors only) builds its key
+    from the tensors' own hashable attributes, with no string formatting.
+    """
     torch = _torch()
+    tensor = torch.Tensor
+    if not kwargs and all(isinstance(a, tensor) for a in args):
+        return tuple([(a.shape, a.dtype, a.device, a.requires_grad) for a in args])
     out: list[Any] = []
 
     def walk(value: Any) -> None:
-        if isinstance(value, torch.Tensor):
-            out.append(
-                ("T", tuple(value.shape), str(value.dtype), value.device.type, value.requires_grad)
-            )
+        if isinstance(value, tensor):
+            out.append(("T", value.shape, value.dtype, value.device, value.requires_grad))
         elif isinstance(value, (list, tuple)):
             out.append(("(", len(value)))
             for item in value:
@@ -93,13 +99,13 @@ def shape_key(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
                 out.append(("k", str(k)))
                 walk(value[k])
         elif isinstance(value, (bool, int, float, str)) or value is None:
-            out.append(("v", value))
+            out.append(("v", type(value).__name__, value))
         else:
             out.append(("o", type(value).__qualname__))
 
     walk(args)
     walk(kwargs)
-    return tuple(out)
+    return ("walk", *out)
 
 
 def count_flops(fn: Callable[[], Any]) -> int:
