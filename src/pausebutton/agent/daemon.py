@@ -30,14 +30,16 @@ named error until contact is restored; the chips' own dead man's switch
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pausebutton import errors
 from pausebutton.agent import logcheck
@@ -53,6 +55,9 @@ from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.keys import PrivateKey
 from pausebutton.protocol.messages import DeviceCertificate
 from pausebutton.protocol.trustroot import load_pinned_root
+
+if TYPE_CHECKING:
+    from pausebutton.agent.lease import LeaseService
 
 log = logging.getLogger("pausebutton.agent")
 
@@ -155,6 +160,8 @@ class Agent:
             self.prohibited = ProhibitedList.verify(read_limited(prohibited), self.root)
         self._lock = threading.RLock()
         self._reports_lock = threading.Lock()
+        self.lease: LeaseService | None = None
+        """The lease service guarded jobs hold (told of every chip change: its fences)."""
 
     # -- state files -------------------------------------------------------------------------
 
@@ -271,12 +278,28 @@ class Agent:
         log.warning("authority: %s", exc)
         if isinstance(exc, errors.AuthError):
             # a revoked or unknown operator key: stop at once, whatever the grace
-            self.status.safe_reason = exc
+            self._enter_safe_state(exc)
+
+    def _enter_safe_state(self, reason: errors.PausebuttonError) -> None:
+        """Refuse lease steps from now on, open step credits included."""
+        self.status.safe_reason = reason
+        if self.lease is not None:
+            self.lease.fence()
+
+    @contextlib.contextmanager
+    def _fencing(self, uuid: str) -> Iterator[None]:
+        """Around a change of one chip's state: no step credit given before the change
+        is spent after it (see ``pausebutton.agent.lease``)."""
+        if self.lease is None:
+            yield
+            return
+        with self.lease.fencing(uuid):
+            yield
 
     # -- one chip input, persisted -------------------------------------------------------------
 
     def _install(self, gpu: GpuChip, data: bytes, inclusion: bytes | None = None) -> str:
-        with gpu.chip.locked():
+        with self._fencing(gpu.info.uuid), gpu.chip.locked():
             gpu.chip.refresh()
             outcome = gpu.chip.firmware.install(data, inclusion)
             if outcome.nvm_write:
@@ -460,7 +483,7 @@ class Agent:
                     fw.commit(outcome)
         # an unreadable GPU cannot be metered: the node is throttled until it reads again
         if broken is not None:
-            self.status.safe_reason = broken
+            self._enter_safe_state(broken)
         elif isinstance(self.status.safe_reason, errors.HardwareError):
             self.status.safe_reason = None
         self._write_state()
@@ -622,16 +645,17 @@ class Agent:
             else (self.prohibited.envelope.encode())
         )
 
-    def lease_service(self, **kw: Any) -> Any:
+    def lease_service(self, **kw: Any) -> LeaseService:
         from pausebutton.agent.lease import LeaseService
 
-        return LeaseService(
+        self.lease = LeaseService(
             {u: g.ledger for u, g in self.gpus.items()},
             gate=self.gate,
             artifacts=self.prohibited_bytes,
             on_report=self.record_artifact_report,
             **kw,
         )
+        return self.lease
 
     def chip_status(self) -> dict[str, Any]:
         return {
