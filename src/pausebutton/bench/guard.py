@@ -8,8 +8,10 @@ machine load hits all of them alike. Variants:
 - ``local``: the guard over an in-process budget (metering cost only);
 - ``chip``:  the guard over a firmware chip's state directory (standalone use;
   reservations written to secure NVM);
-- ``lease``: the guard over the node agent's Unix-socket lease, served by a
-  firmware-backed ledger (what a production job does).
+- ``lease``: the guard over the node agent's Unix-socket lease, served from
+  another process by a firmware-backed ledger (what a production job does);
+- ``control``: the unguarded loop again, timed like the others: its
+  "overhead" is the benchmark's own noise floor.
 
 Reported: median per-step time of each variant; the overhead relative to
 ``plain`` as the median over rounds of the paired ratio (each round runs every
@@ -19,14 +21,16 @@ the guard's own cost per step measured directly (an empty step body, so
 machine noise does not enter); the time spent in the budget source during the
 timed steps; the time of one chip reservation (a secure-NVM write, made about
 every ``reserve_seconds``: the chip ledgers start the timed rounds at their
-steady-state reservation size, as after a run's first minute); and the FLOP
-the guard metered against a full FlopCounterMode count and 6·N·D. On CUDA,
-NVML energy and power are read (read-only).
+steady-state reservation size, as after a run's first minute); how many lease
+steps made a socket round trip (the rest ran on the agent's credit); and the
+FLOP the guard metered against a full FlopCounterMode count and 6·N·D. On
+CUDA, NVML energy and power are read (read-only).
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing
 import statistics
 import tempfile
 import time
@@ -52,6 +56,77 @@ def _chip_dir(directory: Path, flop: int) -> Path:
         outcome = chip.firmware.install(data, inclusion)
         chip.persist(outcome.record)
     return directory
+
+
+def _serve_lease(
+    sock: str, chip_dir: str | None, reserve_steps: int, ready: Any, stop: Any
+) -> None:
+    """The agent's side of the ``lease`` variant, in its own process."""
+    from pausebutton.agent.lease import LeaseServer, LeaseService
+
+    ledger: Any
+    if chip_dir is None:
+        ledger = LocalBudget(10**30)
+    else:
+        from pausebutton.agent.ledger import ChipLedger, StateDirChip
+
+        ledger = ChipLedger(StateDirChip(chip_dir), reserve_steps=reserve_steps)
+    server = LeaseServer(sock, LeaseService({"GPU-bench": ledger})).start()
+    ready.set()
+    try:
+        stop.wait(3600)
+    finally:
+        server.stop()
+
+
+class _LeaseProcess:
+    """A lease server in a child process (spawned: no torch state is shared)."""
+
+    def __init__(self, sock: Path, chip_dir: Path | None, reserve_steps: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.ready, self.stop_event = ctx.Event(), ctx.Event()
+        args = (str(sock), None if chip_dir is None else str(chip_dir), reserve_steps)
+        self.process = ctx.Process(
+            target=_serve_lease, args=(*args, self.ready, self.stop_event), daemon=True
+        )
+        self.process.start()
+        if not self.ready.wait(120):
+            self.close()
+            from pausebutton.errors import ServiceError
+
+            raise ServiceError("the benchmark's lease server did not start")
+
+    def close(self) -> None:
+        self.stop_event.set()
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+
+
+class _VariantClock:
+    """A clock that runs only while its variant's blocks run. The variants take turns,
+    so on the wall clock each one sees a fifth of the time pass per step it makes:
+    its time-driven work (a chip's periodic full check, a lease credit's expiry)
+    would then look five times cheaper or dearer per step than in a job that has
+    the machine to itself. With its own clock it happens as often per step as there."""
+
+    def __init__(self) -> None:
+        self.base = 0.0
+        self.started: float | None = None
+
+    def __call__(self) -> float:
+        if self.started is None:
+            return self.base
+        return self.base + time.perf_counter() - self.started
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+
+    def stop(self) -> None:
+        if self.started is not None:
+            self.base += time.perf_counter() - self.started
+            self.started = None
 
 
 class _Nvml:
@@ -128,7 +203,7 @@ def run(
         batch, rounds, block = 16, rounds or 150, block or 2
     else:
         cfg = {"vocab": 512, "d_model": 128, "n_layer": 2, "n_head": 4, "ctx": 32}
-        batch, rounds, block = 8, rounds or 300, block or 1
+        batch, rounds, block = 8, rounds or 600, block or 2
     torch.manual_seed(0)
     model = tiny_gpt(**cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -141,7 +216,7 @@ def run(
     analytic = analytic_train_flops(model, x.numel())
 
     tmp = tempfile.TemporaryDirectory(prefix="pb-bench-guard-")
-    from pausebutton.agent.lease import LeaseBudget, LeaseServer, LeaseService
+    from pausebutton.agent.lease import LeaseBudget
 
     huge = 10**30
     skipped: dict[str, str] = {}
@@ -150,34 +225,58 @@ def run(
     def metered_flop() -> int:
         return next(iter(guards["local"].stats.flop_by_shape.values()))
 
+    def plain_step_s() -> float:
+        ts = []
+        for _ in range(5):
+            sync()
+            t0 = time.perf_counter()
+            train_step(model, opt, x, y)
+            sync()
+            ts.append(time.perf_counter() - t0)
+        return statistics.median(ts)
+
+    # chip ledgers start at their steady-state reservation (about reserve_seconds of
+    # steps, what a run reaches within its first minute); the time of one reservation
+    # (a secure-NVM write) is measured below and reported on its own
+    steady = max(16, math.ceil(10.0 / plain_step_s()))
     guards: dict[str, Guard] = {"local": Guard(LocalBudget(huge))}
-    ledger: Any
+    clocks = {"chip": _VariantClock(), "lease": _VariantClock()}
+    lease_chip: Path | None = None
+    lease_server: _LeaseProcess | None = None
     try:  # the firmware needs cbor2 and pynacl; without them only the chip variant is skipped
-        from pausebutton.agent.ledger import ChipBudget, ChipLedger, StateDirChip
+        from pausebutton.agent.ledger import ChipBudget
 
         chip_state = _chip_dir(Path(tmp.name) / "chip", huge)
-        lease_state = _chip_dir(Path(tmp.name) / "lease-chip", huge)
-        guards["chip"] = Guard(ChipBudget(chip_state))
-        ledger = ChipLedger(StateDirChip(lease_state))
+        lease_chip = _chip_dir(Path(tmp.name) / "lease-chip", huge)
+        guards["chip"] = Guard(ChipBudget(chip_state, clock=clocks["chip"]))
         chip_ledgers.append(guards["chip"].budget)
-        chip_ledgers.append(ledger)
     except ImportError as exc:
         skipped["chip"] = f"firmware dependencies missing: {exc}"
-        ledger = LocalBudget(huge)
         skipped["lease"] = "served from an in-process ledger, not a firmware chip"
-    service = LeaseService({"GPU-bench": ledger})
-    server = LeaseServer(Path(tmp.name) / "lease.sock", service).start()
-    guards["lease"] = Guard(LeaseBudget(Path(tmp.name) / "lease.sock"))
+    sock = Path(tmp.name) / "lease.sock"
+    try:
+        lease_server = _LeaseProcess(sock, lease_chip, steady)
+        guards["lease"] = Guard(LeaseBudget(sock, clock=clocks["lease"]))
+    except BaseException:
+        if lease_server is not None:
+            lease_server.close()
+        tmp.cleanup()
+        raise
     nvml = _Nvml(device)
-    variants = ["plain", *guards]
+    variants = ["plain", *guards, "control"]
     times: dict[str, list[float]] = {v: [] for v in variants}
     energy: dict[str, int] = dict.fromkeys(variants, 0)
     power: dict[str, list[int]] = {v: [] for v in variants}
     guard_s: dict[str, float] = dict.fromkeys(guards, 0.0)
+    lease_budget = guards["lease"].budget
+    assert isinstance(lease_budget, LeaseBudget)
 
     def one_block(variant: str) -> float:
         guard = guards.get(variant)
+        clock = clocks.get(variant)
         sync()
+        if clock is not None:
+            clock.start()
         t0 = time.perf_counter()
         if guard is None:
             for _ in range(block):
@@ -187,24 +286,24 @@ def run(
                 with guard.step(x, y):
                     train_step(model, opt, x, y)
         sync()
-        return (time.perf_counter() - t0) / block
+        t1 = time.perf_counter()
+        if clock is not None:
+            clock.stop()
+        return (t1 - t0) / block
 
     try:
         for variant in variants:  # warm-up: the first guarded step meters the shape
             one_block(variant)
-        # chip ledgers start at their steady-state reservation (about reserve_seconds of
-        # steps, what a run reaches within its first minute); the time of one reservation
-        # (a secure-NVM write) is measured here and reported on its own
-        step_s = statistics.median(one_block("plain") for _ in range(5))
         write_ms: list[float] = []
         for ledger in chip_ledgers:
-            ledger.reserve_steps = max(16, math.ceil(ledger.reserve_seconds / step_s))
+            ledger.reserve_steps = steady
             ledger.close(0)  # give back the growth-phase reservation
             t0 = time.perf_counter()
             ledger.step(0, metered_flop())
             write_ms.append((time.perf_counter() - t0) * 1e3)
         for guard in guards.values():
             guard.stats.budget_seconds = 0.0
+        round_trips0 = lease_budget.slow_steps
         steps_timed = 0
         for r in range(rounds):
             order = variants[r % len(variants) :] + variants[: r % len(variants)]
@@ -220,6 +319,7 @@ def run(
             steps_timed += block
         for name, guard in guards.items():
             guard_s[name] = guard.stats.budget_seconds
+        lease_round_trips = lease_budget.slow_steps - round_trips0
         metered = guards["local"].stats.flop_by_shape
         metered_step = next(iter(metered.values()))
         # the guard's whole cost per step (shape key, cache, budget call) with an empty
@@ -227,22 +327,28 @@ def run(
         empty: dict[str, float] = {}
         n_empty = 200 if quick else 2000
         for name, guard in guards.items():
+            clock = clocks.get(name)
+            if clock is not None:
+                clock.start()
             t0 = time.perf_counter()
             for _ in range(n_empty):
                 with guard.step(x, y):
                     pass
             empty[name] = (time.perf_counter() - t0) / n_empty
+            if clock is not None:
+                clock.stop()
     finally:
         for guard in guards.values():
             guard.close()
-        server.stop()
+        lease_server.close()
         tmp.cleanup()
 
     med = {v: statistics.median(ts) for v, ts in times.items()}
     # paired: each round ran every variant back to back, so the ratio within a round
     # cancels the machine's load drift; the median over rounds is the estimate
+    compared = [*guards, "control"]
     ratios = {
-        v: sorted(g / p for g, p in zip(times[v], times["plain"], strict=True)) for v in guards
+        v: sorted(g / p for g, p in zip(times[v], times["plain"], strict=True)) for v in compared
     }
     paired = {v: statistics.median(r) for v, r in ratios.items()}
 
@@ -268,7 +374,9 @@ def run(
         "step_ms": {v: round(m * 1e3, 3) for v, m in med.items()},
         "overhead_pct": {v: round((r - 1) * 100, 2) for v, r in paired.items()},
         "overhead_pct_iqr": {v: iqr(r) for v, r in ratios.items()},
-        "overhead_pct_of_medians": {v: round((med[v] / med["plain"] - 1) * 100, 2) for v in guards},
+        "overhead_pct_of_medians": {
+            v: round((med[v] / med["plain"] - 1) * 100, 2) for v in compared
+        },
         "guard_us_per_step_empty_body": {v: round(t * 1e6, 1) for v, t in empty.items()},
         "guard_pct_of_plain_step": {v: round(t / med["plain"] * 100, 3) for v, t in empty.items()},
         "guard_budget_us_per_step": {
@@ -277,6 +385,8 @@ def run(
         "guard_budget_pct_of_step": {
             v: round(s / steps_timed / med["plain"] * 100, 3) for v, s in guard_s.items()
         },
+        "lease_round_trips": lease_round_trips,
+        "lease_steps_per_round_trip": round(steps_timed / max(lease_round_trips, 1), 1),
     }
     if write_ms:
         reserve_s = chip_ledgers[0].reserve_seconds

@@ -14,9 +14,10 @@ pytestmark = pytest.mark.torch
 def test_quick_guard_benchmark_reports_figures():
     out = run(quick=True, rounds=4)
     assert out["device"] == "cpu" and out["nvml"] is None
-    assert set(out["step_ms"]) == {"plain", "local", "chip", "lease"}
+    assert set(out["step_ms"]) == {"plain", "local", "chip", "lease", "control"}
     assert all(v > 0 for v in out["step_ms"].values())
-    assert set(out["overhead_pct"]) == {"local", "chip", "lease"}
+    assert set(out["overhead_pct"]) == {"local", "chip", "lease", "control"}
+    assert 1 <= out["lease_round_trips"] <= out["steps_per_variant"]
     assert out["metered_vs_full"] == 1.0
     assert abs(out["metered_vs_6nd"] - 1) < 0.10
     assert all(v > 0 for v in out["guard_us_per_step_empty_body"].values())
