@@ -217,6 +217,7 @@ class LeaseService:
         self.ledgers = ledgers
         self.order = list(ledgers)
         self.slots = {uuid: i for i, uuid in enumerate(self.order)}
+        self._gpu_locks = {uuid: threading.Lock() for uuid in self.order}
         self.ttl = ttl
         self.credit_seconds = credit_seconds
         self.fences: FenceTable | None = None
@@ -285,7 +286,8 @@ class LeaseService:
         return value
 
     def _step(self, lease: Lease, ledger: Ledger, settle: int, expect: int) -> dict[str, Any]:
-        """Book ``settle``, grant a step of ``expect`` and, when the fence allows, a credit."""
+        """Book ``settle``, grant a step of ``expect`` and, when the fence allows, a credit
+        (the caller holds the GPU's lock)."""
         now = self.clock()
         epoch = None if self.fences is None else self.fences.read(self.slots[lease.gpu])
         window = expect
@@ -341,22 +343,27 @@ class LeaseService:
             settle, expect = self._flop(request, "settle"), self._flop(request, "expect")
             steps = self._flop(request, "steps")
             ledger = self.ledgers[lease.gpu]
-            lease.last_credit, lease.credit = lease.credit, 0  # spent or void now
-            lease.flop += settle  # the ledger books it whether it grants or refuses
-            lease.steps += steps
-            try:
-                self.gate()
-            except PausebuttonError:
-                ledger.close(settle)  # book the work done, then refuse
-                raise
-            return self._step(lease, ledger, settle, expect)
+            # one GPU's grants one at a time: each credit is checked against the ledger
+            # with the other leases' open credit counted
+            with self._gpu_locks[lease.gpu]:
+                lease.last_credit, lease.credit = lease.credit, 0  # spent or void now
+                lease.flop += settle  # the ledger books it whether it grants or refuses
+                lease.steps += steps
+                try:
+                    self.gate()
+                except PausebuttonError:
+                    ledger.close(settle)  # book the work done, then refuse
+                    raise
+                return self._step(lease, ledger, settle, expect)
         if op == "release":
             lease = self._lease(request.get("lease"))
             settle = self._flop(request, "settle")
-            lease.credit = 0
-            self.ledgers[lease.gpu].close(settle)
-            lease.flop += settle
-            lease.steps += self._flop(request, "steps")
+            steps = self._flop(request, "steps")
+            with self._gpu_locks[lease.gpu]:
+                lease.credit = 0
+                self.ledgers[lease.gpu].close(settle)
+                lease.flop += settle
+                lease.steps += steps
             with self._lock:
                 self.leases.pop(lease.lease_id, None)
             return {}
