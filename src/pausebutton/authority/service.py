@@ -382,20 +382,37 @@ class AuthorityService:
         with self._write() as conn:
             if owner_id is not None:
                 self._owner_row(conn, owner_id)
-            if conn.execute(select(t.api_keys.c.key_id).where(t.api_keys.c.key_id == kid)).first():
+            if self._key_exists(conn, kid):
                 raise ConflictError(f"key {kid} is already registered", field="public_key")
-            conn.execute(
-                insert(t.api_keys).values(
-                    key_id=kid,
-                    public_key=raw,
-                    role=role,
-                    owner_id=owner_id,
-                    name=name,
-                    created_at=now,
-                    revoked=False,
-                )
-            )
+            self._insert_key(conn, kid, raw, role, owner_id, name, now)
         return {"key_id": kid, "role": role, "name": name, "owner_id": owner_id}
+
+    @staticmethod
+    def _key_exists(conn: Connection, kid: str) -> bool:
+        query = select(t.api_keys.c.key_id).where(t.api_keys.c.key_id == kid)
+        return conn.execute(query).first() is not None
+
+    @staticmethod
+    def _insert_key(
+        conn: Connection,
+        kid: str,
+        raw: bytes,
+        role: str,
+        owner_id: str | None,
+        name: str,
+        now: int,
+    ) -> None:
+        conn.execute(
+            insert(t.api_keys).values(
+                key_id=kid,
+                public_key=raw,
+                role=role,
+                owner_id=owner_id,
+                name=name,
+                created_at=now,
+                revoked=False,
+            )
+        )
 
     def bootstrap_admin(self, public_key: bytes, name: str = "admin") -> str:
         """Register an admin key directly (server start-up; idempotent, also when
@@ -403,21 +420,9 @@ class AuthorityService:
         kid = key_id(public_key).hex()
         try:
             with self._write() as conn:
-                if conn.execute(
-                    select(t.api_keys.c.key_id).where(t.api_keys.c.key_id == kid)
-                ).first():
+                if self._key_exists(conn, kid):
                     return kid
-                conn.execute(
-                    insert(t.api_keys).values(
-                        key_id=kid,
-                        public_key=public_key,
-                        role=ADMIN,
-                        owner_id=None,
-                        name=name,
-                        created_at=self.now(),
-                        revoked=False,
-                    )
-                )
+                self._insert_key(conn, kid, public_key, ADMIN, None, name, self.now())
         except IntegrityError:
             # another worker registered it between our check and our insert
             with self._read() as conn:
