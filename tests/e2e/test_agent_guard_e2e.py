@@ -263,15 +263,24 @@ def test_revoked_operator_key_puts_the_node_in_a_safe_state(tmp_path):
         w.register(agent.certificates()[uuid])
         w.license(gpu.chip_id, 10**15, "run-r")
         agent.tick()
-        service = agent.lease_service()
-        lease = service.handle({"op": "grant"}, 1, 0)["lease"]
-        service.handle({"op": "step", "lease": lease, "expect": 10}, 1, 0)
-        keys = w.admin.get("/v1/keys")
-        key_id = next(k for k in keys if k.get("role") == "operator")["key_id"]
-        w.admin.post(f"/v1/keys/{key_id}/revoke", {})
-        agent.tick()
-        with pytest.raises(AuthError):
-            service.handle({"op": "step", "lease": lease, "settle": 10, "expect": 10}, 1, 0)
+        # a long credit: only the agent's fence can refuse the next step
+        server = LeaseServer(tmp_path / "lease.sock", agent.lease_service(credit_seconds=60))
+        server.start()
+        try:
+            budget = LeaseBudget(tmp_path / "lease.sock")
+            budget.step(0, 10)
+            while budget.fast_steps == 0 or budget._unsettled + 20 > budget._credit:
+                budget.step(10, 10)  # until a credit covering the next step is open
+            keys = w.admin.get("/v1/keys")
+            key_id = next(k for k in keys if k.get("role") == "operator")["key_id"]
+            w.admin.post(f"/v1/keys/{key_id}/revoke", {})
+            agent.tick()
+            assert isinstance(agent.status.safe_reason, AuthError)
+            with pytest.raises(AuthError):
+                budget.step(10, 10)
+            budget.close(0)
+        finally:
+            server.stop()
 
 
 def test_agent_list_refuses_listed_weights_and_code_through_the_lease(tmp_path):

@@ -148,171 +148,164 @@ def test_bad_requests_get_named_errors(sock_path):
 # -- the fast path: credit, fence page --------------------------------------------------------
 
 
-def test_credit_grants_most_steps_without_a_round_trip_and_books_every_flop(sock_path):
-    ledger = LocalBudget(10**9)
-    server = _serve(sock_path, {"GPU-a": ledger})
-    try:
-        client = LeaseBudget(sock_path)
-        client.step(0, 10)
-        for _ in range(499):
-            client.step(10, 10)
-        assert client.fast_steps + client.slow_steps == 500
-        assert client.slow_steps < 25, client.slow_steps
-        client.close(10)
-        assert ledger.used == 5000  # every step's FLOP, booked in a few calls
-        assert ledger.steps_granted == client.slow_steps
-    finally:
+@pytest.fixture
+def serve(sock_path):
+    """``serve(ledgers, **kw)`` starts a lease server on ``sock_path``; stopped after the test."""
+    servers = []
+
+    def make(ledgers, **kw):
+        server = _serve(sock_path, ledgers, **kw)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
         server.stop()
 
 
-def test_a_fenced_pause_stops_the_very_next_step(sock_path):
-    ledger = LocalBudget(10**9)
-    server = _serve(sock_path, {"GPU-a": ledger})
-    try:
-        client = LeaseBudget(sock_path)
-        client.step(0, 10)
-        ran = 1
-        for _ in range(100):
-            client.step(10, 10)
-            ran += 1
-        while True:  # until a step ran on credit and the credit covers the next one too
-            fast = client.fast_steps
-            client.step(10, 10)
-            ran += 1
-            if client.fast_steps == fast + 1 and client._unsettled + 20 <= client._credit:
-                break
-        with server.service.fencing("GPU-a"):
-            ledger.pause()
-        with pytest.raises(PausedError):
-            client.step(10, 10)
-        assert ledger.used == 10 * ran  # the work done was booked by the refusing call
-        client.close(0)
-    finally:
-        server.stop()
-
-
-def test_no_credit_is_given_or_spent_while_a_change_is_under_way(sock_path):
-    ledger = LocalBudget(10**9)
-    server = _serve(sock_path, {"GPU-a": ledger})
-    try:
-        client = LeaseBudget(sock_path)
-        client.step(0, 10)
-        with server.service.fencing():
-            slow = client.slow_steps
-            for _ in range(5):
-                client.step(10, 10)
-            assert client.slow_steps == slow + 5
-        for _ in range(20):
-            client.step(10, 10)
-        assert client.fast_steps > 0
-        client.close(10)
-        assert ledger.used == 260
-    finally:
-        server.stop()
-
-
-def test_a_change_behind_the_agents_back_is_seen_within_credit_seconds(sock_path):
-    ledger = LocalBudget(10**12)
-    server = _serve(sock_path, {"GPU-a": ledger}, credit_seconds=0.2)
-    try:
-        client = LeaseBudget(sock_path)
-        client.step(0, 10)
-        for _ in range(2000):
-            client.step(10, 10)
-        ledger.pause()  # no fencing
-        t0 = time.monotonic()
-        with pytest.raises(PausedError):
-            while True:
-                client.step(10, 10)
-        assert time.monotonic() - t0 < 0.2 + 0.5
-        client.close(0)
-    finally:
-        server.stop()
-
-
-def test_without_credit_every_step_asks_the_agent(sock_path):
-    ledger = LocalBudget(10**6)
-    server = _serve(sock_path, {"GPU-a": ledger}, credit_seconds=0)
-    try:
-        assert server.service.fences is None
-        client = LeaseBudget(sock_path)
-        for i in range(50):
-            client.step(10 if i else 0, 10)
-        assert client.fast_steps == 0 and client.slow_steps == 50
-        client.close(10)
-        assert ledger.used == 500
-    finally:
-        server.stop()
-
-
-def test_a_stopped_agent_voids_every_credit_at_once(sock_path):
-    # a long credit, so that only the fence (not the credit's expiry) can refuse the step
-    server = _serve(sock_path, {"GPU-a": LocalBudget(10**12)}, credit_seconds=60)
-    client = LeaseBudget(sock_path)
+def _open_credit(client, steps=100):
+    """Run 10-FLOP steps until one ran on credit and the credit covers the next one
+    too; returns how many steps ran (the first books nothing)."""
     client.step(0, 10)
-    for _ in range(200):
+    ran = 1
+    for _ in range(steps):
         client.step(10, 10)
-    while True:  # until a step ran on credit and the credit covers the next one too
+        ran += 1
+    while True:
         fast = client.fast_steps
         client.step(10, 10)
+        ran += 1
         if client.fast_steps == fast + 1 and client._unsettled + 20 <= client._credit:
-            break
+            return ran
+
+
+def test_credit_grants_most_steps_without_a_round_trip_and_books_every_flop(serve, sock_path):
+    ledger = LocalBudget(10**9)
+    serve({"GPU-a": ledger})
+    client = LeaseBudget(sock_path)
+    client.step(0, 10)
+    for _ in range(499):
+        client.step(10, 10)
+    assert client.fast_steps + client.slow_steps == 500
+    assert client.slow_steps < 25, client.slow_steps
+    client.close(10)
+    assert ledger.used == 5000  # every step's FLOP, booked in a few calls
+    assert ledger.steps_granted == client.slow_steps
+
+
+def test_a_fenced_pause_stops_the_very_next_step(serve, sock_path):
+    ledger = LocalBudget(10**9)
+    server = serve({"GPU-a": ledger})
+    client = LeaseBudget(sock_path)
+    ran = _open_credit(client)
+    with server.service.fencing("GPU-a"):
+        ledger.pause()
+    with pytest.raises(PausedError):
+        client.step(10, 10)
+    assert ledger.used == 10 * ran  # the work done was booked by the refusing call
+    client.close(0)
+
+
+def test_no_credit_is_given_or_spent_while_a_change_is_under_way(serve, sock_path):
+    ledger = LocalBudget(10**9)
+    server = serve({"GPU-a": ledger})
+    client = LeaseBudget(sock_path)
+    client.step(0, 10)
+    with server.service.fencing():
+        slow = client.slow_steps
+        for _ in range(5):
+            client.step(10, 10)
+        assert client.slow_steps == slow + 5
+    for _ in range(20):
+        client.step(10, 10)
+    assert client.fast_steps > 0
+    client.close(10)
+    assert ledger.used == 260
+
+
+def test_a_change_behind_the_agents_back_is_seen_within_credit_seconds(serve, sock_path):
+    ledger = LocalBudget(10**12)
+    serve({"GPU-a": ledger}, credit_seconds=0.2)
+    client = LeaseBudget(sock_path)
+    client.step(0, 10)
+    for _ in range(2000):
+        client.step(10, 10)
+    ledger.pause()  # no fencing
+    t0 = time.monotonic()
+    with pytest.raises(PausedError):
+        while True:
+            client.step(10, 10)
+    assert time.monotonic() - t0 < 0.2 + 0.5
+    client.close(0)
+
+
+def test_without_credit_every_step_asks_the_agent(serve, sock_path):
+    ledger = LocalBudget(10**6)
+    server = serve({"GPU-a": ledger}, credit_seconds=0)
+    assert server.service.fences is None
+    client = LeaseBudget(sock_path)
+    for i in range(50):
+        client.step(10 if i else 0, 10)
+    assert client.fast_steps == 0 and client.slow_steps == 50
+    client.close(10)
+    assert ledger.used == 500
+
+
+def test_a_stopped_agent_voids_every_credit_at_once(serve, sock_path):
+    # a long credit, so that only the fence (not the credit's expiry) can refuse the step
+    server = serve({"GPU-a": LocalBudget(10**12)}, credit_seconds=60)
+    client = LeaseBudget(sock_path)
+    _open_credit(client, 200)
     server.stop()
     with pytest.raises(LeaseError):
         client.step(10, 10)
     client.close(0)
 
 
-def test_clients_can_map_the_fence_page_only_read_only(sock_path):
+def test_clients_can_map_the_fence_page_only_read_only(serve, sock_path):
     import mmap
     import os
 
-    server = _serve(sock_path, {"GPU-a": LocalBudget(10)})
-    try:
-        fd = server.service.fences.fd
-        for flags in (os.O_RDWR, os.O_RDONLY):
-            reopened = os.open(f"/proc/self/fd/{fd}", flags)
-            try:
-                with pytest.raises(PermissionError):
-                    mmap.mmap(reopened, 4096)  # shared, writable
-                with pytest.raises(OSError):
-                    os.write(reopened, b"\xff")
-            finally:
-                os.close(reopened)
-        client = LeaseBudget(sock_path)
-        assert client._fence is not None and client._fence.readonly
-        client.close(0)
-    finally:
-        server.stop()
+    server = serve({"GPU-a": LocalBudget(10)})
+    fd = server.service.fences.fd
+    for flags in (os.O_RDWR, os.O_RDONLY):
+        reopened = os.open(f"/proc/self/fd/{fd}", flags)
+        try:
+            with pytest.raises(PermissionError):
+                mmap.mmap(reopened, 4096)  # shared, writable
+            with pytest.raises(OSError):
+                os.write(reopened, b"\xff")
+        finally:
+            os.close(reopened)
+    client = LeaseBudget(sock_path)
+    assert client._fence is not None and client._fence.readonly
+    client.close(0)
 
 
-def test_credit_across_leases_never_exceeds_the_ledger_by_more_than_a_step_each(sock_path):
+def test_credit_across_leases_never_exceeds_the_ledger_by_more_than_a_step_each(serve, sock_path):
     ledger = LocalBudget(10_000)
-    server = _serve(sock_path, {"GPU-a": ledger})
-    try:
-        clients = [LeaseBudget(sock_path), LeaseBudget(sock_path)]
-        ran = [0, 0]
-        refused = [False, False]
-        settle = [0, 0]
-        while not all(refused):
-            for i, c in enumerate(clients):
-                if refused[i]:
-                    continue
-                try:
-                    c.step(settle[i], 100)
-                except LicenseExhaustedError:
-                    refused[i] = True
-                    settle[i] = 0
-                    continue
-                ran[i] += 1
-                settle[i] = 100
-        assert sum(ran) <= 100 + 2, ran
-        assert min(ran) > 0
+    serve({"GPU-a": ledger})
+    clients = [LeaseBudget(sock_path), LeaseBudget(sock_path)]
+    ran = [0, 0]
+    refused = [False, False]
+    settle = [0, 0]
+    while not all(refused):
         for i, c in enumerate(clients):
-            c.close(settle[i])
-        assert ledger.used == 100 * sum(ran)
-    finally:
-        server.stop()
+            if refused[i]:
+                continue
+            try:
+                c.step(settle[i], 100)
+            except LicenseExhaustedError:
+                refused[i] = True
+                settle[i] = 0
+                continue
+            ran[i] += 1
+            settle[i] = 100
+    assert sum(ran) <= 100 + 2, ran
+    assert min(ran) > 0
+    for i, c in enumerate(clients):
+        c.close(settle[i])
+    assert ledger.used == 100 * sum(ran)
 
 
 def test_a_malformed_credit_is_a_lease_error(sock_path):
