@@ -340,3 +340,56 @@ def test_a_malformed_credit_is_a_lease_error(sock_path):
     finally:
         thread.join(5)
         listener.close()
+
+
+def test_no_step_is_granted_while_a_fenced_pause_stands(serve, sock_path):
+    """Jobs step as fast as they can while the agent pauses and resumes the GPU over
+    and over (fenced, as the agent installs orders). A step whose whole call ran
+    while a pause stood must never be granted, credit or not."""
+    ledger = LocalBudget(10**15)
+    server = serve({"GPU-a": ledger})
+    phase = [0]  # odd: a pause is installed and stands
+    stop = threading.Event()
+    violations: list[int] = []
+    counts = {"granted": 0, "fast": 0, "paused": 0}
+
+    def toggler():
+        while not stop.is_set():
+            with server.service.fencing("GPU-a"):
+                ledger.pause()
+            phase[0] += 1  # the pause is visible from here on
+            time.sleep(0.004)
+            phase[0] += 1  # about to resume
+            with server.service.fencing("GPU-a"):
+                ledger.resume()
+            time.sleep(0.004)
+
+    def job():
+        client = LeaseBudget(sock_path)
+        settle = 0
+        while not stop.is_set():
+            before = phase[0]
+            fast = client.fast_steps
+            try:
+                client.step(settle, 10)
+            except PausedError:
+                counts["paused"] += 1
+                settle = 0
+                continue
+            if before % 2 == 1 and phase[0] == before:
+                violations.append(before)
+            counts["granted"] += 1
+            counts["fast"] += client.fast_steps - fast
+            settle = 10
+        client.close(settle)
+
+    threads = [threading.Thread(target=toggler)] + [threading.Thread(target=job) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    assert violations == []
+    assert counts["paused"] > 0 and counts["fast"] > 0, counts
+    assert ledger.used == 10 * counts["granted"]
