@@ -36,7 +36,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -286,15 +285,10 @@ class Agent:
         if self.lease is not None:
             self.lease.fence()
 
-    @contextlib.contextmanager
-    def _fencing(self, uuid: str) -> Iterator[None]:
+    def _fencing(self, uuid: str) -> contextlib.AbstractContextManager[None]:
         """Around a change of one chip's state: no step credit given before the change
         is spent after it (see ``pausebutton.agent.lease``)."""
-        if self.lease is None:
-            yield
-            return
-        with self.lease.fencing(uuid):
-            yield
+        return contextlib.nullcontext() if self.lease is None else self.lease.fencing(uuid)
 
     # -- one chip input, persisted -------------------------------------------------------------
 

@@ -234,16 +234,13 @@ class LeaseService:
         self.reports: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
-    @contextlib.contextmanager
-    def fencing(self, gpu: str | None = None) -> Iterator[None]:
+    def fencing(self, gpu: str | None = None) -> contextlib.AbstractContextManager[None]:
         """Wrap every change of a chip's state (``gpu`` None: all of them): no credit
         granted before the change is spent after it."""
         if self.fences is None:
-            yield
-            return
+            return contextlib.nullcontext()
         slots = self.slots.values() if gpu is None else [self.slots[self._gpu(gpu)]]
-        with self.fences.fencing(slots):
-            yield
+        return self.fences.fencing(slots)
 
     def fence(self, gpu: str | None = None) -> None:
         """Void every open credit (of one GPU, or all): the next step asks the agent."""

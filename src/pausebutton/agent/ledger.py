@@ -165,10 +165,12 @@ class StateDirChip:
         self._notice = self._notice_map = self._notice_ino = None
 
     def _saw(self) -> None:
-        self._seen = self._fuse_stat()
+        """Remember the generation this process knows (the fuse file's ``stat`` too when
+        there is no notice to map)."""
         generation = self.nvm.generation
         self._seen_generation = None if generation is None else generation & NOTIFY_MASK
         self._map_notice()
+        self._seen = None if self._notice is not None else self._fuse_stat()
 
     def refresh(self) -> None:
         """Reload the record if another process wrote the NVM since we last did."""

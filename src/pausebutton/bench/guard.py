@@ -58,9 +58,13 @@ def _chip_dir(directory: Path, flop: int) -> Path:
     return directory
 
 
-def _serve_lease(
-    sock: str, chip_dir: str | None, reserve_steps: int, ready: Any, stop: Any
-) -> None:
+def _steady_reservation(ledger: Any, step_s: float) -> None:
+    """Size a chip ledger's reservation as a run reaches within its first minute: about
+    ``reserve_seconds`` of steps (so the timed rounds see no growth-phase NVM writes)."""
+    ledger.reserve_steps = max(16, math.ceil(ledger.reserve_seconds / step_s))
+
+
+def _serve_lease(sock: str, chip_dir: str | None, step_s: float, ready: Any, stop: Any) -> None:
     """The agent's side of the ``lease`` variant, in its own process."""
     from pausebutton.agent.lease import LeaseServer, LeaseService
 
@@ -70,7 +74,8 @@ def _serve_lease(
     else:
         from pausebutton.agent.ledger import ChipLedger, StateDirChip
 
-        ledger = ChipLedger(StateDirChip(chip_dir), reserve_steps=reserve_steps)
+        ledger = ChipLedger(StateDirChip(chip_dir))
+        _steady_reservation(ledger, step_s)
     server = LeaseServer(sock, LeaseService({"GPU-bench": ledger})).start()
     ready.set()
     try:
@@ -82,10 +87,10 @@ def _serve_lease(
 class _LeaseProcess:
     """A lease server in a child process (spawned: no torch state is shared)."""
 
-    def __init__(self, sock: Path, chip_dir: Path | None, reserve_steps: int) -> None:
+    def __init__(self, sock: Path, chip_dir: Path | None, step_s: float) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.ready, self.stop_event = ctx.Event(), ctx.Event()
-        args = (str(sock), None if chip_dir is None else str(chip_dir), reserve_steps)
+        args = (str(sock), None if chip_dir is None else str(chip_dir), step_s)
         self.process = ctx.Process(
             target=_serve_lease, args=(*args, self.ready, self.stop_event), daemon=True
         )
@@ -225,51 +230,8 @@ def run(
     def metered_flop() -> int:
         return next(iter(guards["local"].stats.flop_by_shape.values()))
 
-    def plain_step_s() -> float:
-        ts = []
-        for _ in range(5):
-            sync()
-            t0 = time.perf_counter()
-            train_step(model, opt, x, y)
-            sync()
-            ts.append(time.perf_counter() - t0)
-        return statistics.median(ts)
-
-    # chip ledgers start at their steady-state reservation (about reserve_seconds of
-    # steps, what a run reaches within its first minute); the time of one reservation
-    # (a secure-NVM write) is measured below and reported on its own
-    steady = max(16, math.ceil(10.0 / plain_step_s()))
-    guards: dict[str, Guard] = {"local": Guard(LocalBudget(huge))}
+    guards: dict[str, Guard] = {}
     clocks = {"chip": _VariantClock(), "lease": _VariantClock()}
-    lease_chip: Path | None = None
-    lease_server: _LeaseProcess | None = None
-    try:  # the firmware needs cbor2 and pynacl; without them only the chip variant is skipped
-        from pausebutton.agent.ledger import ChipBudget
-
-        chip_state = _chip_dir(Path(tmp.name) / "chip", huge)
-        lease_chip = _chip_dir(Path(tmp.name) / "lease-chip", huge)
-        guards["chip"] = Guard(ChipBudget(chip_state, clock=clocks["chip"]))
-        chip_ledgers.append(guards["chip"].budget)
-    except ImportError as exc:
-        skipped["chip"] = f"firmware dependencies missing: {exc}"
-        skipped["lease"] = "served from an in-process ledger, not a firmware chip"
-    sock = Path(tmp.name) / "lease.sock"
-    try:
-        lease_server = _LeaseProcess(sock, lease_chip, steady)
-        guards["lease"] = Guard(LeaseBudget(sock, clock=clocks["lease"]))
-    except BaseException:
-        if lease_server is not None:
-            lease_server.close()
-        tmp.cleanup()
-        raise
-    nvml = _Nvml(device)
-    variants = ["plain", *guards, "control"]
-    times: dict[str, list[float]] = {v: [] for v in variants}
-    energy: dict[str, int] = dict.fromkeys(variants, 0)
-    power: dict[str, list[int]] = {v: [] for v in variants}
-    guard_s: dict[str, float] = dict.fromkeys(guards, 0.0)
-    lease_budget = guards["lease"].budget
-    assert isinstance(lease_budget, LeaseBudget)
 
     def one_block(variant: str) -> float:
         guard = guards.get(variant)
@@ -291,12 +253,46 @@ def run(
             clock.stop()
         return (t1 - t0) / block
 
+    # chip ledgers start at their steady-state reservation; the time of one reservation
+    # (a secure-NVM write) is measured below and reported on its own
+    step_s = statistics.median(one_block("plain") for _ in range(5))
+    guards["local"] = Guard(LocalBudget(huge))
+    lease_chip: Path | None = None
+    lease_server: _LeaseProcess | None = None
+    try:  # the firmware needs cbor2 and pynacl; without them only the chip variant is skipped
+        from pausebutton.agent.ledger import ChipBudget
+
+        chip_state = _chip_dir(Path(tmp.name) / "chip", huge)
+        lease_chip = _chip_dir(Path(tmp.name) / "lease-chip", huge)
+        guards["chip"] = Guard(ChipBudget(chip_state, clock=clocks["chip"]))
+        chip_ledgers.append(guards["chip"].budget)
+    except ImportError as exc:
+        skipped["chip"] = f"firmware dependencies missing: {exc}"
+        skipped["lease"] = "served from an in-process ledger, not a firmware chip"
+    sock = Path(tmp.name) / "lease.sock"
+    try:
+        lease_server = _LeaseProcess(sock, lease_chip, step_s)
+        guards["lease"] = Guard(LeaseBudget(sock, clock=clocks["lease"]))
+    except BaseException:
+        if lease_server is not None:
+            lease_server.close()
+        tmp.cleanup()
+        raise
+    nvml = _Nvml(device)
+    variants = ["plain", *guards, "control"]
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    energy: dict[str, int] = dict.fromkeys(variants, 0)
+    power: dict[str, list[int]] = {v: [] for v in variants}
+    guard_s: dict[str, float] = dict.fromkeys(guards, 0.0)
+    lease_budget = guards["lease"].budget
+    assert isinstance(lease_budget, LeaseBudget)
+
     try:
         for variant in variants:  # warm-up: the first guarded step meters the shape
             one_block(variant)
         write_ms: list[float] = []
         for ledger in chip_ledgers:
-            ledger.reserve_steps = steady
+            _steady_reservation(ledger, step_s)
             ledger.close(0)  # give back the growth-phase reservation
             t0 = time.perf_counter()
             ledger.step(0, metered_flop())
