@@ -42,6 +42,7 @@ from pausebutton.authority.service import (
     OPERATOR,
     AuthorityService,
     Caller,
+    CustodyKind,
     b64,
     scope_from_json,
     unb64,
@@ -109,18 +110,7 @@ class ChipIn(_In):
 
 
 class CustodyIn(_In):
-    kind: Literal[
-        "fabrication",
-        "packaging",
-        "design",
-        "export",
-        "import",
-        "sale",
-        "installation",
-        "transfer",
-        "decommissioning",
-        "destruction",
-    ]
+    kind: CustodyKind
     at: Annotated[int, Field(ge=0, le=BIG)]
     actor: Text
     owner_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import Connection, Row, Select, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -90,7 +90,7 @@ ADMIN = "admin"
 ROLES = (OPERATOR, MEMBER, ADMIN)
 
 CHIP_STATES = ("registered", "installed", "decommissioned", "destroyed")
-CUSTODY_KINDS = (
+CustodyKind = Literal[
     "fabrication",
     "packaging",
     "design",
@@ -101,7 +101,8 @@ CUSTODY_KINDS = (
     "transfer",
     "decommissioning",
     "destruction",
-)
+]
+CUSTODY_KINDS: tuple[str, ...] = get_args(CustodyKind)
 MAX_BATCH = 10_000
 MAX_REPORT_SIZE = 4096
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
