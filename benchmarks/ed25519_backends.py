@@ -14,7 +14,6 @@ import argparse
 import hashlib
 import json
 import statistics
-import time
 from collections.abc import Callable
 
 import nacl.signing
@@ -23,23 +22,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from pausebutton.bench.protocol import calls_per_second
+
 MESSAGE_SIZE = 200
 """About the size of a license envelope's signing input."""
-
-
-def _rate(fn: Callable[[], object], seconds: float) -> float:
-    """Calls per second of ``fn`` over at least ``seconds``."""
-    count = 0
-    batch = 64
-    start = time.perf_counter()
-    deadline = start + seconds
-    while True:
-        for _ in range(batch):
-            fn()
-        count += batch
-        now = time.perf_counter()
-        if now >= deadline:
-            return count / (now - start)
 
 
 def main() -> None:
@@ -70,7 +56,7 @@ def main() -> None:
     rates: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(args.reps):
         for name, fn in cases.items():
-            rates[name].append(_rate(fn, args.seconds))
+            rates[name].append(calls_per_second(fn, args.seconds))
 
     result: dict[str, object] = {
         "message_bytes": MESSAGE_SIZE,

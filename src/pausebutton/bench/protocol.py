@@ -38,7 +38,7 @@ from pausebutton.protocol.threshold import verify_threshold
 TARGET_VERIFY_RATIO = 0.80
 
 
-def _rate(fn: Callable[[], object], seconds: float) -> float:
+def calls_per_second(fn: Callable[[], object], seconds: float) -> float:
     """Calls per second of ``fn``, timed in batches over at least ``seconds``."""
     count = 0
     batch = 32
@@ -119,7 +119,7 @@ def run(
     rates: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(reps):
         for name, fn in cases.items():
-            rates[name].append(_rate(fn, seconds))
+            rates[name].append(calls_per_second(fn, seconds))
 
     def ratio(num: str, den: str) -> float:
         per_rep = [n / d for n, d in zip(rates[num], rates[den], strict=True)]
