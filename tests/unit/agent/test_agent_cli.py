@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
 from pausebutton import keystore
-from pausebutton.agent.nvml import NvmlBackend
 from pausebutton.chip.lab import Lab
-from pausebutton.errors import HardwareError
 from pausebutton.protocol.keys import PrivateKey
 
 DEAD = "http://127.0.0.1:9"
@@ -27,19 +27,27 @@ def files(tmp_path):
     return trust, vendor, operator
 
 
-def _no_gpu() -> bool:
-    try:
-        NvmlBackend().close()
-    except HardwareError:
-        return True
-    return False
+SRC = Path(__file__).resolve().parents[3] / "src"
+
+
+def _without_driver(tmp_path: Path) -> dict[str, str]:
+    """An environment whose ``pynvml`` finds no NVIDIA driver, as on a machine without
+    a GPU, whatever this machine has."""
+    fake = tmp_path / "no-driver"
+    fake.mkdir()
+    (fake / "pynvml.py").write_text(
+        "class NVMLError(Exception):\n"
+        "    pass\n\n\n"
+        "def nvmlInit():\n"
+        "    raise NVMLError('Driver Not Loaded')\n"
+    )
+    return {"PYTHONPATH": f"{fake}{os.pathsep}{SRC}"}
 
 
 def test_no_gpu_without_fake_flag_is_a_hardware_error(cli, tmp_path, files):
-    if not _no_gpu():
-        pytest.skip("this machine has an NVIDIA GPU")
     _, _, operator = files
-    res = cli("agent", "status", "--state", tmp_path / "s")
+    env = _without_driver(tmp_path)
+    res = cli("agent", "status", "--state", tmp_path / "s", env=env)
     assert res.returncode != 0
     assert "hardware" in res.stderr and "Traceback" not in res.stderr
     res = cli(
@@ -52,6 +60,7 @@ def test_no_gpu_without_fake_flag_is_a_hardware_error(cli, tmp_path, files):
         "--operator-key",
         operator,
         "--once",
+        env=env,
     )
     assert res.returncode != 0 and "hardware" in res.stderr
 
