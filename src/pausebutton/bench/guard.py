@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import re
 import statistics
 import tempfile
 import time
@@ -193,10 +194,15 @@ def run(
     block: int | None = None,
     threads: int | None = None,
 ) -> dict[str, Any]:
+    from pausebutton.errors import HardwareError, UsageError
+
+    if device != "cpu" and not re.fullmatch(r"cuda(:\d+)?", device):
+        raise UsageError(f"device must be cpu, cuda or cuda:N, not {device!r}", field="device")
+    for name, value in (("rounds", rounds), ("block", block), ("threads", threads)):
+        if value is not None and value < 1:
+            raise UsageError(f"{name} must be at least 1", field=name)
     torch = _torch()
     if device.startswith("cuda") and not torch.cuda.is_available():
-        from pausebutton.errors import HardwareError
-
         raise HardwareError("CUDA is not available to torch on this machine")
     if threads:
         torch.set_num_threads(threads)

@@ -131,18 +131,21 @@ class FileNvm:
     def notice(self) -> int | None:
         """The generation in the notice file (low 64 bits), or None if there is none."""
         try:
-            raw = (self.dir / NOTIFY_NAME).read_bytes()
-        except FileNotFoundError:
+            raw = (self.dir / NOTIFY_NAME).read_bytes()[:8]
+        except OSError:
             return None
-        return int.from_bytes(raw[:8], "little") if len(raw) >= 8 else None
+        return int.from_bytes(raw, "little") if len(raw) == 8 else None
 
     def _notify(self, generation: int) -> None:
-        """Rewrite the notice in place (never replaced: a mapping of it stays live)."""
-        fd = os.open(self.dir / NOTIFY_NAME, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            os.pwrite(fd, (generation & NOTIFY_MASK).to_bytes(8, "little"), 0)
-        finally:
-            os.close(fd)
+        """Rewrite the notice in place (never replaced: a mapping of it stays live). A
+        hint only: where it cannot be written (a read-only directory, a damaged file),
+        readers fall back on their periodic full read."""
+        with contextlib.suppress(OSError):
+            fd = os.open(self.dir / NOTIFY_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                os.pwrite(fd, (generation & NOTIFY_MASK).to_bytes(8, "little"), 0)
+            finally:
+                os.close(fd)
 
     # -- read and write ----------------------------------------------------------------------
 
@@ -212,8 +215,7 @@ class FileNvm:
         if best_gen > fuse:
             self._burn(best_gen)
         if self.notice() != best_gen & NOTIFY_MASK:
-            with contextlib.suppress(OSError):  # a hint: a read-only directory goes without
-                self._notify(best_gen)
+            self._notify(best_gen)
         self.generation = best_gen
         return NvmRead(data, best_gen, repaired)
 
