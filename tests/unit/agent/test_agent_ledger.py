@@ -172,3 +172,18 @@ def test_a_state_without_a_notice_file_gets_one_and_still_sees_another_writer(la
     _install(lab, state, lab.pause())
     with pytest.raises(PausedError):
         budget.step(10, 10)
+
+
+def test_a_damaged_notice_file_is_only_a_missed_hint(lab, tmp_path):
+    from pausebutton.chip.nvm import NOTIFY_NAME
+
+    state, _ = _chip_dir(lab, tmp_path, flop=10**9)
+    (state / NOTIFY_NAME).unlink()
+    (state / NOTIFY_NAME).mkdir()  # cannot be read, written or mapped
+    budget = ChipBudget(state, reserve_steps=100)
+    assert budget.chip._notice is None
+    budget.step(0, 10)
+    budget.step(10, 10)
+    _install(lab, state, lab.pause())  # the writer's notice fails; its NVM write does not
+    with pytest.raises(PausedError):
+        budget.step(10, 10)

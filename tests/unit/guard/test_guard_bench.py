@@ -22,3 +22,11 @@ def test_quick_guard_benchmark_reports_figures():
     assert abs(out["metered_vs_6nd"] - 1) < 0.10
     assert all(v > 0 for v in out["guard_us_per_step_empty_body"].values())
     assert out["steps_per_variant"] == 4
+
+
+@pytest.mark.parametrize("kw", [{"device": "tpu"}, {"rounds": 0}, {"block": -1}, {"threads": 0}])
+def test_bad_benchmark_options_are_usage_errors(kw):
+    from pausebutton.errors import UsageError
+
+    with pytest.raises(UsageError):
+        run(quick=True, **kw)
