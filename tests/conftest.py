@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src"
-SHARED = REPO.parent / "shared"
+DATA = REPO / "tests" / "data"
 
 
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -52,11 +52,28 @@ def cli() -> CliRunner:
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """The project's shared data folder (Epoch AI data, RFC 6962 vectors)."""
-    if not SHARED.is_dir():
-        pytest.fail(f"shared data folder not found at {SHARED}")
-    return SHARED
+def test_data() -> Path:
+    """The tests' own data folder (RFC 6962 vectors, Epoch AI notable models): tests/data."""
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def epoch_dir() -> Path:
+    """The Epoch AI data folder shipped with the package (GPU clusters, ML hardware)."""
+    from pausebutton import data
+
+    return data.epoch_dir()
+
+
+@pytest.fixture(scope="session")
+def notable_models_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Epoch AI's notable models table, unpacked from tests/data (kept gzip-compressed)."""
+    import gzip
+
+    path = tmp_path_factory.mktemp("epoch") / "notable_ai_models.csv"
+    with gzip.open(DATA / "epoch" / "ai_models" / "notable_ai_models.csv.gz", "rb") as f:
+        path.write_bytes(f.read())
+    return path
 
 
 def pytest_configure(config: pytest.Config) -> None:

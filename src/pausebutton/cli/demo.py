@@ -14,22 +14,20 @@ from rich.table import Table
 from pausebutton.cli.common import EXIT_ERROR, err, out, print_json
 from pausebutton.errors import DataError, UsageError
 
-REPO = Path(__file__).resolve().parents[3]
 
+def _find_epoch(option: Path | None) -> Path:
+    """The Epoch AI data folder: ``--epoch-dir`` if given, else the tables shipped with the
+    package."""
+    if option is None:
+        from pausebutton.data import epoch_dir
 
-def _find_epoch(option: Path | None) -> Path | None:
-    if option is not None:
-        if not (option / "gpu_clusters" / "gpu_clusters.csv").is_file():
-            raise DataError(
-                f"{option}: no gpu_clusters/gpu_clusters.csv (the Epoch AI data folder)",
-                file=str(option),
-            )
-        return option
-    for base in (Path.cwd(), REPO):
-        for cand in (base / "shared" / "data" / "epoch", base.parent / "shared" / "data" / "epoch"):
-            if (cand / "gpu_clusters" / "gpu_clusters.csv").is_file():
-                return cand
-    return None
+        return epoch_dir()
+    if not (option / "gpu_clusters" / "gpu_clusters.csv").is_file():
+        raise DataError(
+            f"{option}: no gpu_clusters/gpu_clusters.csv (the Epoch AI data folder)",
+            file=str(option),
+        )
+    return option
 
 
 def demo(
@@ -56,12 +54,15 @@ def demo(
     ] = None,
     epoch_dir: Annotated[
         Path | None,
-        typer.Option("--epoch-dir", help="Epoch AI data folder (default: ../shared/data/epoch)."),
+        typer.Option(
+            "--epoch-dir",
+            help="Epoch AI data folder (default: the Epoch AI tables shipped with pausebutton).",
+        ),
     ] = None,
     no_epoch: Annotated[
         bool,
         typer.Option(
-            "--no-epoch", help="Seed built-in sample facilities even if the Epoch AI data is here."
+            "--no-epoch", help="Seed built-in sample facilities instead of the Epoch AI data."
         ),
     ] = False,
 ) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
+from pausebutton import data as bundled_data
 from pausebutton.detect.hardware import HardwareTable, parse_hardware_csv
 from pausebutton.detect.registry import TABLES, Registry, parse_registry
 from pausebutton.detect.rules import SignalSet
@@ -25,11 +25,7 @@ from pausebutton.fsutil import atomic_write, read_limited
 @cache
 def bundled_hardware() -> HardwareTable:
     """Epoch AI's ML hardware table, shipped with the package (CC BY 4.0)."""
-    text = (
-        resources.files("pausebutton.detect")
-        .joinpath("data/ml_hardware.csv")
-        .read_text(encoding="utf-8")
-    )
+    text = bundled_data.read_text(bundled_data.EPOCH, "ml_hardware", "ml_hardware.csv")
     return parse_hardware_csv(text)
 
 

@@ -496,7 +496,7 @@ def step_registry(d: Demo, r: StepResult, server_url: str) -> None:
     health = d.admin.get("/healthz")
     expect(bool(health), "the authority does not answer /healthz")
     seeded = 0
-    source = "built-in sample (Epoch AI data not found)"
+    source = "built-in sample (--no-epoch)"
     if d.epoch_dir is not None:
         from pausebutton.authority.epoch import facilities_csv
 
@@ -512,7 +512,7 @@ def step_registry(d: Demo, r: StepResult, server_url: str) -> None:
                 {"id": fid, "name": name, "country": country, "power_mw": power},
             )
             seeded += 1
-        r.notes.append("Epoch AI data not found: seeded three built-in sample facilities")
+        r.notes.append("--no-epoch: seeded three built-in sample facilities")
     for site in SITES:
         d.admin.post(
             "/v1/owners", {"id": site.owner_id, "name": site.owner_name, "country": site.country}

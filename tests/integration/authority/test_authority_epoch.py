@@ -11,8 +11,8 @@ from pausebutton import errors
 from pausebutton.authority import epoch
 
 
-def test_clusters_become_facilities(shared_dir: Path) -> None:
-    data = shared_dir / "data" / "epoch"
+def test_clusters_become_facilities(epoch_dir: Path) -> None:
+    data = epoch_dir
     rows = epoch.read_clusters(data)
     assert len(rows) > 200
     ids = [r["id"] for r in rows]
@@ -27,8 +27,8 @@ def test_clusters_become_facilities(shared_dir: Path) -> None:
     assert "Data on Machine Learning Hardware" in text
 
 
-def test_seed_through_the_api(shared_dir: Path, api: Any) -> None:
-    csv_text, n = epoch.facilities_csv(shared_dir / "data" / "epoch", limit=40)
+def test_seed_through_the_api(epoch_dir: Path, api: Any) -> None:
+    csv_text, n = epoch.facilities_csv(epoch_dir, limit=40)
     out = api.admin.request(
         "POST", "/v1/registry/facilities.csv", content=csv_text.encode(), content_type="text/csv"
     )

@@ -272,8 +272,8 @@ def test_bench_detect_quick(cli) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def test_calibrate_and_hardware_verbs(cli, shared_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    models = shared_dir / "data/epoch/ai_models/notable_ai_models.csv"
+def test_calibrate_and_hardware_verbs(cli, notable_models_csv: Path) -> None:  # type: ignore[no-untyped-def]
+    models = notable_models_csv
     r = cli("detect", "calibrate", models, "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)

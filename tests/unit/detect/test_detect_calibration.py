@@ -11,8 +11,8 @@ from pausebutton.detect.io import bundled_hardware
 
 
 @pytest.fixture(scope="module")
-def records(shared_dir: Path) -> list[est.ModelRecord]:
-    text = (shared_dir / "data/epoch/ai_models/notable_ai_models.csv").read_text(encoding="utf-8")
+def records(notable_models_csv: Path) -> list[est.ModelRecord]:
+    text = notable_models_csv.read_text(encoding="utf-8")
     return est.parse_models_csv(text, bundled_hardware())
 
 

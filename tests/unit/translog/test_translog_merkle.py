@@ -25,8 +25,8 @@ from pausebutton.translog.merkle import (
 
 
 @pytest.fixture(scope="module")
-def vectors(shared_dir: Path) -> dict[str, object]:
-    data: dict[str, object] = json.loads((shared_dir / "vectors" / "rfc6962.json").read_text())
+def vectors(test_data: Path) -> dict[str, object]:
+    data: dict[str, object] = json.loads((test_data / "rfc6962.json").read_text())
     return data
 
 
