@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pausebutton.authority.keydir import AuthorityDir
 from pausebutton.authority.policy import Policy
 from pausebutton.errors import DataError, MalformedError
 from pausebutton.fsutil import read_limited
 from pausebutton.geo.verdict import Policy as GeoPolicy
+from pausebutton.issuing.keydir import AuthorityDir
 from pausebutton.protocol.keys import PrivateKey
 from pausebutton.protocol.trustroot import load_pinned_root
 

@@ -38,8 +38,8 @@ from pausebutton import keystore
 from pausebutton.authority.auth import sign_request
 from pausebutton.authority.client import AuthorityClient
 from pausebutton.authority.demo import DemoWorld, demo_world
-from pausebutton.authority.keydir import write_authority_dir
 from pausebutton.errors import ServiceError
+from pausebutton.issuing.keydir import write_authority_dir
 from pausebutton.protocol.envelope import Envelope
 
 DAY = 86400

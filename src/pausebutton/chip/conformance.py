@@ -32,17 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pausebutton import keystore
-from pausebutton.authority.keydir import ROOT_FILE, AuthorityDir, write_authority_dir
 from pausebutton.chip.install import InstallFile
-from pausebutton.chip.offline import (
-    OfflineAuthority,
-    make_inclusion_bundle,
-    parse_flop,
-    parse_scope,
-)
+from pausebutton.chip.offline import parse_flop, parse_scope
 from pausebutton.errors import DataError
 from pausebutton.fsutil import atomic_write
+from pausebutton.issuing.keydir import ROOT_FILE, AuthorityDir, write_authority_dir
+from pausebutton.issuing.offline import OfflineAuthority, make_inclusion_bundle
+from pausebutton.issuing.vendor import write_vendor_dir
 from pausebutton.protocol.envelope import Envelope, Signature
 from pausebutton.protocol.genesis import found_authority
 from pausebutton.protocol.keys import PrivateKey
@@ -108,9 +104,7 @@ def make_world(work: Path, seed: bytes) -> tuple[OfflineAuthority, Path]:
     write_authority_dir(work / "authority", keys, root.encode())
     vendor_dir = work / "vendor"
     vendor = PrivateKey.from_seed_material(seed + b"/vendor")
-    keystore.write_private_key(vendor_dir / "vendor.key", vendor)
-    meta = {"name": "conformance-vendor", "key_id": vendor.key_id.hex()}
-    atomic_write(vendor_dir / "vendor.json", json.dumps(meta).encode())
+    write_vendor_dir(vendor_dir, vendor, "conformance-vendor")
     return OfflineAuthority(AuthorityDir.load(work / "authority")), vendor_dir
 
 

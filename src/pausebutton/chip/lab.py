@@ -194,7 +194,7 @@ class LabLog:
         return cls(lab.keys)
 
     def include(self, entry: bytes, *, witnesses: int | None = None) -> bytes:
-        from pausebutton.chip.offline import make_inclusion_bundle
+        from pausebutton.issuing.offline import make_inclusion_bundle
 
         self.leaves.append(merkle.leaf_hash(entry))
         wit = self.keys.role_keys["witness"]

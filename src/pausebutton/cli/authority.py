@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from pausebutton.authority.keydir import ROOT_FILE, write_authority_dir
 from pausebutton.cli.common import out
 from pausebutton.errors import UsageError
+from pausebutton.issuing.keydir import ROOT_FILE, write_authority_dir
 from pausebutton.protocol.genesis import DEFAULT_ORIGIN, found_authority
 
 app = typer.Typer(help="Found and run the licensing authority.")
@@ -119,9 +119,9 @@ def serve(
 
     from pausebutton import keystore
     from pausebutton.authority.db import Database, migrate
-    from pausebutton.authority.keydir import AuthorityDir
     from pausebutton.authority.policy import Policy
     from pausebutton.fsutil import atomic_write, read_limited
+    from pausebutton.issuing.keydir import AuthorityDir
 
     if not 0 <= location_interval <= 366 * 86400:
         raise UsageError("--location-interval must be 0 (never) to 31622400 seconds")

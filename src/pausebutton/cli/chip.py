@@ -18,9 +18,9 @@ from pausebutton.chip.firmware import DEFAULT_PEAK_FLOPS, FIRMWARE_VERSION, veri
 from pausebutton.chip.offline import parse_flop
 from pausebutton.chip.simulated import SimulatedChip
 from pausebutton.cli.common import EXIT_THROTTLED, err, fail, out, print_json
-from pausebutton.cli.vendor import load_vendor
 from pausebutton.errors import PausebuttonError, UsageError
 from pausebutton.fsutil import atomic_write, read_limited
+from pausebutton.issuing.vendor import load_vendor
 from pausebutton.protocol.messages import GENESIS_HASH
 
 app = typer.Typer(help="A simulated pause-button-compatible chip (firmware over secure NVM).")

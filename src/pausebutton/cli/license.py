@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 
-from pausebutton.chip.offline import OfflineAuthority, parse_chip_id, parse_duration, parse_flop
+from pausebutton.chip.offline import parse_chip_id, parse_duration, parse_flop
 from pausebutton.cli.common import out
 from pausebutton.fsutil import atomic_write
+from pausebutton.issuing.offline import OfflineAuthority
 from pausebutton.protocol.messages import License
 
 app = typer.Typer(help="Issue chip-bound compute licenses (offline, from an authority directory).")

@@ -22,7 +22,7 @@ DbOpt = Annotated[str, typer.Option("--db", help="SQLAlchemy database URL, e.g. 
 
 
 def _service(db: str, authority: Path) -> LogService:
-    from pausebutton.authority.keydir import AuthorityDir
+    from pausebutton.issuing.keydir import AuthorityDir
     from pausebutton.translog.policy import LogPolicy
     from pausebutton.translog.store import LogService, LogStore, create_log_engine
 

@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
-from pausebutton.chip.offline import OfflineAuthority, parse_chip_id
+from pausebutton.chip.offline import parse_chip_id
 from pausebutton.cli.common import out
 from pausebutton.fsutil import atomic_write
+from pausebutton.issuing.offline import OfflineAuthority
 from pausebutton.protocol.messages import TimeToken
 
 app = typer.Typer(help="Issue time tokens signed by the authority's time role.")

@@ -445,7 +445,7 @@ def serve(app: Any) -> Iterator[str]:
 
 
 def step_found(d: Demo, r: StepResult) -> None:
-    from pausebutton.authority.keydir import write_authority_dir
+    from pausebutton.issuing.keydir import write_authority_dir
     from pausebutton.protocol.genesis import found_authority
     from pausebutton.protocol.trustroot import load_pinned_root
 

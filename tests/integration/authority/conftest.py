@@ -253,7 +253,7 @@ class Deployment:
 @pytest.fixture
 def deployment(world: DemoWorld, tmp_path: Path) -> Deployment:
     from pausebutton import keystore
-    from pausebutton.authority.keydir import write_authority_dir
+    from pausebutton.issuing.keydir import write_authority_dir
 
     directory = tmp_path / "authority"
     write_authority_dir(directory, world.keys, world.root_bytes)

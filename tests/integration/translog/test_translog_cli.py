@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from pausebutton.authority.keydir import AuthorityDir
+from pausebutton.issuing.keydir import AuthorityDir
 from pausebutton.translog.policy import LogPolicy
 from pausebutton.translog.store import LogService, LogStore, create_log_engine
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from pausebutton.authority.keydir import write_authority_dir
 from pausebutton.chip.install import INSTALL_KIND, InstallFile
 from pausebutton.chip.offline import (
-    OfflineAuthority,
     parse_duration,
     parse_flop,
     parse_scope,
 )
 from pausebutton.errors import MalformedError, UsageError
+from pausebutton.issuing.keydir import write_authority_dir
+from pausebutton.issuing.offline import OfflineAuthority
 from pausebutton.protocol import encoding
 from pausebutton.protocol.genesis import found_authority
 from pausebutton.protocol.messages import ScopeKind, TimeToken

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pausebutton.authority.keydir import META_FILE, ROOT_FILE, AuthorityDir, write_authority_dir
 from pausebutton.errors import ConflictError, DataError, UsageError
+from pausebutton.issuing.keydir import META_FILE, ROOT_FILE, AuthorityDir, write_authority_dir
 from pausebutton.protocol.genesis import found_authority
 from pausebutton.protocol.trustroot import ROLES, load_pinned_root
 
