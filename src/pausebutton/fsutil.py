@@ -54,3 +54,22 @@ def read_limited(path: str | os.PathLike[str], limit: int = DEFAULT_READ_LIMIT) 
     if len(data) > limit:
         raise OversizedError(f"{p}: larger than the limit of {limit}", file=str(p))
     return data
+
+
+def package_home() -> Path:
+    """The folder the running ``pausebutton`` package is imported from: a checkout's ``src``
+    or an installed environment's ``site-packages``."""
+    import pausebutton
+
+    return Path(pausebutton.__file__).resolve().parent.parent
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for a child ``python -m pausebutton`` that imports this same package
+    (:func:`package_home` first on ``PYTHONPATH``)."""
+    home = str(package_home())
+    env = dict(os.environ)
+    env["PYTHONPATH"] = home + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if extra:
+        env.update(extra)
+    return env

@@ -39,6 +39,7 @@ from pausebutton.authority.auth import sign_request
 from pausebutton.authority.client import AuthorityClient
 from pausebutton.authority.demo import DemoWorld, demo_world
 from pausebutton.errors import ServiceError
+from pausebutton.fsutil import child_env
 from pausebutton.issuing.keydir import write_authority_dir
 from pausebutton.protocol.envelope import Envelope
 
@@ -60,9 +61,7 @@ def _server(world: DemoWorld, base: Path, workers: int = 1) -> Iterator[str]:
     admin_pub = base / "admin.pub"
     keystore.write_public_key(admin_pub, world.admin.public)
     port = _free_port()
-    src = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    env = child_env()
     log = base / "server.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen(

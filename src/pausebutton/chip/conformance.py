@@ -1,7 +1,7 @@
 """The conformance kit: run firmware scenarios (data) against any chip CLI.
 
-A scenario is a JSON file (tests/vectors/conformance/*.json, format in
-docs/firmware.md, "Conformance kit")::
+A scenario is a JSON file (package data: src/pausebutton/data/conformance/*.json; format
+in docs/firmware.md, "Conformance kit")::
 
     {"name": "...", "description": "...",
      "chips": {"a": {"region": "NL", "owner": "acme"}},
@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pausebutton import data as bundled_data
 from pausebutton.chip.install import InstallFile
 from pausebutton.chip.offline import parse_flop, parse_scope
 from pausebutton.errors import DataError
-from pausebutton.fsutil import atomic_write
+from pausebutton.fsutil import atomic_write, package_home
 from pausebutton.issuing.keydir import ROOT_FILE, AuthorityDir, write_authority_dir
 from pausebutton.issuing.offline import OfflineAuthority, make_inclusion_bundle
 from pausebutton.issuing.vendor import write_vendor_dir
@@ -45,8 +46,14 @@ from pausebutton.protocol.keys import PrivateKey
 from pausebutton.protocol.messages import License, PauseOrder, ResumeOrder, TimeToken
 from pausebutton.translog import merkle
 
-DEFAULT_SCENARIOS = Path(__file__).resolve().parents[3] / "tests" / "vectors" / "conformance"
-"""Where the scenarios live in a source checkout."""
+SCENARIOS = "conformance"
+"""The scenarios' folder in the package data (:mod:`pausebutton.data`)."""
+
+
+def default_scenarios() -> Path:
+    """The scenarios shipped with the package (``pausebutton/data/conformance/*.json``)."""
+    return bundled_data.path(SCENARIOS)
+
 
 STEP_TIMEOUT = 60
 
@@ -423,6 +430,6 @@ def run_all(
 
 
 def own_chip_cli() -> str:
-    """The chip CLI of this checkout (``python -m pausebutton`` with this tree's src)."""
-    src = Path(__file__).resolve().parents[2]
-    return f"env PYTHONPATH={shlex.quote(str(src))} {shlex.quote(sys.executable)} -m pausebutton"
+    """This pausebutton's chip CLI (``python -m pausebutton``, importing this same package)."""
+    home = shlex.quote(str(package_home()))
+    return f"env PYTHONPATH={home} {shlex.quote(sys.executable)} -m pausebutton"

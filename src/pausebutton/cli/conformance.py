@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from pausebutton.chip.conformance import (
-    DEFAULT_SCENARIOS,
+    default_scenarios,
     load_scenarios,
     own_chip_cli,
     run_all,
@@ -30,8 +30,12 @@ def run(
         ),
     ] = None,
     scenarios: Annotated[
-        Path, typer.Option(help="Directory of scenario JSON files.")
-    ] = DEFAULT_SCENARIOS,
+        Path | None,
+        typer.Option(
+            help="Directory of scenario JSON files (default: the scenarios shipped with"
+            " pausebutton)."
+        ),
+    ] = None,
     only: Annotated[
         list[str] | None, typer.Option(help="Run only scenarios whose name contains this.")
     ] = None,
@@ -40,7 +44,7 @@ def run(
 ) -> None:
     """Run every scenario (accept and reject cases with their expected reasons) against
     CMD's ``chip`` verbs. Exit 0 if all pass, 3 if any fails."""
-    found = load_scenarios(scenarios)
+    found = load_scenarios(scenarios if scenarios is not None else default_scenarios())
     if only:
         found = [s for s in found if any(o in s["name"] for o in only)]
     if not found:

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from pausebutton.chip.conformance import DEFAULT_SCENARIOS, load_scenarios
+from pausebutton.chip.conformance import default_scenarios, load_scenarios
 
 
 def test_scenarios_are_data_with_reasons() -> None:
-    scenarios = load_scenarios(DEFAULT_SCENARIOS)
+    scenarios = load_scenarios(default_scenarios())
     assert len(scenarios) >= 30
     reasons = {
         s.get("expect")
@@ -28,7 +28,7 @@ def test_conformance_kit_passes_on_our_chip(cli) -> None:  # type: ignore[no-unt
     failed = [s for s in doc["scenarios"] if not s["passed"]]
     assert not failed, failed
     assert proc.returncode == 0
-    assert doc["passed"] == len(load_scenarios(DEFAULT_SCENARIOS))
+    assert doc["passed"] == len(load_scenarios(default_scenarios()))
 
 
 def test_conformance_kit_catches_a_broken_chip(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
