@@ -1,7 +1,7 @@
 """Build a first trust root and its keys (pure: randomness only, no I/O).
 
 Used by ``pausebutton authority init``, the demo, the simulator and tests.
-The layout follows ARCHITECTURE.md: the root and pause roles are the member
+The layout follows docs/architecture.md: the root and pause roles are the member
 states' keys with threshold K of N; every other role has its own keys.
 """
 

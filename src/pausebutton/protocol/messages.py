@@ -72,7 +72,7 @@ class DeviceCertificate(Payload):
 
     @property
     def chip_id(self) -> bytes:
-        """The chip id is the key id of the device key (ARCHITECTURE: decisions)."""
+        """The chip id is the key id of the device key (docs/architecture.md, decisions)."""
         return key_id(self.device_key)
 
 

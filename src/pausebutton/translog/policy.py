@@ -12,7 +12,7 @@ V2. With ``now`` given, a cosignature dated more than ``max_skew`` seconds in th
 V3. An entry is accepted only with an inclusion bundle whose entry bytes are exactly the
     entry, whose tree size is the checkpoint's, and whose audit path leads from the
     entry's leaf hash to the checkpoint's root (step L3), under a checkpoint passing V1.
-V4. Fail-safe asymmetry (ARCHITECTURE.md): what permits compute (licenses, resumes,
+V4. Fail-safe asymmetry (docs/architecture.md): what permits compute (licenses, resumes,
     trust-root changes) must pass V3; what restricts compute (pause orders) must not wait
     for the log.
 """
