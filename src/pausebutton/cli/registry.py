@@ -256,7 +256,12 @@ def import_(
 
 @app.command("seed-epoch")
 def seed_epoch(
-    data_dir: Annotated[Path, typer.Argument(help="The Epoch AI data folder (data/epoch).")],
+    data_dir: Annotated[
+        Path | None,
+        typer.Argument(
+            help="An Epoch AI data folder (default: the Epoch AI tables shipped with pausebutton)."
+        ),
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many facilities.")] = None,
     url: UrlOpt = DEFAULT_URL,
     key: KeyOpt = None,
@@ -265,6 +270,10 @@ def seed_epoch(
 
     Data: Epoch AI, CC BY 4.0 (the citation is printed and kept in each facility's source).
     """
+    if data_dir is None:
+        from pausebutton.data import epoch_dir
+
+        data_dir = epoch_dir()
     facilities_csv, n = epoch.facilities_csv(data_dir, limit=limit)
     if n == 0:
         raise UsageError(f"no usable clusters under {data_dir}")
