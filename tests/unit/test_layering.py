@@ -92,7 +92,7 @@ def test_no_module_walks_up_out_of_the_package() -> None:
     assert not offenders, "\n".join(offenders)
 
 
-def test_the_protocol_contract_forbids_every_other_top_level_module() -> None:
+def test_the_contracts_name_every_top_level_module() -> None:
     config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     contracts = {c["id"]: c for c in config["tool"]["importlinter"]["contracts"]}
     forbidden = set(contracts["protocol-alone"]["forbidden_modules"])
@@ -105,3 +105,9 @@ def test_the_protocol_contract_forbids_every_other_top_level_module() -> None:
     assert forbidden == top - {"pausebutton.protocol", "pausebutton.errors"}
     outside_cli = set(contracts["only-cli-exits"]["source_modules"])
     assert outside_cli == top - {"pausebutton.cli"}
+    layered = {
+        f"pausebutton.{part.strip()}"
+        for layer in contracts["layers"]["layers"]
+        for part in layer.replace("|", ":").split(":")
+    }
+    assert layered == top
