@@ -3,7 +3,8 @@
 ``{"error": code, "message": ..., "field": ...}`` with the status the error class names
 (``http_status``); request validation is 422 ``schema``; database integrity and range
 errors are 409 ``conflict`` and 400 ``data``; Starlette's own refusals (an unparsable
-body, an unknown path, a wrong method) keep their status with the same body.
+body, an unknown path, a wrong method) keep their status with the same body; an
+answer that does not fit its declared model is logged and answered 500 ``internal``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
@@ -57,6 +58,22 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
+async def _bad_answer(request: Request, exc: Exception) -> JSONResponse:
+    """A service result that does not fit the route's declared response model: a bug,
+    logged with the validation errors and answered 500 (never an undocumented body)."""
+    assert isinstance(exc, ResponseValidationError)
+    log.error(
+        "%s %s: the answer does not match its response model: %s",
+        request.method,
+        request.url.path,
+        exc.errors()[:5],
+    )
+    return JSONResponse(
+        {"error": "internal", "message": "the server built an answer its API does not describe"},
+        status_code=500,
+    )
+
+
 async def _integrity(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         {"error": "conflict", "message": "conflicts with stored state", "field": "body"},
@@ -76,5 +93,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.PausebuttonError, _project_error)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(ResponseValidationError, _bad_answer)
     app.add_exception_handler(sa_exc.IntegrityError, _integrity)
     app.add_exception_handler(sa_exc.DataError, _data)

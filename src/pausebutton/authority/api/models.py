@@ -7,10 +7,11 @@ service may return dicts or dataclasses with the same field names.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pausebutton.authority.service import CustodyKind
 from pausebutton.translog.http import ErrorOut  # one error body for the whole API
@@ -141,7 +142,17 @@ class SignatureIn(_In):
 
 
 class _Out(BaseModel):
+    """A response body. The service may return a dict or a dataclass with the same fields;
+    a dataclass is read as its ``asdict`` so that a field too many is refused either way."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_dataclass(cls, data: Any) -> Any:
+        if dataclasses.is_dataclass(data) and not isinstance(data, type):
+            return dataclasses.asdict(data)
+        return data
 
 
 class HealthOut(_Out):

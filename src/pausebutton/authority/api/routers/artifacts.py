@@ -64,7 +64,7 @@ def report_artifacts(st: State, body: m.ArtifactReportsIn, caller: Operator) -> 
 @router.get(
     "/v1/artifact-reports",
     response_model=list[m.ArtifactReportOut],
-    responses=error_responses(422),
+    responses=error_responses(400, 422),
 )
 def list_artifact_reports(
     svc: Service, owner_id: NameQuery = None, after: AfterQuery = 0, limit: LimitQuery = 1000

@@ -17,7 +17,7 @@ router = APIRouter(tags=["audit"])
     "/v1/audit/log",
     response_model=m.LogEntriesOut,
     response_model_exclude_unset=True,
-    responses=error_responses(422),
+    responses=error_responses(400, 422),
 )
 def log_entries(
     svc: Service,

@@ -26,7 +26,7 @@ from pausebutton.authority.policy import parse_flop
 
 router = APIRouter(tags=["licensing"])
 
-READ = error_responses(404, 422)
+READ = error_responses(400, 404, 422)  # 400: a value beyond the database column
 WRITE = error_responses(400, *SIGNED_ERRORS, 404, 409, 413, 422)
 
 

@@ -49,7 +49,7 @@ def run_location_checks(
 @router.get(
     "/v1/location/checks",
     response_model=list[m.LocationCheckOut],
-    responses=error_responses(422),
+    responses=error_responses(400, 422),
 )
 def list_location_checks(
     svc: Service,
@@ -64,7 +64,7 @@ def list_location_checks(
 @router.get(
     "/v1/location/measurements",
     response_model=list[m.MeasurementRecordOut],
-    responses=error_responses(422),
+    responses=error_responses(400, 422),
 )
 def list_location_measurements(
     svc: Service, chip_id: ChipQuery, after: AfterQuery = 0, limit: LimitQuery = 1000

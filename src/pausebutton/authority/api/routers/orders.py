@@ -18,7 +18,7 @@ from pausebutton.authority.service import scope_from_json
 
 router = APIRouter(tags=["orders"])
 
-READ = error_responses(404, 422)
+READ = error_responses(400, 404, 422)  # 400: a value beyond the database column
 WRITE = error_responses(400, *SIGNED_ERRORS, 404, 409, 413, 422)
 
 

@@ -24,7 +24,7 @@ from pausebutton.authority.service import unb64
 
 router = APIRouter(tags=["registry"])
 
-READ = error_responses(404, 422)
+READ = error_responses(400, 404, 422)  # 400: a value beyond the database column
 WRITE = error_responses(400, *SIGNED_ERRORS, 404, 409, 413, 422)
 TEXT = "text/plain; charset=utf-8"
 CsvKind = Literal["owners", "facilities", "chips", "custody"]

@@ -21,7 +21,7 @@ from pausebutton.protocol import encoding
 
 router = APIRouter(tags=["reports"])
 
-READ = error_responses(404, 422)
+READ = error_responses(400, 404, 422)  # 400: a value beyond the database column
 
 
 @router.post(
