@@ -338,3 +338,8 @@ def test_two_workers_report_one_coherent_metrics_set(
         assert (
             float(lines['pausebutton_authority_background_failures_total{loop="order_feed"}']) == 0
         )
+    # the workers' metric files live in a private directory under DIR while serving,
+    # removed when the server stops
+    assert len(list(deployment.directory.glob("metrics-*"))) == 1
+    server.stop()
+    assert list(deployment.directory.glob("metrics-*")) == []
