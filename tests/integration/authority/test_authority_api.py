@@ -373,6 +373,9 @@ def test_openapi_and_metrics_are_published(api: Any) -> None:
     assert "/v1/reports" in spec["paths"] and "/v1/orders/watch" in spec["paths"]
     metrics = api.http.get("/metrics").text
     assert "pausebutton_authority_chips 0" in metrics
+    policy = api.http.get("/v1/policy").json()
+    assert policy["frontier_flop"] == str(10**25)  # above 2**53: a decimal string
+    assert policy["max_chips"] == 100_000 and policy["owner_caps"] == {}
 
 
 def test_licences_and_orders_verify_as_chips_verify_them(api: Any) -> None:

@@ -178,6 +178,25 @@ class TrustRootOut(_Out):
     envelope: str
 
 
+BigInt = int | str
+"""An integer; above 2**53 as a decimal string (JSON numbers lose precision there)."""
+
+
+class PolicyOut(_Out):
+    """The licensing policy (``authority.policy.Policy``); see docs/authority.md."""
+
+    frontier_flop: BigInt
+    approvals_required: BigInt | None
+    split_window: BigInt
+    owner_caps: dict[str, str]
+    country_caps: dict[str, str]
+    default_owner_cap: BigInt | None
+    max_period: BigInt
+    max_chips: BigInt
+    max_offline: BigInt
+    verified_facility_for_auto: bool
+
+
 class StatsOut(_Out):
     owners: int
     facilities: int

@@ -30,7 +30,7 @@ READ = error_responses(400, 404, 422)  # 400: a value beyond the database column
 WRITE = error_responses(400, *SIGNED_ERRORS, 404, 409, 413, 422)
 
 
-@router.get("/v1/policy", response_model=dict[str, Any])
+@router.get("/v1/policy", response_model=m.PolicyOut)
 def policy(svc: Service) -> Any:
     """The licensing policy's parameters (integers above 2**53 as decimal strings)."""
     return svc.policy.to_dict()
