@@ -1,7 +1,7 @@
 """The API's background work: the order feed, the log checkpointer, SQLite's WAL
 checkpoint and the location checks, each a loop that runs until the app stops.
 
-A failed run is never silent: it is logged (logger ``pausebutton.authority.api``), counted
+A failed run is never silent: it is logged (under ``pausebutton.authority.api``), counted
 (``pausebutton_authority_background_failures_total{loop=...}``) and, until a later run of
 that loop succeeds, makes ``/healthz`` answer 503 ``degraded`` with the reason.
 """
@@ -23,7 +23,7 @@ from pausebutton.authority.db import Database
 from pausebutton.authority.service import AuthorityService
 from pausebutton.translog.store import LogService
 
-log = logging.getLogger("pausebutton.authority.api")
+log = logging.getLogger(__name__)
 
 ORDER_FEED = "order_feed"
 CHECKPOINTER = "checkpointer"
