@@ -20,7 +20,7 @@ from pausebutton.agent.lease import LeaseBudget, LeaseServer  # noqa: E402
 from pausebutton.agent.logcheck import BundleLogCheck, OnlineLogCheck  # noqa: E402
 from pausebutton.agent.logcheck import token as logcheck_token  # noqa: E402
 from pausebutton.agent.nvml import FakeBackend  # noqa: E402
-from pausebutton.authority.app import create_app  # noqa: E402
+from pausebutton.authority.api import create_app  # noqa: E402
 from pausebutton.authority.client import AuthorityClient  # noqa: E402
 from pausebutton.authority.demo import demo_world  # noqa: E402
 from pausebutton.authority.inprocess import serve_in_process  # noqa: E402

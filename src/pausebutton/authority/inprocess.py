@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+
+log = logging.getLogger(__name__)
 
 
 class _SyncASGITransport(httpx.BaseTransport):
@@ -74,8 +77,10 @@ def serve_in_process(app: Any, base_url: str = "http://testserver") -> Iterator[
         client.close()
         assert stop is not None
         loop.call_soon_threadsafe(stop.set)
-        with contextlib.suppress(Exception):
+        try:
             fut.result(30)
+        except Exception:  # the client's work is done; a failed shutdown is only reported
+            log.exception("the in-process app did not shut down cleanly")
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()

@@ -114,6 +114,8 @@ def serve(
     """
     import json
     import os
+    import shutil
+    import tempfile
 
     import uvicorn
 
@@ -155,13 +157,26 @@ def serve(
     out.print(
         f"authority serving on http://{host}:{port} ({workers} worker(s), {url.split(':')[0]})"
     )
-    uvicorn.run(
-        "pausebutton.authority.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        timeout_graceful_shutdown=5,
-        timeout_keep_alive=keep_alive,
-    )
+    # every worker writes its metrics into one private directory, so that any worker's
+    # /metrics answers one coherent set (prometheus_client's multiprocess mode)
+    # (inside DIR, so that a killed server leaves nothing behind elsewhere)
+    metrics_dir = tempfile.mkdtemp(prefix="metrics-", dir=directory.resolve())
+    previous = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "pausebutton.authority.api:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            timeout_graceful_shutdown=5,
+            timeout_keep_alive=keep_alive,
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        if previous is None:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        else:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = previous

@@ -1315,7 +1315,7 @@ def run_demo(
 ) -> DemoResult:
     """Run every step in order; stop at the first that fails. Never raises for a step's
     failure (it is recorded); raises only if the server cannot start."""
-    from pausebutton.authority.app import create_app
+    from pausebutton.authority.api import create_app
     from pausebutton.authority.policy import Policy
     from pausebutton.authority.settings import Settings
 

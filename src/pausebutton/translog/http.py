@@ -22,6 +22,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from pausebutton import errors
@@ -35,6 +36,69 @@ NOTE = "text/plain; charset=utf-8"
 MAX_INT = (1 << 63) - 1
 
 _T = TypeVar("_T")
+
+
+class ErrorOut(BaseModel):
+    """Every rejection: ``{"error": code, "message": ..., "field": ...}``; some errors add
+    details (``row`` of a CSV import, ``index`` of a report). The authority's API answers
+    the same body."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str
+    message: str
+    field: str | None = None
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HealthOut(_Out):
+    ok: bool
+    origin: str
+    size: int
+
+
+class EntriesOut(_Out):
+    start: int
+    end: int
+    entries: list[str]
+    """Each entry base64."""
+
+
+class InclusionOut(_Out):
+    leaf_index: int
+    tree_size: int
+    proof: list[str]
+    """The audit path, each hash base64."""
+    checkpoint: str
+    """The checkpoint note the path leads to."""
+
+
+class ConsistencyOut(_Out):
+    old_size: int
+    new_size: int
+    proof: list[str]
+
+
+class CosignatureOut(_Out):
+    size: int
+    accepted: list[str]
+    """The witnesses whose cosignatures were stored."""
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in (
+        (400, "bad input"),
+        (403, "no cosignature by a witness key"),
+        (404, "no such entry, checkpoint or tile"),
+        (409, "conflicts with the log's state"),
+        (413, "too large"),
+        (422, "the request does not match the schema, or fails verification"),
+    )
+}
+BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
 def error_response(exc: errors.PausebuttonError) -> JSONResponse:
@@ -119,7 +183,7 @@ def log_router(service: LogService, *, sign_on_read: bool = True) -> APIRouter:
     """The log's routes, to mount under ``/v1/log``. With ``sign_on_read`` a request for
     the latest checkpoint signs one if the tree has grown; without it, the latest stored
     checkpoint is served (the owner calls ``service.checkpoint()`` after appends)."""
-    router = APIRouter(tags=["log"])
+    router = APIRouter(tags=["log"], responses=ERRORS)
 
     def pick_index(index: int | None, hash_: str | None) -> int:
         if (index is None) == (hash_ is None):
@@ -129,7 +193,11 @@ def log_router(service: LogService, *, sign_on_read: bool = True) -> APIRouter:
         assert hash_ is not None
         return service.store.index_of(_parse_hash(hash_))
 
-    @router.get("/checkpoint", response_class=PlainTextResponse)
+    @router.get(
+        "/checkpoint",
+        response_class=Response,
+        responses={200: {"content": {NOTE: {"schema": {"type": "string"}}}}},
+    )
     def get_checkpoint(size: Size = None) -> Response:
         """The latest checkpoint (signing a new one if the tree grew), or the one of ``size``,
         as a C2SP signed note with every cosignature received."""
@@ -150,7 +218,7 @@ def log_router(service: LogService, *, sign_on_read: bool = True) -> APIRouter:
 
         return _guard(run)
 
-    @router.get("/entries")
+    @router.get("/entries", response_model=EntriesOut)
     def get_entries(
         start: Annotated[int, Query(ge=0, le=MAX_INT)],
         end: Annotated[int, Query(ge=0, le=MAX_INT)],
@@ -163,7 +231,7 @@ def log_router(service: LogService, *, sign_on_read: bool = True) -> APIRouter:
 
         return _guard(run)
 
-    @router.get("/proof/inclusion")
+    @router.get("/proof/inclusion", response_model=InclusionOut)
     def get_inclusion(index: Index = None, leaf_hash: Hash = None, size: Size = None) -> Any:
         """The audit path of an entry (by index or leaf hash) and the checkpoint it leads to."""
 
@@ -178,7 +246,7 @@ def log_router(service: LogService, *, sign_on_read: bool = True) -> APIRouter:
 
         return _guard(run)
 
-    @router.get("/bundle", response_class=Response)
+    @router.get("/bundle", response_class=Response, responses={200: {"content": {CBOR: BINARY}}})
     def get_bundle(index: Index = None, leaf_hash: Hash = None, size: Size = None) -> Response:
         """The inclusion bundle of an entry (canonical CBOR), for chips and ``log verify``."""
 
@@ -188,7 +256,7 @@ def log_router(service: LogService, *, sign_on_read: bool = True) -> APIRouter:
 
         return _guard(run)
 
-    @router.get("/proof/consistency")
+    @router.get("/proof/consistency", response_model=ConsistencyOut)
     def get_consistency(old: Annotated[int, Query(ge=0, le=MAX_INT)], new: Size = None) -> Any:
         """The consistency proof from tree size ``old`` to ``new`` (default: the current)."""
 
@@ -199,7 +267,9 @@ def log_router(service: LogService, *, sign_on_read: bool = True) -> APIRouter:
 
         return _guard(run)
 
-    @router.get("/tile/{path:path}", response_class=Response)
+    @router.get(
+        "/tile/{path:path}", response_class=Response, responses={200: {"content": {OCTETS: BINARY}}}
+    )
     def get_tile(path: str) -> Response:
         """c2sp.org/tlog-tiles: ``tile/<L>/<N>[.p/<W>]`` (hashes) and
         ``tile/entries/<N>[.p/<W>]`` (entry bundles)."""
@@ -214,7 +284,7 @@ def log_router(service: LogService, *, sign_on_read: bool = True) -> APIRouter:
 
         return _guard(run)
 
-    @router.post("/cosignature")
+    @router.post("/cosignature", response_model=CosignatureOut)
     async def post_cosignature(request: Request) -> Any:
         """A witness posts the checkpoint note carrying its ``cosignature/v1`` line(s)."""
         body = bytearray()
@@ -239,7 +309,7 @@ def create_log_app(service: LogService, *, sign_on_read: bool = True) -> FastAPI
     app = FastAPI(title="pausebutton transparency log", version="1")
     app.include_router(log_router(service, sign_on_read=sign_on_read), prefix="/v1/log")
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=HealthOut)
     def healthz() -> dict[str, Any]:
         return {"ok": True, "origin": service.origin, "size": service.store.size()}
 

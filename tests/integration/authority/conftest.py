@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from pausebutton.authority.app import create_app
+from pausebutton.authority.api import create_app
 from pausebutton.authority.client import AuthorityClient
 from pausebutton.authority.db import normalise_url
 from pausebutton.authority.demo import DemoChip, DemoWorld, demo_world

@@ -331,7 +331,7 @@ def test_oversized_body_is_refused_before_reading(api: Any) -> None:
 
 
 def test_rate_limit(world: Any, db_url: str) -> None:
-    from pausebutton.authority.app import create_app
+    from pausebutton.authority.api import create_app
     from pausebutton.authority.client import AuthorityClient
     from pausebutton.authority.inprocess import serve_in_process
 
@@ -373,6 +373,9 @@ def test_openapi_and_metrics_are_published(api: Any) -> None:
     assert "/v1/reports" in spec["paths"] and "/v1/orders/watch" in spec["paths"]
     metrics = api.http.get("/metrics").text
     assert "pausebutton_authority_chips 0" in metrics
+    policy = api.http.get("/v1/policy").json()
+    assert policy["frontier_flop"] == str(10**25)  # above 2**53: a decimal string
+    assert policy["max_chips"] == 100_000 and policy["owner_caps"] == {}
 
 
 def test_licences_and_orders_verify_as_chips_verify_them(api: Any) -> None:
@@ -410,3 +413,53 @@ def test_licences_and_orders_verify_as_chips_verify_them(api: Any) -> None:
         assert checkpoint.size == signed.size
     kinds = [e["kind"] for e in api.admin.get("/v1/audit/log")["entries"]]
     assert kinds == ["device-certificate", "license", "pause-order"]
+
+
+def test_unknown_path_and_method_answer_the_error_body(api: Any) -> None:
+    resp = api.http.get("/v1/nothing-here")
+    assert resp.status_code == 404 and resp.json()["error"] == "not_found"
+    resp = api.http.delete("/v1/reports")
+    assert resp.status_code == 405 and resp.json()["error"] == "method_not_allowed"
+    assert resp.headers["allow"] == "POST"
+
+
+def test_openapi_documents_every_answer(api: Any) -> None:
+    """Every route declares its answer's schema and the error body of its 4xx codes."""
+    spec = api.http.get("/openapi.json").json()
+    error_ref = "#/components/schemas/ErrorOut"
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            ok = op["responses"].get("200") or op["responses"].get("201")
+            assert ok and ok.get("content"), f"{method} {path}: no success body"
+            assert all(c.get("schema") for c in ok["content"].values()), f"{method} {path}"
+            if path.startswith("/v1/") and not path.startswith("/v1/log/"):
+                codes = [c for c in op["responses"] if c.startswith("4")]
+                assert codes or method == "get", f"{method} {path}: no error answers"
+                for code in codes:
+                    schema = op["responses"][code]["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": error_ref}, f"{method} {path} {code}"
+
+
+def test_routes_serialise_dataclass_results_like_dicts(
+    api: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A service method may return a dataclass with the fields of today's dict: the
+    answer is the same JSON."""
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Owner:
+        id: str
+        name: str
+        country: str
+        chips: int
+
+    api.owner()
+    as_dict = api.http.get("/v1/owners/acme").json()
+    service = api.http._transport._inner.app.state.pb.service
+    service.get_owner = lambda owner_id: Owner(**as_dict)
+    service.list_owners = lambda: [Owner(**as_dict)]
+    assert api.http.get("/v1/owners/acme").json() == as_dict
+    resp = api.http.get("/v1/owners")  # a field too many: a server fault, never sent on
+    assert resp.status_code == 500 and resp.json()["error"] == "internal"
+    assert "does not match its response model" in caplog.text

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pausebutton.authority.app import create_app
+from pausebutton.authority.api import create_app
 from pausebutton.authority.client import AuthorityClient
 from pausebutton.authority.inprocess import serve_in_process
 from pausebutton.cli.landmark import measurements_url

@@ -1,4 +1,5 @@
-"""Property-based API fuzzing from the published OpenAPI document: no 5xx, ever.
+"""Property-based API fuzzing from the published OpenAPI document: no 5xx, ever, and
+every answer is one the document describes (status code, content type, body schema).
 
 Requests are signed (RFC 9421) with a key suited to each path, so the fuzzer
 reaches the handlers behind authentication, not just the 401 answer.
@@ -17,9 +18,15 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.core.failures import FailureGroup
 from schemathesis.python import asgi
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
-from pausebutton.authority.app import create_app
+from pausebutton.authority.api import create_app
 from pausebutton.authority.auth import sign_request
 from pausebutton.authority.client import AuthorityClient
 from pausebutton.authority.demo import DemoWorld, demo_world
@@ -28,6 +35,7 @@ from pausebutton.protocol.keys import PrivateKey
 
 WORLD: DemoWorld = demo_world(seed=b"schemathesis")
 STATUS: list[Any] = []
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 def key_for(path: str) -> PrivateKey:
@@ -119,13 +127,17 @@ def test_api_never_answers_5xx(api_schema: Any, mode: GenerationMode) -> None:
                 failures.append(
                     f"{case.method} {case.path}: {response.status_code} {response.text[:300]}"
                 )
+            try:
+                case.validate_response(response, checks=CONFORMANCE)
+            except (AssertionError, FailureGroup) as exc:  # the checks' failures
+                failures.append(f"{case.method} {case.path}: {str(exc)[:600]}")
 
         try:
             check()
         except Unsatisfiable:  # nothing to negate (no parameters or body)
             continue
         checked += 1
-    assert failures == []
+    assert failures == [], "\n\n".join(failures)
     if mode is GenerationMode.POSITIVE:
         # signed writes reach the handlers (not only the 401 answer)
         assert any(m == "POST" and 200 <= code < 300 for m, code in STATUS)

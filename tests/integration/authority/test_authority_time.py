@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pausebutton.authority.app import create_app
+from pausebutton.authority.api import create_app
 from pausebutton.authority.client import AuthorityClient
 from pausebutton.authority.inprocess import serve_in_process
 from pausebutton.errors import SchemaError, ServiceError

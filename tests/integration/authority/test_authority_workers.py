@@ -303,3 +303,43 @@ def test_workers_starting_together_both_come_up(world: Any, db_url: str) -> None
     assert len(keys) == 1 and keys[0]["role"] == "admin"
     first_db.dispose()
     second_db.dispose()
+
+
+@pytest.mark.slow
+def test_two_workers_report_one_coherent_metrics_set(
+    deployment: Any, db_url: str, server_factory: Any
+) -> None:
+    """Counters are kept over all workers: whichever worker answers /metrics, it counts
+    what every worker did (not only its own share)."""
+    from pausebutton.authority.client import AuthorityClient
+
+    server = server_factory(deployment.directory, db_url, deployment.admin_pub, workers=2)
+    world = deployment.world
+    answered: set[int] = set()
+    refused = 0
+    for _ in range(400):  # new connections until both workers have refused some requests
+        answered.add(httpx.get(server.url + "/healthz").json()["worker"])
+        assert httpx.post(server.url + "/v1/owners", json={}).status_code == 401
+        refused += 1
+        if len(answered) == 2 and refused >= 10:
+            break
+    assert len(answered) == 2, "both workers should have answered"
+    for i in range(6):  # a fresh connection each: spread over the workers
+        with httpx.Client(timeout=60) as http:
+            AuthorityClient(server.url, world.admin, http=http).post(
+                "/v1/owners", {"id": f"o{i}", "name": f"O{i}", "country": "US"}
+            )
+    for _ in range(20):
+        text = httpx.get(server.url + "/metrics").text
+        lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and line[0] != "#")
+        assert float(lines["pausebutton_authority_auth_401_total"]) == refused
+        assert float(lines["pausebutton_authority_owners"]) == 6
+        assert float(lines["pausebutton_authority_order_waiters"]) == 0
+        assert (
+            float(lines['pausebutton_authority_background_failures_total{loop="order_feed"}']) == 0
+        )
+    # the workers' metric files live in a private directory under DIR while serving,
+    # removed when the server stops
+    assert len(list(deployment.directory.glob("metrics-*"))) == 1
+    server.stop()
+    assert list(deployment.directory.glob("metrics-*")) == []

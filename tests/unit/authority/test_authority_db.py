@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from pausebutton.authority.app import create_app
+from pausebutton.authority.api import create_app
 from pausebutton.authority.client import AuthorityClient
 from pausebutton.authority.db import FairLock, normalise_url
 from pausebutton.authority.demo import demo_world

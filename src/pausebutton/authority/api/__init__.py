@@ -1,0 +1,151 @@
+"""The authority's HTTP API (FastAPI): thin routes over :class:`AuthorityService`.
+
+``create_app(settings)`` builds a fresh application (no globals, no work at import
+time); start-up runs migrations (unless told not to), registers the configured admin
+keys and starts the background loops (``background``). Routes (``routers``, one per
+OpenAPI tag) parse, call the service once, and answer a declared response model
+(``models``), so ``/openapi.json`` describes every answer. JSON under ``/v1``; usage
+reports as ``application/cbor``.
+
+Errors: every rejection is a JSON body ``{"error": code, "message": ..., "field": ...}``
+with a 4xx status (each error class names its ``http_status``; ``errors``); 401/403
+answers are recorded in the ``auth_events`` table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from pausebutton.authority.api.background import (
+    LockedLogService,
+    LoopHealth,
+    OrderFeed,
+    checkpointer,
+    location_checker,
+)
+from pausebutton.authority.api.deps import AppState
+from pausebutton.authority.api.errors import install as install_error_handlers
+from pausebutton.authority.api.metrics import Metrics
+from pausebutton.authority.api.middleware import BodyLimit
+from pausebutton.authority.api.routers import (
+    artifacts,
+    audit,
+    licensing,
+    location,
+    meta,
+    orders,
+    registry,
+    reports,
+    timetokens,
+)
+from pausebutton.authority.auth import RateLimiter
+from pausebutton.authority.db import Database, migrate
+from pausebutton.authority.service import AuthorityService
+from pausebutton.authority.settings import Settings
+from pausebutton.errors import UsageError
+from pausebutton.translog.http import log_router
+from pausebutton.translog.policy import LogPolicy
+from pausebutton.translog.store import LogService, LogStore
+
+DESCRIPTION = (
+    "Registry, licensing, K-of-N pause orders and usage-report ingestion. Writes are"
+    " RFC 9421 HTTP Message Signatures (Ed25519) covering @method, @authority, @path,"
+    " @query and content-digest, with keyid, created and nonce parameters."
+)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the authority's ASGI application for ``settings``."""
+    root = settings.trust_root()
+    db = Database.connect(settings.database_url)
+    metrics = Metrics()
+    # the log service reads and writes through the database's engine; building it
+    # touches no table, so it exists before the routes that serve it
+    log_service: LogService | None = None
+    if settings.log_key is not None:
+        log_service = LockedLogService(
+            LogStore(db.read, create=False),
+            settings.log_key,
+            LogPolicy.from_trust_root(root),
+            lock=db.write_lock if db.sqlite else None,
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # few threads: database writes queue on one lock anyway, and fewer threads
+        # contend less with the event loop for the GIL (shorter latency tails)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        if settings.migrate:
+            await run_in_threadpool(migrate, db)
+        service = AuthorityService(
+            db,
+            root,
+            settings.licensing_key,
+            policy=settings.policy,
+            clock=settings.clock,
+            time_key=settings.time_key,
+            location_max_age=settings.location_max_age,
+            location_policy=settings.location_policy,
+        )
+        for raw in settings.admin_keys:
+            await run_in_threadpool(service.bootstrap_admin, raw)
+        health = LoopHealth(metrics)
+        feed = OrderFeed(service, settings.poll_interval, metrics)
+        limiter = RateLimiter(settings.write_rate, settings.write_burst)
+        app.state.pb = AppState(settings, service, feed, limiter, metrics, health, log_service)
+        await feed.refresh()
+        stop = asyncio.Event()
+        loops = [
+            feed.run(stop, health),
+            checkpointer(log_service, db, settings.checkpoint_interval, stop, health),
+        ]
+        if settings.location_interval > 0:
+            loops.append(location_checker(service, settings.location_interval, stop, health))
+        tasks = [asyncio.create_task(loop) for loop in loops]
+        try:
+            yield
+        finally:
+            stop.set()
+            for task in tasks:
+                await task
+            metrics.close()
+            db.dispose()
+
+    app = FastAPI(
+        title="pausebutton licensing authority",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        BodyLimit,
+        default=settings.max_body,
+        large=settings.max_report_body,
+        large_prefix="/v1/reports",
+    )
+    for module in (meta, registry, licensing, orders, reports, artifacts, location, timetokens):
+        app.include_router(module.router)
+    if log_service is not None:
+        # GETs never write: each worker signs a checkpoint every checkpoint_interval
+        app.include_router(log_router(log_service, sign_on_read=False), prefix="/v1/log")
+    app.include_router(audit.router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers: settings from the file named by PB_AUTHORITY_SETTINGS."""
+    path = os.environ.get("PB_AUTHORITY_SETTINGS")
+    if not path:
+        raise UsageError("PB_AUTHORITY_SETTINGS is not set")
+    return create_app(Settings.from_file(path))
+
+
+__all__ = ["app_from_env", "create_app"]

@@ -1,0 +1,135 @@
+"""``Depends`` providers of the API: the app's state, the service, signed callers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+
+from pausebutton import errors
+from pausebutton.authority.api.background import LoopHealth, OrderFeed
+from pausebutton.authority.api.metrics import Metrics
+from pausebutton.authority.auth import RateLimiter, verify_request
+from pausebutton.authority.service import ADMIN, MEMBER, OPERATOR, AuthorityService, Caller
+from pausebutton.authority.settings import Settings
+from pausebutton.protocol.keys import PublicKey
+from pausebutton.translog.store import LogService
+
+
+@dataclass
+class AppState:
+    """What the routes share, built at start-up (after migrations)."""
+
+    settings: Settings
+    service: AuthorityService
+    feed: OrderFeed
+    limiter: RateLimiter
+    metrics: Metrics
+    health: LoopHealth
+    log: LogService | None = None
+    """The transparency log mounted at /v1/log (None without a log key)."""
+    _principals: dict[str, tuple[float, Caller, PublicKey] | None] = field(default_factory=dict)
+
+    def principal(self, kid: str) -> tuple[Caller, PublicKey] | None:
+        now = time.monotonic()
+        hit = self._principals.get(kid)
+        if hit is not None and hit[0] > now:
+            return hit[1], hit[2]
+        found = self.service.principal(kid)
+        if found is not None:
+            self._principals[kid] = (now + 5.0, found[0], found[1])
+            if len(self._principals) > 100_000:
+                self._principals.clear()
+        return found
+
+    def forget(self, kid: str) -> None:
+        """Drop a cached principal (its key was revoked)."""
+        self._principals.pop(kid, None)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.metrics.count(name, n)
+
+
+async def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.pb
+    return state
+
+
+async def get_service(request: Request) -> AuthorityService:
+    state: AppState = request.app.state.pb
+    return state.service
+
+
+State = Annotated[AppState, Depends(get_state)]
+Service = Annotated[AuthorityService, Depends(get_service)]
+
+
+def signed(*roles: str) -> Callable[[Request], Awaitable[Caller]]:
+    """A dependency: the request must carry a valid RFC 9421 signature by one of ``roles``
+    (any role when none is named). 401/403 answers are counted and recorded."""
+
+    async def dependency(request: Request) -> Caller:
+        st: AppState = request.app.state.pb
+        svc = st.service
+        body = await request.body()
+        kid: str | None = None
+        try:
+            check = verify_request(
+                request.method,
+                str(request.url),
+                request.headers.items(),
+                body,
+                lambda k: p[1] if (p := st.principal(k)) else None,
+                now=svc.now(),
+                max_age=st.settings.signature_max_age,
+            )
+            kid = check.key_id
+            found = st.principal(kid)
+            if found is None:
+                raise errors.AuthError("unknown key", field="keyid")
+            caller = found[0]
+            if roles and caller.role not in roles:
+                raise errors.ForbiddenError(
+                    f"role {caller.role} may not call this (needs {' or '.join(roles)})",
+                    field="keyid",
+                )
+            st.limiter.take(kid)
+            fresh = await run_in_threadpool(
+                svc.use_nonce, kid, check.nonce, check.created + st.settings.signature_max_age + 60
+            )
+            if not fresh:
+                raise errors.AuthError(
+                    "this request was already received (nonce replayed)", field="nonce"
+                )
+        except errors.AuthError as exc:
+            st.count(f"auth_{exc.http_status}")
+            await run_in_threadpool(
+                svc.record_auth_event,
+                status=exc.http_status,
+                key_id=kid,
+                method=request.method,
+                path=request.url.path,
+                reason=str(exc),
+            )
+            raise
+        return caller
+
+    return dependency
+
+
+Operator = Annotated[Caller, Depends(signed(OPERATOR, ADMIN))]
+Member = Annotated[Caller, Depends(signed(MEMBER))]
+Admin = Annotated[Caller, Depends(signed(ADMIN))]
+AnySigned = Annotated[Caller, Depends(signed())]
+
+SIGNED_ERRORS = (401, 403, 429)
+"""What a signed route can answer besides its own errors."""
+
+
+def result_field(result: object, name: str) -> Any:
+    """A field of a service result: a dict, or a dataclass with the same fields."""
+    return result[name] if isinstance(result, dict) else getattr(result, name)

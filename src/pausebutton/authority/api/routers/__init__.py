@@ -1,0 +1,1 @@
+"""One ``APIRouter`` per OpenAPI tag; ``create_app`` includes them all."""

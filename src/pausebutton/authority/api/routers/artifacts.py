@@ -1,0 +1,72 @@
+"""Prohibited artifacts: the K-of-N signed list, and node agents' refused-load reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from pausebutton.authority.api import models as m
+from pausebutton.authority.api.deps import (
+    SIGNED_ERRORS,
+    Member,
+    Operator,
+    Service,
+    State,
+    result_field,
+)
+from pausebutton.authority.api.models import (
+    CBOR_BODY,
+    AfterQuery,
+    LimitQuery,
+    NameQuery,
+    error_responses,
+)
+
+router = APIRouter(tags=["artifacts"])
+
+WRITE = error_responses(400, *SIGNED_ERRORS, 409, 413, 422)
+
+
+@router.post(
+    "/v1/prohibited",
+    status_code=201,
+    response_model=m.PublishedOut,
+    responses=WRITE,
+    openapi_extra=CBOR_BODY,
+)
+async def publish_prohibited(request: Request, st: State, caller: Member) -> Any:
+    """Publish a ProhibitedArtifacts envelope signed by the pause role's K of N
+    (raw CBOR body); it is logged and served to node agents at GET /v1/prohibited."""
+    raw = await request.body()
+    out = await run_in_threadpool(st.service.publish_prohibited, caller, raw)
+    st.count("prohibited_lists")
+    return out
+
+
+@router.get("/v1/prohibited", response_model=m.ProhibitedOut, responses=error_responses(404))
+def newest_prohibited(svc: Service) -> Any:
+    """The newest published list: ``{sequence, issued_at, artifacts, log_index,
+    envelope (base64)}``; 404 ``not_found`` before the first."""
+    return svc.newest_prohibited()
+
+
+@router.post("/v1/artifact-reports", response_model=m.ArtifactReportsOut, responses=WRITE)
+def report_artifacts(st: State, body: m.ArtifactReportsIn, caller: Operator) -> Any:
+    """Refused loads of prohibited artifacts, reported by node agents; each new one
+    raises a ``prohibited_artifact`` alert (GET /v1/alerts)."""
+    out = st.service.report_artifacts(caller, [r.model_dump() for r in body.reports])
+    st.count("artifact_reports", result_field(out, "accepted"))
+    return out
+
+
+@router.get(
+    "/v1/artifact-reports",
+    response_model=list[m.ArtifactReportOut],
+    responses=error_responses(400, 422),
+)
+def list_artifact_reports(
+    svc: Service, owner_id: NameQuery = None, after: AfterQuery = 0, limit: LimitQuery = 1000
+) -> Any:
+    return svc.list_artifact_reports(owner_id=owner_id, after=after, limit=limit)

@@ -1,0 +1,172 @@
+"""Registry: owners, request-signing keys, facilities, chips, custody, CSV."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse, Response
+
+from pausebutton import errors
+from pausebutton.authority import csvio
+from pausebutton.authority.api import models as m
+from pausebutton.authority.api.deps import SIGNED_ERRORS, Admin, Service, State
+from pausebutton.authority.api.models import (
+    AfterQuery,
+    ChipIdPath,
+    LimitQuery,
+    NamePath,
+    NameQuery,
+    error_responses,
+)
+from pausebutton.authority.service import unb64
+
+router = APIRouter(tags=["registry"])
+
+READ = error_responses(400, 404, 422)  # 400: a value beyond the database column
+WRITE = error_responses(400, *SIGNED_ERRORS, 404, 409, 413, 422)
+TEXT = "text/plain; charset=utf-8"
+CsvKind = Literal["owners", "facilities", "chips", "custody"]
+
+
+@router.post("/v1/owners", status_code=201, response_model=m.OwnerOut, responses=WRITE)
+def create_owner(svc: Service, body: m.OwnerIn, caller: Admin) -> Any:
+    return svc.create_owner(caller, id=body.id, name=body.name, country=body.country)
+
+
+@router.get("/v1/owners", response_model=list[m.OwnerOut])
+def list_owners(svc: Service) -> Any:
+    return svc.list_owners()
+
+
+@router.get("/v1/owners/{owner_id}", response_model=m.OwnerDetailOut, responses=READ)
+def get_owner(svc: Service, owner_id: NamePath) -> Any:
+    return svc.get_owner(owner_id)
+
+
+@router.post("/v1/keys", status_code=201, response_model=m.KeyOut, responses=WRITE)
+def add_key(svc: Service, body: m.KeyIn, caller: Admin) -> Any:
+    return svc.add_key(
+        caller, public_key=body.public_key, role=body.role, name=body.name, owner_id=body.owner_id
+    )
+
+
+@router.get("/v1/keys", response_model=list[m.KeyListItemOut])
+def list_keys(svc: Service) -> Any:
+    return svc.list_keys()
+
+
+@router.post("/v1/keys/{key_id}/revoke", response_model=m.RevokedKeyOut, responses=WRITE)
+def revoke_key(
+    st: State, key_id: Annotated[str, Path(pattern="^[0-9a-f]{64}$")], caller: Admin
+) -> Any:
+    out = st.service.revoke_key(caller, key_id)
+    st.forget(key_id)
+    return out
+
+
+@router.post("/v1/facilities", status_code=201, response_model=m.FacilityOut, responses=WRITE)
+def create_facility(svc: Service, body: m.FacilityIn, caller: Admin) -> Any:
+    return svc.create_facility(caller, **body.model_dump())
+
+
+@router.get("/v1/facilities", response_model=list[m.FacilityOut], responses=READ)
+def list_facilities(
+    svc: Service,
+    country: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
+    limit: LimitQuery = 1000,
+    offset: AfterQuery = 0,
+) -> Any:
+    return svc.list_facilities(country=country, limit=limit, offset=offset)
+
+
+@router.get("/v1/facilities/{facility_id}", response_model=m.FacilityDetailOut, responses=READ)
+def get_facility(svc: Service, facility_id: NamePath) -> Any:
+    return svc.get_facility(facility_id)
+
+
+@router.post(
+    "/v1/facilities/{facility_id}/verification",
+    response_model=m.FacilityDetailOut,
+    responses=WRITE,
+)
+def verify_facility(
+    svc: Service, facility_id: NamePath, body: m.VerificationIn, caller: Admin
+) -> Any:
+    return svc.set_facility_verified(caller, facility_id, body.verified)
+
+
+@router.post("/v1/chips", status_code=201, response_model=m.ChipDetailOut, responses=WRITE)
+def register_chip(st: State, body: m.ChipIn, caller: Admin) -> Any:
+    cert = unb64(body.certificate, "certificate", 8192)
+    out = st.service.register_chip(
+        caller, certificate=cert, owner_id=body.owner_id, facility_id=body.facility_id
+    )
+    st.count("chips_registered")
+    return out
+
+
+@router.get("/v1/chips", response_model=list[m.ChipOut], responses=READ)
+def list_chips(
+    svc: Service,
+    owner_id: NameQuery = None,
+    facility_id: NameQuery = None,
+    status: Annotated[
+        Literal["registered", "installed", "decommissioned", "destroyed"] | None, Query()
+    ] = None,
+    limit: LimitQuery = 1000,
+    offset: AfterQuery = 0,
+) -> Any:
+    return svc.list_chips(
+        owner_id=owner_id, facility_id=facility_id, status=status, limit=limit, offset=offset
+    )
+
+
+@router.get("/v1/chips/{chip_id}", response_model=m.ChipDetailOut, responses=READ)
+def get_chip(svc: Service, chip_id: ChipIdPath) -> Any:
+    return svc.get_chip(chip_id)
+
+
+@router.get("/v1/chips/{chip_id}/custody", response_model=list[m.CustodyOut], responses=READ)
+def get_custody(svc: Service, chip_id: ChipIdPath) -> Any:
+    return svc.custody(chip_id)
+
+
+@router.post(
+    "/v1/chips/{chip_id}/custody",
+    status_code=201,
+    response_model=m.CustodyRecordOut,
+    responses=WRITE,
+)
+def add_custody(svc: Service, chip_id: ChipIdPath, body: m.CustodyIn, caller: Admin) -> Any:
+    return svc.add_custody_event(caller, chip_id, **body.model_dump())
+
+
+@router.get(
+    "/v1/registry/{kind}.csv",
+    response_class=Response,
+    responses={200: {"content": {TEXT: {"schema": {"type": "string"}}}}, **READ},
+)
+def export_csv(svc: Service, kind: CsvKind) -> Response:
+    return PlainTextResponse(csvio.export_csv(svc, kind), media_type=TEXT)
+
+
+@router.post(
+    "/v1/registry/{kind}.csv",
+    response_model=m.CsvImportOut,
+    responses=WRITE,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def import_csv(request: Request, svc: Service, kind: CsvKind, caller: Admin) -> Any:
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.DataError("CSV must be UTF-8", field="body") from None
+    return await run_in_threadpool(csvio.import_csv, svc, caller, kind, text)

@@ -1,0 +1,65 @@
+"""Usage reports: ingestion (canonical CBOR batches), stored reports, alerts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from pausebutton import errors
+from pausebutton.authority.api import models as m
+from pausebutton.authority.api.deps import SIGNED_ERRORS, Operator, Service, State, result_field
+from pausebutton.authority.api.models import (
+    CBOR_BODY,
+    AfterQuery,
+    ChipIdPath,
+    LimitQuery,
+    error_responses,
+)
+from pausebutton.protocol import encoding
+
+router = APIRouter(tags=["reports"])
+
+READ = error_responses(400, 404, 422)  # 400: a value beyond the database column
+
+
+@router.post(
+    "/v1/reports",
+    response_model=m.IngestOut,
+    responses=error_responses(400, *SIGNED_ERRORS, 413, 422),
+    openapi_extra=CBOR_BODY,
+)
+async def ingest(request: Request, st: State, caller: Operator) -> Any:
+    """A batch of signed usage reports: a canonical CBOR array of envelope byte strings."""
+    raw = await request.body()
+    try:
+        value = encoding.decode(raw, max_size=st.settings.max_report_body)
+    except errors.EncodingError as exc:
+        exc.details.setdefault("field", "body")
+        raise
+    if not isinstance(value, list) or not all(isinstance(v, bytes) for v in value):
+        raise errors.SchemaError(
+            "body must be a CBOR array of report envelopes (byte strings)", field="body"
+        )
+    out = await run_in_threadpool(st.service.ingest, caller, value)
+    st.count("reports_accepted", result_field(out, "accepted"))
+    return out
+
+
+@router.get("/v1/chips/{chip_id}/reports", response_model=list[m.ReportOut], responses=READ)
+def list_reports(
+    svc: Service, chip_id: ChipIdPath, after: AfterQuery = 0, limit: LimitQuery = 1000
+) -> Any:
+    return svc.list_reports(chip_id, after=after, limit=limit)
+
+
+@router.get("/v1/alerts", response_model=list[m.AlertOut], responses=READ)
+def list_alerts(
+    svc: Service,
+    after: AfterQuery = 0,
+    kind: Annotated[str | None, Query(pattern="^[a-z_]{1,32}$")] = None,
+    chip_id: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
+    limit: LimitQuery = 1000,
+) -> Any:
+    return svc.list_alerts(after=after, kind=kind, chip_id=chip_id, limit=limit)
