@@ -1,4 +1,5 @@
-"""The authority's HTTP API (FastAPI): thin routes over :class:`AuthorityService`.
+"""The authority's HTTP API (FastAPI): thin routes over the aggregates of
+:class:`~pausebutton.authority.services.Authority`.
 
 ``create_app(settings)`` builds a fresh application (no globals, no work at
 import time); start-up runs migrations (unless told not to), registers the
@@ -18,7 +19,7 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
@@ -36,11 +37,11 @@ from pausebutton.authority import csvio
 from pausebutton.authority.auth import RateLimiter, verify_request
 from pausebutton.authority.db import Database, migrate
 from pausebutton.authority.policy import parse_flop
-from pausebutton.authority.service import (
+from pausebutton.authority.services import Authority
+from pausebutton.authority.services.base import (
     ADMIN,
     MEMBER,
     OPERATOR,
-    AuthorityService,
     Caller,
     CustodyKind,
     b64,
@@ -236,7 +237,7 @@ class OrderFeed:
     also polls the database (``poll_interval``) for orders other workers made.
     """
 
-    def __init__(self, service: AuthorityService, poll_interval: float) -> None:
+    def __init__(self, service: Authority, poll_interval: float) -> None:
         self.service = service
         self.poll_interval = poll_interval
         self.last = 0
@@ -249,10 +250,11 @@ class OrderFeed:
 
     async def refresh(self) -> None:
         async with self._lock:
-            last = await run_in_threadpool(self.service.last_order_sequence)
+            last = await run_in_threadpool(self.service.orders.last_order_sequence)
             if last <= self.last:
                 return
-            new = await run_in_threadpool(self.service.orders, after=self.last)
+            fresh = await run_in_threadpool(self.service.orders.list_orders, after=self.last)
+            new = [asdict(o) for o in fresh]
             if not new:
                 return
             self.orders.extend(new)
@@ -297,7 +299,7 @@ class OrderFeed:
 @dataclass
 class AppState:
     settings: Settings
-    service: AuthorityService
+    service: Authority
     feed: OrderFeed
     limiter: RateLimiter
     metrics: dict[str, int] = field(default_factory=dict)
@@ -308,7 +310,7 @@ class AppState:
         hit = self._principals.get(kid)
         if hit is not None and hit[0] > now:
             return hit[1], hit[2]
-        found = self.service.principal(kid)
+        found = self.service.keys.principal(kid)
         if found is not None:
             self._principals[kid] = (now + 5.0, found[0], found[1])
             if len(self._principals) > 100_000:
@@ -354,7 +356,10 @@ def signed(*roles: str) -> Callable[[Request], Awaitable[Caller]]:
                 )
             st.limiter.take(kid)
             fresh = await run_in_threadpool(
-                svc.use_nonce, kid, check.nonce, check.created + st.settings.signature_max_age + 60
+                svc.keys.use_nonce,
+                kid,
+                check.nonce,
+                check.created + st.settings.signature_max_age + 60,
             )
             if not fresh:
                 raise errors.AuthError(
@@ -363,7 +368,7 @@ def signed(*roles: str) -> Callable[[Request], Awaitable[Caller]]:
         except errors.AuthError as exc:
             st.count(f"auth_{exc.http_status}")
             await run_in_threadpool(
-                svc.record_auth_event,
+                svc.keys.record_auth_event,
                 status=exc.http_status,
                 key_id=kid,
                 method=request.method,
@@ -395,7 +400,7 @@ def create_app(settings: Settings) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         if settings.migrate:
             await run_in_threadpool(migrate, db)
-        service = AuthorityService(
+        service = Authority(
             db,
             root,
             settings.licensing_key,
@@ -406,7 +411,7 @@ def create_app(settings: Settings) -> FastAPI:
             location_policy=settings.location_policy,
         )
         for raw in settings.admin_keys:
-            await run_in_threadpool(service.bootstrap_admin, raw)
+            await run_in_threadpool(service.keys.bootstrap_admin, raw)
         feed = OrderFeed(service, settings.poll_interval)
         state = AppState(
             settings, service, feed, RateLimiter(settings.write_rate, settings.write_burst)
@@ -496,7 +501,7 @@ def create_app(settings: Settings) -> FastAPI:
         large_prefix="/v1/reports",
     )
 
-    def svc(request: Request) -> AuthorityService:
+    def svc(request: Request) -> Authority:
         return _state(request).service
 
     # -- meta ---------------------------------------------------------------------
@@ -510,7 +515,7 @@ def create_app(settings: Settings) -> FastAPI:
     def metrics(request: Request) -> str:
         st = _state(request)
         lines = []
-        for name, value in sorted(st.service.stats().items()):
+        for name, value in sorted(asdict(st.service.audit.stats()).items()):
             lines.append(f"pausebutton_authority_{name} {value}")
         for name, value in sorted(st.metrics.items()):
             lines.append(f"pausebutton_authority_{name}_total {value}")
@@ -540,47 +545,51 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/v1/stats", tags=["meta"])
     def stats(request: Request) -> dict[str, int]:
-        return svc(request).stats()
+        return asdict(svc(request).audit.stats())
 
     # -- registry -------------------------------------------------------------------
 
     @app.post("/v1/owners", tags=["registry"], status_code=201)
     def create_owner(request: Request, body: OwnerIn, caller: Admin) -> dict[str, Any]:
-        return svc(request).create_owner(caller, id=body.id, name=body.name, country=body.country)
+        owner = svc(request).registry.create_owner(
+            caller, id=body.id, name=body.name, country=body.country
+        )
+        return asdict(owner)
 
     @app.get("/v1/owners", tags=["registry"])
     def list_owners(request: Request) -> list[dict[str, Any]]:
-        return svc(request).list_owners()
+        return [asdict(o) for o in svc(request).registry.list_owners()]
 
     @app.get("/v1/owners/{owner_id}", tags=["registry"])
     def get_owner(request: Request, owner_id: NamePath) -> dict[str, Any]:
-        return svc(request).get_owner(owner_id)
+        return asdict(svc(request).registry.get_owner(owner_id))
 
     @app.post("/v1/keys", tags=["registry"], status_code=201)
     def add_key(request: Request, body: KeyIn, caller: Admin) -> dict[str, Any]:
-        return svc(request).add_key(
+        key = svc(request).keys.add_key(
             caller,
             public_key=body.public_key,
             role=body.role,
             name=body.name,
             owner_id=body.owner_id,
         )
+        return asdict(key)
 
     @app.get("/v1/keys", tags=["registry"])
     def list_keys(request: Request) -> list[dict[str, Any]]:
-        return svc(request).list_keys()
+        return [asdict(k) for k in svc(request).keys.list_keys()]
 
     @app.post("/v1/keys/{key_id}/revoke", tags=["registry"])
     def revoke_key(
         request: Request, key_id: Annotated[str, Path(pattern="^[0-9a-f]{64}$")], caller: Admin
     ) -> dict[str, Any]:
-        out = svc(request).revoke_key(caller, key_id)
+        out = asdict(svc(request).keys.revoke_key(caller, key_id))
         _state(request)._principals.pop(key_id, None)
         return out
 
     @app.post("/v1/facilities", tags=["registry"], status_code=201)
     def create_facility(request: Request, body: FacilityIn, caller: Admin) -> dict[str, Any]:
-        return svc(request).create_facility(caller, **body.model_dump())
+        return asdict(svc(request).registry.create_facility(caller, **body.model_dump()))
 
     @app.get("/v1/facilities", tags=["registry"])
     def list_facilities(
@@ -589,26 +598,29 @@ def create_app(settings: Settings) -> FastAPI:
         limit: LimitQuery = 1000,
         offset: AfterQuery = 0,
     ) -> list[dict[str, Any]]:
-        return svc(request).list_facilities(country=country, limit=limit, offset=offset)
+        found = svc(request).registry.list_facilities(country=country, limit=limit, offset=offset)
+        return [asdict(f) for f in found]
 
     @app.get("/v1/facilities/{facility_id}", tags=["registry"])
     def get_facility(request: Request, facility_id: NamePath) -> dict[str, Any]:
-        return svc(request).get_facility(facility_id)
+        return asdict(svc(request).registry.get_facility(facility_id))
 
     @app.post("/v1/facilities/{facility_id}/verification", tags=["registry"])
     def verify_facility(
         request: Request, facility_id: NamePath, body: VerificationIn, caller: Admin
     ) -> dict[str, Any]:
-        return svc(request).set_facility_verified(caller, facility_id, body.verified)
+        return asdict(
+            svc(request).registry.set_facility_verified(caller, facility_id, body.verified)
+        )
 
     @app.post("/v1/chips", tags=["registry"], status_code=201)
     def register_chip(request: Request, body: ChipIn, caller: Admin) -> dict[str, Any]:
         cert = unb64(body.certificate, "certificate", 8192)
-        out = svc(request).register_chip(
+        out = svc(request).registry.register_chip(
             caller, certificate=cert, owner_id=body.owner_id, facility_id=body.facility_id
         )
         _state(request).count("chips_registered")
-        return out
+        return asdict(out)
 
     @app.get("/v1/chips", tags=["registry"])
     def list_chips(
@@ -621,23 +633,25 @@ def create_app(settings: Settings) -> FastAPI:
         limit: LimitQuery = 1000,
         offset: AfterQuery = 0,
     ) -> list[dict[str, Any]]:
-        return svc(request).list_chips(
+        found = svc(request).registry.list_chips(
             owner_id=owner_id, facility_id=facility_id, status=status, limit=limit, offset=offset
         )
+        return [asdict(c) for c in found]
 
     @app.get("/v1/chips/{chip_id}", tags=["registry"])
     def get_chip(request: Request, chip_id: ChipIdPath) -> dict[str, Any]:
-        return svc(request).get_chip(chip_id)
+        return asdict(svc(request).registry.get_chip(chip_id))
 
     @app.get("/v1/chips/{chip_id}/custody", tags=["registry"])
     def get_custody(request: Request, chip_id: ChipIdPath) -> list[dict[str, Any]]:
-        return svc(request).custody(chip_id)
+        return [asdict(e) for e in svc(request).custody.custody(chip_id)]
 
     @app.post("/v1/chips/{chip_id}/custody", tags=["registry"], status_code=201)
     def add_custody(
         request: Request, chip_id: ChipIdPath, body: CustodyIn, caller: Admin
     ) -> dict[str, Any]:
-        return svc(request).add_custody_event(caller, chip_id, **body.model_dump())
+        event = svc(request).custody.add_custody_event(caller, chip_id, **body.model_dump())
+        return asdict(event)
 
     @app.get("/v1/registry/{kind}.csv", tags=["registry"], response_class=PlainTextResponse)
     def export_csv(
@@ -674,7 +688,7 @@ def create_app(settings: Settings) -> FastAPI:
             if isinstance(body.flop_budget, int)
             else parse_flop(body.flop_budget, "flop_budget")
         )
-        out = svc(request).apply(
+        out = svc(request).licensing.apply(
             caller,
             chips=body.chips,
             flop_budget=budget,
@@ -684,8 +698,8 @@ def create_app(settings: Settings) -> FastAPI:
             purpose=body.purpose,
             owner_id=body.owner_id,
         )
-        _state(request).count("licenses_issued", len(out["license_ids"]))
-        return out
+        _state(request).count("licenses_issued", len(out.license_ids))
+        return asdict(out)
 
     @app.get("/v1/licenses/applications", tags=["licensing"])
     def list_applications(
@@ -696,17 +710,20 @@ def create_app(settings: Settings) -> FastAPI:
         ] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 100,
     ) -> list[dict[str, Any]]:
-        return svc(request).list_applications(owner_id=owner_id, status=status, limit=limit)
+        found = svc(request).licensing.list_applications(
+            owner_id=owner_id, status=status, limit=limit
+        )
+        return [asdict(a) for a in found]
 
     @app.get("/v1/licenses/applications/{application_id}", tags=["licensing"])
     def get_application(request: Request, application_id: IdPath) -> dict[str, Any]:
-        return svc(request).get_application(application_id)
+        return asdict(svc(request).licensing.get_application(application_id))
 
     @app.post("/v1/licenses/applications/{application_id}/approvals", tags=["licensing"])
     def approve(request: Request, application_id: IdPath, caller: Member) -> dict[str, Any]:
-        out = svc(request).approve(caller, application_id)
-        _state(request).count("licenses_issued", len(out["license_ids"]))
-        return out
+        out = svc(request).licensing.approve(caller, application_id)
+        _state(request).count("licenses_issued", len(out.license_ids))
+        return asdict(out)
 
     @app.get("/v1/licenses", tags=["licensing"])
     def list_licenses(
@@ -716,20 +733,21 @@ def create_app(settings: Settings) -> FastAPI:
         after: AfterQuery = 0,
         limit: LimitQuery = 1000,
     ) -> list[dict[str, Any]]:
-        return svc(request).list_licenses(
+        found = svc(request).licensing.list_licenses(
             chip_id=chip_id, owner_id=owner_id, after=after, limit=limit
         )
+        return [asdict(lic) for lic in found]
 
     @app.get("/v1/licenses/{license_id}", tags=["licensing"])
     def get_license(request: Request, license_id: IdPath) -> dict[str, Any]:
-        return svc(request).get_license(license_id)
+        return asdict(svc(request).licensing.get_license(license_id))
 
     # -- pause and resume ---------------------------------------------------------------
 
     @app.post("/v1/orders/proposals", tags=["orders"], status_code=201)
     def propose(request: Request, body: ProposalIn, caller: Member) -> dict[str, Any]:
         scope = scope_from_json(body.scope.model_dump()) if body.scope else None
-        return svc(request).propose(
+        proposal = svc(request).orders.propose(
             caller,
             kind=body.kind,
             scope=scope,
@@ -737,6 +755,7 @@ def create_app(settings: Settings) -> FastAPI:
             effective_at=body.effective_at,
             lifts=body.lifts,
         )
+        return asdict(proposal)
 
     @app.get("/v1/orders/proposals", tags=["orders"])
     def list_proposals(
@@ -744,11 +763,11 @@ def create_app(settings: Settings) -> FastAPI:
         status: Annotated[Literal["open", "assembled"] | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 100,
     ) -> list[dict[str, Any]]:
-        return svc(request).list_proposals(status=status, limit=limit)
+        return [asdict(p) for p in svc(request).orders.list_proposals(status=status, limit=limit)]
 
     @app.get("/v1/orders/proposals/{proposal_id}", tags=["orders"])
     def get_proposal(request: Request, proposal_id: IdPath) -> dict[str, Any]:
-        return svc(request).get_proposal(proposal_id)
+        return asdict(svc(request).orders.get_proposal(proposal_id))
 
     @app.post("/v1/orders/proposals/{proposal_id}/signatures", tags=["orders"])
     async def sign_proposal(
@@ -756,16 +775,16 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> dict[str, Any]:
         st = _state(request)
         out = await run_in_threadpool(
-            st.service.sign_proposal,
+            st.service.orders.sign_proposal,
             caller,
             proposal_id,
             key_id_hex=body.key_id,
             sig_hex=body.sig,
         )
-        if out.get("assembled_now"):
+        if out.assembled_now:
             st.count("orders_assembled")
             await st.feed.refresh()
-        return out
+        return asdict(out)
 
     @app.get("/v1/orders", tags=["orders"])
     def list_orders(
@@ -774,7 +793,8 @@ def create_app(settings: Settings) -> FastAPI:
         active: bool | None = None,
         limit: LimitQuery = 1000,
     ) -> list[dict[str, Any]]:
-        return svc(request).orders(after=after, active=active, limit=limit)
+        found = svc(request).orders.list_orders(after=after, active=active, limit=limit)
+        return [asdict(o) for o in found]
 
     @app.get("/v1/orders/watch", tags=["orders"])
     async def watch_orders(
@@ -808,7 +828,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/v1/orders/{sequence}", tags=["orders"])
     def get_order(request: Request, sequence: IdPath) -> dict[str, Any]:
-        return svc(request).get_order(sequence)
+        return asdict(svc(request).orders.get_order(sequence))
 
     # -- usage reports --------------------------------------------------------------------
 
@@ -835,15 +855,16 @@ def create_app(settings: Settings) -> FastAPI:
             raise errors.SchemaError(
                 "body must be a CBOR array of report envelopes (byte strings)", field="body"
             )
-        out = await run_in_threadpool(st.service.ingest, caller, value)
-        st.count("reports_accepted", out["accepted"])
-        return out
+        out = await run_in_threadpool(st.service.reports.ingest, caller, value)
+        st.count("reports_accepted", out.accepted)
+        return asdict(out)
 
     @app.get("/v1/chips/{chip_id}/reports", tags=["reports"])
     def list_reports(
         request: Request, chip_id: ChipIdPath, after: AfterQuery = 0, limit: LimitQuery = 1000
     ) -> list[dict[str, Any]]:
-        return svc(request).list_reports(chip_id, after=after, limit=limit)
+        found = svc(request).reports.list_reports(chip_id, after=after, limit=limit)
+        return [asdict(r) for r in found]
 
     @app.get("/v1/alerts", tags=["reports"])
     def list_alerts(
@@ -853,7 +874,10 @@ def create_app(settings: Settings) -> FastAPI:
         chip_id: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
         limit: LimitQuery = 1000,
     ) -> list[dict[str, Any]]:
-        return svc(request).list_alerts(after=after, kind=kind, chip_id=chip_id, limit=limit)
+        found = svc(request).reports.list_alerts(
+            after=after, kind=kind, chip_id=chip_id, limit=limit
+        )
+        return [asdict(a) for a in found]
 
     # -- transparency log ------------------------------------------------------------------
 
@@ -882,15 +906,15 @@ def create_app(settings: Settings) -> FastAPI:
         """Publish a ProhibitedArtifacts envelope signed by the pause role's K of N
         (raw CBOR body); it is logged and served to node agents at GET /v1/prohibited."""
         raw = await request.body()
-        out = await run_in_threadpool(svc(request).publish_prohibited, caller, raw)
+        out = await run_in_threadpool(svc(request).artifacts.publish_prohibited, caller, raw)
         _state(request).count("prohibited_lists")
-        return out
+        return asdict(out)
 
     @app.get("/v1/prohibited", tags=["artifacts"])
     def newest_prohibited(request: Request) -> dict[str, Any]:
         """The newest published list: ``{sequence, issued_at, artifacts, log_index,
         envelope (base64)}``; 404 ``not_found`` before the first."""
-        return svc(request).newest_prohibited()
+        return asdict(svc(request).artifacts.newest_prohibited())
 
     @app.post("/v1/artifact-reports", tags=["artifacts"])
     def report_artifacts(
@@ -898,9 +922,11 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> dict[str, Any]:
         """Refused loads of prohibited artifacts, reported by node agents; each new one
         raises a ``prohibited_artifact`` alert (GET /v1/alerts)."""
-        out = svc(request).report_artifacts(caller, [r.model_dump() for r in body.reports])
-        _state(request).count("artifact_reports", out["accepted"])
-        return out
+        out = svc(request).artifacts.report_artifacts(
+            caller, [r.model_dump() for r in body.reports]
+        )
+        _state(request).count("artifact_reports", out.accepted)
+        return asdict(out)
 
     @app.get("/v1/artifact-reports", tags=["artifacts"])
     def list_artifact_reports(
@@ -909,7 +935,10 @@ def create_app(settings: Settings) -> FastAPI:
         after: AfterQuery = 0,
         limit: LimitQuery = 1000,
     ) -> list[dict[str, Any]]:
-        return svc(request).list_artifact_reports(owner_id=owner_id, after=after, limit=limit)
+        found = svc(request).artifacts.list_artifact_reports(
+            owner_id=owner_id, after=after, limit=limit
+        )
+        return [asdict(r) for r in found]
 
     # -- location verification ------------------------------------------------------------
 
@@ -930,9 +959,9 @@ def create_app(settings: Settings) -> FastAPI:
         it), so no request signature; refused with ``bad_signature``, ``not_found``,
         ``expired``, ``not_yet_valid`` or ``replay``."""
         raw = await request.body()
-        out = await run_in_threadpool(svc(request).submit_measurement, raw)
+        out = await run_in_threadpool(svc(request).location.submit_measurement, raw)
         _state(request).count("location_measurements")
-        return out
+        return asdict(out)
 
     @app.post("/v1/location/checks/run", tags=["location"])
     def run_location_checks(
@@ -940,7 +969,7 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> dict[str, Any]:
         """Run the location checks now (they also run every ``location_interval`` s)."""
         s = svc(request)
-        return {"checks": s.run_location_checks(s.now())}
+        return {"checks": [asdict(c) for c in s.location.run_location_checks(s.now())]}
 
     @app.get("/v1/location/checks", tags=["location"])
     def list_location_checks(
@@ -950,7 +979,10 @@ def create_app(settings: Settings) -> FastAPI:
         limit: LimitQuery = 1000,
     ) -> list[dict[str, Any]]:
         """Stored check results, oldest first: verdict, evidence, log index, alert id."""
-        return svc(request).list_location_checks(chip_id=chip_id, after=after, limit=limit)
+        found = svc(request).location.list_location_checks(
+            chip_id=chip_id, after=after, limit=limit
+        )
+        return [asdict(c) for c in found]
 
     @app.get("/v1/location/measurements", tags=["location"])
     def list_location_measurements(
@@ -960,7 +992,8 @@ def create_app(settings: Settings) -> FastAPI:
         limit: LimitQuery = 1000,
     ) -> list[dict[str, Any]]:
         """A chip's stored measurements (envelope base64)."""
-        return svc(request).list_location_measurements(chip_id, after=after, limit=limit)
+        found = svc(request).location.list_location_measurements(chip_id, after=after, limit=limit)
+        return [asdict(m) for m in found]
 
     # -- time tokens -------------------------------------------------------------------
 
@@ -976,11 +1009,11 @@ def create_app(settings: Settings) -> FastAPI:
         """A TimeToken signed by the time role (JSON with the base64 envelope, or the raw
         envelope when the request accepts ``application/cbor``); ``chip_id`` binds it to
         one chip. 503 when the server has no time key."""
-        out = svc(request).time_token(chip_id)
+        out = svc(request).time.time_token(chip_id)
         _state(request).count("time_tokens")
         if "application/cbor" in request.headers.get("accept", ""):
-            return Response(unb64(out["envelope"], "envelope"), media_type="application/cbor")
-        return JSONResponse(out)
+            return Response(unb64(out.envelope, "envelope"), media_type="application/cbor")
+        return JSONResponse(asdict(out))
 
     # -- audit ---------------------------------------------------------------------------
 
@@ -991,14 +1024,14 @@ def create_app(settings: Settings) -> FastAPI:
         end: Annotated[int | None, Query(ge=0, le=BIG)] = None,
     ) -> dict[str, Any]:
         s = svc(request)
-        return {"size": s.log_size(), "entries": s.log_entries(start, end)}
+        return {"size": s.audit.log_size(), "entries": s.audit.log_entries(start, end)}
 
     @app.post("/v1/audit/auth-events", tags=["audit"])
     def auth_events(
         request: Request, caller: Admin, body: Annotated[dict[str, Any] | None, Body()] = None
     ) -> list[dict[str, Any]]:
         """Recent 401/403 answers (a signed admin request, hence POST)."""
-        return svc(request).auth_events()
+        return [asdict(e) for e in svc(request).keys.auth_events()]
 
     return app
 
@@ -1035,9 +1068,7 @@ async def _checkpointer(
             await asyncio.wait_for(stop.wait(), interval)
 
 
-async def _location_checker(
-    service: AuthorityService, interval: float, stop: asyncio.Event
-) -> None:
+async def _location_checker(service: Authority, interval: float, stop: asyncio.Event) -> None:
     """Every ``interval`` seconds: run the location checks (the first run one interval
     after start-up). A failed run is retried at the next interval."""
     while not stop.is_set():
@@ -1046,7 +1077,7 @@ async def _location_checker(
         if stop.is_set():
             break
         with contextlib.suppress(Exception):
-            await run_in_threadpool(service.run_location_checks, service.now())
+            await run_in_threadpool(service.location.run_location_checks, service.now())
 
 
 class _LazyLogService:
