@@ -916,7 +916,11 @@ def verify_report_chain(
 ) -> list[UsageReport]:
     """Check a run of usage reports: each signed by the chip's device key, sequences
     consecutive from ``first_sequence``, each ``prev_hash`` the hash of the report
-    before. A deleted, reordered or forged report raises ChainError/BadSignatureError."""
+    before. A deleted, reordered or forged report raises ChainError/BadSignatureError.
+
+    The chain rules are :func:`pausebutton.protocol.reportchain.classify_report`'s (the
+    authority's ingestion applies the same); a run must be complete, so any outcome
+    but ``next`` is refused."""
     cert = Envelope.decode(certificate).open_as(DeviceCertificate)
     device = PublicKey.from_bytes(cert.device_key)
     out: list[UsageReport] = []
