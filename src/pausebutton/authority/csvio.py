@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from pausebutton.authority import tables as t
-from pausebutton.authority.service import AuthorityService, Caller
+from pausebutton.authority.services import Authority, Caller
 from pausebutton.errors import DataError, PausebuttonError
 
 COLUMNS = {
@@ -60,7 +60,7 @@ COLUMNS = {
 MAX_ROWS = 100_000
 
 
-def export_csv(service: AuthorityService, kind: str) -> str:
+def export_csv(service: Authority, kind: str) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     cols = COLUMNS[kind]
@@ -117,7 +117,7 @@ def _intv(row: dict[str, str], name: str, line: int) -> int | None:
         raise DataError(f"row {line}: {name} is not an integer", row=line, field=name) from None
 
 
-def import_csv(service: AuthorityService, caller: Caller, kind: str, text: str) -> dict[str, Any]:
+def import_csv(service: Authority, caller: Caller, kind: str, text: str) -> dict[str, Any]:
     """Import rows of ``kind``; all or nothing."""
     if kind not in COLUMNS:
         raise DataError(f"unknown registry table {kind!r}", field="kind")
@@ -153,14 +153,14 @@ def import_csv(service: AuthorityService, caller: Caller, kind: str, text: str) 
 
 
 def _import_row(
-    service: AuthorityService, caller: Caller, kind: str, row: dict[str, str], line: int
+    service: Authority, caller: Caller, kind: str, row: dict[str, str], line: int
 ) -> None:
     if kind == "owners":
-        service.create_owner(
+        service.registry.create_owner(
             caller, id=row["id"].strip(), name=row["name"].strip(), country=row["country"].strip()
         )
     elif kind == "facilities":
-        service.create_facility(
+        service.registry.create_facility(
             caller,
             id=row["id"].strip(),
             name=row["name"].strip(),
@@ -181,7 +181,7 @@ def _import_row(
             raise DataError(
                 f"row {line}: certificate is not base64", row=line, field="certificate"
             ) from None
-        service.register_chip(
+        service.registry.register_chip(
             caller,
             certificate=cert,
             owner_id=_opt(row, "owner_id"),
@@ -189,7 +189,7 @@ def _import_row(
         )
     else:
         at = _intv(row, "at", line)
-        service.add_custody_event(
+        service.custody.add_custody_event(
             caller,
             row["chip_id"].strip(),
             kind=row["kind"].strip(),

@@ -69,6 +69,7 @@ from pausebutton.protocol.messages import (
     UsageReport,
     report_hash,
 )
+from pausebutton.protocol.reportchain import ChainHead, ChainOutcome, classify_report
 from pausebutton.protocol.schema import Struct, check_nonneg
 from pausebutton.protocol.trustroot import TrustRoot, load_pinned_root, verify_root_update
 from pausebutton.translog.bundle import InclusionBundle
@@ -915,7 +916,11 @@ def verify_report_chain(
 ) -> list[UsageReport]:
     """Check a run of usage reports: each signed by the chip's device key, sequences
     consecutive from ``first_sequence``, each ``prev_hash`` the hash of the report
-    before. A deleted, reordered or forged report raises ChainError/BadSignatureError."""
+    before. A deleted, reordered or forged report raises ChainError/BadSignatureError.
+
+    The chain rules are :func:`pausebutton.protocol.reportchain.classify_report`'s (the
+    authority's ingestion applies the same); a run must be complete, so any outcome
+    but ``next`` is refused."""
     cert = Envelope.decode(certificate).open_as(DeviceCertificate)
     device = PublicKey.from_bytes(cert.device_key)
     out: list[UsageReport] = []
@@ -927,19 +932,21 @@ def verify_report_chain(
             raise BadSignatureError(f"report {i} is not signed by the chip's device key")
         if report.chip_id != cert.chip_id:
             raise WrongChipError(f"report {i} is from another chip")
-        if report.sequence != expected_seq:
+        digest = report_hash(data)
+        verdict = classify_report(report, digest, ChainHead(expected_seq - 1, prev_hash))
+        if verdict.outcome is ChainOutcome.CHAIN:
+            raise ChainError(f"report {report.sequence} does not link to the report before it")
+        if verdict.outcome is not ChainOutcome.NEXT:
             raise ChainError(
                 f"report {i} has sequence {report.sequence}, expected {expected_seq}"
                 " (a report is missing or out of order)"
             )
-        if report.prev_hash != prev_hash:
-            raise ChainError(f"report {report.sequence} does not link to the report before it")
         if out and (
             report.flop_full < out[-1].flop_full or report.flop_throttled < out[-1].flop_throttled
         ):
             raise ChainError(f"report {report.sequence} has counters that went down")
         out.append(report)
-        prev_hash = report_hash(data)
+        prev_hash = digest
         expected_seq += 1
     return out
 

@@ -1,5 +1,5 @@
 """Authority integration (pure): verify a chip against its declared facility from signed
-Measurements. The authority service (``AuthorityService.run_location_checks``)
+Measurements. The authority (``Authority.location.run_location_checks``)
 supplies the clock (``now``), the trusted landmark keys (trust-root role
 ``landmark``), the stored measurements and the registered facility; it stores each
 result, logs it and raises the alert (docs/geo.md, "Authority integration").

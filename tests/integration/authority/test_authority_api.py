@@ -456,9 +456,9 @@ def test_routes_serialise_dataclass_results_like_dicts(
 
     api.owner()
     as_dict = api.http.get("/v1/owners/acme").json()
-    service = api.http._transport._inner.app.state.pb.service
-    service.get_owner = lambda owner_id: Owner(**as_dict)
-    service.list_owners = lambda: [Owner(**as_dict)]
+    registry = api.http._transport._inner.app.state.pb.service.registry
+    registry.get_owner = lambda owner_id: Owner(**as_dict)
+    registry.list_owners = lambda: [Owner(**as_dict)]
     assert api.http.get("/v1/owners/acme").json() == as_dict
     resp = api.http.get("/v1/owners")  # a field too many: a server fault, never sent on
     assert resp.status_code == 500 and resp.json()["error"] == "internal"

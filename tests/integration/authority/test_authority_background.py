@@ -53,7 +53,7 @@ def test_failing_loop_is_logged_counted_and_degrades_health(
         assert http.get("/healthz").json()["status"] == "ok"
         st = app.state.pb
         target = {
-            "order_feed": (st.service, "last_order_sequence"),
+            "order_feed": (st.service.orders, "last_order_sequence"),
             "checkpointer": (st.log, "checkpoint"),
             "wal_checkpoint": (st.service.db, "checkpoint_wal"),
         }[loop]
@@ -93,9 +93,9 @@ def test_failing_loop_is_logged_counted_and_degrades_health(
 def test_location_loop_failure_is_reported(world: Any, db_url: str) -> None:
     app = create_app(world.settings(db_url, location_interval=0.05))
     with serve_in_process(app) as http:
-        service = app.state.pb.service
-        fault = Fault(service.run_location_checks)
-        service.run_location_checks = fault
+        location = app.state.pb.service.location
+        fault = Fault(location.run_location_checks)
+        location.run_location_checks = fault
         wait_for(lambda: http.get("/healthz").status_code == 503)
         assert http.get("/healthz").json()["reasons"][0].startswith("location_checks: OSError")
         fault.on = False

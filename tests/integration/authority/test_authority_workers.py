@@ -267,14 +267,14 @@ def test_workers_starting_together_both_come_up(world: Any, db_url: str) -> None
 
     from pausebutton.authority import tables
     from pausebutton.authority.db import Database, migrate
-    from pausebutton.authority.service import AuthorityService
+    from pausebutton.authority.services import Authority
 
     settings = world.settings(db_url)
     raw = settings.admin_keys[0]
     first_db, second_db = Database.connect(db_url), Database.connect(db_url)
     migrate(first_db)
-    first = AuthorityService(first_db, settings.trust_root(), settings.licensing_key)
-    second = AuthorityService(second_db, settings.trust_root(), settings.licensing_key)
+    first = Authority(first_db, settings.trust_root(), settings.licensing_key)
+    second = Authority(second_db, settings.trust_root(), settings.licensing_key)
 
     class LooksBeforeTheOtherInserts:
         """The second worker's connection: its look for the key ran before the first
@@ -289,18 +289,18 @@ def test_workers_starting_together_both_come_up(world: Any, db_url: str) -> None
                 return self.conn.execute(select(tables.api_keys.c.key_id).where(false()))
             return self.conn.execute(statement, *args, **kw)
 
-    real_write = second._write
+    real_write = second.store.write
 
     @contextlib.contextmanager
     def racing_write() -> Any:
         with real_write() as conn:
             yield LooksBeforeTheOtherInserts(conn)
 
-    second._write = racing_write  # type: ignore[method-assign]
-    kid = first.bootstrap_admin(raw)
-    assert second.bootstrap_admin(raw) == kid
-    keys = [k for k in first.list_keys() if k["key_id"] == kid]
-    assert len(keys) == 1 and keys[0]["role"] == "admin"
+    second.store.write = racing_write  # type: ignore[method-assign]
+    kid = first.keys.bootstrap_admin(raw)
+    assert second.keys.bootstrap_admin(raw) == kid
+    keys = [k for k in first.keys.list_keys() if k.key_id == kid]
+    assert len(keys) == 1 and keys[0].role == "admin"
     first_db.dispose()
     second_db.dispose()
 

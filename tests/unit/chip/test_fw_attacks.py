@@ -31,6 +31,7 @@ from pausebutton.errors import (
     WrongChipError,
 )
 from pausebutton.protocol.envelope import Envelope, Signature
+from pausebutton.protocol.messages import report_hash
 from pausebutton.protocol.trustroot import Role
 
 
@@ -212,6 +213,20 @@ def test_attack_report_chain_with_gap(lab: Lab, chip: SimulatedChip) -> None:
         verify_report_chain(chip.certificate, [reports[0], reports[2], reports[3]])
     with pytest.raises(ChainError):
         verify_report_chain(chip.certificate, [reports[0], reports[2], reports[1]])
+
+
+def test_attack_report_chain_with_forged_link(lab: Lab, chip: SimulatedChip) -> None:
+    reports = []
+    for _ in range(3):
+        chip.run(10**9)
+        reports.append(chip.report())
+    # a run starting mid-chain links only onto the hash of the report before it
+    tail = verify_report_chain(
+        chip.certificate, reports[1:], first_sequence=2, prev_hash=report_hash(reports[0])
+    )
+    assert [r.sequence for r in tail] == [2, 3]
+    with pytest.raises(ChainError, match="does not link"):
+        verify_report_chain(chip.certificate, reports[1:], first_sequence=2)
 
 
 def test_attack_resume_older_than_pause(lab: Lab, chip: SimulatedChip) -> None:

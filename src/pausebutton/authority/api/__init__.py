@@ -1,4 +1,4 @@
-"""The authority's HTTP API (FastAPI): thin routes over :class:`AuthorityService`.
+"""The authority's HTTP API (FastAPI): thin routes over :class:`Authority`.
 
 ``create_app(settings)`` builds a fresh application (no globals, no work at import
 time); start-up runs migrations (unless told not to), registers the configured admin
@@ -47,7 +47,7 @@ from pausebutton.authority.api.routers import (
 )
 from pausebutton.authority.auth import RateLimiter
 from pausebutton.authority.db import Database, migrate
-from pausebutton.authority.service import AuthorityService
+from pausebutton.authority.services import Authority
 from pausebutton.authority.settings import Settings
 from pausebutton.errors import UsageError
 from pausebutton.translog.http import log_router
@@ -84,7 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         if settings.migrate:
             await run_in_threadpool(migrate, db)
-        service = AuthorityService(
+        service = Authority(
             db,
             root,
             settings.licensing_key,
@@ -95,7 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
             location_policy=settings.location_policy,
         )
         for raw in settings.admin_keys:
-            await run_in_threadpool(service.bootstrap_admin, raw)
+            await run_in_threadpool(service.keys.bootstrap_admin, raw)
         health = LoopHealth(metrics)
         feed = OrderFeed(service, settings.poll_interval, metrics)
         limiter = RateLimiter(settings.write_rate, settings.write_burst)

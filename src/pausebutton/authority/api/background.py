@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from pausebutton.authority.api.metrics import Metrics
 from pausebutton.authority.db import Database
-from pausebutton.authority.service import AuthorityService
+from pausebutton.authority.services import Authority
 from pausebutton.translog.store import LogService
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class OrderFeed:
     also polls the database (``poll_interval``) for orders other workers made.
     """
 
-    def __init__(self, service: AuthorityService, poll_interval: float, metrics: Metrics) -> None:
+    def __init__(self, service: Authority, poll_interval: float, metrics: Metrics) -> None:
         self.service = service
         self.poll_interval = poll_interval
         self.metrics = metrics
@@ -86,10 +86,10 @@ class OrderFeed:
 
     async def refresh(self) -> None:
         async with self._lock:
-            last = await run_in_threadpool(self.service.last_order_sequence)
+            last = await run_in_threadpool(self.service.orders.last_order_sequence)
             if last <= self.last:
                 return
-            new = await run_in_threadpool(self.service.orders, after=self.last)
+            new = await run_in_threadpool(self.service.orders.list_orders, after=self.last)
             if not new:
                 return
             self.orders.extend(_as_dict(o) for o in new)
@@ -179,7 +179,7 @@ async def checkpointer(
 
 
 async def location_checker(
-    service: AuthorityService, interval: float, stop: asyncio.Event, health: LoopHealth
+    service: Authority, interval: float, stop: asyncio.Event, health: LoopHealth
 ) -> None:
     """Every ``interval`` seconds: run the location checks (the first run one interval
     after start-up). A failed run is retried at the next interval."""
@@ -188,5 +188,5 @@ async def location_checker(
         if stop.is_set():
             break
         await health.run(
-            LOCATION, lambda: run_in_threadpool(service.run_location_checks, service.now())
+            LOCATION, lambda: run_in_threadpool(service.location.run_location_checks, service.now())
         )

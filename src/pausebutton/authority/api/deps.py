@@ -14,7 +14,7 @@ from pausebutton import errors
 from pausebutton.authority.api.background import LoopHealth, OrderFeed
 from pausebutton.authority.api.metrics import Metrics
 from pausebutton.authority.auth import RateLimiter, verify_request
-from pausebutton.authority.service import ADMIN, MEMBER, OPERATOR, AuthorityService, Caller
+from pausebutton.authority.services import ADMIN, MEMBER, OPERATOR, Authority, Caller
 from pausebutton.authority.settings import Settings
 from pausebutton.protocol.keys import PublicKey
 from pausebutton.translog.store import LogService
@@ -25,7 +25,7 @@ class AppState:
     """What the routes share, built at start-up (after migrations)."""
 
     settings: Settings
-    service: AuthorityService
+    service: Authority
     feed: OrderFeed
     limiter: RateLimiter
     metrics: Metrics
@@ -39,7 +39,7 @@ class AppState:
         hit = self._principals.get(kid)
         if hit is not None and hit[0] > now:
             return hit[1], hit[2]
-        found = self.service.principal(kid)
+        found = self.service.keys.principal(kid)
         if found is not None:
             self._principals[kid] = (now + 5.0, found[0], found[1])
             if len(self._principals) > 100_000:
@@ -59,13 +59,13 @@ async def get_state(request: Request) -> AppState:
     return state
 
 
-async def get_service(request: Request) -> AuthorityService:
+async def get_service(request: Request) -> Authority:
     state: AppState = request.app.state.pb
     return state.service
 
 
 State = Annotated[AppState, Depends(get_state)]
-Service = Annotated[AuthorityService, Depends(get_service)]
+Service = Annotated[Authority, Depends(get_service)]
 
 
 def signed(*roles: str) -> Callable[[Request], Awaitable[Caller]]:
@@ -99,7 +99,10 @@ def signed(*roles: str) -> Callable[[Request], Awaitable[Caller]]:
                 )
             st.limiter.take(kid)
             fresh = await run_in_threadpool(
-                svc.use_nonce, kid, check.nonce, check.created + st.settings.signature_max_age + 60
+                svc.keys.use_nonce,
+                kid,
+                check.nonce,
+                check.created + st.settings.signature_max_age + 60,
             )
             if not fresh:
                 raise errors.AuthError(
@@ -108,7 +111,7 @@ def signed(*roles: str) -> Callable[[Request], Awaitable[Caller]]:
         except errors.AuthError as exc:
             st.count(f"auth_{exc.http_status}")
             await run_in_threadpool(
-                svc.record_auth_event,
+                svc.keys.record_auth_event,
                 status=exc.http_status,
                 key_id=kid,
                 method=request.method,

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pausebutton.authority.service import CustodyKind
+from pausebutton.authority.services.base import CustodyKind
 from pausebutton.translog.http import ErrorOut  # one error body for the whole API
 
 BIG = 2**62
@@ -266,8 +266,20 @@ class CustodyOut(_Out):
     log_index: int | None
 
 
-class CustodyRecordOut(CustodyOut):
+class CustodyRecordOut(_Out):
+    """A recorded custody event: the chip first, then the event (the order of the JSON)."""
+
     chip_id: str
+    seq: int
+    kind: str
+    at: int
+    actor: str
+    owner_id: str | None
+    facility_id: str | None
+    country: str | None
+    note: str | None
+    recorded_at: int
+    log_index: int | None
 
 
 class ChipOut(_Out):

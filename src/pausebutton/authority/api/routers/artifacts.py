@@ -40,7 +40,7 @@ async def publish_prohibited(request: Request, st: State, caller: Member) -> Any
     """Publish a ProhibitedArtifacts envelope signed by the pause role's K of N
     (raw CBOR body); it is logged and served to node agents at GET /v1/prohibited."""
     raw = await request.body()
-    out = await run_in_threadpool(st.service.publish_prohibited, caller, raw)
+    out = await run_in_threadpool(st.service.artifacts.publish_prohibited, caller, raw)
     st.count("prohibited_lists")
     return out
 
@@ -49,14 +49,14 @@ async def publish_prohibited(request: Request, st: State, caller: Member) -> Any
 def newest_prohibited(svc: Service) -> Any:
     """The newest published list: ``{sequence, issued_at, artifacts, log_index,
     envelope (base64)}``; 404 ``not_found`` before the first."""
-    return svc.newest_prohibited()
+    return svc.artifacts.newest_prohibited()
 
 
 @router.post("/v1/artifact-reports", response_model=m.ArtifactReportsOut, responses=WRITE)
 def report_artifacts(st: State, body: m.ArtifactReportsIn, caller: Operator) -> Any:
     """Refused loads of prohibited artifacts, reported by node agents; each new one
     raises a ``prohibited_artifact`` alert (GET /v1/alerts)."""
-    out = st.service.report_artifacts(caller, [r.model_dump() for r in body.reports])
+    out = st.service.artifacts.report_artifacts(caller, [r.model_dump() for r in body.reports])
     st.count("artifact_reports", result_field(out, "accepted"))
     return out
 
@@ -69,4 +69,4 @@ def report_artifacts(st: State, body: m.ArtifactReportsIn, caller: Operator) -> 
 def list_artifact_reports(
     svc: Service, owner_id: NameQuery = None, after: AfterQuery = 0, limit: LimitQuery = 1000
 ) -> Any:
-    return svc.list_artifact_reports(owner_id=owner_id, after=after, limit=limit)
+    return svc.artifacts.list_artifact_reports(owner_id=owner_id, after=after, limit=limit)

@@ -25,7 +25,7 @@ def log_entries(
     end: Annotated[int | None, Query(ge=0, le=BIG)] = None,
 ) -> Any:
     """Entries ``[start, end)`` of the authority's log (at most 1000), data base64."""
-    return {"size": svc.log_size(), "entries": svc.log_entries(start, end)}
+    return {"size": svc.audit.log_size(), "entries": svc.audit.log_entries(start, end)}
 
 
 @router.post(
@@ -37,4 +37,4 @@ def auth_events(
     svc: Service, caller: Admin, body: Annotated[dict[str, Any] | None, Body()] = None
 ) -> Any:
     """Recent 401/403 answers (a signed admin request, hence POST)."""
-    return svc.auth_events()
+    return svc.keys.auth_events()

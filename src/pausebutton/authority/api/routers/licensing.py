@@ -48,7 +48,7 @@ def apply(st: State, body: m.ApplicationIn, caller: Operator) -> Any:
         if isinstance(body.flop_budget, int)
         else parse_flop(body.flop_budget, "flop_budget")
     )
-    out = st.service.apply(
+    out = st.service.licensing.apply(
         caller,
         chips=body.chips,
         flop_budget=budget,
@@ -69,7 +69,7 @@ def list_applications(
     status: Annotated[Literal["pending", "approved", "issued", "refused"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
 ) -> Any:
-    return svc.list_applications(owner_id=owner_id, status=status, limit=limit)
+    return svc.licensing.list_applications(owner_id=owner_id, status=status, limit=limit)
 
 
 @router.get(
@@ -78,7 +78,7 @@ def list_applications(
     responses=READ,
 )
 def get_application(svc: Service, application_id: IdPath) -> Any:
-    return svc.get_application(application_id)
+    return svc.licensing.get_application(application_id)
 
 
 @router.post(
@@ -87,7 +87,7 @@ def get_application(svc: Service, application_id: IdPath) -> Any:
     responses=WRITE,
 )
 def approve(st: State, application_id: IdPath, caller: Member) -> Any:
-    out = st.service.approve(caller, application_id)
+    out = st.service.licensing.approve(caller, application_id)
     st.count("licenses_issued", len(result_field(out, "license_ids")))
     return out
 
@@ -100,9 +100,9 @@ def list_licenses(
     after: AfterQuery = 0,
     limit: LimitQuery = 1000,
 ) -> Any:
-    return svc.list_licenses(chip_id=chip_id, owner_id=owner_id, after=after, limit=limit)
+    return svc.licensing.list_licenses(chip_id=chip_id, owner_id=owner_id, after=after, limit=limit)
 
 
 @router.get("/v1/licenses/{license_id}", response_model=m.LicenseOut, responses=READ)
 def get_license(svc: Service, license_id: IdPath) -> Any:
-    return svc.get_license(license_id)
+    return svc.licensing.get_license(license_id)

@@ -29,7 +29,7 @@ async def submit_measurement(request: Request, st: State) -> Any:
     it), so no request signature; refused with ``bad_signature``, ``not_found``,
     ``expired``, ``not_yet_valid`` or ``replay``."""
     raw = await request.body()
-    out = await run_in_threadpool(st.service.submit_measurement, raw)
+    out = await run_in_threadpool(st.service.location.submit_measurement, raw)
     st.count("location_measurements")
     return out
 
@@ -43,7 +43,7 @@ def run_location_checks(
     svc: Service, caller: Admin, body: Annotated[dict[str, Any] | None, Body()] = None
 ) -> Any:
     """Run the location checks now (they also run every ``location_interval`` s)."""
-    return {"checks": svc.run_location_checks(svc.now())}
+    return {"checks": svc.location.run_location_checks(svc.now())}
 
 
 @router.get(
@@ -58,7 +58,7 @@ def list_location_checks(
     limit: LimitQuery = 1000,
 ) -> Any:
     """Stored check results, oldest first: verdict, evidence, log index, alert id."""
-    return svc.list_location_checks(chip_id=chip_id, after=after, limit=limit)
+    return svc.location.list_location_checks(chip_id=chip_id, after=after, limit=limit)
 
 
 @router.get(
@@ -70,4 +70,4 @@ def list_location_measurements(
     svc: Service, chip_id: ChipQuery, after: AfterQuery = 0, limit: LimitQuery = 1000
 ) -> Any:
     """A chip's stored measurements (envelope base64)."""
-    return svc.list_location_measurements(chip_id, after=after, limit=limit)
+    return svc.location.list_location_measurements(chip_id, after=after, limit=limit)

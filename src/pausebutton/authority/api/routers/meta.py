@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pausebutton.authority.api import models as m
 from pausebutton.authority.api.deps import Service, State
 from pausebutton.authority.api.metrics import CONTENT_TYPE
-from pausebutton.authority.service import b64
+from pausebutton.authority.services.base import b64
 
 router = APIRouter(tags=["meta"])
 
@@ -42,8 +43,8 @@ async def healthz(st: State) -> Any:
 async def metrics(st: State) -> Response:
     """Prometheus text: the database's counts, and this server's counters and gauges
     (summed over all workers of ``authority serve --workers N``)."""
-    stats = await run_in_threadpool(st.service.stats)
-    return Response(st.metrics.render(stats), media_type=CONTENT_TYPE)
+    stats = await run_in_threadpool(st.service.audit.stats)
+    return Response(st.metrics.render(asdict(stats)), media_type=CONTENT_TYPE)
 
 
 @router.get("/v1/trust-root", response_model=m.TrustRootOut)
@@ -61,4 +62,4 @@ async def trust_root(st: State) -> Any:
 
 @router.get("/v1/stats", response_model=m.StatsOut)
 def stats(svc: Service) -> Any:
-    return svc.stats()
+    return svc.audit.stats()

@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from pausebutton.authority.api import models as m
 from pausebutton.authority.api.deps import SIGNED_ERRORS, Member, Service, State, result_field
 from pausebutton.authority.api.models import AfterQuery, IdPath, LimitQuery, error_responses
-from pausebutton.authority.service import scope_from_json
+from pausebutton.authority.services.base import scope_from_json
 
 router = APIRouter(tags=["orders"])
 
@@ -25,7 +25,7 @@ WRITE = error_responses(400, *SIGNED_ERRORS, 404, 409, 413, 422)
 @router.post("/v1/orders/proposals", status_code=201, response_model=m.ProposalOut, responses=WRITE)
 def propose(svc: Service, body: m.ProposalIn, caller: Member) -> Any:
     scope = scope_from_json(body.scope.model_dump()) if body.scope else None
-    return svc.propose(
+    return svc.orders.propose(
         caller,
         kind=body.kind,
         scope=scope,
@@ -41,12 +41,12 @@ def list_proposals(
     status: Annotated[Literal["open", "assembled"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
 ) -> Any:
-    return svc.list_proposals(status=status, limit=limit)
+    return svc.orders.list_proposals(status=status, limit=limit)
 
 
 @router.get("/v1/orders/proposals/{proposal_id}", response_model=m.ProposalOut, responses=READ)
 def get_proposal(svc: Service, proposal_id: IdPath) -> Any:
-    return svc.get_proposal(proposal_id)
+    return svc.orders.get_proposal(proposal_id)
 
 
 @router.post(
@@ -56,7 +56,11 @@ def get_proposal(svc: Service, proposal_id: IdPath) -> Any:
 )
 async def sign_proposal(st: State, proposal_id: IdPath, body: m.SignatureIn, caller: Member) -> Any:
     out = await run_in_threadpool(
-        st.service.sign_proposal, caller, proposal_id, key_id_hex=body.key_id, sig_hex=body.sig
+        st.service.orders.sign_proposal,
+        caller,
+        proposal_id,
+        key_id_hex=body.key_id,
+        sig_hex=body.sig,
     )
     if result_field(out, "assembled_now"):
         st.count("orders_assembled")
@@ -68,7 +72,7 @@ async def sign_proposal(st: State, proposal_id: IdPath, body: m.SignatureIn, cal
 def list_orders(
     svc: Service, after: AfterQuery = 0, active: bool | None = None, limit: LimitQuery = 1000
 ) -> Any:
-    return svc.orders(after=after, active=active, limit=limit)
+    return svc.orders.list_orders(after=after, active=active, limit=limit)
 
 
 @router.get("/v1/orders/watch", response_model=m.OrderWatchOut, responses=READ)
@@ -113,4 +117,4 @@ async def stream_orders(request: Request, st: State, after: AfterQuery = 0) -> E
 
 @router.get("/v1/orders/{sequence}", response_model=m.OrderOut, responses=READ)
 def get_order(svc: Service, sequence: IdPath) -> Any:
-    return svc.get_order(sequence)
+    return svc.orders.get_order(sequence)

@@ -20,7 +20,7 @@ from pausebutton.authority.api.models import (
     NameQuery,
     error_responses,
 )
-from pausebutton.authority.service import unb64
+from pausebutton.authority.services.base import unb64
 
 router = APIRouter(tags=["registry"])
 
@@ -32,43 +32,43 @@ CsvKind = Literal["owners", "facilities", "chips", "custody"]
 
 @router.post("/v1/owners", status_code=201, response_model=m.OwnerOut, responses=WRITE)
 def create_owner(svc: Service, body: m.OwnerIn, caller: Admin) -> Any:
-    return svc.create_owner(caller, id=body.id, name=body.name, country=body.country)
+    return svc.registry.create_owner(caller, id=body.id, name=body.name, country=body.country)
 
 
 @router.get("/v1/owners", response_model=list[m.OwnerOut])
 def list_owners(svc: Service) -> Any:
-    return svc.list_owners()
+    return svc.registry.list_owners()
 
 
 @router.get("/v1/owners/{owner_id}", response_model=m.OwnerDetailOut, responses=READ)
 def get_owner(svc: Service, owner_id: NamePath) -> Any:
-    return svc.get_owner(owner_id)
+    return svc.registry.get_owner(owner_id)
 
 
 @router.post("/v1/keys", status_code=201, response_model=m.KeyOut, responses=WRITE)
 def add_key(svc: Service, body: m.KeyIn, caller: Admin) -> Any:
-    return svc.add_key(
+    return svc.keys.add_key(
         caller, public_key=body.public_key, role=body.role, name=body.name, owner_id=body.owner_id
     )
 
 
 @router.get("/v1/keys", response_model=list[m.KeyListItemOut])
 def list_keys(svc: Service) -> Any:
-    return svc.list_keys()
+    return svc.keys.list_keys()
 
 
 @router.post("/v1/keys/{key_id}/revoke", response_model=m.RevokedKeyOut, responses=WRITE)
 def revoke_key(
     st: State, key_id: Annotated[str, Path(pattern="^[0-9a-f]{64}$")], caller: Admin
 ) -> Any:
-    out = st.service.revoke_key(caller, key_id)
+    out = st.service.keys.revoke_key(caller, key_id)
     st.forget(key_id)
     return out
 
 
 @router.post("/v1/facilities", status_code=201, response_model=m.FacilityOut, responses=WRITE)
 def create_facility(svc: Service, body: m.FacilityIn, caller: Admin) -> Any:
-    return svc.create_facility(caller, **body.model_dump())
+    return svc.registry.create_facility(caller, **body.model_dump())
 
 
 @router.get("/v1/facilities", response_model=list[m.FacilityOut], responses=READ)
@@ -78,12 +78,12 @@ def list_facilities(
     limit: LimitQuery = 1000,
     offset: AfterQuery = 0,
 ) -> Any:
-    return svc.list_facilities(country=country, limit=limit, offset=offset)
+    return svc.registry.list_facilities(country=country, limit=limit, offset=offset)
 
 
 @router.get("/v1/facilities/{facility_id}", response_model=m.FacilityDetailOut, responses=READ)
 def get_facility(svc: Service, facility_id: NamePath) -> Any:
-    return svc.get_facility(facility_id)
+    return svc.registry.get_facility(facility_id)
 
 
 @router.post(
@@ -94,13 +94,13 @@ def get_facility(svc: Service, facility_id: NamePath) -> Any:
 def verify_facility(
     svc: Service, facility_id: NamePath, body: m.VerificationIn, caller: Admin
 ) -> Any:
-    return svc.set_facility_verified(caller, facility_id, body.verified)
+    return svc.registry.set_facility_verified(caller, facility_id, body.verified)
 
 
 @router.post("/v1/chips", status_code=201, response_model=m.ChipDetailOut, responses=WRITE)
 def register_chip(st: State, body: m.ChipIn, caller: Admin) -> Any:
     cert = unb64(body.certificate, "certificate", 8192)
-    out = st.service.register_chip(
+    out = st.service.registry.register_chip(
         caller, certificate=cert, owner_id=body.owner_id, facility_id=body.facility_id
     )
     st.count("chips_registered")
@@ -118,19 +118,19 @@ def list_chips(
     limit: LimitQuery = 1000,
     offset: AfterQuery = 0,
 ) -> Any:
-    return svc.list_chips(
+    return svc.registry.list_chips(
         owner_id=owner_id, facility_id=facility_id, status=status, limit=limit, offset=offset
     )
 
 
 @router.get("/v1/chips/{chip_id}", response_model=m.ChipDetailOut, responses=READ)
 def get_chip(svc: Service, chip_id: ChipIdPath) -> Any:
-    return svc.get_chip(chip_id)
+    return svc.registry.get_chip(chip_id)
 
 
 @router.get("/v1/chips/{chip_id}/custody", response_model=list[m.CustodyOut], responses=READ)
 def get_custody(svc: Service, chip_id: ChipIdPath) -> Any:
-    return svc.custody(chip_id)
+    return svc.custody.custody(chip_id)
 
 
 @router.post(
@@ -140,7 +140,7 @@ def get_custody(svc: Service, chip_id: ChipIdPath) -> Any:
     responses=WRITE,
 )
 def add_custody(svc: Service, chip_id: ChipIdPath, body: m.CustodyIn, caller: Admin) -> Any:
-    return svc.add_custody_event(caller, chip_id, **body.model_dump())
+    return svc.custody.add_custody_event(caller, chip_id, **body.model_dump())
 
 
 @router.get(

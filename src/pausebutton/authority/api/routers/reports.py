@@ -42,7 +42,7 @@ async def ingest(request: Request, st: State, caller: Operator) -> Any:
         raise errors.SchemaError(
             "body must be a CBOR array of report envelopes (byte strings)", field="body"
         )
-    out = await run_in_threadpool(st.service.ingest, caller, value)
+    out = await run_in_threadpool(st.service.reports.ingest, caller, value)
     st.count("reports_accepted", result_field(out, "accepted"))
     return out
 
@@ -51,7 +51,7 @@ async def ingest(request: Request, st: State, caller: Operator) -> Any:
 def list_reports(
     svc: Service, chip_id: ChipIdPath, after: AfterQuery = 0, limit: LimitQuery = 1000
 ) -> Any:
-    return svc.list_reports(chip_id, after=after, limit=limit)
+    return svc.reports.list_reports(chip_id, after=after, limit=limit)
 
 
 @router.get("/v1/alerts", response_model=list[m.AlertOut], responses=READ)
@@ -62,4 +62,4 @@ def list_alerts(
     chip_id: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
     limit: LimitQuery = 1000,
 ) -> Any:
-    return svc.list_alerts(after=after, kind=kind, chip_id=chip_id, limit=limit)
+    return svc.reports.list_alerts(after=after, kind=kind, chip_id=chip_id, limit=limit)

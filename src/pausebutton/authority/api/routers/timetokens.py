@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pausebutton.authority.api import models as m
 from pausebutton.authority.api.deps import State, result_field
 from pausebutton.authority.api.models import error_responses
-from pausebutton.authority.service import unb64
+from pausebutton.authority.services.base import unb64
 
 router = APIRouter(tags=["time"])
 
@@ -31,7 +31,7 @@ def time_token(
     """A TimeToken signed by the time role (JSON with the base64 envelope, or the raw
     envelope when the request accepts ``application/cbor``); ``chip_id`` binds it to
     one chip. 503 when the server has no time key."""
-    out = st.service.time_token(chip_id)
+    out = st.service.time.time_token(chip_id)
     st.count("time_tokens")
     if "application/cbor" in request.headers.get("accept", ""):
         envelope = unb64(result_field(out, "envelope"), "envelope")

@@ -1,0 +1,101 @@
+"""The licensing authority as aggregates over one shared :class:`Store`.
+
+Each service has one responsibility (keys, registry, custody, licensing, orders,
+reports, artifacts, location, time tokens, audit); :class:`Authority` builds them
+all over one database::
+
+    authority = Authority(Database.connect(url), trust_root, licensing_key)
+    authority.registry.create_owner(caller, id="acme", name="Acme", country="US")
+    authority.licensing.apply(caller, chips=[...], flop_budget=..., ...)
+
+No HTTP here: results are frozen dataclasses whose fields are the API's JSON
+(``dataclasses.asdict`` gives the answer body); the HTTP layer serialises them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+from pausebutton.authority.db import Database
+from pausebutton.authority.log import LogSink
+from pausebutton.authority.policy import Policy
+from pausebutton.authority.services.artifacts import ArtifactService
+from pausebutton.authority.services.audit import AuditService
+from pausebutton.authority.services.base import ADMIN, MEMBER, OPERATOR, Caller, Store
+from pausebutton.authority.services.custody import CustodyService
+from pausebutton.authority.services.keys import KeyService
+from pausebutton.authority.services.licensing import LicensingService
+from pausebutton.authority.services.location import LocationService
+from pausebutton.authority.services.orders import OrderService
+from pausebutton.authority.services.registry import RegistryService
+from pausebutton.authority.services.reports import ReportService
+from pausebutton.authority.services.timetokens import TimeService
+from pausebutton.errors import DataError
+from pausebutton.geo.service import DEFAULT_MAX_AGE_S
+from pausebutton.geo.verdict import Model
+from pausebutton.geo.verdict import Policy as GeoPolicy
+from pausebutton.protocol.keys import PrivateKey, key_id
+from pausebutton.protocol.trustroot import TrustRoot
+
+
+class Authority:
+    """The licensing authority: its aggregates over one database."""
+
+    def __init__(
+        self,
+        db: Database,
+        root: TrustRoot,
+        licensing_key: PrivateKey,
+        *,
+        policy: Policy | None = None,
+        log: LogSink | None = None,
+        clock: Callable[[], float] = time.time,
+        time_key: PrivateKey | None = None,
+        location_policy: GeoPolicy | None = None,
+        location_max_age: int = DEFAULT_MAX_AGE_S,
+    ) -> None:
+        if licensing_key.public not in root.role_keys("licensing"):
+            raise DataError("the licensing key is not in the trust root's licensing role")
+        if time_key is not None and time_key.public not in root.role_keys("time"):
+            raise DataError("the time key is not in the trust root's time role")
+        self.root = root
+        self.policy = policy or Policy()
+        self.store = Store(db, log=log, clock=clock)
+        members = {key_id(m.key).hex(): m for m in root.members}
+        self.keys = KeyService(self.store, members)
+        self.registry = RegistryService(self.store, root)
+        self.custody = CustodyService(self.store)
+        self.orders = OrderService(self.store, root, members)
+        self.licensing = LicensingService(
+            self.store, licensing_key, self.policy, self.orders.pause_threshold
+        )
+        self.reports = ReportService(self.store)
+        self.artifacts = ArtifactService(self.store, root)
+        self.location = LocationService(
+            self.store,
+            {k.key_id: k for k in root.role_keys("landmark")},
+            location_policy or GeoPolicy(model=Model.FIBRE),
+            location_max_age,
+        )
+        self.time = TimeService(self.store, time_key)
+        self.audit = AuditService(self.store)
+
+    @property
+    def db(self) -> Database:
+        return self.store.db
+
+    @property
+    def pause_threshold(self) -> int:
+        return self.orders.pause_threshold
+
+    def now(self) -> int:
+        return self.store.now()
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Run several service calls in this thread as one transaction (all or nothing)."""
+        return self.store.batch()
+
+
+__all__ = ["ADMIN", "MEMBER", "OPERATOR", "Authority", "Caller", "Store"]

@@ -1,0 +1,288 @@
+"""What every aggregate of the authority shares: the one :class:`Store` (database,
+transactions, clock, transparency-log sink), the authenticated :class:`Caller`, the
+roles, and the checks of input values.
+
+No HTTP here. Every service method takes the authenticated caller (or none for
+reads), validates its input, and either commits everything it does in one
+database transaction or raises a named error and changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from sqlalchemy import Connection, Row, Select, Table, insert, select
+
+from pausebutton.authority import tables as t
+from pausebutton.authority.counters import ensure_counters
+from pausebutton.authority.db import Database
+from pausebutton.authority.log import LogSink, TranslogSink
+from pausebutton.errors import ForbiddenError, NotFoundError, SchemaError
+from pausebutton.protocol.keys import KEY_ID_SIZE
+from pausebutton.protocol.messages import Scope, ScopeKind
+
+OPERATOR = "operator"
+MEMBER = "member"
+ADMIN = "admin"
+ROLES = (OPERATOR, MEMBER, ADMIN)
+
+CHIP_STATES = ("registered", "installed", "decommissioned", "destroyed")
+CustodyKind = Literal[
+    "fabrication",
+    "packaging",
+    "design",
+    "export",
+    "import",
+    "sale",
+    "installation",
+    "transfer",
+    "decommissioning",
+    "destruction",
+]
+CUSTODY_KINDS: tuple[str, ...] = get_args(CustodyKind)
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated request's principal."""
+
+    key_id: str
+    role: str
+    name: str
+    owner_id: str | None = None
+
+
+def require(caller: Caller | None, *roles: str) -> Caller:
+    """The caller, if it holds one of ``roles`` (else ForbiddenError)."""
+    if caller is None:
+        raise ForbiddenError("this operation needs a signed request")
+    if caller.role not in roles:
+        raise ForbiddenError(
+            f"role {caller.role} may not do this (needs {' or '.join(roles)})",
+            role=caller.role,
+        )
+    return caller
+
+
+# -- input checks ------------------------------------------------------------------------
+
+
+def check_id(value: str, field: str) -> str:
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise SchemaError(
+            f"{field} must be 1-128 characters of letters, digits and ._:@/-", field=field
+        )
+    return value
+
+
+def check_country(value: str, field: str = "country") -> str:
+    if (
+        not isinstance(value, str)
+        or len(value) != 2
+        or not value.isascii()
+        or not value.isalpha()
+        or not value.isupper()
+    ):
+        raise SchemaError(f"{field} must be an ISO 3166 alpha-2 code like 'US'", field=field)
+    return value
+
+
+def check_text(value: str, field: str, max_len: int = 1024, empty: bool = False) -> str:
+    if not isinstance(value, str) or len(value) > max_len or (not empty and not value):
+        raise SchemaError(f"{field} must be text of 1-{max_len} characters", field=field)
+    return value
+
+
+def check_time(value: object, field: str) -> int:
+    """A Unix time (a non-negative int, not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SchemaError(f"{field} must be a Unix time", field=field)
+    return value
+
+
+def parse_hex(value: str, size: int, field: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value)
+    except (ValueError, TypeError):
+        raise SchemaError(f"{field} must be hex", field=field) from None
+    if len(raw) != size:
+        raise SchemaError(f"{field} must be {size} bytes ({2 * size} hex digits)", field=field)
+    return raw
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def unb64(value: str, field: str, max_size: int = 1 << 20) -> bytes:
+    if not isinstance(value, str) or len(value) > max_size * 4 // 3 + 8:
+        raise SchemaError(f"{field} must be base64 of at most {max_size} bytes", field=field)
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        raise SchemaError(f"{field} is not valid base64", field=field) from None
+
+
+def scope_to_json(scope: Scope) -> dict[str, Any]:
+    return {
+        "kind": scope.kind.value,
+        "regions": list(scope.regions),
+        "owners": list(scope.owners),
+        "chips": [c.hex() for c in scope.chips],
+    }
+
+
+def scope_from_json(data: Any, field: str = "scope") -> Scope:
+    if not isinstance(data, dict):
+        raise SchemaError("scope must be an object", field=field)
+    try:
+        kind = ScopeKind(data.get("kind"))
+    except ValueError:
+        raise SchemaError(
+            "scope.kind must be one of global, region, owner, chips", field=f"{field}.kind"
+        ) from None
+    regions = data.get("regions") or []
+    owners = data.get("owners") or []
+    chips = data.get("chips") or []
+    for name, values in (("regions", regions), ("owners", owners), ("chips", chips)):
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise SchemaError(f"scope.{name} must be a list of text", field=f"{field}.{name}")
+    scope = Scope(
+        kind,
+        tuple(regions),
+        tuple(owners),
+        tuple(parse_hex(c, KEY_ID_SIZE, f"{field}.chips") for c in chips),
+    )
+    scope.validate()
+    return scope
+
+
+# -- query helpers -------------------------------------------------------------------------
+
+
+def insert_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """A bulk INSERT through the driver's executemany (plain values: text, ints, bytes),
+    skipping SQLAlchemy's per-value processing; other drivers take the portable path."""
+    cols = list(rows[0])
+    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    if marker is None:
+        conn.execute(insert(table), rows)
+        return
+    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join([marker] * len(cols))})"
+    conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+
+
+def int_text(value: int) -> str:
+    """A big integer as stored (decimal text)."""
+    return str(int(value))
+
+
+def page(table: Table, after: int, limit: int, **equal: str | None) -> Select[Any]:
+    """Rows with id > ``after`` in id order (keyset paging), filtered on the given
+    columns whose value is set."""
+    stmt = select(table).where(table.c.id > after).order_by(table.c.id).limit(limit)
+    for column, value in equal.items():
+        if value:
+            stmt = stmt.where(table.c[column] == value)
+    return stmt
+
+
+def owner_row(conn: Connection, owner_id: str) -> Row[Any]:
+    """The owner's row (NotFoundError if there is none)."""
+    row = conn.execute(select(t.owners).where(t.owners.c.id == owner_id)).first()
+    if row is None:
+        raise NotFoundError(f"no owner {owner_id!r}", field="owner_id")
+    return row
+
+
+def require_facility(conn: Connection, facility_id: str) -> None:
+    """NotFoundError unless the facility exists."""
+    found = conn.execute(select(t.facilities.c.id).where(t.facilities.c.id == facility_id))
+    if found.first() is None:
+        raise NotFoundError(f"no facility {facility_id!r}", field="facility_id")
+
+
+# -- the shared store ----------------------------------------------------------------------
+
+
+class Store:
+    """The one database every aggregate works on, with its transaction helpers, the
+    clock (tests pass a fake one) and the transparency-log sink that registrations,
+    custody events, licences and orders are appended to in their own transaction."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        log: LogSink | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.log: LogSink = log or TranslogSink()
+        self.clock = clock
+        self._local = threading.local()
+        ensure_counters(db.write)
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def write_lock(self) -> contextlib.AbstractContextManager[Any]:
+        """This process's SQLite writer lock (nothing on PostgreSQL)."""
+        return self.db.write_lock if self.db.sqlite else contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (or the enclosing :meth:`batch`'s)."""
+        outer: Connection | None = getattr(self._local, "conn", None)
+        if outer is not None:
+            yield outer
+            return
+        with self.write_lock(), self.db.write.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def light_write(self) -> Iterator[Connection]:
+        """A small write on the light engine (auth events, nonces)."""
+        with self.write_lock(), self.db.light.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read connection (or the enclosing :meth:`batch`'s transaction)."""
+        outer: Connection | None = getattr(self._local, "conn", None)
+        if outer is not None:
+            yield outer
+            return
+        with self.db.read.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run several service calls in this thread as one transaction (all or nothing)."""
+        with self.write_lock(), self.db.write.begin() as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    def lock(self, table: Any, *where: Any) -> Select[Any]:
+        """SELECT rows to change (FOR UPDATE on PostgreSQL; SQLite's writer lock is held)."""
+        stmt = select(table).where(*where)
+        if not self.db.sqlite:
+            stmt = stmt.with_for_update()
+        return stmt
+
+    def lock_columns(self, columns: Sequence[Any], *where: Any) -> Select[Any]:
+        stmt = select(*columns).where(*where)
+        if not self.db.sqlite:
+            stmt = stmt.with_for_update()
+        return stmt

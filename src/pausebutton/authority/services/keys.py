@@ -1,0 +1,219 @@
+"""Request-signing keys: API keys bound to roles, the trust root's member keys,
+request nonces and the record of refused requests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from pausebutton.authority import tables as t
+from pausebutton.authority.services.base import (
+    ADMIN,
+    MEMBER,
+    OPERATOR,
+    Caller,
+    Store,
+    check_id,
+    check_text,
+    owner_row,
+    parse_hex,
+    require,
+)
+from pausebutton.errors import ConflictError, NotFoundError, SchemaError
+from pausebutton.protocol.keys import PUBLIC_KEY_SIZE, PublicKey, key_id
+from pausebutton.protocol.trustroot import Member
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key_id: str
+    role: str
+    name: str
+    owner_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyListing:
+    key_id: str
+    role: str
+    name: str
+    owner_id: str | None
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedKey:
+    key_id: str
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuthEvent:
+    id: int
+    at: int
+    status: int
+    key_id: str | None
+    method: str
+    path: str
+    reason: str
+
+
+class KeyService:
+    """API keys (operators and admins), the root's member keys, nonces, auth events."""
+
+    def __init__(self, store: Store, members: Mapping[str, Member]) -> None:
+        self.store = store
+        self.members = members
+        """The trust root's members by key id (hex)."""
+
+    def principal(self, kid: str) -> tuple[Caller, PublicKey] | None:
+        """The caller and public key for a request key id (member keys come from the root)."""
+        member = self.members.get(kid)
+        if member is not None:
+            return Caller(kid, MEMBER, member.name), PublicKey.from_bytes(member.key)
+        with self.store.read() as conn:
+            row = conn.execute(select(t.api_keys).where(t.api_keys.c.key_id == kid)).first()
+        if row is None or row.revoked:
+            return None
+        return (
+            Caller(kid, row.role, row.name, row.owner_id),
+            PublicKey.from_bytes(bytes(row.public_key)),
+        )
+
+    def add_key(
+        self,
+        caller: Caller | None,
+        *,
+        public_key: str,
+        role: str,
+        name: str,
+        owner_id: str | None = None,
+    ) -> ApiKey:
+        """Bind a request-signing key to a role (operator keys to an owner)."""
+        require(caller, ADMIN)
+        raw = parse_hex(public_key, PUBLIC_KEY_SIZE, "public_key")
+        PublicKey.from_bytes(raw)
+        if role not in (OPERATOR, ADMIN):
+            raise SchemaError(
+                "role must be operator or admin (members are in the root)", field="role"
+            )
+        check_text(name, "name", 256)
+        if role == OPERATOR:
+            if owner_id is None:
+                raise SchemaError("an operator key needs an owner", field="owner_id")
+            check_id(owner_id, "owner_id")
+        elif owner_id is not None:
+            raise SchemaError("only operator keys have an owner", field="owner_id")
+        kid = key_id(raw).hex()
+        if kid in self.members:
+            raise ConflictError("this key is a member key of the trust root", field="public_key")
+        now = self.store.now()
+        with self.store.write() as conn:
+            if owner_id is not None:
+                owner_row(conn, owner_id)
+            if _key_exists(conn, kid):
+                raise ConflictError(f"key {kid} is already registered", field="public_key")
+            _insert_key(conn, kid, raw, role, owner_id, name, now)
+        return ApiKey(kid, role, name, owner_id)
+
+    def bootstrap_admin(self, public_key: bytes, name: str = "admin") -> str:
+        """Register an admin key directly (server start-up; idempotent, also when
+        several workers start at once on one database)."""
+        kid = key_id(public_key).hex()
+        try:
+            with self.store.write() as conn:
+                if _key_exists(conn, kid):
+                    return kid
+                _insert_key(conn, kid, public_key, ADMIN, None, name, self.store.now())
+        except IntegrityError:
+            # another worker registered it between our check and our insert
+            with self.store.read() as conn:
+                row = conn.execute(
+                    select(t.api_keys.c.role).where(t.api_keys.c.key_id == kid)
+                ).first()
+            if row is None or row.role != ADMIN:
+                raise
+        return kid
+
+    def revoke_key(self, caller: Caller | None, kid: str) -> RevokedKey:
+        require(caller, ADMIN)
+        with self.store.write() as conn:
+            res = conn.execute(
+                update(t.api_keys).where(t.api_keys.c.key_id == kid).values(revoked=True)
+            )
+            if res.rowcount == 0:
+                raise NotFoundError(f"no key {kid}", field="key_id")
+        return RevokedKey(kid, True)
+
+    def list_keys(self) -> list[KeyListing]:
+        with self.store.read() as conn:
+            rows = conn.execute(select(t.api_keys).order_by(t.api_keys.c.created_at)).all()
+        out = [KeyListing(r.key_id, r.role, r.name, r.owner_id, bool(r.revoked)) for r in rows]
+        out.extend(KeyListing(k, MEMBER, m.name, None, False) for k, m in self.members.items())
+        return out
+
+    def record_auth_event(
+        self, *, status: int, key_id: str | None, method: str, path: str, reason: str
+    ) -> None:
+        with self.store.light_write() as conn:
+            conn.execute(
+                insert(t.auth_events).values(
+                    at=self.store.now(),
+                    status=status,
+                    key_id=key_id[:128] if key_id else None,
+                    method=method[:16],
+                    path=path[:1024],
+                    reason=reason[:2000],
+                )
+            )
+
+    def use_nonce(self, kid: str, nonce: str, expires_at: int) -> bool:
+        """Record a request nonce; False if it was already used (a replay)."""
+        now = self.store.now()
+        try:
+            with self.store.light_write() as conn:
+                conn.execute(
+                    insert(t.nonces).values(key_id=kid, nonce=nonce, expires_at=expires_at)
+                )
+                if now % 64 == 0:
+                    conn.execute(t.nonces.delete().where(t.nonces.c.expires_at < now))
+        except IntegrityError:
+            return False
+        return True
+
+    def auth_events(self, limit: int = 100) -> list[AuthEvent]:
+        with self.store.read() as conn:
+            rows = conn.execute(
+                select(t.auth_events).order_by(t.auth_events.c.id.desc()).limit(limit)
+            ).all()
+        return [AuthEvent(r.id, r.at, r.status, r.key_id, r.method, r.path, r.reason) for r in rows]
+
+
+def _key_exists(conn: Connection, kid: str) -> bool:
+    query = select(t.api_keys.c.key_id).where(t.api_keys.c.key_id == kid)
+    return conn.execute(query).first() is not None
+
+
+def _insert_key(
+    conn: Connection,
+    kid: str,
+    raw: bytes,
+    role: str,
+    owner_id: str | None,
+    name: str,
+    now: int,
+) -> None:
+    conn.execute(
+        insert(t.api_keys).values(
+            key_id=kid,
+            public_key=raw,
+            role=role,
+            owner_id=owner_id,
+            name=name,
+            created_at=now,
+            revoked=False,
+        )
+    )

@@ -1,0 +1,515 @@
+"""Licensing: applications, the policy's decision, members' approvals, and the
+licences issued (signed by the licensing key, appended to the transparency log)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from pausebutton.authority import tables as t
+from pausebutton.authority.counters import next_value
+from pausebutton.authority.policy import (
+    APPROVED,
+    NEEDS_APPROVAL,
+    REFUSE,
+    ChipFacts,
+    Decision,
+    Facts,
+    Policy,
+    evaluate,
+)
+from pausebutton.authority.services.base import (
+    ADMIN,
+    MEMBER,
+    OPERATOR,
+    Caller,
+    Store,
+    b64,
+    check_text,
+    int_text,
+    owner_row,
+    parse_hex,
+    require,
+    scope_from_json,
+)
+from pausebutton.errors import ConflictError, ForbiddenError, NotFoundError, SchemaError
+from pausebutton.protocol.envelope import Envelope
+from pausebutton.protocol.keys import KEY_ID_SIZE, PrivateKey
+from pausebutton.protocol.messages import License, Scope
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    id: int
+    owner_id: str
+    run_id: str
+    purpose: str
+    flop_budget: str
+    """Decimal text (may exceed 64 bits)."""
+    not_before: int
+    not_after: int
+    chips: list[str]
+    status: str
+    decision: dict[str, Any]
+    reasons: list[str]
+    approvals: list[str]
+    approvals_required: int
+    license_ids: list[int]
+    created_at: int
+    decided_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedLicense:
+    license_id: int
+    chip_id: str
+    application_id: int
+    owner_id: str
+    run_id: str
+    flop_budget: str
+    not_before: int
+    not_after: int
+    issued_at: int
+    log_index: int
+    envelope: str
+    """Base64 of the signed License envelope."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """What an application asks for (the facts of the policy's budget rules)."""
+
+    owner_id: str
+    run_id: str
+    flop_budget: int
+    not_before: int
+    not_after: int
+
+
+def _license(r: Any) -> IssuedLicense:
+    return IssuedLicense(
+        r.license_id,
+        r.chip_id,
+        r.application_id,
+        r.owner_id,
+        r.run_id,
+        r.flop_budget,
+        r.not_before,
+        r.not_after,
+        r.issued_at,
+        r.log_index,
+        b64(bytes(r.envelope)),
+    )
+
+
+def _check_application(
+    policy: Policy, chips: Sequence[str], flop_budget: int, not_before: int, not_after: int
+) -> list[str]:
+    """The chip ids (normalised hex) of a well-formed application."""
+    if not isinstance(chips, (list, tuple)) or not chips:
+        raise SchemaError("chips must be a non-empty list of chip ids", field="chips")
+    if len(chips) > policy.max_chips:
+        raise SchemaError(f"at most {policy.max_chips} chips", field="chips")
+    chip_ids = [parse_hex(cid, KEY_ID_SIZE, "chips").hex() for cid in chips]
+    if len(set(chip_ids)) != len(chip_ids):
+        raise SchemaError("chips lists a chip twice", field="chips")
+    if isinstance(flop_budget, bool) or not isinstance(flop_budget, int) or flop_budget <= 0:
+        raise SchemaError("flop_budget must be a positive integer", field="flop_budget")
+    if flop_budget >= 2**128:
+        raise SchemaError("flop_budget is beyond 2**128", field="flop_budget")
+    for name, v in (("not_before", not_before), ("not_after", not_after)):
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**62:
+            raise SchemaError(f"{name} must be a Unix time", field=name)
+    if not_after <= not_before:
+        raise SchemaError("not_after must be later than not_before", field="not_after")
+    return chip_ids
+
+
+def active_pauses(conn: Connection) -> list[tuple[int, Scope]]:
+    """The active pause orders: (sequence, scope)."""
+    rows = conn.execute(
+        select(t.orders.c.sequence, t.orders.c.scope).where(
+            t.orders.c.kind == "pause", t.orders.c.active.is_(True)
+        )
+    ).all()
+    return [(r.sequence, scope_from_json(r.scope)) for r in rows]
+
+
+def _chip_facts(conn: Connection, chip_ids: Sequence[str]) -> list[ChipFacts]:
+    rows = {
+        r.chip_id: r
+        for r in conn.execute(
+            select(
+                t.chips.c.chip_id,
+                t.chips.c.owner_id,
+                t.chips.c.status,
+                t.chips.c.facility_id,
+                t.facilities.c.verified,
+                t.facilities.c.country,
+            )
+            .select_from(t.chips.outerjoin(t.facilities))
+            .where(t.chips.c.chip_id.in_(list(chip_ids)))
+        ).all()
+    }
+    out = []
+    for cid in chip_ids:
+        r = rows.get(cid)
+        if r is None:
+            out.append(ChipFacts(cid, registered=False))
+        else:
+            out.append(
+                ChipFacts(
+                    cid,
+                    registered=True,
+                    owner=r.owner_id,
+                    status=r.status,
+                    facility=r.facility_id,
+                    facility_verified=bool(r.verified),
+                    region=r.country,
+                )
+            )
+    return out
+
+
+class LicensingService:
+    """Applications, approvals and licences."""
+
+    def __init__(
+        self, store: Store, licensing_key: PrivateKey, policy: Policy, pause_threshold: int
+    ) -> None:
+        self.store = store
+        self.licensing_key = licensing_key
+        self.policy = policy
+        self.pause_threshold = pause_threshold
+
+    @property
+    def approvals_required(self) -> int:
+        return self.policy.approvals_required or self.pause_threshold
+
+    def _totals(
+        self, conn: Connection, w: _Window, country: str, exclude: int | None, now: int
+    ) -> tuple[int, int, int, int]:
+        """FLOP already licensed: (owner in the split window, run in the split window,
+        owner overlapping the period, owner's country overlapping the period)."""
+        since = now - self.policy.split_window
+        issued = conn.execute(
+            select(
+                t.applications.c.id,
+                t.applications.c.owner_id,
+                t.applications.c.run_id,
+                t.applications.c.flop_budget,
+                t.applications.c.not_before,
+                t.applications.c.not_after,
+                t.applications.c.decided_at,
+                t.owners.c.country,
+            )
+            .select_from(t.applications.join(t.owners))
+            .where(t.applications.c.status == "issued")
+            .where((t.applications.c.owner_id == w.owner_id) | (t.owners.c.country == country))
+            .where(
+                (t.applications.c.decided_at >= since)
+                | (
+                    (t.applications.c.not_after > w.not_before)
+                    & (t.applications.c.not_before < w.not_after)
+                )
+            )
+        ).all()
+        owner_window = run_window = owner_active = country_active = 0
+        for a in issued:
+            if a.id == exclude:
+                continue
+            budget = int(a.flop_budget)
+            overlaps = a.not_after > w.not_before and a.not_before < w.not_after
+            if a.owner_id == w.owner_id:
+                if (a.decided_at or 0) >= since:
+                    owner_window += budget
+                    if a.run_id == w.run_id:
+                        run_window += budget
+                if overlaps:
+                    owner_active += budget
+            if a.country == country and overlaps:
+                country_active += budget
+        return owner_window, run_window, owner_active, country_active
+
+    def _facts(
+        self,
+        conn: Connection,
+        w: _Window,
+        chip_ids: Sequence[str],
+        *,
+        exclude: int | None,
+        now: int,
+    ) -> Facts:
+        owner = owner_row(conn, w.owner_id)
+        chip_facts = _chip_facts(conn, chip_ids)
+        owner_window, run_window, owner_active, country_active = self._totals(
+            conn, w, owner.country, exclude, now
+        )
+        paused = [
+            seq
+            for seq, scope in active_pauses(conn)
+            if any(
+                scope.applies_to(bytes.fromhex(c.chip_id), c.region, c.owner)
+                for c in chip_facts
+                if c.registered
+            )
+        ]
+        return Facts(
+            owner=w.owner_id,
+            owner_country=owner.country,
+            run_id=w.run_id,
+            flop_budget=w.flop_budget,
+            not_before=w.not_before,
+            not_after=w.not_after,
+            now=now,
+            chips=tuple(chip_facts),
+            owner_window_total=owner_window,
+            run_window_total=run_window,
+            owner_active_total=owner_active,
+            country_active_total=country_active,
+            paused_by=tuple(paused),
+        )
+
+    def apply(
+        self,
+        caller: Caller | None,
+        *,
+        chips: Sequence[str],
+        flop_budget: int,
+        not_before: int,
+        not_after: int,
+        run_id: str,
+        purpose: str,
+        owner_id: str | None = None,
+    ) -> Application:
+        """An operator applies for licences; the policy decides (issued, pending or refused)."""
+        c = require(caller, OPERATOR, ADMIN)
+        owner = c.owner_id if c.role == OPERATOR else owner_id
+        if owner is None:
+            raise SchemaError("owner_id is needed when an admin applies", field="owner_id")
+        if c.role == OPERATOR and owner_id not in (None, c.owner_id):
+            raise ForbiddenError("an operator applies only for its own owner", field="owner_id")
+        chip_ids = _check_application(self.policy, chips, flop_budget, not_before, not_after)
+        check_text(run_id, "run_id")
+        check_text(purpose, "purpose", 4096)
+        window = _Window(owner, run_id, flop_budget, not_before, not_after)
+        now = self.store.now()
+        with self.store.write() as conn:
+            facts = self._facts(conn, window, chip_ids, exclude=None, now=now)
+            decision = evaluate(self.policy, facts)
+            status = {APPROVED: "approved", NEEDS_APPROVAL: "pending", REFUSE: "refused"}[
+                decision.outcome
+            ]
+            app_id = conn.execute(
+                insert(t.applications)
+                .values(
+                    owner_id=owner,
+                    run_id=run_id,
+                    purpose=purpose,
+                    flop_budget=int_text(flop_budget),
+                    not_before=not_before,
+                    not_after=not_after,
+                    chips=chip_ids,
+                    status=status,
+                    decision=decision.to_dict(),
+                    created_at=now,
+                    decided_at=None if status == "pending" else now,
+                    applicant_key=c.key_id,
+                )
+                .returning(t.applications.c.id)
+            ).scalar_one()
+            if status == "approved":
+                self._issue(conn, app_id, now)
+        return self.get_application(app_id)
+
+    def _issue(self, conn: Connection, app_id: int, now: int) -> list[int]:
+        app = conn.execute(select(t.applications).where(t.applications.c.id == app_id)).one()
+        chip_ids = sorted(app.chips)
+        rows = {
+            r.chip_id: r
+            for r in conn.execute(
+                select(
+                    t.chips.c.chip_id,
+                    t.chips.c.firmware_floor,
+                    t.chips.c.facility_id,
+                    t.facilities.c.country,
+                )
+                .select_from(t.chips.outerjoin(t.facilities))
+                .where(t.chips.c.chip_id.in_(chip_ids))
+            ).all()
+        }
+        n = len(chip_ids)
+        share, extra = divmod(int(app.flop_budget), n)
+        last = next_value(conn, "license_id", n)
+        ids = list(range(last - n + 1, last + 1))
+        for i, (lid, cid) in enumerate(zip(ids, chip_ids, strict=True)):
+            chip = rows[cid]
+            lic = License(
+                license_id=lid,
+                chip_id=bytes.fromhex(cid),
+                not_before=app.not_before,
+                not_after=app.not_after,
+                flop_budget=share + (1 if i < extra else 0),
+                max_offline=self.policy.max_offline,
+                firmware_floor=chip.firmware_floor,
+                owner=app.owner_id,
+                facility=chip.facility_id,
+                region=chip.country,
+                run_id=app.run_id,
+            )
+            lic.validate()
+            env = Envelope.create(lic, [self.licensing_key]).encode()
+            idx = self.store.log.append(conn, "license", env, now)
+            conn.execute(
+                insert(t.licenses).values(
+                    license_id=lid,
+                    chip_id=cid,
+                    application_id=app_id,
+                    owner_id=app.owner_id,
+                    run_id=app.run_id,
+                    flop_budget=int_text(lic.flop_budget),
+                    not_before=app.not_before,
+                    not_after=app.not_after,
+                    envelope=env,
+                    issued_at=now,
+                    log_index=idx,
+                )
+            )
+        conn.execute(
+            update(t.applications)
+            .where(t.applications.c.id == app_id)
+            .values(status="issued", decided_at=now)
+        )
+        return ids
+
+    def approve(self, caller: Caller | None, app_id: int) -> Application:
+        """A member approves a pending application; at K approvals the licences are issued."""
+        c = require(caller, MEMBER)
+        now = self.store.now()
+        with self.store.write() as conn:
+            app = conn.execute(
+                self.store.lock(t.applications, t.applications.c.id == app_id)
+            ).first()
+            if app is None:
+                raise NotFoundError(f"no application {app_id}", field="application_id")
+            if app.status != "pending":
+                raise ConflictError(
+                    f"application {app_id} is {app.status}, not pending", status=app.status
+                )
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(t.approvals).values(
+                            application_id=app_id, member_key=c.key_id, member=c.name, at=now
+                        )
+                    )
+            except IntegrityError:
+                raise ConflictError(f"{c.name} already approved application {app_id}") from None
+            count = conn.execute(
+                select(func.count())
+                .select_from(t.approvals)
+                .where(t.approvals.c.application_id == app_id)
+            ).scalar_one()
+            if count >= self.approvals_required:
+                window = _Window(
+                    app.owner_id, app.run_id, int(app.flop_budget), app.not_before, app.not_after
+                )
+                facts = self._facts(conn, window, list(app.chips), exclude=app_id, now=now)
+                decision: Decision = evaluate(self.policy, facts)
+                record = decision.to_dict()
+                record["approvals"] = int(count)
+                if decision.outcome == REFUSE:
+                    conn.execute(
+                        update(t.applications)
+                        .where(t.applications.c.id == app_id)
+                        .values(status="refused", decision=record, decided_at=now)
+                    )
+                else:
+                    conn.execute(
+                        update(t.applications)
+                        .where(t.applications.c.id == app_id)
+                        .values(decision=record)
+                    )
+                    self._issue(conn, app_id, now)
+        return self.get_application(app_id)
+
+    def get_application(self, app_id: int) -> Application:
+        with self.store.read() as conn:
+            app = conn.execute(select(t.applications).where(t.applications.c.id == app_id)).first()
+            if app is None:
+                raise NotFoundError(f"no application {app_id}", field="application_id")
+            approvals = conn.execute(
+                select(t.approvals.c.member)
+                .where(t.approvals.c.application_id == app_id)
+                .order_by(t.approvals.c.at)
+            ).all()
+            lids = conn.execute(
+                select(t.licenses.c.license_id)
+                .where(t.licenses.c.application_id == app_id)
+                .order_by(t.licenses.c.license_id)
+            ).all()
+        decision = dict(app.decision)
+        return Application(
+            id=app.id,
+            owner_id=app.owner_id,
+            run_id=app.run_id,
+            purpose=app.purpose,
+            flop_budget=app.flop_budget,
+            not_before=app.not_before,
+            not_after=app.not_after,
+            chips=list(app.chips),
+            status=app.status,
+            decision=decision,
+            reasons=[f["reason"] for f in decision.get("findings", []) if f["outcome"] != APPROVED],
+            approvals=[a.member for a in approvals],
+            approvals_required=self.approvals_required,
+            license_ids=[r.license_id for r in lids],
+            created_at=app.created_at,
+            decided_at=app.decided_at,
+        )
+
+    def list_applications(
+        self, *, owner_id: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[Application]:
+        stmt = select(t.applications.c.id).order_by(t.applications.c.id.desc()).limit(limit)
+        if owner_id:
+            stmt = stmt.where(t.applications.c.owner_id == owner_id)
+        if status:
+            stmt = stmt.where(t.applications.c.status == status)
+        with self.store.read() as conn:
+            ids = [r.id for r in conn.execute(stmt).all()]
+        return [self.get_application(i) for i in ids]
+
+    def list_licenses(
+        self,
+        *,
+        chip_id: str | None = None,
+        owner_id: str | None = None,
+        after: int = 0,
+        limit: int = 1000,
+    ) -> list[IssuedLicense]:
+        stmt = (
+            select(t.licenses)
+            .where(t.licenses.c.license_id > after)
+            .order_by(t.licenses.c.license_id)
+            .limit(limit)
+        )
+        if chip_id:
+            stmt = stmt.where(t.licenses.c.chip_id == chip_id)
+        if owner_id:
+            stmt = stmt.where(t.licenses.c.owner_id == owner_id)
+        with self.store.read() as conn:
+            return [_license(r) for r in conn.execute(stmt).all()]
+
+    def get_license(self, license_id: int) -> IssuedLicense:
+        with self.store.read() as conn:
+            r = conn.execute(
+                select(t.licenses).where(t.licenses.c.license_id == license_id)
+            ).first()
+        if r is None:
+            raise NotFoundError(f"no license {license_id}", field="license_id")
+        return _license(r)

@@ -1,0 +1,425 @@
+"""Usage reports: verified, chained and stored in batches, and the alerts they raise.
+
+``ingest`` gathers the facts (each report's signature, the chain's stored head,
+what is stored at its sequence, the licence it names), asks the pure
+:func:`pausebutton.protocol.reportchain.classify_report` what each report is, and
+writes the outcome in one transaction.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+
+from pausebutton.authority import tables as t
+from pausebutton.authority.services.base import (
+    ADMIN,
+    OPERATOR,
+    Caller,
+    Store,
+    b64,
+    insert_many,
+    page,
+    require,
+)
+from pausebutton.errors import PausebuttonError, SchemaError
+from pausebutton.protocol.envelope import Envelope, decode_as
+from pausebutton.protocol.keys import PublicKey
+from pausebutton.protocol.messages import UsageReport, report_hash
+from pausebutton.protocol.reportchain import (
+    ChainHead,
+    ChainOutcome,
+    LicenseTerms,
+    classify_report,
+)
+
+MAX_BATCH = 10_000
+MAX_REPORT_SIZE = 4096
+CHUNK = 250
+"""Reports decoded per chunk while verifier threads check the chunk before."""
+
+_REFUSALS = {
+    ChainOutcome.REPLAY: ("sequence", "a different report {seq} is stored"),
+    ChainOutcome.CHAIN: ("prev_hash", "prev_hash does not match the stored chain"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    index: int
+    error: str
+    field: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    kind: str
+    chip_id: str | None
+    severity: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    received: int
+    accepted: int
+    duplicates: int
+    rejected: list[Rejection]
+    alerts: list[Alert]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReport:
+    chip_id: str
+    sequence: int
+    hash: str
+    """Hex."""
+    time: int
+    flop_full: str
+    license_id: int | None
+    license_flop_used: str | None
+    state: str
+    received_at: int
+    envelope: str
+    """Base64 of the signed UsageReport envelope."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    id: int
+    kind: str
+    chip_id: str | None
+    severity: str
+    detail: dict[str, Any]
+    created_at: int
+
+
+_Verified = tuple[int, bytes, UsageReport]
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one ingest call has found so far."""
+
+    rejected: list[Rejection]
+    alerts: list[Alert]
+
+    def reject(self, i: int, error: str, field: str, message: str) -> None:
+        self.rejected.append(Rejection(i, error, field, message))
+
+    def alert(self, kind: str, chip_id: str, severity: str, detail: dict[str, Any]) -> None:
+        self.alerts.append(Alert(kind, chip_id, severity, detail))
+
+
+def _check_signatures(chunk: Sequence[tuple[Envelope, PublicKey]]) -> list[bool]:
+    """Is each envelope signed by its key? (libsodium runs without the GIL)."""
+    out = []
+    for env, pub in chunk:
+        kid = pub.key_id
+        msg = env.signing_input()
+        out.append(any(s.key_id == kid and pub.is_valid(msg, s.sig) for s in env.signatures))
+    return out
+
+
+class ReportService:
+    """Ingestion of usage reports; stored reports and alerts."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._device_keys: dict[str, PublicKey] = {}
+        self._verify_threads = max(1, min(4, os.cpu_count() or 1))
+        """Threads verifying report signatures beside the decoding thread."""
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _device_key_map(self, chip_ids: Iterable[str]) -> dict[str, tuple[PublicKey, str | None]]:
+        """Device keys (immutable, cached) and current owners of these chips."""
+        wanted = list(set(chip_ids))
+        with self.store.read() as conn:
+            rows = conn.execute(
+                select(t.chips.c.chip_id, t.chips.c.device_key, t.chips.c.owner_id).where(
+                    t.chips.c.chip_id.in_(wanted)
+                )
+            ).all()
+        out = {}
+        for r in rows:
+            pub = self._device_keys.get(r.chip_id)
+            if pub is None:
+                pub = PublicKey.from_bytes(bytes(r.device_key))
+                if len(self._device_keys) < 1_000_000:
+                    self._device_keys[r.chip_id] = pub
+            out[r.chip_id] = (pub, r.owner_id)
+        return out
+
+    def _verifier_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._verify_threads, thread_name_prefix="pb-verify")
+        return self._pool
+
+    def ingest(self, caller: Caller | None, items: Sequence[bytes]) -> IngestResult:
+        """Verify and store a batch of signed usage reports; acknowledge only after commit.
+
+        Per report: the envelope is a UsageReport signed by the chip's registered
+        device key; sequence/prev_hash chain onto what is stored. A duplicate of a
+        stored report is acknowledged again (idempotent). Alerts: gap (sequence
+        skips ahead), replay (a different report at a stored sequence), chain
+        (prev_hash does not match), over_license (more FLOP used than licensed),
+        outside_license_period (full-rate work reported outside the licence's
+        validity), unknown_license, unknown_chip, bad_signature.
+        """
+        c = require(caller, OPERATOR, ADMIN)
+        if len(items) > MAX_BATCH:
+            raise SchemaError(f"at most {MAX_BATCH} reports per batch", field="reports")
+        now = self.store.now()
+        found = _Batch([], [])
+        verified = self._verified(c, items, found)
+        verified.sort(key=lambda x: (x[2].chip_id, x[2].sequence))
+        with self.store.write() as conn:
+            accepted, duplicates = self._store_chained(conn, verified, found, now)
+        found.rejected.sort(key=lambda r: r.index)
+        return IngestResult(len(items), accepted, duplicates, found.rejected, found.alerts)
+
+    # -- ingestion, step 1: decode and check signatures -----------------------------------
+
+    def _verified(self, c: Caller, items: Sequence[bytes], found: _Batch) -> list[_Verified]:
+        """The reports that decode, name a registered chip the caller may report for, and
+        carry its device key's signature (in batch order). Pipeline: this thread decodes
+        chunk k+1 (Python, holds the GIL) while verifier threads check the signatures of
+        chunk k (libsodium, no GIL)."""
+        jobs: list[tuple[list[_Verified], Future[list[bool]]]] = []
+        for start in range(0, len(items), CHUNK):
+            parsed = self._decoded(items, start, found)
+            keys = self._device_key_map(rep.chip_id.hex() for _, _, _, rep in parsed)
+            candidates: list[_Verified] = []
+            to_check: list[tuple[Envelope, PublicKey]] = []
+            for i, data, env, rep in parsed:
+                cid = rep.chip_id.hex()
+                entry = keys.get(cid)
+                if entry is None:
+                    found.reject(
+                        i, "not_found", f"reports[{i}].chip_id", f"chip {cid} is not registered"
+                    )
+                    found.alert("unknown_chip", cid, "high", {"sequence": rep.sequence})
+                    continue
+                pub, owner = entry
+                if c.role == OPERATOR and owner != c.owner_id:
+                    found.reject(
+                        i,
+                        "forbidden",
+                        f"reports[{i}].chip_id",
+                        f"chip {cid} is not owned by {c.owner_id}",
+                    )
+                    continue
+                candidates.append((i, data, rep))
+                to_check.append((env, pub))
+            if len(items) <= CHUNK:
+                done: Future[list[bool]] = Future()
+                done.set_result(_check_signatures(to_check))
+                jobs.append((candidates, done))
+            else:
+                jobs.append((candidates, self._verifier_pool().submit(_check_signatures, to_check)))
+        verified: list[_Verified] = []
+        for candidates, fut in jobs:
+            for (i, data, rep), ok in zip(candidates, fut.result(), strict=True):
+                if not ok:
+                    found.reject(
+                        i, "bad_signature", f"reports[{i}]", "not signed by the chip's device key"
+                    )
+                    found.alert(
+                        "bad_signature", rep.chip_id.hex(), "high", {"sequence": rep.sequence}
+                    )
+                    continue
+                verified.append((i, data, rep))
+        return verified
+
+    @staticmethod
+    def _decoded(
+        items: Sequence[bytes], start: int, found: _Batch
+    ) -> list[tuple[int, bytes, Envelope, UsageReport]]:
+        parsed = []
+        for i in range(start, min(start + CHUNK, len(items))):
+            data = items[i]
+            if not isinstance(data, bytes) or len(data) > MAX_REPORT_SIZE:
+                found.reject(i, "oversized", f"reports[{i}]", "too large")
+                continue
+            try:
+                env, rep = decode_as(data, UsageReport, max_size=MAX_REPORT_SIZE)
+            except PausebuttonError as exc:
+                found.reject(i, exc.code, f"reports[{i}]", exc.message)
+                continue
+            parsed.append((i, data, env, rep))
+        return parsed
+
+    # -- ingestion, step 2: gather the chain facts, classify, write -------------------------
+
+    def _heads(self, conn: Connection, chip_ids: list[str]) -> dict[str, ChainHead]:
+        """The chains' stored heads, locked for this transaction."""
+        if not chip_ids:
+            return {}
+        rows = conn.execute(
+            self.store.lock_columns(
+                (t.chips.c.chip_id, t.chips.c.report_seq, t.chips.c.report_hash),
+                t.chips.c.chip_id.in_(chip_ids),
+            ).order_by(t.chips.c.chip_id)
+        ).all()
+        return {r.chip_id: ChainHead(int(r.report_seq), bytes(r.report_hash)) for r in rows}
+
+    @staticmethod
+    def _licenses(conn: Connection, verified: list[_Verified]) -> dict[int, LicenseTerms]:
+        lic_ids = {rep.license_id for _, _, rep in verified if rep.license_id is not None}
+        if not lic_ids:
+            return {}
+        rows = conn.execute(
+            select(
+                t.licenses.c.license_id,
+                t.licenses.c.chip_id,
+                t.licenses.c.flop_budget,
+                t.licenses.c.not_before,
+                t.licenses.c.not_after,
+            ).where(t.licenses.c.license_id.in_(list(lic_ids)))
+        ).all()
+        return {
+            r.license_id: LicenseTerms(
+                bytes.fromhex(r.chip_id), int(r.flop_budget), r.not_before, r.not_after
+            )
+            for r in rows
+        }
+
+    @staticmethod
+    def _stored_hashes(
+        conn: Connection, verified: list[_Verified], heads: dict[str, ChainHead]
+    ) -> dict[tuple[str, int], bytes]:
+        """Hashes stored at the sequences of reports at or below their chain's head."""
+        stored: dict[tuple[str, int], bytes] = {}
+        for _, _, rep in verified:
+            cid = rep.chip_id.hex()
+            if rep.sequence > heads[cid].sequence:
+                continue
+            r = conn.execute(
+                select(t.reports.c.hash).where(
+                    t.reports.c.chip_id == cid, t.reports.c.sequence == rep.sequence
+                )
+            ).first()
+            if r is not None:
+                stored[(cid, rep.sequence)] = bytes(r.hash)
+        return stored
+
+    def _store_chained(
+        self, conn: Connection, verified: list[_Verified], found: _Batch, now: int
+    ) -> tuple[int, int]:
+        """Classify each verified report against the stored chains and write the accepted
+        ones, the new heads and the alerts. Returns (accepted, duplicates)."""
+        heads = self._heads(conn, sorted({rep.chip_id.hex() for _, _, rep in verified}))
+        lics = self._licenses(conn, verified)
+        stored = self._stored_hashes(conn, verified, heads)
+        rows = []
+        new_heads: dict[str, ChainHead] = {}
+        duplicates = 0
+        for i, data, rep in verified:
+            cid = rep.chip_id.hex()
+            h = report_hash(data)
+            verdict = classify_report(
+                rep,
+                h,
+                new_heads.get(cid, heads[cid]),
+                stored=stored.get((cid, rep.sequence)),
+                license=None if rep.license_id is None else lics.get(rep.license_id),
+            )
+            for f in verdict.findings:
+                found.alert(f.kind, cid, f.severity, f.detail)
+            if verdict.outcome is ChainOutcome.DUPLICATE:
+                duplicates += 1
+                continue
+            refusal = _REFUSALS.get(verdict.outcome)
+            if refusal is not None:
+                field, message = refusal
+                found.reject(
+                    i,
+                    verdict.outcome.value,
+                    f"reports[{i}].{field}",
+                    message.format(seq=rep.sequence),
+                )
+                continue
+            if verdict.advances:
+                new_heads[cid] = ChainHead(rep.sequence, h)
+            stored[(cid, rep.sequence)] = h
+            rows.append(_report_row(cid, rep, h, data, now))
+        if rows:
+            insert_many(conn, t.reports, rows)
+        if new_heads:
+            conn.execute(
+                update(t.chips)
+                .where(t.chips.c.chip_id == bindparam("cid"))
+                .values(report_seq=bindparam("seq"), report_hash=bindparam("head")),
+                [{"cid": k, "seq": v.sequence, "head": v.hash} for k, v in new_heads.items()],
+            )
+        if found.alerts:
+            conn.execute(insert(t.alerts), [{**asdict(a), "created_at": now} for a in found.alerts])
+        return len(rows), duplicates
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def list_reports(
+        self, chip_id: str, *, after: int = 0, limit: int = 1000
+    ) -> list[StoredReport]:
+        with self.store.read() as conn:
+            rows = conn.execute(
+                select(t.reports)
+                .where(t.reports.c.chip_id == chip_id, t.reports.c.sequence > after)
+                .order_by(t.reports.c.sequence)
+                .limit(limit)
+            ).all()
+        return [
+            StoredReport(
+                chip_id=r.chip_id,
+                sequence=r.sequence,
+                hash=bytes(r.hash).hex(),
+                time=r.time,
+                flop_full=r.flop_full,
+                license_id=r.license_id,
+                license_flop_used=r.license_flop_used,
+                state=r.state,
+                received_at=r.received_at,
+                envelope=b64(bytes(r.envelope)),
+            )
+            for r in rows
+        ]
+
+    def count_reports(self) -> int:
+        with self.store.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.reports)).scalar_one())
+
+    def list_alerts(
+        self,
+        *,
+        after: int = 0,
+        kind: str | None = None,
+        chip_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[AlertRecord]:
+        stmt = page(t.alerts, after, limit, kind=kind, chip_id=chip_id)
+        with self.store.read() as conn:
+            return [
+                AlertRecord(r.id, r.kind, r.chip_id, r.severity, r.detail, r.created_at)
+                for r in conn.execute(stmt).all()
+            ]
+
+
+def _report_row(cid: str, rep: UsageReport, h: bytes, data: bytes, now: int) -> dict[str, Any]:
+    return {
+        "chip_id": cid,
+        "sequence": rep.sequence,
+        "hash": h,
+        "time": rep.time,
+        "flop_full": str(rep.flop_full),
+        "license_id": rep.license_id,
+        "license_flop_used": None if rep.license_flop_used is None else str(rep.license_flop_used),
+        "state": rep.state,
+        "envelope": data,
+        "received_at": now,
+    }

@@ -1,0 +1,135 @@
+"""The authority's aggregates used directly (no HTTP): one shared store, results
+as frozen dataclasses whose ``asdict`` is the API's JSON, and ``batch`` spanning
+several aggregates as one transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+
+from pausebutton.authority.db import Database, migrate
+from pausebutton.authority.demo import DemoWorld
+from pausebutton.authority.services import ADMIN, MEMBER, OPERATOR, Authority, Caller
+from pausebutton.errors import ForbiddenError, NotFoundError
+
+T0 = 1_800_000_000
+ADMIN_CALLER = Caller("a" * 64, ADMIN, "admin")
+
+
+@pytest.fixture
+def authority(world: DemoWorld, db_url: str) -> Iterator[Authority]:
+    db = Database.connect(db_url)
+    migrate(db)
+    yield Authority(db, world.root, world.keys.key("licensing"), clock=lambda: T0)
+    db.dispose()
+
+
+def register(authority: Authority, world: DemoWorld) -> str:
+    authority.registry.create_owner(ADMIN_CALLER, id="acme", name="Acme", country="US")
+    authority.registry.create_facility(
+        ADMIN_CALLER, id="dc1", name="DC1", country="US", latitude=40, longitude=-100
+    )
+    chip = world.make_chip()
+    authority.registry.register_chip(
+        ADMIN_CALLER, certificate=chip.certificate, owner_id="acme", facility_id="dc1"
+    )
+    return chip.chip_id
+
+
+def test_every_aggregate_shares_one_store(authority: Authority) -> None:
+    stores = {
+        id(getattr(authority, name).store)
+        for name in (
+            "keys",
+            "registry",
+            "custody",
+            "licensing",
+            "orders",
+            "reports",
+            "artifacts",
+            "location",
+            "time",
+            "audit",
+        )
+    }
+    assert stores == {id(authority.store)}
+
+
+def test_results_are_frozen(authority: Authority) -> None:
+    owner = authority.registry.create_owner(ADMIN_CALLER, id="acme", name="Acme", country="US")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        owner.name = "other"  # type: ignore[misc]
+
+
+def test_asdict_of_a_chip_is_the_api_json(authority: Authority, world: DemoWorld) -> None:
+    cid = register(authority, world)
+    chip = dataclasses.asdict(authority.registry.get_chip(cid))
+    assert list(chip) == [
+        "chip_id",
+        "serial",
+        "model",
+        "vendor",
+        "device_key",
+        "firmware_floor",
+        "peak_flops",
+        "owner_id",
+        "facility_id",
+        "status",
+        "registered_at",
+        "log_index",
+        "last_report_sequence",
+        "certificate",
+        "custody",
+    ]
+    assert chip["status"] == "installed" and chip["registered_at"] == T0
+    assert chip["custody"] == [] and isinstance(chip["certificate"], str)
+    listed = dataclasses.asdict(authority.registry.list_chips()[0])
+    assert "certificate" not in listed and "custody" not in listed
+
+
+def test_float_coordinates_stay_floats(authority: Authority, world: DemoWorld) -> None:
+    register(authority, world)
+    facility = dataclasses.asdict(authority.registry.get_facility("dc1"))
+    assert facility["latitude"] == 40.0 and isinstance(facility["latitude"], float)
+    assert facility["registered_chips"] == 1
+
+
+def test_batch_spans_aggregates_all_or_nothing(authority: Authority, world: DemoWorld) -> None:
+    cid = register(authority, world)
+    with pytest.raises(NotFoundError), authority.batch():
+        authority.registry.create_owner(ADMIN_CALLER, id="blue", name="Blue", country="FR")
+        authority.custody.add_custody_event(
+            ADMIN_CALLER, cid, kind="sale", at=T0, actor="x", owner_id="nobody"
+        )
+    assert [o.id for o in authority.registry.list_owners()] == ["acme"]
+    assert authority.custody.custody(cid) == []
+
+
+def test_roles_are_checked_by_each_aggregate(authority: Authority, world: DemoWorld) -> None:
+    cid = register(authority, world)
+    operator = Caller("b" * 64, OPERATOR, "ops", "acme")
+    member = Caller("c" * 64, MEMBER, "m")
+    with pytest.raises(ForbiddenError):
+        authority.registry.create_owner(operator, id="x", name="X", country="US")
+    with pytest.raises(ForbiddenError):
+        authority.custody.add_custody_event(member, cid, kind="fabrication", at=T0, actor="f")
+    with pytest.raises(ForbiddenError):
+        authority.licensing.approve(operator, 1)
+    with pytest.raises(ForbiddenError):
+        authority.reports.ingest(None, [])
+
+
+def test_ingest_through_the_aggregate(authority: Authority, world: DemoWorld) -> None:
+    cid = register(authority, world)
+    chip = world.chips[-1]
+    first, second = chip.report(time=T0), chip.report(time=T0)
+    # out of order within the batch, and the first report twice: chained in sequence
+    # order, the repeat acknowledged as a duplicate
+    out = authority.reports.ingest(ADMIN_CALLER, [second, first, first])
+    assert (out.received, out.accepted, out.duplicates) == (3, 2, 1)
+    assert out.rejected == [] and out.alerts == []
+    assert [r.sequence for r in authority.reports.list_reports(cid)] == [1, 2]
+    assert authority.registry.get_chip(cid).last_report_sequence == 2
+    assert authority.audit.stats().reports == 2
