@@ -1,40 +1,117 @@
-"""The ``pausebutton`` command. Each role's verbs live in their own module."""
+"""The ``pausebutton`` command. Each role's verbs live in their own module.
+
+A command group's module is imported only when that group runs (or when help lists it), so
+``pausebutton --version`` or ``pausebutton chip status`` does not pay for scipy, fastapi,
+sqlalchemy or httpx. The groups are named, in help order, in ``GROUPS``.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import typer
+from typer.core import TyperGroup
 
 from pausebutton import __version__
-from pausebutton.cli import (
-    agent,
-    authority,
-    bench,
-    chip,
-    conformance,
-    demo,
-    detect,
-    geo,
-    keys,
-    landmark,
-    license,
-    license_online,
-    log,
-    pause,
-    pause_online,
-    protocol,
-    registry,
-    timecmd,
-    vendor,
-    witness,
-)
-from pausebutton.cli.common import EXIT_ERROR, err, exit_code_for
+from pausebutton.cli.common import EXIT_ERROR, err, exit_code_for, run_closers
 from pausebutton.errors import PausebuttonError
+
+if TYPE_CHECKING:  # typer bundles its own click
+    from typer._click import Command, Context
+
+
+def _sub_app(module: str, extra: Callable[[typer.Typer], None] | None = None) -> typer.Typer:
+    app: typer.Typer = importlib.import_module(f"pausebutton.cli.{module}").app
+    if extra is not None:
+        extra(app)
+    return app
+
+
+def _license() -> typer.Typer:
+    # The license, pause and resume groups hold offline verbs (files, an authority
+    # directory) and online verbs (against a running authority's URL).
+    from pausebutton.cli import license_online
+
+    return _sub_app("license", license_online.register)
+
+
+def _pause() -> typer.Typer:
+    from pausebutton.cli import pause_online
+
+    return _sub_app("pause", pause_online.register)
+
+
+def _resume() -> typer.Typer:
+    from pausebutton.cli import pause, pause_online
+
+    pause_online.register_resume(pause.resume_app)
+    return pause.resume_app
+
+
+def _demo() -> typer.Typer:
+    from pausebutton.cli import demo
+
+    single = typer.Typer(add_completion=False)
+    single.command("demo")(demo.demo)
+    return single
+
+
+GROUPS: dict[str, Callable[[], typer.Typer]] = {
+    # By role: the authority and member states; chips, vendors and operators; auditors;
+    # location and detection; tools.
+    "demo": _demo,
+    "authority": functools.partial(_sub_app, "authority"),
+    "registry": functools.partial(_sub_app, "registry"),
+    "license": _license,
+    "pause": _pause,
+    "resume": _resume,
+    "time": functools.partial(_sub_app, "timecmd"),
+    "vendor": functools.partial(_sub_app, "vendor"),
+    "chip": functools.partial(_sub_app, "chip"),
+    "conformance": functools.partial(_sub_app, "conformance"),
+    "agent": functools.partial(_sub_app, "agent"),
+    "log": functools.partial(_sub_app, "log"),
+    "witness": functools.partial(_sub_app, "witness"),
+    "landmark": functools.partial(_sub_app, "landmark"),
+    "geo": functools.partial(_sub_app, "geo"),
+    "detect": functools.partial(_sub_app, "detect"),
+    "keys": functools.partial(_sub_app, "keys"),
+    "protocol": functools.partial(_sub_app, "protocol"),
+    "bench": functools.partial(_sub_app, "bench"),
+}
+"""Command name -> loader of the Typer app that holds its verbs ("demo" is one command)."""
+
+
+@functools.cache
+def load_command(name: str) -> Command:
+    """The click command for group ``name``, built once per process."""
+    sub = GROUPS[name]()
+    # "demo" is a single command; every other name is a group, even one with one verb.
+    command = typer.main.get_command(sub) if name == "demo" else typer.main.get_group(sub)
+    command.name = name
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: its subcommands are imported on first use."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in GROUPS if n not in self.commands)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name not in self.commands and cmd_name in GROUPS:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
 
 app = typer.Typer(
     name="pausebutton",
+    cls=LazyGroup,
     help=(
         "Compute governance through AI chips: chip-bound licenses, K-of-N pause orders,"
         " a transparency log, location verification and a verification engine."
@@ -43,32 +120,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-# By role: the authority and member states; chips, vendors and operators; auditors;
-# location and detection; tools.
-app.command("demo")(demo.demo)
-app.add_typer(authority.app, name="authority")
-app.add_typer(registry.app, name="registry")
-app.add_typer(license.app, name="license")
-app.add_typer(pause.app, name="pause")
-app.add_typer(pause.resume_app, name="resume")
-app.add_typer(timecmd.app, name="time")
-app.add_typer(vendor.app, name="vendor")
-app.add_typer(chip.app, name="chip")
-app.add_typer(conformance.app, name="conformance")
-app.add_typer(agent.app, name="agent")
-app.add_typer(log.app, name="log")
-app.add_typer(witness.app, name="witness")
-app.add_typer(landmark.app, name="landmark")
-app.add_typer(geo.app, name="geo")
-app.add_typer(detect.app, name="detect")
-app.add_typer(keys.app, name="keys")
-app.add_typer(protocol.app, name="protocol")
-app.add_typer(bench.app, name="bench")
-# The license, pause and resume groups hold offline verbs (files, an authority
-# directory) and online verbs (against a running authority's URL).
-license_online.register(license.app)
-pause_online.register(pause.app)
-pause_online.register_resume(pause.resume_app)
 
 
 def _version(value: bool) -> None:
@@ -86,18 +137,26 @@ def main(
     """pausebutton: the reference implementation of the AI pause button."""
 
 
-def run(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI and turn project errors into one line and an exit code."""
+def execute(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI on ``argv`` (default: ``sys.argv[1:]``) and return its exit status; project
+    errors become one line on stderr. ``run`` exits with it; tests call it in-process."""
+    try:
+        return _execute(argv)
+    finally:
+        run_closers()
+
+
+def _execute(argv: Sequence[str] | None) -> int:
     try:
         result = app(args=argv, prog_name="pausebutton", standalone_mode=False)
     except PausebuttonError as exc:
         err.print(f"error: {exc}", markup=False)
-        sys.exit(exit_code_for(exc))
+        return exit_code_for(exc)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return int(exc.exit_code)
     except typer.Abort:
         err.print("aborted")
-        sys.exit(130)
+        return 130
     except typer.exceptions.TyperException as exc:
         # Usage errors (unknown option, bad value): typer's bundled click prints them.
         show = getattr(exc, "show", None)
@@ -105,13 +164,18 @@ def run(argv: list[str] | None = None) -> None:
             show()
         else:
             err.print(f"error: {exc}", markup=False)
-        sys.exit(int(getattr(exc, "exit_code", 2)))
+        return int(getattr(exc, "exit_code", 2))
     except OSError as exc:
         err.print(f"error: {exc}", markup=False)
-        sys.exit(EXIT_ERROR)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         err.print("interrupted")
-        sys.exit(130)
+        return 130
+    except SystemExit as exc:  # sys.exit(...) in a verb: the interpreter's rules
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        err.print(str(exc.code), markup=False)
+        return EXIT_ERROR
     except Exception as exc:  # last resort: one line, never a traceback
         if os.environ.get("PAUSEBUTTON_DEBUG"):
             raise
@@ -120,5 +184,10 @@ def run(argv: list[str] | None = None) -> None:
             "(a bug in pausebutton; set PAUSEBUTTON_DEBUG=1 for the traceback)",
             markup=False,
         )
-        sys.exit(EXIT_ERROR)
-    sys.exit(result if isinstance(result, int) else 0)
+        return EXIT_ERROR
+    return result if isinstance(result, int) else 0
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and exit with its status."""
+    sys.exit(execute(argv))
