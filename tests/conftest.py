@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -29,17 +28,7 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-@dataclass
-class CliResult:
-    """What one in-process CLI run gave: the fields of ``subprocess.CompletedProcess``."""
-
-    args: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-CliRunner = Callable[..., "CliResult | subprocess.CompletedProcess[str]"]
+CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 _SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
 
@@ -49,17 +38,14 @@ def run_cli_in_process(
     input: str | None = None,
     timeout: float = 120,
     env: dict[str, str] | None = None,
-) -> CliResult:
+) -> subprocess.CompletedProcess[str]:
     """Run ``pausebutton ARGS`` in this process, as ``python -m pausebutton`` would: same exit
     status (``execute``), stdout and stderr captured apart, ``input`` on stdin, ``env`` set
     for the run only. Whatever a run changes in the process (logging handlers and levels,
     signal handlers, the working directory) is put back afterwards. ``timeout`` is the
     subprocess runner's; here pytest-timeout bounds the test."""
-    from typer.testing import CliRunner as TyperRunner
+    from pausebutton.cli.inprocess import run_captured
 
-    from pausebutton.cli.main import execute
-
-    argv = [str(a) for a in args]
     overrides: dict[str, str | None] = {"COLUMNS": os.environ.get("COLUMNS", "200")}
     overrides.update(env or {})
     loggers = [logging.getLogger(), *map(logging.getLogger, logging.root.manager.loggerDict)]
@@ -68,11 +54,7 @@ def run_cli_in_process(
     saved_signals = {sig: signal.getsignal(sig) for sig in _SIGNALS}
     cwd = os.getcwd()
     try:
-        with TyperRunner().isolation(input=input, env=overrides) as (out, err, _):
-            code = execute(argv)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            stdout, stderr = out.getvalue(), err.getvalue()
+        proc = run_captured([str(a) for a in args], input=input, env=overrides)
     finally:
         os.chdir(cwd)
         for sig, handler in saved_signals.items():
@@ -82,7 +64,7 @@ def run_cli_in_process(
             lg.setLevel(level)
             lg.handlers[:] = handlers
             lg.propagate = propagate
-    return CliResult(argv, code, stdout.decode(errors="replace"), stderr.decode(errors="replace"))
+    return proc
 
 
 def run_cli_subprocess(

@@ -12,7 +12,10 @@ docs/firmware.md, "Conformance kit")::
 The kit plays the authority itself (keys, log, signing: ``make`` steps) and
 drives the chip only through the chip CLI contract of docs/cli.md, as
 ``CMD chip new|install|run|status|report|respond|tamper ...``, so a vendor can
-point it at their own implementation with ``--chip-cli "CMD"``.
+point it at their own implementation with ``--chip-cli "CMD"``. The chip CLI is a
+``ChipCli``: a command run as subprocesses (``subprocess_chip_cli``), or any callable
+with the same answer (the ``pausebutton conformance`` verb runs its own chip CLI
+in-process, which saves a process start per step).
 
 Times in scenarios are offsets in seconds from T, the host time when the
 scenario starts (the chip's manufacture time is T as well).
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +58,26 @@ DEFAULT_SCENARIOS = Path(__file__).resolve().parents[3] / "tests" / "vectors" / 
 
 STEP_TIMEOUT = 60
 
+ChipCli = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
+"""Runs the chip CLI with these arguments (``["chip", "status", DIR, "--json"]``) and
+returns its exit status, stdout and stderr."""
+
+
+def subprocess_chip_cli(cmd: Sequence[str]) -> ChipCli:
+    """The chip CLI as the command ``cmd`` (e.g. ``["python", "-m", "mychip"]``), one
+    subprocess per call, each bounded by ``STEP_TIMEOUT``."""
+
+    def run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*cmd, *args],
+            capture_output=True,
+            text=True,
+            timeout=STEP_TIMEOUT,
+            check=False,
+        )
+
+    return run
+
 
 class ScenarioFailure(Exception):
     """A step did not behave as the scenario expects."""
@@ -72,7 +96,7 @@ class ScenarioResult:
 class _Ctx:
     """One scenario's world: authority, vendor, chips, made objects."""
 
-    cmd: list[str]
+    cli: ChipCli
     work: Path
     auth: OfflineAuthority
     vendor_dir: Path
@@ -87,13 +111,7 @@ class _Ctx:
         return self.work / f"chip-{chip}"
 
     def chip_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*self.cmd, "chip", *args],
-            capture_output=True,
-            text=True,
-            timeout=STEP_TIMEOUT,
-            check=False,
-        )
+        return self.cli(["chip", *args])
 
     def seq(self, kind: str, requested: Any) -> int:
         value = int(requested) if requested is not None else self.next_seq.get(kind, 0) + 1
@@ -382,14 +400,14 @@ def load_scenarios(directory: Path) -> list[dict[str, Any]]:
     return out
 
 
-def run_scenario(cmd: list[str], scenario: dict[str, Any], seed: bytes) -> ScenarioResult:
+def run_scenario(cli: ChipCli, scenario: dict[str, Any], seed: bytes) -> ScenarioResult:
     start = time.monotonic()
     name = scenario["name"]
     steps = scenario.get("steps", [])
     with tempfile.TemporaryDirectory(prefix="pb-conformance-") as tmp:
         work = Path(tmp)
         auth, vendor_dir = make_world(work, seed)
-        ctx = _Ctx(cmd, work, auth, vendor_dir, int(time.time()))
+        ctx = _Ctx(cli, work, auth, vendor_dir, int(time.time()))
         done = 0
         try:
             for chip, opts in scenario.get("chips", {"a": {}}).items():
@@ -417,15 +435,17 @@ def run_scenario(cmd: list[str], scenario: dict[str, Any], seed: bytes) -> Scena
 
 
 def run_all(
-    chip_cli: str,
+    chip_cli: str | ChipCli,
     scenarios: list[dict[str, Any]],
     *,
     jobs: int = 2,
     seed: bytes = b"conformance",
 ) -> list[ScenarioResult]:
-    cmd = shlex.split(chip_cli)
+    """Run ``scenarios``, ``jobs`` at a time, against ``chip_cli``: a command line (run as
+    subprocesses) or a ``ChipCli``."""
+    cli = subprocess_chip_cli(shlex.split(chip_cli)) if isinstance(chip_cli, str) else chip_cli
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(lambda s: run_scenario(cmd, s, seed), scenarios))
+        return list(pool.map(lambda s: run_scenario(cli, s, seed), scenarios))
 
 
 def own_chip_cli() -> str:

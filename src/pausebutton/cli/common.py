@@ -62,9 +62,15 @@ def close_at_exit(close: Callable[[], None]) -> None:
     _at_exit.append(close)
 
 
-def run_closers() -> None:
-    """Run what ``close_at_exit`` registered, last first; a failure is reported, not raised."""
-    while _at_exit:
+def closers_mark() -> int:
+    """How many closers are registered now (``run_closers(since=...)``)."""
+    return len(_at_exit)
+
+
+def run_closers(since: int = 0) -> None:
+    """Run what ``close_at_exit`` registered (after mark ``since``: a run nested in another
+    leaves the outer run's closers), last first; a failure is reported, not raised."""
+    while len(_at_exit) > since:
         close = _at_exit.pop()
         try:
             close()

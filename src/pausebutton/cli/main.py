@@ -18,7 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from pausebutton import __version__
-from pausebutton.cli.common import EXIT_ERROR, err, exit_code_for, run_closers
+from pausebutton.cli.common import EXIT_ERROR, closers_mark, err, exit_code_for, run_closers
 from pausebutton.errors import PausebuttonError
 
 if TYPE_CHECKING:  # typer bundles its own click
@@ -140,10 +140,11 @@ def main(
 def execute(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` (default: ``sys.argv[1:]``) and return its exit status; project
     errors become one line on stderr. ``run`` exits with it; tests call it in-process."""
+    mark = closers_mark()
     try:
         return _execute(argv)
     finally:
-        run_closers()
+        run_closers(since=mark)
 
 
 def _execute(argv: Sequence[str] | None) -> int:
