@@ -39,18 +39,15 @@ from typing import Any
 from pausebutton import keystore
 from pausebutton.authority.keydir import ROOT_FILE, AuthorityDir, write_authority_dir
 from pausebutton.chip.install import InstallFile
-from pausebutton.chip.offline import (
-    OfflineAuthority,
-    make_inclusion_bundle,
-    parse_flop,
-    parse_scope,
-)
+from pausebutton.chip.offline import OfflineAuthority, make_inclusion_bundle
 from pausebutton.errors import DataError
 from pausebutton.fsutil import atomic_write
 from pausebutton.protocol.envelope import Envelope, Signature
+from pausebutton.protocol.flop import parse_flop
 from pausebutton.protocol.genesis import found_authority
 from pausebutton.protocol.keys import PrivateKey
 from pausebutton.protocol.messages import License, PauseOrder, ResumeOrder, TimeToken
+from pausebutton.protocol.scopes import parse_scope
 from pausebutton.translog import merkle
 
 DEFAULT_SCENARIOS = Path(__file__).resolve().parents[3] / "tests" / "vectors" / "conformance"
@@ -272,7 +269,7 @@ def _scope(ctx: _Ctx, spec: str) -> Any:
     if spec.startswith("chips:"):
         names = spec[len("chips:") :].split(",")
         spec = "chips:" + ",".join(ctx.chips.get(n, n) for n in names)
-    return parse_scope(spec)
+    return parse_scope(spec, error=DataError)
 
 
 # -- chip steps -------------------------------------------------------------------------------

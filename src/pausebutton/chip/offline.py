@@ -24,7 +24,6 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from pausebutton.authority.keydir import AuthorityDir
@@ -33,7 +32,6 @@ from pausebutton.errors import DataError, MalformedError, UsageError
 from pausebutton.fsutil import atomic_write, read_limited
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.keys import PrivateKey
-from pausebutton.protocol.messages import GLOBAL, Scope, ScopeKind
 from pausebutton.protocol.schema import Payload
 from pausebutton.translog import merkle
 from pausebutton.translog.bundle import InclusionBundle
@@ -44,7 +42,7 @@ COUNTERS = ("license_id", "order_sequence", "time_sequence")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
 
-# -- parsing helpers (shared by the CLI) --------------------------------------------------
+# -- parsing helpers (shared by the CLI; FLOP counts and scopes: protocol/flop.py, scopes.py)
 
 
 def parse_duration(text: str) -> int:
@@ -56,35 +54,6 @@ def parse_duration(text: str) -> int:
     if value <= 0:
         raise UsageError("a duration must be positive")
     return value
-
-
-def parse_flop(text: str) -> int:
-    """An exact non-negative integer, in plain or scientific notation (``1e18``)."""
-    try:
-        value = Decimal(text.strip().replace("_", ""))
-    except InvalidOperation:
-        raise UsageError(f"{text!r} is not a number of FLOP") from None
-    if not value.is_finite() or value != value.to_integral_value() or value < 0:
-        raise UsageError(f"{text!r} is not a whole, non-negative number of FLOP")
-    return int(value)
-
-
-def parse_scope(text: str) -> Scope:
-    """``global``, ``region:NL,DE``, ``owner:acme,beta`` or ``chips:HEX,HEX``."""
-    if text.strip() == "global":
-        return GLOBAL
-    kind, _, rest = text.partition(":")
-    items = tuple(x.strip() for x in rest.split(",") if x.strip())
-    if kind == "region":
-        return Scope(ScopeKind.REGION, regions=items)
-    if kind == "owner":
-        return Scope(ScopeKind.OWNER, owners=items)
-    if kind == "chips":
-        try:
-            return Scope(ScopeKind.CHIPS, chips=tuple(bytes.fromhex(c) for c in items))
-        except ValueError:
-            raise UsageError("chip ids are 64 hex digits") from None
-    raise UsageError(f"scope {text!r}: use global, region:CC,.., owner:NAME,.. or chips:ID,..")
 
 
 def parse_chip_id(text: str) -> bytes:
