@@ -48,7 +48,8 @@ def run_cli_in_process(
 
     overrides: dict[str, str | None] = {"COLUMNS": os.environ.get("COLUMNS", "200")}
     overrides.update(env or {})
-    loggers = [logging.getLogger(), *map(logging.getLogger, logging.root.manager.loggerDict)]
+    known = logging.root.manager.loggerDict.values()
+    loggers = [logging.root, *(lg for lg in known if isinstance(lg, logging.Logger))]
     saved_logging = [(lg, lg.level, list(lg.handlers), lg.propagate) for lg in loggers]
     saved_disable = logging.root.manager.disable
     saved_signals = {sig: signal.getsignal(sig) for sig in _SIGNALS}
