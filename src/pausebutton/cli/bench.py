@@ -139,6 +139,6 @@ def cli(
         bool, typer.Option("--importtime", help="Also list each command's slowest imports.")
     ] = False,
 ) -> None:
-    """Start time of the command line: median wall time of ``--version``, ``chip status``
-    and help, each a real subprocess, beside the interpreter's own start."""
+    """Start time of the command line: median wall time of --version, chip status and help,
+    each a real subprocess, beside the interpreter's own start."""
     _show(_run("cli", quick=quick, runs=runs, importtime=importtime), json_out)

@@ -7,6 +7,7 @@ sqlalchemy or httpx. The groups are named, in help order, in ``GROUPS``.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import os
@@ -101,12 +102,27 @@ class LazyGroup(TyperGroup):
     """The top-level group: its subcommands are imported on first use."""
 
     def list_commands(self, ctx: Context) -> list[str]:
-        return [*super().list_commands(ctx), *(n for n in GROUPS if n not in self.commands)]
+        return [*GROUPS, *(n for n in super().list_commands(ctx) if n not in GROUPS)]
 
     def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         if cmd_name not in self.commands and cmd_name in GROUPS:
             self.commands[cmd_name] = load_command(cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except typer.TyperException as exc:
+            # typer suggests close names among the loaded commands only: offer every group
+            message = getattr(exc, "message", None)
+            if args and isinstance(message, str) and "Did you mean" not in message:
+                matches = difflib.get_close_matches(args[0], list(GROUPS))
+                if matches:
+                    names = ", ".join(repr(m) for m in matches)
+                    exc.message = f"{message.rstrip('.')}. Did you mean {names}?"
+            raise
 
 
 app = typer.Typer(

@@ -80,3 +80,9 @@ def test_subprocess_smoke_version_help_and_error(cli_subprocess, tmp_path) -> No
     r = cli_subprocess("chip", "status", tmp_path / "none")
     assert r.returncode == 2
     assert r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+
+
+def test_a_mistyped_group_gets_a_suggestion(cli) -> None:  # type: ignore[no-untyped-def]
+    r = cli("chp", "status")
+    assert r.returncode == 2
+    assert "No such command 'chp'. Did you mean 'chip'?" in r.stderr
