@@ -133,11 +133,12 @@ def status(
         print_json(doc)
         return
     lic = doc["license"]
-    out.print(f"chip      {doc['chip_id']}\nstate     {doc['state']}")
-    out.print(f"time      {doc['trusted_time']} (trusted)")
-    out.print(f"flop      full {doc['flop_full']}  throttled {doc['flop_throttled']}")
+    # plain lines (typer.echo, not rich): status is the verb a chip's tools call most
+    typer.echo(f"chip      {doc['chip_id']}\nstate     {doc['state']}")
+    typer.echo(f"time      {doc['trusted_time']} (trusted)")
+    typer.echo(f"flop      full {doc['flop_full']}  throttled {doc['flop_throttled']}")
     if lic:
-        out.print(
+        typer.echo(
             f"license   {lic['license_id']}: {lic['flop_left']} of {lic['flop_budget']} FLOP"
             f" left, until {lic['not_after']}"
         )
