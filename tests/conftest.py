@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,14 +53,16 @@ def run_cli_in_process(
     loggers = [logging.root, *(lg for lg in known if isinstance(lg, logging.Logger))]
     saved_logging = [(lg, lg.level, list(lg.handlers), lg.propagate) for lg in loggers]
     saved_disable = logging.root.manager.disable
-    saved_signals = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    saved_signals = {sig: signal.getsignal(sig) for sig in _SIGNALS} if in_main_thread else {}
     cwd = os.getcwd()
     try:
         proc = run_captured([str(a) for a in args], input=input, env=overrides)
     finally:
         os.chdir(cwd)
         for sig, handler in saved_signals.items():
-            signal.signal(sig, handler)
+            if handler is not None:  # None: a handler not set from Python, left alone
+                signal.signal(sig, handler)
         logging.disable(saved_disable)
         for lg, level, handlers, propagate in saved_logging:
             lg.setLevel(level)

@@ -7,6 +7,7 @@ runs check the entry point itself (exit status, one-line errors)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -86,3 +87,10 @@ def test_a_mistyped_group_gets_a_suggestion(cli) -> None:  # type: ignore[no-unt
     r = cli("chp", "status")
     assert r.returncode == 2
     assert "No such command 'chp'. Did you mean 'chip'?" in r.stderr
+
+
+def test_an_in_process_run_leaves_the_environment_as_it_was(cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("PB_AUTHORITY_URL", raising=False)
+    r = cli("registry", "owners", env={"PB_AUTHORITY_URL": "http://127.0.0.1:9"})
+    assert r.returncode != 0 and "127.0.0.1:9" in r.stderr  # the override reached the verb
+    assert "PB_AUTHORITY_URL" not in os.environ
