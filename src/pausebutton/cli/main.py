@@ -1,6 +1,6 @@
 """The ``pausebutton`` command. Each role's verbs live in their own module.
 
-A command group's module is imported only when that group runs (or when help lists it), so
+A command group's module is imported only when that group runs, so
 ``pausebutton --version`` or ``pausebutton chip status`` does not pay for scipy, fastapi,
 sqlalchemy or httpx. The groups are named, in help order, in ``GROUPS``.
 """
@@ -23,7 +23,7 @@ from pausebutton.cli.common import EXIT_ERROR, closers_mark, err, exit_code_for,
 from pausebutton.errors import PausebuttonError
 
 if TYPE_CHECKING:  # typer bundles its own click
-    from typer._click import Command, Context
+    from typer._click import Command, Context, HelpFormatter
 
 
 def _sub_app(module: str, extra: Callable[[typer.Typer], None] | None = None) -> typer.Typer:
@@ -87,6 +87,41 @@ GROUPS: dict[str, Callable[[], typer.Typer]] = {
 }
 """Command name -> loader of the Typer app that holds its verbs ("demo" is one command)."""
 
+SUMMARIES: dict[str, str] = {
+    "demo": (
+        "Run the pause-button story end to end: found an authority, serve it on 127.0.0.1,\n"
+        "license fake GPUs, pause them with K-of-N signatures, resume, and show the "
+        "attacks,\nlocation checks, verification engine and transparency log. Exits 0 only "
+        "if every\nstep's expectation held (1 naming the failed step otherwise)."
+    ),
+    "authority": "Found and run the licensing authority.",
+    "registry": "The authority's registry: owners, keys, facilities, chips, custody.",
+    "license": "Issue chip-bound compute licenses (offline, from an authority directory).",
+    "pause": "Pause orders: propose, sign (each member), assemble (K of N).",
+    "resume": "Resume orders: propose, sign, assemble (needs a log proof).",
+    "time": "Issue time tokens signed by the authority's time role.",
+    "vendor": "Chip vendor tools: the manufacturer key that certifies device keys.",
+    "chip": "A simulated pause-button-compatible chip (firmware over secure NVM).",
+    "conformance": "The firmware conformance kit: scenarios as data, any chip CLI.",
+    "agent": (
+        "The node agent: one firmware chip per GPU, the lease socket for guarded jobs, "
+        "license renewal, pause orders, usage reports."
+    ),
+    "log": "The transparency log: serve it, append entries, verify proof bundles.",
+    "witness": "Witness a transparency log: cosign checkpoints that extend the last one.",
+    "landmark": "Landmark servers for location verification, and the chip-side probe.",
+    "geo": (
+        "Location verification from round-trip times: verify a claimed facility, locate a "
+        "chip, validate the solver on real ping data. See docs/geo.md."
+    ),
+    "detect": "Verification engine: signals of ten methods, compute estimates, rules, alerts.",
+    "keys": "Generate and inspect Ed25519 key files (private keys are written 0600).",
+    "protocol": "Inspect and verify signed protocol objects (canonical CBOR envelopes).",
+    "bench": "Benchmarks: measured figures, ratios taken side by side in one run.",
+}
+"""Each group's help, as ``pausebutton --help`` lists it without importing the group (a
+test holds them equal to the groups' own)."""
+
 
 @functools.cache
 def load_command(name: str) -> Command:
@@ -99,12 +134,24 @@ def load_command(name: str) -> Command:
 
 
 class LazyGroup(TyperGroup):
-    """The top-level group: its subcommands are imported on first use."""
+    """The top-level group: its subcommands are imported on first use; its help lists them
+    from ``SUMMARIES``."""
+
+    _listing = False
+
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
     def list_commands(self, ctx: Context) -> list[str]:
         return [*GROUPS, *(n for n in super().list_commands(ctx) if n not in GROUPS)]
 
     def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if self._listing and cmd_name not in self.commands and cmd_name in SUMMARIES:
+            return TyperGroup(name=cmd_name, help=SUMMARIES[cmd_name])  # its help line only
         if cmd_name not in self.commands and cmd_name in GROUPS:
             self.commands[cmd_name] = load_command(cmd_name)
         return super().get_command(ctx, cmd_name)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 from conftest import cli_env
-from pausebutton.cli.main import GROUPS
+from pausebutton.cli.main import GROUPS, SUMMARIES, load_command
 
 HEAVY = ["scipy", "shapely", "ruptures", "torch", "fastapi", "sqlalchemy", "uvicorn", "httpx"]
 
@@ -94,3 +94,18 @@ def test_an_in_process_run_leaves_the_environment_as_it_was(cli, monkeypatch) ->
     r = cli("registry", "owners", env={"PB_AUTHORITY_URL": "http://127.0.0.1:9"})
     assert r.returncode != 0 and "127.0.0.1:9" in r.stderr  # the override reached the verb
     assert "PB_AUTHORITY_URL" not in os.environ
+
+
+def test_help_lines_listed_without_loading_equal_the_groups_own() -> None:
+    assert list(SUMMARIES) == list(GROUPS)
+    for name in GROUPS:
+        command = load_command(name)
+        assert command.help == SUMMARIES[name], name
+        # the listing shows only name and help: nothing else may differ
+        assert not command.short_help and not command.deprecated and not command.hidden, name
+        assert not getattr(command, "rich_help_panel", None), name
+
+
+def test_top_level_help_imports_no_command_group() -> None:
+    doc = _imports_of("--help", heavy=[*HEAVY, "numpy", "pydantic"])
+    assert doc == {"code": 0, "heavy": []}
