@@ -20,7 +20,7 @@ app = typer.Typer(help="The firmware conformance kit: scenarios as data, any chi
 _one_at_a_time = threading.Lock()
 
 
-def own_chip_cli(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+def in_process_chip_cli(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
     """This pausebutton's chip CLI, run in this process (one run at a time: a run captures
     the process's stdout and stderr); what a subprocess of it would answer, without the
     process start."""
@@ -55,7 +55,7 @@ def run(
         found = [s for s in found if any(o in s["name"] for o in only)]
     if not found:
         raise UsageError("no scenarios selected")
-    results = run_all(chip_cli or own_chip_cli, found, jobs=jobs)
+    results = run_all(chip_cli or in_process_chip_cli, found, jobs=jobs)
     failed = [r for r in results if not r.passed]
     if json_out:
         print_json(
