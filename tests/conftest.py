@@ -47,6 +47,9 @@ def run_cli_in_process(
     subprocess runner's; here pytest-timeout bounds the test."""
     from pausebutton.cli.inprocess import run_captured
 
+    unhonoured = sorted(k for k in env or {} if k.startswith("PYTHON"))
+    if unhonoured:  # read when an interpreter starts: this process started long ago
+        pytest.fail(f"{unhonoured} cannot reach an in-process run: use cli_subprocess")
     overrides: dict[str, str | None] = {"COLUMNS": os.environ.get("COLUMNS", "200")}
     overrides.update(env or {})
     known = logging.root.manager.loggerDict.values()
