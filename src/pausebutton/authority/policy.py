@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pausebutton.errors import DataError
+from pausebutton.protocol.flop import parse_flop
 
 DAY = 86400
 
@@ -101,35 +102,6 @@ def _int(value: Any, name: str) -> int:
     if isinstance(value, str):
         return parse_flop(value, name)
     raise DataError(f"policy {name} must be an integer", field=name)
-
-
-def parse_flop(text: str, name: str = "flop") -> int:
-    """Parse '12345', '1e25' or '3.5e24' exactly (no float rounding)."""
-    s = text.strip().lower().replace("_", "")
-    try:
-        if "e" in s:
-            mant, exp = s.split("e", 1)
-            e = int(exp)
-            if "." in mant:
-                whole, frac = mant.split(".", 1)
-                digits = int(whole + frac) if (whole + frac) else 0
-                e -= len(frac)
-            else:
-                digits = int(mant)
-            if not -100 <= e <= 100 or len(mant) > 80:
-                raise ValueError("exponent out of range")
-            scale: int = pow(10, abs(e))
-            if e < 0:
-                q, r = divmod(digits, scale)
-                if r:
-                    raise ValueError("not an integer")
-                return q
-            return digits * scale
-        if len(s) > 80:
-            raise ValueError("too long")
-        return int(s)
-    except ValueError:
-        raise DataError(f"{name}: {text!r} is not an integer FLOP count", field=name) from None
 
 
 @dataclass(frozen=True)

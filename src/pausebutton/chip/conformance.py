@@ -12,7 +12,10 @@ in docs/firmware.md, "Conformance kit")::
 The kit plays the authority itself (keys, log, signing: ``make`` steps) and
 drives the chip only through the chip CLI contract of docs/cli.md, as
 ``CMD chip new|install|run|status|report|respond|tamper ...``, so a vendor can
-point it at their own implementation with ``--chip-cli "CMD"``.
+point it at their own implementation with ``--chip-cli "CMD"``. The chip CLI is a
+``ChipCli``: a command run as subprocesses (``subprocess_chip_cli``), or any callable
+with the same answer (the ``pausebutton conformance`` verb runs its own chip CLI
+in-process, which saves a process start per step).
 
 Times in scenarios are offsets in seconds from T, the host time when the
 scenario starts (the chip's manufacture time is T as well).
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,16 +38,17 @@ from typing import Any
 
 from pausebutton import data as bundled_data
 from pausebutton.chip.install import InstallFile
-from pausebutton.chip.offline import parse_flop, parse_scope
 from pausebutton.errors import DataError
 from pausebutton.fsutil import atomic_write, package_home
 from pausebutton.issuing.keydir import ROOT_FILE, AuthorityDir, write_authority_dir
 from pausebutton.issuing.offline import OfflineAuthority, make_inclusion_bundle
 from pausebutton.issuing.vendor import write_vendor_dir
 from pausebutton.protocol.envelope import Envelope, Signature
+from pausebutton.protocol.flop import parse_flop
 from pausebutton.protocol.genesis import found_authority
 from pausebutton.protocol.keys import PrivateKey
 from pausebutton.protocol.messages import License, PauseOrder, ResumeOrder, TimeToken
+from pausebutton.protocol.scopes import parse_scope
 from pausebutton.translog import merkle
 
 SCENARIOS = "conformance"
@@ -56,6 +61,26 @@ def default_scenarios() -> Path:
 
 
 STEP_TIMEOUT = 60
+
+ChipCli = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
+"""Runs the chip CLI with these arguments (``["chip", "status", DIR, "--json"]``) and
+returns its exit status, stdout and stderr."""
+
+
+def subprocess_chip_cli(cmd: Sequence[str]) -> ChipCli:
+    """The chip CLI as the command ``cmd`` (e.g. ``["python", "-m", "mychip"]``), one
+    subprocess per call, each bounded by ``STEP_TIMEOUT``."""
+
+    def run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*cmd, *args],
+            capture_output=True,
+            text=True,
+            timeout=STEP_TIMEOUT,
+            check=False,
+        )
+
+    return run
 
 
 class ScenarioFailure(Exception):
@@ -75,7 +100,7 @@ class ScenarioResult:
 class _Ctx:
     """One scenario's world: authority, vendor, chips, made objects."""
 
-    cmd: list[str]
+    cli: ChipCli
     work: Path
     auth: OfflineAuthority
     vendor_dir: Path
@@ -90,13 +115,7 @@ class _Ctx:
         return self.work / f"chip-{chip}"
 
     def chip_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*self.cmd, "chip", *args],
-            capture_output=True,
-            text=True,
-            timeout=STEP_TIMEOUT,
-            check=False,
-        )
+        return self.cli(["chip", *args])
 
     def seq(self, kind: str, requested: Any) -> int:
         value = int(requested) if requested is not None else self.next_seq.get(kind, 0) + 1
@@ -255,7 +274,7 @@ def _scope(ctx: _Ctx, spec: str) -> Any:
     if spec.startswith("chips:"):
         names = spec[len("chips:") :].split(",")
         spec = "chips:" + ",".join(ctx.chips.get(n, n) for n in names)
-    return parse_scope(spec)
+    return parse_scope(spec, error=DataError)
 
 
 # -- chip steps -------------------------------------------------------------------------------
@@ -383,14 +402,14 @@ def load_scenarios(directory: Path) -> list[dict[str, Any]]:
     return out
 
 
-def run_scenario(cmd: list[str], scenario: dict[str, Any], seed: bytes) -> ScenarioResult:
+def run_scenario(cli: ChipCli, scenario: dict[str, Any], seed: bytes) -> ScenarioResult:
     start = time.monotonic()
     name = scenario["name"]
     steps = scenario.get("steps", [])
     with tempfile.TemporaryDirectory(prefix="pb-conformance-") as tmp:
         work = Path(tmp)
         auth, vendor_dir = make_world(work, seed)
-        ctx = _Ctx(cmd, work, auth, vendor_dir, int(time.time()))
+        ctx = _Ctx(cli, work, auth, vendor_dir, int(time.time()))
         done = 0
         try:
             for chip, opts in scenario.get("chips", {"a": {}}).items():
@@ -418,15 +437,17 @@ def run_scenario(cmd: list[str], scenario: dict[str, Any], seed: bytes) -> Scena
 
 
 def run_all(
-    chip_cli: str,
+    chip_cli: str | ChipCli,
     scenarios: list[dict[str, Any]],
     *,
     jobs: int = 2,
     seed: bytes = b"conformance",
 ) -> list[ScenarioResult]:
-    cmd = shlex.split(chip_cli)
+    """Run ``scenarios``, ``jobs`` at a time, against ``chip_cli``: a command line (run as
+    subprocesses) or a ``ChipCli``."""
+    cli = subprocess_chip_cli(shlex.split(chip_cli)) if isinstance(chip_cli, str) else chip_cli
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(lambda s: run_scenario(cmd, s, seed), scenarios))
+        return list(pool.map(lambda s: run_scenario(cli, s, seed), scenarios))
 
 
 def own_chip_cli() -> str:

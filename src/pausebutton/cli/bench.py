@@ -126,3 +126,19 @@ def guard(
 ) -> None:
     """PyTorch guard overhead on a small-transformer training loop vs the same loop unguarded."""
     _show(_run("guard", quick=quick, device=device, rounds=rounds, threads=threads), json_out)
+
+
+@app.command("cli")
+def cli(
+    json_out: JsonOpt = False,
+    quick: QuickOpt = False,
+    runs: Annotated[
+        int | None, typer.Option(help="Runs of each command (default 15; quick 3).")
+    ] = None,
+    importtime: Annotated[
+        bool, typer.Option("--importtime", help="Also list each command's slowest imports.")
+    ] = False,
+) -> None:
+    """Start time of the command line: median wall time of --version, chip status and help,
+    each a real subprocess, beside the interpreter's own start."""
+    _show(_run("cli", quick=quick, runs=runs, importtime=importtime), json_out)

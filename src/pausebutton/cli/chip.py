@@ -15,12 +15,12 @@ from typing import Annotated
 import typer
 
 from pausebutton.chip.firmware import DEFAULT_PEAK_FLOPS, FIRMWARE_VERSION, verify_report_chain
-from pausebutton.chip.offline import parse_flop
 from pausebutton.chip.simulated import SimulatedChip
 from pausebutton.cli.common import EXIT_THROTTLED, err, fail, out, print_json
 from pausebutton.errors import PausebuttonError, UsageError
 from pausebutton.fsutil import atomic_write, read_limited
 from pausebutton.issuing.vendor import load_vendor
+from pausebutton.protocol.flop import parse_flop
 from pausebutton.protocol.messages import GENESIS_HASH
 
 app = typer.Typer(help="A simulated pause-button-compatible chip (firmware over secure NVM).")
@@ -65,7 +65,7 @@ def new(
         issued_at=int(time.time()),
         model=model,
         serial=serial or f"SN-{secrets.token_hex(6)}",
-        peak_flops=parse_flop(peak_flops),
+        peak_flops=parse_flop(peak_flops, "--peak-flops", error=UsageError),
         region=region,
         owner=owner,
         firmware_version=firmware_version,
@@ -102,7 +102,7 @@ def run(
 ) -> None:
     """Meter N FLOP of work. Prints JSON with full-rate and throttled FLOP.
     Exit 0 if all ran at full rate, 4 if any ran throttled, 3 if the chip refuses."""
-    amount = parse_flop(flop)
+    amount = parse_flop(flop, "--flop", error=UsageError)
     with _open(state) as chip:
         try:
             result = chip.run(amount, cycles=cycles, energy_mj=energy_mj)
@@ -133,11 +133,12 @@ def status(
         print_json(doc)
         return
     lic = doc["license"]
-    out.print(f"chip      {doc['chip_id']}\nstate     {doc['state']}")
-    out.print(f"time      {doc['trusted_time']} (trusted)")
-    out.print(f"flop      full {doc['flop_full']}  throttled {doc['flop_throttled']}")
+    # plain lines (typer.echo, not rich): status is the verb a chip's tools call most
+    typer.echo(f"chip      {doc['chip_id']}\nstate     {doc['state']}")
+    typer.echo(f"time      {doc['trusted_time']} (trusted)")
+    typer.echo(f"flop      full {doc['flop_full']}  throttled {doc['flop_throttled']}")
     if lic:
-        out.print(
+        typer.echo(
             f"license   {lic['license_id']}: {lic['flop_left']} of {lic['flop_budget']} FLOP"
             f" left, until {lic['not_after']}"
         )

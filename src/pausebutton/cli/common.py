@@ -4,19 +4,46 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import typer
-from rich.console import Console
 
 from pausebutton import errors
 from pausebutton.fsutil import read_limited
-from pausebutton.protocol.encoding import MAX_MESSAGE_SIZE
-from pausebutton.protocol.envelope import Envelope
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from pausebutton.protocol.envelope import Envelope
+
+
+class _StreamConsole:
+    """A rich ``Console`` on the current ``sys.stdout`` (or ``sys.stderr``), made on first
+    use, and made again when the stream is replaced (an in-process run captures it): each
+    run then sees its own stream's width and terminal."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._stream: object = None
+        self._console: Console | None = None
+
+    def _current(self) -> Console:
+        stream = sys.stderr if self._stderr else sys.stdout
+        if self._console is None or stream is not self._stream:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
+            self._stream = stream
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._current(), name)
+
+
+out = cast("Console", _StreamConsole(stderr=False))
+err = cast("Console", _StreamConsole(stderr=True))
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -25,6 +52,30 @@ EXIT_REJECTED = 3
 """A verification rejected the input (e.g. ``chip install`` refused a license)."""
 EXIT_THROTTLED = 4
 EXIT_INCONSISTENT = 5
+
+
+_at_exit: list[Callable[[], None]] = []
+
+
+def close_at_exit(close: Callable[[], None]) -> None:
+    """Run ``close`` when the command ends (``run_closers``), e.g. to close an HTTP client."""
+    _at_exit.append(close)
+
+
+def closers_mark() -> int:
+    """How many closers are registered now (``run_closers(since=...)``)."""
+    return len(_at_exit)
+
+
+def run_closers(since: int = 0) -> None:
+    """Run what ``close_at_exit`` registered (after mark ``since``: a run nested in another
+    leaves the outer run's closers), last first; a failure is reported, not raised."""
+    while len(_at_exit) > since:
+        close = _at_exit.pop()
+        try:
+            close()
+        except Exception as exc:  # noqa: BLE001  a failed close must not hide the outcome
+            err.print(f"warning: cleanup failed: {type(exc).__name__}: {exc}", markup=False)
 
 
 def exit_code_for(exc: errors.PausebuttonError) -> int:
@@ -46,7 +97,13 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def read_envelope(path: Path, *, max_size: int = MAX_MESSAGE_SIZE) -> tuple[bytes, Envelope]:
-    """Read a file holding one envelope (raw CBOR)."""
+def read_envelope(path: Path, *, max_size: int | None = None) -> tuple[bytes, Envelope]:
+    """Read a file holding one envelope (raw CBOR), of at most ``max_size`` bytes (default:
+    the protocol's largest message)."""
+    from pausebutton.protocol.encoding import MAX_MESSAGE_SIZE
+    from pausebutton.protocol.envelope import Envelope
+
+    if max_size is None:
+        max_size = MAX_MESSAGE_SIZE
     data = read_limited(path, max_size)
     return data, Envelope.decode(data, max_size=max_size)

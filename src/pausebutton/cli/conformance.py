@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import subprocess
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pausebutton.chip.conformance import (
-    default_scenarios,
-    load_scenarios,
-    own_chip_cli,
-    run_all,
-)
+from pausebutton.chip.conformance import default_scenarios, load_scenarios, run_all
 from pausebutton.cli.common import EXIT_REJECTED, out, print_json
+from pausebutton.cli.inprocess import run_captured
 from pausebutton.errors import UsageError
 
 app = typer.Typer(help="The firmware conformance kit: scenarios as data, any chip CLI.")
+
+_one_at_a_time = threading.Lock()
+
+
+def in_process_chip_cli(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """This pausebutton's chip CLI, run in this process (one run at a time: a run captures
+    the process's stdout and stderr); what a subprocess of it would answer, without the
+    process start."""
+    with _one_at_a_time:
+        return run_captured(args)
 
 
 @app.command("run")
@@ -26,7 +35,8 @@ def run(
         typer.Option(
             "--chip-cli",
             help='Command that implements the chip CLI contract, e.g. "pausebutton" or'
-            ' "python -m mychip" (default: this pausebutton).',
+            ' "python -m mychip", run as subprocesses (default: this pausebutton,'
+            " in-process).",
         ),
     ] = None,
     scenarios: Annotated[
@@ -49,7 +59,7 @@ def run(
         found = [s for s in found if any(o in s["name"] for o in only)]
     if not found:
         raise UsageError("no scenarios selected")
-    results = run_all(chip_cli or own_chip_cli(), found, jobs=jobs)
+    results = run_all(chip_cli or in_process_chip_cli, found, jobs=jobs)
     failed = [r for r in results if not r.passed]
     if json_out:
         print_json(

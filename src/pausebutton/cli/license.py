@@ -9,10 +9,12 @@ from typing import Annotated
 
 import typer
 
-from pausebutton.chip.offline import parse_chip_id, parse_duration, parse_flop
+from pausebutton.chip.offline import parse_chip_id, parse_duration
 from pausebutton.cli.common import out
+from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write
 from pausebutton.issuing.offline import OfflineAuthority
+from pausebutton.protocol.flop import parse_flop
 from pausebutton.protocol.messages import License
 
 app = typer.Typer(help="Issue chip-bound compute licenses (offline, from an authority directory).")
@@ -55,7 +57,7 @@ def issue(
         chip_id=parse_chip_id(chip),
         not_before=start,
         not_after=issued + parse_duration(valid_for),
-        flop_budget=parse_flop(flop),
+        flop_budget=parse_flop(flop, "--flop", error=UsageError),
         max_offline=parse_duration(max_offline),
         firmware_floor=firmware_floor,
         region=region.upper() if region else None,

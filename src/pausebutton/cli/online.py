@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pausebutton import keystore
-from pausebutton.authority.client import AuthorityClient
+from pausebutton.cli.common import close_at_exit
+
+if TYPE_CHECKING:
+    from pausebutton.authority.client import AuthorityClient
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -26,4 +28,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the full JSON answe
 
 
 def client(url: str, key: Path | None) -> AuthorityClient:
-    return AuthorityClient(url, keystore.read_private_key(key) if key else None)
+    """A client of the authority at ``url``, closed when the command ends."""
+    from pausebutton import keystore
+    from pausebutton.authority.client import AuthorityClient  # httpx: only when used
+
+    c = AuthorityClient(url, keystore.read_private_key(key) if key else None)
+    close_at_exit(c.close)
+    return c

@@ -19,13 +19,13 @@ import typer
 
 from pausebutton import keystore
 from pausebutton.chip.install import InstallFile
-from pausebutton.chip.offline import parse_scope
 from pausebutton.cli.common import err, out, read_envelope
 from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write, read_limited
 from pausebutton.issuing.offline import OfflineAuthority
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.messages import PauseOrder, ResumeOrder
+from pausebutton.protocol.scopes import parse_scope
 from pausebutton.protocol.trustroot import TrustRoot, load_pinned_root
 
 app = typer.Typer(help="Pause orders: propose, sign (each member), assemble (K of N).")

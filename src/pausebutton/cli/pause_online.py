@@ -23,6 +23,7 @@ from pausebutton.cli.common import out, print_json
 from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
 from pausebutton.errors import NotFoundError, UsageError
 from pausebutton.fsutil import atomic_write
+from pausebutton.protocol.scopes import parse_scope, scope_to_json
 
 ScopeOpt = Annotated[
     str,
@@ -30,19 +31,6 @@ ScopeOpt = Annotated[
         help="global, region:US,DE, owner:acme,beta or chips:HEX,HEX (what the order covers)."
     ),
 ]
-
-
-def parse_scope(text: str) -> dict[str, Any]:
-    kind, _, rest = text.partition(":")
-    values = [v.strip() for v in rest.split(",") if v.strip()]
-    if kind == "global" and not values:
-        return {"kind": "global"}
-    field = {"region": "regions", "owner": "owners", "chips": "chips"}.get(kind)
-    if field is None or not values:
-        raise UsageError(
-            f"bad scope {text!r}: use global, region:CC,..., owner:ID,... or chips:HEX,..."
-        )
-    return {"kind": kind, field: values}
 
 
 def _line(p: dict[str, Any]) -> str:
@@ -91,7 +79,7 @@ def register(app: typer.Typer) -> None:
             key,
             {
                 "kind": "pause",
-                "scope": parse_scope(scope),
+                "scope": scope_to_json(parse_scope(scope)),
                 "reason": reason,
                 "effective_at": effective_at,
             },

@@ -26,7 +26,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
 
 from pausebutton.errors import DataError
 from pausebutton.geo.physics import FIBRE_KM_PER_MS, check_rtt, distance_km
@@ -70,6 +69,8 @@ class CalibrationPoint:
 
 
 def _bestline(d: np.ndarray, r: np.ndarray) -> Line:
+    from scipy.optimize import linprog  # ~0.5 s to import: only when a calibration is fitted
+
     n = len(d)
     # Variables (m, b): maximise sum(m d + b) (least total gap) with m d + b <= r.
     c = np.array([-float(d.sum()), -float(n)])

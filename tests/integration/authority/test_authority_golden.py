@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
-from pausebutton.authority.api import create_app
 
+from pausebutton.authority.api import create_app
 from pausebutton.authority.client import AuthorityClient
 from pausebutton.authority.demo import DemoWorld, demo_world
 from pausebutton.authority.inprocess import serve_in_process

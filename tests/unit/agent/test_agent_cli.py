@@ -1,4 +1,5 @@
-"""``pausebutton agent`` as a real subprocess: explicit fake GPUs, named errors, no tracebacks."""
+"""``pausebutton agent`` (in-process; a subprocess where a fake NVML library goes on its path):
+explicit fake GPUs, named errors, no tracebacks."""
 
 from __future__ import annotations
 
@@ -44,7 +45,9 @@ def _without_driver(tmp_path: Path) -> dict[str, str]:
     return {"PYTHONPATH": f"{fake}{os.pathsep}{SRC}"}
 
 
-def test_no_gpu_without_fake_flag_is_a_hardware_error(cli, tmp_path, files):
+def test_no_gpu_without_fake_flag_is_a_hardware_error(cli_subprocess, tmp_path, files):
+    # a subprocess: the fake NVML library must come first on the new interpreter's path
+    cli = cli_subprocess
     _, _, operator = files
     env = _without_driver(tmp_path)
     res = cli("agent", "status", "--state", tmp_path / "s", env=env)

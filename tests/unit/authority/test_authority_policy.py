@@ -16,9 +16,9 @@ from pausebutton.authority.policy import (
     Facts,
     Policy,
     evaluate,
-    parse_flop,
 )
 from pausebutton.errors import DataError
+from pausebutton.protocol.flop import parse_flop
 
 NOW = 1_800_000_000
 DAY = 86400

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pausebutton.chip.conformance import default_scenarios, load_scenarios
+from pausebutton.chip.conformance import default_scenarios, load_scenarios, own_chip_cli
 
 
 def test_scenarios_are_data_with_reasons() -> None:
@@ -39,3 +39,11 @@ def test_conformance_kit_catches_a_broken_chip(cli, tmp_path) -> None:  # type: 
     proc = cli("conformance", "run", "--chip-cli", str(fake), "--only", "replayed", "--json")
     assert proc.returncode == 3
     assert json.loads(proc.stdout)["failed"] == 1
+
+
+def test_conformance_kit_drives_an_external_chip_cli(cli) -> None:  # type: ignore[no-untyped-def]
+    # our own chip, but as a command run in subprocesses, as a vendor's would be
+    proc = cli("conformance", "run", "--chip-cli", own_chip_cli(), "--only", "replayed", "--json")
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 0, doc
+    assert doc["passed"] == 1 and doc["failed"] == 0

@@ -25,8 +25,6 @@ from pausebutton.authority.counters import ensure_counters
 from pausebutton.authority.db import Database
 from pausebutton.authority.log import LogSink, TranslogSink
 from pausebutton.errors import ForbiddenError, NotFoundError, SchemaError
-from pausebutton.protocol.keys import KEY_ID_SIZE
-from pausebutton.protocol.messages import Scope, ScopeKind
 
 OPERATOR = "operator"
 MEMBER = "member"
@@ -129,40 +127,6 @@ def unb64(value: str, field: str, max_size: int = 1 << 20) -> bytes:
         return base64.b64decode(value, validate=True)
     except ValueError:
         raise SchemaError(f"{field} is not valid base64", field=field) from None
-
-
-def scope_to_json(scope: Scope) -> dict[str, Any]:
-    return {
-        "kind": scope.kind.value,
-        "regions": list(scope.regions),
-        "owners": list(scope.owners),
-        "chips": [c.hex() for c in scope.chips],
-    }
-
-
-def scope_from_json(data: Any, field: str = "scope") -> Scope:
-    if not isinstance(data, dict):
-        raise SchemaError("scope must be an object", field=field)
-    try:
-        kind = ScopeKind(data.get("kind"))
-    except ValueError:
-        raise SchemaError(
-            "scope.kind must be one of global, region, owner, chips", field=f"{field}.kind"
-        ) from None
-    regions = data.get("regions") or []
-    owners = data.get("owners") or []
-    chips = data.get("chips") or []
-    for name, values in (("regions", regions), ("owners", owners), ("chips", chips)):
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise SchemaError(f"scope.{name} must be a list of text", field=f"{field}.{name}")
-    scope = Scope(
-        kind,
-        tuple(regions),
-        tuple(owners),
-        tuple(parse_hex(c, KEY_ID_SIZE, f"{field}.chips") for c in chips),
-    )
-    scope.validate()
-    return scope
 
 
 # -- query helpers -------------------------------------------------------------------------

@@ -34,12 +34,12 @@ from pausebutton.authority.services.base import (
     owner_row,
     parse_hex,
     require,
-    scope_from_json,
 )
 from pausebutton.errors import ConflictError, ForbiddenError, NotFoundError, SchemaError
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.keys import KEY_ID_SIZE, PrivateKey
 from pausebutton.protocol.messages import License, Scope
+from pausebutton.protocol.scopes import scope_from_json
 
 
 @dataclass(frozen=True, slots=True)

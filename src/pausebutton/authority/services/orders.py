@@ -19,8 +19,6 @@ from pausebutton.authority.services.base import (
     check_text,
     parse_hex,
     require,
-    scope_from_json,
-    scope_to_json,
 )
 from pausebutton.errors import (
     BadSignatureError,
@@ -33,6 +31,7 @@ from pausebutton.protocol.envelope import Envelope, Signature, signing_input
 from pausebutton.protocol.jsonview import to_json
 from pausebutton.protocol.keys import KEY_ID_SIZE, PublicKey
 from pausebutton.protocol.messages import PauseOrder, ResumeOrder, Scope
+from pausebutton.protocol.scopes import scope_from_json, scope_to_json
 from pausebutton.protocol.trustroot import Member, TrustRoot
 
 

@@ -22,7 +22,7 @@ from pausebutton.authority.api.models import (
     NameQuery,
     error_responses,
 )
-from pausebutton.authority.policy import parse_flop
+from pausebutton.protocol.flop import parse_flop
 
 router = APIRouter(tags=["licensing"])
 

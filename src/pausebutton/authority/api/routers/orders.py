@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from pausebutton.authority.api import models as m
 from pausebutton.authority.api.deps import SIGNED_ERRORS, Member, Service, State, result_field
 from pausebutton.authority.api.models import AfterQuery, IdPath, LimitQuery, error_responses
-from pausebutton.authority.services.base import scope_from_json
+from pausebutton.protocol.scopes import scope_from_json
 
 router = APIRouter(tags=["orders"])
 
