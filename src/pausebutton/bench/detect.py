@@ -129,7 +129,7 @@ def _kinds(n: int, rng: random.Random) -> list[str]:
     return kinds[:n] if len(kinds) <= n else kinds
 
 
-def generate(n_actors: int, days: int, seed: int) -> tuple[Registry, SignalSet, list[Actor]]:
+def generate(n_actors: int, days: int, seed: int) -> tuple[Registry, SignalSet, list[Actor]]:  # noqa: C901 (one scenario generator: each branch is one signal kind of the stated assumptions)
     """The registry, every signal, and the ground truth."""
     rng = random.Random(seed)
     a = ASSUMPTIONS

@@ -186,7 +186,7 @@ class _Nvml:
         }
 
 
-def run(
+def run(  # noqa: C901 (one benchmark driver: variants interleaved in one loop so they share the noise)
     quick: bool = False,
     *,
     device: str = "cpu",

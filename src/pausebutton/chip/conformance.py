@@ -291,7 +291,7 @@ def _expect_rejection(proc: subprocess.CompletedProcess[str], reason: str, what:
         )
 
 
-def _step(ctx: _Ctx, step: dict[str, Any]) -> None:
+def _step(ctx: _Ctx, step: dict[str, Any]) -> None:  # noqa: C901 (one dispatcher over the scenario step kinds of docs/firmware.md section 9)
     if "make" in step:
         _make(ctx, step)
         return

@@ -61,7 +61,7 @@ def _submit(url: str, key: Path | None, body: dict[str, Any], json_out: bool) ->
     print_json(prop) if json_out else out.print(_line(prop), markup=False)
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:  # noqa: C901 (registers the same verbs for pause and resume (closures))
     """Add the online pause verbs to ``app``."""
 
     @app.command("submit")
