@@ -13,7 +13,6 @@ imports (with their own imports) took longest.
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
@@ -24,22 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from pausebutton.errors import ServiceError, UsageError
+from pausebutton.fsutil import child_env
+from pausebutton.issuing.keydir import ROOT_FILE as KEYDIR_ROOT_FILE
 
 TARGET_S = 0.3
 """The start time ``--version`` and ``chip status`` are held to (docs: benchmarks/README.md)."""
-
-ROOT_FILE = "trust-root.cbor"
-"""The trust root's file name in an authority directory (``authority init``)."""
-
-
-def _env() -> dict[str, str]:
-    """The environment of the timed commands: this process's, with this code's ``src`` first
-    on the path (so a source checkout measures itself, not an installed copy)."""
-    env = dict(os.environ)
-    src = str(Path(__file__).resolve().parents[2])
-    rest = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = src + os.pathsep + rest if rest else src
-    return env
 
 
 def _cli(args: Sequence[str]) -> list[str]:
@@ -60,7 +48,7 @@ def _make_chip(work: Path, env: dict[str, str]) -> Path:
     _check(_cli(["authority", "init", str(work / "authority")]), env)
     _check(_cli(["vendor", "init", str(work / "vendor")]), env)
     chip = work / "chip"
-    trust = work / "authority" / ROOT_FILE
+    trust = work / "authority" / KEYDIR_ROOT_FILE
     _check(
         _cli(["chip", "new", str(chip), "--trust", str(trust), "--vendor", str(work / "vendor")]),
         env,
@@ -121,7 +109,7 @@ def run(quick: bool = False, runs: int | None = None, importtime: bool = False) 
     n = runs if runs is not None else (3 if quick else 15)
     if n < 1:
         raise UsageError("--runs must be at least 1")
-    env = _env()
+    env = child_env()
     with tempfile.TemporaryDirectory(prefix="pb-bench-cli-") as tmp:
         commands = _commands(_make_chip(Path(tmp), env), quick)
         times: dict[str, list[float]] = {name: [] for name in commands}
