@@ -55,6 +55,7 @@ __all__ = [
     "ExpectationFailed",
     "StepResult",
     "TableData",
+    "check_chips",
     "expect",
     "run_demo",
     "serve",
@@ -206,6 +207,16 @@ class _Runner:
         return r.ok
 
 
+MAX_CHIPS = 64
+"""Most fake GPUs per data centre."""
+
+
+def check_chips(chips: int) -> None:
+    """Fake GPUs per data centre: 1 to :data:`MAX_CHIPS`, else a named usage error."""
+    if not 1 <= chips <= MAX_CHIPS:
+        raise errors.UsageError(f"--chips must be between 1 and {MAX_CHIPS}")
+
+
 def run_demo(
     state: Path,
     *,
@@ -222,8 +233,7 @@ def run_demo(
     from pausebutton.authority.policy import Policy
     from pausebutton.authority.settings import Settings
 
-    if not 1 <= chips <= 64:
-        raise errors.UsageError("--chips must be between 1 and 64")
+    check_chips(chips)
     t0 = time.perf_counter()
     d = Demo(state=state, chips_per_site=chips, quick=quick, epoch_dir=epoch_dir)
     d.admin_key = PrivateKey.generate()
