@@ -132,6 +132,16 @@ def test_state_folder_must_be_empty_unless_fresh(cli, tmp_path):
     assert (state / "something").exists()
 
 
+@pytest.mark.parametrize("chips", ["0", "65"])
+def test_chips_out_of_range_is_refused_before_anything_starts(cli, tmp_path, chips):
+    state = tmp_path / "state"
+    r = cli("demo", "--quick", "--chips", chips, "--no-epoch", "--state", state)
+    assert r.returncode == 2, r.stderr
+    assert "--chips must be between 1 and 64" in r.stderr and "Traceback" not in r.stderr
+    assert "pausebutton demo" not in r.stdout  # refused before the header and the state folder
+    assert not state.exists()
+
+
 def test_rich_output_names_every_step(cli):
     r = cli("demo", "--quick", "--chips", "1", "--no-epoch", timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -6,13 +6,16 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from pausebutton.cli.common import EXIT_ERROR, err, out, print_json
 from pausebutton.errors import DataError, UsageError
+
+if TYPE_CHECKING:
+    from pausebutton.sim.demo import DemoResult, StepResult
 
 
 def _find_epoch(option: Path | None) -> Path:
@@ -30,7 +33,81 @@ def _find_epoch(option: Path | None) -> Path:
     return option
 
 
-def demo(  # noqa: C901 (option checks of one verb, each a named usage error)
+def _state_dir(state: Path | None, fresh: bool) -> tuple[Path, bool]:
+    """The folder the demo works in, and whether it is a temporary one: ``--state`` (which
+    must be empty unless ``--fresh`` empties it), else a fresh temporary folder."""
+    if state is None:
+        return Path(tempfile.mkdtemp(prefix="pausebutton-demo-")), True
+    if state.exists() and any(state.iterdir()):
+        if not fresh:
+            raise DataError(
+                f"{state} is not empty; give an empty folder or add --fresh", file=str(state)
+            )
+        shutil.rmtree(state)
+    state.mkdir(parents=True, exist_ok=True)
+    return state, False
+
+
+class _Progress:
+    """Renders each step as it starts and ends: Rich rules, tables and notes on stdout, or
+    with ``--json`` one line per step on stderr (stdout is kept for the JSON)."""
+
+    def __init__(self, *, json_out: bool, steps: int) -> None:
+        self.json_out = json_out
+        self.steps = steps
+
+    def start(self, r: StepResult) -> None:
+        if self.json_out:
+            err.print(f"[{r.number}/{self.steps}] {r.title} ...", markup=False)
+            return
+        out.print()
+        out.rule(f"[bold]{r.number}/{self.steps}  {r.title}[/bold]", align="left")
+        out.print(f"[dim]{r.explanation}[/dim]")
+
+    def event(self, line: str) -> None:
+        if not self.json_out:
+            out.print(f"  [cyan]·[/cyan] {line}")
+
+    def done(self, r: StepResult) -> None:
+        if self.json_out:
+            return
+        for t in r.tables:
+            table = Table(*t.columns, title=t.title, title_justify="left")
+            for row in t.rows:
+                table.add_row(*row)
+            out.print(table)
+        for note in r.notes:
+            out.print(f"[yellow]note:[/yellow] {note}")
+        if r.ok:
+            out.print(f"[green]✓[/green] {r.summary}  [dim]({r.seconds:.2f} s)[/dim]")
+        else:
+            out.print(f"[red]✗ step {r.number} failed:[/red] {r.failure}", markup=True)
+
+
+def _print_summary(result: DemoResult, *, epoch: bool, kept: str) -> None:
+    table = Table("step", "title", "result", "seconds", title="summary", title_justify="left")
+    for r in result.steps:
+        table.add_row(
+            str(r.number),
+            r.title,
+            "[green]ok[/green]" if r.ok else f"[red]FAILED[/red]: {r.failure}",
+            f"{r.seconds:.2f}",
+        )
+    out.print()
+    out.print(table)
+    if epoch:
+        out.print("[dim]Facility data: Epoch AI, 'Data on GPU Clusters' (CC BY 4.0).[/dim]")
+    out.print(f"total {result.seconds:.1f} s{kept}")
+
+
+def _quiet_agents() -> None:
+    """The agents log each refused input as a warning; the demo shows refusals itself."""
+    quiet = logging.getLogger("pausebutton")
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
+
+
+def demo(
     state: Annotated[
         Path | None,
         typer.Option(
@@ -70,94 +147,43 @@ def demo(  # noqa: C901 (option checks of one verb, each a named usage error)
     license fake GPUs, pause them with K-of-N signatures, resume, and show the attacks,
     location checks, verification engine and transparency log. Exits 0 only if every
     step's expectation held (1 naming the failed step otherwise)."""
-    from pausebutton.sim.demo import STEPS, StepResult, run_demo
+    from pausebutton.sim.demo import STEPS, check_chips, run_demo
 
     n = chips if chips is not None else (2 if quick else 4)
+    check_chips(n)
     if no_epoch and epoch_dir is not None:
         raise UsageError("give --epoch-dir or --no-epoch, not both")
     data = None if no_epoch else _find_epoch(epoch_dir)
-    temporary = state is None
-    if state is None:
-        directory = Path(tempfile.mkdtemp(prefix="pausebutton-demo-"))
-    else:
-        directory = state
-        if directory.exists() and any(directory.iterdir()):
-            if not fresh:
-                raise DataError(
-                    f"{directory} is not empty; give an empty folder or add --fresh",
-                    file=str(directory),
-                )
-            shutil.rmtree(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-
-    def on_start(r: StepResult) -> None:
-        if not json_out:
-            out.print()
-            out.rule(f"[bold]{r.number}/{len(STEPS)}  {r.title}[/bold]", align="left")
-            out.print(f"[dim]{r.explanation}[/dim]")
-        else:
-            err.print(f"[{r.number}/{len(STEPS)}] {r.title} ...", markup=False)
-
-    def on_event(line: str) -> None:
-        if not json_out:
-            out.print(f"  [cyan]·[/cyan] {line}")
-
-    def on_done(r: StepResult) -> None:
-        if json_out:
-            return
-        for t in r.tables:
-            table = Table(*t.columns, title=t.title, title_justify="left")
-            for row in t.rows:
-                table.add_row(*row)
-            out.print(table)
-        for note in r.notes:
-            out.print(f"[yellow]note:[/yellow] {note}")
-        if r.ok:
-            out.print(f"[green]✓[/green] {r.summary}  [dim]({r.seconds:.2f} s)[/dim]")
-        else:
-            out.print(f"[red]✗ step {r.number} failed:[/red] {r.failure}", markup=True)
-
+    directory, temporary = _state_dir(state, fresh)
+    discard = temporary and not keep
+    progress = _Progress(json_out=json_out, steps=len(STEPS))
     if not json_out:
         out.print(f"[bold]pausebutton demo[/bold]  state: {directory}  GPUs per data centre: {n}")
         if data is None:
             out.print("[yellow]Epoch AI data not found: built-in sample facilities[/yellow]")
-    # the agents log each refused input as a warning; the demo shows refusals itself
-    quiet = logging.getLogger("pausebutton")
-    quiet.addHandler(logging.NullHandler())
-    quiet.propagate = False
+    _quiet_agents()
     try:
         result = run_demo(
             directory,
             chips=n,
             quick=quick,
             epoch_dir=data,
-            on_start=on_start,
-            on_done=on_done,
-            on_event=on_event,
+            on_start=progress.start,
+            on_done=progress.done,
+            on_event=progress.event,
         )
     finally:
-        if temporary and not keep:
+        if discard:
             shutil.rmtree(directory, ignore_errors=True)
-    doc = result.to_json()
-    if temporary and not keep:
-        doc["state_dir"] = None
     if json_out:
+        doc = result.to_json()
+        if discard:
+            doc["state_dir"] = None
         print_json(doc)
     else:
-        table = Table("step", "title", "result", "seconds", title="summary", title_justify="left")
-        for r in result.steps:
-            table.add_row(
-                str(r.number),
-                r.title,
-                "[green]ok[/green]" if r.ok else f"[red]FAILED[/red]: {r.failure}",
-                f"{r.seconds:.2f}",
-            )
-        out.print()
-        out.print(table)
-        if data is not None:
-            out.print("[dim]Facility data: Epoch AI, 'Data on GPU Clusters' (CC BY 4.0).[/dim]")
-        kept = "" if temporary and not keep else f"; state kept in {directory}"
-        out.print(f"total {result.seconds:.1f} s{kept}")
+        _print_summary(
+            result, epoch=data is not None, kept="" if discard else f"; state kept in {directory}"
+        )
     if not result.ok:
         failed = result.failed
         name = f"step {failed.number} ({failed.title})" if failed else "a step"
