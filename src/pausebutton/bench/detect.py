@@ -35,7 +35,7 @@ import math
 import random
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -129,269 +129,389 @@ def _kinds(n: int, rng: random.Random) -> list[str]:
     return kinds[:n] if len(kinds) <= n else kinds
 
 
-def generate(n_actors: int, days: int, seed: int) -> tuple[Registry, SignalSet, list[Actor]]:  # noqa: C901 (one scenario generator: each branch is one signal kind of the stated assumptions)
-    """The registry, every signal, and the ground truth."""
-    rng = random.Random(seed)
-    a = ASSUMPTIONS
-    owners: list[Owner] = []
-    facilities: list[Facility] = []
-    chips: list[Chip] = []
-    licenses: list[License] = []
-    sig: list[Any] = []
-    actors: list[Actor] = []
-    fab_out: dict[str, int] = defaultdict(int)
-    step_h = a["energy_interval_hours"]
-    steps = int(days * 24 / step_h)
+@dataclass
+class _World:
+    """What :func:`generate` builds: the registry's rows, the signals, the ground truth."""
 
+    days: int
+    step_h: float
+    steps: int
+    owners: list[Owner] = field(default_factory=list)
+    facilities: list[Facility] = field(default_factory=list)
+    chips: list[Chip] = field(default_factory=list)
+    licenses: list[License] = field(default_factory=list)
+    sig: list[Any] = field(default_factory=list)
+    actors: list[Actor] = field(default_factory=list)
+    fab_out: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+@dataclass
+class _Site:
+    """One actor's site while its signals are generated (each step adds to it)."""
+
+    idx: int
+    actor: Actor
+    registered: bool
+    serials: list[str]
+    fab: str
+    base: float = 0.0
+    """Fraction of the chips busy outside any run."""
+    licensed_runs: list[tuple[float, float, float]] = field(default_factory=list)
+    """(start day, end day, fraction of chips) of each licensed training run."""
+    extra_chips: int = 0
+    """Unregistered chips a smuggler brought in."""
+    power: list[float] = field(default_factory=list)
+    """True facility power per energy step."""
+
+    @property
+    def diverted(self) -> set[str]:
+        """The registered chips a diverter moved abroad (from its start day)."""
+        if self.actor.kind != "smuggle_divert":
+            return set()
+        return set(self.serials[int(len(self.serials) * 0.6) :])
+
+
+def generate(n_actors: int, days: int, seed: int) -> tuple[Registry, SignalSet, list[Actor]]:
+    """The registry, every signal, and the ground truth.
+
+    Each actor's signals come from one function per kind of signal, called in a fixed
+    order on one seeded random stream (so a seed gives the same world)."""
+    rng = random.Random(seed)
+    step_h = ASSUMPTIONS["energy_interval_hours"]
+    w = _World(days, step_h, int(days * 24 / step_h))
     for idx, kind in enumerate(_kinds(n_actors, rng)):
-        owner, site = f"owner-{idx:03d}", f"site-{idx:03d}"
-        n_chips = rng.randint(48, 256)
-        start = rng.uniform(10, days * 0.55) if kind != "disguised" else 0.0
-        actor = Actor(owner, site, kind, start, n_chips)
-        actors.append(actor)
-        registered = kind not in ("honest_industry", "disguised")
-        serials = [f"{site}-c{i:04d}" for i in range(n_chips)]
-        fab = f"fab-{idx % 2}"
-        if registered:
-            owners.append(Owner(owner, owner, "NL"))
-            facilities.append(Facility(site, owner, "NL", n_chips * CHIP_W * 1.25))
-            for s in serials:
-                chips.append(Chip(s, HW, site, owner, fab))
-            fab_out[fab] += n_chips
-        # -- load profile (fraction of chips busy), per step
-        base = rng.uniform(0.3, 0.5)
-        busy = [base] * steps
-        run_frac = 0.0
-        run_len = 0.0
-        licensed_runs: list[tuple[float, float, float]] = []
-        if kind == "honest" and rng.random() < 0.5:
-            run_frac = rng.uniform(0.2, 0.5)
-            run_len = rng.uniform(10, 35)
-            licensed_runs.append((start, start + run_len, run_frac))
-        elif kind in COVERT_FRACTION:
-            run_frac = COVERT_FRACTION[kind]
-            run_len = rng.uniform(15, 45)
-        elif kind == "smuggle_import":
-            run_frac = rng.uniform(0.3, 0.6)
-            run_len = days - start
-        if run_frac:
-            for i in range(steps):
-                d = i * step_h / 24
-                if start <= d < start + run_len:
-                    busy[i] = min(1.0, base + run_frac)
-        extra_chips = 0
-        if kind == "smuggle_import":
-            extra_chips = int(n_chips * rng.uniform(0.3, 0.8))
-        if kind == "honest_industry":
-            level = rng.uniform(0.3, 0.6)
-            busy = []
-            for _ in range(steps):
-                if rng.random() < 0.01:
-                    level = rng.uniform(0.2, 1.0)
-                busy.append(level)
-        if kind == "disguised":
-            busy = [rng.uniform(0.85, 0.95)] * steps
-        capacity_w = (n_chips + extra_chips) * CHIP_W
-        power = [
-            capacity_w
-            * (IDLE + (1 - IDLE) * b)
-            * (1 + 0.03 * math.sin(2 * math.pi * i * step_h / 24))
-            for i, b in enumerate(busy)
-        ]
-        tamper = kind in COVERT_FRACTION and rng.random() < a["meter_tamper_prob_covert"]
-        for i, p in enumerate(power):
-            shown = p
-            if tamper:
-                shown = capacity_w * (IDLE + (1 - IDLE) * base)
-            shown *= 1 + rng.gauss(0, a["energy_noise"])
-            sig.append(
-                EnergyReading(
-                    site, _t((i + 1) * step_h / 24), max(shown, 0.0), step_h * 3600, "grid"
-                )
-            )
-        # -- training licenses for the licensed runs (sized generously)
-        if registered:
-            for s0, s1, frac in licensed_runs:
-                flop = n_chips * frac * PEAK * 0.4 * (s1 - s0) * 86400 * rng.uniform(1.5, 3.0)
-                licenses.append(
-                    License(f"lic-{idx}-run", owner, flop, _t(s0 - 1), _t(s1 + 1), site)
-                )
-        # -- remote sensing
-        day = rng.uniform(0, a["remote_sensing_every_days"])
-        n = 0
-        while day < days:
-            if rng.random() > a["remote_sensing_cloud_prob"]:
-                i = min(int(day * 24 / step_h), steps - 1)
-                heat = power[i] * max(0.1, rng.gauss(1.0, a["remote_sensing_noise"]))
-                if kind == "honest_industry":
-                    conf = rng.uniform(0.0, 0.6)
-                elif kind == "disguised":
-                    conf = rng.uniform(0.3, 0.95)
-                else:
-                    conf = rng.uniform(0.5, 0.95)
-                sig.append(RemoteSensing(f"rs-{idx}-{n}", site, _t(day), heat, conf, "sim"))
-                n += 1
-            day += a["remote_sensing_every_days"]
-        # -- whistleblowers
-        p_w = a["whistle_prob_violator"] if actor.violator else a["whistle_prob_honest"]
-        if rng.random() < p_w:
-            wd = rng.uniform(start, days) if actor.violator else rng.uniform(0, days)
-            sig.append(
-                WhistleReport(
-                    f"wb-{idx}",
-                    _t(wd),
-                    "unlicensed training or hidden chips",
-                    site=site,
-                    owner=owner,
-                    credibility=rng.uniform(0.3, 0.9),
-                )
-            )
-        # -- customs and financial
-        if registered:
-            k = rng.randint(8, 32)
-            new = serials[-k:]
-            lag = kind == "honest" and rng.random() < a["customs_lag_prob_honest"]
-            late = [f"{site}-late-{j}" for j in range(rng.randint(1, 4))] if lag else []
-            shown_serials = (*new, *late)
-            sig.append(
-                CustomsRecord(
-                    f"cu-{idx}-0",
-                    _t(rng.uniform(0, days)),
-                    "8542.31",
-                    "vendor",
-                    owner,
-                    "TW",
-                    "NL",
-                    len(shown_serials),
-                    len(shown_serials) * 25000.0,
-                    tuple(shown_serials),
-                    HW,
-                )
-            )
-            sig.append(
-                FinancialTxn(
-                    f"fi-{idx}-0",
-                    _t(rng.uniform(0, days)),
-                    owner,
-                    "vendor",
-                    k * 25000.0,
-                    "chips",
-                    k,
-                    HW,
-                    "NL",
-                )
-            )
-            if kind == "honest" and rng.random() < a["financial_noise_prob_honest"]:
-                q = n_chips + rng.randint(20, 60)
-                sig.append(
-                    FinancialTxn(
-                        f"fi-{idx}-n",
-                        _t(rng.uniform(0, days)),
-                        owner,
-                        "vendor",
-                        q * 25000.0,
-                        "chips",
-                        q,
-                        HW,
-                        "NL",
-                    )
-                )
-        if kind in ("smuggle_import", "disguised"):
-            q = extra_chips if kind == "smuggle_import" else n_chips
-            if rng.random() < a["customs_declared_prob_smuggler"]:
-                ser: tuple[str, ...] = ()
-                if rng.random() < a["customs_serials_prob"]:
-                    ser = tuple(f"{site}-x{j:04d}" for j in range(q))
-                sig.append(
-                    CustomsRecord(
-                        f"cu-{idx}-1",
-                        _t(rng.uniform(start, days)),
-                        "8473.30",
-                        "broker",
-                        owner,
-                        "HK",
-                        "NL",
-                        q,
-                        q * 20000.0,
-                        ser,
-                        HW,
-                    )
-                )
-            if rng.random() < a["financial_seen_prob_violator"]:
-                sig.append(
-                    FinancialTxn(
-                        f"fi-{idx}-1",
-                        _t(rng.uniform(start, days)),
-                        owner,
-                        "broker",
-                        q * 30000.0,
-                        "chips",
-                        q,
-                        HW,
-                        "NL",
-                    )
-                )
-            if kind == "smuggle_import":
-                fab_out[fab] += q
-        # -- data-center inspection (registered sites)
-        if registered and rng.random() < a["dc_inspection_prob"]:
-            iday = rng.uniform(0, days)
-            seen = list(serials)
-            if kind == "smuggle_divert" and iday >= start:
-                seen = seen[: int(len(seen) * 0.6)]
-            if kind == "smuggle_import" and iday >= start:
-                seen += [f"{site}-x{j:04d}" for j in range(extra_chips)]
-            if rng.random() < 0.3 and len(seen) > 2:
-                seen = seen[:-1]  # an honest miscount
-            sig.append(DataCenterInspection(f"dc-{idx}", site, _t(iday), tuple(seen)))
-        # -- AI-developer audits
-        if registered and rng.random() < a["developer_audit_prob"]:
-            aday = rng.uniform(0, days)
-            undeclared = 0
-            if (
-                kind in COVERT_FRACTION
-                and aday >= start
-                and rng.random() < a["developer_find_prob"]
-            ):
-                undeclared = 1
-            sig.append(
-                DeveloperInspection(f"ai-{idx}", owner, _t(aday), len(licensed_runs), undeclared)
-            )
-        # -- chip location checks
-        if registered:
-            day = rng.uniform(0, a["location_every_days"])
-            diverted = (
-                set(serials[int(len(serials) * 0.6) :]) if kind == "smuggle_divert" else set()
-            )
-            while day < days:
-                for s in rng.sample(serials, min(int(a["location_sample_chips"]), len(serials))):
-                    bad = (s in diverted and day >= start) or rng.random() < a[
-                        "location_false_prob"
-                    ]
-                    sig.append(LocationResult(s, site, _t(day), not bad, 900.0 if bad else None))
-                day += a["location_every_days"]
-        # -- chip usage reports (per chip per period): what the chips admit to
-        if registered:
-            period = a["usage_period_days"]
-            p0 = 0.0
-            while p0 < days:
-                p1 = min(p0 + period, days)
-                frac = base
-                for s0, s1, fr in licensed_runs:
-                    ov = max(0.0, min(p1, s1) - max(p0, s0))
-                    frac += fr * ov / (p1 - p0)
-                flop_each = PEAK * 0.4 * frac * (p1 - p0) * 86400
-                for s in serials:
-                    if kind == "smuggle_divert" and s in diverted and p0 >= start:
-                        continue
-                    sig.append(UsageRecord(s, site, _t(p0), _t(p1), flop_each))
-                p0 = p1
-    for fab, total in sorted(fab_out.items()):
-        sig.append(FabInspection(f"fab-{fab}", fab, _t(days), float(days), total // 60 + 1, total))
-    reg = Registry.build(owners, facilities, chips, licenses)
-    ss = SignalSet.of(sig)
+        s = _new_site(w, idx, kind, rng)
+        busy = _load_profile(w, s, rng)
+        _energy(w, s, busy, rng)
+        _licenses(w, s, rng)
+        _remote_sensing(w, s, rng)
+        _whistle(w, s, rng)
+        _registered_trade(w, s, rng)
+        _smuggled_trade(w, s, rng)
+        _dc_inspection(w, s, rng)
+        _developer_audit(w, s, rng)
+        _location_checks(w, s, rng)
+        _usage_reports(w, s)
+    for fab, total in sorted(w.fab_out.items()):
+        w.sig.append(
+            FabInspection(f"fab-{fab}", fab, _t(days), float(days), total // 60 + 1, total)
+        )
+    reg = Registry.build(w.owners, w.facilities, w.chips, w.licenses)
+    ss = SignalSet.of(w.sig)
     ss.sort()
-    return reg, ss, actors
+    return reg, ss, w.actors
+
+
+def _new_site(w: _World, idx: int, kind: str, rng: random.Random) -> _Site:
+    """The actor, and for a registered one its owner, facility and chips."""
+    owner, site = f"owner-{idx:03d}", f"site-{idx:03d}"
+    n_chips = rng.randint(48, 256)
+    start = rng.uniform(10, w.days * 0.55) if kind != "disguised" else 0.0
+    actor = Actor(owner, site, kind, start, n_chips)
+    w.actors.append(actor)
+    registered = kind not in ("honest_industry", "disguised")
+    serials = [f"{site}-c{i:04d}" for i in range(n_chips)]
+    fab = f"fab-{idx % 2}"
+    if registered:
+        w.owners.append(Owner(owner, owner, "NL"))
+        w.facilities.append(Facility(site, owner, "NL", n_chips * CHIP_W * 1.25))
+        for serial in serials:
+            w.chips.append(Chip(serial, HW, site, owner, fab))
+        w.fab_out[fab] += n_chips
+    return _Site(idx, actor, registered, serials, fab)
+
+
+def _run_shape(s: _Site, days: int, rng: random.Random) -> tuple[float, float]:
+    """(fraction of chips, days) of the actor's training run; ``(0, 0)`` for none."""
+    kind, start = s.actor.kind, s.actor.start_day
+    if kind == "honest" and rng.random() < 0.5:
+        run_frac = rng.uniform(0.2, 0.5)
+        run_len = rng.uniform(10, 35)
+        s.licensed_runs.append((start, start + run_len, run_frac))
+        return run_frac, run_len
+    if kind in COVERT_FRACTION:
+        return COVERT_FRACTION[kind], rng.uniform(15, 45)
+    if kind == "smuggle_import":
+        return rng.uniform(0.3, 0.6), days - start
+    return 0.0, 0.0
+
+
+def _load_profile(w: _World, s: _Site, rng: random.Random) -> list[float]:
+    """The fraction of chips busy, per energy step."""
+    kind, start = s.actor.kind, s.actor.start_day
+    s.base = rng.uniform(0.3, 0.5)
+    busy = [s.base] * w.steps
+    run_frac, run_len = _run_shape(s, w.days, rng)
+    if run_frac:
+        for i in range(w.steps):
+            d = i * w.step_h / 24
+            if start <= d < start + run_len:
+                busy[i] = min(1.0, s.base + run_frac)
+    if kind == "smuggle_import":
+        s.extra_chips = int(s.actor.chips * rng.uniform(0.3, 0.8))
+    if kind == "honest_industry":
+        level = rng.uniform(0.3, 0.6)
+        busy = []
+        for _ in range(w.steps):
+            if rng.random() < 0.01:
+                level = rng.uniform(0.2, 1.0)
+            busy.append(level)
+    if kind == "disguised":
+        busy = [rng.uniform(0.85, 0.95)] * w.steps
+    return busy
+
+
+def _energy(w: _World, s: _Site, busy: list[float], rng: random.Random) -> None:
+    """Energy readings: the true power with a daily cycle and noise, or a tampered meter."""
+    a = ASSUMPTIONS
+    capacity_w = (s.actor.chips + s.extra_chips) * CHIP_W
+    s.power = [
+        capacity_w
+        * (IDLE + (1 - IDLE) * b)
+        * (1 + 0.03 * math.sin(2 * math.pi * i * w.step_h / 24))
+        for i, b in enumerate(busy)
+    ]
+    tamper = s.actor.kind in COVERT_FRACTION and rng.random() < a["meter_tamper_prob_covert"]
+    for i, p in enumerate(s.power):
+        shown = p
+        if tamper:
+            shown = capacity_w * (IDLE + (1 - IDLE) * s.base)
+        shown *= 1 + rng.gauss(0, a["energy_noise"])
+        w.sig.append(
+            EnergyReading(
+                s.actor.site, _t((i + 1) * w.step_h / 24), max(shown, 0.0), w.step_h * 3600, "grid"
+            )
+        )
+
+
+def _licenses(w: _World, s: _Site, rng: random.Random) -> None:
+    """Training licences for the licensed runs (sized generously)."""
+    if not s.registered:
+        return
+    for s0, s1, frac in s.licensed_runs:
+        flop = s.actor.chips * frac * PEAK * 0.4 * (s1 - s0) * 86400 * rng.uniform(1.5, 3.0)
+        w.licenses.append(
+            License(f"lic-{s.idx}-run", s.actor.owner, flop, _t(s0 - 1), _t(s1 + 1), s.actor.site)
+        )
+
+
+def _remote_sensing(w: _World, s: _Site, rng: random.Random) -> None:
+    """Heat seen on passes every few days, when no cloud hides the site."""
+    a = ASSUMPTIONS
+    kind = s.actor.kind
+    day = rng.uniform(0, a["remote_sensing_every_days"])
+    n = 0
+    while day < w.days:
+        if rng.random() > a["remote_sensing_cloud_prob"]:
+            i = min(int(day * 24 / w.step_h), w.steps - 1)
+            heat = s.power[i] * max(0.1, rng.gauss(1.0, a["remote_sensing_noise"]))
+            if kind == "honest_industry":
+                conf = rng.uniform(0.0, 0.6)
+            elif kind == "disguised":
+                conf = rng.uniform(0.3, 0.95)
+            else:
+                conf = rng.uniform(0.5, 0.95)
+            w.sig.append(RemoteSensing(f"rs-{s.idx}-{n}", s.actor.site, _t(day), heat, conf, "sim"))
+            n += 1
+        day += a["remote_sensing_every_days"]
+
+
+def _whistle(w: _World, s: _Site, rng: random.Random) -> None:
+    """At most one whistleblower report (more likely about a violator)."""
+    a = ASSUMPTIONS
+    actor = s.actor
+    p_w = a["whistle_prob_violator"] if actor.violator else a["whistle_prob_honest"]
+    if rng.random() < p_w:
+        wd = rng.uniform(actor.start_day, w.days) if actor.violator else rng.uniform(0, w.days)
+        w.sig.append(
+            WhistleReport(
+                f"wb-{s.idx}",
+                _t(wd),
+                "unlicensed training or hidden chips",
+                site=actor.site,
+                owner=actor.owner,
+                credibility=rng.uniform(0.3, 0.9),
+            )
+        )
+
+
+def _registered_trade(w: _World, s: _Site, rng: random.Random) -> None:
+    """A registered owner's declared import and its payment (an honest one may lag or
+    pay for more than it registers)."""
+    if not s.registered:
+        return
+    a = ASSUMPTIONS
+    kind, owner, days = s.actor.kind, s.actor.owner, w.days
+    k = rng.randint(8, 32)
+    new = s.serials[-k:]
+    lag = kind == "honest" and rng.random() < a["customs_lag_prob_honest"]
+    late = [f"{s.actor.site}-late-{j}" for j in range(rng.randint(1, 4))] if lag else []
+    shown_serials = (*new, *late)
+    w.sig.append(
+        CustomsRecord(
+            f"cu-{s.idx}-0",
+            _t(rng.uniform(0, days)),
+            "8542.31",
+            "vendor",
+            owner,
+            "TW",
+            "NL",
+            len(shown_serials),
+            len(shown_serials) * 25000.0,
+            tuple(shown_serials),
+            HW,
+        )
+    )
+    w.sig.append(
+        FinancialTxn(
+            f"fi-{s.idx}-0",
+            _t(rng.uniform(0, days)),
+            owner,
+            "vendor",
+            k * 25000.0,
+            "chips",
+            k,
+            HW,
+            "NL",
+        )
+    )
+    if kind == "honest" and rng.random() < a["financial_noise_prob_honest"]:
+        q = s.actor.chips + rng.randint(20, 60)
+        w.sig.append(
+            FinancialTxn(
+                f"fi-{s.idx}-n",
+                _t(rng.uniform(0, days)),
+                owner,
+                "vendor",
+                q * 25000.0,
+                "chips",
+                q,
+                HW,
+                "NL",
+            )
+        )
+
+
+def _smuggled_trade(w: _World, s: _Site, rng: random.Random) -> None:
+    """The unregistered chips of a smuggler or a disguised cluster: sometimes declared
+    (with or without serials), sometimes seen paid for."""
+    kind = s.actor.kind
+    if kind not in ("smuggle_import", "disguised"):
+        return
+    a = ASSUMPTIONS
+    owner, start, days = s.actor.owner, s.actor.start_day, w.days
+    q = s.extra_chips if kind == "smuggle_import" else s.actor.chips
+    if rng.random() < a["customs_declared_prob_smuggler"]:
+        ser: tuple[str, ...] = ()
+        if rng.random() < a["customs_serials_prob"]:
+            ser = tuple(f"{s.actor.site}-x{j:04d}" for j in range(q))
+        w.sig.append(
+            CustomsRecord(
+                f"cu-{s.idx}-1",
+                _t(rng.uniform(start, days)),
+                "8473.30",
+                "broker",
+                owner,
+                "HK",
+                "NL",
+                q,
+                q * 20000.0,
+                ser,
+                HW,
+            )
+        )
+    if rng.random() < a["financial_seen_prob_violator"]:
+        w.sig.append(
+            FinancialTxn(
+                f"fi-{s.idx}-1",
+                _t(rng.uniform(start, days)),
+                owner,
+                "broker",
+                q * 30000.0,
+                "chips",
+                q,
+                HW,
+                "NL",
+            )
+        )
+    if kind == "smuggle_import":
+        w.fab_out[s.fab] += q
+
+
+def _dc_inspection(w: _World, s: _Site, rng: random.Random) -> None:
+    """A data-centre inspection of a registered site, counting chips by serial."""
+    if not (s.registered and rng.random() < ASSUMPTIONS["dc_inspection_prob"]):
+        return
+    kind, start, site = s.actor.kind, s.actor.start_day, s.actor.site
+    iday = rng.uniform(0, w.days)
+    seen = list(s.serials)
+    if kind == "smuggle_divert" and iday >= start:
+        seen = seen[: int(len(seen) * 0.6)]
+    if kind == "smuggle_import" and iday >= start:
+        seen += [f"{site}-x{j:04d}" for j in range(s.extra_chips)]
+    if rng.random() < 0.3 and len(seen) > 2:
+        seen = seen[:-1]  # an honest miscount
+    w.sig.append(DataCenterInspection(f"dc-{s.idx}", site, _t(iday), tuple(seen)))
+
+
+def _developer_audit(w: _World, s: _Site, rng: random.Random) -> None:
+    """An audit of a registered developer, which may find the covert run."""
+    a = ASSUMPTIONS
+    if not (s.registered and rng.random() < a["developer_audit_prob"]):
+        return
+    aday = rng.uniform(0, w.days)
+    undeclared = 0
+    if (
+        s.actor.kind in COVERT_FRACTION
+        and aday >= s.actor.start_day
+        and rng.random() < a["developer_find_prob"]
+    ):
+        undeclared = 1
+    w.sig.append(
+        DeveloperInspection(
+            f"ai-{s.idx}", s.actor.owner, _t(aday), len(s.licensed_runs), undeclared
+        )
+    )
+
+
+def _location_checks(w: _World, s: _Site, rng: random.Random) -> None:
+    """Location checks of a sample of a registered site's chips every few days."""
+    if not s.registered:
+        return
+    a = ASSUMPTIONS
+    diverted = s.diverted
+    day = rng.uniform(0, a["location_every_days"])
+    while day < w.days:
+        for serial in rng.sample(s.serials, min(int(a["location_sample_chips"]), len(s.serials))):
+            bad = (serial in diverted and day >= s.actor.start_day) or rng.random() < a[
+                "location_false_prob"
+            ]
+            w.sig.append(
+                LocationResult(serial, s.actor.site, _t(day), not bad, 900.0 if bad else None)
+            )
+        day += a["location_every_days"]
+
+
+def _usage_reports(w: _World, s: _Site) -> None:
+    """Chip usage reports (per chip per period): what the chips admit to."""
+    if not s.registered:
+        return
+    period = ASSUMPTIONS["usage_period_days"]
+    diverted = s.diverted
+    divert = s.actor.kind == "smuggle_divert"
+    p0 = 0.0
+    while p0 < w.days:
+        p1 = min(p0 + period, w.days)
+        frac = s.base
+        for s0, s1, fr in s.licensed_runs:
+            ov = max(0.0, min(p1, s1) - max(p0, s0))
+            frac += fr * ov / (p1 - p0)
+        flop_each = PEAK * 0.4 * frac * (p1 - p0) * 86400
+        for serial in s.serials:
+            if divert and serial in diverted and p0 >= s.actor.start_day:
+                continue
+            w.sig.append(UsageRecord(serial, s.actor.site, _t(p0), _t(p1), flop_each))
+        p0 = p1
 
 
 def _entity_scores(findings: list[Finding], actors: list[Actor]) -> dict[str, float]:

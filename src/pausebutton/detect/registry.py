@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pausebutton.detect.signals import parse_time
+from pausebutton.detect.fields import parse_time
 from pausebutton.detect.units import Dimension, parse_quantity
 from pausebutton.errors import DataError, InputError
 

@@ -12,6 +12,10 @@ Quantities carry explicit units: a cell ``"35 MW"``, or a number with a
 is refused (UnitError), as is an energy where a power is expected.
 
 Chips are joined to the registry by their serial number (``chip_serial``).
+
+The types of single cells (text, numbers, times, quantities, codes) and the column
+spec are in :mod:`pausebutton.detect.fields`; the names it had here still import
+from here.
 """
 
 from __future__ import annotations
@@ -19,25 +23,49 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pausebutton.detect.units import Dimension, Quantity, parse_quantity, quantity
-from pausebutton.errors import DataError, InputError, UnitError
+from pausebutton.detect import fields as col
+from pausebutton.detect.fields import HS_CODES, FieldSpec, Parser, parse_time
+from pausebutton.detect.units import Dimension, Quantity
+from pausebutton.errors import DataError, InputError
+
+__all__ = [
+    "HS_CODES",
+    "SCHEMAS",
+    "SCHEMA_VERSION",
+    "CustomsRecord",
+    "DataCenterInspection",
+    "DeveloperInspection",
+    "EnergyReading",
+    "FabInspection",
+    "FieldSpec",
+    "FinancialTxn",
+    "ImportResult",
+    "LocationResult",
+    "Method",
+    "Parser",
+    "RemoteSensing",
+    "Schema",
+    "Signal",
+    "UsageRecord",
+    "WhistleReport",
+    "export_csv",
+    "import_csv",
+    "import_json",
+    "method_of",
+    "parse_row",
+    "parse_rows",
+    "parse_time",
+    "signal_time",
+    "to_row",
+]
 
 SCHEMA_VERSION = 1
-
-HS_CODES: dict[str, str] = {
-    "8471.50": "processing units (servers)",
-    "8473.30": "parts and accessories of computers (accelerator boards)",
-    "8542.31": "processors and controllers (integrated circuits)",
-    "8542.32": "memories (integrated circuits)",
-}
 
 
 class Method(StrEnum):
@@ -217,173 +245,11 @@ Signal = (
 )
 
 
-# -- field types -------------------------------------------------------------------------
-
-Parser = Callable[[Any, Mapping[str, Any], str], Any]
-
-
-def _text(v: Any, row: Mapping[str, Any], name: str) -> str:
-    if isinstance(v, (dict, list)):
-        raise DataError(f"{name}: expected text", field=name)
-    s = str(v).strip()
-    if len(s) > 10_000:
-        raise DataError(f"{name}: longer than 10000 characters", field=name)
-    return s
-
-
-def _nonempty(v: Any, row: Mapping[str, Any], name: str) -> str:
-    s = _text(v, row, name)
-    if not s:
-        raise DataError(f"{name}: empty", field=name)
-    return s
-
-
-def _float(v: Any, row: Mapping[str, Any], name: str) -> float:
-    if isinstance(v, bool):
-        raise DataError(f"{name}: expected a number, got {v!r}", field=name)
-    try:
-        x = float(v)
-    except (TypeError, ValueError, OverflowError):
-        raise DataError(f"{name}: not a number: {v!r}", field=name) from None
-    if not math.isfinite(x):
-        raise DataError(f"{name}: not finite: {v!r}", field=name)
-    if x < 0:
-        raise DataError(f"{name}: negative: {v!r}", field=name)
-    return x
-
-
-def _int(v: Any, row: Mapping[str, Any], name: str) -> int:
-    if isinstance(v, bool):
-        raise DataError(f"{name}: expected an integer, got {v!r}", field=name)
-    if isinstance(v, int):
-        x = v
-    else:
-        s = str(v).strip()
-        if not re.fullmatch(r"[-+]?\d+", s):
-            raise DataError(f"{name}: not an integer: {v!r}", field=name)
-        x = int(s)
-    if x < 0:
-        raise DataError(f"{name}: negative: {v!r}", field=name)
-    return x
-
-
-def _fraction(v: Any, row: Mapping[str, Any], name: str) -> float:
-    x = _float(v, row, name)
-    if x > 1:
-        raise DataError(f"{name}: must be in [0, 1], got {v!r}", field=name)
-    return x
-
-
-def _bool(v: Any, row: Mapping[str, Any], name: str) -> bool:
-    if isinstance(v, bool):
-        return v
-    s = str(v).strip().lower()
-    if s in ("true", "yes", "1"):
-        return True
-    if s in ("false", "no", "0"):
-        return False
-    raise DataError(f"{name}: expected true or false, got {v!r}", field=name)
-
-
-def parse_time(v: Any, name: str = "time") -> datetime:
-    """ISO 8601 date or date-time; a time without zone is refused, a date is midnight UTC."""
-    s = str(v).strip()
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
-            d = date.fromisoformat(s)
-            return datetime(d.year, d.month, d.day, tzinfo=UTC)
-        t = datetime.fromisoformat(s.replace("Z", "+00:00"))
-    except ValueError:
-        raise DataError(f"{name}: not an ISO 8601 date or time: {v!r}", field=name) from None
-    if t.tzinfo is None:
-        raise DataError(f"{name}: time without a zone (add Z or +00:00): {v!r}", field=name)
-    return t.astimezone(UTC)
-
-
-def _time(v: Any, row: Mapping[str, Any], name: str) -> datetime:
-    return parse_time(v, name)
-
-
-def _list(v: Any, row: Mapping[str, Any], name: str) -> tuple[str, ...]:
-    if isinstance(v, list):
-        items = [str(x).strip() for x in v]
-    else:
-        items = [x.strip() for x in str(v).split(";")]
-    return tuple(x for x in items if x)
-
-
-def _country(v: Any, row: Mapping[str, Any], name: str) -> str:
-    s = _nonempty(v, row, name)
-    if not re.fullmatch(r"[A-Z]{2}", s):
-        raise DataError(f"{name}: not an ISO 3166 alpha-2 code: {v!r}", field=name)
-    return s
-
-
-def _hs(v: Any, row: Mapping[str, Any], name: str) -> str:
-    digits = re.sub(r"[.\s]", "", str(v))
-    code = f"{digits[:4]}.{digits[4:6]}" if len(digits) >= 6 and digits.isdigit() else ""
-    if code not in HS_CODES:
-        raise DataError(
-            f"{name}: {v!r} is not one of the AI-hardware HS codes {', '.join(HS_CODES)}",
-            field=name,
-        )
-    return code
-
-
-def _quantity(expect: Dimension | None) -> Parser:
-    def parse(v: Any, row: Mapping[str, Any], name: str) -> Quantity:
-        unit = row.get(f"{name}_unit")
-        if isinstance(v, dict):
-            if "value" not in v or "unit" not in v:
-                raise UnitError(f"{name}: expected {{'value': ..., 'unit': ...}}", field=name)
-            return quantity(_float(v["value"], row, name), str(v["unit"]), expect, name)
-        if unit not in (None, ""):
-            return quantity(_float(v, row, name), str(unit).strip(), expect, name)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            raise UnitError(f"{name}: {v!r} has no unit (say e.g. '{v} MW')", field=name)
-        return parse_quantity(str(v), expect, name)
-
-    return parse
-
-
-def _choice(*choices: str) -> Parser:
-    def parse(v: Any, row: Mapping[str, Any], name: str) -> str:
-        s = _nonempty(v, row, name).lower()
-        if s not in choices:
-            raise DataError(f"{name}: {v!r} is not one of {', '.join(choices)}", field=name)
-        return s
-
-    return parse
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One column: its parser, whether it is required, and what it means (with unit)."""
-
-    name: str
-    parse: Parser
-    required: bool = True
-    doc: str = ""
-    target: str = ""
-    """Dataclass attribute (default: ``name``); quantities are normalised into it."""
-    convert: Callable[[Any], Any] | None = None
-
-
-def _watts(q: Any) -> float:
-    assert isinstance(q, Quantity)
-    return q.watts
-
-
-def _kwh(q: Any) -> float:
-    assert isinstance(q, Quantity)
-    return q.kwh
-
-
 @dataclass(frozen=True)
 class Schema:
     method: Method
     cls: type[Any]
-    fields: tuple[FieldSpec, ...]
+    fields: tuple[col.FieldSpec, ...]
     doc: str
     version: int = SCHEMA_VERSION
     post: Callable[[dict[str, Any], Mapping[str, Any]], dict[str, Any]] | None = None
@@ -429,24 +295,24 @@ def _dc_post(values: dict[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-F = FieldSpec
+F = col.FieldSpec
 SCHEMAS: dict[Method, Schema] = {
     Method.REMOTE_SENSING: Schema(
         Method.REMOTE_SENSING,
         RemoteSensing,
         (
-            F("detection_id", _nonempty, doc="unique id of the detection"),
-            F("site", _nonempty, doc="facility id in the registry"),
-            F("time", _time, doc="observation date/time (ISO 8601, UTC)"),
+            F("detection_id", col.nonempty, doc="unique id of the detection"),
+            F("site", col.nonempty, doc="facility id in the registry"),
+            F("time", col.time, doc="observation date/time (ISO 8601, UTC)"),
             F(
                 "thermal",
-                _quantity(Dimension.POWER),
+                col.quantity_in(Dimension.POWER),
                 doc="estimated heat rejection (power unit, e.g. '35 MW')",
                 target="thermal_w",
-                convert=_watts,
+                convert=col.watts,
             ),
-            F("confidence", _fraction, doc="detector confidence in [0, 1]"),
-            F("sensor", _text, False, "satellite or sensor name"),
+            F("confidence", col.fraction, doc="detector confidence in [0, 1]"),
+            F("sensor", col.text, False, "satellite or sensor name"),
         ),
         "Thermal/cooling load seen from orbit or nearby sensors.",
         id_field="detection_id",
@@ -455,16 +321,16 @@ SCHEMAS: dict[Method, Schema] = {
         Method.WHISTLEBLOWER,
         WhistleReport,
         (
-            F("report_id", _nonempty, doc="intake id (not the receipt code)"),
-            F("time", _time, doc="date of the report (day precision is enough)"),
-            F("claim", _nonempty, doc="what is alleged, free text"),
-            F("site", _text, False, "facility id the claim concerns"),
-            F("owner", _text, False, "owner id the claim concerns"),
-            F("claimed_chips", _int, False, "number of chips alleged"),
-            F("claimed_flop", _float, False, "training compute alleged (FLOP)"),
+            F("report_id", col.nonempty, doc="intake id (not the receipt code)"),
+            F("time", col.time, doc="date of the report (day precision is enough)"),
+            F("claim", col.nonempty, doc="what is alleged, free text"),
+            F("site", col.text, False, "facility id the claim concerns"),
+            F("owner", col.text, False, "owner id the claim concerns"),
+            F("claimed_chips", col.integer, False, "number of chips alleged"),
+            F("claimed_flop", col.number, False, "training compute alleged (FLOP)"),
             F(
                 "credibility",
-                _fraction,
+                col.fraction,
                 False,
                 "intake analyst's credibility in [0, 1] (default 0.5)",
             ),
@@ -476,15 +342,15 @@ SCHEMAS: dict[Method, Schema] = {
         Method.ENERGY,
         EnergyReading,
         (
-            F("site", _nonempty, doc="facility id"),
-            F("time", _time, doc="end of the measured interval"),
+            F("site", col.nonempty, doc="facility id"),
+            F("time", col.time, doc="end of the measured interval"),
             F(
                 "reading",
-                _quantity(None),
+                col.quantity_in(None),
                 doc="average power (W, kW, MW, GW) or energy (Wh, kWh, MWh, GWh, J, MJ, GJ)",
             ),
-            F("period_s", _float, False, "length of the interval in seconds (required)"),
-            F("source", _choice("grid", "meter"), False, "grid operator or on-site meter"),
+            F("period_s", col.number, False, "length of the interval in seconds (required)"),
+            F("source", col.choice("grid", "meter"), False, "grid operator or on-site meter"),
         ),
         "Energy telemetry of a site. Normalised to average power in W over period_s.",
         post=_energy_post,
@@ -493,17 +359,17 @@ SCHEMAS: dict[Method, Schema] = {
         Method.CUSTOMS,
         CustomsRecord,
         (
-            F("record_id", _nonempty, doc="declaration id"),
-            F("time", _time, doc="date of clearance"),
-            F("hs_code", _hs, doc="8471.50, 8473.30, 8542.31 or 8542.32"),
-            F("shipper", _nonempty, doc="exporter"),
-            F("consignee", _nonempty, doc="importer (owner id where known)"),
-            F("origin", _country, doc="ISO 3166 alpha-2"),
-            F("destination", _country, doc="ISO 3166 alpha-2"),
-            F("quantity", _int, doc="units declared"),
-            F("value_usd", _float, doc="declared value in USD"),
-            F("serials", _list, False, "chip serials, ';'-separated"),
-            F("hardware", _text, False, "hardware name as in Epoch's table"),
+            F("record_id", col.nonempty, doc="declaration id"),
+            F("time", col.time, doc="date of clearance"),
+            F("hs_code", col.hs_code, doc="8471.50, 8473.30, 8542.31 or 8542.32"),
+            F("shipper", col.nonempty, doc="exporter"),
+            F("consignee", col.nonempty, doc="importer (owner id where known)"),
+            F("origin", col.country, doc="ISO 3166 alpha-2"),
+            F("destination", col.country, doc="ISO 3166 alpha-2"),
+            F("quantity", col.integer, doc="units declared"),
+            F("value_usd", col.number, doc="declared value in USD"),
+            F("serials", col.text_list, False, "chip serials, ';'-separated"),
+            F("hardware", col.text, False, "hardware name as in Epoch's table"),
         ),
         "Customs declarations of AI hardware.",
         id_field="record_id",
@@ -512,19 +378,19 @@ SCHEMAS: dict[Method, Schema] = {
         Method.FINANCIAL,
         FinancialTxn,
         (
-            F("txn_id", _nonempty, doc="transaction id"),
-            F("time", _time, doc="value date"),
-            F("payer", _nonempty, doc="payer (owner id where known)"),
-            F("payee", _nonempty, doc="payee (vendor, cloud, utility)"),
-            F("amount_usd", _float, doc="amount in USD"),
+            F("txn_id", col.nonempty, doc="transaction id"),
+            F("time", col.time, doc="value date"),
+            F("payer", col.nonempty, doc="payer (owner id where known)"),
+            F("payee", col.nonempty, doc="payee (vendor, cloud, utility)"),
+            F("amount_usd", col.number, doc="amount in USD"),
             F(
                 "purpose",
-                _choice("chips", "cloud_compute", "power", "construction", "other"),
+                col.choice("chips", "cloud_compute", "power", "construction", "other"),
                 doc="classified purpose",
             ),
-            F("quantity", _int, False, "units bought (chips)"),
-            F("hardware", _text, False, "hardware name"),
-            F("destination", _text, False, "delivery country (ISO 3166 alpha-2)"),
+            F("quantity", col.integer, False, "units bought (chips)"),
+            F("hardware", col.text, False, "hardware name"),
+            F("destination", col.text, False, "delivery country (ISO 3166 alpha-2)"),
         ),
         "Financial intelligence on purchases of chips, compute and power.",
         id_field="txn_id",
@@ -533,20 +399,20 @@ SCHEMAS: dict[Method, Schema] = {
         Method.DC_INSPECTION,
         DataCenterInspection,
         (
-            F("inspection_id", _nonempty, doc="inspection id"),
-            F("facility", _nonempty, doc="facility id"),
-            F("time", _time, doc="date of the inspection"),
-            F("serials_counted", _list, False, "serials seen, ';'-separated"),
-            F("chips_counted", _int, False, "count when serials were not recorded"),
+            F("inspection_id", col.nonempty, doc="inspection id"),
+            F("facility", col.nonempty, doc="facility id"),
+            F("time", col.time, doc="date of the inspection"),
+            F("serials_counted", col.text_list, False, "serials seen, ';'-separated"),
+            F("chips_counted", col.integer, False, "count when serials were not recorded"),
             F(
                 "power_observed",
-                _quantity(Dimension.POWER),
+                col.quantity_in(Dimension.POWER),
                 False,
                 "IT load seen on site",
                 target="power_observed_w",
-                convert=_watts,
+                convert=col.watts,
             ),
-            F("findings", _text, False, "inspector's notes"),
+            F("findings", col.text, False, "inspector's notes"),
         ),
         "Data-center inspections: chips counted by serial.",
         post=_dc_post,
@@ -556,14 +422,14 @@ SCHEMAS: dict[Method, Schema] = {
         Method.FAB_INSPECTION,
         FabInspection,
         (
-            F("inspection_id", _nonempty, doc="inspection id"),
-            F("fab", _nonempty, doc="fab id (as in the chips' fab column)"),
-            F("time", _time, doc="end of the inspected period"),
-            F("period_days", _float, doc="length of the inspected period in days"),
-            F("wafer_starts", _int, doc="wafers started in the period"),
-            F("output_chips", _int, doc="accelerators that left the fab in the period"),
-            F("tools", _int, False, "lithography tools counted"),
-            F("findings", _text, False, "inspector's notes"),
+            F("inspection_id", col.nonempty, doc="inspection id"),
+            F("fab", col.nonempty, doc="fab id (as in the chips' fab column)"),
+            F("time", col.time, doc="end of the inspected period"),
+            F("period_days", col.number, doc="length of the inspected period in days"),
+            F("wafer_starts", col.integer, doc="wafers started in the period"),
+            F("output_chips", col.integer, doc="accelerators that left the fab in the period"),
+            F("tools", col.integer, False, "lithography tools counted"),
+            F("findings", col.text, False, "inspector's notes"),
         ),
         "Fab inspections: wafer starts, tools and output.",
         id_field="inspection_id",
@@ -572,13 +438,13 @@ SCHEMAS: dict[Method, Schema] = {
         Method.DEVELOPER_INSPECTION,
         DeveloperInspection,
         (
-            F("inspection_id", _nonempty, doc="inspection id"),
-            F("owner", _nonempty, doc="owner id of the developer"),
-            F("time", _time, doc="date of the audit"),
-            F("declared_runs", _int, doc="runs the developer declared"),
-            F("undeclared_runs", _int, False, "runs found in records but not declared"),
-            F("largest_run_flop", _float, False, "largest run found (FLOP)"),
-            F("findings", _text, False, "auditor's notes"),
+            F("inspection_id", col.nonempty, doc="inspection id"),
+            F("owner", col.nonempty, doc="owner id of the developer"),
+            F("time", col.time, doc="date of the audit"),
+            F("declared_runs", col.integer, doc="runs the developer declared"),
+            F("undeclared_runs", col.integer, False, "runs found in records but not declared"),
+            F("largest_run_flop", col.number, False, "largest run found (FLOP)"),
+            F("findings", col.text, False, "auditor's notes"),
         ),
         "AI-developer inspections: training records against declarations.",
         id_field="inspection_id",
@@ -587,12 +453,12 @@ SCHEMAS: dict[Method, Schema] = {
         Method.LOCATION,
         LocationResult,
         (
-            F("chip_serial", _nonempty, doc="chip serial"),
-            F("claimed_facility", _nonempty, doc="facility the chip claims (registry)"),
-            F("time", _time, doc="time of the measurement"),
-            F("consistent", _bool, doc="true when the RTT bounds admit the claimed facility"),
-            F("distance_km", _float, False, "lower bound on the distance from the claim (km)"),
-            F("detail", _text, False, "solver notes"),
+            F("chip_serial", col.nonempty, doc="chip serial"),
+            F("claimed_facility", col.nonempty, doc="facility the chip claims (registry)"),
+            F("time", col.time, doc="time of the measurement"),
+            F("consistent", col.boolean, doc="true when the RTT bounds admit the claimed facility"),
+            F("distance_km", col.number, False, "lower bound on the distance from the claim (km)"),
+            F("detail", col.text, False, "solver notes"),
         ),
         "Chip location verification results (landmark RTT).",
     ),
@@ -600,18 +466,18 @@ SCHEMAS: dict[Method, Schema] = {
         Method.USAGE_REPORT,
         UsageRecord,
         (
-            F("chip_serial", _nonempty, doc="chip serial"),
-            F("facility", _nonempty, doc="facility the chip reports from"),
-            F("period_start", _time, doc="start of the reported period"),
-            F("period_end", _time, doc="end of the reported period"),
-            F("flop", _float, doc="FLOP metered by the chip in the period"),
+            F("chip_serial", col.nonempty, doc="chip serial"),
+            F("facility", col.nonempty, doc="facility the chip reports from"),
+            F("period_start", col.time, doc="start of the reported period"),
+            F("period_end", col.time, doc="end of the reported period"),
+            F("flop", col.number, doc="FLOP metered by the chip in the period"),
             F(
                 "energy",
-                _quantity(Dimension.ENERGY),
+                col.quantity_in(Dimension.ENERGY),
                 False,
                 "energy metered (energy unit)",
                 target="energy_kwh",
-                convert=_kwh,
+                convert=col.kwh,
             ),
         ),
         "Chip usage reports (hash-chained, signed by the chip), summarised per period.",
@@ -785,9 +651,9 @@ def to_row(signal: Any) -> dict[str, str]:
             out["reading"] = f"{signal.power_w!r} W"
             continue
         v = getattr(signal, attr, None)
-        if spec.convert is _watts and v is not None:
+        if spec.convert is col.watts and v is not None:
             out[spec.name] = f"{v!r} W"
-        elif spec.convert is _kwh and v is not None:
+        elif spec.convert is col.kwh and v is not None:
             out[spec.name] = f"{v!r} kWh"
         else:
             out[spec.name] = _cell(v)
