@@ -291,58 +291,98 @@ def _expect_rejection(proc: subprocess.CompletedProcess[str], reason: str, what:
         )
 
 
-def _step(ctx: _Ctx, step: dict[str, Any]) -> None:  # noqa: C901 (one dispatcher over the scenario step kinds of docs/firmware.md section 9)
+_Ran = tuple[subprocess.CompletedProcess[str], str] | None
+"""What a chip step ran: its result and a name for messages, or None when the step
+checked its own result (or ran no CLI)."""
+
+_ChipStep = Callable[[_Ctx, dict[str, Any], str, bool], _Ran]
+"""A chip step kind: (scenario world, step, chip name, whether it expects acceptance)."""
+
+
+def _install(ctx: _Ctx, step: dict[str, Any], chip: str, _accepted: bool) -> _Ran:
+    proc = ctx.chip_cli("install", str(ctx.state(chip)), str(ctx.files[step["install"]]))
+    return proc, f"install {step['install']}"
+
+
+def _run(ctx: _Ctx, step: dict[str, Any], chip: str, accepted: bool) -> _Ran:
+    flop = str(parse_flop(str(step["run"])))
+    proc = ctx.chip_cli("run", str(ctx.state(chip)), "--flop", flop)
+    what = f"run {step['run']}"
+    if accepted:
+        _check_run(proc, step, what)
+        return None
+    return proc, what
+
+
+def _status(ctx: _Ctx, step: dict[str, Any], chip: str, accepted: bool) -> _Ran:
+    proc = ctx.chip_cli("status", str(ctx.state(chip)), "--json")
+    if accepted:
+        _check_status(proc, step)
+        return None
+    return proc, "status"
+
+
+def _report(ctx: _Ctx, step: dict[str, Any], chip: str, _accepted: bool) -> _Ran:
+    out = ctx.work / f"report-{chip}-{len(ctx.files)}.cbor"
+    proc = ctx.chip_cli("report", str(ctx.state(chip)), "--out", str(out))
+    if proc.returncode == 0:
+        ctx.files[step["report"]] = out
+    return proc, "report"
+
+
+def _respond(ctx: _Ctx, step: dict[str, Any], chip: str, _accepted: bool) -> _Ran:
+    out = ctx.work / f"response-{chip}.cbor"
+    nonce = str(step["respond"])
+    proc = ctx.chip_cli("respond", str(ctx.state(chip)), nonce, "--out", str(out))
+    if proc.returncode == 0:
+        _check_response(ctx, chip, out, nonce)
+    return proc, "respond"
+
+
+def _tamper(ctx: _Ctx, _step: dict[str, Any], chip: str, _accepted: bool) -> _Ran:
+    return ctx.chip_cli("tamper", str(ctx.state(chip))), "tamper"
+
+
+def _corrupt(ctx: _Ctx, _step: dict[str, Any], chip: str, _accepted: bool) -> _Ran:
+    """Truncate every file in the chip's state directory (no CLI call)."""
+    for path in ctx.state(chip).iterdir():
+        if path.is_file() and not path.name.startswith("."):
+            data = path.read_bytes()
+            path.write_bytes(data[: len(data) // 2])
+    return None
+
+
+CHIP_STEPS: dict[str, _ChipStep] = {
+    "install": _install,
+    "run": _run,
+    "status": _status,
+    "report": _report,
+    "respond": _respond,
+    "tamper": _tamper,
+    "corrupt": _corrupt,
+}
+"""The chip step kinds of docs/firmware.md section 9, by the key that names them in a
+step (checked in this order)."""
+
+
+def _step(ctx: _Ctx, step: dict[str, Any]) -> None:
     if "make" in step:
         _make(ctx, step)
         return
-    chip = step.get("chip", "a")
-    state = str(ctx.state(chip))
-    expect = step.get("expect", "accepted")
-    if "install" in step:
-        proc = ctx.chip_cli("install", state, str(ctx.files[step["install"]]))
-        what = f"install {step['install']}"
-    elif "run" in step:
-        proc = ctx.chip_cli("run", state, "--flop", str(parse_flop(str(step["run"]))))
-        what = f"run {step['run']}"
-        if expect == "accepted":
-            _check_run(proc, step, what)
-            return
-    elif "status" in step:
-        proc = ctx.chip_cli("status", state, "--json")
-        what = "status"
-        if expect == "accepted":
-            _check_status(proc, step)
-            return
-    elif "report" in step:
-        out = ctx.work / f"report-{chip}-{len(ctx.files)}.cbor"
-        proc = ctx.chip_cli("report", state, "--out", str(out))
-        what = "report"
-        if proc.returncode == 0:
-            ctx.files[step["report"]] = out
-    elif "respond" in step:
-        out = ctx.work / f"response-{chip}.cbor"
-        proc = ctx.chip_cli("respond", state, str(step["respond"]), "--out", str(out))
-        what = "respond"
-        if proc.returncode == 0:
-            _check_response(ctx, chip, out, str(step["respond"]))
-    elif "tamper" in step:
-        proc = ctx.chip_cli("tamper", state)
-        what = "tamper"
-    elif "corrupt" in step:
-        for path in ctx.state(chip).iterdir():
-            if path.is_file() and not path.name.startswith("."):
-                data = path.read_bytes()
-                path.write_bytes(data[: len(data) // 2])
-        return
-    else:
+    kind = next((k for k in CHIP_STEPS if k in step), None)
+    if kind is None:
         raise DataError(f"unknown step {step}")
-    if expect == "accepted":
-        if proc.returncode != 0:
-            raise ScenarioFailure(
-                f"{what}: expected success, got exit {proc.returncode}: {proc.stderr.strip()}"
-            )
-    else:
+    expect = step.get("expect", "accepted")
+    ran = CHIP_STEPS[kind](ctx, step, step.get("chip", "a"), expect == "accepted")
+    if ran is None:
+        return
+    proc, what = ran
+    if expect != "accepted":
         _expect_rejection(proc, expect, what)
+    elif proc.returncode != 0:
+        raise ScenarioFailure(
+            f"{what}: expected success, got exit {proc.returncode}: {proc.stderr.strip()}"
+        )
 
 
 def _check_run(proc: subprocess.CompletedProcess[str], step: dict[str, Any], what: str) -> None:

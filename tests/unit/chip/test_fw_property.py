@@ -4,6 +4,7 @@ the FLOP a chip lets run at full rate never exceed the sum of the budgets it acc
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,66 +86,114 @@ def _files(directory: Path) -> dict[str, bytes]:
     return {n: (directory / n).read_bytes() for n in COPY_NAMES if (directory / n).exists()}
 
 
-def step(world: World, op: str, arg: int) -> None:  # noqa: C901 (the model of the firmware: one branch per operation)
-    if op == "crash-next":
-        world.crash_after, world.writes = arg, 0
+# -- the operations: on the world (power, NVM files) and on the chip ---------------------------
+
+
+def _crash_next(world: World, arg: int) -> None:
+    world.crash_after, world.writes = arg, 0
+
+
+def _reboot(world: World, _arg: int) -> None:
+    world.crash()
+
+
+def _snapshot(world: World, _arg: int) -> None:
+    world.snapshots.append(_files(world.directory))
+
+
+def _restore(world: World, arg: int) -> None:
+    if not world.snapshots:
         return
-    if op == "reboot":
+    world.crash()
+    if world.saved is None:
+        world.saved = _files(world.directory)
+    old = world.snapshots[(arg >> 2) % len(world.snapshots)]
+    for i, name in enumerate(COPY_NAMES):  # all copies, or only the first one or two
+        if (arg & 3 == 0 or i < arg & 3) and name in old:
+            (world.directory / name).write_bytes(old[name])
+
+
+def _heal(world: World, _arg: int) -> None:
+    if world.saved is not None:
         world.crash()
-        return
-    if op == "snapshot":
-        world.snapshots.append(_files(world.directory))
-        return
-    if op == "restore":
-        if not world.snapshots:
-            return
-        world.crash()
-        if world.saved is None:
-            world.saved = _files(world.directory)
-        old = world.snapshots[(arg >> 2) % len(world.snapshots)]
-        for i, name in enumerate(COPY_NAMES):  # all copies, or only the first one or two
-            if (arg & 3 == 0 or i < arg & 3) and name in old:
-                (world.directory / name).write_bytes(old[name])
-        return
-    if op == "heal":
-        if world.saved is not None:
-            world.crash()
-            for name, data in world.saved.items():
-                (world.directory / name).write_bytes(data)
-            world.saved = None
+        for name, data in world.saved.items():
+            (world.directory / name).write_bytes(data)
+        world.saved = None
+
+
+WORLD_OPS: dict[str, Callable[[World, int], None]] = {
+    "crash-next": _crash_next,
+    "reboot": _reboot,
+    "snapshot": _snapshot,
+    "restore": _restore,
+    "heal": _heal,
+}
+
+
+def _license(world: World, chip: SimulatedChip, arg: int) -> None:
+    env = LAB.license(chip.chip_id, flop=arg)
+    data, inc = LAB.logged(env)
+    world.licenses.append((data, inc, LAB.next_license - 1, arg))
+    world.possibly_accepted[LAB.next_license - 1] = arg  # even if a crash hides it
+    chip.install_envelope(data, inc)
+
+
+def _replay(world: World, chip: SimulatedChip, arg: int) -> None:
+    if world.licenses:
+        data, inc, _lid, _budget = world.licenses[arg % len(world.licenses)]
+        chip.install_envelope(data, inc)
+
+
+def _old_id(world: World, chip: SimulatedChip, arg: int) -> None:
+    env = LAB.license(chip.chip_id, flop=arg, license_id=1)
+    data, inc = LAB.logged(env)
+    world.possibly_accepted.setdefault(1, arg)
+    world.possibly_accepted[1] = max(world.possibly_accepted[1], arg)
+    chip.install_envelope(data, inc)
+
+
+def _time(_world: World, chip: SimulatedChip, arg: int) -> None:
+    chip.install_envelope(LAB.time_token(chip.firmware.trusted_time + arg).encode())
+
+
+def _pause(_world: World, chip: SimulatedChip, arg: int) -> None:
+    now = chip.firmware.trusted_time
+    pause = LAB.pause(effective_at=now + arg, issued_at=max(T0, now + arg // 3))
+    chip.install_envelope(pause.encode())
+
+
+def _resume(_world: World, chip: SimulatedChip, arg: int) -> None:
+    now = chip.firmware.trusted_time
+    lifts = max((p.sequence for p in chip.firmware.record.pauses), default=1)
+    resume = LAB.resume(lifts, effective_at=max(0, now + arg), issued_at=max(T0, now + arg))
+    chip.install_envelope(*LAB.logged(resume))
+
+
+def _meter(world: World, chip: SimulatedChip, arg: int) -> None:
+    world.full_run += chip.run(arg).flop_full  # counts only once persisted
+
+
+CHIP_OPS: dict[str, Callable[[World, SimulatedChip, int], None]] = {
+    "license": _license,
+    "replay": _replay,
+    "old-id": _old_id,
+    "time": _time,
+    "pause": _pause,
+    "resume": _resume,
+    "meter": _meter,
+}
+
+
+def step(world: World, op: str, arg: int) -> None:
+    """The model of the firmware: one operation on the world or on the chip."""
+    if op in WORLD_OPS:
+        WORLD_OPS[op](world, arg)
         return
     chip = world.chip_or_none()
     if chip is None:
         return
     try:
-        if op == "license":
-            env = LAB.license(chip.chip_id, flop=arg)
-            data, inc = LAB.logged(env)
-            world.licenses.append((data, inc, LAB.next_license - 1, arg))
-            world.possibly_accepted[LAB.next_license - 1] = arg  # even if a crash hides it
-            chip.install_envelope(data, inc)
-        elif op == "replay" and world.licenses:
-            data, inc, _lid, _budget = world.licenses[arg % len(world.licenses)]
-            chip.install_envelope(data, inc)
-        elif op == "old-id":
-            env = LAB.license(chip.chip_id, flop=arg, license_id=1)
-            data, inc = LAB.logged(env)
-            world.possibly_accepted.setdefault(1, arg)
-            world.possibly_accepted[1] = max(world.possibly_accepted[1], arg)
-            chip.install_envelope(data, inc)
-        elif op == "time":
-            chip.install_envelope(LAB.time_token(chip.firmware.trusted_time + arg).encode())
-        elif op == "pause":
-            now = chip.firmware.trusted_time
-            pause = LAB.pause(effective_at=now + arg, issued_at=max(T0, now + arg // 3))
-            chip.install_envelope(pause.encode())
-        elif op == "resume":
-            now = chip.firmware.trusted_time
-            lifts = max((p.sequence for p in chip.firmware.record.pauses), default=1)
-            resume = LAB.resume(lifts, effective_at=max(0, now + arg), issued_at=max(T0, now + arg))
-            chip.install_envelope(*LAB.logged(resume))
-        elif op == "meter":
-            world.full_run += chip.run(arg).flop_full  # counts only once persisted
+        CHIP_OPS[op](world, chip, arg)
     except Crash:
         world.crash()
     except PausebuttonError as exc:
