@@ -328,7 +328,9 @@ def log_router(service: LogService, *, sign_on_read: bool = True) -> APIRouter:
         request.state.translog = ctx
 
     router = APIRouter(tags=["log"], responses=ERRORS, dependencies=[Depends(bind)])
-    note = {200: {"content": {NOTE: {"schema": {"type": "string"}}}}}
+    note: dict[int | str, dict[str, Any]] = {
+        200: {"content": {NOTE: {"schema": {"type": "string"}}}}
+    }
     router.add_api_route(
         "/checkpoint", get_checkpoint, methods=["GET"], response_class=Response, responses=note
     )
