@@ -51,6 +51,7 @@ import base64
 import contextlib
 import fcntl
 import json
+import logging
 import mmap
 import os
 import secrets
@@ -72,6 +73,8 @@ from pausebutton.errors import (
     UsageError,
 )
 from pausebutton.guard.budget import StepGrant
+
+log = logging.getLogger(__name__)
 
 MAX_LINE = 64 * 1024
 DEFAULT_TTL = 30.0
@@ -433,7 +436,8 @@ class _Handler(socketserver.StreamRequestHandler):
                 answer = {"id": rid, "ok": True} | service.handle(request, pid, uid)
             except PausebuttonError as exc:
                 answer = {"id": rid, "ok": False} | exc.to_dict()
-            except Exception as exc:  # noqa: BLE001 - a bug must not kill the agent's lease
+            except Exception as exc:  # a bug must not kill the agent's lease
+                log.exception("a lease request from pid %d failed unexpectedly", pid)
                 answer = {"id": rid, "ok": False, "error": "lease", "message": repr(exc)}
             payload = json.dumps(answer).encode() + b"\n"
             fences = service.fences

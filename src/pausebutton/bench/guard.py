@@ -35,6 +35,8 @@ import re
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +188,256 @@ class _Nvml:
         }
 
 
-def run(  # noqa: C901 (one benchmark driver: variants interleaved in one loop so they share the noise)
+def _check_options(device: str, rounds: int | None, block: int | None, threads: int | None) -> None:
+    from pausebutton.errors import UsageError
+
+    if device != "cpu" and not re.fullmatch(r"cuda(:\d+)?", device):
+        raise UsageError(f"device must be cpu, cuda or cuda:N, not {device!r}", field="device")
+    for name, value in (("rounds", rounds), ("block", block), ("threads", threads)):
+        if value is not None and value < 1:
+            raise UsageError(f"{name} must be at least 1", field=name)
+
+
+def _sizes(
+    quick: bool, device: str, rounds: int | None, block: int | None
+) -> tuple[dict[str, int], int, int, int]:
+    """The model config, batch size, rounds and steps per block of this run."""
+    if quick:
+        cfg = {"vocab": 256, "d_model": 64, "n_layer": 2, "n_head": 4, "ctx": 32}
+        return cfg, 4, rounds or 10, block or 1
+    if device.startswith("cuda"):
+        cfg = {"vocab": 4096, "d_model": 512, "n_layer": 6, "n_head": 8, "ctx": 256}
+        return cfg, 16, rounds or 150, block or 2
+    cfg = {"vocab": 512, "d_model": 128, "n_layer": 2, "n_head": 4, "ctx": 32}
+    return cfg, 8, rounds or 600, block or 2
+
+
+@dataclass
+class _Workload:
+    """The training step every variant runs, and the guards and clocks of the variants."""
+
+    model: Any
+    opt: Any
+    x: Any
+    y: Any
+    sync: Callable[[], None]
+    block: int
+    guards: dict[str, Guard] = field(default_factory=dict)
+    clocks: dict[str, _VariantClock] = field(
+        default_factory=lambda: {"chip": _VariantClock(), "lease": _VariantClock()}
+    )
+
+    def step(self) -> None:
+        train_step(self.model, self.opt, self.x, self.y)
+
+    def _steps(self, guard: Guard | None, n: int) -> None:
+        if guard is None:
+            for _ in range(n):
+                self.step()
+            return
+        for _ in range(n):
+            with guard.step(self.x, self.y):
+                self.step()
+
+    def one_block(self, variant: str) -> float:
+        """Seconds per step over one block of ``variant`` (on its own clock)."""
+        clock = self.clocks.get(variant)
+        self.sync()
+        if clock is not None:
+            clock.start()
+        t0 = time.perf_counter()
+        self._steps(self.guards.get(variant), self.block)
+        self.sync()
+        t1 = time.perf_counter()
+        if clock is not None:
+            clock.stop()
+        return (t1 - t0) / self.block
+
+    def empty_body(self, name: str, n: int) -> float:
+        """Seconds per step of guard ``name`` around an empty body (charged the cached
+        FLOP of the real step): the guard's own cost, measured directly."""
+        guard = self.guards[name]
+        clock = self.clocks.get(name)
+        if clock is not None:
+            clock.start()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            with guard.step(self.x, self.y):
+                pass
+        seconds = (time.perf_counter() - t0) / n
+        if clock is not None:
+            clock.stop()
+        return seconds
+
+    def metered_flop(self) -> int:
+        value: int = next(iter(self.guards["local"].stats.flop_by_shape.values()))
+        return value
+
+
+@dataclass
+class _Setup:
+    """The guarded variants' budget sources: chip ledgers, the lease server process and
+    the variants skipped (with why)."""
+
+    chip_ledgers: list[Any] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    lease_server: _LeaseProcess | None = None
+
+
+def _start_guards(work: _Workload, directory: Path, step_s: float) -> _Setup:
+    """Add the ``local``, ``chip`` and ``lease`` guards to ``work`` (the lease served from
+    another process); on failure whatever was started is stopped."""
+    from pausebutton.agent.lease import LeaseBudget
+
+    huge = 10**30
+    setup = _Setup()
+    work.guards["local"] = Guard(LocalBudget(huge))
+    lease_chip: Path | None = None
+    try:  # the firmware needs cbor2 and pynacl; without them only the chip variant is skipped
+        from pausebutton.agent.ledger import ChipBudget
+
+        chip_state = _chip_dir(directory / "chip", huge)
+        lease_chip = _chip_dir(directory / "lease-chip", huge)
+        work.guards["chip"] = Guard(ChipBudget(chip_state, clock=work.clocks["chip"]))
+        setup.chip_ledgers.append(work.guards["chip"].budget)
+    except ImportError as exc:
+        setup.skipped["chip"] = f"firmware dependencies missing: {exc}"
+        setup.skipped["lease"] = "served from an in-process ledger, not a firmware chip"
+    sock = directory / "lease.sock"
+    try:
+        setup.lease_server = _LeaseProcess(sock, lease_chip, step_s)
+        work.guards["lease"] = Guard(LeaseBudget(sock, clock=work.clocks["lease"]))
+    except BaseException:
+        if setup.lease_server is not None:
+            setup.lease_server.close()
+        raise
+    return setup
+
+
+@dataclass
+class _Measured:
+    """The raw figures of the timed rounds."""
+
+    times: dict[str, list[float]]
+    energy: dict[str, int]
+    power: dict[str, list[int]]
+    guard_s: dict[str, float] = field(default_factory=dict)
+    write_ms: list[float] = field(default_factory=list)
+    empty: dict[str, float] = field(default_factory=dict)
+    steps_timed: int = 0
+    lease_round_trips: int = 0
+
+
+def _reservation_writes(work: _Workload, chip_ledgers: list[Any], step_s: float) -> list[float]:
+    """Put the chip ledgers at their steady-state reservation and time one reservation
+    (a secure-NVM write) on each, in ms."""
+    write_ms: list[float] = []
+    for ledger in chip_ledgers:
+        _steady_reservation(ledger, step_s)
+        ledger.close(0)  # give back the growth-phase reservation
+        t0 = time.perf_counter()
+        ledger.step(0, work.metered_flop())
+        write_ms.append((time.perf_counter() - t0) * 1e3)
+    return write_ms
+
+
+def _timed_round(work: _Workload, order: list[str], nvml: _Nvml, m: _Measured) -> None:
+    for variant in order:
+        e0 = nvml.energy()
+        m.times[variant].append(work.one_block(variant))
+        e1 = nvml.energy()
+        if e0 is not None and e1 is not None:
+            m.energy[variant] += e1 - e0
+        p = nvml.power()
+        if p is not None:
+            m.power[variant].append(p)
+    m.steps_timed += work.block
+
+
+def _measure(
+    work: _Workload, setup: _Setup, rounds: int, step_s: float, nvml: _Nvml, quick: bool
+) -> _Measured:
+    """Warm up, then ``rounds`` rounds of every variant back to back (the order rotating
+    every round), then the guards' cost around an empty body."""
+    from pausebutton.agent.lease import LeaseBudget
+
+    variants = ["plain", *work.guards, "control"]
+    m = _Measured(
+        times={v: [] for v in variants},
+        energy=dict.fromkeys(variants, 0),
+        power={v: [] for v in variants},
+    )
+    lease_budget = work.guards["lease"].budget
+    assert isinstance(lease_budget, LeaseBudget)
+    for variant in variants:  # warm-up: the first guarded step meters the shape
+        work.one_block(variant)
+    m.write_ms = _reservation_writes(work, setup.chip_ledgers, step_s)
+    for guard in work.guards.values():
+        guard.stats.budget_seconds = 0.0
+    round_trips0 = lease_budget.slow_steps
+    for r in range(rounds):
+        _timed_round(work, variants[r % len(variants) :] + variants[: r % len(variants)], nvml, m)
+    m.guard_s = {name: guard.stats.budget_seconds for name, guard in work.guards.items()}
+    m.lease_round_trips = lease_budget.slow_steps - round_trips0
+    n_empty = 200 if quick else 2000
+    m.empty = {name: work.empty_body(name, n_empty) for name in work.guards}
+    return m
+
+
+def _iqr(values: list[float]) -> list[float]:
+    """The interquartile range of sorted ratios, as overhead percentages."""
+    if len(values) < 4:
+        return [round((values[0] - 1) * 100, 2), round((values[-1] - 1) * 100, 2)]
+    q = statistics.quantiles(values, n=4)
+    return [round((q[0] - 1) * 100, 2), round((q[2] - 1) * 100, 2)]
+
+
+def _overheads(m: _Measured, compared: list[str]) -> dict[str, Any]:
+    """Step times and overheads relative to ``plain``. Paired: each round ran every
+    variant back to back, so the ratio within a round cancels the machine's load drift;
+    the median over rounds is the estimate."""
+    med = {v: statistics.median(ts) for v, ts in m.times.items()}
+    ratios = {
+        v: sorted(g / p for g, p in zip(m.times[v], m.times["plain"], strict=True))
+        for v in compared
+    }
+    plain, steps = med["plain"], m.steps_timed
+    return {
+        "step_ms": {v: round(t * 1e3, 3) for v, t in med.items()},
+        "overhead_pct": {v: round((statistics.median(r) - 1) * 100, 2) for v, r in ratios.items()},
+        "overhead_pct_iqr": {v: _iqr(r) for v, r in ratios.items()},
+        "overhead_pct_of_medians": {v: round((med[v] / plain - 1) * 100, 2) for v in compared},
+        "guard_us_per_step_empty_body": {v: round(t * 1e6, 1) for v, t in m.empty.items()},
+        "guard_pct_of_plain_step": {v: round(t / plain * 100, 3) for v, t in m.empty.items()},
+        "guard_budget_us_per_step": {v: round(s / steps * 1e6, 1) for v, s in m.guard_s.items()},
+        "guard_budget_pct_of_step": {
+            v: round(s / steps / plain * 100, 3) for v, s in m.guard_s.items()
+        },
+    }
+
+
+def _extras(m: _Measured, setup: _Setup, nvml: _Nvml) -> dict[str, Any]:
+    """The reservation write, skipped variants and NVML figures, where there are any."""
+    out: dict[str, Any] = {}
+    if m.write_ms:
+        reserve_s = setup.chip_ledgers[0].reserve_seconds
+        write = statistics.median(m.write_ms)
+        out["reservation_write_ms"] = round(write, 2)
+        out["reservation_seconds"] = reserve_s
+        out["reservation_write_pct_steady"] = round(write / (reserve_s * 1e3) * 100, 3)
+    if setup.skipped:
+        out["skipped"] = setup.skipped
+    out |= nvml.info()
+    if any(m.energy.values()):
+        steps = m.steps_timed
+        out["nvml_energy_mj_per_step"] = {v: round(e / steps, 1) for v, e in m.energy.items()}
+        out["nvml_power_w_median"] = {
+            v: round(statistics.median(p) / 1000, 1) for v, p in m.power.items() if p
+        }
+    return out
+
+
+def run(
     quick: bool = False,
     *,
     device: str = "cpu",
@@ -194,215 +445,57 @@ def run(  # noqa: C901 (one benchmark driver: variants interleaved in one loop s
     block: int | None = None,
     threads: int | None = None,
 ) -> dict[str, Any]:
-    from pausebutton.errors import HardwareError, UsageError
+    """Run the benchmark; the figures as one JSON-ready dict (module docstring)."""
+    from pausebutton.errors import HardwareError
 
-    if device != "cpu" and not re.fullmatch(r"cuda(:\d+)?", device):
-        raise UsageError(f"device must be cpu, cuda or cuda:N, not {device!r}", field="device")
-    for name, value in (("rounds", rounds), ("block", block), ("threads", threads)):
-        if value is not None and value < 1:
-            raise UsageError(f"{name} must be at least 1", field=name)
+    _check_options(device, rounds, block, threads)
     torch = _torch()
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise HardwareError("CUDA is not available to torch on this machine")
     if threads:
         torch.set_num_threads(threads)
-    if quick:
-        cfg = {"vocab": 256, "d_model": 64, "n_layer": 2, "n_head": 4, "ctx": 32}
-        batch, rounds, block = 4, rounds or 10, block or 1
-    elif device.startswith("cuda"):
-        cfg = {"vocab": 4096, "d_model": 512, "n_layer": 6, "n_head": 8, "ctx": 256}
-        batch, rounds, block = 16, rounds or 150, block or 2
-    else:
-        cfg = {"vocab": 512, "d_model": 128, "n_layer": 2, "n_head": 4, "ctx": 32}
-        batch, rounds, block = 8, rounds or 600, block or 2
+    cfg, batch, n_rounds, n_block = _sizes(quick, device, rounds, block)
     torch.manual_seed(0)
     model = tiny_gpt(**cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x, y = make_batch(model, batch, device=device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    work = _Workload(model, opt, x, y, sync, n_block)
 
     # accuracy: cached metering vs a full count and 6·N·D
-    train_step(model, opt, x, y)
-    full = count_flops(lambda: train_step(model, opt, x, y))
+    work.step()
+    full = count_flops(work.step)
     analytic = analytic_train_flops(model, x.numel())
 
-    tmp = tempfile.TemporaryDirectory(prefix="pb-bench-guard-")
-    from pausebutton.agent.lease import LeaseBudget
-
-    huge = 10**30
-    skipped: dict[str, str] = {}
-    chip_ledgers: list[Any] = []
-
-    def metered_flop() -> int:
-        return next(iter(guards["local"].stats.flop_by_shape.values()))
-
-    guards: dict[str, Guard] = {}
-    clocks = {"chip": _VariantClock(), "lease": _VariantClock()}
-
-    def one_block(variant: str) -> float:
-        guard = guards.get(variant)
-        clock = clocks.get(variant)
-        sync()
-        if clock is not None:
-            clock.start()
-        t0 = time.perf_counter()
-        if guard is None:
-            for _ in range(block):
-                train_step(model, opt, x, y)
-        else:
-            for _ in range(block):
-                with guard.step(x, y):
-                    train_step(model, opt, x, y)
-        sync()
-        t1 = time.perf_counter()
-        if clock is not None:
-            clock.stop()
-        return (t1 - t0) / block
-
     # chip ledgers start at their steady-state reservation; the time of one reservation
-    # (a secure-NVM write) is measured below and reported on its own
-    step_s = statistics.median(one_block("plain") for _ in range(5))
-    guards["local"] = Guard(LocalBudget(huge))
-    lease_chip: Path | None = None
-    lease_server: _LeaseProcess | None = None
-    try:  # the firmware needs cbor2 and pynacl; without them only the chip variant is skipped
-        from pausebutton.agent.ledger import ChipBudget
-
-        chip_state = _chip_dir(Path(tmp.name) / "chip", huge)
-        lease_chip = _chip_dir(Path(tmp.name) / "lease-chip", huge)
-        guards["chip"] = Guard(ChipBudget(chip_state, clock=clocks["chip"]))
-        chip_ledgers.append(guards["chip"].budget)
-    except ImportError as exc:
-        skipped["chip"] = f"firmware dependencies missing: {exc}"
-        skipped["lease"] = "served from an in-process ledger, not a firmware chip"
-    sock = Path(tmp.name) / "lease.sock"
-    try:
-        lease_server = _LeaseProcess(sock, lease_chip, step_s)
-        guards["lease"] = Guard(LeaseBudget(sock, clock=clocks["lease"]))
-    except BaseException:
-        if lease_server is not None:
-            lease_server.close()
-        tmp.cleanup()
-        raise
-    nvml = _Nvml(device)
-    variants = ["plain", *guards, "control"]
-    times: dict[str, list[float]] = {v: [] for v in variants}
-    energy: dict[str, int] = dict.fromkeys(variants, 0)
-    power: dict[str, list[int]] = {v: [] for v in variants}
-    guard_s: dict[str, float] = dict.fromkeys(guards, 0.0)
-    lease_budget = guards["lease"].budget
-    assert isinstance(lease_budget, LeaseBudget)
-
-    try:
-        for variant in variants:  # warm-up: the first guarded step meters the shape
-            one_block(variant)
-        write_ms: list[float] = []
-        for ledger in chip_ledgers:
-            _steady_reservation(ledger, step_s)
-            ledger.close(0)  # give back the growth-phase reservation
-            t0 = time.perf_counter()
-            ledger.step(0, metered_flop())
-            write_ms.append((time.perf_counter() - t0) * 1e3)
-        for guard in guards.values():
-            guard.stats.budget_seconds = 0.0
-        round_trips0 = lease_budget.slow_steps
-        steps_timed = 0
-        for r in range(rounds):
-            order = variants[r % len(variants) :] + variants[: r % len(variants)]
-            for variant in order:
-                e0 = nvml.energy()
-                times[variant].append(one_block(variant))
-                e1 = nvml.energy()
-                if e0 is not None and e1 is not None:
-                    energy[variant] += e1 - e0
-                p = nvml.power()
-                if p is not None:
-                    power[variant].append(p)
-            steps_timed += block
-        for name, guard in guards.items():
-            guard_s[name] = guard.stats.budget_seconds
-        lease_round_trips = lease_budget.slow_steps - round_trips0
-        metered = guards["local"].stats.flop_by_shape
-        metered_step = next(iter(metered.values()))
-        # the guard's whole cost per step (shape key, cache, budget call) with an empty
-        # body, charged the cached FLOP of the real step: low-noise, measured directly
-        empty: dict[str, float] = {}
-        n_empty = 200 if quick else 2000
-        for name, guard in guards.items():
-            clock = clocks.get(name)
-            if clock is not None:
-                clock.start()
-            t0 = time.perf_counter()
-            for _ in range(n_empty):
-                with guard.step(x, y):
-                    pass
-            empty[name] = (time.perf_counter() - t0) / n_empty
-            if clock is not None:
-                clock.stop()
-    finally:
-        for guard in guards.values():
-            guard.close()
-        lease_server.close()
-        tmp.cleanup()
-
-    med = {v: statistics.median(ts) for v, ts in times.items()}
-    # paired: each round ran every variant back to back, so the ratio within a round
-    # cancels the machine's load drift; the median over rounds is the estimate
-    compared = [*guards, "control"]
-    ratios = {
-        v: sorted(g / p for g, p in zip(times[v], times["plain"], strict=True)) for v in compared
-    }
-    paired = {v: statistics.median(r) for v, r in ratios.items()}
-
-    def iqr(values: list[float]) -> list[float]:
-        if len(values) < 4:
-            return [round((values[0] - 1) * 100, 2), round((values[-1] - 1) * 100, 2)]
-        q = statistics.quantiles(values, n=4)
-        return [round((q[0] - 1) * 100, 2), round((q[2] - 1) * 100, 2)]
-
-    out: dict[str, Any] = {
+    # (a secure-NVM write) is measured and reported on its own
+    step_s = statistics.median(work.one_block("plain") for _ in range(5))
+    with tempfile.TemporaryDirectory(prefix="pb-bench-guard-") as tmp:
+        setup = _start_guards(work, Path(tmp), step_s)
+        assert setup.lease_server is not None
+        nvml = _Nvml(device)
+        try:
+            m = _measure(work, setup, n_rounds, step_s, nvml, quick)
+        finally:
+            for guard in work.guards.values():
+                guard.close()
+            setup.lease_server.close()
+    metered_step = work.metered_flop()
+    return {
         "device": device,
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "model": cfg | {"batch": batch, "params_matmul": analytic // (6 * x.numel())},
-        "rounds": rounds,
-        "steps_per_block": block,
-        "steps_per_variant": steps_timed,
+        "rounds": n_rounds,
+        "steps_per_block": n_block,
+        "steps_per_variant": m.steps_timed,
         "flop_per_step_metered": metered_step,
         "flop_per_step_full_count": full,
         "flop_per_step_6nd": analytic,
         "metered_vs_full": round(metered_step / full, 4),
         "metered_vs_6nd": round(metered_step / analytic, 4),
-        "step_ms": {v: round(m * 1e3, 3) for v, m in med.items()},
-        "overhead_pct": {v: round((r - 1) * 100, 2) for v, r in paired.items()},
-        "overhead_pct_iqr": {v: iqr(r) for v, r in ratios.items()},
-        "overhead_pct_of_medians": {
-            v: round((med[v] / med["plain"] - 1) * 100, 2) for v in compared
-        },
-        "guard_us_per_step_empty_body": {v: round(t * 1e6, 1) for v, t in empty.items()},
-        "guard_pct_of_plain_step": {v: round(t / med["plain"] * 100, 3) for v, t in empty.items()},
-        "guard_budget_us_per_step": {
-            v: round(s / steps_timed * 1e6, 1) for v, s in guard_s.items()
-        },
-        "guard_budget_pct_of_step": {
-            v: round(s / steps_timed / med["plain"] * 100, 3) for v, s in guard_s.items()
-        },
-        "lease_round_trips": lease_round_trips,
-        "lease_steps_per_round_trip": round(steps_timed / max(lease_round_trips, 1), 1),
+        **_overheads(m, [*work.guards, "control"]),
+        "lease_round_trips": m.lease_round_trips,
+        "lease_steps_per_round_trip": round(m.steps_timed / max(m.lease_round_trips, 1), 1),
+        **_extras(m, setup, nvml),
     }
-    if write_ms:
-        reserve_s = chip_ledgers[0].reserve_seconds
-        out["reservation_write_ms"] = round(statistics.median(write_ms), 2)
-        out["reservation_seconds"] = reserve_s
-        out["reservation_write_pct_steady"] = round(
-            statistics.median(write_ms) / (reserve_s * 1e3) * 100, 3
-        )
-    if skipped:
-        out["skipped"] = skipped
-    out |= nvml.info()
-    if any(energy.values()):
-        out["nvml_energy_mj_per_step"] = {v: round(e / steps_timed, 1) for v, e in energy.items()}
-        out["nvml_power_w_median"] = {
-            v: round(statistics.median(p) / 1000, 1) for v, p in power.items() if p
-        }
-    return out

@@ -9,14 +9,17 @@ the authority (``--authority-url``, body ``application/cbor``).
 
 ``probe`` is the chip side for operators and tests: it answers challenges with
 a device key file (a stand-in for the firmware's ``respond``).
+
+A measurement the authority does not take is logged (``pausebutton.cli.landmark``) and
+counted; ``serve`` prints its counts (measurements, rejections, failures) when it stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
+import logging
 import signal
 import sys
 import time
@@ -33,9 +36,13 @@ from pausebutton.geo.client import measure_tcp, measure_udp
 from pausebutton.geo.csvio import format_measurements
 from pausebutton.geo.landmark import LandmarkCore
 from pausebutton.geo.responder import Respond, SoftChip
-from pausebutton.geo.server import LandmarkServer
+from pausebutton.geo.server import LandmarkServer, Stats
 from pausebutton.protocol.envelope import decode_as
 from pausebutton.protocol.messages import Measurement
+
+log = logging.getLogger(__name__)
+POST_DRAIN_S = 5.0
+"""How long ``serve`` waits, when it stops, for measurements still being sent."""
 
 app = typer.Typer(
     help="Landmark servers for location verification, and the chip-side probe.",
@@ -66,16 +73,62 @@ def measurements_url(authority_url: str) -> str:
     return base if base.endswith(MEASUREMENTS_PATH) else base + MEASUREMENTS_PATH
 
 
-async def _post(url: str, data: bytes) -> None:
+async def _post(url: str, data: bytes, stats: Stats) -> None:
+    """POST one measurement; a refusal or transport error is logged and counted."""
     import httpx
 
     try:
         async with httpx.AsyncClient(timeout=5.0) as client:
             r = await client.post(url, content=data, headers={"content-type": "application/cbor"})
-            if r.status_code >= 300:
-                err.print(f"authority answered {r.status_code} to a measurement", markup=False)
     except httpx.HTTPError as exc:
-        err.print(f"could not send a measurement to the authority: {exc!r}", markup=False)
+        stats.fail("post")
+        log.warning("could not send a measurement to the authority: %r", exc)
+        return
+    if r.status_code >= 300:
+        stats.fail("post")
+        log.warning("authority answered %d to a measurement: %s", r.status_code, r.text[:200])
+
+
+class _Posts:
+    """The measurements being sent to the authority: each a task whose unexpected
+    failure is logged and counted (never left unretrieved), drained on shutdown."""
+
+    def __init__(self, url: str, stats: Stats) -> None:
+        self.url = url
+        self.stats = stats
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def send(self, data: bytes) -> None:
+        task = asyncio.get_running_loop().create_task(_post(self.url, data, self.stats))
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.stats.fail("post")
+            log.error("sending a measurement to the authority failed: %r", exc, exc_info=exc)
+
+    async def drain(self, timeout: float = POST_DRAIN_S) -> None:
+        """Wait up to ``timeout`` for the measurements in flight; cancel, log and count
+        the ones still unsent."""
+        if not self.tasks:
+            return
+        _, pending = await asyncio.wait(set(self.tasks), timeout=timeout)
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+            self.stats.fail("post")
+        log.warning(
+            "%d measurement(s) not delivered to the authority within %.1f s of stopping",
+            len(pending),
+            timeout,
+        )
+        await asyncio.wait(pending)
 
 
 async def _serve(
@@ -89,19 +142,15 @@ async def _serve(
     ready_file: Path | None,
 ) -> None:
     done = asyncio.Event()
-    tasks: set[asyncio.Task[None]] = set()
+    posts: _Posts | None = None
     seen = 0
 
     def on_measurement(data: bytes, m: Measurement) -> None:
         nonlocal seen
         sys.stdout.write(json.dumps(measurement_json(data, m), sort_keys=True) + "\n")
         sys.stdout.flush()
-        if authority_url:
-            task = asyncio.get_running_loop().create_task(
-                _post(measurements_url(authority_url), data)
-            )
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+        if posts is not None:
+            posts.send(data)
         seen += 1
         if count is not None and seen >= count:
             done.set()
@@ -118,6 +167,9 @@ async def _serve(
         on_measurement=on_measurement,
         on_error=on_error,
     )
+    stats = server.stats
+    if authority_url:
+        posts = _Posts(measurements_url(authority_url), stats)
     try:
         bound = await server.start()
     except OSError as exc:
@@ -136,9 +188,9 @@ async def _serve(
         await done.wait()
     finally:
         await server.close()
-        if tasks:
-            with contextlib.suppress(Exception):
-                await asyncio.wait(tasks, timeout=5.0)
+        if posts is not None:
+            await posts.drain()
+        err.print(f"landmark stopped: {stats.summary()}", markup=False)
 
 
 @app.command("serve")

@@ -61,174 +61,182 @@ def _submit(url: str, key: Path | None, body: dict[str, Any], json_out: bool) ->
     print_json(prop) if json_out else out.print(_line(prop), markup=False)
 
 
-def register(app: typer.Typer) -> None:  # noqa: C901 (registers the same verbs for pause and resume (closures))
-    """Add the online pause verbs to ``app``."""
+def pause_submit(
+    reason: Annotated[str, typer.Option(help="Why (public, logged).")],
+    scope: ScopeOpt = "global",
+    effective_at: Annotated[int | None, typer.Option(help="Unix s (default now).")] = None,
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Propose a pause order and sign it with your member key."""
+    _submit(
+        url,
+        key,
+        {
+            "kind": "pause",
+            "scope": scope_to_json(parse_scope(scope)),
+            "reason": reason,
+            "effective_at": effective_at,
+        },
+        json_out,
+    )
 
-    @app.command("submit")
-    def submit(
-        reason: Annotated[str, typer.Option(help="Why (public, logged).")],
-        scope: ScopeOpt = "global",
-        effective_at: Annotated[int | None, typer.Option(help="Unix s (default now).")] = None,
-        url: UrlOpt = DEFAULT_URL,
-        key: KeyOpt = None,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Propose a pause order and sign it with your member key."""
-        _submit(
-            url,
-            key,
-            {
-                "kind": "pause",
-                "scope": scope_to_json(parse_scope(scope)),
-                "reason": reason,
-                "effective_at": effective_at,
-            },
-            json_out,
+
+def pause_approve(
+    proposal_id: Annotated[int, typer.Argument(help="Proposal id.")],
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Sign a proposed pause (or resume) with your member key; the K-th assembles it."""
+    p = _sign(url, key, proposal_id)
+    print_json(p) if json_out else out.print(_line(p), markup=False)
+
+
+def proposals(
+    status: Annotated[str | None, typer.Option(help="open or assembled.")] = None,
+    url: UrlOpt = DEFAULT_URL,
+    json_out: JsonOpt = False,
+) -> None:
+    """List pause and resume proposals with their quorum progress."""
+    rows = client(url, None).get("/v1/orders/proposals", status=status)
+    if json_out:
+        print_json(rows)
+    else:
+        for p in rows:
+            out.print(_line(p), markup=False)
+
+
+def list_(
+    active: Annotated[bool, typer.Option(help="Only pauses in force.")] = False,
+    url: UrlOpt = DEFAULT_URL,
+    json_out: JsonOpt = False,
+) -> None:
+    """List assembled orders."""
+    rows = client(url, None).get("/v1/orders", active=True if active else None)
+    if json_out:
+        print_json(rows)
+        return
+    for o in rows:
+        out.print(
+            f"{o['sequence']}  {o['kind']}  {'active' if o['active'] else 'inactive'}"
+            f"  {json.dumps(o['scope'])}",
+            markup=False,
         )
 
-    @app.command("approve")
-    def approve(
-        proposal_id: Annotated[int, typer.Argument(help="Proposal id.")],
-        url: UrlOpt = DEFAULT_URL,
-        key: KeyOpt = None,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Sign a proposed pause (or resume) with your member key; the K-th assembles it."""
-        p = _sign(url, key, proposal_id)
-        print_json(p) if json_out else out.print(_line(p), markup=False)
 
-    @app.command("proposals")
-    def proposals(
-        status: Annotated[str | None, typer.Option(help="open or assembled.")] = None,
-        url: UrlOpt = DEFAULT_URL,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """List pause and resume proposals with their quorum progress."""
-        rows = client(url, None).get("/v1/orders/proposals", status=status)
-        if json_out:
-            print_json(rows)
-        else:
-            for p in rows:
-                out.print(_line(p), markup=False)
+def show(
+    sequence: Annotated[int, typer.Argument(help="Order sequence.")],
+    output: Annotated[Path | None, typer.Option("--out", help="Save the envelope.")] = None,
+    url: UrlOpt = DEFAULT_URL,
+) -> None:
+    """Show one assembled order (JSON); --out saves its signed envelope (CBOR)."""
+    o = client(url, None).get(f"/v1/orders/{sequence}")
+    if output:
+        atomic_write(output, base64.b64decode(o["envelope"]))
+    print_json(o)
 
-    @app.command("list")
-    def list_(
-        active: Annotated[bool, typer.Option(help="Only pauses in force.")] = False,
-        url: UrlOpt = DEFAULT_URL,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """List assembled orders."""
-        rows = client(url, None).get("/v1/orders", active=True if active else None)
-        if json_out:
-            print_json(rows)
-            return
-        for o in rows:
-            out.print(
-                f"{o['sequence']}  {o['kind']}  {'active' if o['active'] else 'inactive'}"
-                f"  {json.dumps(o['scope'])}",
-                markup=False,
-            )
 
-    @app.command("show")
-    def show(
-        sequence: Annotated[int, typer.Argument(help="Order sequence.")],
-        output: Annotated[Path | None, typer.Option("--out", help="Save the envelope.")] = None,
-        url: UrlOpt = DEFAULT_URL,
-    ) -> None:
-        """Show one assembled order (JSON); --out saves its signed envelope (CBOR)."""
-        o = client(url, None).get(f"/v1/orders/{sequence}")
-        if output:
-            atomic_write(output, base64.b64decode(o["envelope"]))
-        print_json(o)
+def publish_prohibited(
+    file: Annotated[
+        Path,
+        typer.Argument(help="A ProhibitedArtifacts envelope carrying K of N members' signatures."),
+    ],
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Publish a prohibited-artifacts list (signed by the pause role's K of N) to the
+    authority, signed with your member key. The authority checks the quorum and that the
+    sequence exceeds the published list's, logs it and serves it to every node agent."""
+    from pausebutton.cli.common import read_envelope
+    from pausebutton.protocol.messages import ProhibitedArtifacts
 
-    @app.command("publish-prohibited")
-    def publish_prohibited(
-        file: Annotated[
-            Path,
-            typer.Argument(
-                help="A ProhibitedArtifacts envelope carrying K of N members' signatures."
-            ),
-        ],
-        url: UrlOpt = DEFAULT_URL,
-        key: KeyOpt = None,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Publish a prohibited-artifacts list (signed by the pause role's K of N) to the
-        authority, signed with your member key. The authority checks the quorum and that the
-        sequence exceeds the published list's, logs it and serves it to every node agent."""
-        from pausebutton.cli.common import read_envelope
-        from pausebutton.protocol.messages import ProhibitedArtifacts
-
-        data, env = read_envelope(file)
-        if env.type != ProhibitedArtifacts.TYPE:
-            raise UsageError(f"{file} holds a {env.type}, not a {ProhibitedArtifacts.TYPE}")
-        env.open()
-        if key is None:
-            raise UsageError("give your member key with --key")
-        r = client(url, key).publish_prohibited(data)
-        if json_out:
-            print_json(r)
-        else:
-            out.print(
-                f"prohibited-artifacts list {r['sequence']} ({r['artifacts']} artifacts)"
-                f" {'already published' if r['duplicate'] else 'published'}"
-                f" at log index {r['log_index']}",
-                markup=False,
-            )
-
-    @app.command("prohibited")
-    def prohibited(
-        output: Annotated[Path | None, typer.Option("--out", help="Save the envelope.")] = None,
-        url: UrlOpt = DEFAULT_URL,
-    ) -> None:
-        """Show the newest published prohibited-artifacts list (JSON); --out saves its
-        signed envelope (CBOR) for `agent prohibit` on an offline node."""
-        r = client(url, None).prohibited()
-        if r is None:
-            raise NotFoundError("no prohibited-artifacts list is published yet")
-        if output:
-            atomic_write(output, base64.b64decode(r["envelope"]))
+    data, env = read_envelope(file)
+    if env.type != ProhibitedArtifacts.TYPE:
+        raise UsageError(f"{file} holds a {env.type}, not a {ProhibitedArtifacts.TYPE}")
+    env.open()
+    if key is None:
+        raise UsageError("give your member key with --key")
+    r = client(url, key).publish_prohibited(data)
+    if json_out:
         print_json(r)
+    else:
+        out.print(
+            f"prohibited-artifacts list {r['sequence']} ({r['artifacts']} artifacts)"
+            f" {'already published' if r['duplicate'] else 'published'}"
+            f" at log index {r['log_index']}",
+            markup=False,
+        )
 
-    @app.command("watch")
-    def watch(
-        after: Annotated[int, typer.Option(help="Orders with a sequence above this.")] = 0,
-        once: Annotated[bool, typer.Option(help="Stop after the first batch.")] = False,
-        timeout: Annotated[float, typer.Option(help="Long-poll timeout in seconds.")] = 30.0,
-        url: UrlOpt = DEFAULT_URL,
-    ) -> None:
-        """Wait for orders (long-poll) and print each as one JSON line."""
-        c = client(url, None)
-        while True:
-            r = c.watch(after, timeout)
-            for o in r["orders"]:
-                typer.echo(json.dumps(o, sort_keys=True))
-                after = max(after, o["sequence"])
-            if once and r["orders"]:
-                return
+
+def prohibited(
+    output: Annotated[Path | None, typer.Option("--out", help="Save the envelope.")] = None,
+    url: UrlOpt = DEFAULT_URL,
+) -> None:
+    """Show the newest published prohibited-artifacts list (JSON); --out saves its
+    signed envelope (CBOR) for `agent prohibit` on an offline node."""
+    r = client(url, None).prohibited()
+    if r is None:
+        raise NotFoundError("no prohibited-artifacts list is published yet")
+    if output:
+        atomic_write(output, base64.b64decode(r["envelope"]))
+    print_json(r)
+
+
+def watch(
+    after: Annotated[int, typer.Option(help="Orders with a sequence above this.")] = 0,
+    once: Annotated[bool, typer.Option(help="Stop after the first batch.")] = False,
+    timeout: Annotated[float, typer.Option(help="Long-poll timeout in seconds.")] = 30.0,
+    url: UrlOpt = DEFAULT_URL,
+) -> None:
+    """Wait for orders (long-poll) and print each as one JSON line."""
+    c = client(url, None)
+    while True:
+        r = c.watch(after, timeout)
+        for o in r["orders"]:
+            typer.echo(json.dumps(o, sort_keys=True))
+            after = max(after, o["sequence"])
+        if once and r["orders"]:
+            return
+
+
+def resume_submit(
+    lifts: Annotated[int, typer.Argument(help="Sequence of the pause order to lift.")],
+    reason: Annotated[str, typer.Option(help="Why (public, logged).")],
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Propose lifting a pause and sign it with your member key."""
+    _submit(url, key, {"kind": "resume", "lifts": lifts, "reason": reason}, json_out)
+
+
+def resume_approve(
+    proposal_id: Annotated[int, typer.Argument(help="Proposal id.")],
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Sign a proposed resume with your member key."""
+    p = _sign(url, key, proposal_id)
+    print_json(p) if json_out else out.print(_line(p), markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the online pause verbs to ``app``."""
+    app.command("submit")(pause_submit)
+    app.command("approve")(pause_approve)
+    app.command("proposals")(proposals)
+    app.command("list")(list_)
+    app.command("show")(show)
+    app.command("publish-prohibited")(publish_prohibited)
+    app.command("prohibited")(prohibited)
+    app.command("watch")(watch)
 
 
 def register_resume(app: typer.Typer) -> None:
     """Add the online resume verbs to ``app``."""
-
-    @app.command("submit")
-    def submit(
-        lifts: Annotated[int, typer.Argument(help="Sequence of the pause order to lift.")],
-        reason: Annotated[str, typer.Option(help="Why (public, logged).")],
-        url: UrlOpt = DEFAULT_URL,
-        key: KeyOpt = None,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Propose lifting a pause and sign it with your member key."""
-        _submit(url, key, {"kind": "resume", "lifts": lifts, "reason": reason}, json_out)
-
-    @app.command("approve")
-    def approve(
-        proposal_id: Annotated[int, typer.Argument(help="Proposal id.")],
-        url: UrlOpt = DEFAULT_URL,
-        key: KeyOpt = None,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Sign a proposed resume with your member key."""
-        p = _sign(url, key, proposal_id)
-        print_json(p) if json_out else out.print(_line(p), markup=False)
+    app.command("submit")(resume_submit)
+    app.command("approve")(resume_approve)

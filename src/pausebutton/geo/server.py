@@ -4,13 +4,16 @@ Arrival times are read in ``data_received`` / ``datagram_received`` (asyncio
 protocols, not streams) so the event loop adds as little as possible to a
 measured RTT; departure times right after the challenge is handed to the
 kernel. Nonces come from ``os.urandom``. Every rejection is sent back as an
-``error`` message naming the error code (wire.py), and counted.
+``error`` message naming the error code (wire.py), and counted; the server's own
+failures (e.g. connections that outlive ``close``) are logged under
+``pausebutton.geo.server`` and counted in ``Stats.failures``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -26,15 +29,32 @@ OnMeasurement = Callable[[bytes, Measurement], None]
 Send = Callable[[bytes, bool], None]
 """``send(reply, vouched)``: vouched replies answer a valid chip signature."""
 IDLE_TIMEOUT_S = 30.0
+CLOSE_TIMEOUT_S = 2.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Stats:
+    """What a landmark server did: measurements made, requests rejected (by error code),
+    and its own failures (by kind), e.g. ``close_timeout`` or, counted by
+    ``landmark serve``, ``post`` (a measurement the authority did not take)."""
+
     measurements: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
 
     def reject(self, code: str) -> None:
         self.rejected[code] = self.rejected.get(code, 0) + 1
+
+    def fail(self, kind: str) -> None:
+        self.failures[kind] = self.failures.get(kind, 0) + 1
+
+    def summary(self) -> str:
+        """One line, e.g. ``3 measurements, rejected {}, failures {"post": 1}``."""
+        rejected = json.dumps(self.rejected, sort_keys=True)
+        failures = json.dumps(self.failures, sort_keys=True)
+        return f"{self.measurements} measurements, rejected {rejected}, failures {failures}"
 
 
 class _Handler:
@@ -75,19 +95,21 @@ class _Tcp(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.handler.server.connections.add(self)
         self._arm()
 
     def _arm(self) -> None:
         if self.idle is not None:
             self.idle.cancel()
         loop = asyncio.get_running_loop()
-        self.idle = loop.call_later(IDLE_TIMEOUT_S, self._close)
+        self.idle = loop.call_later(IDLE_TIMEOUT_S, self.close)
 
-    def _close(self) -> None:
+    def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.handler.server.connections.discard(self)
         if self.idle is not None:
             self.idle.cancel()
 
@@ -103,7 +125,7 @@ class _Tcp(asyncio.Protocol):
         except PausebuttonError as exc:
             self.handler.server.stats.reject(exc.code)
             self._send(wire.error_message(exc))
-            self._close()
+            self.close()
             return
         for message in messages:
             self.handler.handle(message, now, self._send)
@@ -154,6 +176,8 @@ class LandmarkServer:
         self.stats = Stats()
         self._tcp_server: asyncio.Server | None = None
         self._udp_transport: asyncio.DatagramTransport | None = None
+        self.connections: set[_Tcp] = set()
+        """Open TCP connections (closed by ``close``)."""
 
     async def start(self) -> int:
         """Bind (TCP first, so port 0 picks one port for both) and return the port."""
@@ -172,9 +196,22 @@ class LandmarkServer:
         return self.port
 
     async def close(self) -> None:
+        """Stop listening and close open connections. Connections still open after
+        ``CLOSE_TIMEOUT_S`` are logged and counted (``failures["close_timeout"]``)."""
         if self._udp_transport is not None:
             self._udp_transport.close()
-        if self._tcp_server is not None:
-            self._tcp_server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._tcp_server.wait_closed(), 2.0)
+        if self._tcp_server is None:
+            return
+        self._tcp_server.close()
+        for conn in list(self.connections):
+            conn.close()
+        try:
+            await asyncio.wait_for(self._tcp_server.wait_closed(), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            self.stats.fail("close_timeout")
+            log.warning(
+                "landmark on port %d: %d TCP connection(s) still open %.1f s after close",
+                self.port,
+                len(self.connections),
+                CLOSE_TIMEOUT_S,
+            )

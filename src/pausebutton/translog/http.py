@@ -18,9 +18,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
@@ -179,128 +180,184 @@ Hash = Annotated[
 ]
 
 
-def log_router(service: LogService, *, sign_on_read: bool = True) -> APIRouter:  # noqa: C901 (the log routes as closures over one LogService)
+@dataclass(frozen=True)
+class LogContext:
+    """What the log routes serve: one ``LogService``; with ``sign_on_read`` a request for
+    the latest checkpoint signs one if the tree has grown."""
+
+    service: LogService
+    sign_on_read: bool = True
+
+
+async def current_log(request: Request) -> LogContext:
+    """``Depends`` provider: the ``LogContext`` that ``log_router`` bound to this request."""
+    ctx = getattr(request.state, "translog", None)
+    if not isinstance(ctx, LogContext):
+        raise RuntimeError("a log route was mounted without log_router()")
+    return ctx
+
+
+Log = Annotated[LogContext, Depends(current_log)]
+
+
+def _pick_index(service: LogService, index: int | None, hash_: str | None) -> int:
+    if (index is None) == (hash_ is None):
+        raise errors.UsageError("give exactly one of index and hash")
+    if index is not None:
+        return index
+    assert hash_ is not None
+    return service.store.index_of(_parse_hash(hash_))
+
+
+def get_checkpoint(log: Log, size: Size = None) -> Response:
+    """The latest checkpoint (signing a new one if the tree grew), or the one of ``size``,
+    as a C2SP signed note with every cosignature received."""
+    service = log.service
+
+    def run() -> Response:
+        if size is not None:
+            cp = service.checkpoint_at(size)
+        elif log.sign_on_read:
+            cp = service.checkpoint()
+        else:
+            latest = service.store.latest_checkpoint_size()
+            if latest is None:
+                raise errors.NotFoundError("the log has signed no checkpoint yet")
+            cp = service.checkpoint_at(latest)
+        return PlainTextResponse(
+            cp.encode(), media_type=NOTE, headers={"cache-control": "no-cache"}
+        )
+
+    return _guard(run)
+
+
+def get_entries(
+    log: Log,
+    start: Annotated[int, Query(ge=0, le=MAX_INT)],
+    end: Annotated[int, Query(ge=0, le=MAX_INT)],
+) -> Any:
+    """Entries ``[start, end)``, base64 (at most 1000, all within the tree)."""
+
+    def run() -> dict[str, Any]:
+        items = log.service.entries(start, end)
+        return {"start": start, "end": end, "entries": _b64(items)}
+
+    return _guard(run)
+
+
+def get_inclusion(log: Log, index: Index = None, leaf_hash: Hash = None, size: Size = None) -> Any:
+    """The audit path of an entry (by index or leaf hash) and the checkpoint it leads to."""
+
+    def run() -> dict[str, Any]:
+        bundle = log.service.inclusion_bundle(_pick_index(log.service, index, leaf_hash), size)
+        return {
+            "leaf_index": bundle.leaf_index,
+            "tree_size": bundle.tree_size,
+            "proof": _b64(list(bundle.proof)),
+            "checkpoint": bundle.checkpoint,
+        }
+
+    return _guard(run)
+
+
+def get_bundle(
+    log: Log, index: Index = None, leaf_hash: Hash = None, size: Size = None
+) -> Response:
+    """The inclusion bundle of an entry (canonical CBOR), for chips and ``log verify``."""
+
+    def run() -> Response:
+        bundle = log.service.inclusion_bundle(_pick_index(log.service, index, leaf_hash), size)
+        return Response(bundle.encode(), media_type=CBOR)
+
+    return _guard(run)
+
+
+def get_consistency(
+    log: Log, old: Annotated[int, Query(ge=0, le=MAX_INT)], new: Size = None
+) -> Any:
+    """The consistency proof from tree size ``old`` to ``new`` (default: the current)."""
+
+    def run() -> dict[str, Any]:
+        target = log.service.store.size() if new is None else new
+        proof = log.service.consistency_proof(old, target)
+        return {"old_size": old, "new_size": target, "proof": _b64(proof)}
+
+    return _guard(run)
+
+
+def get_tile(log: Log, path: str) -> Response:
+    """c2sp.org/tlog-tiles: ``tile/<L>/<N>[.p/<W>]`` (hashes) and
+    ``tile/entries/<N>[.p/<W>]`` (entry bundles)."""
+
+    def run() -> Response:
+        kind, index, width = parse_tile_path(path)
+        if kind == "entries":
+            data = log.service.store.entry_bundle(index, width)
+        else:
+            data = log.service.store.tile(int(kind), index, width)
+        return Response(data, media_type=OCTETS, headers={"cache-control": IMMUTABLE})
+
+    return _guard(run)
+
+
+async def post_cosignature(log: Log, request: Request) -> Any:
+    """A witness posts the checkpoint note carrying its ``cosignature/v1`` line(s)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_NOTE_SIZE:
+            return error_response(errors.OversizedError(f"a note is at most {MAX_NOTE_SIZE} bytes"))
+
+    def run() -> dict[str, Any]:
+        result = log.service.add_cosignature(bytes(body))
+        return {"size": result.size, "accepted": list(result.accepted)}
+
+    return await run_in_threadpool(_guard, run)
+
+
+def log_router(service: LogService, *, sign_on_read: bool = True) -> APIRouter:
     """The log's routes, to mount under ``/v1/log``. With ``sign_on_read`` a request for
     the latest checkpoint signs one if the tree has grown; without it, the latest stored
-    checkpoint is served (the owner calls ``service.checkpoint()`` after appends)."""
-    router = APIRouter(tags=["log"], responses=ERRORS)
+    checkpoint is served (the owner calls ``service.checkpoint()`` after appends).
 
-    def pick_index(index: int | None, hash_: str | None) -> int:
-        if (index is None) == (hash_ is None):
-            raise errors.UsageError("give exactly one of index and hash")
-        if index is not None:
-            return index
-        assert hash_ is not None
-        return service.store.index_of(_parse_hash(hash_))
+    The routes are module-level functions; the router's own dependency binds ``service``
+    to each request it serves, for ``current_log`` to provide."""
+    ctx = LogContext(service, sign_on_read)
 
-    @router.get(
-        "/checkpoint",
+    async def bind(request: Request) -> None:
+        request.state.translog = ctx
+
+    router = APIRouter(tags=["log"], responses=ERRORS, dependencies=[Depends(bind)])
+    note: dict[int | str, dict[str, Any]] = {
+        200: {"content": {NOTE: {"schema": {"type": "string"}}}}
+    }
+    router.add_api_route(
+        "/checkpoint", get_checkpoint, methods=["GET"], response_class=Response, responses=note
+    )
+    router.add_api_route("/entries", get_entries, methods=["GET"], response_model=EntriesOut)
+    router.add_api_route(
+        "/proof/inclusion", get_inclusion, methods=["GET"], response_model=InclusionOut
+    )
+    router.add_api_route(
+        "/bundle",
+        get_bundle,
+        methods=["GET"],
         response_class=Response,
-        responses={200: {"content": {NOTE: {"schema": {"type": "string"}}}}},
+        responses={200: {"content": {CBOR: BINARY}}},
     )
-    def get_checkpoint(size: Size = None) -> Response:
-        """The latest checkpoint (signing a new one if the tree grew), or the one of ``size``,
-        as a C2SP signed note with every cosignature received."""
-
-        def run() -> Response:
-            if size is not None:
-                cp = service.checkpoint_at(size)
-            elif sign_on_read:
-                cp = service.checkpoint()
-            else:
-                latest = service.store.latest_checkpoint_size()
-                if latest is None:
-                    raise errors.NotFoundError("the log has signed no checkpoint yet")
-                cp = service.checkpoint_at(latest)
-            return PlainTextResponse(
-                cp.encode(), media_type=NOTE, headers={"cache-control": "no-cache"}
-            )
-
-        return _guard(run)
-
-    @router.get("/entries", response_model=EntriesOut)
-    def get_entries(
-        start: Annotated[int, Query(ge=0, le=MAX_INT)],
-        end: Annotated[int, Query(ge=0, le=MAX_INT)],
-    ) -> Any:
-        """Entries ``[start, end)``, base64 (at most 1000, all within the tree)."""
-
-        def run() -> dict[str, Any]:
-            items = service.entries(start, end)
-            return {"start": start, "end": end, "entries": _b64(items)}
-
-        return _guard(run)
-
-    @router.get("/proof/inclusion", response_model=InclusionOut)
-    def get_inclusion(index: Index = None, leaf_hash: Hash = None, size: Size = None) -> Any:
-        """The audit path of an entry (by index or leaf hash) and the checkpoint it leads to."""
-
-        def run() -> dict[str, Any]:
-            bundle = service.inclusion_bundle(pick_index(index, leaf_hash), size)
-            return {
-                "leaf_index": bundle.leaf_index,
-                "tree_size": bundle.tree_size,
-                "proof": _b64(list(bundle.proof)),
-                "checkpoint": bundle.checkpoint,
-            }
-
-        return _guard(run)
-
-    @router.get("/bundle", response_class=Response, responses={200: {"content": {CBOR: BINARY}}})
-    def get_bundle(index: Index = None, leaf_hash: Hash = None, size: Size = None) -> Response:
-        """The inclusion bundle of an entry (canonical CBOR), for chips and ``log verify``."""
-
-        def run() -> Response:
-            bundle = service.inclusion_bundle(pick_index(index, leaf_hash), size)
-            return Response(bundle.encode(), media_type=CBOR)
-
-        return _guard(run)
-
-    @router.get("/proof/consistency", response_model=ConsistencyOut)
-    def get_consistency(old: Annotated[int, Query(ge=0, le=MAX_INT)], new: Size = None) -> Any:
-        """The consistency proof from tree size ``old`` to ``new`` (default: the current)."""
-
-        def run() -> dict[str, Any]:
-            target = service.store.size() if new is None else new
-            proof = service.consistency_proof(old, target)
-            return {"old_size": old, "new_size": target, "proof": _b64(proof)}
-
-        return _guard(run)
-
-    @router.get(
-        "/tile/{path:path}", response_class=Response, responses={200: {"content": {OCTETS: BINARY}}}
+    router.add_api_route(
+        "/proof/consistency", get_consistency, methods=["GET"], response_model=ConsistencyOut
     )
-    def get_tile(path: str) -> Response:
-        """c2sp.org/tlog-tiles: ``tile/<L>/<N>[.p/<W>]`` (hashes) and
-        ``tile/entries/<N>[.p/<W>]`` (entry bundles)."""
-
-        def run() -> Response:
-            kind, index, width = parse_tile_path(path)
-            if kind == "entries":
-                data = service.store.entry_bundle(index, width)
-            else:
-                data = service.store.tile(int(kind), index, width)
-            return Response(data, media_type=OCTETS, headers={"cache-control": IMMUTABLE})
-
-        return _guard(run)
-
-    @router.post("/cosignature", response_model=CosignatureOut)
-    async def post_cosignature(request: Request) -> Any:
-        """A witness posts the checkpoint note carrying its ``cosignature/v1`` line(s)."""
-        body = bytearray()
-        async for chunk in request.stream():
-            body.extend(chunk)
-            if len(body) > MAX_NOTE_SIZE:
-                return error_response(
-                    errors.OversizedError(f"a note is at most {MAX_NOTE_SIZE} bytes")
-                )
-
-        def run() -> dict[str, Any]:
-            result = service.add_cosignature(bytes(body))
-            return {"size": result.size, "accepted": list(result.accepted)}
-
-        return await run_in_threadpool(_guard, run)
-
+    router.add_api_route(
+        "/tile/{path:path}",
+        get_tile,
+        methods=["GET"],
+        response_class=Response,
+        responses={200: {"content": {OCTETS: BINARY}}},
+    )
+    router.add_api_route(
+        "/cosignature", post_cosignature, methods=["POST"], response_model=CosignatureOut
+    )
     return router
 
 
@@ -316,4 +373,11 @@ def create_log_app(service: LogService, *, sign_on_read: bool = True) -> FastAPI
     return app
 
 
-__all__ = ["MAX_RANGE", "create_log_app", "error_response", "log_router"]
+__all__ = [
+    "MAX_RANGE",
+    "LogContext",
+    "create_log_app",
+    "current_log",
+    "error_response",
+    "log_router",
+]

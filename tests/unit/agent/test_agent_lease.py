@@ -145,6 +145,32 @@ def test_bad_requests_get_named_errors(sock_path):
         server.stop()
 
 
+def test_a_bug_in_the_service_is_answered_and_logged(sock_path, caplog):
+    import logging
+
+    caplog.set_level(logging.ERROR, logger="pausebutton.agent.lease")
+    server = _serve(sock_path, {"GPU-a": LocalBudget(10)})
+
+    def broken(request, pid, uid):
+        raise RuntimeError("a bug in the ledger")
+
+    server.service.handle = broken
+    try:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(str(sock_path))
+        fh = conn.makefile("rwb")
+        fh.write(b'{"id": 7, "op": "launch"}\n')
+        fh.flush()
+        answer = json.loads(fh.readline())
+        conn.close()
+    finally:
+        server.stop()
+    assert answer["ok"] is False and answer["error"] == "lease" and answer["id"] == 7
+    (record,) = [r for r in caplog.records if r.name == "pausebutton.agent.lease"]
+    assert "failed unexpectedly" in record.getMessage()
+    assert record.exc_info is not None and "a bug in the ledger" in str(record.exc_info[1])
+
+
 # -- the fast path: credit, fence page --------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ real sockets on 127.0.0.1 (UDP and TCP)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 import pytest
@@ -222,3 +223,75 @@ def test_udp_does_not_amplify():
     assert short == []
     assert server.stats.rejected == {"amplification": 1}
     assert len(got) == 1 and len(got[0]) <= 512
+
+
+async def _measure_with_failing_close(monkeypatch):
+    async def broken_wait_closed(self):
+        raise ConnectionResetError("reset while closing")
+
+    server = LandmarkServer(core(), host="127.0.0.1", port=0)
+    port = await server.start()
+    chip = SoftChip(CHIP_KEY)
+    monkeypatch.setattr(asyncio.StreamWriter, "wait_closed", broken_wait_closed)
+    try:
+        return await measure_tcp("127.0.0.1", port, chip.device_key, chip.respond, timeout=5)
+    finally:
+        monkeypatch.undo()
+        await server.close()
+
+
+def test_client_logs_a_failed_close_and_keeps_its_measurements(monkeypatch, caplog):
+    caplog.set_level(logging.WARNING, logger="pausebutton.geo.client")
+    envs = asyncio.run(asyncio.wait_for(_measure_with_failing_close(monkeypatch), 20))
+    assert len(envs) == 1
+    verify_measurement(envs[0], {LM_KEY.key_id: LM_KEY.public}, CHIP_KEY.public)
+    (record,) = [r for r in caplog.records if r.name == "pausebutton.geo.client"]
+    assert record.levelno == logging.WARNING
+    assert "closing the connection failed" in record.getMessage()
+    assert "reset while closing" in record.getMessage()
+
+
+async def _close_with_open_connection():
+    server = LandmarkServer(core(), host="127.0.0.1", port=0, udp=False)
+    port = await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for _ in range(100):
+        if server.connections:
+            break
+        await asyncio.sleep(0.01)
+    opened = len(server.connections)
+    await server.close()
+    eof = await asyncio.wait_for(reader.read(), 5)  # the server closed our connection
+    writer.close()
+    return opened, eof, server
+
+
+def test_close_closes_open_connections():
+    opened, eof, server = asyncio.run(asyncio.wait_for(_close_with_open_connection(), 20))
+    assert opened == 1
+    assert eof == b""
+    assert server.connections == set()
+    assert server.stats.failures == {}
+
+
+async def _close_that_hangs(monkeypatch):
+    server = LandmarkServer(core(), host="127.0.0.1", port=0, udp=False)
+    await server.start()
+    assert server._tcp_server is not None
+
+    async def never_closed() -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(server._tcp_server, "wait_closed", never_closed)
+    monkeypatch.setattr("pausebutton.geo.server.CLOSE_TIMEOUT_S", 0.05)
+    await server.close()
+    return server
+
+
+def test_close_timeout_is_logged_and_counted(monkeypatch, caplog):
+    caplog.set_level(logging.WARNING, logger="pausebutton.geo.server")
+    server = asyncio.run(asyncio.wait_for(_close_that_hangs(monkeypatch), 20))
+    assert server.stats.failures == {"close_timeout": 1}
+    (record,) = [r for r in caplog.records if r.name == "pausebutton.geo.server"]
+    assert "still open" in record.getMessage()
+    assert '"close_timeout": 1' in server.stats.summary()

@@ -180,6 +180,31 @@ def test_without_sign_on_read_the_stored_checkpoint_is_served(service: LogServic
     assert cp.size == 20  # not 21: nothing is signed on a GET
 
 
+def test_two_routers_in_one_app_each_serve_their_own_log(
+    tmp_path: Path, auth: AuthorityKeys, service: LogService
+) -> None:
+    """The routes are module-level; each router binds its own LogService and mode."""
+    from fastapi import FastAPI
+
+    from pausebutton.translog.http import log_router
+
+    engine = create_log_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    policy = LogPolicy.from_trust_root(auth.trust_root(version=1, expires=NOW + 1000))
+    other = LogService(LogStore(engine), auth.key("log"), policy)
+    other.append([b"only one"])
+    app = FastAPI()
+    app.include_router(log_router(service), prefix="/a")
+    app.include_router(log_router(other, sign_on_read=False), prefix="/b")
+    client = AsgiClient(app)
+    a = client.get("/a/entries", params={"start": 0, "end": 2}).json()
+    b = client.get("/b/entries", params={"start": 0, "end": 1}).json()
+    assert [base64.b64decode(e) for e in a["entries"]] == ENTRIES[:2]
+    assert [base64.b64decode(e) for e in b["entries"]] == [b"only one"]
+    assert SignedCheckpoint.parse(client.get("/a/checkpoint").text).size == 20
+    assert client.get("/b/checkpoint").json()["error"] == "not_found"  # b never signs on read
+    engine.dispose()
+
+
 def test_tlog_tiles(tmp_path: Path, auth: AuthorityKeys) -> None:
     """c2sp.org/tlog-tiles: every tile hash is the MTH of its span; bundles hold entries."""
     from pausebutton.translog.http import encode_tile_index, parse_tile_path
