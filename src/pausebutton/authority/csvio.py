@@ -121,8 +121,12 @@ def import_csv(service: Authority, caller: Caller, kind: str, text: str) -> dict
     """Import rows of ``kind``; all or nothing."""
     if kind not in COLUMNS:
         raise DataError(f"unknown registry table {kind!r}", field="kind")
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None:
+    reader = csv.DictReader(io.StringIO(text), strict=True)
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise DataError(f"row 1: not CSV: {exc}", row=1, field="body") from None
+    if fieldnames is None:
         raise DataError("CSV is empty", field="body")
     required = {
         "owners": ["id", "name", "country"],
@@ -130,12 +134,10 @@ def import_csv(service: Authority, caller: Caller, kind: str, text: str) -> dict
         "chips": ["certificate"],
         "custody": ["chip_id", "kind", "at", "actor"],
     }[kind]
-    missing = [c for c in required if c not in reader.fieldnames]
+    missing = [c for c in required if c not in fieldnames]
     if missing:
         raise DataError(f"CSV lacks columns {missing}", field=missing[0])
-    rows = list(reader)
-    if len(rows) > MAX_ROWS:
-        raise DataError(f"at most {MAX_ROWS} rows per import", field="body")
+    rows = _whole_rows(reader, len(fieldnames), required)
     done = 0
     with service.batch():
         for line, row in enumerate(rows, start=2):
@@ -150,6 +152,36 @@ def import_csv(service: Authority, caller: Caller, kind: str, text: str) -> dict
                 ) from None
             done += 1
     return {"kind": kind, "imported": done}
+
+
+def _whole_rows(
+    reader: csv.DictReader[str], width: int, required: list[str]
+) -> list[dict[str, str]]:
+    """Every row of ``reader``, each checked whole before any is applied: as many cells as
+    the header, the required cells not empty; a CSV syntax error (an unterminated quote, a
+    bare carriage return) names its row. Rows are numbered as records, the header being 1.
+    Raises DataError."""
+    rows: list[dict[str, str]] = []
+    while True:
+        line = len(rows) + 2
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows
+        except csv.Error as exc:
+            raise DataError(f"row {line}: not CSV: {exc}", row=line, field="body") from None
+        if len(rows) >= MAX_ROWS:
+            raise DataError(f"at most {MAX_ROWS} rows per import", field="body")
+        extra = row.pop(None, None) or []  # DictReader's restkey: cells beyond the header
+        cells = sum(1 for v in row.values() if v is not None) + len(extra)
+        if cells != width:
+            raise DataError(
+                f"row {line}: {cells} cells where the header names {width}", row=line, field="body"
+            )
+        for name in required:
+            if not row[name].strip():
+                raise DataError(f"row {line}: {name} is empty", row=line, field=name)
+        rows.append(row)
 
 
 def _import_row(

@@ -1,0 +1,87 @@
+"""Bad input to the authority's API gets a named 4xx and changes nothing: strict request
+types, CSV rows validated whole, custody events in time order, one serial or GPU UUID per
+chip, licence budgets within what the chips can physically do."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from pausebutton import errors
+
+NOW = int(time.time())
+DAY = 86400
+
+
+def _csv(api: Any, kind: str, text: str) -> Any:
+    return api.admin.request(
+        "POST", f"/v1/registry/{kind}.csv", content=text.encode(), content_type="text/csv"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "row"),
+    [
+        ("id,name,country\nf1,F1,US\nf2,F2\n", 3),  # a short row
+        ("id,name,country\nf1,F1,US\nf2,F2,US,extra\n", 3),  # a long row
+        ('id,name,country\nf1,F1,US\nf2,"F2,US\n', 3),  # an unterminated quote
+        ("id,name,country\nf1,F1,US\nf2,F\r2,US\n", 3),  # a bare carriage return
+        ("id,name,country\nf1,F1,US\nf2,,US\n", 3),  # a required cell empty
+    ],
+)
+def test_bad_csv_rows_are_named_and_import_nothing(api: Any, body: str, row: int) -> None:
+    with pytest.raises(errors.DataError) as info:
+        _csv(api, "facilities", body)
+    assert info.value.details["row"] == row
+    assert api.admin.get("/v1/facilities") == []
+
+
+def test_bad_csv_header_is_named(api: Any) -> None:
+    with pytest.raises(errors.DataError):
+        _csv(api, "owners", 'id,"name\n')
+    assert api.admin.get("/v1/owners") == []
+
+
+def test_json_true_is_not_an_integer(api: Any) -> None:
+    op = api.owner()
+    api.facility()
+    (chip,) = api.chips(1)
+    body = {
+        "chips": [chip.chip_id],
+        "flop_budget": True,
+        "not_before": NOW,
+        "not_after": NOW + DAY,
+        "run_id": "r",
+        "purpose": "p",
+    }
+    with pytest.raises(errors.SchemaError) as info:
+        op.post("/v1/licenses/applications", body)
+    assert info.value.details["field"].startswith("flop_budget")
+    with pytest.raises(errors.SchemaError):
+        op.post("/v1/licenses/applications", {**body, "flop_budget": "1e18", "not_before": True})
+    with pytest.raises(errors.SchemaError) as info:
+        api.admin.post("/v1/facilities", {"id": "f", "name": "F", "country": "US", "verified": 1})
+    assert info.value.details["field"] == "verified"
+    assert api.admin.get("/v1/licenses") == []
+    assert [f["id"] for f in api.admin.get("/v1/facilities")] == ["dc1"]
+
+
+def test_custody_events_are_refused_out_of_time_order(api: Any) -> None:
+    api.owner()
+    api.facility()
+    api.facility("dc2")
+    (chip,) = api.chips(1)
+    path = f"/v1/chips/{chip.chip_id}/custody"
+    api.admin.post(path, {"kind": "installation", "at": NOW, "actor": "A", "facility_id": "dc2"})
+    with pytest.raises(errors.ConflictError) as info:
+        api.admin.post(
+            path, {"kind": "installation", "at": NOW - 60, "actor": "A", "facility_id": "dc1"}
+        )
+    assert info.value.details["field"] == "at"
+    got = api.admin.get(f"/v1/chips/{chip.chip_id}")
+    assert got["facility_id"] == "dc2" and len(got["custody"]) == 1
+    # the same second is in order
+    api.admin.post(path, {"kind": "installation", "at": NOW, "actor": "A", "facility_id": "dc1"})
+    assert api.admin.get(f"/v1/chips/{chip.chip_id}")["facility_id"] == "dc1"
