@@ -13,7 +13,9 @@ W3. Same size: the same root is *unchanged* (re-cosigned with a fresh timestamp)
     state. Smaller size: the proof from the new checkpoint to the state must verify; the
     witness does not cosign an older tree and keeps its state.
 W4. A failed proof or a second root for one size is a *fork*: the witness stops, and its
-    evidence holds both checkpoint notes and the proof that failed.
+    evidence holds both checkpoint notes and the proof that failed. A log that refuses a
+    proof between two sizes it signed gives the empty proof (the edge decides what a
+    refusal is), which fails: an unprovable shrink is a fork too.
 """
 
 from __future__ import annotations
