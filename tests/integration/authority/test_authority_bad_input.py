@@ -143,3 +143,36 @@ def test_the_migration_reads_gpu_uuids_of_registered_chips(api: Any, db_url: str
             assert conn.execute(select(tables.chips.c.hardware_uuid)).scalars().all() == ["GPU-1"]
     finally:
         db.dispose()
+
+
+def test_a_licence_beyond_what_the_chips_can_compute_is_refused(api: Any) -> None:
+    op = api.owner()
+    api.facility()
+    (chip,) = api.chips(1)  # an H100 (its certificate states 9.89e14 FLOP/s)
+    body = {
+        "chips": [chip.chip_id],
+        "flop_budget": "3e25",
+        "not_before": NOW,
+        "not_after": NOW + 30 * DAY,
+        "run_id": "r",
+        "purpose": "p",
+    }
+    app = op.post("/v1/licenses/applications", body)
+    assert app["status"] == "refused" and app["license_ids"] == []
+    assert any(f["rule"] == "capacity" for f in app["decision"]["findings"])
+    assert api.admin.get("/v1/licenses") == []
+    app = op.post("/v1/licenses/applications", {**body, "flop_budget": "2e21", "run_id": "s"})
+    assert app["status"] == "issued"
+
+
+def test_peak_from_the_certificate_else_the_hardware_table() -> None:
+    import math
+
+    from pausebutton.authority.services.licensing import hardware_peak
+    from pausebutton.detect.io import bundled_hardware
+
+    table = bundled_hardware()
+    assert hardware_peak("989000000000000", "anything") == 989 * 10**12
+    name = next(n for n in table.names() if table.get(n).peaks)
+    assert hardware_peak(None, name) == math.ceil(max(table.get(name).peaks.values()))
+    assert hardware_peak(None, "no such accelerator") is None
