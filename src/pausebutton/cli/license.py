@@ -14,7 +14,7 @@ from pausebutton.cli.common import out
 from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write
 from pausebutton.issuing.offline import OfflineAuthority
-from pausebutton.protocol.flop import parse_flop
+from pausebutton.protocol.flop import MAX_COUNTER, parse_flop
 from pausebutton.protocol.messages import License
 from pausebutton.protocol.times import parse_optional_instant
 
@@ -63,7 +63,7 @@ def issue(
         chip_id=parse_chip_id(chip),
         not_before=start,
         not_after=issued + parse_duration(valid_for),
-        flop_budget=parse_flop(flop, "--flop", error=UsageError),
+        flop_budget=parse_flop(flop, "--flop", error=UsageError, maximum=MAX_COUNTER),
         max_offline=parse_duration(max_offline),
         firmware_floor=firmware_floor,
         region=region.upper() if region else None,
