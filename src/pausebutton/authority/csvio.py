@@ -19,6 +19,7 @@ from sqlalchemy import select
 from pausebutton.authority import tables as t
 from pausebutton.authority.services import Authority, Caller
 from pausebutton.errors import DataError, PausebuttonError
+from pausebutton.protocol.times import parse_instant
 
 COLUMNS = {
     "owners": ["id", "name", "country"],
@@ -220,12 +221,15 @@ def _import_row(
             facility_id=_opt(row, "facility_id"),
         )
     else:
-        at = _intv(row, "at", line)
+        try:
+            at = parse_instant(row["at"], "at")  # Unix seconds or ISO 8601
+        except DataError as exc:
+            raise DataError(f"row {line}: {exc.message}", row=line, field="at") from None
         service.custody.add_custody_event(
             caller,
             row["chip_id"].strip(),
             kind=row["kind"].strip(),
-            at=at if at is not None else -1,
+            at=at,
             actor=row["actor"].strip(),
             owner_id=_opt(row, "owner_id"),
             facility_id=_opt(row, "facility_id"),

@@ -176,3 +176,22 @@ def test_peak_from_the_certificate_else_the_hardware_table() -> None:
     name = next(n for n in table.names() if table.get(n).peaks)
     assert hardware_peak(None, name) == math.ceil(max(table.get(name).peaks.values()))
     assert hardware_peak(None, "no such accelerator") is None
+
+
+def test_custody_csv_takes_iso_dates_and_refuses_events_out_of_order(api: Any) -> None:
+    api.owner()
+    api.facility()
+    (chip,) = api.chips(1)
+    cid = chip.chip_id
+    head = "chip_id,kind,at,actor,country\n"
+    out = _csv(api, "custody", head + f"{cid},export,2026-01-01T00:00:00Z,A,DE\n")
+    assert out["imported"] == 1
+    bad = head + f"{cid},import,1767225601,A,NL\n{cid},import,2025-12-31,A,BE\n"
+    with pytest.raises(errors.DataError) as info:
+        _csv(api, "custody", bad)
+    assert info.value.details["row"] == 3 and info.value.details["field"] == "at"
+    with pytest.raises(errors.DataError) as info:
+        _csv(api, "custody", head + f"{cid},import,yesterday,A,NL\n")
+    assert info.value.details["row"] == 2 and info.value.details["field"] == "at"
+    events = api.admin.get(f"/v1/chips/{cid}")["custody"]
+    assert [(e["kind"], e["at"]) for e in events] == [("export", 1_767_225_600)]
