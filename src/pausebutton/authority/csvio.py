@@ -129,6 +129,9 @@ def import_csv(service: Authority, caller: Caller, kind: str, text: str) -> dict
         raise DataError(f"row 1: not CSV: {exc}", row=1, field="body") from None
     if fieldnames is None:
         raise DataError("CSV is empty", field="body")
+    twice = sorted({name for name in fieldnames if fieldnames.count(name) > 1})
+    if twice:
+        raise DataError(f"row 1: the header names {twice} more than once", row=1, field=twice[0])
     required = {
         "owners": ["id", "name", "country"],
         "facilities": ["id", "name", "country"],

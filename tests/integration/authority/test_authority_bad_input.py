@@ -38,9 +38,11 @@ def test_bad_csv_rows_are_named_and_import_nothing(api: Any, body: str, row: int
     assert api.admin.get("/v1/facilities") == []
 
 
-def test_bad_csv_header_is_named(api: Any) -> None:
-    with pytest.raises(errors.DataError):
-        _csv(api, "owners", 'id,"name\n')
+@pytest.mark.parametrize("body", ['id,"name\n', "id,name,country,name\nx,X,US,Y\n"])
+def test_bad_csv_header_is_named(api: Any, body: str) -> None:
+    with pytest.raises(errors.DataError) as info:
+        _csv(api, "owners", body)
+    assert info.value.details["row"] == 1
     assert api.admin.get("/v1/owners") == []
 
 
