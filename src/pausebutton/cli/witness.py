@@ -29,6 +29,7 @@ from pausebutton.translog.witness import (
     Verdict,
     Witness,
     WitnessState,
+    refuses_proof,
     state_from_bytes,
     state_to_bytes,
 )
@@ -69,10 +70,6 @@ def _get(client: httpx.Client, path: str, params: dict[str, int] | None = None) 
     return body
 
 
-TEMPORARY = frozenset({408, 425, 429})
-"""4xx answers that say "not now" rather than "no"."""
-
-
 def _proof(client: httpx.Client, old: int, new: int) -> list[bytes]:
     """The log's consistency proof from ``old`` to ``new``. A log that refuses it (a 4xx
     that is not "try later") proves nothing between two sizes it signed: that is evidence,
@@ -80,7 +77,7 @@ def _proof(client: httpx.Client, old: int, new: int) -> list[bytes]:
     witness raise the same alert ``log check-alert`` proves (it reads such a refusal the
     same way). A 5xx or an unreachable log is a ServiceError (retried)."""
     status, data = _fetch(client, "/proof/consistency", {"old": old, "new": new})
-    if 400 <= status < 500 and status not in TEMPORARY:
+    if refuses_proof(status):
         err.print(
             f"the log refuses a consistency proof from size {old} to {new}: HTTP {status}"
             f" {data[:200].decode(errors='replace')}",

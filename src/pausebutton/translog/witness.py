@@ -224,6 +224,19 @@ class Witness:
         return Step(Verdict.FORK, new, state, evidence=evidence)
 
 
+NOT_NOW = frozenset({401, 403, 407, 408, 425, 429})
+"""HTTP 4xx statuses that say "not you" or "not now" (authentication, a proxy, a timeout,
+a rate limit) rather than "no such proof": a log's answer with one is no evidence."""
+
+
+def refuses_proof(status: int) -> bool:
+    """Whether a log's HTTP ``status`` to a consistency-proof request between two sizes it
+    signed is a refusal: a 4xx other than ``NOT_NOW``. Such a refusal proves nothing, and
+    counts as the empty proof (which fails): the witness and ``log check-alert`` both read
+    it so."""
+    return 400 <= status < 500 and status not in NOT_NOW
+
+
 def state_from_bytes(data: bytes) -> WitnessState:
     try:
         doc = json.loads(data)
