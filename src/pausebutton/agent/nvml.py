@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import secrets
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from pausebutton.errors import HardwareError, UsageError
+from pausebutton.fsutil import atomic_write, read_limited
 
 
 @dataclass(frozen=True)
@@ -256,12 +259,41 @@ class FakeBackend:
             self._gpus[uuid].broken = broken
 
 
-def open_backend(fake_gpus: int | None) -> GpuBackend:
-    """The backend the operator asked for: ``fake_gpus`` fake GPUs, or the real NVML.
+FAKE_SEED_FILE = "fake-gpus.seed"
+"""In an agent's state directory: the seed its fake GPUs' UUIDs and serials derive from."""
+LEGACY_FAKE_SEED = "pausebutton-fake"
+"""The one seed every agent's fake GPUs had before ``FAKE_SEED_FILE``: a state enrolled
+with it (``agent.json`` without a seed file) keeps it, so its bound GPUs are still there."""
+
+
+def fake_seed(state: Path, *, create: bool) -> str:
+    """The seed of the fake GPUs of the agent whose state directory is ``state``: random
+    per agent (two agents never show the registry the same GPU UUIDs or serials), kept in
+    ``STATE/fake-gpus.seed`` (the same agent sees the same GPUs on every run, wherever its
+    directory moves). ``create``: write a new seed when there is none (an agent about to
+    enroll); otherwise a state without one gets a throwaway seed (it binds no GPU)."""
+    path = state / FAKE_SEED_FILE
+    if path.exists():
+        seed = read_limited(path, 256).decode("ascii", errors="replace").strip()
+        if not seed:
+            raise UsageError(f"{path} is empty; remove it or the whole state directory")
+        return seed
+    if (state / "agent.json").exists():
+        return LEGACY_FAKE_SEED
+    seed = f"pausebutton-fake/{secrets.token_hex(16)}"
+    if create:
+        state.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, (seed + "\n").encode())
+    return seed
+
+
+def open_backend(fake_gpus: int | None, *, seed: str = LEGACY_FAKE_SEED) -> GpuBackend:
+    """The backend the operator asked for: ``fake_gpus`` fake GPUs (derived from ``seed``:
+    see ``fake_seed``), or the real NVML.
 
     There is no automatic fall-back: without ``fake_gpus`` a machine lacking
     NVML or GPUs gets ``HardwareError``.
     """
     if fake_gpus is not None:
-        return FakeBackend(fake_gpus)
+        return FakeBackend(fake_gpus, seed=seed)
     return NvmlBackend()

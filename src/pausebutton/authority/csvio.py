@@ -19,6 +19,7 @@ from sqlalchemy import select
 from pausebutton.authority import tables as t
 from pausebutton.authority.services import Authority, Caller
 from pausebutton.errors import DataError, PausebuttonError
+from pausebutton.protocol.times import parse_instant
 
 COLUMNS = {
     "owners": ["id", "name", "country"],
@@ -121,21 +122,26 @@ def import_csv(service: Authority, caller: Caller, kind: str, text: str) -> dict
     """Import rows of ``kind``; all or nothing."""
     if kind not in COLUMNS:
         raise DataError(f"unknown registry table {kind!r}", field="kind")
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None:
+    reader = csv.DictReader(io.StringIO(text), strict=True)
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise DataError(f"row 1: not CSV: {exc}", row=1, field="body") from None
+    if fieldnames is None:
         raise DataError("CSV is empty", field="body")
+    twice = sorted({name for name in fieldnames if fieldnames.count(name) > 1})
+    if twice:
+        raise DataError(f"row 1: the header names {twice} more than once", row=1, field=twice[0])
     required = {
         "owners": ["id", "name", "country"],
         "facilities": ["id", "name", "country"],
         "chips": ["certificate"],
         "custody": ["chip_id", "kind", "at", "actor"],
     }[kind]
-    missing = [c for c in required if c not in reader.fieldnames]
+    missing = [c for c in required if c not in fieldnames]
     if missing:
         raise DataError(f"CSV lacks columns {missing}", field=missing[0])
-    rows = list(reader)
-    if len(rows) > MAX_ROWS:
-        raise DataError(f"at most {MAX_ROWS} rows per import", field="body")
+    rows = _whole_rows(reader, len(fieldnames), required)
     done = 0
     with service.batch():
         for line, row in enumerate(rows, start=2):
@@ -150,6 +156,36 @@ def import_csv(service: Authority, caller: Caller, kind: str, text: str) -> dict
                 ) from None
             done += 1
     return {"kind": kind, "imported": done}
+
+
+def _whole_rows(
+    reader: csv.DictReader[str], width: int, required: list[str]
+) -> list[dict[str, str]]:
+    """Every row of ``reader``, each checked whole before any is applied: as many cells as
+    the header, the required cells not empty; a CSV syntax error (an unterminated quote, a
+    bare carriage return) names its row. Rows are numbered as records, the header being 1.
+    Raises DataError."""
+    rows: list[dict[str, str]] = []
+    while True:
+        line = len(rows) + 2
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows
+        except csv.Error as exc:
+            raise DataError(f"row {line}: not CSV: {exc}", row=line, field="body") from None
+        if len(rows) >= MAX_ROWS:
+            raise DataError(f"at most {MAX_ROWS} rows per import", field="body")
+        extra = row.pop(None, None) or []  # DictReader's restkey: cells beyond the header
+        cells = sum(1 for v in row.values() if v is not None) + len(extra)
+        if cells != width:
+            raise DataError(
+                f"row {line}: {cells} cells where the header names {width}", row=line, field="body"
+            )
+        for name in required:
+            if not row[name].strip():
+                raise DataError(f"row {line}: {name} is empty", row=line, field=name)
+        rows.append(row)
 
 
 def _import_row(
@@ -188,12 +224,15 @@ def _import_row(
             facility_id=_opt(row, "facility_id"),
         )
     else:
-        at = _intv(row, "at", line)
+        try:
+            at = parse_instant(row["at"], "at")  # Unix seconds or ISO 8601
+        except DataError as exc:
+            raise DataError(f"row {line}: {exc.message}", row=line, field="at") from None
         service.custody.add_custody_event(
             caller,
             row["chip_id"].strip(),
             kind=row["kind"].strip(),
-            at=at if at is not None else -1,
+            at=at,
             actor=row["actor"].strip(),
             owner_id=_opt(row, "owner_id"),
             facility_id=_opt(row, "facility_id"),

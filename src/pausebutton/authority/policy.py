@@ -113,6 +113,9 @@ class ChipFacts:
     facility: str | None = None
     facility_verified: bool = False
     region: str | None = None
+    peak_flops: int | None = None
+    """Dense peak FLOP/s of the chip's hardware (its certificate, else Epoch AI's ML
+    hardware table by model name); None: unknown, and the chip is not capped."""
 
 
 @dataclass(frozen=True)
@@ -291,7 +294,36 @@ def rule_threshold(p: Policy, f: Facts) -> list[Finding]:
     return out
 
 
-RULES: tuple[Rule, ...] = (rule_request, rule_chips, rule_pause, rule_caps, rule_threshold)
+def rule_capacity(p: Policy, f: Facts) -> list[Finding]:
+    """A budget the licensed chips cannot physically compute in the validity window (the
+    sum of their peak FLOP/s times its length) is refused: it would be a licence for
+    compute that does not exist, e.g. a run split off to other chips. A chip of unknown
+    peak leaves the application uncapped."""
+    peaks = [c.peak_flops for c in f.chips]
+    if not peaks or any(peak is None for peak in peaks) or f.not_after <= f.not_before:
+        return []
+    capacity = sum(peak for peak in peaks if peak is not None) * (f.not_after - f.not_before)
+    if f.flop_budget <= capacity:
+        return []
+    return [
+        Finding(
+            "capacity",
+            REFUSE,
+            f"{f.flop_budget} FLOP exceeds what {len(peaks)} chip(s) can compute at peak in"
+            f" {f.not_after - f.not_before} s ({capacity} FLOP)",
+            "flop_budget",
+        )
+    ]
+
+
+RULES: tuple[Rule, ...] = (
+    rule_request,
+    rule_chips,
+    rule_capacity,
+    rule_pause,
+    rule_caps,
+    rule_threshold,
+)
 
 
 def evaluate(policy: Policy, facts: Facts, rules: tuple[Rule, ...] = RULES) -> Decision:

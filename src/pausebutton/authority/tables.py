@@ -98,9 +98,12 @@ chips = Table(
     Column("log_index", BigInteger, nullable=True),
     Column("report_seq", BigInteger, nullable=False, default=0),
     Column("report_hash", LargeBinary(32), nullable=False),
+    Column("hardware_uuid", String(1024), nullable=True),
 )
 Index("ix_chips_owner", chips.c.owner_id)
 Index("ix_chips_facility", chips.c.facility_id)
+Index("ix_chips_serial", chips.c.vendor, chips.c.serial)
+Index("ix_chips_hardware_uuid", chips.c.hardware_uuid)
 
 custody_events = Table(
     "custody_events",

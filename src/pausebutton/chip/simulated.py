@@ -112,7 +112,6 @@ class SimulatedChip:
         nvm = FileNvm(base)
         if nvm.exists():
             raise ConflictError(f"{base} already holds a chip; refusing to overwrite it")
-        base.mkdir(parents=True, exist_ok=True)
         device = device_key or PrivateKey.generate()
         cert = make_certificate(
             device,
@@ -132,6 +131,8 @@ class SimulatedChip:
             owner=owner,
             firmware_version=firmware_version,
         )
+        # only a chip that provisioned gets a directory: bad input leaves nothing behind
+        base.mkdir(parents=True, exist_ok=True)
         fd = cls._lock(base)
         nvm.create(record.encode())
         info = {

@@ -36,10 +36,14 @@ FakeOpt = Annotated[
 ]
 
 
-def _backend(fake_gpus: int | None) -> Any:
-    from pausebutton.agent.nvml import open_backend
+def _backend(fake_gpus: int | None, state: Path, *, enroll: bool = False) -> Any:
+    """The GPUs: NVML, or ``fake_gpus`` fake GPUs of this agent's own (their identities
+    derive from a seed kept in the state directory, written when ``enroll``)."""
+    from pausebutton.agent.nvml import fake_seed, open_backend
 
-    return open_backend(fake_gpus)
+    if fake_gpus is None:
+        return open_backend(None)
+    return open_backend(fake_gpus, seed=fake_seed(state, create=enroll))
 
 
 def _enroll_if_new(
@@ -143,7 +147,7 @@ def run(
     if log_check not in ("proof", "online"):
         raise UsageError("--log-check must be 'proof' or 'online'")
     logging.basicConfig(level=logging.INFO, format="agent: %(message)s")
-    backend = _backend(fake_gpus)
+    backend = _backend(fake_gpus, state, enroll=trust is not None and vendor_key is not None)
     _enroll_if_new(state, backend, trust, vendor_key, region, owner)
     client = AuthorityClient(authority, keystore.read_private_key(operator_key), timeout=30)
     verifier = OnlineLogCheck(client) if log_check == "online" else BundleLogCheck(client)
@@ -183,7 +187,7 @@ def status(state: StateOpt, fake_gpus: FakeOpt = None) -> None:
     """Print every GPU's chip status as JSON (counters, license, pauses)."""
     from pausebutton.agent.daemon import Agent
 
-    agent = Agent(state, _backend(fake_gpus))
+    agent = Agent(state, _backend(fake_gpus, state))
     print_json(agent.chip_status())
 
 
@@ -192,7 +196,7 @@ def certificates(state: StateOpt, fake_gpus: FakeOpt = None) -> None:
     """Print each GPU's chip certificate (base64), for registration with the authority."""
     from pausebutton.agent.daemon import Agent
 
-    agent = Agent(state, _backend(fake_gpus))
+    agent = Agent(state, _backend(fake_gpus, state))
     print_json({u: base64.b64encode(c).decode() for u, c in agent.certificates().items()})
 
 
@@ -207,7 +211,7 @@ def respond(
     """Answer a landmark's location challenge with the GPU chip's signed response."""
     from pausebutton.agent.daemon import Agent
 
-    agent = Agent(state, _backend(fake_gpus))
+    agent = Agent(state, _backend(fake_gpus, state))
     answer = agent.respond(gpu, read_limited(challenge, 1 << 16))
     atomic_write(out_path, answer)
     print_json({"gpu": gpu, "bytes": len(answer)})

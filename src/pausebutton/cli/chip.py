@@ -20,7 +20,7 @@ from pausebutton.cli.common import EXIT_THROTTLED, err, fail, out, print_json
 from pausebutton.errors import PausebuttonError, UsageError
 from pausebutton.fsutil import atomic_write, read_limited
 from pausebutton.issuing.vendor import load_vendor
-from pausebutton.protocol.flop import parse_flop
+from pausebutton.protocol.flop import MAX_COUNTER, parse_flop
 from pausebutton.protocol.messages import GENESIS_HASH
 
 app = typer.Typer(help="A simulated pause-button-compatible chip (firmware over secure NVM).")
@@ -65,7 +65,7 @@ def new(
         issued_at=int(time.time()),
         model=model,
         serial=serial or f"SN-{secrets.token_hex(6)}",
-        peak_flops=parse_flop(peak_flops, "--peak-flops", error=UsageError),
+        peak_flops=parse_flop(peak_flops, "--peak-flops", error=UsageError, maximum=MAX_COUNTER),
         region=region,
         owner=owner,
         firmware_version=firmware_version,
@@ -102,7 +102,7 @@ def run(
 ) -> None:
     """Meter N FLOP of work. Prints JSON with full-rate and throttled FLOP.
     Exit 0 if all ran at full rate, 4 if any ran throttled, 3 if the chip refuses."""
-    amount = parse_flop(flop, "--flop", error=UsageError)
+    amount = parse_flop(flop, "--flop", error=UsageError, maximum=MAX_COUNTER)
     with _open(state) as chip:
         try:
             result = chip.run(amount, cycles=cycles, energy_mj=energy_mj)

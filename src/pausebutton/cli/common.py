@@ -47,11 +47,32 @@ err = cast("Console", _StreamConsole(stderr=True))
 
 EXIT_OK = 0
 EXIT_ERROR = 1
+"""Failed for a cause that may pass: a service, GPU or rate limit (try again), or a bug."""
 EXIT_INPUT = 2
+"""Unusable input: a bad option, file, row or value, or a named thing that does not exist."""
 EXIT_REJECTED = 3
-"""A verification rejected the input (e.g. ``chip install`` refused a license)."""
+"""Rejected: a verification, the local state, the caller's rights or the stored state refuse."""
 EXIT_THROTTLED = 4
+"""``chip run``: some of the work ran throttled."""
 EXIT_INCONSISTENT = 5
+"""Evidence of inconsistency: a location that does not fit, a forked or shrunken log."""
+EXIT_INSUFFICIENT = 6
+"""``geo verify``: fewer landmarks measured than the policy's minimum."""
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES: tuple[tuple[type[errors.PausebuttonError], int], ...] = (
+    (errors.InputError, EXIT_INPUT),
+    (errors.NotFoundError, EXIT_INPUT),
+    (errors.VerificationError, EXIT_REJECTED),
+    (errors.StateError, EXIT_REJECTED),
+    (errors.AuthError, EXIT_REJECTED),
+    (errors.ConflictError, EXIT_REJECTED),
+    (errors.RateLimitError, EXIT_ERROR),
+    (errors.HardwareError, EXIT_ERROR),
+    (errors.ServiceError, EXIT_ERROR),
+)
+"""The one table from error class to exit status (README and docs/cli.md, "Exit codes");
+the first class an error is an instance of decides. Anything else exits ``EXIT_ERROR``."""
 
 
 _at_exit: list[Callable[[], None]] = []
@@ -79,10 +100,10 @@ def run_closers(since: int = 0) -> None:
 
 
 def exit_code_for(exc: errors.PausebuttonError) -> int:
-    if isinstance(exc, errors.InputError):
-        return EXIT_INPUT
-    if isinstance(exc, (errors.VerificationError, errors.StateError, errors.AuthError)):
-        return EXIT_REJECTED
+    """The exit status for ``exc``, from ``EXIT_CODES``."""
+    for cls, code in EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
     return EXIT_ERROR
 
 

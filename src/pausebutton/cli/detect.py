@@ -34,8 +34,9 @@ from pausebutton.detect.rules import RULES, Context, Params, run_rules
 from pausebutton.detect.runs import RunParams
 from pausebutton.detect.signals import SCHEMA_VERSION, SCHEMAS, Method, parse_time
 from pausebutton.detect.units import Dimension, parse_quantity
-from pausebutton.errors import DataError, InputError
+from pausebutton.errors import DataError, InputError, UsageError
 from pausebutton.fsutil import atomic_write, read_limited
+from pausebutton.protocol.times import parse_instant
 
 app = typer.Typer(
     help="Verification engine: signals of ten methods, compute estimates, rules, alerts.",
@@ -63,12 +64,15 @@ MinStepOpt = Annotated[
 ]
 MinHoursOpt = Annotated[float, typer.Option("--min-hours", help="Shortest run, hours.")]
 NowOpt = Annotated[
-    str | None, typer.Option("--now", help="Evaluation time (ISO 8601; default: the clock).")
+    str | None,
+    typer.Option("--now", help="Evaluation time, ISO 8601 or Unix seconds (default: the clock)."),
 ]
 
 
 def _now(text: str | None) -> datetime:
-    return parse_time(text, "now") if text else datetime.now(UTC)
+    if text is None:
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(parse_instant(text, "--now", error=UsageError), UTC)
 
 
 def _report_errors(errors: list[InputError], json_out: bool) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from pausebutton.cli.common import EXIT_INCONSISTENT, out, print_json
+from pausebutton.cli.common import EXIT_INCONSISTENT, EXIT_INSUFFICIENT, out, print_json
 from pausebutton.errors import DataError, UsageError
 from pausebutton.fsutil import read_limited
 from pausebutton.geo.calibration import Calibration, calibrate
@@ -35,8 +35,6 @@ from pausebutton.geo.verdict import (
     verify_claim,
 )
 
-EXIT_INSUFFICIENT = 6
-"""``geo verify``: fewer landmarks measured than the policy's minimum."""
 CSV_LIMIT = 256 * 1024 * 1024
 
 app = typer.Typer(

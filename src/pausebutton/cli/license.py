@@ -14,8 +14,9 @@ from pausebutton.cli.common import out
 from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write
 from pausebutton.issuing.offline import OfflineAuthority
-from pausebutton.protocol.flop import parse_flop
+from pausebutton.protocol.flop import MAX_COUNTER, parse_flop
 from pausebutton.protocol.messages import License
+from pausebutton.protocol.times import parse_optional_instant
 
 app = typer.Typer(help="Issue chip-bound compute licenses (offline, from an authority directory).")
 
@@ -40,24 +41,29 @@ def issue(
         int | None, typer.Option(help="License id (default: the next one of this authority).")
     ] = None,
     not_before: Annotated[
-        int | None, typer.Option(help=f"Unix start time (default: now - {SKEW} s).")
+        str | None,
+        typer.Option(help=f"Start time, Unix seconds or ISO 8601 (default: now - {SKEW} s)."),
     ] = None,
     firmware_floor: Annotated[int, typer.Option(help="Lowest firmware version allowed.")] = 0,
     region: Annotated[str | None, typer.Option(help="Only valid in this region.")] = None,
     owner: Annotated[str | None, typer.Option(help="Only valid for this owner.")] = None,
-    now: Annotated[int | None, typer.Option(help="Unix time to issue at (default: now).")] = None,
+    now: Annotated[
+        str | None, typer.Option(help="Time to issue at, Unix seconds or ISO 8601 (default: now).")
+    ] = None,
 ) -> None:
     """Sign a license with the licensing key, append it to the authority's local
     transparency log and write an install bundle carrying its inclusion proof."""
     auth = OfflineAuthority.load(authority)
-    issued = int(time.time()) if now is None else now
-    start = issued - SKEW if not_before is None else not_before
+    at = parse_optional_instant(now, "--now", error=UsageError)
+    issued = int(time.time()) if at is None else at
+    begin = parse_optional_instant(not_before, "--not-before", error=UsageError)
+    start = issued - SKEW if begin is None else begin
     draft = License(
         license_id=license_id or 1,
         chip_id=parse_chip_id(chip),
         not_before=start,
         not_after=issued + parse_duration(valid_for),
-        flop_budget=parse_flop(flop, "--flop", error=UsageError),
+        flop_budget=parse_flop(flop, "--flop", error=UsageError, maximum=MAX_COUNTER),
         max_offline=parse_duration(max_offline),
         firmware_floor=firmware_floor,
         region=region.upper() if region else None,

@@ -15,7 +15,9 @@ import typer
 
 from pausebutton.cli.common import out, print_json
 from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
+from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write
+from pausebutton.protocol.times import parse_optional_instant
 
 DAY = 86400
 
@@ -41,13 +43,16 @@ def register(app: typer.Typer) -> None:
         run_id: Annotated[str, typer.Option("--run", help="Run id (counts across renewals).")],
         purpose: Annotated[str, typer.Option(help="What the compute is for.")],
         days: Annotated[int, typer.Option(help="Validity period in days from now.")] = 30,
-        not_before: Annotated[int | None, typer.Option(help="Start (Unix s).")] = None,
+        not_before: Annotated[
+            str | None, typer.Option(help="Start, Unix seconds or ISO 8601 (default: now).")
+        ] = None,
         url: UrlOpt = DEFAULT_URL,
         key: KeyOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
         """Apply for per-chip licences (operator key). Exit 3 if refused."""
-        start = not_before if not_before is not None else int(time.time())
+        begin = parse_optional_instant(not_before, "--not-before", error=UsageError)
+        start = begin if begin is not None else int(time.time())
         r = client(url, key).post(
             "/v1/licenses/applications",
             {

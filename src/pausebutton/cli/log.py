@@ -155,7 +155,12 @@ def check_alert(
     from pausebutton import errors
     from pausebutton.cli.common import EXIT_ERROR, EXIT_INCONSISTENT
     from pausebutton.translog.policy import LogPolicy
-    from pausebutton.translog.witness import AlertFinding, parse_alert, review_alert
+    from pausebutton.translog.witness import (
+        AlertFinding,
+        parse_alert,
+        refuses_proof,
+        review_alert,
+    )
 
     _, root = load_pinned_root(read_limited(trust))
     policy = LogPolicy.from_trust_root(root)
@@ -175,7 +180,7 @@ def check_alert(
                 fresh = [base64.b64decode(h, validate=True) for h in doc["proof"]]
             except (ValueError, KeyError, TypeError) as exc:
                 raise errors.MalformedError(f"the log's proof is unreadable: {exc}") from None
-        elif 400 <= resp.status_code < 500:
+        elif refuses_proof(resp.status_code):
             # the log refuses a proof between two sizes it signed: an empty proof fails too
             fresh = []
         else:

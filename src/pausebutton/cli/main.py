@@ -19,7 +19,15 @@ import typer
 from typer.core import TyperGroup
 
 from pausebutton import __version__
-from pausebutton.cli.common import EXIT_ERROR, closers_mark, err, exit_code_for, run_closers
+from pausebutton.cli.common import (
+    EXIT_ERROR,
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    closers_mark,
+    err,
+    exit_code_for,
+    run_closers,
+)
 from pausebutton.errors import PausebuttonError
 
 if TYPE_CHECKING:  # typer bundles its own click
@@ -220,7 +228,7 @@ def _execute(argv: Sequence[str] | None) -> int:
         return int(exc.exit_code)
     except typer.Abort:
         err.print("aborted")
-        return 130
+        return EXIT_INTERRUPTED
     except typer.exceptions.TyperException as exc:
         # Usage errors (unknown option, bad value): typer's bundled click prints them.
         show = getattr(exc, "show", None)
@@ -231,10 +239,12 @@ def _execute(argv: Sequence[str] | None) -> int:
         return int(getattr(exc, "exit_code", 2))
     except OSError as exc:
         err.print(f"error: {exc}", markup=False)
-        return EXIT_ERROR
+        # a path that names no file (or the wrong kind) is bad input; a failing disk is not
+        missing = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+        return EXIT_INPUT if isinstance(exc, missing) else EXIT_ERROR
     except KeyboardInterrupt:
         err.print("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
     except SystemExit as exc:  # sys.exit(...) in a verb: the interpreter's rules
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0

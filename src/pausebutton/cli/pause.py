@@ -26,6 +26,7 @@ from pausebutton.issuing.offline import OfflineAuthority
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.messages import PauseOrder, ResumeOrder
 from pausebutton.protocol.scopes import parse_scope
+from pausebutton.protocol.times import parse_optional_instant
 from pausebutton.protocol.trustroot import TrustRoot, load_pinned_root
 
 app = typer.Typer(help="Pause orders: propose, sign (each member), assemble (K of N).")
@@ -38,7 +39,15 @@ AuthOpt = Annotated[
     Path | None, typer.Option("--authority", help="Authority directory (counters, local log).")
 ]
 SeqOpt = Annotated[int | None, typer.Option(help="Order sequence (default: authority's next).")]
-EffOpt = Annotated[int | None, typer.Option(help="Unix time it takes effect (default: now).")]
+EffOpt = Annotated[
+    str | None,
+    typer.Option(help="When it takes effect, Unix seconds or ISO 8601 (default: now)."),
+]
+
+
+def _effective(text: str | None, now: int) -> int:
+    at = parse_optional_instant(text, "--effective-at", error=UsageError)
+    return now if at is None else at
 
 
 def _sequence(authority: Path | None, sequence: int | None) -> int:
@@ -120,7 +129,7 @@ def pause_propose(
     draft = PauseOrder(
         sequence=sequence or 1,
         scope=parse_scope(scope),
-        effective_at=now if effective_at is None else effective_at,
+        effective_at=_effective(effective_at, now),
         issued_at=now,
         reason=reason,
     )
@@ -166,7 +175,7 @@ def resume_propose(
         sequence=max(sequence or 0, lifts + 1),
         lifts=lifts,
         scope=parse_scope(scope),
-        effective_at=now if effective_at is None else effective_at,
+        effective_at=_effective(effective_at, now),
         issued_at=now,
         reason=reason,
     )

@@ -24,6 +24,7 @@ from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
 from pausebutton.errors import NotFoundError, UsageError
 from pausebutton.fsutil import atomic_write
 from pausebutton.protocol.scopes import parse_scope, scope_to_json
+from pausebutton.protocol.times import parse_optional_instant
 
 ScopeOpt = Annotated[
     str,
@@ -64,7 +65,9 @@ def _submit(url: str, key: Path | None, body: dict[str, Any], json_out: bool) ->
 def pause_submit(
     reason: Annotated[str, typer.Option(help="Why (public, logged).")],
     scope: ScopeOpt = "global",
-    effective_at: Annotated[int | None, typer.Option(help="Unix s (default now).")] = None,
+    effective_at: Annotated[
+        str | None, typer.Option(help="Unix seconds or ISO 8601 (default: now).")
+    ] = None,
     url: UrlOpt = DEFAULT_URL,
     key: KeyOpt = None,
     json_out: JsonOpt = False,
@@ -77,7 +80,9 @@ def pause_submit(
             "kind": "pause",
             "scope": scope_to_json(parse_scope(scope)),
             "reason": reason,
-            "effective_at": effective_at,
+            "effective_at": parse_optional_instant(
+                effective_at, "--effective-at", error=UsageError
+            ),
         },
         json_out,
     )

@@ -15,6 +15,7 @@ from pausebutton.cli.common import EXIT_INCONSISTENT, out, print_json
 from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
 from pausebutton.errors import UsageError
 from pausebutton.fsutil import read_limited
+from pausebutton.protocol.times import parse_instant
 
 app = typer.Typer(help="The authority's registry: owners, keys, facilities, chips, custody.")
 
@@ -199,7 +200,7 @@ def custody_add(
             " destruction."
         ),
     ],
-    at: Annotated[int, typer.Option(help="When it happened (Unix seconds).")],
+    at: Annotated[str, typer.Option(help="When it happened: Unix seconds or ISO 8601.")],
     actor: Annotated[str, typer.Option(help="Who did it.")],
     owner: Annotated[str | None, typer.Option(help="New owner (sale, transfer).")] = None,
     facility: Annotated[str | None, typer.Option(help="Facility (installation).")] = None,
@@ -214,7 +215,7 @@ def custody_add(
         f"/v1/chips/{chip_id}/custody",
         {
             "kind": kind,
-            "at": at,
+            "at": parse_instant(at, "--at", error=UsageError),
             "actor": actor,
             "owner_id": owner,
             "facility_id": facility,

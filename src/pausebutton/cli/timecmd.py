@@ -10,9 +10,11 @@ import typer
 
 from pausebutton.chip.offline import parse_chip_id
 from pausebutton.cli.common import out
+from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write
 from pausebutton.issuing.offline import OfflineAuthority
 from pausebutton.protocol.messages import TimeToken
+from pausebutton.protocol.times import parse_optional_instant
 
 app = typer.Typer(help="Issue time tokens signed by the authority's time role.")
 
@@ -22,7 +24,8 @@ def issue(
     authority: Annotated[Path, typer.Option("--authority", help="Authority directory.")],
     out_path: Annotated[Path, typer.Option("--out", help="Time token file to write.")],
     at: Annotated[
-        int | None, typer.Option("--time", help="Unix time to state (default: now).")
+        str | None,
+        typer.Option("--time", help="Time to state, Unix seconds or ISO 8601 (default: now)."),
     ] = None,
     chip: Annotated[str | None, typer.Option(help="Bind the token to one chip id.")] = None,
     sequence: Annotated[
@@ -33,7 +36,8 @@ def issue(
     trusted time from it by counting cycles."""
     auth = OfflineAuthority.load(authority)
     chip_id = None if chip is None else parse_chip_id(chip)
-    stated = int(_time.time()) if at is None else at
+    given = parse_optional_instant(at, "--time", error=UsageError)
+    stated = int(_time.time()) if given is None else given
     TimeToken(time=stated, sequence=sequence or 1, chip_id=chip_id).validate()
     token = TimeToken(stated, auth.next_number("time_sequence", sequence), chip_id)
     atomic_write(out_path, auth.sign_role(token, "time").encode())

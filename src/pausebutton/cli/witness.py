@@ -29,6 +29,7 @@ from pausebutton.translog.witness import (
     Verdict,
     Witness,
     WitnessState,
+    refuses_proof,
     state_from_bytes,
     state_to_bytes,
 )
@@ -43,8 +44,10 @@ ROOT_FILE = "trust-root.cbor"
 MAX_RESPONSE = 64 * 1024
 
 
-def _get(client: httpx.Client, path: str, params: dict[str, int] | None = None) -> bytes:
-    """GET with a size limit; 4xx/5xx and network failures become ServiceError."""
+def _fetch(
+    client: httpx.Client, path: str, params: dict[str, int] | None = None
+) -> tuple[int, bytes]:
+    """GET with a size limit: (status, body); network failures become ServiceError."""
     import httpx
 
     try:
@@ -54,17 +57,37 @@ def _get(client: httpx.Client, path: str, params: dict[str, int] | None = None) 
                 body.extend(chunk)
                 if len(body) > MAX_RESPONSE:
                     raise errors.OversizedError(f"{path}: response larger than {MAX_RESPONSE}")
-            if resp.status_code != 200:
-                raise errors.ServiceError(
-                    f"{path}: HTTP {resp.status_code}: {bytes(body[:200]).decode(errors='replace')}"
-                )
-            return bytes(body)
+            return resp.status_code, bytes(body)
     except httpx.HTTPError as exc:
         raise errors.ServiceError(f"{path}: {exc}") from None
 
 
+def _get(client: httpx.Client, path: str, params: dict[str, int] | None = None) -> bytes:
+    """GET with a size limit; 4xx/5xx and network failures become ServiceError."""
+    status, body = _fetch(client, path, params)
+    if status != 200:
+        raise errors.ServiceError(f"{path}: HTTP {status}: {body[:200].decode(errors='replace')}")
+    return body
+
+
 def _proof(client: httpx.Client, old: int, new: int) -> list[bytes]:
-    data = _get(client, "/proof/consistency", {"old": old, "new": new})
+    """The log's consistency proof from ``old`` to ``new``. A log that refuses it (a 4xx
+    that is not "try later") proves nothing between two sizes it signed: that is evidence,
+    not a service failure, so the answer is the empty proof, which fails W3 and makes the
+    witness raise the same alert ``log check-alert`` proves (it reads such a refusal the
+    same way). A 5xx or an unreachable log is a ServiceError (retried)."""
+    status, data = _fetch(client, "/proof/consistency", {"old": old, "new": new})
+    if refuses_proof(status):
+        err.print(
+            f"the log refuses a consistency proof from size {old} to {new}: HTTP {status}"
+            f" {data[:200].decode(errors='replace')}",
+            markup=False,
+        )
+        return []
+    if status != 200:
+        raise errors.ServiceError(
+            f"/proof/consistency: HTTP {status}: {data[:200].decode(errors='replace')}"
+        )
     try:
         doc = json.loads(data)
         hashes = doc["proof"]

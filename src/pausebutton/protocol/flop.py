@@ -33,14 +33,24 @@ MAX_TEXT = 80
 MAX_EXPONENT = 100
 """Largest accepted exponent magnitude (``1e100``; ``1e-100`` when the mantissa allows)."""
 EXAMPLES = "e.g. 1e15, 3.5e24 or 1_000_000"
+MAX_COUNTER = 2**128 - 1
+"""The largest count a chip's 128-bit counters hold (docs/firmware.md): the bound of every
+FLOP count a chip is given (``maximum=MAX_COUNTER``)."""
 
 _NUMBER = re.compile(
     r"\+?(?P<whole>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:[eE](?P<exp>[+-]?[0-9]+))?", re.ASCII
 )
 
 
-def parse_flop(text: str, field: str = "flop", *, error: type[InputError] = DataError) -> int:
-    """The exact FLOP count ``text`` denotes; ``error`` (with ``field``) when it is not one.
+def parse_flop(
+    text: str,
+    field: str = "flop",
+    *,
+    error: type[InputError] = DataError,
+    maximum: int | None = None,
+) -> int:
+    """The exact FLOP count ``text`` denotes; ``error`` (with ``field``) when it is not one,
+    or when it exceeds ``maximum`` (e.g. ``MAX_COUNTER`` for what a chip is given).
 
     >>> parse_flop("3.5e24") == 35 * 10**23
     True
@@ -61,8 +71,13 @@ def parse_flop(text: str, field: str = "flop", *, error: type[InputError] = Data
     exponent -= len(frac)
     scale: int = 10 ** abs(exponent)  # exact: an int power of ten
     if exponent >= 0:
-        return digits * scale
-    value, rest = divmod(digits, scale)
-    if rest:
-        raise error(f"{field}: {text!r} is not a whole, non-negative number of FLOP", field=field)
+        value = digits * scale
+    else:
+        value, rest = divmod(digits, scale)
+        if rest:
+            raise error(
+                f"{field}: {text!r} is not a whole, non-negative number of FLOP", field=field
+            )
+    if maximum is not None and value > maximum:
+        raise error(f"{field}: {text!r} is above the largest count, {maximum}", field=field)
     return value

@@ -247,7 +247,7 @@ def run_demo(
         state / "authority",
         f"sqlite:///{state / 'authority.db'}",
         admin_keys=(d.admin_key.public.raw,),
-        policy=Policy(max_offline=MAX_OFFLINE),
+        policy=Policy(max_offline=MAX_OFFLINE, frontier_flop=FRONTIER_FLOP),
         checkpoint_interval=0.1,
     )
     with serve(create_app(settings)) as url:

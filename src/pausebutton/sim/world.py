@@ -25,9 +25,12 @@ WITNESSES = 3
 WITNESS_K = 2
 MAX_OFFLINE = 3600
 """Licences' max offline period in the demo's policy (dead man's switch), seconds."""
-FRONTIER_FLOP = 10**25
-SMALL_BUDGET = 10**21
-FRONTIER_BUDGET = 2 * 10**25
+FRONTIER_FLOP = 10**21
+"""The demo's frontier threshold, scaled down from the law's 1e25 to what its handful of
+chips can compute in a licence's 30 days (an H100 does about 2.6e21 FLOP at peak): the
+authority refuses a budget its chips cannot physically compute."""
+SMALL_BUDGET = 10**20
+FRONTIER_BUDGET = 2 * 10**21
 WORK_FLOP = 10**17
 """FLOP each chip runs per work burst (about 100 s of an H100 at peak)."""
 PAUSED_WORK_FLOP = 10**15

@@ -13,7 +13,9 @@ W3. Same size: the same root is *unchanged* (re-cosigned with a fresh timestamp)
     state. Smaller size: the proof from the new checkpoint to the state must verify; the
     witness does not cosign an older tree and keeps its state.
 W4. A failed proof or a second root for one size is a *fork*: the witness stops, and its
-    evidence holds both checkpoint notes and the proof that failed.
+    evidence holds both checkpoint notes and the proof that failed. A log that refuses a
+    proof between two sizes it signed gives the empty proof (the edge decides what a
+    refusal is), which fails: an unprovable shrink is a fork too.
 """
 
 from __future__ import annotations
@@ -220,6 +222,19 @@ class Witness:
     ) -> Step:
         evidence = ForkEvidence(new.origin, old_note, new_note, proof, reason)
         return Step(Verdict.FORK, new, state, evidence=evidence)
+
+
+NOT_NOW = frozenset({401, 403, 407, 408, 425, 429})
+"""HTTP 4xx statuses that say "not you" or "not now" (authentication, a proxy, a timeout,
+a rate limit) rather than "no such proof": a log's answer with one is no evidence."""
+
+
+def refuses_proof(status: int) -> bool:
+    """Whether a log's HTTP ``status`` to a consistency-proof request between two sizes it
+    signed is a refusal: a 4xx other than ``NOT_NOW``. Such a refusal proves nothing, and
+    counts as the empty proof (which fails): the witness and ``log check-alert`` both read
+    it so."""
+    return 400 <= status < 500 and status not in NOT_NOW
 
 
 def state_from_bytes(data: bytes) -> WitnessState:

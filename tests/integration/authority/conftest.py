@@ -128,6 +128,21 @@ def api(world: DemoWorld, db_url: str) -> Iterator[Api]:
         yield Api(world, http, AuthorityClient("http://testserver", world.admin, http=http))
 
 
+FRONTIER_FLOP = 10**21
+"""The frontier threshold of ``frontier_api``: two H100s reach it in 30 days (the law's 1e25
+would need thousands of chips, and the authority refuses budgets chips cannot compute)."""
+
+
+@pytest.fixture
+def frontier_api(world: DemoWorld, db_url: str) -> Iterator[Api]:
+    """The API under a policy whose frontier threshold is ``FRONTIER_FLOP``."""
+    from pausebutton.authority.policy import Policy
+
+    app = create_app(world.settings(db_url, policy=Policy(frontier_flop=FRONTIER_FLOP)))
+    with serve_in_process(app) as http:
+        yield Api(world, http, AuthorityClient("http://testserver", world.admin, http=http))
+
+
 SRC = Path(__file__).resolve().parents[3] / "src"
 
 

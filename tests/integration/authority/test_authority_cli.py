@@ -147,8 +147,21 @@ def test_cli_serve_registry_license_and_pause(
             *ak,
         )
         assert r.returncode == 0, r.stderr
+        # --at takes ISO 8601 too; an event before the last one is refused (conflict), a
+        # time without a zone is bad input; neither changes the chain
+        custody = ("registry", "custody-add", cid, "--actor", "Acme", *url, *ak)
+        r = cli(*custody, "--kind", "import", "--country", "NL", "--at", "2023-11-14T22:13:21Z")
+        assert r.returncode == 0, r.stderr
+        r = cli(*custody, "--kind", "import", "--country", "BE", "--at", "2023-11-14")
+        assert r.returncode == 3 and "conflict" in r.stderr, r.stderr
+        r = cli(*custody, "--kind", "import", "--country", "BE", "--at", "2023-11-15T00:00")
+        assert r.returncode == 2 and "--at" in r.stderr, r.stderr
         r = cli("registry", "custody", cid, *url, "--json")
-        assert [e["kind"] for e in json.loads(r.stdout)] == ["export"]
+        events = json.loads(r.stdout)
+        assert [(e["kind"], e["at"]) for e in events] == [
+            ("export", 1_700_000_000),
+            ("import", 1_700_000_001),
+        ]
         from pausebutton.protocol.messages import GENESIS_HASH, UsageReport
 
         rep = UsageReport(chip.key_id, 1, GENESIS_HASH, 1_700_000_000, 10, 0, 1, 1, "licensed")

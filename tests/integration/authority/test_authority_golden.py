@@ -25,6 +25,7 @@ from pausebutton.authority.api import create_app
 from pausebutton.authority.client import AuthorityClient
 from pausebutton.authority.demo import DemoWorld, demo_world
 from pausebutton.authority.inprocess import serve_in_process
+from pausebutton.authority.policy import Policy
 from pausebutton.errors import PausebuttonError
 from pausebutton.geo.landmark import LandmarkCore
 from pausebutton.geo.physics import distance_km, fibre_rtt_ms
@@ -156,9 +157,9 @@ def licensing(world: DemoWorld, admin: AuthorityClient, chips: list[Any]) -> lis
         apply,
         {
             "chips": [chips[2].chip_id],
-            "flop_budget": "1e26",
+            "flop_budget": "2e21",
             "not_before": T,
-            "not_after": T + 86400,
+            "not_after": T + 30 * 86400,
             "run_id": "big",
             "purpose": "big",
         },
@@ -342,7 +343,10 @@ def audit(world: DemoWorld, admin: AuthorityClient, chip: Any) -> None:
 def test_api_answers_are_unchanged(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("time.time", lambda: float(T))  # signatures and server clock
     world = demo_world(seed=b"golden")
-    app = create_app(world.settings(db_url, location_interval=0, clock=lambda: float(T)))
+    policy = Policy(frontier_flop=10**21)  # one H100 reaches it in 30 days
+    app = create_app(
+        world.settings(db_url, location_interval=0, clock=lambda: float(T), policy=policy)
+    )
     answers: list[list[Any]] = []
 
     def record(resp: httpx.Response) -> None:

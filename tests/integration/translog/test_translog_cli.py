@@ -56,7 +56,7 @@ def test_append_bundle_verify(cli: Cli, tmp_path: Path) -> None:
     doc = json.loads(r.stdout)
     assert doc["ok"] and doc["leaf_index"] == 3 and len(doc["witnesses"]) == 2
     r = cli("log", "bundle", bundle, "--db", db, "--authority", auth_dir, "--index", 9)
-    assert r.returncode == 1 and "not_found" in r.stderr
+    assert r.returncode == 2 and "not_found" in r.stderr
     r = cli("log", "append", tmp_path / "missing", "--db", db, "--authority", auth_dir)
     assert r.returncode == 2 and "Traceback" not in r.stderr
 

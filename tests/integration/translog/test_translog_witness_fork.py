@@ -283,3 +283,31 @@ def test_witness_follows_a_growing_log_and_rides_out_failures(
     assert "poll failed" in stderr and "HTTP 503" in stderr and "Traceback" not in stderr
     cp = svc.checkpoint_at(5)
     assert len(cp.note.signatures) == 2  # log + this witness
+
+
+def test_a_shrunken_log_is_evidence_and_stops_the_witness(
+    cli: Cli, tmp_path: Path, auth: AuthorityKeys, setup: dict[str, Path]
+) -> None:
+    entries = [f"license {i}".encode() for i in range(5)]
+    full = _service(tmp_path / "full.db", auth, entries)
+    shrunk = _service(tmp_path / "shrunk.db", auth, entries[:3])
+    with serve(create_log_app(full)) as url:
+        r = _witness(cli, setup, 0, url)
+        assert r.returncode == 0 and json.loads(r.stdout)["size"] == 5, r.stderr
+    with serve(create_log_app(shrunk)) as url:
+        # the log signed size 5 and now shows size 3 and cannot prove 3 -> 5: not a
+        # temporary service error but a fork, with the alert log check-alert proves
+        r = _witness(cli, setup, 0, url)
+        assert r.returncode == EXIT_INCONSISTENT, r.stdout + r.stderr
+        assert "FORK" in r.stderr and "Traceback" not in r.stderr
+        (alert,) = setup["state0"].glob("alert-*.json")
+        r = cli("log", "check-alert", alert, "--trust", setup["root"], "--log", f"{url}/v1/log")
+        assert r.returncode == EXIT_INCONSISTENT and "PROVEN" in r.stdout, r.stdout + r.stderr
+        # the witness keeps what it cosigned and stops cosigning this log, across runs
+        assert state_from_bytes((setup["state0"] / "state.json").read_bytes()).size == 5
+        r = _witness(cli, setup, 0, url)
+        assert r.returncode == EXIT_INCONSISTENT and "alert pending" in r.stderr
+        assert shrunk.checkpoint_at(3) is not None
+    with serve(create_log_app(full)) as url:
+        r = _witness(cli, setup, 0, url)
+        assert r.returncode == EXIT_INCONSISTENT and "alert pending" in r.stderr

@@ -3,6 +3,7 @@ explicit fake GPUs, named errors, no tracebacks."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -227,3 +228,30 @@ def test_respond_to_a_location_challenge(cli, tmp_path, files):
         tmp_path / "resp2.cbor",
     )
     assert res.returncode != 0 and "not_found" in res.stderr
+
+
+def test_fake_gpus_of_two_agents_have_distinct_identities(cli, tmp_path, files):
+    from pausebutton.protocol.envelope import decode_as
+    from pausebutton.protocol.messages import DeviceCertificate
+
+    trust, vendor, operator = files
+    seen: dict[str, list[tuple[str, str | None]]] = {}
+    for name in ("a", "b"):
+        state = tmp_path / name
+        res = cli(
+            "agent", "run", "--authority", DEAD, "--state", state, "--operator-key", operator,
+            "--fake-gpus", "2", "--trust", trust, "--vendor-key", vendor, "--once",
+        )  # fmt: skip
+        assert res.returncode == 1 and "service" in res.stderr, res.stderr
+        for _ in range(2):  # the same agent sees the same GPUs on every run
+            res = cli("agent", "certificates", "--state", state, "--fake-gpus", "2")
+            assert res.returncode == 0, res.stderr
+            certs = [
+                decode_as(base64.b64decode(c), DeviceCertificate)[1]
+                for c in json.loads(res.stdout).values()
+            ]
+            ids = sorted((c.serial, c.hardware_uuid) for c in certs)
+            assert seen.setdefault(name, ids) == ids
+    serials = [s for ids in seen.values() for s, _ in ids]
+    uuids = [u for ids in seen.values() for _, u in ids]
+    assert len(set(serials)) == 4 and len(set(uuids)) == 4

@@ -159,3 +159,23 @@ def test_needs_approval_iff_aggregate_reaches_threshold(budget: int, run: int, o
     )
     reaches = max(budget, budget + run, budget + owner) >= 10**25
     assert (d.outcome == NEEDS_APPROVAL) == reaches
+
+
+H100 = 989 * 10**12
+
+
+def test_capacity_refuses_budgets_the_chips_cannot_compute() -> None:
+    period = 30 * DAY
+    one = (chip(0, peak_flops=H100),)
+    two = (chip(0, peak_flops=H100), chip(1, peak_flops=H100))
+    # the case: 3e25 FLOP for one H100 over 30 days (it can do about 2.6e21)
+    d = evaluate(Policy(), facts(chips=one, flop_budget=3 * 10**25))
+    assert d.outcome == REFUSE and "capacity" in rules(d)
+    assert evaluate(Policy(), facts(chips=one, flop_budget=H100 * period)).outcome == APPROVED
+    d = evaluate(Policy(), facts(chips=one, flop_budget=H100 * period + 1))
+    assert d.outcome == REFUSE and rules(d) == {"capacity"}
+    # capacity adds up over the chips
+    assert evaluate(Policy(), facts(chips=two, flop_budget=2 * H100 * period)).outcome == APPROVED
+    # a chip of unknown peak leaves the application uncapped
+    unknown = (chip(0, peak_flops=H100), chip(1))
+    assert "capacity" not in rules(evaluate(Policy(), facts(chips=unknown, flop_budget=10**24)))

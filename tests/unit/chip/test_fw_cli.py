@@ -149,3 +149,24 @@ def test_tamper_cli(cli, world) -> None:  # type: ignore[no-untyped-def]
     run = cli("chip", "run", state, "--flop", "1")
     assert run.returncode == 3 and "tampered" in run.stderr
     assert json.loads(cli("chip", "status", state, "--json").stdout)["state"] == "tampered"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "code"),
+    [
+        ("--firmware-version", "-1", 3),  # below the vendor's floor: rejected
+        ("--peak-flops", "0", 2),
+        ("--peak-flops", "1e39", 2),  # beyond the chip's 128-bit counters
+    ],
+)
+def test_a_chip_refused_at_manufacture_leaves_no_state(  # type: ignore[no-untyped-def]
+    cli, world, option: str, value: str, code: int
+) -> None:
+    auth, tmp = world["auth"], world["tmp"]
+    state = tmp / "refused-chip"
+    proc = cli(
+        "chip", "new", state, "--trust", auth / "trust-root.cbor", "--vendor", tmp / "ven",
+        option, value,
+    )  # fmt: skip
+    assert proc.returncode == code, proc.stderr
+    assert not state.exists()

@@ -49,7 +49,9 @@ def test_good_scope_is_written_as_given(cli, tmp_path: Path) -> None:  # type: i
     assert shown.returncode == 0 and '"NL"' in shown.stdout and '"DE"' in shown.stdout
 
 
-@pytest.mark.parametrize("flop", ["1.5", "-5", "1e-3", "lots", "1e1000"])
+@pytest.mark.parametrize(
+    "flop", ["1.5", "-5", "1e-3", "lots", "1e1000", "1e99999", "1e39", str(2**128)]
+)
 def test_bad_flop_counts_exit_2_with_the_option_named(cli, tmp_path: Path, flop: str) -> None:  # type: ignore[no-untyped-def]
     # the count is read before the chip's state is opened (there is none here)
     r = cli("chip", "run", tmp_path / "no-chip", "--flop", flop)

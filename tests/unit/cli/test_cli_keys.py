@@ -48,7 +48,7 @@ def test_generate_refuses_to_overwrite(cli: CliRunner, tmp_path: Path) -> None:
     assert cli("keys", "generate", "--out", key_path).returncode == 0
     before = key_path.read_bytes()
     proc = cli("keys", "generate", "--out", key_path)
-    assert_one_line_error(proc, 1)
+    assert_one_line_error(proc, 3)
     assert "exists" in proc.stderr
     assert key_path.read_bytes() == before
 

@@ -103,7 +103,7 @@ def test_authority_init_then_verify_root(cli: CliRunner, tmp_path: Path) -> None
     assert json.loads(check.stdout)["threshold"] == 2
     listing = sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*"))
     again = cli("authority", "init", directory)
-    assert_one_line_error(again, 1)
+    assert_one_line_error(again, 3)
     assert sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*")) == listing
 
 

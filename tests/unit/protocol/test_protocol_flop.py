@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pausebutton.errors import DataError, UsageError
-from pausebutton.protocol.flop import MAX_EXPONENT, MAX_TEXT, parse_flop
+from pausebutton.protocol.flop import MAX_COUNTER, MAX_EXPONENT, MAX_TEXT, parse_flop
 
 
 @pytest.mark.parametrize(
@@ -99,3 +99,12 @@ def test_agrees_with_decimal_on_whole_values(d: Decimal) -> None:
     else:
         with pytest.raises(DataError):
             parse_flop(text)
+
+
+def test_a_maximum_bounds_the_count() -> None:
+    assert parse_flop(str(MAX_COUNTER), maximum=MAX_COUNTER) == 2**128 - 1
+    with pytest.raises(UsageError, match="largest count"):
+        parse_flop(str(2**128), "--flop", error=UsageError, maximum=MAX_COUNTER)
+    with pytest.raises(DataError, match="largest count"):
+        parse_flop("1e39", maximum=MAX_COUNTER)
+    assert parse_flop("1e100") == 10**100  # no maximum: any size

@@ -16,6 +16,7 @@ from pausebutton.translog.witness import (
     Verdict,
     Witness,
     WitnessState,
+    refuses_proof,
     state_from_bytes,
     state_to_bytes,
 )
@@ -170,3 +171,25 @@ def test_review_alert(witness: Witness, auth: AuthorityKeys) -> None:
         review_alert(policy, tampered)
     with pytest.raises(MalformedError):
         parse_alert(b"{}")
+
+
+def test_an_unprovable_shrink_is_a_fork(witness: Witness, auth: AuthorityKeys) -> None:
+    state = _step(witness, None, _cp(auth, A, 5), A).state
+    shrunk = witness.parse(_cp(auth, A, 3))
+    assert witness.proof_needed(state, shrunk) == (3, 5)
+    # the log refused the proof (refuses_proof): the empty proof stands for it, and fails
+    step = witness.evaluate(state, shrunk, [], now=NOW)
+    assert step.verdict is Verdict.FORK and step.state == state and step.cosignature is None
+    assert step.evidence is not None and step.evidence.proof == ()
+    # with the log's real proof, the same checkpoint is only stale
+    proof = merkle.consistency_proof(A[:5], 3)
+    assert witness.evaluate(state, shrunk, proof, now=NOW).verdict is Verdict.STALE
+
+
+@pytest.mark.parametrize(
+    ("status", "refusal"),
+    [(400, True), (404, True), (422, True), (401, False), (403, False), (429, False),
+     (408, False), (200, False), (500, False), (503, False)],
+)  # fmt: skip
+def test_which_answers_refuse_a_proof(status: int, refusal: bool) -> None:
+    assert refuses_proof(status) is refusal

@@ -38,7 +38,10 @@ CBOR_BODY: dict[str, Any] = {
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields refused, and strict types: JSON ``true`` is not the
+    integer 1, a number is not a string, a string is not a number."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class OwnerIn(_In):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from pausebutton.authority import tables as t
 from pausebutton.authority.services.base import (
@@ -161,12 +161,19 @@ class CustodyService:
                 owner_row(conn, owner_id)
             if facility_id is not None:
                 require_facility(conn, facility_id)
-            top = conn.execute(
-                select(func.max(t.custody_events.c.seq)).where(
-                    t.custody_events.c.chip_id == chip_id
+            last = conn.execute(
+                select(t.custody_events.c.seq, t.custody_events.c.at)
+                .where(t.custody_events.c.chip_id == chip_id)
+                .order_by(t.custody_events.c.seq.desc())
+                .limit(1)
+            ).first()
+            if last is not None and at < last.at:
+                raise ConflictError(
+                    f"custody events are appended in time order: at {at} is before the "
+                    f"chip's event {last.seq} at {last.at}",
+                    field="at",
                 )
-            ).scalar()
-            seq = int(top or 0) + 1
+            seq = int(last.seq if last is not None else 0) + 1
             record = {
                 "chip_id": chip_id,
                 "seq": seq,

@@ -3,6 +3,7 @@ licences issued (signed by the licensing key, appended to the transparency log).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -139,6 +140,21 @@ def active_pauses(conn: Connection) -> list[tuple[int, Scope]]:
     return [(r.sequence, scope_from_json(r.scope)) for r in rows]
 
 
+def hardware_peak(certified: str | None, model: str) -> int | None:
+    """A chip's dense peak FLOP/s: the one its vendor certificate states, else the highest
+    rate Epoch AI's ML hardware table gives for a model of exactly that name (an upper
+    bound, so no possible run is refused), else None (unknown)."""
+    if certified is not None:
+        return int(certified)
+    from pausebutton.detect.io import bundled_hardware
+
+    table = bundled_hardware()
+    if model not in table:
+        return None
+    peaks = table.get(model).peaks.values()
+    return math.ceil(max(peaks)) if peaks else None
+
+
 def _chip_facts(conn: Connection, chip_ids: Sequence[str]) -> list[ChipFacts]:
     rows = {
         r.chip_id: r
@@ -148,6 +164,8 @@ def _chip_facts(conn: Connection, chip_ids: Sequence[str]) -> list[ChipFacts]:
                 t.chips.c.owner_id,
                 t.chips.c.status,
                 t.chips.c.facility_id,
+                t.chips.c.model,
+                t.chips.c.peak_flops,
                 t.facilities.c.verified,
                 t.facilities.c.country,
             )
@@ -170,6 +188,7 @@ def _chip_facts(conn: Connection, chip_ids: Sequence[str]) -> list[ChipFacts]:
                     facility=r.facility_id,
                     facility_verified=bool(r.verified),
                     region=r.country,
+                    peak_flops=hardware_peak(r.peak_flops, r.model),
                 )
             )
     return out

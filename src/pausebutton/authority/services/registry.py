@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from pausebutton.authority import tables as t
 from pausebutton.authority.services.base import (
@@ -94,6 +94,28 @@ class ChipDetail(Chip):
     certificate: str
     """Base64 of the vendor-signed DeviceCertificate envelope."""
     custody: list[CustodyEvent]
+
+
+def _refuse_second_identity(conn: Connection, cert: DeviceCertificate) -> None:
+    """ConflictError if another chip has this certificate's vendor serial or GPU UUID: one
+    physical chip, one registration (a cloned or replayed identity is refused)."""
+    same_serial = (t.chips.c.vendor == cert.vendor) & (t.chips.c.serial == cert.serial)
+    other = conn.execute(select(t.chips.c.chip_id).where(same_serial).limit(1)).first()
+    if other is not None:
+        raise ConflictError(
+            f"vendor {cert.vendor!r} serial {cert.serial!r} is already registered"
+            f" as chip {other.chip_id}",
+            field="certificate",
+        )
+    if cert.hardware_uuid is None:
+        return
+    same_uuid = t.chips.c.hardware_uuid == cert.hardware_uuid
+    other = conn.execute(select(t.chips.c.chip_id).where(same_uuid).limit(1)).first()
+    if other is not None:
+        raise ConflictError(
+            f"GPU UUID {cert.hardware_uuid!r} is already registered as chip {other.chip_id}",
+            field="certificate",
+        )
 
 
 def _chip_fields(r: Any) -> dict[str, Any]:
@@ -312,6 +334,7 @@ class RegistryService:
                 require_facility(conn, facility_id)
             if conn.execute(select(t.chips.c.chip_id).where(t.chips.c.chip_id == chip_id)).first():
                 raise ConflictError(f"chip {chip_id} is already registered", field="certificate")
+            _refuse_second_identity(conn, cert)
             idx = self.store.log.append(conn, "chip-registration", certificate, now)
             conn.execute(
                 insert(t.chips).values(
@@ -330,6 +353,7 @@ class RegistryService:
                     log_index=idx,
                     report_seq=0,
                     report_hash=GENESIS_HASH,
+                    hardware_uuid=cert.hardware_uuid,
                 )
             )
         return self.get_chip(chip_id)
