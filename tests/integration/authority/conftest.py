@@ -122,8 +122,15 @@ class Api:
 
 
 @pytest.fixture
-def api(world: DemoWorld, db_url: str) -> Iterator[Api]:
-    app = create_app(world.settings(db_url))
+def api_settings() -> dict[str, Any]:
+    """Settings the ``api`` fixture's app gets beside the world's (a test overrides this
+    with ``@pytest.mark.parametrize("api_settings", [{...}])``)."""
+    return {}
+
+
+@pytest.fixture
+def api(world: DemoWorld, db_url: str, api_settings: dict[str, Any]) -> Iterator[Api]:
+    app = create_app(world.settings(db_url, **api_settings))
     with serve_in_process(app) as http:
         yield Api(world, http, AuthorityClient("http://testserver", world.admin, http=http))
 

@@ -94,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
             location_max_age=settings.location_max_age,
             location_policy=settings.location_policy,
         )
+        service.store.on_retry = lambda: metrics.count("deadlock_retries")
         for raw in settings.admin_keys:
             await run_in_threadpool(service.keys.bootstrap_admin, raw)
         health = LoopHealth(metrics)

@@ -21,6 +21,7 @@ from pausebutton.authority.services.base import (
     owner_row,
     parse_hex,
     require,
+    retried,
 )
 from pausebutton.errors import ConflictError, NotFoundError, SchemaError
 from pausebutton.protocol.keys import PUBLIC_KEY_SIZE, PublicKey, key_id
@@ -83,6 +84,7 @@ class KeyService:
             PublicKey.from_bytes(bytes(row.public_key)),
         )
 
+    @retried
     def add_key(
         self,
         caller: Caller | None,
@@ -138,6 +140,7 @@ class KeyService:
                 raise
         return kid
 
+    @retried
     def revoke_key(self, caller: Caller | None, kid: str) -> RevokedKey:
         require(caller, ADMIN)
         with self.store.write() as conn:

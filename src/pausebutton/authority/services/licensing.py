@@ -34,6 +34,7 @@ from pausebutton.authority.services.base import (
     owner_row,
     parse_hex,
     require,
+    retried,
 )
 from pausebutton.errors import ConflictError, ForbiddenError, NotFoundError, SchemaError
 from pausebutton.protocol.envelope import Envelope
@@ -139,7 +140,14 @@ def active_pauses(conn: Connection) -> list[tuple[int, Scope]]:
     return [(r.sequence, scope_from_json(r.scope)) for r in rows]
 
 
-def _chip_facts(conn: Connection, chip_ids: Sequence[str]) -> list[ChipFacts]:
+def _chip_facts(store: Store, conn: Connection, chip_ids: Sequence[str]) -> list[ChipFacts]:
+    """The chips' registry facts; their rows stay as read until the decision commits
+    (FOR SHARE, in chip id order: step 3 of the lock order)."""
+    conn.execute(
+        store.share_columns([t.chips.c.chip_id], t.chips.c.chip_id.in_(list(chip_ids))).order_by(
+            t.chips.c.chip_id
+        )
+    ).all()
     rows = {
         r.chip_id: r
         for r in conn.execute(
@@ -245,7 +253,12 @@ class LicensingService:
         now: int,
     ) -> Facts:
         owner = owner_row(conn, w.owner_id)
-        chip_facts = _chip_facts(conn, chip_ids)
+        # the totals below read other decisions' budgets: lock them for this decision
+        # (step 1 of the lock order; the run's totals are the owner's too)
+        self.store.lock_keys(
+            conn, f"country:{owner.country}", f"owner:{w.owner_id}", f"run:{w.owner_id}/{w.run_id}"
+        )
+        chip_facts = _chip_facts(self.store, conn, chip_ids)
         owner_window, run_window, owner_active, country_active = self._totals(
             conn, w, owner.country, exclude, now
         )
@@ -274,6 +287,7 @@ class LicensingService:
             paused_by=tuple(paused),
         )
 
+    @retried
     def apply(
         self,
         caller: Caller | None,
@@ -386,11 +400,26 @@ class LicensingService:
         )
         return ids
 
+    @retried
     def approve(self, caller: Caller | None, app_id: int) -> Application:
         """A member approves a pending application; at K approvals the licences are issued."""
         c = require(caller, MEMBER)
         now = self.store.now()
         with self.store.write() as conn:
+            # the policy keys come before the application's row (the lock order); an
+            # application's owner and run never change, so reading them first is safe
+            found = conn.execute(
+                select(t.applications.c.owner_id, t.applications.c.run_id, t.owners.c.country)
+                .select_from(t.applications.join(t.owners))
+                .where(t.applications.c.id == app_id)
+            ).first()
+            if found is not None:
+                self.store.lock_keys(
+                    conn,
+                    f"country:{found.country}",
+                    f"owner:{found.owner_id}",
+                    f"run:{found.owner_id}/{found.run_id}",
+                )
             app = conn.execute(
                 self.store.lock(t.applications, t.applications.c.id == app_id)
             ).first()

@@ -20,6 +20,7 @@ from pausebutton.authority.services.base import (
     owner_row,
     require,
     require_facility,
+    retried,
 )
 from pausebutton.authority.services.custody import CustodyEvent, custody_events
 from pausebutton.errors import (
@@ -159,6 +160,7 @@ class RegistryService:
 
     # -- owners ------------------------------------------------------------------------
 
+    @retried
     def create_owner(self, caller: Caller | None, *, id: str, name: str, country: str) -> Owner:
         require(caller, ADMIN)
         check_id(id, "id")
@@ -189,6 +191,7 @@ class RegistryService:
 
     # -- facilities ----------------------------------------------------------------------
 
+    @retried
     def create_facility(
         self,
         caller: Caller | None,
@@ -246,6 +249,7 @@ class RegistryService:
             )
         return facility
 
+    @retried
     def set_facility_verified(
         self, caller: Caller | None, facility_id: str, verified: bool
     ) -> FacilityDetail:
@@ -283,6 +287,7 @@ class RegistryService:
 
     # -- chips -------------------------------------------------------------------------------
 
+    @retried
     def register_chip(
         self,
         caller: Caller | None,
