@@ -8,6 +8,7 @@ queue on the database lock, so the same tests hold there too.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -141,3 +142,44 @@ def test_reports_custody_and_applications_together_never_answer_500(api: Any) ->
     for cid in chips:
         stored = api.admin.get(f"/v1/chips/{cid}/reports")
         assert [r["sequence"] for r in stored] == list(range(1, 41))
+
+
+@settings(Policy(owner_caps={"acme": 6 * E21}, frontier_flop=2 * E21, approvals_required=1))
+def test_concurrent_approvals_hold_the_owner_cap(api: Any) -> None:
+    """Five pending applications of 2e21 (each at the frontier threshold) under a 6e21
+    owner cap, approved by five members at once: three issue, two are refused."""
+    op = api.owner()
+    api.facility()
+    chips = [c.chip_id for c in api.chips(2)]
+    pending = [_apply(op, chips, 2 * E21, f"p{i}") for i in range(5)]
+    assert {p["status"] for p in pending} == {"pending"}
+    results = _race(
+        5,
+        lambda i: api.member(i).post(f"/v1/licenses/applications/{pending[i]['id']}/approvals"),
+    )
+    statuses = sorted(r["status"] for r in results)
+    assert statuses == ["issued"] * 3 + ["refused"] * 2, statuses
+
+
+@pytest.mark.slow
+def test_owner_cap_holds_across_two_worker_processes(
+    deployment: Any, db_url: str, server_factory: Any, remote_factory: Any, tmp_path: Any
+) -> None:
+    """The 24-application race against ``authority serve --workers 2``: the lock is the
+    database's, not a process's."""
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"owner_caps": {"acme": str(5 * E21)}}))
+    server = server_factory(
+        deployment.directory,
+        db_url,
+        deployment.admin_pub,
+        workers=2,
+        extra=("--policy", str(policy)),
+    )
+    api = remote_factory(server, deployment.world)
+    op = api.owner()
+    api.facility()
+    chips = [c.chip_id for c in api.chips(4)]
+    results = _race(24, lambda i: _apply(op, chips[i % 2 * 2 : i % 2 * 2 + 2], E21, f"w{i}"))
+    assert sum(r["status"] == "issued" for r in results) == 5
+    assert sum(int(r["flop_budget"]) for r in api.admin.get("/v1/licenses")) == 5 * E21

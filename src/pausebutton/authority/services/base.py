@@ -10,7 +10,7 @@ Lock order (docs/authority.md, "Lock order"): every write transaction takes its 
 in one fixed order, so two writers never wait on each other in a cycle:
 
 1. policy keys (:meth:`Store.lock_keys`): PostgreSQL advisory transaction locks on
-   ``country:<CC>``, ``owner:<id>``, ``run:<owner>/<run>``, taken in sorted order;
+   ``owner:<id>`` (which covers the owner's runs) and ``country:<CC>``, in sorted order;
 2. the row the decision is about (an application, a proposal, the prohibited list);
 3. chip rows, in ascending ``chip_id``;
 4. counter rows (licence id, order sequence, time sequence);

@@ -198,6 +198,15 @@ class LicensingService:
     def approvals_required(self) -> int:
         return self.policy.approvals_required or self.pause_threshold
 
+    def _policy_keys(self, owner_id: str, country: str) -> list[str]:
+        """The policy keys a decision for this owner locks (step 1 of the lock order):
+        the owner's (its caps, its split window and every run of it: a run's totals are
+        a part of its owner's), and its country's when the policy caps that country."""
+        keys = [f"owner:{owner_id}"]
+        if country in self.policy.country_caps:
+            keys.append(f"country:{country}")
+        return keys
+
     def _totals(
         self, conn: Connection, w: _Window, country: str, exclude: int | None, now: int
     ) -> tuple[int, int, int, int]:
@@ -254,10 +263,7 @@ class LicensingService:
     ) -> Facts:
         owner = owner_row(conn, w.owner_id)
         # the totals below read other decisions' budgets: lock them for this decision
-        # (step 1 of the lock order; the run's totals are the owner's too)
-        self.store.lock_keys(
-            conn, f"country:{owner.country}", f"owner:{w.owner_id}", f"run:{w.owner_id}/{w.run_id}"
-        )
+        self.store.lock_keys(conn, *self._policy_keys(w.owner_id, owner.country))
         chip_facts = _chip_facts(self.store, conn, chip_ids)
         owner_window, run_window, owner_active, country_active = self._totals(
             conn, w, owner.country, exclude, now
@@ -409,17 +415,12 @@ class LicensingService:
             # the policy keys come before the application's row (the lock order); an
             # application's owner and run never change, so reading them first is safe
             found = conn.execute(
-                select(t.applications.c.owner_id, t.applications.c.run_id, t.owners.c.country)
+                select(t.applications.c.owner_id, t.owners.c.country)
                 .select_from(t.applications.join(t.owners))
                 .where(t.applications.c.id == app_id)
             ).first()
             if found is not None:
-                self.store.lock_keys(
-                    conn,
-                    f"country:{found.country}",
-                    f"owner:{found.owner_id}",
-                    f"run:{found.owner_id}/{found.run_id}",
-                )
+                self.store.lock_keys(conn, *self._policy_keys(found.owner_id, found.country))
             app = conn.execute(
                 self.store.lock(t.applications, t.applications.c.id == app_id)
             ).first()
