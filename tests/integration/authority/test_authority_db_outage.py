@@ -1,7 +1,8 @@
 """A database that goes away: every request answers 503 ``service`` with Retry-After
-(never a bare 500), and the service recovers by itself when the database is back.
+(never a bare 500; every route documents it), and the service recovers by itself when
+the database is back.
 
-PostgreSQL only (PB_TEST_POSTGRES_URL): the app reaches the database through a TCP
+The outage runs on PostgreSQL (PB_TEST_POSTGRES_URL): the app reaches the database through a TCP
 proxy that the test cuts (closing every open connection and refusing new ones) and
 then restores, as a database restart or a network partition would.
 """
@@ -24,13 +25,6 @@ from pausebutton.authority.api import create_app
 from pausebutton.authority.client import AuthorityClient
 from pausebutton.authority.demo import DemoWorld
 from pausebutton.authority.inprocess import serve_in_process
-
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        not os.environ.get("PB_TEST_POSTGRES_URL"), reason="needs PB_TEST_POSTGRES_URL"
-    ),
-]
 
 
 class Proxy:
@@ -111,6 +105,15 @@ def _until(fn: Any, timeout: float = 30.0) -> Any:
             time.sleep(0.2)
 
 
+def test_every_route_documents_its_503(api: Any) -> None:
+    spec = api.http.get("/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            assert "503" in op["responses"], f"{method} {path}"
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not os.environ.get("PB_TEST_POSTGRES_URL"), reason="needs PostgreSQL")
 def test_database_outage_answers_503_and_recovers(
     world: DemoWorld, proxy: tuple[Proxy, str]
 ) -> None:
