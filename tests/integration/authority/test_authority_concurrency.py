@@ -183,3 +183,49 @@ def test_owner_cap_holds_across_two_worker_processes(
     results = _race(24, lambda i: _apply(op, chips[i % 2 * 2 : i % 2 * 2 + 2], E21, f"w{i}"))
     assert sum(r["status"] == "issued" for r in results) == 5
     assert sum(int(r["flop_budget"]) for r in api.admin.get("/v1/licenses")) == 5 * E21
+
+
+@settings(Policy())
+def test_custody_imports_in_any_chip_order_never_deadlock(api: Any) -> None:
+    """CSV custody imports (one transaction over many chips) naming the same chips in
+    opposite orders, beside single custody events and applications: the import locks
+    its chips in id order before the log, so every answer is a success or named."""
+    op = api.owner()
+    api.facility()
+    chips = [c.chip_id for c in api.chips(4)]
+    failures: list[str] = []
+
+    def job(i: int) -> None:
+        order = chips if i % 2 else chips[::-1]
+        try:
+            if i % 3 == 0:
+                rows = "".join(f"{cid},transfer,{NOW - 500 + i},ops,acme\n" for cid in order)
+                api.admin.request(
+                    "POST",
+                    "/v1/registry/custody.csv",
+                    content=f"chip_id,kind,at,actor,owner_id\n{rows}".encode(),
+                    content_type="text/csv",
+                )
+            elif i % 3 == 1:
+                api.admin.post(
+                    f"/v1/chips/{order[0]}/custody",
+                    {
+                        "kind": "installation",
+                        "at": NOW - 500 + i,
+                        "actor": "ops",
+                        "facility_id": "dc1",
+                    },
+                )
+            else:
+                _apply(op, order[:2], 10**18, f"csv{i}")
+        except errors.PausebuttonError as exc:
+            status = exc.details.get("status")
+            if not isinstance(status, int) or status >= 500:
+                failures.append(f"{i}: {status} {exc.code} {exc}")
+        except Exception as exc:  # noqa: BLE001 - every other failure is recorded
+            failures.append(f"{i}: {type(exc).__name__} {exc}")
+
+    _race(60, job)
+    assert failures == []
+    custody = [e for cid in chips for e in api.admin.get(f"/v1/chips/{cid}")["custody"]]
+    assert sum(e["kind"] == "transfer" for e in custody) == 4 * 20

@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 
 from pausebutton import errors
+from pausebutton.authority.services.base import transient
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +104,13 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         request.url.path,
         type(exc).__name__,
     )
+    message = (
+        "the write met repeated deadlocks or serialization failures; retry later"
+        if transient(exc)
+        else "the database is unavailable; retry later"
+    )
     return JSONResponse(
-        {"error": "service", "message": "the database is unavailable; retry later"},
+        {"error": "service", "message": message},
         status_code=503,
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
