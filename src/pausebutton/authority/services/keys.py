@@ -158,6 +158,7 @@ class KeyService:
         out.extend(KeyListing(k, MEMBER, m.name, None, False) for k, m in self.members.items())
         return out
 
+    @retried
     def record_auth_event(
         self, *, status: int, key_id: str | None, method: str, path: str, reason: str
     ) -> None:
@@ -173,6 +174,7 @@ class KeyService:
                 )
             )
 
+    @retried
     def use_nonce(self, kid: str, nonce: str, expires_at: int) -> bool:
         """Record a request nonce; False if it was already used (a replay)."""
         now = self.store.now()

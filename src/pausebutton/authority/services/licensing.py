@@ -413,7 +413,7 @@ class LicensingService:
         now = self.store.now()
         with self.store.write() as conn:
             # the policy keys come before the application's row (the lock order); an
-            # application's owner and run never change, so reading them first is safe
+            # application's owner never changes, so reading it first is safe
             found = conn.execute(
                 select(t.applications.c.owner_id, t.owners.c.country)
                 .select_from(t.applications.join(t.owners))
