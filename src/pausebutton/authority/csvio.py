@@ -142,20 +142,42 @@ def import_csv(service: Authority, caller: Caller, kind: str, text: str) -> dict
     if missing:
         raise DataError(f"CSV lacks columns {missing}", field=missing[0])
     rows = _whole_rows(reader, len(fieldnames), required)
-    done = 0
-    with service.batch():
-        for line, row in enumerate(rows, start=2):
-            try:
-                _import_row(service, caller, kind, row, line)
-            except DataError:
-                raise
-            except PausebuttonError as exc:
-                field = str(exc.details.get("field", ""))
-                raise DataError(
-                    f"row {line}: {exc.message} (nothing imported)", row=line, field=field or None
-                ) from None
-            done += 1
-    return {"kind": kind, "imported": done}
+
+    def run() -> int:
+        done = 0
+        with service.batch():
+            if kind == "custody":
+                _lock_chips(service, rows)
+            for line, row in enumerate(rows, start=2):
+                try:
+                    _import_row(service, caller, kind, row, line)
+                except DataError:
+                    raise
+                except PausebuttonError as exc:
+                    field = str(exc.details.get("field", ""))
+                    raise DataError(
+                        f"row {line}: {exc.message} (nothing imported)",
+                        row=line,
+                        field=field or None,
+                    ) from None
+                done += 1
+        return done
+
+    # the whole import is one transaction: a deadlock runs it again whole
+    return {"kind": kind, "imported": service.store.retry(run)}
+
+
+def _lock_chips(service: Authority, rows: list[dict[str, str]]) -> None:
+    """Lock every chip the custody rows name, in chip id order, before the first row
+    appends to the log (the lock order: chip rows before the log's size row)."""
+    ids = sorted({cid.strip() for r in rows if isinstance(cid := r.get("chip_id"), str)})
+    if ids:
+        with service.store.write() as conn:
+            conn.execute(
+                service.store.lock_columns(
+                    [t.chips.c.chip_id], t.chips.c.chip_id.in_(ids)
+                ).order_by(t.chips.c.chip_id)
+            ).all()
 
 
 def _whole_rows(

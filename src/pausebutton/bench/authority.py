@@ -1,6 +1,7 @@
 """Benchmark of the authority over real HTTP (a served ``authority serve`` process).
 
-Figures, all measured in one run against one server on SQLite:
+Figures, all measured in one run against one server on SQLite (or the empty database
+``db_url`` names, e.g. PostgreSQL), with ``workers`` API processes:
 
 - ``ingest_reports_per_s``: signed usage reports verified and stored durably per
   second, posted in batches through HTTP, beside ``ed25519_verify_per_s``, the raw
@@ -9,7 +10,10 @@ Figures, all measured in one run against one server on SQLite:
   signature being sent to each of ``pause_chips`` simulated chips (asyncio
   connections long-polling ``/v1/orders/watch``) holding the assembled order;
 - ``license_p50_ms`` / ``license_p99_ms``: latency of licence issuance (apply,
-  policy, per-chip signing, log append, commit) under 50 concurrent clients.
+  policy, per-chip signing, log append, commit) under 50 concurrent clients, and
+  ``license_per_s``, licence applications decided and issued per second;
+- ``deadlock_retries``: write transactions the server ran again after a deadlock or a
+  serialization failure during the whole run (``/metrics``, summed over workers).
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ import httpx
 from pausebutton import keystore
 from pausebutton.authority.auth import sign_request
 from pausebutton.authority.client import AuthorityClient
+from pausebutton.authority.db import is_sqlite, normalise_url
 from pausebutton.authority.demo import DemoWorld, demo_world
-from pausebutton.errors import ServiceError
+from pausebutton.errors import ServiceError, UsageError
 from pausebutton.fsutil import child_env
 from pausebutton.issuing.keydir import write_authority_dir
 from pausebutton.protocol.envelope import Envelope
@@ -55,7 +60,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _server(world: DemoWorld, base: Path, workers: int = 1) -> Iterator[str]:
+def _server(
+    world: DemoWorld, base: Path, workers: int = 1, db_url: str | None = None
+) -> Iterator[str]:
     directory = base / "authority"
     write_authority_dir(directory, world.keys, world.root_bytes)
     admin_pub = base / "admin.pub"
@@ -82,6 +89,7 @@ def _server(world: DemoWorld, base: Path, workers: int = 1) -> Iterator[str]:
                 "error",
                 "--workers",
                 str(workers),
+                *(["--db", db_url] if db_url else []),
             ],
             env=env,
             stdout=fh,
@@ -358,13 +366,41 @@ async def _pause(url: str, world: DemoWorld, n: int) -> dict[str, Any]:
     }
 
 
+def _check_empty(db_url: str) -> None:
+    """The benchmark sets up its own owner and chips: it runs only on an empty database."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(normalise_url(db_url))
+    try:
+        tables = sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    if tables:
+        raise UsageError(
+            f"the benchmark needs an empty database; {db_url} holds {len(tables)} tables",
+            field="db",
+        )
+
+
+def _counter(http: httpx.Client, url: str, name: str) -> int:
+    """A counter's value from ``/metrics`` (0 while it has not counted anything)."""
+    for line in http.get(url + "/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return int(float(line.split()[1]))
+    return 0
+
+
 def run(
     quick: bool = False,
     chips: int | None = None,
     reports: int | None = None,
     workers: int = 1,
+    db_url: str | None = None,
 ) -> dict[str, Any]:
-    """Run the benchmark; ``quick`` uses fewer reports, chips and requests."""
+    """Run the benchmark; ``quick`` uses fewer reports, chips and requests. ``db_url``
+    runs the server on that (empty) database instead of a fresh SQLite file."""
+    if db_url is not None:
+        _check_empty(db_url)
     n_watch = chips if chips is not None else (1000 if quick else 10_000)
     n_reports = reports if reports is not None else (5_000 if quick else 50_000)
     n_registered = 200 if quick else 1000
@@ -374,14 +410,14 @@ def run(
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     world = demo_world(seed=b"bench-authority")
     out: dict[str, Any] = {
-        "backend": "sqlite",
+        "backend": "sqlite" if db_url is None or is_sqlite(db_url) else "postgresql",
         "cpus": os.cpu_count(),
         "workers": workers,
         "quick": quick,
     }
     with (
         tempfile.TemporaryDirectory(prefix="pb-bench-authority-") as tmp,
-        _server(world, Path(tmp), workers) as url,
+        _server(world, Path(tmp), workers, db_url) as url,
         httpx.Client(timeout=600) as http,
     ):
         admin = AuthorityClient(url, world.admin, http=http)
@@ -395,4 +431,7 @@ def run(
         )
         out.update(asyncio.run(_licences(url, world, made, 50, 4 if quick else 10)))
         out.update(asyncio.run(_pause(url, world, n_watch)))
+        out["deadlock_retries"] = _counter(
+            http, url, "pausebutton_authority_deadlock_retries_total"
+        )
     return out

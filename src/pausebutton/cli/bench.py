@@ -76,10 +76,18 @@ def authority(
         int | None, typer.Option(help="Usage reports to ingest (50,000; quick 5,000).")
     ] = None,
     workers: Annotated[int, typer.Option(help="API worker processes of the server.")] = 1,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Serve from this empty database URL (e.g. PostgreSQL)."),
+    ] = None,
 ) -> None:
     """Authority over HTTP: reports ingested/s vs raw Ed25519 verify/s, time to pause
-    N connected chips (p50/p99), licence issuance latency under 50 clients."""
-    _show(_run("authority", quick=quick, chips=chips, reports=reports, workers=workers), json_out)
+    N connected chips (p50/p99), licence issuance latency under 50 clients and licence
+    applications/s, deadlock retries (SQLite unless --db)."""
+    _show(
+        _run("authority", quick=quick, chips=chips, reports=reports, workers=workers, db_url=db),
+        json_out,
+    )
 
 
 @app.command("geo")

@@ -52,6 +52,25 @@ class Api:
     http: Any
     admin: AuthorityClient
 
+    def certificate(self, seed: bytes, serial: str, uuid: str | None) -> str:
+        """Base64 of a vendor-signed DeviceCertificate for a chip of this serial and GPU UUID
+        (its device key from ``seed``)."""
+        from pausebutton.protocol.envelope import Envelope
+        from pausebutton.protocol.messages import DeviceCertificate
+
+        key = PrivateKey.from_seed_material(seed)
+        cert = DeviceCertificate(
+            serial=serial,
+            model="H100 SXM5",
+            device_key=key.public.raw,
+            vendor="DemoVendor",
+            firmware_floor=1,
+            issued_at=1_700_000_000,
+            hardware_uuid=uuid,
+        )
+        env = Envelope.create(cert, [self.world.keys.key("vendor")])
+        return base64.b64encode(env.encode()).decode()
+
     def client(self, key: PrivateKey | None) -> AuthorityClient:
         return self.admin.with_key(key)
 
@@ -122,8 +141,15 @@ class Api:
 
 
 @pytest.fixture
-def api(world: DemoWorld, db_url: str) -> Iterator[Api]:
-    app = create_app(world.settings(db_url))
+def api_settings() -> dict[str, Any]:
+    """Settings the ``api`` fixture's app gets beside the world's (a test overrides this
+    with ``@pytest.mark.parametrize("api_settings", [{...}])``)."""
+    return {}
+
+
+@pytest.fixture
+def api(world: DemoWorld, db_url: str, api_settings: dict[str, Any]) -> Iterator[Api]:
+    app = create_app(world.settings(db_url, **api_settings))
     with serve_in_process(app) as http:
         yield Api(world, http, AuthorityClient("http://testserver", world.admin, http=http))
 

@@ -89,36 +89,15 @@ def test_custody_events_are_refused_out_of_time_order(api: Any) -> None:
     assert api.admin.get(f"/v1/chips/{chip.chip_id}")["facility_id"] == "dc1"
 
 
-def _certificate(api: Any, seed: bytes, serial: str, uuid: str | None) -> str:
-    import base64
-
-    from pausebutton.protocol.envelope import Envelope
-    from pausebutton.protocol.keys import PrivateKey
-    from pausebutton.protocol.messages import DeviceCertificate
-
-    key = PrivateKey.from_seed_material(seed)
-    cert = DeviceCertificate(
-        serial=serial,
-        model="H100 SXM5",
-        device_key=key.public.raw,
-        vendor="DemoVendor",
-        firmware_floor=1,
-        issued_at=1_700_000_000,
-        hardware_uuid=uuid,
-    )
-    env = Envelope.create(cert, [api.world.keys.key("vendor")])
-    return base64.b64encode(env.encode()).decode()
-
-
 def test_a_second_chip_with_a_registered_serial_or_gpu_uuid_is_refused(api: Any) -> None:
-    api.admin.post("/v1/chips", {"certificate": _certificate(api, b"a", "SN-1", "GPU-1")})
+    api.admin.post("/v1/chips", {"certificate": api.certificate(b"a", "SN-1", "GPU-1")})
     for seed, serial, uuid in ((b"b", "SN-1", "GPU-2"), (b"c", "SN-2", "GPU-1")):
         with pytest.raises(errors.ConflictError) as info:
-            api.admin.post("/v1/chips", {"certificate": _certificate(api, seed, serial, uuid)})
+            api.admin.post("/v1/chips", {"certificate": api.certificate(seed, serial, uuid)})
         assert info.value.details["field"] == "certificate"
     # the same serial from another vendor's series, or no UUID at all, is another chip
-    api.admin.post("/v1/chips", {"certificate": _certificate(api, b"d", "SN-3", None)})
-    api.admin.post("/v1/chips", {"certificate": _certificate(api, b"e", "SN-4", None)})
+    api.admin.post("/v1/chips", {"certificate": api.certificate(b"d", "SN-3", None)})
+    api.admin.post("/v1/chips", {"certificate": api.certificate(b"e", "SN-4", None)})
     assert len(api.admin.get("/v1/chips")) == 3
 
 
@@ -129,7 +108,7 @@ def test_the_migration_reads_gpu_uuids_of_registered_chips(api: Any, db_url: str
     from pausebutton.authority import tables
     from pausebutton.authority.db import Database, alembic_config, migrate
 
-    api.admin.post("/v1/chips", {"certificate": _certificate(api, b"a", "SN-1", "GPU-1")})
+    api.admin.post("/v1/chips", {"certificate": api.certificate(b"a", "SN-1", "GPU-1")})
     db = Database.connect(db_url)
     try:
         with db.write.begin() as conn:

@@ -34,6 +34,7 @@ from pausebutton.authority.api.deps import AppState
 from pausebutton.authority.api.errors import install as install_error_handlers
 from pausebutton.authority.api.metrics import Metrics
 from pausebutton.authority.api.middleware import BodyLimit
+from pausebutton.authority.api.models import error_responses
 from pausebutton.authority.api.routers import (
     artifacts,
     audit,
@@ -94,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
             location_max_age=settings.location_max_age,
             location_policy=settings.location_policy,
         )
+        service.store.on_retry = lambda: metrics.count("deadlock_retries")
         for raw in settings.admin_keys:
             await run_in_threadpool(service.keys.bootstrap_admin, raw)
         health = LoopHealth(metrics)
@@ -131,12 +133,16 @@ def create_app(settings: Settings) -> FastAPI:
         large=settings.max_report_body,
         large_prefix="/v1/reports",
     )
+    # every route reads the database: each may answer 503 while it is unavailable
+    unavailable = error_responses(503)
     for module in (meta, registry, licensing, orders, reports, artifacts, location, timetokens):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=unavailable)
     if log_service is not None:
         # GETs never write: each worker signs a checkpoint every checkpoint_interval
-        app.include_router(log_router(log_service, sign_on_read=False), prefix="/v1/log")
-    app.include_router(audit.router)
+        app.include_router(
+            log_router(log_service, sign_on_read=False), prefix="/v1/log", responses=unavailable
+        )
+    app.include_router(audit.router, responses=unavailable)
     return app
 
 

@@ -2,7 +2,9 @@
 
 ``{"error": code, "message": ..., "field": ...}`` with the status the error class names
 (``http_status``); request validation is 422 ``schema``; database integrity and range
-errors are 409 ``conflict`` and 400 ``data``; Starlette's own refusals (an unparsable
+errors are 409 ``conflict`` and 400 ``data``; a database that is down, restarting or
+out of connections (or a write still deadlocked after the service's retries) is 503
+``service`` with ``Retry-After``; Starlette's own refusals (an unparsable
 body, an unknown path, a wrong method) keep their status with the same body; an
 answer that does not fit its declared model is logged and answered 500 ``internal``.
 """
@@ -18,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 
 from pausebutton import errors
+from pausebutton.authority.services.base import transient
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,31 @@ async def _data(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+RETRY_AFTER_S = 1
+"""What a 503 answer for an unavailable database tells the client to wait (seconds)."""
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database is unreachable, restarting or out of connections: 503, named, with
+    Retry-After. Nothing was committed; the pool reconnects by itself (pre-ping)."""
+    log.warning(
+        "%s %s answered 503: database unavailable: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+    )
+    message = (
+        "the write met repeated deadlocks or serialization failures; retry later"
+        if transient(exc)
+        else "the database is unavailable; retry later"
+    )
+    return JSONResponse(
+        {"error": "service", "message": message},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
     app.add_exception_handler(errors.PausebuttonError, _project_error)
@@ -96,3 +124,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ResponseValidationError, _bad_answer)
     app.add_exception_handler(sa_exc.IntegrityError, _integrity)
     app.add_exception_handler(sa_exc.DataError, _data)
+    for unavailable in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
+        app.add_exception_handler(unavailable, _unavailable)

@@ -534,5 +534,5 @@ _ERROR_TEXT = {
     415: "unsupported media type",
     422: "the request does not match the schema, or fails verification",
     429: "rate limited",
-    503: "unavailable",
+    503: "unavailable: the database (or a needed key) is not available; retry after Retry-After",
 }

@@ -20,6 +20,7 @@ from pausebutton.authority.services.base import (
     b64,
     page,
     require,
+    retried,
 )
 from pausebutton.errors import NotFoundError, ReplayError, RollbackError, SchemaError
 from pausebutton.protocol.envelope import decode_as
@@ -116,6 +117,7 @@ class ArtifactService:
         self.store = store
         self.root = root
 
+    @retried
     def publish_prohibited(self, caller: Caller | None, data: bytes) -> PublishedList:
         """Store and log a ProhibitedArtifacts list signed by the pause role's K of N.
 
@@ -170,6 +172,7 @@ class ArtifactService:
             raise NotFoundError("no prohibited-artifacts list is published yet")
         return ProhibitedList(**_list_fields(row._mapping))
 
+    @retried
     def report_artifacts(
         self, caller: Caller | None, items: Sequence[Any]
     ) -> ArtifactReportsResult:

@@ -5,20 +5,40 @@ roles, and the checks of input values.
 No HTTP here. Every service method takes the authenticated caller (or none for
 reads), validates its input, and either commits everything it does in one
 database transaction or raises a named error and changes nothing.
+
+Lock order (docs/authority.md, "Lock order"): every write transaction takes its locks
+in one fixed order, so two writers never wait on each other in a cycle:
+
+1. policy keys (:meth:`Store.lock_keys`): PostgreSQL advisory transaction locks on
+   ``owner:<id>`` (which covers the owner's runs) and ``country:<CC>``, in sorted order;
+2. the row the decision is about (an application, a proposal, the prohibited list);
+3. chip rows, in ascending ``chip_id``;
+4. counter rows (licence id, order sequence, time sequence);
+5. the transparency log's size row (``translog_meta``): the log append comes last.
+
+Row locks are ``FOR NO KEY UPDATE`` (or ``FOR SHARE`` for facts only read), never
+``FOR UPDATE``, so inserting a row that references a locked chip (a licence, a report,
+a custody event) does not wait for it. A write that still meets a deadlock or a
+serialization failure is retried whole (:meth:`Store.retry`, :func:`retried`).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import functools
+import hashlib
+import logging
+import random
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar, get_args
 
-from sqlalchemy import Connection, Row, Select, Table, insert, select
+from sqlalchemy import Connection, Row, Select, Table, func, insert, select
+from sqlalchemy import exc as sa_exc
 
 from pausebutton.authority import tables as t
 from pausebutton.authority.counters import ensure_counters
@@ -46,6 +66,14 @@ CustodyKind = Literal[
 ]
 CUSTODY_KINDS: tuple[str, ...] = get_args(CustodyKind)
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
+log = logging.getLogger(__name__)
+
+RETRY_SQLSTATES = frozenset({"40001", "40P01"})
+"""PostgreSQL's serialization_failure and deadlock_detected: the transaction was rolled
+back whole and may simply run again."""
+RETRY_ATTEMPTS = 8
+RETRY_BASE_S = 0.01
+RETRY_CAP_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +202,27 @@ def require_facility(conn: Connection, facility_id: str) -> None:
         raise NotFoundError(f"no facility {facility_id!r}", field="facility_id")
 
 
+# -- retries -------------------------------------------------------------------------------
+
+
+def transient(exc: BaseException) -> bool:
+    """A database error after which the whole transaction may run again: a deadlock or
+    a serialization failure (PostgreSQL; SQLite's writers queue instead)."""
+    if not isinstance(exc, sa_exc.DBAPIError) or exc.connection_invalidated:
+        return False
+    return getattr(exc.orig, "sqlstate", None) in RETRY_SQLSTATES
+
+
+def lock_key(name: str) -> int:
+    """A policy key as a signed 64-bit PostgreSQL advisory-lock id."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 # -- the shared store ----------------------------------------------------------------------
+
+
+T = TypeVar("T")
 
 
 class Store:
@@ -193,6 +241,10 @@ class Store:
         self.log: LogSink = log or TranslogSink()
         self.clock = clock
         self._local = threading.local()
+        self.retries = 0
+        """Write transactions run again after a deadlock or serialization failure."""
+        self.on_retry: Callable[[], None] | None = None
+        """Called at each retry (the API counts them in /metrics)."""
         ensure_counters(db.write)
 
     def now(self) -> int:
@@ -238,15 +290,80 @@ class Store:
             finally:
                 self._local.conn = None
 
+    def in_batch(self) -> bool:
+        return getattr(self._local, "conn", None) is not None
+
+    def retry(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (one whole write transaction and what it returns); when the
+        database rolls it back for a deadlock or a serialization failure, run it again
+        after a jittered exponential backoff, at most ``RETRY_ATTEMPTS`` times in all.
+        Inside :meth:`batch` the enclosing transaction is the one to retry: no loop."""
+        if self.in_batch():
+            return fn()
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                return fn()
+            except sa_exc.DBAPIError as exc:
+                if attempt == RETRY_ATTEMPTS or not transient(exc):
+                    raise
+                self.retries += 1
+                if self.on_retry is not None:
+                    self.on_retry()
+                delay = random.uniform(0, min(RETRY_CAP_S, RETRY_BASE_S * 2**attempt))
+                log.info("write retried (attempt %d) in %.3f s: %s", attempt, delay, exc.orig)
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def lock_keys(self, conn: Connection, *names: str) -> None:
+        """Lock policy keys (``owner:acme``, ``country:US``, ...) until the transaction
+        ends: PostgreSQL advisory transaction locks, taken in sorted order (step 1 of the
+        lock order). SQLite needs none: its writers already queue on the database."""
+        if self.db.sqlite:
+            return
+        for key in sorted({lock_key(n) for n in names}):
+            conn.execute(select(func.pg_advisory_xact_lock(key)))
+
     def lock(self, table: Any, *where: Any) -> Select[Any]:
-        """SELECT rows to change (FOR UPDATE on PostgreSQL; SQLite's writer lock is held)."""
+        """SELECT rows to change (FOR NO KEY UPDATE on PostgreSQL, so rows that reference
+        them can still be inserted; SQLite's writer lock is held)."""
         stmt = select(table).where(*where)
         if not self.db.sqlite:
-            stmt = stmt.with_for_update()
+            stmt = stmt.with_for_update(key_share=True)
         return stmt
 
     def lock_columns(self, columns: Sequence[Any], *where: Any) -> Select[Any]:
         stmt = select(*columns).where(*where)
         if not self.db.sqlite:
-            stmt = stmt.with_for_update()
+            stmt = stmt.with_for_update(key_share=True)
         return stmt
+
+    def share_columns(self, columns: Sequence[Any], *where: Any) -> Select[Any]:
+        """SELECT facts a decision reads, kept from changing until it commits (FOR SHARE
+        on PostgreSQL)."""
+        stmt = select(*columns).where(*where)
+        if not self.db.sqlite:
+            stmt = stmt.with_for_update(read=True)
+        return stmt
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _HasStore(Protocol):
+    store: Store
+
+
+S = TypeVar("S", bound=_HasStore)
+
+
+def retried(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    """A service method whose write transaction runs again after a deadlock or a
+    serialization failure (:meth:`Store.retry`). The method must do nothing outside
+    its transaction that a second run would repeat wrongly."""
+
+    @functools.wraps(method)
+    def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.store.retry(lambda: method(self, *args, **kwargs))
+
+    return wrapper

@@ -20,6 +20,7 @@ from pausebutton.authority.services.base import (
     owner_row,
     require,
     require_facility,
+    retried,
 )
 from pausebutton.errors import ConflictError, NotFoundError, SchemaError
 from pausebutton.protocol import encoding
@@ -134,6 +135,7 @@ class CustodyService:
                 raise NotFoundError(f"no chip {chip_id}", field="chip_id")
             return custody_events(conn, chip_id)
 
+    @retried
     def add_custody_event(
         self,
         caller: Caller | None,

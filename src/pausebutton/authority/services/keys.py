@@ -21,6 +21,7 @@ from pausebutton.authority.services.base import (
     owner_row,
     parse_hex,
     require,
+    retried,
 )
 from pausebutton.errors import ConflictError, NotFoundError, SchemaError
 from pausebutton.protocol.keys import PUBLIC_KEY_SIZE, PublicKey, key_id
@@ -83,6 +84,7 @@ class KeyService:
             PublicKey.from_bytes(bytes(row.public_key)),
         )
 
+    @retried
     def add_key(
         self,
         caller: Caller | None,
@@ -138,6 +140,7 @@ class KeyService:
                 raise
         return kid
 
+    @retried
     def revoke_key(self, caller: Caller | None, kid: str) -> RevokedKey:
         require(caller, ADMIN)
         with self.store.write() as conn:
@@ -155,6 +158,7 @@ class KeyService:
         out.extend(KeyListing(k, MEMBER, m.name, None, False) for k, m in self.members.items())
         return out
 
+    @retried
     def record_auth_event(
         self, *, status: int, key_id: str | None, method: str, path: str, reason: str
     ) -> None:
@@ -170,6 +174,7 @@ class KeyService:
                 )
             )
 
+    @retried
     def use_nonce(self, kid: str, nonce: str, expires_at: int) -> bool:
         """Record a request nonce; False if it was already used (a replay)."""
         now = self.store.now()

@@ -35,6 +35,7 @@ from pausebutton.authority.services.base import (
     owner_row,
     parse_hex,
     require,
+    retried,
 )
 from pausebutton.errors import ConflictError, ForbiddenError, NotFoundError, SchemaError
 from pausebutton.protocol.envelope import Envelope
@@ -155,7 +156,14 @@ def hardware_peak(certified: str | None, model: str) -> int | None:
     return math.ceil(max(peaks)) if peaks else None
 
 
-def _chip_facts(conn: Connection, chip_ids: Sequence[str]) -> list[ChipFacts]:
+def _chip_facts(store: Store, conn: Connection, chip_ids: Sequence[str]) -> list[ChipFacts]:
+    """The chips' registry facts; their rows stay as read until the decision commits
+    (FOR SHARE, in chip id order: step 3 of the lock order)."""
+    conn.execute(
+        store.share_columns([t.chips.c.chip_id], t.chips.c.chip_id.in_(list(chip_ids))).order_by(
+            t.chips.c.chip_id
+        )
+    ).all()
     rows = {
         r.chip_id: r
         for r in conn.execute(
@@ -208,6 +216,15 @@ class LicensingService:
     @property
     def approvals_required(self) -> int:
         return self.policy.approvals_required or self.pause_threshold
+
+    def _policy_keys(self, owner_id: str, country: str) -> list[str]:
+        """The policy keys a decision for this owner locks (step 1 of the lock order):
+        the owner's (its caps, its split window and every run of it: a run's totals are
+        a part of its owner's), and its country's when the policy caps that country."""
+        keys = [f"owner:{owner_id}"]
+        if country in self.policy.country_caps:
+            keys.append(f"country:{country}")
+        return keys
 
     def _totals(
         self, conn: Connection, w: _Window, country: str, exclude: int | None, now: int
@@ -264,7 +281,9 @@ class LicensingService:
         now: int,
     ) -> Facts:
         owner = owner_row(conn, w.owner_id)
-        chip_facts = _chip_facts(conn, chip_ids)
+        # the totals below read other decisions' budgets: lock them for this decision
+        self.store.lock_keys(conn, *self._policy_keys(w.owner_id, owner.country))
+        chip_facts = _chip_facts(self.store, conn, chip_ids)
         owner_window, run_window, owner_active, country_active = self._totals(
             conn, w, owner.country, exclude, now
         )
@@ -293,6 +312,7 @@ class LicensingService:
             paused_by=tuple(paused),
         )
 
+    @retried
     def apply(
         self,
         caller: Caller | None,
@@ -405,11 +425,21 @@ class LicensingService:
         )
         return ids
 
+    @retried
     def approve(self, caller: Caller | None, app_id: int) -> Application:
         """A member approves a pending application; at K approvals the licences are issued."""
         c = require(caller, MEMBER)
         now = self.store.now()
         with self.store.write() as conn:
+            # the policy keys come before the application's row (the lock order); an
+            # application's owner never changes, so reading it first is safe
+            found = conn.execute(
+                select(t.applications.c.owner_id, t.owners.c.country)
+                .select_from(t.applications.join(t.owners))
+                .where(t.applications.c.id == app_id)
+            ).first()
+            if found is not None:
+                self.store.lock_keys(conn, *self._policy_keys(found.owner_id, found.country))
             app = conn.execute(
                 self.store.lock(t.applications, t.applications.c.id == app_id)
             ).first()

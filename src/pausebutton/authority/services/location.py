@@ -12,7 +12,7 @@ from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from pausebutton.authority import tables as t
-from pausebutton.authority.services.base import Store, b64, page
+from pausebutton.authority.services.base import Store, b64, page, retried
 from pausebutton.errors import (
     ExpiredError,
     NotFoundError,
@@ -144,6 +144,7 @@ class LocationService:
         self.policy = policy
         self.max_age = max_age
 
+    @retried
     def submit_measurement(self, data: bytes) -> MeasurementReceipt:
         """Store one landmark's signed Measurement (protocol step G5, the raw envelope).
 
@@ -293,6 +294,7 @@ class LocationService:
                 out.append(saved)
         return out
 
+    @retried
     def _store_check(
         self,
         chip_id: str,

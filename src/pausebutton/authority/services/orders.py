@@ -19,6 +19,7 @@ from pausebutton.authority.services.base import (
     check_text,
     parse_hex,
     require,
+    retried,
 )
 from pausebutton.errors import (
     BadSignatureError,
@@ -98,6 +99,7 @@ class OrderService:
         self.pause_keys: dict[bytes, PublicKey] = {k.key_id: k for k in root.role_keys("pause")}
         self.pause_threshold: int = root.role("pause").threshold
 
+    @retried
     def propose(
         self,
         caller: Caller | None,
@@ -170,6 +172,7 @@ class OrderService:
             raise ConflictError(f"pause order {lifts} is already lifted", field="lifts")
         return scope_from_json(paused.scope)
 
+    @retried
     def sign_proposal(
         self, caller: Caller | None, proposal_id: int, *, key_id_hex: str, sig_hex: str
     ) -> SignedProposal:

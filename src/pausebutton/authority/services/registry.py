@@ -20,6 +20,7 @@ from pausebutton.authority.services.base import (
     owner_row,
     require,
     require_facility,
+    retried,
 )
 from pausebutton.authority.services.custody import CustodyEvent, custody_events
 from pausebutton.errors import (
@@ -181,6 +182,7 @@ class RegistryService:
 
     # -- owners ------------------------------------------------------------------------
 
+    @retried
     def create_owner(self, caller: Caller | None, *, id: str, name: str, country: str) -> Owner:
         require(caller, ADMIN)
         check_id(id, "id")
@@ -211,6 +213,7 @@ class RegistryService:
 
     # -- facilities ----------------------------------------------------------------------
 
+    @retried
     def create_facility(
         self,
         caller: Caller | None,
@@ -268,6 +271,7 @@ class RegistryService:
             )
         return facility
 
+    @retried
     def set_facility_verified(
         self, caller: Caller | None, facility_id: str, verified: bool
     ) -> FacilityDetail:
@@ -305,6 +309,7 @@ class RegistryService:
 
     # -- chips -------------------------------------------------------------------------------
 
+    @retried
     def register_chip(
         self,
         caller: Caller | None,
@@ -327,7 +332,13 @@ class RegistryService:
             )
         chip_id = cert.chip_id.hex()
         now = self.store.now()
+        identity = [f"serial:{cert.vendor}:{cert.serial}"]
+        if cert.hardware_uuid is not None:
+            identity.append(f"gpu:{cert.hardware_uuid}")
         with self.store.write() as conn:
+            # two registrations of one physical chip decide one at a time (step 1 of the
+            # lock order): the second sees the first's row and is refused
+            self.store.lock_keys(conn, *identity)
             if owner_id is not None:
                 owner_row(conn, owner_id)
             if facility_id is not None:

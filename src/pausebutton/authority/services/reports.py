@@ -179,8 +179,16 @@ class ReportService:
         found = _Batch([], [])
         verified = self._verified(c, items, found)
         verified.sort(key=lambda x: (x[2].chip_id, x[2].sequence))
-        with self.store.write() as conn:
-            accepted, duplicates = self._store_chained(conn, verified, found, now)
+        checked = (list(found.rejected), list(found.alerts))
+
+        def write() -> tuple[int, int, _Batch]:
+            # a retried transaction starts again from what the checks above found
+            attempt = _Batch(list(checked[0]), list(checked[1]))
+            with self.store.write() as conn:
+                accepted, duplicates = self._store_chained(conn, verified, attempt, now)
+            return accepted, duplicates, attempt
+
+        accepted, duplicates, found = self.store.retry(write)
         found.rejected.sort(key=lambda r: r.index)
         return IngestResult(len(items), accepted, duplicates, found.rejected, found.alerts)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pausebutton.authority.counters import next_value
-from pausebutton.authority.services.base import Store, b64, parse_hex
+from pausebutton.authority.services.base import Store, b64, parse_hex, retried
 from pausebutton.errors import ServiceError
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.keys import KEY_ID_SIZE, PrivateKey
@@ -29,6 +29,7 @@ class TimeService:
         self.store = store
         self.time_key = time_key
 
+    @retried
     def time_token(self, chip_id: str | None = None) -> IssuedTimeToken:
         """A TimeToken signed by the time role: the server's time and the next value of
         the ``time_sequence`` counter (strictly increasing across workers and restarts).
