@@ -16,6 +16,7 @@ from pausebutton.authority.services.base import (
     MEMBER,
     OPERATOR,
     Caller,
+    Result,
     Store,
     b64,
     page,
@@ -28,12 +29,12 @@ from pausebutton.protocol.trustroot import TrustRoot
 
 
 @dataclass(frozen=True, slots=True)
-class ProhibitedList:
+class ProhibitedList(Result):
     sequence: int
     issued_at: int
     artifacts: int
     """How many artifacts the list names."""
-    log_index: int
+    log_index: int | None
     published_by: str
     received_at: int
     envelope: str
@@ -47,14 +48,14 @@ class PublishedList(ProhibitedList):
 
 
 @dataclass(frozen=True, slots=True)
-class ArtifactReportsResult:
+class ArtifactReportsResult(Result):
     accepted: int
     duplicates: int
     alerts: list[int]
 
 
 @dataclass(frozen=True, slots=True)
-class ArtifactReport:
+class ArtifactReport(Result):
     id: int
     report_id: str
     key_id: str

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 from sqlalchemy import Connection, Row, Select, Table, insert, select
 
@@ -46,6 +46,22 @@ CustodyKind = Literal[
 ]
 CUSTODY_KINDS: tuple[str, ...] = get_args(CustodyKind)
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
+
+
+class Result:
+    """The base of every service result: a frozen dataclass whose fields, in order, are
+    the API's JSON answer. The HTTP layer declares the result class itself as the
+    route's response model (one shape per answer), and pydantic reads the settings
+    below from it: every answer is checked field by field again (``revalidate``), a
+    field too many is refused, and each field's docstring documents it in
+    ``/openapi.json``. An answer that does not fit is a server fault, never sent on."""
+
+    __slots__ = ()
+    __pydantic_config__: ClassVar[dict[str, Any]] = {
+        "extra": "forbid",
+        "revalidate_instances": "always",
+        "use_attribute_docstrings": True,
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from pausebutton.authority.services.base import (
     ADMIN,
     CUSTODY_KINDS,
     Caller,
+    Result,
     Store,
     check_country,
     check_text,
@@ -26,7 +27,7 @@ from pausebutton.protocol import encoding
 
 
 @dataclass(frozen=True, slots=True)
-class CustodyEvent:
+class CustodyEvent(Result):
     """One stored custody event of a chip (as listed under the chip)."""
 
     seq: int
@@ -38,11 +39,11 @@ class CustodyEvent:
     country: str | None
     note: str | None
     recorded_at: int
-    log_index: int
+    log_index: int | None
 
 
 @dataclass(frozen=True, slots=True)
-class CustodyRecord:
+class CustodyRecord(Result):
     """A custody event just appended (it names its chip)."""
 
     chip_id: str
@@ -55,7 +56,7 @@ class CustodyRecord:
     country: str | None
     note: str | None
     recorded_at: int
-    log_index: int
+    log_index: int | None
 
 
 def custody_events(conn: Connection, chip_id: str) -> list[CustodyEvent]:

@@ -15,6 +15,7 @@ from pausebutton.authority.services.base import (
     MEMBER,
     OPERATOR,
     Caller,
+    Result,
     Store,
     check_id,
     check_text,
@@ -28,7 +29,7 @@ from pausebutton.protocol.trustroot import Member
 
 
 @dataclass(frozen=True, slots=True)
-class ApiKey:
+class ApiKey(Result):
     key_id: str
     role: str
     name: str
@@ -36,7 +37,7 @@ class ApiKey:
 
 
 @dataclass(frozen=True, slots=True)
-class KeyListing:
+class KeyListing(Result):
     key_id: str
     role: str
     name: str
@@ -45,13 +46,13 @@ class KeyListing:
 
 
 @dataclass(frozen=True, slots=True)
-class RevokedKey:
+class RevokedKey(Result):
     key_id: str
     revoked: bool
 
 
 @dataclass(frozen=True, slots=True)
-class AuthEvent:
+class AuthEvent(Result):
     id: int
     at: int
     status: int

@@ -27,6 +27,7 @@ from pausebutton.authority.services.base import (
     MEMBER,
     OPERATOR,
     Caller,
+    Result,
     Store,
     b64,
     check_text,
@@ -43,7 +44,7 @@ from pausebutton.protocol.scopes import scope_from_json
 
 
 @dataclass(frozen=True, slots=True)
-class Application:
+class Application(Result):
     id: int
     owner_id: str
     run_id: str
@@ -64,7 +65,7 @@ class Application:
 
 
 @dataclass(frozen=True, slots=True)
-class IssuedLicense:
+class IssuedLicense(Result):
     license_id: int
     chip_id: str
     application_id: int
@@ -74,7 +75,7 @@ class IssuedLicense:
     not_before: int
     not_after: int
     issued_at: int
-    log_index: int
+    log_index: int | None
     envelope: str
     """Base64 of the signed License envelope."""
 

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from pausebutton.authority import tables as t
-from pausebutton.authority.services.base import Store, b64, page
+from pausebutton.authority.services.base import Result, Store, b64, page
 from pausebutton.errors import (
     ExpiredError,
     NotFoundError,
@@ -31,7 +31,7 @@ from pausebutton.protocol.messages import Measurement
 
 
 @dataclass(frozen=True, slots=True)
-class MeasurementReceipt:
+class MeasurementReceipt(Result):
     id: int
     chip_id: str
     landmark_id: str
@@ -43,22 +43,14 @@ class MeasurementReceipt:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredMeasurement:
-    id: int
-    chip_id: str
-    landmark_id: str
-    nonce: str
-    rtt_ms: float
-    time: int
-    lat: float
-    lon: float
+class StoredMeasurement(MeasurementReceipt):
     received_at: int
     envelope: str
     """Base64 of the landmark's signed Measurement envelope."""
 
 
 @dataclass(frozen=True, slots=True)
-class StoredCheck:
+class StoredCheck(Result):
     id: int
     chip_id: str
     facility_id: str
@@ -66,7 +58,7 @@ class StoredCheck:
     verdict: str
     landmarks: int
     least_distance_km: float
-    log_index: int
+    log_index: int | None
     alert_id: int | None
     result: dict[str, Any]
 

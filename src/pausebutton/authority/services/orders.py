@@ -14,6 +14,7 @@ from pausebutton.authority.counters import next_value
 from pausebutton.authority.services.base import (
     MEMBER,
     Caller,
+    Result,
     Store,
     b64,
     check_text,
@@ -36,7 +37,7 @@ from pausebutton.protocol.trustroot import Member, TrustRoot
 
 
 @dataclass(frozen=True, slots=True)
-class Proposal:
+class Proposal(Result):
     id: int
     kind: str
     sequence: int
@@ -61,7 +62,7 @@ class SignedProposal(Proposal):
 
 
 @dataclass(frozen=True, slots=True)
-class Order:
+class Order(Result):
     sequence: int
     kind: str
     proposal_id: int
@@ -69,7 +70,7 @@ class Order:
     lifts: int | None
     active: bool
     assembled_at: int
-    log_index: int
+    log_index: int | None
     envelope: str
     """Base64 of the K-of-N signed order envelope."""
 

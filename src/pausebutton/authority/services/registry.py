@@ -12,6 +12,7 @@ from pausebutton.authority import tables as t
 from pausebutton.authority.services.base import (
     ADMIN,
     Caller,
+    Result,
     Store,
     b64,
     check_country,
@@ -35,14 +36,14 @@ from pausebutton.protocol.trustroot import TrustRoot
 
 
 @dataclass(frozen=True, slots=True)
-class Owner:
+class Owner(Result):
     id: str
     name: str
     country: str
 
 
 @dataclass(frozen=True, slots=True)
-class OwnerDetail:
+class OwnerDetail(Result):
     id: str
     name: str
     country: str
@@ -51,7 +52,7 @@ class OwnerDetail:
 
 
 @dataclass(frozen=True, slots=True)
-class Facility:
+class Facility(Result):
     id: str
     name: str
     country: str
@@ -71,7 +72,7 @@ class FacilityDetail(Facility):
 
 
 @dataclass(frozen=True, slots=True)
-class Chip:
+class Chip(Result):
     chip_id: str
     serial: str
     model: str
@@ -85,7 +86,7 @@ class Chip:
     facility_id: str | None
     status: str
     registered_at: int
-    log_index: int
+    log_index: int | None
     last_report_sequence: int
 
 

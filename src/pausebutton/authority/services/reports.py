@@ -21,6 +21,7 @@ from pausebutton.authority.services.base import (
     ADMIN,
     OPERATOR,
     Caller,
+    Result,
     Store,
     b64,
     insert_many,
@@ -50,7 +51,7 @@ _REFUSALS = {
 
 
 @dataclass(frozen=True, slots=True)
-class Rejection:
+class Rejection(Result):
     index: int
     error: str
     field: str
@@ -58,7 +59,7 @@ class Rejection:
 
 
 @dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(Result):
     kind: str
     chip_id: str | None
     severity: str
@@ -66,7 +67,7 @@ class Alert:
 
 
 @dataclass(frozen=True, slots=True)
-class IngestResult:
+class IngestResult(Result):
     received: int
     accepted: int
     duplicates: int
@@ -75,7 +76,7 @@ class IngestResult:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredReport:
+class StoredReport(Result):
     chip_id: str
     sequence: int
     hash: str
@@ -91,12 +92,10 @@ class StoredReport:
 
 
 @dataclass(frozen=True, slots=True)
-class AlertRecord:
+class AlertRecord(Alert):
+    """A stored alert: the alert, then its id and time (the order of the JSON)."""
+
     id: int
-    kind: str
-    chip_id: str | None
-    severity: str
-    detail: dict[str, Any]
     created_at: int
 
 
@@ -405,7 +404,14 @@ class ReportService:
         stmt = page(t.alerts, after, limit, kind=kind, chip_id=chip_id)
         with self.store.read() as conn:
             return [
-                AlertRecord(r.id, r.kind, r.chip_id, r.severity, r.detail, r.created_at)
+                AlertRecord(
+                    kind=r.kind,
+                    chip_id=r.chip_id,
+                    severity=r.severity,
+                    detail=r.detail,
+                    id=r.id,
+                    created_at=r.created_at,
+                )
                 for r in conn.execute(stmt).all()
             ]
 
