@@ -19,6 +19,7 @@ from pausebutton.authority.services.base import (
     Result,
     Store,
     b64,
+    from_row,
     page,
     require,
 )
@@ -66,16 +67,8 @@ class ArtifactReport(Result):
     received_at: int
 
 
-def _list_fields(m: Any) -> dict[str, Any]:
-    return {
-        "sequence": m["sequence"],
-        "issued_at": m["issued_at"],
-        "artifacts": m["artifacts"],
-        "log_index": m["log_index"],
-        "published_by": m["published_by"],
-        "received_at": m["received_at"],
-        "envelope": b64(bytes(m["envelope"])),
-    }
+def _envelope(m: Any) -> str:
+    return b64(bytes(getattr(m, "_mapping", m)["envelope"]))
 
 
 def _parse_reports(items: Sequence[Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -137,7 +130,9 @@ class ArtifactService:
             ).first()
             if newest is not None and plist.sequence <= newest.sequence:
                 if plist.sequence == newest.sequence and bytes(newest.envelope) == data:
-                    return PublishedList(**_list_fields(newest._mapping), duplicate=True)
+                    return from_row(
+                        PublishedList, newest, envelope=_envelope(newest), duplicate=True
+                    )
                 if plist.sequence == newest.sequence:
                     raise ReplayError(
                         f"a different prohibited-artifacts list {plist.sequence} is already"
@@ -160,7 +155,7 @@ class ArtifactService:
                 "received_at": now,
             }
             conn.execute(insert(t.prohibited_lists).values(**row))
-        return PublishedList(**_list_fields(row), duplicate=False)
+        return from_row(PublishedList, row, envelope=_envelope(row), duplicate=False)
 
     def newest_prohibited(self) -> ProhibitedList:
         with self.store.read() as conn:
@@ -169,7 +164,7 @@ class ArtifactService:
             ).first()
         if row is None:
             raise NotFoundError("no prohibited-artifacts list is published yet")
-        return ProhibitedList(**_list_fields(row._mapping))
+        return from_row(ProhibitedList, row, envelope=_envelope(row))
 
     def report_artifacts(
         self, caller: Caller | None, items: Sequence[Any]
@@ -229,16 +224,4 @@ class ArtifactService:
     ) -> list[ArtifactReport]:
         stmt = page(t.artifact_reports, after, limit, owner_id=owner_id)
         with self.store.read() as conn:
-            return [
-                ArtifactReport(
-                    r.id,
-                    r.report_id,
-                    r.key_id,
-                    r.owner_id,
-                    r.list_sequence,
-                    r.report,
-                    r.alert_id,
-                    r.received_at,
-                )
-                for r in conn.execute(stmt).all()
-            ]
+            return [from_row(ArtifactReport, r) for r in conn.execute(stmt).all()]

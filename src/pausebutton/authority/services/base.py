@@ -15,8 +15,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, get_args
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 from sqlalchemy import Connection, Row, Select, Table, insert, select
 
@@ -57,11 +57,26 @@ class Result:
     ``/openapi.json``. An answer that does not fit is a server fault, never sent on."""
 
     __slots__ = ()
+    __dataclass_fields__: ClassVar[dict[str, Any]]
     __pydantic_config__: ClassVar[dict[str, Any]] = {
         "extra": "forbid",
         "revalidate_instances": "always",
         "use_attribute_docstrings": True,
     }
+
+
+R = TypeVar("R", bound=Result)
+_FIELDS: dict[type[Result], tuple[str, ...]] = {}
+
+
+def from_row(cls: type[R], row: Any, **values: Any) -> R:
+    """A result of ``cls`` read from a database row (or a mapping): each field is the
+    column of the same name, except those given in ``values`` (converted or renamed)."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in fields(cls))
+    columns = getattr(row, "_mapping", row)
+    return cls(**{n: values[n] if n in values else columns[n] for n in names})
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from pausebutton.authority.services.base import (
     check_country,
     check_text,
     check_time,
+    from_row,
     owner_row,
     require,
     require_facility,
@@ -66,21 +67,7 @@ def custody_events(conn: Connection, chip_id: str) -> list[CustodyEvent]:
         .where(t.custody_events.c.chip_id == chip_id)
         .order_by(t.custody_events.c.seq)
     ).all()
-    return [
-        CustodyEvent(
-            r.seq,
-            r.kind,
-            r.at,
-            r.actor,
-            r.owner_id,
-            r.facility_id,
-            r.country,
-            r.note,
-            r.recorded_at,
-            r.log_index,
-        )
-        for r in rows
-    ]
+    return [from_row(CustodyEvent, r) for r in rows]
 
 
 def _check_event(

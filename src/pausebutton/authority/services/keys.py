@@ -19,6 +19,7 @@ from pausebutton.authority.services.base import (
     Store,
     check_id,
     check_text,
+    from_row,
     owner_row,
     parse_hex,
     require,
@@ -152,7 +153,7 @@ class KeyService:
     def list_keys(self) -> list[KeyListing]:
         with self.store.read() as conn:
             rows = conn.execute(select(t.api_keys).order_by(t.api_keys.c.created_at)).all()
-        out = [KeyListing(r.key_id, r.role, r.name, r.owner_id, bool(r.revoked)) for r in rows]
+        out = [from_row(KeyListing, r, revoked=bool(r.revoked)) for r in rows]
         out.extend(KeyListing(k, MEMBER, m.name, None, False) for k, m in self.members.items())
         return out
 
@@ -190,7 +191,7 @@ class KeyService:
             rows = conn.execute(
                 select(t.auth_events).order_by(t.auth_events.c.id.desc()).limit(limit)
             ).all()
-        return [AuthEvent(r.id, r.at, r.status, r.key_id, r.method, r.path, r.reason) for r in rows]
+        return [from_row(AuthEvent, r) for r in rows]
 
 
 def _key_exists(conn: Connection, kid: str) -> bool:

@@ -31,6 +31,7 @@ from pausebutton.authority.services.base import (
     Store,
     b64,
     check_text,
+    from_row,
     int_text,
     owner_row,
     parse_hex,
@@ -92,19 +93,7 @@ class _Window:
 
 
 def _license(r: Any) -> IssuedLicense:
-    return IssuedLicense(
-        r.license_id,
-        r.chip_id,
-        r.application_id,
-        r.owner_id,
-        r.run_id,
-        r.flop_budget,
-        r.not_before,
-        r.not_after,
-        r.issued_at,
-        r.log_index,
-        b64(bytes(r.envelope)),
-    )
+    return from_row(IssuedLicense, r, envelope=b64(bytes(r.envelope)))
 
 
 def _check_application(

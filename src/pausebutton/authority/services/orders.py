@@ -18,6 +18,7 @@ from pausebutton.authority.services.base import (
     Store,
     b64,
     check_text,
+    from_row,
     parse_hex,
     require,
 )
@@ -76,17 +77,7 @@ class Order(Result):
 
 
 def _order(r: Any) -> Order:
-    return Order(
-        r.sequence,
-        r.kind,
-        r.proposal_id,
-        r.scope,
-        r.lifts,
-        bool(r.active),
-        r.assembled_at,
-        r.log_index,
-        b64(bytes(r.envelope)),
-    )
+    return from_row(Order, r, active=bool(r.active), envelope=b64(bytes(r.envelope)))
 
 
 class OrderService:

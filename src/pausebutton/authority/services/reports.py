@@ -24,6 +24,7 @@ from pausebutton.authority.services.base import (
     Result,
     Store,
     b64,
+    from_row,
     insert_many,
     page,
     require,
@@ -374,18 +375,7 @@ class ReportService:
                 .limit(limit)
             ).all()
         return [
-            StoredReport(
-                chip_id=r.chip_id,
-                sequence=r.sequence,
-                hash=bytes(r.hash).hex(),
-                time=r.time,
-                flop_full=r.flop_full,
-                license_id=r.license_id,
-                license_flop_used=r.license_flop_used,
-                state=r.state,
-                received_at=r.received_at,
-                envelope=b64(bytes(r.envelope)),
-            )
+            from_row(StoredReport, r, hash=bytes(r.hash).hex(), envelope=b64(bytes(r.envelope)))
             for r in rows
         ]
 
@@ -403,17 +393,7 @@ class ReportService:
     ) -> list[AlertRecord]:
         stmt = page(t.alerts, after, limit, kind=kind, chip_id=chip_id)
         with self.store.read() as conn:
-            return [
-                AlertRecord(
-                    kind=r.kind,
-                    chip_id=r.chip_id,
-                    severity=r.severity,
-                    detail=r.detail,
-                    id=r.id,
-                    created_at=r.created_at,
-                )
-                for r in conn.execute(stmt).all()
-            ]
+            return [from_row(AlertRecord, r) for r in conn.execute(stmt).all()]
 
 
 def _report_row(cid: str, rep: UsageReport, h: bytes, data: bytes, now: int) -> dict[str, Any]:
