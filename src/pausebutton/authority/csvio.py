@@ -12,14 +12,24 @@ from __future__ import annotations
 import base64
 import csv
 import io
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
 from pausebutton.authority import tables as t
 from pausebutton.authority.services import Authority, Caller
+from pausebutton.authority.services.base import Result
 from pausebutton.errors import DataError, PausebuttonError
 from pausebutton.protocol.times import parse_instant
+
+
+@dataclass(frozen=True, slots=True)
+class CsvImport(Result):
+    kind: str
+    imported: int
+    """How many rows were imported (all of them: an import is all or nothing)."""
+
 
 COLUMNS = {
     "owners": ["id", "name", "country"],
@@ -118,7 +128,7 @@ def _intv(row: dict[str, str], name: str, line: int) -> int | None:
         raise DataError(f"row {line}: {name} is not an integer", row=line, field=name) from None
 
 
-def import_csv(service: Authority, caller: Caller, kind: str, text: str) -> dict[str, Any]:
+def import_csv(service: Authority, caller: Caller, kind: str, text: str) -> CsvImport:
     """Import rows of ``kind``; all or nothing."""
     if kind not in COLUMNS:
         raise DataError(f"unknown registry table {kind!r}", field="kind")
@@ -164,7 +174,7 @@ def import_csv(service: Authority, caller: Caller, kind: str, text: str) -> dict
         return done
 
     # the whole import is one transaction: a deadlock runs it again whole
-    return {"kind": kind, "imported": service.store.retry(run)}
+    return CsvImport(kind, service.store.retry(run))
 
 
 def _lock_chips(service: Authority, rows: list[dict[str, str]]) -> None:

@@ -442,26 +442,28 @@ def test_openapi_documents_every_answer(api: Any) -> None:
                     assert schema == {"$ref": error_ref}, f"{method} {path} {code}"
 
 
-def test_routes_serialise_dataclass_results_like_dicts(
+def test_routes_answer_the_service_results_and_refuse_what_does_not_fit(
     api: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A service method may return a dataclass with the fields of today's dict: the
-    answer is the same JSON."""
-    import dataclasses
-
-    @dataclasses.dataclass
-    class Owner:
-        id: str
-        name: str
-        country: str
-        chips: int
+    """A route's response model is its service's result dataclass: the result's fields
+    are the JSON. A result that does not fit (another class, a field too many, a field
+    of the wrong type) is a server fault: logged, answered 500 ``internal``, never sent."""
+    from pausebutton.authority.services.registry import Owner, OwnerDetail
 
     api.owner()
     as_dict = api.http.get("/v1/owners/acme").json()
+    assert as_dict == {"id": "acme", "name": "Acme", "country": "US", "chips": 0}
     registry = api.http._transport._inner.app.state.pb.service.registry
-    registry.get_owner = lambda owner_id: Owner(**as_dict)
-    registry.list_owners = lambda: [Owner(**as_dict)]
-    assert api.http.get("/v1/owners/acme").json() == as_dict
-    resp = api.http.get("/v1/owners")  # a field too many: a server fault, never sent on
-    assert resp.status_code == 500 and resp.json()["error"] == "internal"
-    assert "does not match its response model" in caplog.text
+    registry.get_owner = lambda owner_id: OwnerDetail(**{**as_dict, "chips": 7})
+    assert api.http.get("/v1/owners/acme").json() == {**as_dict, "chips": 7}
+    misfits = [
+        OwnerDetail(**as_dict),  # another class (a field too many)
+        {**as_dict},  # a dict with a field too many
+        Owner("acme", "Acme", 5),  # type: ignore[arg-type]  # a field of the wrong type
+    ]
+    for misfit in misfits:
+        caplog.clear()
+        registry.list_owners = lambda misfit=misfit: [misfit]
+        resp = api.http.get("/v1/owners")
+        assert resp.status_code == 500 and resp.json()["error"] == "internal", misfit
+        assert "does not match its response model" in caplog.text

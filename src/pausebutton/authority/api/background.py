@@ -92,7 +92,7 @@ class OrderFeed:
             new = await run_in_threadpool(self.service.orders.list_orders, after=self.last)
             if not new:
                 return
-            self.orders.extend(_as_dict(o) for o in new)
+            self.orders.extend(dataclasses.asdict(o) for o in new)
             self.last = max(o["sequence"] for o in self.orders)
             self._cache.clear()
             event, self._event = self._event, asyncio.Event()
@@ -131,13 +131,6 @@ class OrderFeed:
     def _waiters(self, delta: int) -> None:
         self.waiting += delta
         self.metrics.order_waiters.inc(delta)
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    """A service result as a dict (the service may return dataclasses)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return dict(value)
 
 
 class LockedLogService(LogService):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -131,8 +131,3 @@ AnySigned = Annotated[Caller, Depends(signed())]
 
 SIGNED_ERRORS = (401, 403, 429)
 """What a signed route can answer besides its own errors."""
-
-
-def result_field(result: object, name: str) -> Any:
-    """A field of a service result: a dict, or a dataclass with the same fields."""
-    return result[name] if isinstance(result, dict) else getattr(result, name)

@@ -1,19 +1,22 @@
-"""The API's Pydantic models: request bodies (``*In``) and response bodies (``*Out``).
+"""The API's Pydantic models: request bodies (``*In``), and the few response bodies
+(``*Out``) the HTTP layer shapes itself.
 
-Response models describe today's JSON exactly (``extra="forbid"``), so ``/openapi.json``
-documents every answer and a drifting service result fails loudly in the tests. The
-service may return dicts or dataclasses with the same field names.
+Every other answer is a service's result dataclass, declared as the route's response
+model (one shape per answer, see ``services.base.Result``). Either way the answer is
+checked against its declared shape (``extra="forbid"``), so ``/openapi.json`` documents
+every answer and a drifting result is a logged 500, never sent on.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from pausebutton.authority.services.base import CustodyKind
+from pausebutton.authority.services.location import StoredCheck
+from pausebutton.authority.services.orders import Order
 from pausebutton.translog.http import ErrorOut  # one error body for the whole API
 
 BIG = 2**62
@@ -142,23 +145,21 @@ class SignatureIn(_In):
 
 
 # -- response bodies -----------------------------------------------------------------
+# Most answers are the services' result dataclasses themselves, declared as the routes'
+# response models (``services.base.Result``); the models below are the few answers the
+# HTTP layer shapes itself.
 
 
 class _Out(BaseModel):
-    """A response body. The service may return a dict or a dataclass with the same fields;
-    a dataclass is read as its ``asdict`` so that a field too many is refused either way."""
+    """An answer the HTTP layer builds itself (a dict): a field too many is refused."""
 
     model_config = ConfigDict(extra="forbid")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _from_dataclass(cls, data: Any) -> Any:
-        if dataclasses.is_dataclass(data) and not isinstance(data, type):
-            return dataclasses.asdict(data)
-        return data
-
 
 class HealthOut(_Out):
+    """Built at the edge: the answering worker and its background loops, not a service
+    result."""
+
     status: Literal["ok", "degraded"]
     worker: int
     """The answering worker's process id."""
@@ -167,12 +168,16 @@ class HealthOut(_Out):
 
 
 class MemberOut(_Out):
+    """A trust-root member as the API shows it (the key in hex)."""
+
     name: str
     region: str | None
     key: str
 
 
 class TrustRootOut(_Out):
+    """Built at the edge from the pinned trust root and its signed bytes (base64)."""
+
     version: int
     expires: int
     log_origin: str
@@ -186,7 +191,8 @@ BigInt = int | str
 
 
 class PolicyOut(_Out):
-    """The licensing policy (``authority.policy.Policy``); see docs/authority.md."""
+    """The licensing policy (``authority.policy.Policy``); see docs/authority.md. JSON's
+    own shape of it: integers above 2**53 as decimal strings."""
 
     frontier_flop: BigInt
     approvals_required: BigInt | None
@@ -200,299 +206,23 @@ class PolicyOut(_Out):
     verified_facility_for_auto: bool
 
 
-class StatsOut(_Out):
-    owners: int
-    facilities: int
-    chips: int
-    licenses: int
-    orders: int
-    active_pauses: int
-    reports: int
-    alerts: int
-    log_size: int
-
-
-class OwnerOut(_Out):
-    id: str
-    name: str
-    country: str
-
-
-class OwnerDetailOut(OwnerOut):
-    chips: int
-
-
-class KeyOut(_Out):
-    key_id: str
-    role: str
-    name: str
-    owner_id: str | None
-
-
-class KeyListItemOut(KeyOut):
-    revoked: bool
-
-
-class RevokedKeyOut(_Out):
-    key_id: str
-    revoked: bool
-
-
-class FacilityOut(_Out):
-    id: str
-    name: str
-    country: str
-    latitude: float | None
-    longitude: float | None
-    power_mw: float | None
-    owner_id: str | None
-    verified: bool
-    declared_chips: int | None
-    chip_model: str | None
-    source: str | None
-
-
-class FacilityDetailOut(FacilityOut):
-    registered_chips: int
-
-
-class CustodyOut(_Out):
-    seq: int
-    kind: str
-    at: int
-    actor: str
-    owner_id: str | None
-    facility_id: str | None
-    country: str | None
-    note: str | None
-    recorded_at: int
-    log_index: int | None
-
-
-class CustodyRecordOut(_Out):
-    """A recorded custody event: the chip first, then the event (the order of the JSON)."""
-
-    chip_id: str
-    seq: int
-    kind: str
-    at: int
-    actor: str
-    owner_id: str | None
-    facility_id: str | None
-    country: str | None
-    note: str | None
-    recorded_at: int
-    log_index: int | None
-
-
-class ChipOut(_Out):
-    chip_id: str
-    serial: str
-    model: str
-    vendor: str
-    device_key: str
-    firmware_floor: int
-    peak_flops: str | None
-    owner_id: str | None
-    facility_id: str | None
-    status: str
-    registered_at: int
-    log_index: int | None
-    last_report_sequence: int
-
-
-class ChipDetailOut(ChipOut):
-    certificate: str
-    custody: list[CustodyOut]
-
-
-class CsvImportOut(_Out):
-    kind: str
-    imported: int
-
-
-class ApplicationOut(_Out):
-    id: int
-    owner_id: str
-    run_id: str
-    purpose: str
-    flop_budget: str
-    not_before: int
-    not_after: int
-    chips: list[str]
-    status: str
-    decision: dict[str, Any]
-    reasons: list[str]
-    approvals: list[str]
-    approvals_required: int
-    license_ids: list[int]
-    created_at: int
-    decided_at: int | None
-
-
-class LicenseOut(_Out):
-    license_id: int
-    chip_id: str
-    application_id: int
-    owner_id: str
-    run_id: str
-    flop_budget: str
-    not_before: int
-    not_after: int
-    issued_at: int
-    log_index: int | None
-    envelope: str
-
-
-class ProposalOut(_Out):
-    id: int
-    kind: str
-    sequence: int
-    status: str
-    proposer: str
-    created_at: int
-    payload_type: str
-    payload: dict[str, Any]
-    envelope: str
-    signing_input: str
-    signed_by: list[str]
-    threshold: int
-    missing: int
-
-
-class SignedProposalOut(ProposalOut):
-    assembled_now: bool
-
-
-class OrderOut(_Out):
-    sequence: int
-    kind: str
-    proposal_id: int
-    scope: dict[str, Any]
-    lifts: int | None
-    active: bool
-    assembled_at: int
-    log_index: int | None
-    envelope: str
-
-
 class OrderWatchOut(_Out):
-    orders: list[OrderOut]
+    """The long-poll's answer, written by the order feed (``api.background``): the
+    orders above ``after`` and the newest sequence."""
+
+    orders: list[Order]
     last: int
 
 
-class RejectedReportOut(_Out):
-    index: int
-    error: str
-    field: str
-    message: str
-
-
-class NewAlertOut(_Out):
-    kind: str
-    chip_id: str | None
-    severity: str
-    detail: dict[str, Any]
-
-
-class IngestOut(_Out):
-    received: int
-    accepted: int
-    duplicates: int
-    rejected: list[RejectedReportOut]
-    alerts: list[NewAlertOut]
-
-
-class ReportOut(_Out):
-    chip_id: str
-    sequence: int
-    hash: str
-    time: int
-    flop_full: str
-    license_id: int | None
-    license_flop_used: str | None
-    state: str
-    received_at: int
-    envelope: str
-
-
-class AlertOut(NewAlertOut):
-    id: int
-    created_at: int
-
-
-class ProhibitedOut(_Out):
-    sequence: int
-    issued_at: int
-    artifacts: int
-    log_index: int | None
-    published_by: str
-    received_at: int
-    envelope: str
-
-
-class PublishedOut(ProhibitedOut):
-    duplicate: bool
-
-
-class ArtifactReportsOut(_Out):
-    accepted: int
-    duplicates: int
-    alerts: list[int]
-
-
-class ArtifactReportOut(_Out):
-    id: int
-    report_id: str
-    key_id: str
-    owner_id: str | None
-    list_sequence: int | None
-    report: dict[str, Any]
-    alert_id: int | None
-    received_at: int
-
-
-class MeasurementOut(_Out):
-    id: int
-    chip_id: str
-    landmark_id: str
-    nonce: str
-    rtt_ms: float
-    time: int
-    lat: float
-    lon: float
-
-
-class MeasurementRecordOut(MeasurementOut):
-    received_at: int
-    envelope: str
-
-
-class LocationCheckOut(_Out):
-    id: int
-    chip_id: str
-    facility_id: str
-    time: int
-    verdict: str
-    landmarks: int
-    least_distance_km: float
-    log_index: int | None
-    alert_id: int | None
-    result: dict[str, Any]
-
-
 class ChecksRunOut(_Out):
-    checks: list[LocationCheckOut]
+    """The checks one run stored, under ``checks`` (the route wraps the service's list)."""
 
-
-class TimeTokenOut(_Out):
-    time: int
-    sequence: int
-    chip_id: str | None
-    envelope: str
+    checks: list[StoredCheck]
 
 
 class LogEntryOut(_Out):
+    """An entry as the log sink gives it (a dict; the data base64)."""
+
     index: int
     kind: str
     at: int | None = None
@@ -503,18 +233,10 @@ class LogEntryOut(_Out):
 
 
 class LogEntriesOut(_Out):
+    """The log's size with a page of its entries."""
+
     size: int
     entries: list[LogEntryOut]
-
-
-class AuthEventOut(_Out):
-    id: int
-    at: int
-    status: int
-    key_id: str | None
-    method: str
-    path: str
-    reason: str
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

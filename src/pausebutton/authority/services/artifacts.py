@@ -16,8 +16,10 @@ from pausebutton.authority.services.base import (
     MEMBER,
     OPERATOR,
     Caller,
+    Result,
     Store,
     b64,
+    from_row,
     page,
     require,
     retried,
@@ -29,12 +31,12 @@ from pausebutton.protocol.trustroot import TrustRoot
 
 
 @dataclass(frozen=True, slots=True)
-class ProhibitedList:
+class ProhibitedList(Result):
     sequence: int
     issued_at: int
     artifacts: int
     """How many artifacts the list names."""
-    log_index: int
+    log_index: int | None
     published_by: str
     received_at: int
     envelope: str
@@ -48,14 +50,14 @@ class PublishedList(ProhibitedList):
 
 
 @dataclass(frozen=True, slots=True)
-class ArtifactReportsResult:
+class ArtifactReportsResult(Result):
     accepted: int
     duplicates: int
     alerts: list[int]
 
 
 @dataclass(frozen=True, slots=True)
-class ArtifactReport:
+class ArtifactReport(Result):
     id: int
     report_id: str
     key_id: str
@@ -66,16 +68,8 @@ class ArtifactReport:
     received_at: int
 
 
-def _list_fields(m: Any) -> dict[str, Any]:
-    return {
-        "sequence": m["sequence"],
-        "issued_at": m["issued_at"],
-        "artifacts": m["artifacts"],
-        "log_index": m["log_index"],
-        "published_by": m["published_by"],
-        "received_at": m["received_at"],
-        "envelope": b64(bytes(m["envelope"])),
-    }
+def _envelope(m: Any) -> str:
+    return b64(bytes(getattr(m, "_mapping", m)["envelope"]))
 
 
 def _parse_reports(items: Sequence[Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -138,7 +132,9 @@ class ArtifactService:
             ).first()
             if newest is not None and plist.sequence <= newest.sequence:
                 if plist.sequence == newest.sequence and bytes(newest.envelope) == data:
-                    return PublishedList(**_list_fields(newest._mapping), duplicate=True)
+                    return from_row(
+                        PublishedList, newest, envelope=_envelope(newest), duplicate=True
+                    )
                 if plist.sequence == newest.sequence:
                     raise ReplayError(
                         f"a different prohibited-artifacts list {plist.sequence} is already"
@@ -161,7 +157,7 @@ class ArtifactService:
                 "received_at": now,
             }
             conn.execute(insert(t.prohibited_lists).values(**row))
-        return PublishedList(**_list_fields(row), duplicate=False)
+        return from_row(PublishedList, row, envelope=_envelope(row), duplicate=False)
 
     def newest_prohibited(self) -> ProhibitedList:
         with self.store.read() as conn:
@@ -170,7 +166,7 @@ class ArtifactService:
             ).first()
         if row is None:
             raise NotFoundError("no prohibited-artifacts list is published yet")
-        return ProhibitedList(**_list_fields(row._mapping))
+        return from_row(ProhibitedList, row, envelope=_envelope(row))
 
     @retried
     def report_artifacts(
@@ -231,16 +227,4 @@ class ArtifactService:
     ) -> list[ArtifactReport]:
         stmt = page(t.artifact_reports, after, limit, owner_id=owner_id)
         with self.store.read() as conn:
-            return [
-                ArtifactReport(
-                    r.id,
-                    r.report_id,
-                    r.key_id,
-                    r.owner_id,
-                    r.list_sequence,
-                    r.report,
-                    r.alert_id,
-                    r.received_at,
-                )
-                for r in conn.execute(stmt).all()
-            ]
+            return [from_row(ArtifactReport, r) for r in conn.execute(stmt).all()]

@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select
 
 from pausebutton.authority import tables as t
-from pausebutton.authority.services.base import Store, b64
+from pausebutton.authority.services.base import Result, Store, b64
 
 
 @dataclass(frozen=True, slots=True)
-class Stats:
+class Stats(Result):
     owners: int
     facilities: int
     chips: int

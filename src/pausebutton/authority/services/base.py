@@ -34,8 +34,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar, get_args
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Concatenate, Literal, ParamSpec, Protocol, TypeVar, get_args
 
 from sqlalchemy import Connection, Row, Select, Table, func, insert, select
 from sqlalchemy import exc as sa_exc
@@ -74,6 +74,37 @@ back whole and may simply run again."""
 RETRY_ATTEMPTS = 8
 RETRY_BASE_S = 0.01
 RETRY_CAP_S = 0.5
+
+
+class Result:
+    """The base of every service result: a frozen dataclass whose fields, in order, are
+    the API's JSON answer. The HTTP layer declares the result class itself as the
+    route's response model (one shape per answer), and pydantic reads the settings
+    below from it: every answer is checked field by field again (``revalidate``), a
+    field too many is refused, and each field's docstring documents it in
+    ``/openapi.json``. An answer that does not fit is a server fault, never sent on."""
+
+    __slots__ = ()
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    __pydantic_config__: ClassVar[dict[str, Any]] = {
+        "extra": "forbid",
+        "revalidate_instances": "always",
+        "use_attribute_docstrings": True,
+    }
+
+
+ResultT = TypeVar("ResultT", bound=Result)
+_FIELDS: dict[type[Result], tuple[str, ...]] = {}
+
+
+def from_row(cls: type[ResultT], row: Any, **values: Any) -> ResultT:
+    """A result of ``cls`` read from a database row (or a mapping): each field is the
+    column of the same name, except those given in ``values`` (converted or renamed)."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in fields(cls))
+    columns = getattr(row, "_mapping", row)
+    return cls(**{n: values[n] if n in values else columns[n] for n in names})
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,12 @@ from pausebutton.authority.services.base import (
     ADMIN,
     CUSTODY_KINDS,
     Caller,
+    Result,
     Store,
     check_country,
     check_text,
     check_time,
+    from_row,
     owner_row,
     require,
     require_facility,
@@ -27,7 +29,7 @@ from pausebutton.protocol import encoding
 
 
 @dataclass(frozen=True, slots=True)
-class CustodyEvent:
+class CustodyEvent(Result):
     """One stored custody event of a chip (as listed under the chip)."""
 
     seq: int
@@ -39,11 +41,11 @@ class CustodyEvent:
     country: str | None
     note: str | None
     recorded_at: int
-    log_index: int
+    log_index: int | None
 
 
 @dataclass(frozen=True, slots=True)
-class CustodyRecord:
+class CustodyRecord(Result):
     """A custody event just appended (it names its chip)."""
 
     chip_id: str
@@ -56,7 +58,7 @@ class CustodyRecord:
     country: str | None
     note: str | None
     recorded_at: int
-    log_index: int
+    log_index: int | None
 
 
 def custody_events(conn: Connection, chip_id: str) -> list[CustodyEvent]:
@@ -66,21 +68,7 @@ def custody_events(conn: Connection, chip_id: str) -> list[CustodyEvent]:
         .where(t.custody_events.c.chip_id == chip_id)
         .order_by(t.custody_events.c.seq)
     ).all()
-    return [
-        CustodyEvent(
-            r.seq,
-            r.kind,
-            r.at,
-            r.actor,
-            r.owner_id,
-            r.facility_id,
-            r.country,
-            r.note,
-            r.recorded_at,
-            r.log_index,
-        )
-        for r in rows
-    ]
+    return [from_row(CustodyEvent, r) for r in rows]
 
 
 def _check_event(

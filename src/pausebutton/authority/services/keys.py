@@ -15,9 +15,11 @@ from pausebutton.authority.services.base import (
     MEMBER,
     OPERATOR,
     Caller,
+    Result,
     Store,
     check_id,
     check_text,
+    from_row,
     owner_row,
     parse_hex,
     require,
@@ -29,7 +31,7 @@ from pausebutton.protocol.trustroot import Member
 
 
 @dataclass(frozen=True, slots=True)
-class ApiKey:
+class ApiKey(Result):
     key_id: str
     role: str
     name: str
@@ -37,7 +39,7 @@ class ApiKey:
 
 
 @dataclass(frozen=True, slots=True)
-class KeyListing:
+class KeyListing(Result):
     key_id: str
     role: str
     name: str
@@ -46,13 +48,13 @@ class KeyListing:
 
 
 @dataclass(frozen=True, slots=True)
-class RevokedKey:
+class RevokedKey(Result):
     key_id: str
     revoked: bool
 
 
 @dataclass(frozen=True, slots=True)
-class AuthEvent:
+class AuthEvent(Result):
     id: int
     at: int
     status: int
@@ -154,7 +156,7 @@ class KeyService:
     def list_keys(self) -> list[KeyListing]:
         with self.store.read() as conn:
             rows = conn.execute(select(t.api_keys).order_by(t.api_keys.c.created_at)).all()
-        out = [KeyListing(r.key_id, r.role, r.name, r.owner_id, bool(r.revoked)) for r in rows]
+        out = [from_row(KeyListing, r, revoked=bool(r.revoked)) for r in rows]
         out.extend(KeyListing(k, MEMBER, m.name, None, False) for k, m in self.members.items())
         return out
 
@@ -194,7 +196,7 @@ class KeyService:
             rows = conn.execute(
                 select(t.auth_events).order_by(t.auth_events.c.id.desc()).limit(limit)
             ).all()
-        return [AuthEvent(r.id, r.at, r.status, r.key_id, r.method, r.path, r.reason) for r in rows]
+        return [from_row(AuthEvent, r) for r in rows]
 
 
 def _key_exists(conn: Connection, kid: str) -> bool:

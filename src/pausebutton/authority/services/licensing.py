@@ -28,9 +28,11 @@ from pausebutton.authority.services.base import (
     MEMBER,
     OPERATOR,
     Caller,
+    Result,
     Store,
     b64,
     check_text,
+    from_row,
     int_text,
     owner_row,
     parse_hex,
@@ -45,7 +47,7 @@ from pausebutton.protocol.scopes import scope_from_json
 
 
 @dataclass(frozen=True, slots=True)
-class Application:
+class Application(Result):
     id: int
     owner_id: str
     run_id: str
@@ -66,7 +68,7 @@ class Application:
 
 
 @dataclass(frozen=True, slots=True)
-class IssuedLicense:
+class IssuedLicense(Result):
     license_id: int
     chip_id: str
     application_id: int
@@ -76,7 +78,7 @@ class IssuedLicense:
     not_before: int
     not_after: int
     issued_at: int
-    log_index: int
+    log_index: int | None
     envelope: str
     """Base64 of the signed License envelope."""
 
@@ -93,19 +95,7 @@ class _Window:
 
 
 def _license(r: Any) -> IssuedLicense:
-    return IssuedLicense(
-        r.license_id,
-        r.chip_id,
-        r.application_id,
-        r.owner_id,
-        r.run_id,
-        r.flop_budget,
-        r.not_before,
-        r.not_after,
-        r.issued_at,
-        r.log_index,
-        b64(bytes(r.envelope)),
-    )
+    return from_row(IssuedLicense, r, envelope=b64(bytes(r.envelope)))
 
 
 def _check_application(

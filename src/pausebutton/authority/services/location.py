@@ -12,7 +12,7 @@ from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from pausebutton.authority import tables as t
-from pausebutton.authority.services.base import Store, b64, page, retried
+from pausebutton.authority.services.base import Result, Store, b64, from_row, page, retried
 from pausebutton.errors import (
     ExpiredError,
     NotFoundError,
@@ -31,7 +31,7 @@ from pausebutton.protocol.messages import Measurement
 
 
 @dataclass(frozen=True, slots=True)
-class MeasurementReceipt:
+class MeasurementReceipt(Result):
     id: int
     chip_id: str
     landmark_id: str
@@ -43,22 +43,14 @@ class MeasurementReceipt:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredMeasurement:
-    id: int
-    chip_id: str
-    landmark_id: str
-    nonce: str
-    rtt_ms: float
-    time: int
-    lat: float
-    lon: float
+class StoredMeasurement(MeasurementReceipt):
     received_at: int
     envelope: str
     """Base64 of the landmark's signed Measurement envelope."""
 
 
 @dataclass(frozen=True, slots=True)
-class StoredCheck:
+class StoredCheck(Result):
     id: int
     chip_id: str
     facility_id: str
@@ -66,24 +58,9 @@ class StoredCheck:
     verdict: str
     landmarks: int
     least_distance_km: float
-    log_index: int
+    log_index: int | None
     alert_id: int | None
     result: dict[str, Any]
-
-
-def _check(m: Any) -> StoredCheck:
-    return StoredCheck(
-        id=m["id"],
-        chip_id=m["chip_id"],
-        facility_id=m["facility_id"],
-        time=m["time"],
-        verdict=m["verdict"],
-        landmarks=m["landmarks"],
-        least_distance_km=m["least_distance_km"],
-        log_index=m["log_index"],
-        alert_id=m["alert_id"],
-        result=m["result"],
-    )
 
 
 def _last_covered(conn: Connection, chip_id: str) -> int:
@@ -350,14 +327,14 @@ class LocationService:
             check_id = conn.execute(
                 insert(t.location_checks).values(**row).returning(t.location_checks.c.id)
             ).scalar_one()
-        return _check({**row, "id": int(check_id)})
+        return from_row(StoredCheck, row, id=int(check_id))
 
     def list_location_checks(
         self, *, chip_id: str | None = None, after: int = 0, limit: int = 1000
     ) -> list[StoredCheck]:
         stmt = page(t.location_checks, after, limit, chip_id=chip_id)
         with self.store.read() as conn:
-            return [_check(r._mapping) for r in conn.execute(stmt).all()]
+            return [from_row(StoredCheck, r) for r in conn.execute(stmt).all()]
 
     def list_location_measurements(
         self, chip_id: str, *, after: int = 0, limit: int = 1000
@@ -365,16 +342,12 @@ class LocationService:
         stmt = page(t.location_measurements, after, limit, chip_id=chip_id)
         with self.store.read() as conn:
             return [
-                StoredMeasurement(
-                    id=r.id,
-                    chip_id=r.chip_id,
-                    landmark_id=r.landmark_id,
-                    nonce=r.nonce,
+                from_row(
+                    StoredMeasurement,
+                    r,
                     rtt_ms=r.rtt_ns / 1e6,
-                    time=r.time,
                     lat=r.lat_e6 / 1e6,
                     lon=r.lon_e6 / 1e6,
-                    received_at=r.received_at,
                     envelope=b64(bytes(r.envelope)),
                 )
                 for r in conn.execute(stmt).all()

@@ -14,9 +14,11 @@ from pausebutton.authority.counters import next_value
 from pausebutton.authority.services.base import (
     MEMBER,
     Caller,
+    Result,
     Store,
     b64,
     check_text,
+    from_row,
     parse_hex,
     require,
     retried,
@@ -37,7 +39,7 @@ from pausebutton.protocol.trustroot import Member, TrustRoot
 
 
 @dataclass(frozen=True, slots=True)
-class Proposal:
+class Proposal(Result):
     id: int
     kind: str
     sequence: int
@@ -62,7 +64,7 @@ class SignedProposal(Proposal):
 
 
 @dataclass(frozen=True, slots=True)
-class Order:
+class Order(Result):
     sequence: int
     kind: str
     proposal_id: int
@@ -70,23 +72,13 @@ class Order:
     lifts: int | None
     active: bool
     assembled_at: int
-    log_index: int
+    log_index: int | None
     envelope: str
     """Base64 of the K-of-N signed order envelope."""
 
 
 def _order(r: Any) -> Order:
-    return Order(
-        r.sequence,
-        r.kind,
-        r.proposal_id,
-        r.scope,
-        r.lifts,
-        bool(r.active),
-        r.assembled_at,
-        r.log_index,
-        b64(bytes(r.envelope)),
-    )
+    return from_row(Order, r, active=bool(r.active), envelope=b64(bytes(r.envelope)))
 
 
 class OrderService:

@@ -4,7 +4,7 @@ DeviceCertificate and appended to the transparency log)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -12,11 +12,13 @@ from pausebutton.authority import tables as t
 from pausebutton.authority.services.base import (
     ADMIN,
     Caller,
+    Result,
     Store,
     b64,
     check_country,
     check_id,
     check_text,
+    from_row,
     owner_row,
     require,
     require_facility,
@@ -36,14 +38,14 @@ from pausebutton.protocol.trustroot import TrustRoot
 
 
 @dataclass(frozen=True, slots=True)
-class Owner:
+class Owner(Result):
     id: str
     name: str
     country: str
 
 
 @dataclass(frozen=True, slots=True)
-class OwnerDetail:
+class OwnerDetail(Result):
     id: str
     name: str
     country: str
@@ -52,7 +54,7 @@ class OwnerDetail:
 
 
 @dataclass(frozen=True, slots=True)
-class Facility:
+class Facility(Result):
     id: str
     name: str
     country: str
@@ -72,7 +74,7 @@ class FacilityDetail(Facility):
 
 
 @dataclass(frozen=True, slots=True)
-class Chip:
+class Chip(Result):
     chip_id: str
     serial: str
     model: str
@@ -86,7 +88,7 @@ class Chip:
     facility_id: str | None
     status: str
     registered_at: int
-    log_index: int
+    log_index: int | None
     last_report_sequence: int
 
 
@@ -119,38 +121,19 @@ def _refuse_second_identity(conn: Connection, cert: DeviceCertificate) -> None:
         )
 
 
-def _chip_fields(r: Any) -> dict[str, Any]:
-    return {
-        "chip_id": r.chip_id,
-        "serial": r.serial,
-        "model": r.model,
-        "vendor": r.vendor,
-        "device_key": bytes(r.device_key).hex(),
-        "firmware_floor": r.firmware_floor,
-        "peak_flops": r.peak_flops,
-        "owner_id": r.owner_id,
-        "facility_id": r.facility_id,
-        "status": r.status,
-        "registered_at": r.registered_at,
-        "log_index": r.log_index,
-        "last_report_sequence": r.report_seq,
-    }
+C = TypeVar("C", bound=Chip)
+F = TypeVar("F", bound=Facility)
 
 
-def _facility_fields(r: Any) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "name": r.name,
-        "country": r.country,
-        "latitude": r.latitude,
-        "longitude": r.longitude,
-        "power_mw": r.power_mw,
-        "owner_id": r.owner_id,
-        "verified": bool(r.verified),
-        "declared_chips": r.declared_chips,
-        "chip_model": r.chip_model,
-        "source": r.source,
-    }
+def _chip(cls: type[C], r: Any, **values: Any) -> C:
+    """A chip result from its row (the device key in hex; the chain head's sequence)."""
+    return from_row(
+        cls, r, device_key=bytes(r.device_key).hex(), last_report_sequence=r.report_seq, **values
+    )
+
+
+def _facility(cls: type[F], r: Any, **values: Any) -> F:
+    return from_row(cls, r, verified=bool(r.verified), **values)
 
 
 def _opt_float(value: float | None) -> float | None:
@@ -201,7 +184,7 @@ class RegistryService:
     def list_owners(self) -> list[Owner]:
         with self.store.read() as conn:
             rows = conn.execute(select(t.owners).order_by(t.owners.c.id)).all()
-        return [Owner(r.id, r.name, r.country) for r in rows]
+        return [from_row(Owner, r) for r in rows]
 
     def get_owner(self, owner_id: str) -> OwnerDetail:
         with self.store.read() as conn:
@@ -209,7 +192,7 @@ class RegistryService:
             chips = conn.execute(
                 select(func.count()).select_from(t.chips).where(t.chips.c.owner_id == owner_id)
             ).scalar_one()
-        return OwnerDetail(r.id, r.name, r.country, int(chips))
+        return from_row(OwnerDetail, r, chips=int(chips))
 
     # -- facilities ----------------------------------------------------------------------
 
@@ -293,7 +276,7 @@ class RegistryService:
         if country:
             stmt = stmt.where(t.facilities.c.country == country)
         with self.store.read() as conn:
-            return [Facility(**_facility_fields(r)) for r in conn.execute(stmt).all()]
+            return [_facility(Facility, r) for r in conn.execute(stmt).all()]
 
     def get_facility(self, facility_id: str) -> FacilityDetail:
         with self.store.read() as conn:
@@ -305,7 +288,7 @@ class RegistryService:
                 .select_from(t.chips)
                 .where(t.chips.c.facility_id == facility_id)
             ).scalar_one()
-        return FacilityDetail(**_facility_fields(r), registered_chips=int(n))
+        return _facility(FacilityDetail, r, registered_chips=int(n))
 
     # -- chips -------------------------------------------------------------------------------
 
@@ -374,8 +357,9 @@ class RegistryService:
             r = conn.execute(select(t.chips).where(t.chips.c.chip_id == chip_id)).first()
             if r is None:
                 raise NotFoundError(f"no chip {chip_id}", field="chip_id")
-            return ChipDetail(
-                **_chip_fields(r),
+            return _chip(
+                ChipDetail,
+                r,
                 certificate=b64(bytes(r.certificate)),
                 custody=custody_events(conn, chip_id),
             )
@@ -397,4 +381,4 @@ class RegistryService:
         if status:
             stmt = stmt.where(t.chips.c.status == status)
         with self.store.read() as conn:
-            return [Chip(**_chip_fields(r)) for r in conn.execute(stmt).all()]
+            return [_chip(Chip, r) for r in conn.execute(stmt).all()]

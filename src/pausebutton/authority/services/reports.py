@@ -21,8 +21,10 @@ from pausebutton.authority.services.base import (
     ADMIN,
     OPERATOR,
     Caller,
+    Result,
     Store,
     b64,
+    from_row,
     insert_many,
     page,
     require,
@@ -50,7 +52,7 @@ _REFUSALS = {
 
 
 @dataclass(frozen=True, slots=True)
-class Rejection:
+class Rejection(Result):
     index: int
     error: str
     field: str
@@ -58,7 +60,7 @@ class Rejection:
 
 
 @dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(Result):
     kind: str
     chip_id: str | None
     severity: str
@@ -66,7 +68,7 @@ class Alert:
 
 
 @dataclass(frozen=True, slots=True)
-class IngestResult:
+class IngestResult(Result):
     received: int
     accepted: int
     duplicates: int
@@ -75,7 +77,7 @@ class IngestResult:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredReport:
+class StoredReport(Result):
     chip_id: str
     sequence: int
     hash: str
@@ -91,12 +93,10 @@ class StoredReport:
 
 
 @dataclass(frozen=True, slots=True)
-class AlertRecord:
+class AlertRecord(Alert):
+    """A stored alert: the alert, then its id and time (the order of the JSON)."""
+
     id: int
-    kind: str
-    chip_id: str | None
-    severity: str
-    detail: dict[str, Any]
     created_at: int
 
 
@@ -383,18 +383,7 @@ class ReportService:
                 .limit(limit)
             ).all()
         return [
-            StoredReport(
-                chip_id=r.chip_id,
-                sequence=r.sequence,
-                hash=bytes(r.hash).hex(),
-                time=r.time,
-                flop_full=r.flop_full,
-                license_id=r.license_id,
-                license_flop_used=r.license_flop_used,
-                state=r.state,
-                received_at=r.received_at,
-                envelope=b64(bytes(r.envelope)),
-            )
+            from_row(StoredReport, r, hash=bytes(r.hash).hex(), envelope=b64(bytes(r.envelope)))
             for r in rows
         ]
 
@@ -412,10 +401,7 @@ class ReportService:
     ) -> list[AlertRecord]:
         stmt = page(t.alerts, after, limit, kind=kind, chip_id=chip_id)
         with self.store.read() as conn:
-            return [
-                AlertRecord(r.id, r.kind, r.chip_id, r.severity, r.detail, r.created_at)
-                for r in conn.execute(stmt).all()
-            ]
+            return [from_row(AlertRecord, r) for r in conn.execute(stmt).all()]
 
 
 def _report_row(cid: str, rep: UsageReport, h: bytes, data: bytes, now: int) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pausebutton.authority.counters import next_value
-from pausebutton.authority.services.base import Store, b64, parse_hex, retried
+from pausebutton.authority.services.base import Result, Store, b64, parse_hex, retried
 from pausebutton.errors import ServiceError
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.keys import KEY_ID_SIZE, PrivateKey
@@ -14,7 +14,7 @@ from pausebutton.protocol.messages import TimeToken
 
 
 @dataclass(frozen=True, slots=True)
-class IssuedTimeToken:
+class IssuedTimeToken(Result):
     time: int
     sequence: int
     chip_id: str | None

@@ -14,7 +14,6 @@ from pausebutton.authority.api.deps import (
     Operator,
     Service,
     State,
-    result_field,
 )
 from pausebutton.authority.api.models import (
     CBOR_BODY,
@@ -22,6 +21,12 @@ from pausebutton.authority.api.models import (
     LimitQuery,
     NameQuery,
     error_responses,
+)
+from pausebutton.authority.services.artifacts import (
+    ArtifactReport,
+    ArtifactReportsResult,
+    ProhibitedList,
+    PublishedList,
 )
 
 router = APIRouter(tags=["artifacts"])
@@ -32,7 +37,7 @@ WRITE = error_responses(400, *SIGNED_ERRORS, 409, 413, 422)
 @router.post(
     "/v1/prohibited",
     status_code=201,
-    response_model=m.PublishedOut,
+    response_model=PublishedList,
     responses=WRITE,
     openapi_extra=CBOR_BODY,
 )
@@ -45,25 +50,25 @@ async def publish_prohibited(request: Request, st: State, caller: Member) -> Any
     return out
 
 
-@router.get("/v1/prohibited", response_model=m.ProhibitedOut, responses=error_responses(404))
+@router.get("/v1/prohibited", response_model=ProhibitedList, responses=error_responses(404))
 def newest_prohibited(svc: Service) -> Any:
     """The newest published list: ``{sequence, issued_at, artifacts, log_index,
     envelope (base64)}``; 404 ``not_found`` before the first."""
     return svc.artifacts.newest_prohibited()
 
 
-@router.post("/v1/artifact-reports", response_model=m.ArtifactReportsOut, responses=WRITE)
+@router.post("/v1/artifact-reports", response_model=ArtifactReportsResult, responses=WRITE)
 def report_artifacts(st: State, body: m.ArtifactReportsIn, caller: Operator) -> Any:
     """Refused loads of prohibited artifacts, reported by node agents; each new one
     raises a ``prohibited_artifact`` alert (GET /v1/alerts)."""
     out = st.service.artifacts.report_artifacts(caller, [r.model_dump() for r in body.reports])
-    st.count("artifact_reports", result_field(out, "accepted"))
+    st.count("artifact_reports", out.accepted)
     return out
 
 
 @router.get(
     "/v1/artifact-reports",
-    response_model=list[m.ArtifactReportOut],
+    response_model=list[ArtifactReport],
     responses=error_responses(400, 422),
 )
 def list_artifact_reports(

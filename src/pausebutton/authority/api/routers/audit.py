@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query
 from pausebutton.authority.api import models as m
 from pausebutton.authority.api.deps import SIGNED_ERRORS, Admin, Service
 from pausebutton.authority.api.models import BIG, AfterQuery, error_responses
+from pausebutton.authority.services.keys import AuthEvent
 
 router = APIRouter(tags=["audit"])
 
@@ -30,7 +31,7 @@ def log_entries(
 
 @router.post(
     "/v1/audit/auth-events",
-    response_model=list[m.AuthEventOut],
+    response_model=list[AuthEvent],
     responses=error_responses(400, *SIGNED_ERRORS, 413, 422),
 )
 def auth_events(

@@ -13,7 +13,6 @@ from pausebutton.authority.api.deps import (
     Operator,
     Service,
     State,
-    result_field,
 )
 from pausebutton.authority.api.models import (
     AfterQuery,
@@ -22,6 +21,7 @@ from pausebutton.authority.api.models import (
     NameQuery,
     error_responses,
 )
+from pausebutton.authority.services.licensing import Application, IssuedLicense
 from pausebutton.protocol.flop import parse_flop
 
 router = APIRouter(tags=["licensing"])
@@ -39,7 +39,7 @@ def policy(svc: Service) -> Any:
 @router.post(
     "/v1/licenses/applications",
     status_code=201,
-    response_model=m.ApplicationOut,
+    response_model=Application,
     responses=WRITE,
 )
 def apply(st: State, body: m.ApplicationIn, caller: Operator) -> Any:
@@ -58,11 +58,11 @@ def apply(st: State, body: m.ApplicationIn, caller: Operator) -> Any:
         purpose=body.purpose,
         owner_id=body.owner_id,
     )
-    st.count("licenses_issued", len(result_field(out, "license_ids")))
+    st.count("licenses_issued", len(out.license_ids))
     return out
 
 
-@router.get("/v1/licenses/applications", response_model=list[m.ApplicationOut], responses=READ)
+@router.get("/v1/licenses/applications", response_model=list[Application], responses=READ)
 def list_applications(
     svc: Service,
     owner_id: NameQuery = None,
@@ -74,7 +74,7 @@ def list_applications(
 
 @router.get(
     "/v1/licenses/applications/{application_id}",
-    response_model=m.ApplicationOut,
+    response_model=Application,
     responses=READ,
 )
 def get_application(svc: Service, application_id: IdPath) -> Any:
@@ -83,16 +83,16 @@ def get_application(svc: Service, application_id: IdPath) -> Any:
 
 @router.post(
     "/v1/licenses/applications/{application_id}/approvals",
-    response_model=m.ApplicationOut,
+    response_model=Application,
     responses=WRITE,
 )
 def approve(st: State, application_id: IdPath, caller: Member) -> Any:
     out = st.service.licensing.approve(caller, application_id)
-    st.count("licenses_issued", len(result_field(out, "license_ids")))
+    st.count("licenses_issued", len(out.license_ids))
     return out
 
 
-@router.get("/v1/licenses", response_model=list[m.LicenseOut], responses=READ)
+@router.get("/v1/licenses", response_model=list[IssuedLicense], responses=READ)
 def list_licenses(
     svc: Service,
     chip_id: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
@@ -103,6 +103,6 @@ def list_licenses(
     return svc.licensing.list_licenses(chip_id=chip_id, owner_id=owner_id, after=after, limit=limit)
 
 
-@router.get("/v1/licenses/{license_id}", response_model=m.LicenseOut, responses=READ)
+@router.get("/v1/licenses/{license_id}", response_model=IssuedLicense, responses=READ)
 def get_license(svc: Service, license_id: IdPath) -> Any:
     return svc.licensing.get_license(license_id)

@@ -10,6 +10,11 @@ from fastapi.concurrency import run_in_threadpool
 from pausebutton.authority.api import models as m
 from pausebutton.authority.api.deps import SIGNED_ERRORS, Admin, Service, State
 from pausebutton.authority.api.models import CBOR_BODY, AfterQuery, LimitQuery, error_responses
+from pausebutton.authority.services.location import (
+    MeasurementReceipt,
+    StoredCheck,
+    StoredMeasurement,
+)
 
 router = APIRouter(tags=["location"])
 
@@ -19,7 +24,7 @@ ChipQuery = Annotated[str, Query(pattern="^[0-9a-f]{64}$")]
 @router.post(
     "/v1/location/measurements",
     status_code=201,
-    response_model=m.MeasurementOut,
+    response_model=MeasurementReceipt,
     responses=error_responses(400, 404, 413, 422),
     openapi_extra=CBOR_BODY,
 )
@@ -48,7 +53,7 @@ def run_location_checks(
 
 @router.get(
     "/v1/location/checks",
-    response_model=list[m.LocationCheckOut],
+    response_model=list[StoredCheck],
     responses=error_responses(400, 422),
 )
 def list_location_checks(
@@ -63,7 +68,7 @@ def list_location_checks(
 
 @router.get(
     "/v1/location/measurements",
-    response_model=list[m.MeasurementRecordOut],
+    response_model=list[StoredMeasurement],
     responses=error_responses(400, 422),
 )
 def list_location_measurements(

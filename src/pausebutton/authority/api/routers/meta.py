@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pausebutton.authority.api import models as m
 from pausebutton.authority.api.deps import Service, State
 from pausebutton.authority.api.metrics import CONTENT_TYPE
+from pausebutton.authority.services.audit import Stats
 from pausebutton.authority.services.base import b64
 
 router = APIRouter(tags=["meta"])
@@ -60,6 +61,6 @@ async def trust_root(st: State) -> Any:
     }
 
 
-@router.get("/v1/stats", response_model=m.StatsOut)
+@router.get("/v1/stats", response_model=Stats)
 def stats(svc: Service) -> Any:
     return svc.audit.stats()

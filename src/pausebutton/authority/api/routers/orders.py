@@ -12,8 +12,9 @@ from fastapi.responses import Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from pausebutton.authority.api import models as m
-from pausebutton.authority.api.deps import SIGNED_ERRORS, Member, Service, State, result_field
+from pausebutton.authority.api.deps import SIGNED_ERRORS, Member, Service, State
 from pausebutton.authority.api.models import AfterQuery, IdPath, LimitQuery, error_responses
+from pausebutton.authority.services.orders import Order, Proposal, SignedProposal
 from pausebutton.protocol.scopes import scope_from_json
 
 router = APIRouter(tags=["orders"])
@@ -22,7 +23,7 @@ READ = error_responses(400, 404, 422)  # 400: a value beyond the database column
 WRITE = error_responses(400, *SIGNED_ERRORS, 404, 409, 413, 422)
 
 
-@router.post("/v1/orders/proposals", status_code=201, response_model=m.ProposalOut, responses=WRITE)
+@router.post("/v1/orders/proposals", status_code=201, response_model=Proposal, responses=WRITE)
 def propose(svc: Service, body: m.ProposalIn, caller: Member) -> Any:
     scope = scope_from_json(body.scope.model_dump()) if body.scope else None
     return svc.orders.propose(
@@ -35,7 +36,7 @@ def propose(svc: Service, body: m.ProposalIn, caller: Member) -> Any:
     )
 
 
-@router.get("/v1/orders/proposals", response_model=list[m.ProposalOut], responses=READ)
+@router.get("/v1/orders/proposals", response_model=list[Proposal], responses=READ)
 def list_proposals(
     svc: Service,
     status: Annotated[Literal["open", "assembled"] | None, Query()] = None,
@@ -44,14 +45,14 @@ def list_proposals(
     return svc.orders.list_proposals(status=status, limit=limit)
 
 
-@router.get("/v1/orders/proposals/{proposal_id}", response_model=m.ProposalOut, responses=READ)
+@router.get("/v1/orders/proposals/{proposal_id}", response_model=Proposal, responses=READ)
 def get_proposal(svc: Service, proposal_id: IdPath) -> Any:
     return svc.orders.get_proposal(proposal_id)
 
 
 @router.post(
     "/v1/orders/proposals/{proposal_id}/signatures",
-    response_model=m.SignedProposalOut,
+    response_model=SignedProposal,
     responses=WRITE,
 )
 async def sign_proposal(st: State, proposal_id: IdPath, body: m.SignatureIn, caller: Member) -> Any:
@@ -62,13 +63,13 @@ async def sign_proposal(st: State, proposal_id: IdPath, body: m.SignatureIn, cal
         key_id_hex=body.key_id,
         sig_hex=body.sig,
     )
-    if result_field(out, "assembled_now"):
+    if out.assembled_now:
         st.count("orders_assembled")
         await st.feed.refresh()
     return out
 
 
-@router.get("/v1/orders", response_model=list[m.OrderOut], responses=READ)
+@router.get("/v1/orders", response_model=list[Order], responses=READ)
 def list_orders(
     svc: Service, after: AfterQuery = 0, active: bool | None = None, limit: LimitQuery = 1000
 ) -> Any:
@@ -115,6 +116,6 @@ async def stream_orders(request: Request, st: State, after: AfterQuery = 0) -> E
     return EventSourceResponse(events(), ping=15)
 
 
-@router.get("/v1/orders/{sequence}", response_model=m.OrderOut, responses=READ)
+@router.get("/v1/orders/{sequence}", response_model=Order, responses=READ)
 def get_order(svc: Service, sequence: IdPath) -> Any:
     return svc.orders.get_order(sequence)

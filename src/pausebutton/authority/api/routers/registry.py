@@ -20,7 +20,18 @@ from pausebutton.authority.api.models import (
     NameQuery,
     error_responses,
 )
+from pausebutton.authority.csvio import CsvImport
 from pausebutton.authority.services.base import unb64
+from pausebutton.authority.services.custody import CustodyEvent, CustodyRecord
+from pausebutton.authority.services.keys import ApiKey, KeyListing, RevokedKey
+from pausebutton.authority.services.registry import (
+    Chip,
+    ChipDetail,
+    Facility,
+    FacilityDetail,
+    Owner,
+    OwnerDetail,
+)
 
 router = APIRouter(tags=["registry"])
 
@@ -30,34 +41,34 @@ TEXT = "text/plain; charset=utf-8"
 CsvKind = Literal["owners", "facilities", "chips", "custody"]
 
 
-@router.post("/v1/owners", status_code=201, response_model=m.OwnerOut, responses=WRITE)
+@router.post("/v1/owners", status_code=201, response_model=Owner, responses=WRITE)
 def create_owner(svc: Service, body: m.OwnerIn, caller: Admin) -> Any:
     return svc.registry.create_owner(caller, id=body.id, name=body.name, country=body.country)
 
 
-@router.get("/v1/owners", response_model=list[m.OwnerOut])
+@router.get("/v1/owners", response_model=list[Owner])
 def list_owners(svc: Service) -> Any:
     return svc.registry.list_owners()
 
 
-@router.get("/v1/owners/{owner_id}", response_model=m.OwnerDetailOut, responses=READ)
+@router.get("/v1/owners/{owner_id}", response_model=OwnerDetail, responses=READ)
 def get_owner(svc: Service, owner_id: NamePath) -> Any:
     return svc.registry.get_owner(owner_id)
 
 
-@router.post("/v1/keys", status_code=201, response_model=m.KeyOut, responses=WRITE)
+@router.post("/v1/keys", status_code=201, response_model=ApiKey, responses=WRITE)
 def add_key(svc: Service, body: m.KeyIn, caller: Admin) -> Any:
     return svc.keys.add_key(
         caller, public_key=body.public_key, role=body.role, name=body.name, owner_id=body.owner_id
     )
 
 
-@router.get("/v1/keys", response_model=list[m.KeyListItemOut])
+@router.get("/v1/keys", response_model=list[KeyListing])
 def list_keys(svc: Service) -> Any:
     return svc.keys.list_keys()
 
 
-@router.post("/v1/keys/{key_id}/revoke", response_model=m.RevokedKeyOut, responses=WRITE)
+@router.post("/v1/keys/{key_id}/revoke", response_model=RevokedKey, responses=WRITE)
 def revoke_key(
     st: State, key_id: Annotated[str, Path(pattern="^[0-9a-f]{64}$")], caller: Admin
 ) -> Any:
@@ -66,12 +77,12 @@ def revoke_key(
     return out
 
 
-@router.post("/v1/facilities", status_code=201, response_model=m.FacilityOut, responses=WRITE)
+@router.post("/v1/facilities", status_code=201, response_model=Facility, responses=WRITE)
 def create_facility(svc: Service, body: m.FacilityIn, caller: Admin) -> Any:
     return svc.registry.create_facility(caller, **body.model_dump())
 
 
-@router.get("/v1/facilities", response_model=list[m.FacilityOut], responses=READ)
+@router.get("/v1/facilities", response_model=list[Facility], responses=READ)
 def list_facilities(
     svc: Service,
     country: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
@@ -81,14 +92,14 @@ def list_facilities(
     return svc.registry.list_facilities(country=country, limit=limit, offset=offset)
 
 
-@router.get("/v1/facilities/{facility_id}", response_model=m.FacilityDetailOut, responses=READ)
+@router.get("/v1/facilities/{facility_id}", response_model=FacilityDetail, responses=READ)
 def get_facility(svc: Service, facility_id: NamePath) -> Any:
     return svc.registry.get_facility(facility_id)
 
 
 @router.post(
     "/v1/facilities/{facility_id}/verification",
-    response_model=m.FacilityDetailOut,
+    response_model=FacilityDetail,
     responses=WRITE,
 )
 def verify_facility(
@@ -97,7 +108,7 @@ def verify_facility(
     return svc.registry.set_facility_verified(caller, facility_id, body.verified)
 
 
-@router.post("/v1/chips", status_code=201, response_model=m.ChipDetailOut, responses=WRITE)
+@router.post("/v1/chips", status_code=201, response_model=ChipDetail, responses=WRITE)
 def register_chip(st: State, body: m.ChipIn, caller: Admin) -> Any:
     cert = unb64(body.certificate, "certificate", 8192)
     out = st.service.registry.register_chip(
@@ -107,7 +118,7 @@ def register_chip(st: State, body: m.ChipIn, caller: Admin) -> Any:
     return out
 
 
-@router.get("/v1/chips", response_model=list[m.ChipOut], responses=READ)
+@router.get("/v1/chips", response_model=list[Chip], responses=READ)
 def list_chips(
     svc: Service,
     owner_id: NameQuery = None,
@@ -123,12 +134,12 @@ def list_chips(
     )
 
 
-@router.get("/v1/chips/{chip_id}", response_model=m.ChipDetailOut, responses=READ)
+@router.get("/v1/chips/{chip_id}", response_model=ChipDetail, responses=READ)
 def get_chip(svc: Service, chip_id: ChipIdPath) -> Any:
     return svc.registry.get_chip(chip_id)
 
 
-@router.get("/v1/chips/{chip_id}/custody", response_model=list[m.CustodyOut], responses=READ)
+@router.get("/v1/chips/{chip_id}/custody", response_model=list[CustodyEvent], responses=READ)
 def get_custody(svc: Service, chip_id: ChipIdPath) -> Any:
     return svc.custody.custody(chip_id)
 
@@ -136,7 +147,7 @@ def get_custody(svc: Service, chip_id: ChipIdPath) -> Any:
 @router.post(
     "/v1/chips/{chip_id}/custody",
     status_code=201,
-    response_model=m.CustodyRecordOut,
+    response_model=CustodyRecord,
     responses=WRITE,
 )
 def add_custody(svc: Service, chip_id: ChipIdPath, body: m.CustodyIn, caller: Admin) -> Any:
@@ -154,7 +165,7 @@ def export_csv(svc: Service, kind: CsvKind) -> Response:
 
 @router.post(
     "/v1/registry/{kind}.csv",
-    response_model=m.CsvImportOut,
+    response_model=CsvImport,
     responses=WRITE,
     openapi_extra={
         "requestBody": {

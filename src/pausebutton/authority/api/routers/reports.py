@@ -8,8 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from pausebutton import errors
-from pausebutton.authority.api import models as m
-from pausebutton.authority.api.deps import SIGNED_ERRORS, Operator, Service, State, result_field
+from pausebutton.authority.api.deps import SIGNED_ERRORS, Operator, Service, State
 from pausebutton.authority.api.models import (
     CBOR_BODY,
     AfterQuery,
@@ -17,6 +16,7 @@ from pausebutton.authority.api.models import (
     LimitQuery,
     error_responses,
 )
+from pausebutton.authority.services.reports import AlertRecord, IngestResult, StoredReport
 from pausebutton.protocol import encoding
 
 router = APIRouter(tags=["reports"])
@@ -26,7 +26,7 @@ READ = error_responses(400, 404, 422)  # 400: a value beyond the database column
 
 @router.post(
     "/v1/reports",
-    response_model=m.IngestOut,
+    response_model=IngestResult,
     responses=error_responses(400, *SIGNED_ERRORS, 413, 422),
     openapi_extra=CBOR_BODY,
 )
@@ -43,18 +43,18 @@ async def ingest(request: Request, st: State, caller: Operator) -> Any:
             "body must be a CBOR array of report envelopes (byte strings)", field="body"
         )
     out = await run_in_threadpool(st.service.reports.ingest, caller, value)
-    st.count("reports_accepted", result_field(out, "accepted"))
+    st.count("reports_accepted", out.accepted)
     return out
 
 
-@router.get("/v1/chips/{chip_id}/reports", response_model=list[m.ReportOut], responses=READ)
+@router.get("/v1/chips/{chip_id}/reports", response_model=list[StoredReport], responses=READ)
 def list_reports(
     svc: Service, chip_id: ChipIdPath, after: AfterQuery = 0, limit: LimitQuery = 1000
 ) -> Any:
     return svc.reports.list_reports(chip_id, after=after, limit=limit)
 
 
-@router.get("/v1/alerts", response_model=list[m.AlertOut], responses=READ)
+@router.get("/v1/alerts", response_model=list[AlertRecord], responses=READ)
 def list_alerts(
     svc: Service,
     after: AfterQuery = 0,

@@ -7,17 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from pausebutton.authority.api import models as m
-from pausebutton.authority.api.deps import State, result_field
+from pausebutton.authority.api.deps import State
 from pausebutton.authority.api.models import error_responses
 from pausebutton.authority.services.base import unb64
+from pausebutton.authority.services.timetokens import IssuedTimeToken
 
 router = APIRouter(tags=["time"])
 
 
 @router.get(
     "/v1/time",
-    response_model=m.TimeTokenOut,
+    response_model=IssuedTimeToken,
     responses={
         200: {"content": {"application/cbor": {"schema": {"type": "string", "format": "binary"}}}},
         **error_responses(422, 503),
@@ -34,6 +34,6 @@ def time_token(
     out = st.service.time.time_token(chip_id)
     st.count("time_tokens")
     if "application/cbor" in request.headers.get("accept", ""):
-        envelope = unb64(result_field(out, "envelope"), "envelope")
+        envelope = unb64(out.envelope, "envelope")
         return Response(envelope, media_type="application/cbor")
     return out
