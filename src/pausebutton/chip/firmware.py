@@ -561,7 +561,8 @@ class Firmware:
         if now >= rec.last_token_time + lic.max_offline:
             raise ExpiredError(
                 f"no time token within the license's max offline period of {lic.max_offline} s;"
-                " install a fresh time token first"
+                " install a fresh time token first",
+                cause="offline",
             )
         if rec.firmware_version < lic.firmware_floor:
             raise FirmwareTooOldError(
@@ -641,10 +642,20 @@ class Firmware:
         order = env.open_as(ResumeOrder)
         self.root.require_role(env, "pause")
         self._check_scope(order, "resume order")
-        self._check_order_sequence(order.sequence, "resume order")
         now = max(self.trusted_time, order.issued_at)
         pauses = self._live_pauses(now)
         target = next((p for p in pauses if p.sequence == order.lifts), None)
+        # A late resume (its log proof came after a later order was installed) is taken
+        # when the pause it lifts is held and not lifted: a pause never waits for the log,
+        # so a later pause may overtake a resume, and the chip must still converge.
+        late = (
+            order.sequence < self.record.order_seq
+            and target is not None
+            and target.lifted_at is None
+            and order.lifts < order.sequence
+        )
+        if not late:
+            self._check_order_sequence(order.sequence, "resume order")
         if target is None or target.lifted_at is not None:
             raise ScopeError(
                 f"resume {order.sequence} lifts pause {order.lifts}, not in force here"
@@ -653,7 +664,7 @@ class Firmware:
         lifted = dataclasses.replace(target, lifted_at=order.effective_at)
         record = dataclasses.replace(
             self._advance_time(order.issued_at),
-            order_seq=order.sequence,
+            order_seq=max(order.sequence, self.record.order_seq),
             pauses=tuple(lifted if p is target else p for p in pauses),
         )
         return self._outcome(
