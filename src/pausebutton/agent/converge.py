@@ -198,3 +198,32 @@ class Tracker:
             for p in sorted(self.pending.values(), key=lambda p: (p.kind, p.ident))
             if uuid in p.chips
         ]
+
+
+def throttle_reason(status: dict[str, Any]) -> str | None:
+    """Why a chip may not run at full rate, from its firmware ``status()`` (None if it may)."""
+    state = status.get("state")
+    if state == "licensed":
+        return None
+    if state == "tampered":
+        return f"tampered: {status.get('tamper_reason')}"
+    now = int(status.get("trusted_time", 0))
+    if state == "paused":
+        held = [
+            p["sequence"]
+            for p in status.get("pauses", [])
+            if p["effective_at"] <= now and (p["lifted_at"] is None or now < p["lifted_at"])
+        ]
+        return f"paused by order(s) {', '.join(map(str, held)) or '?'}"
+    if state == "exhausted":
+        return "the licence's FLOP budget is spent"
+    lic = status.get("license")
+    if lic is None:
+        return "no licence installed"
+    if now < lic["not_before"]:
+        return f"licence {lic['license_id']} not yet valid (chip time {now} < {lic['not_before']})"
+    if now >= lic["not_after"]:
+        return f"licence {lic['license_id']} expired at {lic['not_after']}"
+    if now >= lic["offline_deadline"]:
+        return "no time token within the licence's max offline period"
+    return f"throttled ({state})"

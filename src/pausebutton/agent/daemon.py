@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pausebutton import errors
-from pausebutton.agent.converge import Disposition, Tracker, backoff_delay
+from pausebutton.agent.converge import Disposition, Tracker, backoff_delay, throttle_reason
 from pausebutton.agent.enforcement import Enforcer
 from pausebutton.agent.ledger import ChipLedger, StateDirChip, encode_record
 from pausebutton.agent.nvml import GpuBackend, GpuInfo
@@ -621,10 +621,26 @@ class Agent(Converging):
         return self.lease
 
     def chip_status(self) -> dict[str, Any]:
-        return {
-            uuid: gpu.chip.firmware.status() | {"gpu": gpu.info.name, "serial": gpu.info.serial}
-            for uuid, gpu in self.gpus.items()
-        }
+        """Each chip's firmware status, why it is throttled (``throttled``, None when it
+        runs at full rate) and what it waits for (``waiting``: an order or licence it
+        was refused for a cause that heals, with the reason and the next retry). Without
+        an authority client, ``waiting`` is what the last running agent saved."""
+        now = self.clock()
+        out: dict[str, Any] = {}
+        for uuid, gpu in self.gpus.items():
+            status = gpu.chip.firmware.status()
+            waiting = (
+                self.tracker.for_gpu(uuid, now)
+                if self.client is not None
+                else self.saved_waiting.get(uuid, [])
+            )
+            out[uuid] = status | {
+                "gpu": gpu.info.name,
+                "serial": gpu.info.serial,
+                "throttled": throttle_reason(status),
+                "waiting": waiting,
+            }
+        return out
 
     def run(
         self,

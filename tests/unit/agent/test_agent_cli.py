@@ -227,3 +227,31 @@ def test_respond_to_a_location_challenge(cli, tmp_path, files):
         tmp_path / "resp2.cbor",
     )
     assert res.returncode != 0 and "not_found" in res.stderr
+
+
+def test_status_says_why_throttled_and_resync_needs_the_authority(cli, tmp_path, files):
+    trust, vendor, operator = files
+    state = tmp_path / "state"
+    args = ("--state", state, "--operator-key", operator, "--fake-gpus", "1")
+    res = cli(
+        "agent",
+        "run",
+        "--authority",
+        DEAD,
+        *args,
+        "--trust",
+        trust,
+        "--vendor-key",
+        vendor,
+        "--once",
+    )
+    assert res.returncode == 1
+    out = json.loads(res.stdout)
+    assert out["waiting"] == [] and out["refused"] == []
+    status = json.loads(cli("agent", "status", "--state", state, "--fake-gpus", "1").stdout)
+    ((_, chip),) = status.items()
+    assert chip["throttled"] == "no licence installed" and chip["waiting"] == []
+    res = cli("agent", "resync", "--authority", DEAD, *args)
+    assert res.returncode == 1 and "service" in res.stderr and "Traceback" not in res.stderr
+    doc = json.loads((state / "agent.json").read_text())
+    assert doc["order_cursor"] == 0
