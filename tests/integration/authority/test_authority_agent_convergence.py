@@ -333,3 +333,55 @@ def test_chips_converge_to_the_authority_under_faults(tmp_path: Path) -> None:
         f"\nconvergence ({backend}): {len(worst)} examples, worst {max(worst):.2f} s"
         f" (bound {BOUND:.0f} s)"
     )
+
+
+def test_running_agent_takes_a_resume_witnessed_after_it_arrived(tmp_path: Path) -> None:
+    """The lost resume, on a running agent: the resume arrives before any cosigned
+    checkpoint covers it (refused ``below_threshold``/``not_logged``); once the
+    witnesses cosign, the chips resume within seconds, with no restart."""
+    import threading
+
+    Convergence.tmp = tmp_path
+    Convergence.worst = []
+    machine = Convergence()
+    machine.start()
+    agent = machine.agent
+    agent.watch_timeout = 2.0
+    stop = threading.Event()
+    runner = threading.Thread(
+        target=agent.run,
+        args=(stop,),
+        kwargs={"report_interval": 0.5, "socket_path": tmp_path / "live.sock"},
+    )
+    runner.start()
+
+    def wait_for(paused: bool, within: float) -> float:
+        t0 = time.monotonic()
+        while any((g.chip.firmware.state is ChipState.PAUSED) != paused for g in gpus):
+            assert time.monotonic() - t0 < within, agent.chip_status()
+            time.sleep(0.02)
+        return time.monotonic() - t0
+
+    gpus = list(agent.gpus.values())
+    try:
+        machine._order("pause")
+        wait_for(True, 10)
+        (pause,) = machine._active_pauses()
+        machine._order("resume", lifts=pause)
+        deadline = time.monotonic() + 10
+        while not agent.tracker.pending:  # the resume came and waits for the witnesses
+            assert time.monotonic() < deadline, "the resume never reached the agent"
+            time.sleep(0.02)
+        assert all(g.chip.firmware.state is ChipState.PAUSED for g in gpus)
+        assert agent.order_cursor < agent.tracker.lowest("order")
+        time.sleep(1.0)
+        machine._cosign()
+        took = wait_for(False, 5)
+        print(f"\nresume installed {took:.2f} s after the witnesses cosigned")
+        assert not agent.tracker.pending and agent.tracker.refused == []
+    finally:
+        stop.set()
+        runner.join(20)
+        machine.server.close()
+        machine.stack.close()
+    assert not runner.is_alive()
