@@ -112,6 +112,8 @@ class Agent(Converging):
         self.backend = backend
         self.client = client
         self.verifier = log_stage(verifier)
+        self._log_check = verifier
+        """The log check as given (``BundleLogCheck`` keeps one bundle per round)."""
         self.enforcer = enforcer or Enforcer(backend)
         self.offline_grace = offline_grace
         self.watch_timeout = watch_timeout

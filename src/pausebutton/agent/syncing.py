@@ -68,6 +68,7 @@ class Converging:
     _watch_failures: int
     _checkpoint_seen: str | None
     _checkpoint_polled: float
+    _log_check: Any
 
     if TYPE_CHECKING:
 
@@ -131,6 +132,9 @@ class Converging:
         many chips took it."""
         data = base64.b64decode(row["envelope"])
         inclusion = self._inclusion(row)
+        new_round = getattr(self._log_check, "new_round", None)
+        if new_round is not None:
+            new_round()  # one bundle fetch for all chips, a fresh one each retry
         took = 0
         for uuid in uuids:
             gpu = self.gpus.get(uuid)
