@@ -8,7 +8,7 @@ agent rounds, agent restarts, dropped connections and authority restarts. When t
 faults stop (the witnesses cosign again, the network and the authority are up), every
 chip must hold the authority's state (paused exactly when a pause is in force there;
 the newest licence issued for it) within ``BOUND`` seconds. The worst convergence time
-seen is printed. SQLite by default; PostgreSQL when PB_TEST_POSTGRES_URL is set.
+seen is printed. On SQLite, and on PostgreSQL too when PB_TEST_POSTGRES_URL is set.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ def reset_postgres(url: str) -> None:
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
+PG_URL = os.environ.get("PB_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + ([pytest.param("postgresql", marks=pytest.mark.postgres)] if PG_URL else [])
 BOUND = 20.0
 """Seconds within which every chip holds the authority's state once the faults stop."""
 GPUS = 2
@@ -84,6 +86,8 @@ class Switch(httpx.BaseTransport):
 class Convergence(RuleBasedStateMachine):
     tmp: Path
     worst: list[float]
+    pg: str | None = None
+    """The PostgreSQL database to use (None: SQLite)."""
     examples = itertools.count()
 
     @initialize()
@@ -91,7 +95,7 @@ class Convergence(RuleBasedStateMachine):
         n = next(self.examples)
         self.dir = self.tmp / f"example-{n}"
         self.dir.mkdir()
-        pg = os.environ.get("PB_TEST_POSTGRES_URL")
+        pg = self.pg
         if pg:
             reset_postgres(pg)
         self.db_url = pg or f"sqlite:///{self.dir / 'authority.db'}"
@@ -314,10 +318,12 @@ class Convergence(RuleBasedStateMachine):
             self.stack.close()
 
 
-def test_chips_converge_to_the_authority_under_faults(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_chips_converge_to_the_authority_under_faults(tmp_path: Path, backend: str) -> None:
     worst: list[float] = []
     Convergence.tmp = tmp_path
     Convergence.worst = worst
+    Convergence.pg = PG_URL if backend == "postgresql" else None
     run_state_machine_as_test(
         Convergence,
         settings=settings(
@@ -328,7 +334,6 @@ def test_chips_converge_to_the_authority_under_faults(tmp_path: Path) -> None:
         ),
     )
     assert worst, "no example reached the convergence check"
-    backend = "postgresql" if os.environ.get("PB_TEST_POSTGRES_URL") else "sqlite"
     print(
         f"\nconvergence ({backend}): {len(worst)} examples, worst {max(worst):.2f} s"
         f" (bound {BOUND:.0f} s)"
@@ -343,6 +348,7 @@ def test_running_agent_takes_a_resume_witnessed_after_it_arrived(tmp_path: Path)
 
     Convergence.tmp = tmp_path
     Convergence.worst = []
+    Convergence.pg = PG_URL
     machine = Convergence()
     machine.start()
     agent = machine.agent
