@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from pausebutton import keystore
-from pausebutton.cli.common import EXIT_ERROR, EXIT_REJECTED, err, print_json
+from pausebutton.cli.common import EXIT_ERROR, EXIT_REJECTED, close_at_exit, err, print_json
 from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write, read_limited
 
@@ -146,6 +146,7 @@ def run(
     backend = _backend(fake_gpus)
     _enroll_if_new(state, backend, trust, vendor_key, region, owner)
     client = AuthorityClient(authority, keystore.read_private_key(operator_key), timeout=30)
+    close_at_exit(client.close)
     verifier = OnlineLogCheck(client) if log_check == "online" else BundleLogCheck(client)
     enforcer = Enforcer(backend, mode, dry_run=not enforce_for_real)
     agent = Agent(
@@ -225,6 +226,7 @@ def resync(
     logging.basicConfig(level=logging.INFO, format="agent: %(message)s")
     backend = _backend(fake_gpus)
     client = AuthorityClient(authority, keystore.read_private_key(operator_key), timeout=30)
+    close_at_exit(client.close)
     verifier = OnlineLogCheck(client) if log_check == "online" else BundleLogCheck(client)
     enforcer = Enforcer(backend)
     agent = Agent(state, backend, client, verifier=verifier, enforcer=enforcer)
