@@ -111,8 +111,8 @@ class Pending:
         return {
             "kind": self.kind,
             "id": self.ident,
-            "waiting_for": sorted({d.value for d, _ in self.chips.values()}),
-            "reasons": {u: m for u, (_, m) in sorted(self.chips.items())},
+            "waiting_for": sorted({d.value for d, _ in list(self.chips.values())}),
+            "reasons": {u: m for u, (_, m) in sorted(list(self.chips.items()))},
             "attempts": self.attempts,
             "waiting_s": round(now - self.since, 3),
             "next_retry_s": round(max(0.0, self.due - now), 3),
@@ -168,36 +168,42 @@ class Tracker:
         item.due = now + backoff_delay(item.attempts + 1, self.rand())
         item.attempts += 1
 
+    def items(self) -> list[Pending]:
+        """The waiting items (a copy: the agent's order watcher and its main loop both
+        read and change the tracker)."""
+        return list(self.pending.values())
+
     def due(self, kind: str, now: float) -> list[Pending]:
         return sorted(
-            (p for p in self.pending.values() if p.kind == kind and p.due <= now),
+            (p for p in self.items() if p.kind == kind and p.due <= now),
             key=lambda p: p.ident,
         )
 
     def waiting_for(self, disposition: Disposition) -> bool:
-        return any(d is disposition for p in self.pending.values() for d, _ in p.chips.values())
+        return any(d is disposition for p in self.items() for d, _ in list(p.chips.values()))
 
     def poke(self, disposition: Disposition, now: float) -> int:
         """What waits for ``disposition`` is due now (a new checkpoint, a new time token)."""
         count = 0
-        for item in self.pending.values():
-            if any(d is disposition for d, _ in item.chips.values()):
+        for item in self.items():
+            if any(d is disposition for d, _ in list(item.chips.values())):
                 item.due = min(item.due, now)
                 count += 1
         return count
 
     def next_due(self) -> float | None:
-        return min((p.due for p in self.pending.values()), default=None)
+        return min((p.due for p in self.items()), default=None)
 
     def lowest(self, kind: str) -> int | None:
-        return min((p.ident for p in self.pending.values() if p.kind == kind), default=None)
+        return min((p.ident for p in self.items() if p.kind == kind), default=None)
 
     def for_gpu(self, uuid: str, now: float) -> list[dict[str, Any]]:
-        return [
-            p.summary(now) | {"reason": p.chips[uuid][1], "waiting_for": p.chips[uuid][0].value}
-            for p in sorted(self.pending.values(), key=lambda p: (p.kind, p.ident))
-            if uuid in p.chips
-        ]
+        out = []
+        for p in sorted(self.items(), key=lambda p: (p.kind, p.ident)):
+            why = p.chips.get(uuid)
+            if why is not None:
+                out.append(p.summary(now) | {"reason": why[1], "waiting_for": why[0].value})
+        return out
 
 
 def throttle_reason(status: dict[str, Any]) -> str | None:

@@ -385,8 +385,8 @@ class Agent(Converging):
             return False
         waiting = any(
             d is Disposition.WAIT_TIME and (p.attempts == 0 or p.due <= self.clock())
-            for p in self.tracker.pending.values()
-            for d, _ in p.chips.values()
+            for p in self.tracker.items()
+            for d, _ in list(p.chips.values())
         )
         if not (force or waiting) and self.token_age() < self.time_refresh_interval():
             return False

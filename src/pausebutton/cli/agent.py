@@ -173,7 +173,7 @@ def run(
 def _round_result(agent: Any, enforcer: Any) -> None:
     """Print one round's result; exit 1 if the authority failed, 3 if a chip refused an
     order or licence (permanently, or for now: it waits for the log or for time)."""
-    pending = sorted(agent.tracker.pending.values(), key=lambda p: (p.kind, p.ident))
+    pending = sorted(agent.tracker.items(), key=lambda p: (p.kind, p.ident))
     now = agent.clock()
     waiting = [p.summary(now) for p in pending]
     print_json(
