@@ -191,6 +191,11 @@ class Tracker:
                 count += 1
         return count
 
+    def poke_all(self, now: float) -> None:
+        """Everything waiting is due now (a full round of the agent tries it all)."""
+        for item in self.items():
+            item.due = min(item.due, now)
+
     def next_due(self) -> float | None:
         return min((p.due for p in self.items()), default=None)
 

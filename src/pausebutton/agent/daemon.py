@@ -510,8 +510,10 @@ class Agent(Converging):
                 self.enforcer.restrict(uuid)
 
     def tick(self, *, watch: float = 0.0, force_time: bool = False) -> None:
-        """One full round (tests call it directly; ``run`` loops it)."""
+        """One full round (tests call it directly; ``run`` loops it): every waiting
+        order and licence is tried again, whatever its backoff."""
         with self._lock:
+            self.tracker.poke_all(self.clock())
             self.advance_clock()
             self.sync_orders(watch)
             self.sync_licenses()

@@ -126,7 +126,12 @@ def run(
         ),
     ] = 300.0,
     once: Annotated[
-        bool, typer.Option("--once", help="Run one round, print the chips' status and exit.")
+        bool,
+        typer.Option(
+            "--once",
+            help="Run one round, print the chips' status, what they wait for and what they"
+            " refused, and exit (3 if a chip refused or still waits for something).",
+        ),
     ] = False,
 ) -> None:
     """Run the agent: enroll on first use, then keep every GPU's chip in step with the
