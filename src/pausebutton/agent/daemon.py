@@ -3,7 +3,8 @@
 State directory (everything the agent keeps; a restart keeps every counter)::
 
     STATE/agent.json              bound GPUs (UUID, serial, chip id), order cursor,
-                                  last NVML energy readings, undelivered report count
+                                  last NVML energy readings, refused licence ids,
+                                  what each chip waits for (``agent status``)
     STATE/trust-root.cbor         the pinned trust root
     STATE/gpus/<UUID>/            one chip's secure NVM (pausebutton.chip.nvm) and
                                   its DeviceCertificate (certificate.cbor)
@@ -20,6 +21,8 @@ authority's newest prohibited-artifacts list (``/v1/prohibited``), books the
 energy NVML measured since the last round into each chip, and sends the chips'
 signed, hash-chained usage reports in one batch, and the guards' refused-load
 reports (kept in artifact-reports.jsonl until the authority acknowledges them).
+An order or licence a chip refuses for a cause that heals is retried until it
+installs (``pausebutton.agent.syncing``: the convergence half of the agent).
 
 Safe state: if the authority cannot be reached for ``offline_grace`` seconds,
 or it rejects the operator key (revoked), every lease step is refused with the
