@@ -142,8 +142,12 @@ class Feed:
         return {"orders": [r for r in self.rows if r["sequence"] > after]}
 
 
+_BACKENDS: dict[str, FakeBackend] = {}
+
+
 def _agent(lab, state, client, witnesses, now, n=1):
-    backend = FakeBackend(n)
+    # a restart sees the same GPUs: one fake backend per state directory
+    backend = _BACKENDS.setdefault(str(state), FakeBackend(n))
     if not (state / "agent.json").exists():
         Agent.enroll(
             state,
