@@ -3,7 +3,8 @@
 State directory (everything the agent keeps; a restart keeps every counter)::
 
     STATE/agent.json              bound GPUs (UUID, serial, chip id), order cursor,
-                                  last NVML energy readings, undelivered report count
+                                  last NVML energy readings, refused licence ids,
+                                  what each chip waits for (``agent status``)
     STATE/trust-root.cbor         the pinned trust root
     STATE/gpus/<UUID>/            one chip's secure NVM (pausebutton.chip.nvm) and
                                   its DeviceCertificate (certificate.cbor)
@@ -20,6 +21,8 @@ authority's newest prohibited-artifacts list (``/v1/prohibited``), books the
 energy NVML measured since the last round into each chip, and sends the chips'
 signed, hash-chained usage reports in one batch, and the guards' refused-load
 reports (kept in artifact-reports.jsonl until the authority acknowledges them).
+An order or licence a chip refuses for a cause that heals is retried until it
+installs (``pausebutton.agent.syncing``: the convergence half of the agent).
 
 Safe state: if the authority cannot be reached for ``offline_grace`` seconds,
 or it rejects the operator key (revoked), every lease step is refused with the
@@ -34,6 +37,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,10 +45,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pausebutton import errors
-from pausebutton.agent import logcheck
+from pausebutton.agent.converge import Disposition, Tracker, backoff_delay, throttle_reason
 from pausebutton.agent.enforcement import Enforcer
 from pausebutton.agent.ledger import ChipLedger, StateDirChip, encode_record
 from pausebutton.agent.nvml import GpuBackend, GpuInfo
+from pausebutton.agent.syncing import Converging, log_stage
 from pausebutton.chip.firmware import ChipState, InclusionVerifier, provision
 from pausebutton.chip.nvm import FileNvm
 from pausebutton.fsutil import atomic_write, read_limited
@@ -89,7 +94,7 @@ class AgentStatus:
     errors: list[str] = field(default_factory=list)
 
 
-class Agent:
+class Agent(Converging):
     """The agent over a state directory, a GPU backend and an authority client."""
 
     def __init__(
@@ -104,11 +109,14 @@ class Agent:
         watch_timeout: float = 10.0,
         time_refresh: float = 300.0,
         clock: Any = time.monotonic,
+        rand: Any = random.random,
     ) -> None:
         self.dir = Path(state)
         self.backend = backend
         self.client = client
-        self.verifier = verifier
+        self.verifier = log_stage(verifier)
+        self._log_check = verifier
+        """The log check as given (``BundleLogCheck`` keeps one bundle per round)."""
         self.enforcer = enforcer or Enforcer(backend)
         self.offline_grace = offline_grace
         self.watch_timeout = watch_timeout
@@ -118,9 +126,23 @@ class Agent:
         self.started = clock()
         self._clock_mark = self.started
         self._orders_failed = False
+        self._watch_failures = 0
+        self.tracker = Tracker(rand)
+        """Healable refusals being retried, permanent ones reported (``converge``)."""
+        self._checkpoint_seen: str | None = None
+        self._checkpoint_polled = float("-inf")
         doc = self._read_state()
+        self.saved_waiting: dict[str, Any] = (
+            doc["waiting"] if isinstance(doc.get("waiting"), dict) else {}
+        )
+        """What the last running agent said each GPU waited for (``agent status``)."""
         try:
             self.order_cursor: int = int(doc.get("order_cursor", 0))
+            """Every order up to this sequence is settled on every chip: held, not for it,
+            or permanently refused. It never moves past an order a chip still waits for."""
+            self.licences_refused: dict[str, list[int]] = {
+                str(u): [int(i) for i in ids] for u, ids in doc.get("licences_refused", {}).items()
+            }
             self.energy: dict[str, int] = {k: int(v) for k, v in doc.get("energy", {}).items()}
             bound: dict[str, dict[str, str]] = {
                 str(u): {k: str(v) for k, v in m.items()} for u, m in doc["gpus"].items()
@@ -147,10 +169,12 @@ class Agent:
                     f" {meta.get('serial')!r}",
                     uuid=uuid,
                 )
-            chip = StateDirChip(self.dir / "gpus" / uuid, verifier=verifier)
+            chip = StateDirChip(self.dir / "gpus" / uuid, verifier=self.verifier)
             if chip.firmware.record.chip_id.hex() != meta.get("chip_id"):
                 raise errors.CorruptStateError(f"GPU {uuid}: the chip id in NVM does not match")
             self.gpus[uuid] = GpuChip(info, chip, ChipLedger(chip))
+        self._watch_after = self.order_cursor
+        """The newest order sequence fetched (the long-poll waits for one above it)."""
         if not self.gpus:
             raise errors.CorruptStateError(f"{self.dir}: no GPU is bound to this agent state")
         prohibited = self.dir / PROHIBITED_FILE
@@ -187,6 +211,9 @@ class Agent:
             },
             "order_cursor": self.order_cursor,
             "energy": self.energy,
+            "licences_refused": self.licences_refused,
+            "waiting": {u: self.tracker.for_gpu(u, self.clock()) for u in self.gpus},
+            "refused": self.tracker.refused[-20:],
         }
         atomic_write(self.dir / STATE_FILE, json.dumps(doc, indent=1, sort_keys=True).encode())
 
@@ -333,71 +360,6 @@ class Agent:
 
     # -- rounds ------------------------------------------------------------------------------
 
-    def sync_orders(self, timeout: float = 0.0) -> int:
-        """Fetch and install orders newer than the cursor (long-poll up to ``timeout``)."""
-        if self.client is None:
-            return 0
-        try:
-            answer = self.client.watch(after=self.order_cursor, timeout=timeout)
-        except errors.PausebuttonError as exc:
-            self._contact_failed(exc)
-            self._orders_failed = True
-            return 0
-        self._orders_failed = False
-        self._contact_ok()
-        orders = answer.get("orders", []) if isinstance(answer, dict) else []
-        count = 0
-        with self._lock:
-            if orders:
-                self.advance_clock()
-            retry_after: int | None = None
-            for order in orders:
-                data = base64.b64decode(order["envelope"])
-                results = self.install_everywhere(data, self._inclusion(order))
-                sequence = int(order["sequence"])
-                not_logged = f"rejected: {errors.NotLoggedError.code}:"
-                if retry_after is None and any(r.startswith(not_logged) for r in results.values()):
-                    # A resume whose log proof is not witnessed yet: keep the cursor before
-                    # it so the next sync retries it. Later orders are still installed now
-                    # (a pause must never wait for the log).
-                    retry_after = sequence - 1
-                if retry_after is None:
-                    self.order_cursor = max(self.order_cursor, sequence)
-                count += 1
-            if count:
-                self._write_state()
-        return count
-
-    @staticmethod
-    def _inclusion(row: dict[str, Any]) -> bytes | None:
-        """The inclusion bundle the authority sent (base64), else its log index token."""
-        if row.get("inclusion"):
-            return base64.b64decode(row["inclusion"])
-        if isinstance(row.get("log_index"), int):
-            return logcheck.token(row["log_index"])
-        return None
-
-    def sync_licenses(self) -> int:
-        if self.client is None:
-            return 0
-        installed = 0
-        for gpu in self.gpus.values():
-            after = gpu.chip.firmware.record.max_license_id
-            try:
-                rows = self.client.get("/v1/licenses", chip_id=gpu.chip_id, after=after)
-            except errors.PausebuttonError as exc:
-                self._contact_failed(exc)
-                return installed
-            self._contact_ok()
-            for row in rows:
-                data = base64.b64decode(row["envelope"])
-                try:
-                    self._install(gpu, data, self._inclusion(row))
-                    installed += 1
-                except errors.PausebuttonError as exc:
-                    log.warning("GPU %s: license %s rejected: %s", gpu.info.uuid, row, exc)
-        return installed
-
     def time_refresh_interval(self) -> float:
         """Seconds between time tokens: ``time_refresh``, and at most half the shortest
         ``max_offline`` of the chips' active licences (so one missed fetch never throttles)."""
@@ -417,11 +379,19 @@ class Agent:
         ]
         return max(ages, default=0)
 
-    def sync_time(self) -> bool:
+    def sync_time(self, *, force: bool = False) -> bool:
         """Fetch a time token from the authority and install it on every chip when the
-        newest one installed is older than the refresh interval. A failure counts as a
-        failed contact (the offline grace applies) and never raises."""
-        if self.client is None or self.token_age() < self.time_refresh_interval():
+        newest one installed is older than the refresh interval, or a chip waits for time
+        (its refusal then is retried at once). A failure counts as a failed contact (the
+        offline grace applies) and never raises."""
+        if self.client is None:
+            return False
+        waiting = any(
+            d is Disposition.WAIT_TIME and (p.attempts == 0 or p.due <= self.clock())
+            for p in self.tracker.items()
+            for d, _ in list(p.chips.values())
+        )
+        if not (force or waiting) and self.token_age() < self.time_refresh_interval():
             return False
         try:
             data = self.client.time_token()
@@ -431,7 +401,10 @@ class Agent:
         self._contact_ok()
         with self._lock:
             results = self.install_everywhere(data)
-        return any(not r.startswith("rejected:") for r in results.values())
+        took = any(not r.startswith("rejected:") for r in results.values())
+        if took or waiting:
+            self.tracker.poke(Disposition.WAIT_TIME, self.clock())
+        return took
 
     def advance_clock(self) -> None:
         """Count the cycles of the time elapsed (host monotonic clock, the chips'
@@ -539,13 +512,16 @@ class Agent:
             else:
                 self.enforcer.restrict(uuid)
 
-    def tick(self, *, watch: float = 0.0) -> None:
-        """One full round (tests call it directly; ``run`` loops it)."""
+    def tick(self, *, watch: float = 0.0, force_time: bool = False) -> None:
+        """One full round (tests call it directly; ``run`` loops it): every waiting
+        order and licence is tried again, whatever its backoff."""
         with self._lock:
+            self.tracker.poke_all(self.clock())
             self.advance_clock()
             self.sync_orders(watch)
             self.sync_licenses()
-            self.sync_time()
+            self.sync_time(force=force_time)
+            self.retry_due()
             self.sync_prohibited()
             self.meter_energy()
             self.make_reports()
@@ -652,10 +628,26 @@ class Agent:
         return self.lease
 
     def chip_status(self) -> dict[str, Any]:
-        return {
-            uuid: gpu.chip.firmware.status() | {"gpu": gpu.info.name, "serial": gpu.info.serial}
-            for uuid, gpu in self.gpus.items()
-        }
+        """Each chip's firmware status, why it is throttled (``throttled``, None when it
+        runs at full rate) and what it waits for (``waiting``: an order or licence it
+        was refused for a cause that heals, with the reason and the next retry). Without
+        an authority client, ``waiting`` is what the last running agent saved."""
+        now = self.clock()
+        out: dict[str, Any] = {}
+        for uuid, gpu in self.gpus.items():
+            status = gpu.chip.firmware.status()
+            waiting = (
+                self.tracker.for_gpu(uuid, now)
+                if self.client is not None
+                else self.saved_waiting.get(uuid, [])
+            )
+            out[uuid] = status | {
+                "gpu": gpu.info.name,
+                "serial": gpu.info.serial,
+                "throttled": throttle_reason(status),
+                "waiting": waiting,
+            }
+        return out
 
     def run(
         self,
@@ -671,12 +663,19 @@ class Agent:
 
         def orders() -> None:
             while not stop.is_set():
-                got = self.sync_orders(self.watch_timeout)
+                try:
+                    got = self.converge(self.watch_timeout)
+                except errors.PausebuttonError as exc:  # a chip's state dir, say: retried
+                    self.status.errors.append(str(exc))
+                    log.warning("orders: %s", exc)
+                    got = 0
+                    self._watch_failures += 1
                 if got:
                     with self._lock:
                         self.enforce()
-                elif self._orders_failed:
-                    stop.wait(1.0)  # the authority is down: retry once a second
+                elif self._orders_failed or self._watch_failures:
+                    # the authority is down: back off (jittered), at most CAP apart
+                    stop.wait(backoff_delay(self._watch_failures - 1, random.random()))
 
         watcher = threading.Thread(target=orders, name="orders", daemon=True)
         watcher.start()

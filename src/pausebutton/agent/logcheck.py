@@ -38,9 +38,27 @@ class BundleLogCheck:
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        self._round: dict[int, bytes] | None = None
+        self.fetches = 0
+
+    def new_round(self) -> None:
+        """Forget the bundles fetched: the agent calls this before it offers one object
+        to its chips, so all of them share one fetch and a retry gets a fresh bundle.
+        Until the first call every check fetches its own."""
+        self._round = {}
 
     def fetch(self, index: int) -> bytes:
+        if self._round is None:
+            return self._fetch(index)
+        held = self._round.get(index)
+        if held is None:
+            held = self._round[index] = self._fetch(index)
+        return held
+
+    def _fetch(self, index: int) -> bytes:
         import httpx
+
+        self.fetches += 1
 
         url = f"{self.client.base_url}/v1/log/bundle"
         try:

@@ -175,6 +175,10 @@ class AuthorityClient:
         except (TypeError, KeyError, ValueError, binascii.Error):
             raise errors.ServiceError("the authority sent no usable time token") from None
 
+    def checkpoint(self) -> str:
+        """The log's latest checkpoint note (text), cosignatures included."""
+        return str(self.get("/v1/log/checkpoint"))
+
     def watch(self, after: int = 0, timeout: float = 30.0) -> dict[str, Any]:
         out: dict[str, Any] = self.request(
             "GET",

@@ -96,7 +96,8 @@ def _check_license_time(record: ChipRecord, lic: License, now: int) -> None:
     if now >= record.last_token_time + lic.max_offline:
         raise ExpiredError(
             f"no time token within the license's max offline period of {lic.max_offline} s;"
-            " install a fresh time token first"
+            " install a fresh time token first",
+            cause="offline",
         )
 
 

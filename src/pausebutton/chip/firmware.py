@@ -288,15 +288,26 @@ class Firmware:
         order = env.open_as(ResumeOrder)
         self.root.require_role(env, "pause")
         check_order_scope(self.record, order, "resume order")
-        check_order_sequence(self.record, order.sequence, "resume order")
         now = max(self.trusted_time, order.issued_at)
         pauses = derived.live_pauses(self.record, now)
+        held = next((p for p in pauses if p.sequence == order.lifts), None)
+        # A late resume (its log proof came after a later order was installed) is taken
+        # when the pause it lifts is held and not lifted: a pause never waits for the log,
+        # so a later pause may overtake a resume, and the chip must still converge.
+        late = (
+            order.sequence < self.record.order_seq
+            and held is not None
+            and held.lifted_at is None
+            and order.lifts < order.sequence
+        )
+        if not late:
+            check_order_sequence(self.record, order.sequence, "resume order")
         target = lifted_pause(pauses, order)
         self._verifier(self.root, data, inclusion)
         lifted = dataclasses.replace(target, lifted_at=order.effective_at)
         record = dataclasses.replace(
             derived.advance_time(self.record, order.issued_at),
-            order_seq=order.sequence,
+            order_seq=max(order.sequence, self.record.order_seq),
             pauses=tuple(lifted if p is target else p for p in pauses),
         )
         return self._outcome(

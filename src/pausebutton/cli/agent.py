@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from pausebutton import keystore
-from pausebutton.cli.common import EXIT_ERROR, err, print_json
+from pausebutton.cli.common import EXIT_ERROR, EXIT_REJECTED, close_at_exit, err, print_json
 from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write, read_limited
 
@@ -130,7 +130,12 @@ def run(
         ),
     ] = 300.0,
     once: Annotated[
-        bool, typer.Option("--once", help="Run one round, print the chips' status and exit.")
+        bool,
+        typer.Option(
+            "--once",
+            help="Run one round, print the chips' status, what they wait for and what they"
+            " refused, and exit (3 if a chip refused or still waits for something).",
+        ),
     ] = False,
 ) -> None:
     """Run the agent: enroll on first use, then keep every GPU's chip in step with the
@@ -150,6 +155,7 @@ def run(
     backend = _backend(fake_gpus, state, enroll=trust is not None and vendor_key is not None)
     _enroll_if_new(state, backend, trust, vendor_key, region, owner)
     client = AuthorityClient(authority, keystore.read_private_key(operator_key), timeout=30)
+    close_at_exit(client.close)
     verifier = OnlineLogCheck(client) if log_check == "online" else BundleLogCheck(client)
     enforcer = Enforcer(backend, mode, dry_run=not enforce_for_real)
     agent = Agent(
@@ -163,16 +169,7 @@ def run(
     )
     if once:
         agent.tick()
-        print_json(
-            {
-                "chips": agent.chip_status(),
-                "errors": agent.status.errors,
-                "enforcement": [a.__dict__ for a in enforcer.actions],
-            }
-        )
-        if agent.status.errors:
-            err.print(f"error: {agent.status.errors[-1]}", markup=False)
-            raise typer.Exit(EXIT_ERROR)
+        _round_result(agent, enforcer)
         return
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -182,9 +179,74 @@ def run(
     agent.run(stop, report_interval=report_interval, socket_path=path)
 
 
+def _round_result(agent: Any, enforcer: Any) -> None:
+    """Print one round's result; exit 1 if the authority failed, 3 if a chip refused an
+    order or licence (permanently, or for now: it waits for the log or for time)."""
+    pending = sorted(agent.tracker.items(), key=lambda p: (p.kind, p.ident))
+    now = agent.clock()
+    waiting = [p.summary(now) for p in pending]
+    print_json(
+        {
+            "chips": agent.chip_status(),
+            "errors": agent.status.errors,
+            "waiting": waiting,
+            "refused": agent.tracker.refused,
+            "enforcement": [a.__dict__ for a in enforcer.actions],
+        }
+    )
+    if agent.status.errors:
+        err.print(f"error: {agent.status.errors[-1]}", markup=False)
+        raise typer.Exit(EXIT_ERROR)
+    for item in agent.tracker.refused:
+        err.print(
+            f"refused: {item['kind']} {item['id']} on GPU {item['gpu']}: {item['error']}:"
+            f" {item['message']}",
+            markup=False,
+        )
+    for item in waiting:
+        for gpu, reason in item["reasons"].items():
+            err.print(f"waiting: {item['kind']} {item['id']} on GPU {gpu}: {reason}", markup=False)
+    if agent.tracker.refused or waiting:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+@app.command("resync")
+def resync(
+    authority: Annotated[str, typer.Option("--authority", help="The authority's base URL.")],
+    state: StateOpt,
+    operator_key: Annotated[
+        Path, typer.Option("--operator-key", help="The operator's key file (signs reports).")
+    ],
+    fake_gpus: FakeOpt = None,
+    log_check: Annotated[
+        str, typer.Option(help="'proof' (default) or 'online', as for `agent run`.")
+    ] = "proof",
+) -> None:
+    """Force a full catch-up: forget the order cursor and every remembered refusal, fetch
+    every order and licence again and a fresh time token, install what the chips lack,
+    print the result as `agent run --once` does (exit 3 if something is still refused)."""
+    from pausebutton.agent.daemon import Agent
+    from pausebutton.agent.enforcement import Enforcer
+    from pausebutton.agent.logcheck import BundleLogCheck, OnlineLogCheck
+    from pausebutton.authority.client import AuthorityClient
+
+    if log_check not in ("proof", "online"):
+        raise UsageError("--log-check must be 'proof' or 'online'")
+    logging.basicConfig(level=logging.INFO, format="agent: %(message)s")
+    backend = _backend(fake_gpus, state)
+    client = AuthorityClient(authority, keystore.read_private_key(operator_key), timeout=30)
+    close_at_exit(client.close)
+    verifier = OnlineLogCheck(client) if log_check == "online" else BundleLogCheck(client)
+    enforcer = Enforcer(backend)
+    agent = Agent(state, backend, client, verifier=verifier, enforcer=enforcer)
+    agent.resync()
+    _round_result(agent, enforcer)
+
+
 @app.command("status")
 def status(state: StateOpt, fake_gpus: FakeOpt = None) -> None:
-    """Print every GPU's chip status as JSON (counters, license, pauses)."""
+    """Print every GPU's chip status as JSON (counters, licence, pauses), why it is
+    throttled and what it waits for (as the running agent last saved it)."""
     from pausebutton.agent.daemon import Agent
 
     agent = Agent(state, _backend(fake_gpus, state))

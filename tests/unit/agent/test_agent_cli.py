@@ -255,3 +255,31 @@ def test_fake_gpus_of_two_agents_have_distinct_identities(cli, tmp_path, files):
     serials = [s for ids in seen.values() for s, _ in ids]
     uuids = [u for ids in seen.values() for _, u in ids]
     assert len(set(serials)) == 4 and len(set(uuids)) == 4
+
+
+def test_status_says_why_throttled_and_resync_needs_the_authority(cli, tmp_path, files):
+    trust, vendor, operator = files
+    state = tmp_path / "state"
+    args = ("--state", state, "--operator-key", operator, "--fake-gpus", "1")
+    res = cli(
+        "agent",
+        "run",
+        "--authority",
+        DEAD,
+        *args,
+        "--trust",
+        trust,
+        "--vendor-key",
+        vendor,
+        "--once",
+    )
+    assert res.returncode == 1
+    out = json.loads(res.stdout)
+    assert out["waiting"] == [] and out["refused"] == []
+    status = json.loads(cli("agent", "status", "--state", state, "--fake-gpus", "1").stdout)
+    ((_, chip),) = status.items()
+    assert chip["throttled"] == "no licence installed" and chip["waiting"] == []
+    res = cli("agent", "resync", "--authority", DEAD, *args)
+    assert res.returncode == 1 and "service" in res.stderr and "Traceback" not in res.stderr
+    doc = json.loads((state / "agent.json").read_text())
+    assert doc["order_cursor"] == 0

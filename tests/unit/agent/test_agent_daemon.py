@@ -237,12 +237,14 @@ def test_unwitnessed_resume_is_retried_and_never_delays_a_later_pause(lab, tmp_p
         def watch(self, after, timeout):
             return {"orders": [r for r in rows if r["sequence"] > after]}
 
-    agent = Agent(tmp_path, backend, Feed())
+    now = [0.0]
+    agent = Agent(tmp_path, backend, Feed(), clock=lambda: now[0])
     ((_, gpu),) = agent.gpus.items()
-    assert agent.sync_orders() == 2
+    assert agent.sync_orders() == 1  # the pause; the resume waits for its log proof
     assert gpu.chip.firmware.state.value == "paused"
     assert agent.order_cursor == 1  # the resume will be fetched again
     rows[1]["inclusion"] = b64(resume_bundle)
+    now[0] += 1.0  # past the first backoff
     assert agent.sync_orders() == 1  # witnessed now: the retry installs it
     assert agent.order_cursor == 2
     assert gpu.chip.firmware.state.value != "paused"

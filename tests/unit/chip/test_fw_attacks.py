@@ -250,3 +250,17 @@ def test_attack_tamper_signal(lab: Lab, chip: SimulatedChip) -> None:
         ):
             with pytest.raises(TamperedError):
                 action()
+
+
+def test_late_resume_lifts_a_held_pause_once(lab: Lab, chip: SimulatedChip) -> None:
+    # a pause never waits for the log, so pause 3 may overtake resume 2 (lifting pause 1);
+    # the late resume is still taken, as long as the pause it lifts is held and in force
+    chip.install_envelope(lab.pause(sequence=1).encode())
+    late = lab.logged(lab.resume(lifts=1, sequence=2))
+    chip.install_envelope(lab.pause(sequence=3).encode())
+    chip.install_envelope(*late)
+    rec = chip.firmware.record
+    assert rec.order_seq == 3
+    assert {p.sequence: p.lifted_at is not None for p in rec.pauses} == {1: True, 3: False}
+    assert chip.firmware.state is ChipState.PAUSED  # pause 3 is still in force
+    rejected(chip, RollbackError, *late)  # once only
