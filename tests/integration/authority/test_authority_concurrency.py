@@ -200,7 +200,10 @@ def test_custody_imports_in_any_chip_order_never_deadlock(api: Any) -> None:
         order = chips if i % 2 else chips[::-1]
         try:
             if i % 3 == 0:
-                rows = "".join(f"{cid},transfer,{NOW - 500 + i},ops,acme\n" for cid in order)
+                # transfers are dated after every installation, so the first import to commit
+                # always lands (custody is in time order per chip)
+                at = NOW + 1000 + i
+                rows = "".join(f"{cid},transfer,{at},ops,acme\n" for cid in order)
                 api.admin.request(
                     "POST",
                     "/v1/registry/custody.csv",
