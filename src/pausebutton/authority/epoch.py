@@ -1,14 +1,16 @@
-"""Seed the registry from Epoch AI's public datasets (GPU clusters, ML hardware).
+"""Seed the registry from Epoch AI's public datasets (data centres, GPU clusters, hardware).
 
-Data: Epoch AI, 'Data on GPU Clusters' and 'Data on Machine Learning
-Hardware', published at epoch.ai under CC BY 4.0. Every seeded facility names
-its source, and :func:`credit` returns the citations from the datasets'
-README files.
+Data: Epoch AI, 'Data on Frontier AI Data Centers', 'Data on GPU Clusters' and
+'Data on Machine Learning Hardware', published at epoch.ai under CC BY 4.0. Every
+seeded facility names its source, and :func:`credit` returns the citations from
+the datasets' README files.
 
-Each existing, located cluster becomes a facility (unverified: registration
-from public reporting is not an inspection) with its declared power and its
-primary chip type and quantity; :func:`hardware_peaks` gives each chip model's
-dense 16-bit peak FLOP/s from the hardware table.
+Each frontier data centre becomes a facility with its coordinates (so it can be
+mapped and location-verified), current power and H100-equivalent count; each
+existing cluster in a known country becomes a facility with its declared power and
+its primary chip type and quantity (the clusters table has no coordinates). Both
+are unverified: registration from public reporting is not an inspection.
+:func:`hardware_peaks` gives each chip model's dense 16-bit peak FLOP/s.
 """
 
 from __future__ import annotations
@@ -61,7 +63,113 @@ COUNTRIES = {
 }
 CLUSTERS = Path("gpu_clusters") / "gpu_clusters.csv"
 HARDWARE = Path("ml_hardware") / "ml_hardware.csv"
+DATA_CENTERS = Path("data_centers") / "data_centers.csv"
 SOURCE = "Epoch AI GPU clusters (CC BY 4.0)"
+DC_SOURCE = "Epoch AI frontier data centers (CC BY 4.0)"
+H100 = "NVIDIA H100 SXM5 80GB"
+"""The data-centre table counts compute in H100 equivalents: seeded as that chip model."""
+
+# The data-centre table has no country column: the address names the place. US
+# addresses end in a state (name or postal code); the others name their region.
+_US_STATES = frozenset(
+    [
+        "AL",
+        "AK",
+        "AZ",
+        "AR",
+        "CA",
+        "CO",
+        "CT",
+        "DE",
+        "FL",
+        "GA",
+        "HI",
+        "ID",
+        "IL",
+        "IN",
+        "IA",
+        "KS",
+        "KY",
+        "LA",
+        "ME",
+        "MD",
+        "MA",
+        "MI",
+        "MN",
+        "MS",
+        "MO",
+        "MT",
+        "NE",
+        "NV",
+        "NH",
+        "NJ",
+        "NM",
+        "NY",
+        "NC",
+        "ND",
+        "OH",
+        "OK",
+        "OR",
+        "PA",
+        "RI",
+        "SC",
+        "SD",
+        "TN",
+        "TX",
+        "UT",
+        "VT",
+        "VA",
+        "WA",
+        "WV",
+        "WI",
+        "WY",
+    ]
+) | frozenset(
+    [
+        "Alabama",
+        "Alaska",
+        "Arizona",
+        "Arkansas",
+        "California",
+        "Colorado",
+        "Connecticut",
+        "Delaware",
+        "Florida",
+        "Georgia",
+        "Hawaii",
+        "Idaho",
+        "Illinois",
+        "Indiana",
+        "Iowa",
+        "Kansas",
+        "Kentucky",
+        "Louisiana",
+        "Maine",
+        "Maryland",
+        "Massachusetts",
+        "Michigan",
+        "Minnesota",
+        "Mississippi",
+        "Missouri",
+        "Montana",
+        "Nebraska",
+        "Nevada",
+        "Ohio",
+        "Oklahoma",
+        "Oregon",
+        "Pennsylvania",
+        "Tennessee",
+        "Texas",
+        "Utah",
+        "Vermont",
+        "Virginia",
+        "Washington",
+        "Wisconsin",
+        "Wyoming",
+    ]
+)
+_REGIONS = {"Hebei": "CN", "Abu Dhabi": "AE"}
+_DMS = re.compile(r"""(\d+(?:\.\d+)?)°\s*(\d+(?:\.\d+)?)'\s*(\d+(?:\.\d+)?)"\s*([NSEW])""")
 
 
 def _slug(name: str) -> str:
@@ -113,6 +221,63 @@ def read_clusters(data_dir: Path) -> list[dict[str, object]]:
     return out
 
 
+def parse_dms(text: str) -> tuple[float, float]:
+    """``32°35'25"N 90°05'35"W`` as (latitude, longitude) in degrees."""
+    parts = _DMS.findall(text)
+    if len(parts) != 2:
+        raise DataError(f"not a degrees-minutes-seconds position: {text!r}")
+    out: list[float] = []
+    for (deg, minutes, sec, hemi), axis in zip(parts, ("NS", "EW"), strict=True):
+        if hemi not in axis:
+            raise DataError(f"position {text!r}: expected {axis[0]} or {axis[1]} in that place")
+        value = float(deg) + float(minutes) / 60 + float(sec) / 3600
+        out.append(-value if hemi in "SW" else value)
+    lat, lon = out
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise DataError(f"position {text!r} is off the globe")
+    return lat, lon
+
+
+def _country_of(address: str, handle: str) -> str | None:
+    for region, code in _REGIONS.items():
+        if region in address or region in handle:
+            return code
+    words = set(re.findall(r"[A-Za-z]+", address)) | set(handle.split())
+    return "US" if words & _US_STATES else None
+
+
+def read_data_centers(data_dir: Path) -> list[dict[str, object]]:
+    """The frontier data centres, located, as facility records."""
+    path = Path(data_dir) / DATA_CENTERS
+    if not path.is_file():
+        raise DataError(f"{path} not found (expected the Epoch AI data folder)", file=str(path))
+    out: list[dict[str, object]] = []
+    with path.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            handle = row["Handle"].strip()
+            country = _country_of(row.get("Address", ""), handle)
+            if not handle or country is None:
+                continue
+            lat, lon = parse_dms(f"{row['Latitude']} {row['Longitude']}")
+            h100 = _number(row.get("Current H100 equivalents") or "")
+            power = _number(row.get("Current power (MW)") or "")
+            owner = (row.get("Owner") or "").split("#")[0].strip()
+            out.append(
+                {
+                    "id": _slug("dc-" + handle),
+                    "name": handle[:1024],
+                    "country": country,
+                    "latitude": round(lat, 6),
+                    "longitude": round(lon, 6),
+                    "power_mw": power or None,
+                    "declared_chips": round(h100) if h100 else None,
+                    "chip_model": H100 if h100 else None,
+                    "owner": owner[:256] or None,
+                }
+            )
+    return out
+
+
 def hardware_peaks(data_dir: Path) -> dict[str, int]:
     """Dense 16-bit tensor peak FLOP/s per chip model (Epoch AI ML hardware)."""
     path = Path(data_dir) / HARDWARE
@@ -128,32 +293,55 @@ def hardware_peaks(data_dir: Path) -> dict[str, int]:
 
 
 def facilities_csv(data_dir: Path, limit: int | None = None) -> tuple[str, int]:
-    """The clusters as a facilities CSV for the registry import; returns (csv, rows)."""
-    rows = read_clusters(data_dir)
+    """The data centres, then the clusters, as a facilities CSV for the registry import.
+
+    A folder without the data-centre table (an older Epoch AI download) seeds the
+    clusters alone. Returns (csv, rows).
+    """
+    located = read_data_centers(data_dir) if (Path(data_dir) / DATA_CENTERS).is_file() else []
+    rows = [(r, DC_SOURCE) for r in located] + [(r, SOURCE) for r in read_clusters(data_dir)]
     if limit is not None:
         rows = rows[:limit]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["id", "name", "country", "power_mw", "declared_chips", "chip_model", "source"])
-    for r in rows:
+    w.writerow(
+        [
+            "id",
+            "name",
+            "country",
+            "latitude",
+            "longitude",
+            "power_mw",
+            "declared_chips",
+            "chip_model",
+            "source",
+        ]
+    )
+    for r, source in rows:
         w.writerow(
             [
                 r["id"],
                 r["name"],
                 r["country"],
-                "" if r["power_mw"] is None else r["power_mw"],
-                "" if r["declared_chips"] is None else r["declared_chips"],
+                _blank(r.get("latitude")),
+                _blank(r.get("longitude")),
+                _blank(r["power_mw"]),
+                _blank(r["declared_chips"]),
                 r["chip_model"] or "",
-                SOURCE,
+                source,
             ]
         )
     return buf.getvalue(), len(rows)
 
 
+def _blank(value: object) -> object:
+    return "" if value is None else value
+
+
 def credit(data_dir: Path) -> str:
     """The citations from the datasets' README files (CC BY 4.0 requires them)."""
     lines = ["Data: Epoch AI (CC BY 4.0)."]
-    for sub in ("gpu_clusters", "ml_hardware"):
+    for sub in ("data_centers", "gpu_clusters", "ml_hardware"):
         readme = Path(data_dir) / sub / "README.md"
         if not readme.is_file():
             continue

@@ -267,7 +267,7 @@ def seed_epoch(
     url: UrlOpt = DEFAULT_URL,
     key: KeyOpt = None,
 ) -> None:
-    """Seed facilities and declared chip counts from Epoch AI's GPU clusters data.
+    """Seed facilities from Epoch AI's frontier data centres (located) and GPU clusters.
 
     Data: Epoch AI, CC BY 4.0 (the citation is printed and kept in each facility's source).
     """
@@ -284,7 +284,7 @@ def seed_epoch(
         content=facilities_csv.encode(),
         content_type="text/csv",
     )
-    out.print(f"imported {r['imported']} facilities from Epoch AI GPU clusters")
+    out.print(f"imported {r['imported']} facilities from Epoch AI data centres and GPU clusters")
     out.print(epoch.credit(data_dir), markup=False)
 
 
