@@ -306,12 +306,12 @@ def facilities_csv(data_dir: Path, limit: int | None = None) -> tuple[str, int]:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(
         [
-            "id",
+            "facility_id",
             "name",
             "country",
             "latitude",
             "longitude",
-            "power_mw",
+            "declared_capacity",
             "declared_chips",
             "chip_model",
             "source",
@@ -325,7 +325,7 @@ def facilities_csv(data_dir: Path, limit: int | None = None) -> tuple[str, int]:
                 r["country"],
                 _blank(r.get("latitude")),
                 _blank(r.get("longitude")),
-                _blank(r["power_mw"]),
+                "" if r["power_mw"] is None else f"{r['power_mw']} MW",
                 _blank(r["declared_chips"]),
                 r["chip_model"] or "",
                 source,

@@ -228,11 +228,14 @@ def custody_add(
 
 @app.command("export")
 def export(
-    kind: Annotated[str, typer.Argument(help="owners, facilities, chips or custody.")],
+    kind: Annotated[str, typer.Argument(help="owners, facilities, chips, licenses or custody.")],
     output: Annotated[Path | None, typer.Option("--out", help="Write here, not stdout.")] = None,
     url: UrlOpt = DEFAULT_URL,
 ) -> None:
-    """Export a registry table as CSV."""
+    """Export a registry table as CSV, in the schema `registry import` and `detect` read.
+
+    Example: pausebutton registry export facilities --out reg/facilities.csv
+    """
     text = client(url, None).get(f"/v1/registry/{kind}.csv")
     if output:
         output.write_text(text)
@@ -247,7 +250,10 @@ def import_(
     url: UrlOpt = DEFAULT_URL,
     key: KeyOpt = None,
 ) -> None:
-    """Import a CSV (all rows or none). Needs an admin key."""
+    """Import a CSV (all rows or none) in the schema `registry export` writes. Needs an admin key.
+
+    Example: pausebutton registry import facilities reg/facilities.csv --key admin.key
+    """
     data = read_limited(csv_file, 64 << 20)
     r = client(url, key).request(
         "POST", f"/v1/registry/{kind}.csv", content=data, content_type="text/csv"

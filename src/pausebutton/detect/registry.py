@@ -1,11 +1,13 @@
 """The registry as the verification engine sees it: plain data. Pure.
 
 The authority keeps the real registry; it feeds the engine either these
-dataclasses directly or a CSV export, one file per table (``owners.csv``,
-``facilities.csv``, ``chips.csv``, ``licenses.csv``) with the columns below.
-Capacities carry units (``declared_capacity`` = ``"50 MW"``); times are
-ISO 8601 with a zone; license budgets are FLOP (a decimal or integer string of
-any size).
+dataclasses directly or its CSV export, one file per table (``owners.csv``,
+``facilities.csv``, ``chips.csv``, ``licenses.csv``). :data:`COLUMNS` is the one
+schema of each table: the authority's export and import (``authority/csvio.py``)
+and the engine's (:func:`parse_registry`, :func:`export_registry`) all use it, so an
+export reads back without conversion. Capacities carry units
+(``declared_capacity`` = ``"50 MW"``); times are ISO 8601 with a zone; licence
+budgets are FLOP (a decimal or integer string of any size).
 """
 
 from __future__ import annotations
@@ -37,8 +39,17 @@ class Facility:
     facility_id: str
     owner_id: str
     country: str
-    declared_w: float
-    """Declared power capacity in watts."""
+    declared_w: float | None
+    """Declared power capacity in watts (None: not declared)."""
+    name: str = ""
+    latitude: str = ""
+    longitude: str = ""
+    declared_chips: str = ""
+    chip_model: str = ""
+    verified: str = ""
+    source: str = ""
+    declared_capacity: str = field(default="", compare=False)
+    """The registry's descriptive columns, kept as written so an export reads back whole."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,10 @@ class Chip:
     fab: str = ""
     chip_id: str = ""
     """Key id of the chip's device key (hex), when the authority has it."""
+    vendor: str = ""
+    status: str = ""
+    certificate: str = ""
+    """The vendor-signed certificate, base64 (what the authority imports chips from)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,11 @@ class License:
     not_after: datetime
     facility_id: str = ""
     """Empty: valid at any facility of the owner."""
+    chip_id: str = ""
+    run_id: str = ""
+    log_index: str = ""
+    flop_text: str = field(default="", compare=False)
+    """The budget as written (an exact integer in the authority's export)."""
 
 
 @dataclass
@@ -130,18 +150,74 @@ class Registry:
 
 # -- CSV export import ----------------------------------------------------------------
 
-TABLES: dict[str, tuple[str, ...]] = {
+COLUMNS: dict[str, tuple[str, ...]] = {
     "owners": ("owner_id", "name", "country"),
-    "facilities": ("facility_id", "owner_id", "country", "declared_capacity"),
-    "chips": ("serial", "hardware", "facility_id", "owner_id", "fab", "chip_id"),
-    "licenses": ("license_id", "owner_id", "facility_id", "flop", "not_before", "not_after"),
+    "facilities": (
+        "facility_id",
+        "name",
+        "owner_id",
+        "country",
+        "latitude",
+        "longitude",
+        "declared_capacity",
+        "declared_chips",
+        "chip_model",
+        "verified",
+        "source",
+    ),
+    "chips": (
+        "chip_id",
+        "serial",
+        "hardware",
+        "vendor",
+        "owner_id",
+        "facility_id",
+        "status",
+        "fab",
+        "certificate",
+    ),
+    "licenses": (
+        "license_id",
+        "chip_id",
+        "owner_id",
+        "facility_id",
+        "run_id",
+        "flop",
+        "not_before",
+        "not_after",
+        "log_index",
+    ),
+    "custody": (
+        "chip_id",
+        "seq",
+        "kind",
+        "at",
+        "actor",
+        "owner_id",
+        "facility_id",
+        "country",
+        "note",
+    ),
 }
+"""The registry's tables as CSV: one schema per table, for every export and import."""
+TABLES: dict[str, tuple[str, ...]] = {
+    t: COLUMNS[t] for t in ("owners", "facilities", "chips", "licenses")
+}
+"""The tables the engine reads (custody is the authority's own)."""
 REQUIRED: dict[str, tuple[str, ...]] = {
     "owners": ("owner_id",),
-    "facilities": ("facility_id", "owner_id", "country", "declared_capacity"),
-    "chips": ("serial", "hardware", "facility_id", "owner_id"),
+    "facilities": ("facility_id", "country"),
+    "chips": ("serial", "hardware"),
     "licenses": ("license_id", "owner_id", "flop", "not_before", "not_after"),
 }
+"""The cells the engine needs in each row (the header must name them)."""
+KEYS = {
+    "owners": "owner_id",
+    "facilities": "facility_id",
+    "chips": "serial",
+    "licenses": "license_id",
+}
+"""The column that names each row for the engine (unique within its file)."""
 
 
 def _row_obj(table: str, row: Mapping[str, str]) -> Any:
@@ -152,16 +228,30 @@ def _row_obj(table: str, row: Mapping[str, str]) -> Any:
     if table == "owners":
         return Owner(g["owner_id"], g.get("name", ""), g.get("country", ""))
     if table == "facilities":
-        q = parse_quantity(g["declared_capacity"], Dimension.POWER, "declared_capacity")
-        return Facility(g["facility_id"], g["owner_id"], g["country"], q.watts)
+        capacity = g.get("declared_capacity", "")
+        watts = (
+            parse_quantity(capacity, Dimension.POWER, "declared_capacity").watts
+            if capacity
+            else None
+        )
+        return Facility(
+            g["facility_id"],
+            g.get("owner_id", ""),
+            g["country"],
+            watts,
+            **{c: g.get(c, "") for c in _FACILITY_TEXT},
+        )
     if table == "chips":
         return Chip(
             g["serial"],
             g["hardware"],
-            g["facility_id"],
-            g["owner_id"],
+            g.get("facility_id", ""),
+            g.get("owner_id", ""),
             g.get("fab", ""),
             g.get("chip_id", ""),
+            g.get("vendor", ""),
+            g.get("status", ""),
+            g.get("certificate", ""),
         )
     try:
         flop = float(int(g["flop"])) if g["flop"].isdigit() else float(g["flop"])
@@ -173,7 +263,30 @@ def _row_obj(table: str, row: Mapping[str, str]) -> Any:
     na = parse_time(g["not_after"], "not_after")
     if na < nb:
         raise DataError("not_after: before not_before", field="not_after")
-    return License(g["license_id"], g["owner_id"], flop, nb, na, g.get("facility_id", ""))
+    return License(
+        g["license_id"],
+        g["owner_id"],
+        flop,
+        nb,
+        na,
+        g.get("facility_id", ""),
+        g.get("chip_id", ""),
+        g.get("run_id", ""),
+        g.get("log_index", ""),
+        g["flop"],
+    )
+
+
+_FACILITY_TEXT = (
+    "declared_capacity",
+    "name",
+    "latitude",
+    "longitude",
+    "declared_chips",
+    "chip_model",
+    "verified",
+    "source",
+)
 
 
 def parse_table(table: str, text: str, file: str) -> tuple[list[Any], list[InputError]]:
@@ -187,7 +300,7 @@ def parse_table(table: str, text: str, file: str) -> tuple[list[Any], list[Input
     items: list[Any] = []
     errs: list[InputError] = []
     seen: set[str] = set()
-    key = TABLES[table][0]
+    key = KEYS[table]
     for row in reader:
         n = reader.line_num
         try:
@@ -235,6 +348,9 @@ def export_registry(reg: Registry) -> dict[str, str]:
     def iso(t: datetime) -> str:
         return t.isoformat().replace("+00:00", "Z")
 
+    def capacity(watts: float | None) -> str:
+        return "" if watts is None else f"{watts!r} W"
+
     return {
         "owners": write(
             "owners",
@@ -250,7 +366,8 @@ def export_registry(reg: Registry) -> dict[str, str]:
                     "facility_id": f.facility_id,
                     "owner_id": f.owner_id,
                     "country": f.country,
-                    "declared_capacity": f"{f.declared_w!r} W",
+                    **{c: getattr(f, c) for c in _FACILITY_TEXT},
+                    "declared_capacity": f.declared_capacity or capacity(f.declared_w),
                 }
                 for f in reg.facilities.values()
             ),
@@ -265,6 +382,9 @@ def export_registry(reg: Registry) -> dict[str, str]:
                     "owner_id": c.owner_id,
                     "fab": c.fab,
                     "chip_id": c.chip_id,
+                    "vendor": c.vendor,
+                    "status": c.status,
+                    "certificate": c.certificate,
                 }
                 for c in reg.chips.values()
             ),
@@ -276,9 +396,12 @@ def export_registry(reg: Registry) -> dict[str, str]:
                     "license_id": lic.license_id,
                     "owner_id": lic.owner_id,
                     "facility_id": lic.facility_id,
-                    "flop": repr(lic.flop),
+                    "flop": lic.flop_text or repr(lic.flop),
                     "not_before": iso(lic.not_before),
                     "not_after": iso(lic.not_after),
+                    "chip_id": lic.chip_id,
+                    "run_id": lic.run_id,
+                    "log_index": lic.log_index,
                 }
                 for lic in reg.licenses
             ),

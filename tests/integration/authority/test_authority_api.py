@@ -352,7 +352,7 @@ def test_csv_round_trip_and_atomic_import(api: Any) -> None:
     api.facility()
     api.chips(2)
     text = api.admin.get("/v1/registry/facilities.csv")
-    assert text.splitlines()[0].startswith("id,name,country")
+    assert text.splitlines()[0].startswith("facility_id,name,owner_id,country")
     bad = "id,name,country\nf1,F1,US\nf2,F2,usa\n"
     with pytest.raises(errors.DataError) as info:
         api.admin.request(

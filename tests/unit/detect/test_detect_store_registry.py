@@ -68,7 +68,10 @@ def test_registry_roundtrip_and_bad_rows(tmp_path: Path) -> None:
         and again.chips == reg.chips
         and again.licenses == reg.licenses
     )
-    bad = texts["facilities"] + "f9,o1,NL,50\nf10,o1,NL,50 MWh\nf1,o1,NL,5 MW\n"
+    bad = (
+        "facility_id,owner_id,country,declared_capacity\n"
+        "f1,o1,NL,5 MW\nf2,o1,NL,5 MW\nf9,o1,NL,50\nf10,o1,NL,50 MWh\nf1,o1,NL,5 MW\n"
+    )
     reg2, errs2 = parse_registry({"facilities": ("facilities.csv", bad)})
     assert sorted(reg2.facilities) == ["f1", "f2"]
     assert [(e.details["row"], e.details["field"]) for e in errs2] == [

@@ -156,7 +156,7 @@ def implausible_energy(ctx: Context) -> list[Finding]:
                 "reported",
                 "energy",
                 f"energy:{site}@{r.time.isoformat()}",
-                f"{r.power_w / 1e6:.4g} MW against {fac.declared_w / 1e6:.4g} MW declared",
+                f"{r.power_w / 1e6:.4g} MW against {(fac.declared_w or 0) / 1e6:.4g} MW declared",
                 r.power_w,
             )
             for r in bad[:20]

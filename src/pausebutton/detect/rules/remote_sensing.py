@@ -40,7 +40,7 @@ def thermal_anomaly(ctx: Context) -> list[Finding]:
                     f"median heat {heat / 1e6:.3g} MW at {site}, which is not a registered facility"
                 )
                 sev = Severity.HIGH
-        elif heat > fac.declared_w * ctx.params.thermal_factor:
+        elif fac.declared_w is not None and heat > fac.declared_w * ctx.params.thermal_factor:
             reasons.append(
                 f"median heat {heat / 1e6:.3g} MW exceeds the"
                 f" {fac.declared_w / 1e6:.3g} MW declared"

@@ -38,7 +38,7 @@ router = APIRouter(tags=["registry"])
 READ = error_responses(400, 404, 422)  # 400: a value beyond the database column
 WRITE = error_responses(400, *SIGNED_ERRORS, 404, 409, 413, 422)
 TEXT = "text/plain; charset=utf-8"
-CsvKind = Literal["owners", "facilities", "chips", "custody"]
+CsvKind = Literal["owners", "facilities", "chips", "licenses", "custody"]
 
 
 @router.post("/v1/owners", status_code=201, response_model=Owner, responses=WRITE)
