@@ -130,16 +130,37 @@ class Alert:
         }
 
 
+SUBJECTS = ("owner", "site", "fab", "chip")
+"""What an alert can name: an owner, a site, a fab, or a chip that belongs to nobody known."""
+
+
+def subjects(findings: Iterable[Finding]) -> dict[tuple[str, str], list[Finding]]:
+    """The findings grouped by every subject they name: the site, the owner and the fab;
+    a finding that names none of those names its chips."""
+    out: dict[tuple[str, str], list[Finding]] = defaultdict(list)
+    for f in findings:
+        named = [(k, v) for k, v in (("site", f.site), ("owner", f.owner), ("fab", f.fab)) if v]
+        if not named:
+            named = [("chip", c) for c in f.chips]
+        for key in named:
+            out[key].append(f)
+    return out
+
+
 def alerts(
     findings: Sequence[Finding],
     *,
     prior_odds: float = PRIOR_ODDS,
     alert_probability: float = ALERT_PROBABILITY,
 ) -> list[Alert]:
-    """Alerts for sites and owners at or above ``alert_probability``, strongest first."""
-    sites, owners = score(findings, prior_odds)
+    """Alerts for every subject (owner, site, fab, chip) at or above ``alert_probability``,
+    strongest first."""
+    scores = [
+        score_findings(kind, subject, fs, prior_odds)
+        for (kind, subject), fs in subjects(findings).items()
+    ]
     out: list[Alert] = []
-    for sc in [*sites.values(), *owners.values()]:
+    for sc in scores:
         if sc.probability < alert_probability:
             continue
         ident = hashlib.sha256(f"{sc.kind}:{sc.subject}".encode()).hexdigest()[:12]

@@ -194,3 +194,27 @@ def test_power_beyond_registered_chips() -> None:
     assert {e.label for e in f.evidence} == {"reported", "calculated"}
     big = registry(n_chips=10_000)  # ~13.9 MW of chips: a 15 MW plateau fits
     assert "power_beyond_chips" not in rules_of(check(big, energy("f1", plateau=PLATEAU)))
+
+
+def test_fab_findings_become_fab_alerts() -> None:
+    over = [FabInspection("fi", "fab-a", t(30), 30, 30, 1000)]
+    fs = check(registry(), over)
+    (f,) = [f for f in fs if f.rule == "fab_output_excess"]
+    assert f.fab == "fab-a" and f.site == "" and f.to_dict()["fab"] == "fab-a"
+    (alert,) = [a for a in fusion.alerts(fs, alert_probability=0.0) if a.kind == "fab"]
+    assert alert.subject == "fab-a" and f in alert.findings
+
+
+def test_usage_from_the_wrong_facility_blames_the_chips_owner() -> None:
+    moved = [
+        UsageRecord("f2-1", "f1", t(3), t(4), 1e18),  # o2's chip reporting from o1's site
+        UsageRecord("ghost-7", "f1", t(3), t(4), 1e18),  # registered to nobody
+        UsageRecord("f1-1", "f1", t(3), t(4), 1e18),  # at home
+    ]
+    fs = [f for f in check(registry(), moved) if f.rule == "usage_wrong_facility"]
+    by_owner = {f.owner: f for f in fs}
+    assert set(by_owner) == {"o2", ""}
+    assert by_owner["o2"].chips == ("f2-1",) and by_owner[""].chips == ("ghost-7",)
+    subjects = {(a.kind, a.subject) for a in fusion.alerts(fs, alert_probability=0.0)}
+    assert ("owner", "o2") in subjects and ("chip", "ghost-7") in subjects
+    assert ("owner", "o1") not in subjects

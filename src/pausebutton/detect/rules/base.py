@@ -81,6 +81,8 @@ class Finding:
     site: str = ""
     owner: str = ""
     chips: tuple[str, ...] = ()
+    fab: str = ""
+    """The fab a supply-chain finding is about (its subject, as a site is for energy)."""
 
     @property
     def methods(self) -> set[str]:
@@ -96,6 +98,7 @@ class Finding:
             "site": self.site,
             "owner": self.owner,
             "chips": list(self.chips),
+            "fab": self.fab,
             "time": self.time.isoformat(),
             "evidence": [e.to_dict() for e in self.evidence],
         }

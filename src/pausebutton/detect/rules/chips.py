@@ -71,38 +71,38 @@ def usage_silent(ctx: Context) -> list[Finding]:
 
 
 def usage_wrong_facility(ctx: Context) -> list[Finding]:
-    """Chips reporting from a facility other than the one registered for them."""
+    """Chips reporting from a facility other than the one registered for them.
+
+    The finding blames each chip's registered owner (who moved it or let it be moved),
+    one finding per owner; chips registered to nobody are named as chips alone.
+    """
     out: list[Finding] = []
     usage: dict[str, list[UsageRecord]] = defaultdict(list)
     for u in ctx.signals.get(Method.USAGE_REPORT):
         usage[u.facility].append(u)
     for site, recs in sorted(usage.items()):
         end = max(u.period_end for u in recs)
-        foreign = [
-            u.chip_serial
-            for u in recs
-            if (c := ctx.registry.chips.get(u.chip_serial)) is None or c.facility_id != site
-        ]
-        if foreign:
-            uniq = tuple(sorted(set(foreign)))
+        foreign: dict[str, set[str]] = defaultdict(set)
+        for u in recs:
+            chip = ctx.registry.chips.get(u.chip_serial)
+            if chip is None or chip.facility_id != site:
+                foreign[chip.owner_id if chip else ""].add(u.chip_serial)
+        for owner, serials in sorted(foreign.items()):
+            uniq = tuple(sorted(serials))
+            where = "registered elsewhere" if owner else "not registered"
             out.append(
                 Finding(
                     "usage_wrong_facility",
                     Severity.MEDIUM,
-                    f"{len(uniq)} chip(s) report from {site} but are registered elsewhere"
-                    " or not at all",
+                    f"{len(uniq)} chip(s) report from {site} but are {where}",
                     Method.USAGE_REPORT,
                     (Evidence("calculated", "registry", "chips", ", ".join(uniq[:10]), len(uniq)),),
                     end,
-                    site=site,
-                    owner=ctx.registry.owner_of(site),
+                    owner=owner,
                     chips=uniq,
                 )
             )
     return out
-
-
-# -- location inconsistency -------------------------------------------------------------
 
 
 def location_inconsistent(ctx: Context) -> list[Finding]:

@@ -191,7 +191,7 @@ def fab_output_excess(ctx: Context) -> list[Finding]:
                         ),
                     ),
                     max(i.time for i in insp),
-                    site=fab,
+                    fab=fab,
                 )
             )
         excess = produced - registered
@@ -233,7 +233,7 @@ def fab_output_excess(ctx: Context) -> list[Finding]:
                     ),
                 ),
                 max(i.time for i in insp),
-                site=fab,
+                fab=fab,
             )
         )
     return out
