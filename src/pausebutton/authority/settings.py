@@ -57,7 +57,13 @@ class Settings:
     """Location measurements older than this (seconds) are refused and not used."""
     location_policy: GeoPolicy | None = None
     """The verdict's policy (``geo.verdict.Policy``); None: fibre model, 3 landmarks."""
-    """Location measurements older than this (seconds) are refused and not used."""
+    detection_interval: float = 300.0
+    """How often a worker runs the verification engine over the evidence (seconds; 0
+    disables the task, ``POST /v1/detection/runs`` still runs it)."""
+    whistle_key: bytes | None = None
+    """The whistleblower channel's public key (curve25519): mounts /v1/whistle."""
+    whistle_store: str | None = None
+    """Where the channel keeps sealed submissions (SQLite file; required with the key)."""
     clock: Callable[[], float] = time.time
 
     @classmethod
@@ -93,6 +99,8 @@ class Settings:
             "checkpoint_interval",
             "location_interval",
             "location_max_age",
+            "detection_interval",
+            "whistle_store",
             "threads",
             "migrate",
         ):
@@ -103,6 +111,11 @@ class Settings:
                 kw["admin_keys"] = tuple(bytes.fromhex(k) for k in data["admin_keys"])
             except (ValueError, TypeError):
                 raise DataError("admin_keys must be hex public keys", field="admin_keys") from None
+        if "whistle_key" in data:
+            try:
+                kw["whistle_key"] = bytes.fromhex(data["whistle_key"])
+            except (ValueError, TypeError):
+                raise DataError("whistle_key must be hex", field="whistle_key") from None
         if "policy" in data:
             kw["policy"] = Policy.from_dict(data["policy"])
         return cls.from_dir(directory, url, **kw)

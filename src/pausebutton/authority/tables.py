@@ -324,3 +324,35 @@ location_checks = Table(
     Column("alert_id", Integer, nullable=True),
 )
 Index("ix_location_checks_chip", location_checks.c.chip_id, location_checks.c.id)
+
+signal_sources = Table(
+    "signal_sources",
+    metadata,
+    Column("key_id", String(64), ForeignKey("api_keys.key_id"), primary_key=True),
+    Column("methods", String(512), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+signals = Table(
+    "detection_signals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("method", String(32), nullable=False),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("key_id", String(64), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("row", JSON, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+)
+Index("ix_detection_signals_time", signals.c.time)
+
+detection_runs = Table(
+    "detection_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("signals", Integer, nullable=False),
+    Column("own_evidence", Integer, nullable=False),
+    Column("findings", JSON, nullable=False),
+    Column("alerts", JSON, nullable=False),
+)

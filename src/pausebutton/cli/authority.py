@@ -107,6 +107,18 @@ def serve(
     location_max_age: Annotated[
         int, typer.Option(help="Refuse and ignore location measurements older than this (s).")
     ] = 24 * 3600,
+    detection_interval: Annotated[
+        float,
+        typer.Option(help="Run the verification engine every this many seconds (0: never)."),
+    ] = 300.0,
+    whistle_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="The whistleblower channel's public key (detect whistle keygen): serves"
+            " /v1/whistle, keeps sealed submissions in DIR/whistle-intake.sqlite and turns"
+            " access logs off."
+        ),
+    ] = None,
 ) -> None:
     """Serve the authority's HTTP API (runs migrations first).
 
@@ -129,6 +141,8 @@ def serve(
         raise UsageError("--location-interval must be 0 (never) to 31622400 seconds")
     if not 0 < location_max_age <= 366 * 86400:
         raise UsageError("--location-max-age must be 1 to 31622400 seconds")
+    if not 0 <= detection_interval <= 366 * 86400:
+        raise UsageError("--detection-interval must be 0 (never) to 31622400 seconds")
     AuthorityDir.load(directory)  # fail early on a bad directory
     url = _db_url(directory, db)
     admins = [keystore.read_public_key(p).raw.hex() for p in admin_key or []]
@@ -141,7 +155,13 @@ def serve(
         "write_burst": write_rate * 2,
         "location_interval": location_interval,
         "location_max_age": location_max_age,
+        "detection_interval": detection_interval,
     }
+    if whistle_key is not None:
+        from pausebutton.cli.detect import read_whistle_key
+
+        settings["whistle_key"] = read_whistle_key(whistle_key, "public").hex()
+        settings["whistle_store"] = str(directory.resolve() / "whistle-intake.sqlite")
     if policy is not None:
         data = json.loads(read_limited(policy, 1 << 20))
         Policy.from_dict(data)
@@ -173,6 +193,8 @@ def serve(
             log_level=log_level,
             timeout_graceful_shutdown=5,
             timeout_keep_alive=keep_alive,
+            # a whistleblower's address must not be written anywhere
+            access_log=whistle_key is None,
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -454,7 +454,8 @@ def demo_cmd(
 # -- whistleblower channel -------------------------------------------------------------------
 
 
-def _read_key(path: Path, what: str) -> bytes:
+def read_whistle_key(path: Path, what: str) -> bytes:
+    """A whistleblower channel key file (hex, 32 bytes)."""
     text = read_limited(path, 4096).decode(errors="replace").strip()
     try:
         raw = bytes.fromhex(text)
@@ -512,7 +513,7 @@ def wb_submit(
     ):
         if v not in (None, ""):
             report[k] = v
-    sealed, receipt = whistle.seal_report(_read_key(key, "public"), report)
+    sealed, receipt = whistle.seal_report(read_whistle_key(key, "public"), report)
     if store is not None:
         whistle.WhistleStore(store).submit(sealed)
     elif url is not None:
@@ -571,7 +572,9 @@ def wb_intake(
     json_out: JsonOpt = False,
 ) -> None:
     """Open new submissions; optionally add them to a signal store as whistleblower signals."""
-    opened, errs = whistle.intake(whistle.WhistleStore(store), _read_key(key, "private"), _now(now))
+    opened, errs = whistle.intake(
+        whistle.WhistleStore(store), read_whistle_key(key, "private"), _now(now)
+    )
     t_now = _now(now).replace(hour=0, minute=0, second=0, microsecond=0)
     sigs = [o.to_signal(t_now) for o in opened]
     if signals is not None and sigs:
@@ -597,7 +600,7 @@ def wb_reply(
 ) -> None:
     """File an encrypted reply only the holder of the submission's receipt can read."""
     st = whistle.WhistleStore(store)
-    rep = whistle.open_report(_read_key(key, "private"), submission, st.get(submission))
+    rep = whistle.open_report(read_whistle_key(key, "private"), submission, st.get(submission))
     lookup, box = whistle.seal_reply(rep.receipt, message)
     st.add_reply(lookup, box)
     out.print(f"reply filed for submission {submission}", markup=False)

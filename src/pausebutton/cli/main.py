@@ -89,6 +89,7 @@ GROUPS: dict[str, Callable[[], typer.Typer]] = {
     "landmark": functools.partial(_sub_app, "landmark"),
     "geo": functools.partial(_sub_app, "geo"),
     "detect": functools.partial(_sub_app, "detect"),
+    "detection": functools.partial(_sub_app, "detection"),
     "keys": functools.partial(_sub_app, "keys"),
     "protocol": functools.partial(_sub_app, "protocol"),
     "bench": functools.partial(_sub_app, "bench"),
@@ -123,6 +124,7 @@ SUMMARIES: dict[str, str] = {
         "chip, validate the solver on real ping data. See docs/geo.md."
     ),
     "detect": "Verification engine: signals of ten methods, compute estimates, rules, alerts.",
+    "detection": "The verification engine inside the authority: sources, signals, runs, alerts.",
     "keys": "Generate and inspect Ed25519 key files (private keys are written 0600).",
     "protocol": "Inspect and verify signed protocol objects (canonical CBOR envelopes).",
     "bench": "Benchmarks: measured figures, ratios taken side by side in one run.",

@@ -11,11 +11,11 @@ import base64
 import binascii
 import re
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from pausebutton.detect.whistle import MAX_SUBMISSION, WhistleStore
-from pausebutton.errors import PausebuttonError
+from pausebutton.errors import MalformedError, OversizedError
 
 
 class Submission(BaseModel):
@@ -24,6 +24,8 @@ class Submission(BaseModel):
 
 
 def make_whistle_router(store: WhistleStore, public_key: bytes) -> APIRouter:
+    """Errors are the project's (``pausebutton.errors``): the app mounting the router maps
+    them to its error answers."""
     router = APIRouter(prefix="/v1/whistle", tags=["whistleblower"])
 
     @router.get("/key")
@@ -33,23 +35,18 @@ def make_whistle_router(store: WhistleStore, public_key: bytes) -> APIRouter:
     @router.post("/submissions", status_code=202)
     def submit(body: Submission) -> dict[str, bool]:
         if len(body.sealed) > MAX_SUBMISSION * 4 // 3 + 8:
-            raise HTTPException(413, detail={"error": "oversized"})
+            raise OversizedError("the submission is too large", field="sealed")
         try:
             sealed = base64.b64decode(body.sealed, validate=True)
         except (binascii.Error, ValueError):
-            raise HTTPException(
-                400, detail={"error": "malformed", "message": "not base64"}
-            ) from None
-        try:
-            store.submit(sealed)
-        except PausebuttonError as exc:
-            raise HTTPException(400, detail=exc.to_dict()) from None
+            raise MalformedError("sealed is not base64", field="sealed") from None
+        store.submit(sealed)
         return {"accepted": True}
 
     @router.get("/replies/{lookup}")
     def replies(lookup: str) -> dict[str, list[str]]:
         if not re.fullmatch(r"[0-9a-f]{32}", lookup):
-            raise HTTPException(400, detail={"error": "malformed", "message": "bad lookup id"})
+            raise MalformedError("bad lookup id (32 hex digits)", field="lookup")
         return {"replies": [base64.b64encode(b).decode() for b in store.replies(lookup)]}
 
     return router

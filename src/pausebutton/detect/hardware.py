@@ -97,6 +97,17 @@ class HardwareTable:
                 out.append(cand)
         return out[:n]
 
+    def resolve(self, name: str) -> Hardware | None:
+        """The hardware a registry's model name means: the Epoch name itself, else the one
+        Epoch name that contains it (case aside: a vendor's ``H100 SXM5`` is Epoch's
+        ``NVIDIA H100 SXM5 80GB``); None when no name or several names fit."""
+        hw = self._by_name.get(name)
+        if hw is not None:
+            return hw
+        low = name.lower().strip()
+        fits = [h for n, h in self._by_name.items() if low and low in n.lower()]
+        return fits[0] if len(fits) == 1 else None
+
     def get(self, name: str) -> Hardware:
         hw = self._by_name.get(name)
         if hw is None:

@@ -125,8 +125,13 @@ class Registry:
         return self._by_fab.get(fab, [])
 
     def owner_of(self, facility_id: str) -> str:
+        """The facility's registered owner; for a facility registered without one (a
+        colocation site), the owner of most chips registered there; else ""."""
         f = self.facilities.get(facility_id)
-        return f.owner_id if f else ""
+        if f is not None and f.owner_id:
+            return f.owner_id
+        counts = Counter(c.owner_id for c in self.chips_at(facility_id) if c.owner_id)
+        return counts.most_common(1)[0][0] if counts else ""
 
     def hardware_at(self, facility_id: str) -> str | None:
         """The most common registered hardware at a facility."""

@@ -508,9 +508,14 @@ def parse_row(schema: Schema, row: Mapping[str, Any]) -> Any:
             if spec.required:
                 raise DataError(f"{spec.name}: missing", field=spec.name)
             continue
-        v = spec.parse(raw, row, spec.name)
-        if spec.convert is not None:
-            v = spec.convert(v)
+        try:
+            v = spec.parse(raw, row, spec.name)
+            if spec.convert is not None:
+                v = spec.convert(v)
+        except InputError as exc:
+            if not exc.details.get("field"):
+                exc.details["field"] = spec.name  # a unit or number error names its cell
+            raise
         values[spec.target or spec.name] = v
     if schema.post is not None:
         values = schema.post(values, row)

@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from pausebutton.authority.api.errors import install as install_error_handlers
 from pausebutton.detect import whistle
 from pausebutton.detect.api import make_whistle_router
 
@@ -23,6 +24,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, whistle.WhistleStore, bytes, P
     (tmp_path / "wb.pub").write_text(pk.hex())
     store = whistle.WhistleStore(tmp_path / "wb.sqlite")
     app = FastAPI()
+    install_error_handlers(app)  # the router raises the project's errors
     app.include_router(make_whistle_router(store, pk))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

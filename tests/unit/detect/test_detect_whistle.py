@@ -9,6 +9,7 @@ import pytest
 from detect_world import t
 from fastapi import FastAPI
 
+from pausebutton.authority.api.errors import install as install_error_handlers
 from pausebutton.detect import whistle
 from pausebutton.detect.api import make_whistle_router
 from pausebutton.detect.signals import WhistleReport
@@ -83,6 +84,7 @@ def test_router_accepts_sealed_submissions_without_client_data(tmp_path: Path) -
     sk, pk = whistle.keygen()
     store = whistle.WhistleStore(tmp_path / "wb.sqlite")
     app = FastAPI()
+    install_error_handlers(app)  # the router raises the project's errors
     app.include_router(make_whistle_router(store, pk))
     sealed, receipt = whistle.seal_report(pk, {"claim": "via http"})
 
@@ -97,7 +99,7 @@ def test_router_accepts_sealed_submissions_without_client_data(tmp_path: Path) -
             )
             assert r.status_code == 202 and r.json() == {"accepted": True}
             bad = await c.post("/v1/whistle/submissions", json={"sealed": "!!!"})
-            assert bad.status_code == 400
+            assert bad.status_code == 400 and bad.json()["field"] == "sealed"
             short = await c.post(
                 "/v1/whistle/submissions", json={"sealed": base64.b64encode(b"x").decode()}
             )

@@ -20,7 +20,7 @@ import os
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from pausebutton.authority.api.background import (
@@ -28,6 +28,7 @@ from pausebutton.authority.api.background import (
     LoopHealth,
     OrderFeed,
     checkpointer,
+    detector,
     location_checker,
 )
 from pausebutton.authority.api.deps import AppState
@@ -38,6 +39,7 @@ from pausebutton.authority.api.models import error_responses
 from pausebutton.authority.api.routers import (
     artifacts,
     audit,
+    detection,
     licensing,
     location,
     meta,
@@ -110,6 +112,8 @@ def create_app(settings: Settings) -> FastAPI:
         ]
         if settings.location_interval > 0:
             loops.append(location_checker(service, settings.location_interval, stop, health))
+        if settings.detection_interval > 0:
+            loops.append(detector(service, settings.detection_interval, stop, health))
         tasks = [asyncio.create_task(loop) for loop in loops]
         try:
             yield
@@ -135,8 +139,20 @@ def create_app(settings: Settings) -> FastAPI:
     )
     # every route reads the database: each may answer 503 while it is unavailable
     unavailable = error_responses(503)
-    for module in (meta, registry, licensing, orders, reports, artifacts, location, timetokens):
+    for module in (
+        meta,
+        registry,
+        licensing,
+        orders,
+        reports,
+        artifacts,
+        location,
+        timetokens,
+        detection,
+    ):
         app.include_router(module.router, responses=unavailable)
+    if settings.whistle_key is not None:
+        app.include_router(_whistle_router(settings), responses=unavailable)
     if log_service is not None:
         # GETs never write: each worker signs a checkpoint every checkpoint_interval
         app.include_router(
@@ -144,6 +160,16 @@ def create_app(settings: Settings) -> FastAPI:
         )
     app.include_router(audit.router, responses=unavailable)
     return app
+
+
+def _whistle_router(settings: Settings) -> APIRouter:
+    """The whistleblower channel's intake (sealed submissions only; ``detect.api``)."""
+    from pausebutton.detect.api import make_whistle_router
+    from pausebutton.detect.whistle import WhistleStore
+
+    if settings.whistle_key is None or not settings.whistle_store:
+        raise UsageError("the whistleblower channel needs its public key and a store path")
+    return make_whistle_router(WhistleStore(settings.whistle_store), settings.whistle_key)
 
 
 def app_from_env() -> FastAPI:

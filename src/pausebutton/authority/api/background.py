@@ -29,7 +29,8 @@ ORDER_FEED = "order_feed"
 CHECKPOINTER = "checkpointer"
 WAL = "wal_checkpoint"
 LOCATION = "location_checks"
-LOOPS = (ORDER_FEED, CHECKPOINTER, WAL, LOCATION)
+DETECTION = "detection"
+LOOPS = (ORDER_FEED, CHECKPOINTER, WAL, LOCATION, DETECTION)
 
 
 class LoopHealth:
@@ -183,3 +184,17 @@ async def location_checker(
         await health.run(
             LOCATION, lambda: run_in_threadpool(service.location.run_location_checks, service.now())
         )
+
+
+async def detector(
+    service: Authority, interval: float, stop: asyncio.Event, health: LoopHealth
+) -> None:
+    """Every ``interval`` seconds: run the verification engine over the evidence
+    (``authority/detection.py``; the first run one interval after start-up)."""
+    from pausebutton.authority.detection import run_detection
+
+    while not stop.is_set():
+        await _sleep(stop, interval)
+        if stop.is_set():
+            break
+        await health.run(DETECTION, lambda: run_in_threadpool(run_detection, service))

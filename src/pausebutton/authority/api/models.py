@@ -60,6 +60,16 @@ class KeyIn(_In):
     owner_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
+class SignalSourceIn(_In):
+    public_key: Annotated[str, Field(min_length=64, max_length=64)]
+    """The source's request-signing Ed25519 public key (hex)."""
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    methods: Annotated[
+        list[Annotated[str, Field(max_length=32)]], Field(min_length=1, max_length=10)
+    ]
+    """The verification methods it may report (e.g. energy, customs, dc_inspection)."""
+
+
 class FacilityIn(_In):
     id: Annotated[str, Field(min_length=1, max_length=128)]
     name: Text

@@ -1,7 +1,7 @@
 """The licensing authority as aggregates over one shared :class:`Store`.
 
 Each service has one responsibility (keys, registry, custody, licensing, orders,
-reports, artifacts, location, time tokens, audit); :class:`Authority` builds them
+reports, artifacts, location, time tokens, audit, signals); :class:`Authority` builds them
 all over one database::
 
     authority = Authority(Database.connect(url), trust_root, licensing_key)
@@ -23,7 +23,7 @@ from pausebutton.authority.log import LogSink
 from pausebutton.authority.policy import Policy
 from pausebutton.authority.services.artifacts import ArtifactService
 from pausebutton.authority.services.audit import AuditService
-from pausebutton.authority.services.base import ADMIN, MEMBER, OPERATOR, Caller, Store
+from pausebutton.authority.services.base import ADMIN, MEMBER, OPERATOR, SOURCE, Caller, Store
 from pausebutton.authority.services.custody import CustodyService
 from pausebutton.authority.services.keys import KeyService
 from pausebutton.authority.services.licensing import LicensingService
@@ -31,6 +31,7 @@ from pausebutton.authority.services.location import LocationService
 from pausebutton.authority.services.orders import OrderService
 from pausebutton.authority.services.registry import RegistryService
 from pausebutton.authority.services.reports import ReportService
+from pausebutton.authority.services.signals import SignalService
 from pausebutton.authority.services.timetokens import TimeService
 from pausebutton.errors import DataError
 from pausebutton.geo.service import DEFAULT_MAX_AGE_S
@@ -81,6 +82,7 @@ class Authority:
         )
         self.time = TimeService(self.store, time_key)
         self.audit = AuditService(self.store)
+        self.signals = SignalService(self.store)
 
     @property
     def db(self) -> Database:
@@ -98,4 +100,4 @@ class Authority:
         return self.store.batch()
 
 
-__all__ = ["ADMIN", "MEMBER", "OPERATOR", "Authority", "Caller", "Store"]
+__all__ = ["ADMIN", "MEMBER", "OPERATOR", "SOURCE", "Authority", "Caller", "Store"]

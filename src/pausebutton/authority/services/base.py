@@ -49,7 +49,9 @@ from pausebutton.errors import ForbiddenError, NotFoundError, SchemaError
 OPERATOR = "operator"
 MEMBER = "member"
 ADMIN = "admin"
-ROLES = (OPERATOR, MEMBER, ADMIN)
+SOURCE = "source"
+"""A verification engine's signal source (utility, customs, inspector, analyst)."""
+ROLES = (OPERATOR, MEMBER, ADMIN, SOURCE)
 
 CHIP_STATES = ("registered", "installed", "decommissioned", "destroyed")
 CustodyKind = Literal[

@@ -196,7 +196,7 @@ class Context:
         out: dict[str, tuple[list[CandidateRun], list[EnergyReading], str]] = {}
         for site, readings in self.energy_by_site.items():
             hw_name = self.registry.hardware_at(site) or self.params.default_hardware
-            hw = self.hardware.get(hw_name) if hw_name in self.hardware else None
+            hw = self.hardware.resolve(hw_name)
             fac = self.registry.facilities.get(site)
             runs, bad = detect_runs(
                 readings,
