@@ -76,7 +76,16 @@ def _export_query(kind: str) -> Any:
     if kind == "facilities":
         return select(t.facilities).order_by(t.facilities.c.id)
     if kind == "chips":
-        return select(t.chips).order_by(t.chips.c.chip_id)
+        # a chip's fab: the party that signed its fabrication (the supply chain)
+        ev = t.custody_events
+        fab = (
+            select(ev.c.party_id)
+            .where(ev.c.chip_id == t.chips.c.chip_id, ev.c.kind == "fabrication")
+            .where(ev.c.party_id.is_not(None))
+            .limit(1)
+            .scalar_subquery()
+        )
+        return select(t.chips, fab.label("fab")).order_by(t.chips.c.chip_id)
     if kind == "licenses":
         lic = t.licenses
         return (
@@ -312,6 +321,13 @@ def _import_row(
             facility_id=_opt(row, "facility_id"),
         )
     else:
+        if any(_opt(row, c) for c in ("party_id", "to_party", "export_licence")):
+            raise DataError(
+                f"row {line}: an event a supply-chain party signed is recorded by that party"
+                " (POST /v1/supply/custody), not imported",
+                row=line,
+                field="party_id",
+            )
         try:
             at = parse_instant(row["at"], "at")  # Unix seconds or ISO 8601
         except DataError as exc:

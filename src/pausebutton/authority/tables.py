@@ -121,6 +121,11 @@ custody_events = Table(
     Column("recorded_at", BigInteger, nullable=False),
     Column("recorded_by", String(64), nullable=False),
     Column("log_index", BigInteger, nullable=True),
+    # the supply-chain party that signed the event (None: recorded by an admin), the
+    # party it hands the chip to (None: the signer keeps it), the export licence used
+    Column("party_id", String(128), nullable=True),
+    Column("to_party", String(128), nullable=True),
+    Column("export_licence", String(128), nullable=True),
     UniqueConstraint("chip_id", "seq", name="uq_custody_chip_seq"),
 )
 
@@ -355,4 +360,38 @@ detection_runs = Table(
     Column("own_evidence", Integer, nullable=False),
     Column("findings", JSON, nullable=False),
     Column("alerts", JSON, nullable=False),
+)
+
+supply_parties = Table(
+    "supply_parties",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("key_id", String(64), ForeignKey("api_keys.key_id"), nullable=True, unique=True),
+    Column("source", String(1024), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+fab_tools = Table(
+    "fab_tools",
+    metadata,
+    Column("fab_id", String(128), ForeignKey("supply_parties.id"), primary_key=True),
+    Column("maker_id", String(128), ForeignKey("supply_parties.id"), primary_key=True),
+    Column("tool", String(64), primary_key=True),
+    Column("count", Integer, nullable=True),
+)
+
+export_licences = Table(
+    "export_licences",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("exporter_id", String(128), ForeignKey("supply_parties.id"), nullable=False),
+    Column("importer_id", String(128), ForeignKey("supply_parties.id"), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("not_before", BigInteger, nullable=False),
+    Column("not_after", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )

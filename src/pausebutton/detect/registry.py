@@ -83,14 +83,43 @@ class License:
     """The budget as written (an exact integer in the authority's export)."""
 
 
+@dataclass(frozen=True)
+class CustodyStep:
+    """One custody event of a chip, as the registry exported it (cells as written)."""
+
+    chip_id: str
+    seq: str
+    kind: str
+    at: str
+    time: datetime = field(compare=False)
+    actor: str = ""
+    owner_id: str = ""
+    facility_id: str = ""
+    country: str = ""
+    note: str = ""
+    party_id: str = ""
+    """The supply-chain party that signed it ("" : recorded by an admin)."""
+    to_party: str = ""
+    export_licence: str = ""
+
+    @property
+    def ident(self) -> str:
+        return f"{self.chip_id}#{self.seq}"
+
+
 @dataclass
 class Registry:
     owners: dict[str, Owner] = field(default_factory=dict)
     facilities: dict[str, Facility] = field(default_factory=dict)
     chips: dict[str, Chip] = field(default_factory=dict)
     licenses: list[License] = field(default_factory=list)
+    custody: list[CustodyStep] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.steps: dict[str, list[CustodyStep]] = defaultdict(list)
+        for step in self.custody:
+            self.steps[step.chip_id].append(step)
+        self.by_chip_id = {c.chip_id: c for c in self.chips.values() if c.chip_id}
         self._by_facility: dict[str, list[Chip]] = defaultdict(list)
         self._by_owner: dict[str, list[Chip]] = defaultdict(list)
         self._by_fab: dict[str, list[Chip]] = defaultdict(list)
@@ -107,12 +136,14 @@ class Registry:
         facilities: Iterable[Facility] = (),
         chips: Iterable[Chip] = (),
         licenses: Iterable[License] = (),
+        custody: Iterable[CustodyStep] = (),
     ) -> Registry:
         return cls(
             {o.owner_id: o for o in owners},
             {f.facility_id: f for f in facilities},
             {c.serial: c for c in chips},
             list(licenses),
+            list(custody),
         )
 
     def chips_at(self, facility_id: str) -> list[Chip]:
@@ -202,18 +233,22 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "facility_id",
         "country",
         "note",
+        "party_id",
+        "to_party",
+        "export_licence",
     ),
 }
 """The registry's tables as CSV: one schema per table, for every export and import."""
 TABLES: dict[str, tuple[str, ...]] = {
-    t: COLUMNS[t] for t in ("owners", "facilities", "chips", "licenses")
+    t: COLUMNS[t] for t in ("owners", "facilities", "chips", "licenses", "custody")
 }
-"""The tables the engine reads (custody is the authority's own)."""
+"""The tables the engine reads."""
 REQUIRED: dict[str, tuple[str, ...]] = {
     "owners": ("owner_id",),
     "facilities": ("facility_id", "country"),
     "chips": ("serial", "hardware"),
     "licenses": ("license_id", "owner_id", "flop", "not_before", "not_after"),
+    "custody": ("chip_id", "seq", "kind", "at"),
 }
 """The cells the engine needs in each row (the header must name them)."""
 KEYS = {
@@ -221,6 +256,7 @@ KEYS = {
     "facilities": "facility_id",
     "chips": "serial",
     "licenses": "license_id",
+    "custody": "ident",
 }
 """The column that names each row for the engine (unique within its file)."""
 
@@ -258,6 +294,15 @@ def _row_obj(table: str, row: Mapping[str, str]) -> Any:
             g.get("status", ""),
             g.get("certificate", ""),
         )
+    if table == "custody":
+        return CustodyStep(
+            g["chip_id"],
+            g["seq"],
+            g["kind"],
+            g["at"],
+            parse_time(g["at"], "at"),
+            **{c: g.get(c, "") for c in _CUSTODY_TEXT},
+        )
     try:
         flop = float(int(g["flop"])) if g["flop"].isdigit() else float(g["flop"])
     except (ValueError, OverflowError):
@@ -282,6 +327,16 @@ def _row_obj(table: str, row: Mapping[str, str]) -> Any:
     )
 
 
+_CUSTODY_TEXT = (
+    "actor",
+    "owner_id",
+    "facility_id",
+    "country",
+    "note",
+    "party_id",
+    "to_party",
+    "export_licence",
+)
 _FACILITY_TEXT = (
     "declared_capacity",
     "name",
@@ -335,7 +390,9 @@ def parse_registry(texts: Mapping[str, tuple[str, str]]) -> tuple[Registry, list
             errs.extend(e)
         else:
             parts[table] = []
-    reg = Registry.build(parts["owners"], parts["facilities"], parts["chips"], parts["licenses"])
+    reg = Registry.build(
+        parts["owners"], parts["facilities"], parts["chips"], parts["licenses"], parts["custody"]
+    )
     return reg, errs
 
 
@@ -409,6 +466,19 @@ def export_registry(reg: Registry) -> dict[str, str]:
                     "log_index": lic.log_index,
                 }
                 for lic in reg.licenses
+            ),
+        ),
+        "custody": write(
+            "custody",
+            (
+                {
+                    "chip_id": c.chip_id,
+                    "seq": c.seq,
+                    "kind": c.kind,
+                    "at": c.at,
+                    **{k: getattr(c, k) for k in _CUSTODY_TEXT},
+                }
+                for c in reg.custody
             ),
         ),
     }

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from detect_world import energy, registry, t
 
 from pausebutton.detect import fusion
 from pausebutton.detect.io import bundled_hardware
-from pausebutton.detect.registry import Registry
+from pausebutton.detect.registry import CustodyStep, Registry
 from pausebutton.detect.rules import Context, Finding, Params, Severity, SignalSet, run_rules
 from pausebutton.detect.signals import (
     CustomsRecord,
@@ -218,3 +219,26 @@ def test_usage_from_the_wrong_facility_blames_the_chips_owner() -> None:
     subjects = {(a.kind, a.subject) for a in fusion.alerts(fs, alert_probability=0.0)}
     assert ("owner", "o2") in subjects and ("chip", "ghost-7") in subjects
     assert ("owner", "o1") not in subjects
+
+
+def _step(chip_id: str, seq: int, kind: str, day: float, country: str = "") -> CustodyStep:
+    at = t(day)
+    return CustodyStep(chip_id, str(seq), kind, at.isoformat(), at, country=country, party_id="x")
+
+
+def test_customs_contradicting_custody_is_a_diverted_chip() -> None:
+    base = registry(n_chips=2)
+    chips = [replace(c, chip_id=f"id-{c.serial}") for c in base.chips.values()]
+    steps = [_step("id-f1-0", 1, "export", 10, "NL"), _step("id-f1-1", 1, "export", 10, "NL")]
+    reg = Registry.build(base.owners.values(), base.facilities.values(), chips, [], steps)
+    declared = CustomsRecord("c1", t(20), "8542.31", "exp", "shell", "US", "AE", 1, 3e4, ("f1-0",))
+    (f,) = [f for f in check(reg, [declared], now=t(30)) if f.rule == "custody_diverted"]
+    assert f.severity is Severity.CRITICAL and f.chips == ("f1-0",) and f.owner == "o1"
+    honest = replace(declared, destination="NL")
+    assert "custody_diverted" not in rules_of(check(reg, [honest], now=t(30)))
+    # an export with no import after transit_days: both chips are lost in transit
+    (g,) = [f for f in check(reg, [], now=t(90)) if f.rule == "custody_in_transit"]
+    assert g.chips == ("f1-0", "f1-1")
+    arrived = [*steps, _step("id-f1-0", 2, "import", 20, "NL"), _step("id-f1-1", 2, "import", 20)]
+    reg2 = Registry.build(base.owners.values(), base.facilities.values(), chips, [], arrived)
+    assert "custody_in_transit" not in rules_of(check(reg2, [], now=t(90)))

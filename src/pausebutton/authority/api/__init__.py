@@ -46,6 +46,7 @@ from pausebutton.authority.api.routers import (
     orders,
     registry,
     reports,
+    supply,
     timetokens,
 )
 from pausebutton.authority.auth import RateLimiter
@@ -149,6 +150,7 @@ def create_app(settings: Settings) -> FastAPI:
         location,
         timetokens,
         detection,
+        supply,
     ):
         app.include_router(module.router, responses=unavailable)
     if settings.whistle_key is not None:

@@ -105,6 +105,58 @@ class CustodyIn(_In):
     note: Annotated[str, Field(max_length=4096)] | None = None
 
 
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class PartyIn(_In):
+    id: Id
+    kind: Literal[
+        "fab",
+        "lithography",
+        "hbm",
+        "packaging",
+        "vendor",
+        "exporter",
+        "importer",
+        "integrator",
+        "customs",
+    ]
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    country: Annotated[str, Field(min_length=2, max_length=2)]
+    public_key: Annotated[str, Field(min_length=64, max_length=64)] | None = None
+    """The key the party signs its custody events with (hex Ed25519 public key)."""
+    source: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+
+
+class FabToolIn(_In):
+    maker_id: Id
+    tool: Annotated[str, Field(min_length=1, max_length=64)]
+    count: Annotated[int, Field(ge=1, le=99_999)] | None = None
+
+
+class ExportLicenceIn(_In):
+    id: Id
+    exporter_id: Id
+    importer_id: Id
+    country: Annotated[str, Field(min_length=2, max_length=2)]
+    quantity: Annotated[int, Field(ge=1, le=10_000_000)]
+    not_before: Annotated[int, Field(ge=0, le=BIG)]
+    not_after: Annotated[int, Field(ge=0, le=BIG)]
+
+
+class SignedCustodyIn(_In):
+    chip_id: Annotated[str, Field(min_length=64, max_length=64)]
+    kind: CustodyKind
+    at: Annotated[int, Field(ge=0, le=BIG)]
+    to_party: Id | None = None
+    """The party the event hands the chip to (the next to sign for it)."""
+    owner_id: Id | None = None
+    facility_id: Id | None = None
+    country: Annotated[str, Field(min_length=2, max_length=2)] | None = None
+    note: Annotated[str, Field(max_length=4096)] | None = None
+    export_licence: Id | None = None
+
+
 class ApplicationIn(_In):
     chips: Annotated[list[Annotated[str, Field(min_length=64, max_length=64)]], Field(min_length=1)]
     flop_budget: Annotated[str, Field(min_length=1, max_length=64)] | int

@@ -1,8 +1,8 @@
 """The licensing authority as aggregates over one shared :class:`Store`.
 
 Each service has one responsibility (keys, registry, custody, licensing, orders,
-reports, artifacts, location, time tokens, audit, signals); :class:`Authority` builds them
-all over one database::
+reports, artifacts, location, time tokens, audit, signals, supply chain);
+:class:`Authority` builds them all over one database::
 
     authority = Authority(Database.connect(url), trust_root, licensing_key)
     authority.registry.create_owner(caller, id="acme", name="Acme", country="US")
@@ -32,6 +32,7 @@ from pausebutton.authority.services.orders import OrderService
 from pausebutton.authority.services.registry import RegistryService
 from pausebutton.authority.services.reports import ReportService
 from pausebutton.authority.services.signals import SignalService
+from pausebutton.authority.services.supply import SupplyService
 from pausebutton.authority.services.timetokens import TimeService
 from pausebutton.errors import DataError
 from pausebutton.geo.service import DEFAULT_MAX_AGE_S
@@ -83,6 +84,7 @@ class Authority:
         self.time = TimeService(self.store, time_key)
         self.audit = AuditService(self.store)
         self.signals = SignalService(self.store)
+        self.supply = SupplyService(self.store, self.custody)
 
     @property
     def db(self) -> Database:

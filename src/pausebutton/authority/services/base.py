@@ -51,7 +51,9 @@ MEMBER = "member"
 ADMIN = "admin"
 SOURCE = "source"
 """A verification engine's signal source (utility, customs, inspector, analyst)."""
-ROLES = (OPERATOR, MEMBER, ADMIN, SOURCE)
+PARTY = "party"
+"""A supply-chain party (fab, packaging site, vendor, exporter, ...) signing custody."""
+ROLES = (OPERATOR, MEMBER, ADMIN, SOURCE, PARTY)
 
 CHIP_STATES = ("registered", "installed", "decommissioned", "destroyed")
 CustodyKind = Literal[
@@ -63,6 +65,9 @@ CustodyKind = Literal[
     "sale",
     "installation",
     "transfer",
+    "board",
+    "server",
+    "rack",
     "decommissioning",
     "destruction",
 ]

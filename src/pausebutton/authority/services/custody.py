@@ -3,6 +3,7 @@ export, sale, installation, ... destruction) and their effect on the chip's reco
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,25 @@ from pausebutton.protocol import encoding
 
 
 @dataclass(frozen=True, slots=True)
+class Event:
+    """A custody event to append (checked by the caller's rules)."""
+
+    chip_id: str
+    kind: str
+    at: int
+    actor: str
+    owner_id: str | None = None
+    facility_id: str | None = None
+    country: str | None = None
+    note: str | None = None
+    party_id: str | None = None
+    """The supply-chain party that signed it (None: an admin recorded it)."""
+    to_party: str | None = None
+    """The party it hands the chip to (None: the signer keeps it)."""
+    export_licence: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CustodyEvent(Result):
     """One stored custody event of a chip (as listed under the chip)."""
 
@@ -42,6 +62,11 @@ class CustodyEvent(Result):
     note: str | None
     recorded_at: int
     log_index: int | None
+    party_id: str | None
+    """The supply-chain party that signed the event (None: recorded by an admin)."""
+    to_party: str | None
+    """The party the event handed the chip to."""
+    export_licence: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +84,9 @@ class CustodyRecord(Result):
     note: str | None
     recorded_at: int
     log_index: int | None
+    party_id: str | None
+    to_party: str | None
+    export_licence: str | None
 
 
 def custody_events(conn: Connection, chip_id: str) -> list[CustodyEvent]:
@@ -71,7 +99,7 @@ def custody_events(conn: Connection, chip_id: str) -> list[CustodyEvent]:
     return [from_row(CustodyEvent, r) for r in rows]
 
 
-def _check_event(
+def check_event(
     kind: str,
     at: int,
     actor: str,
@@ -90,8 +118,8 @@ def _check_event(
         check_text(note, "note", 4096, empty=True)
     if kind in ("sale", "transfer") and owner_id is None:
         raise SchemaError(f"a {kind} event needs the new owner_id", field="owner_id")
-    if kind == "installation" and facility_id is None:
-        raise SchemaError("an installation event needs facility_id", field="facility_id")
+    if kind in ("installation", "rack") and facility_id is None:
+        raise SchemaError(f"an {kind} event needs facility_id", field="facility_id")
     if kind in ("export", "import") and country is None:
         raise SchemaError(f"an {kind} event needs a country", field="country")
 
@@ -101,7 +129,7 @@ def _chip_changes(kind: str, owner_id: str | None, facility_id: str | None) -> d
     changes: dict[str, Any] = {}
     if kind in ("sale", "transfer"):
         changes["owner_id"] = owner_id
-    if kind == "installation":
+    if kind in ("installation", "rack"):
         changes.update(facility_id=facility_id, status="installed")
     if kind == "decommissioning":
         changes["status"] = "decommissioned"
@@ -139,41 +167,55 @@ class CustodyService:
     ) -> CustodyRecord:
         """Append one custody event (append-only; logged) and apply its effect on the chip."""
         c = require(caller, ADMIN)
-        _check_event(kind, at, actor, owner_id, facility_id, country, note)
+        check_event(kind, at, actor, owner_id, facility_id, country, note)
+        event = Event(chip_id, kind, at, actor, owner_id, facility_id, country, note)
+        return self.append(c, event)
+
+    def append(
+        self,
+        caller: Caller,
+        event: Event,
+        check: Callable[[Connection, list[CustodyEvent]], None] | None = None,
+    ) -> CustodyRecord:
+        """Append a checked event in one transaction: lock the chip, run ``check`` over
+        the chip's events so far (it raises to refuse), log the event, store it and apply
+        its effect on the chip. Callers retry it (``@retried``)."""
         now = self.store.now()
+        chip_id = event.chip_id
         with self.store.write() as conn:
             chip = conn.execute(self.store.lock(t.chips, t.chips.c.chip_id == chip_id)).first()
             if chip is None:
                 raise NotFoundError(f"no chip {chip_id}", field="chip_id")
             if chip.status == "destroyed":
                 raise ConflictError(f"chip {chip_id} was destroyed", field="chip_id")
-            if owner_id is not None:
-                owner_row(conn, owner_id)
-            if facility_id is not None:
-                require_facility(conn, facility_id)
-            last = conn.execute(
-                select(t.custody_events.c.seq, t.custody_events.c.at)
-                .where(t.custody_events.c.chip_id == chip_id)
-                .order_by(t.custody_events.c.seq.desc())
-                .limit(1)
-            ).first()
-            if last is not None and at < last.at:
+            if event.owner_id is not None:
+                owner_row(conn, event.owner_id)
+            if event.facility_id is not None:
+                require_facility(conn, event.facility_id)
+            history = custody_events(conn, chip_id)
+            last = history[-1] if history else None
+            if last is not None and event.at < last.at:
                 raise ConflictError(
-                    f"custody events are appended in time order: at {at} is before the "
+                    f"custody events are appended in time order: at {event.at} is before the "
                     f"chip's event {last.seq} at {last.at}",
                     field="at",
                 )
+            if check is not None:
+                check(conn, history)
             seq = int(last.seq if last is not None else 0) + 1
             record = {
                 "chip_id": chip_id,
                 "seq": seq,
-                "kind": kind,
-                "at": at,
-                "actor": actor,
-                "owner_id": owner_id,
-                "facility_id": facility_id,
-                "country": country,
-                "note": note,
+                "kind": event.kind,
+                "at": event.at,
+                "actor": event.actor,
+                "owner_id": event.owner_id,
+                "facility_id": event.facility_id,
+                "country": event.country,
+                "note": event.note,
+                "party_id": event.party_id,
+                "to_party": event.to_party,
+                "export_licence": event.export_licence,
             }
             body = encoding.encode(
                 {
@@ -184,12 +226,10 @@ class CustodyService:
             idx = self.store.log.append(conn, "custody-event", body, now)
             conn.execute(
                 insert(t.custody_events).values(
-                    **record, recorded_at=now, recorded_by=c.key_id, log_index=idx
+                    **record, recorded_at=now, recorded_by=caller.key_id, log_index=idx
                 )
             )
-            changes = _chip_changes(kind, owner_id, facility_id)
+            changes = _chip_changes(event.kind, event.owner_id, event.facility_id)
             if changes:
                 conn.execute(update(t.chips).where(t.chips.c.chip_id == chip_id).values(**changes))
-        return CustodyRecord(
-            chip_id, seq, kind, at, actor, owner_id, facility_id, country, note, now, idx
-        )
+        return from_row(CustodyRecord, record, recorded_at=now, log_index=idx)

@@ -43,6 +43,8 @@ from pausebutton.detect.rules.energy import implausible_energy, power_beyond_chi
 from pausebutton.detect.rules.onsite import developer_undeclared, inspection_mismatch
 from pausebutton.detect.rules.remote_sensing import thermal_anomaly
 from pausebutton.detect.rules.supply import (
+    custody_diverted,
+    custody_in_transit,
     fab_output_excess,
     imported_unregistered,
     purchase_unmatched,
@@ -60,6 +62,8 @@ __all__ = [
     "Rule",
     "Severity",
     "SignalSet",
+    "custody_diverted",
+    "custody_in_transit",
     "developer_undeclared",
     "fab_output_excess",
     "implausible_energy",
@@ -87,6 +91,8 @@ RULES: dict[str, Rule] = {
     "usage_wrong_facility": usage_wrong_facility,
     "location_inconsistent": location_inconsistent,
     "fab_output_excess": fab_output_excess,
+    "custody_diverted": custody_diverted,
+    "custody_in_transit": custody_in_transit,
     "inspection_mismatch": inspection_mismatch,
     "developer_undeclared": developer_undeclared,
     "thermal_anomaly": thermal_anomaly,

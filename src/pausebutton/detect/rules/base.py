@@ -173,6 +173,8 @@ class Params:
     max_chips_per_wafer: int = 100
     chip_power_factor: float = 1.5
     """Power above this multiple of what the registered chips can draw is flagged."""
+    transit_days: float = 45.0
+    """An export with no import this long after it is a chip lost in transit."""
 
 
 @dataclass

@@ -1,11 +1,13 @@
 """Rules on the supply chain: chips imported but never registered, purchases without
-matching customs or registry records, and fab output beyond the registered chips. Pure."""
+matching customs or registry records, fab output beyond the registered chips, customs
+declarations that contradict the chips' custody, and exports never imported. Pure."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import timedelta
 
+from pausebutton.detect.registry import CustodyStep
 from pausebutton.detect.rules.base import Context, Evidence, Finding, Severity
 from pausebutton.detect.signals import CustomsRecord, FabInspection, FinancialTxn, Method
 
@@ -234,6 +236,100 @@ def fab_output_excess(ctx: Context) -> list[Finding]:
                 ),
                 max(i.time for i in insp),
                 fab=fab,
+            )
+        )
+    return out
+
+
+# -- customs against custody ------------------------------------------------------------
+
+
+def custody_diverted(ctx: Context) -> list[Finding]:
+    """A customs declaration naming chips whose custody says they were exported to
+    another country: the chips went where no export licence sent them. Two signed
+    records contradict each other about named chips, so the finding is critical."""
+    out: list[Finding] = []
+    reg = ctx.registry
+    for rec in ctx.signals.get(Method.CUSTOMS):
+        diverted: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        for serial in rec.serials:
+            chip = reg.chips.get(serial)
+            if chip is None or not chip.chip_id:
+                continue
+            exports = [s for s in reg.steps.get(chip.chip_id, []) if s.kind == "export"]
+            if exports and exports[-1].country and exports[-1].country != rec.destination:
+                last = exports[-1]
+                diverted[chip.owner_id].append((serial, last.country, last.party_id or last.actor))
+        for owner, items in sorted(diverted.items()):
+            serials = tuple(sorted(s for s, _, _ in items))
+            sent = sorted({f"{c} (by {p})" for _, c, p in items})
+            out.append(
+                Finding(
+                    "custody_diverted",
+                    Severity.CRITICAL,
+                    f"{len(serials)} chip(s) declared at customs in {rec.destination}"
+                    f" ({rec.record_id}) were exported to {', '.join(sent)}",
+                    Method.CUSTOMS,
+                    (
+                        Evidence(
+                            "reported",
+                            "customs",
+                            rec.record_id,
+                            f"{rec.quantity} units from {rec.shipper} ({rec.origin}) to"
+                            f" {rec.consignee} ({rec.destination})",
+                            rec.quantity,
+                        ),
+                        Evidence(
+                            "reported",
+                            "registry",
+                            "custody:export",
+                            f"custody exports of {', '.join(serials[:10])} to {', '.join(sent)}",
+                            len(serials),
+                        ),
+                    ),
+                    rec.time,
+                    owner=owner,
+                    chips=serials,
+                )
+            )
+    return out
+
+
+def custody_in_transit(ctx: Context) -> list[Finding]:
+    """Chips whose last custody step is an export older than ``transit_days``: they left
+    one country and reached no other on the record."""
+    out: list[Finding] = []
+    reg = ctx.registry
+    limit = ctx.now - timedelta(days=ctx.params.transit_days)
+    lost: dict[str, list[tuple[str, CustodyStep]]] = defaultdict(list)
+    for chip in reg.chips.values():
+        steps = reg.steps.get(chip.chip_id, []) if chip.chip_id else []
+        if steps and steps[-1].kind == "export" and steps[-1].time < limit:
+            lost[chip.owner_id].append((chip.serial, steps[-1]))
+    for owner, items in sorted(lost.items()):
+        serials = tuple(sorted(s for s, _ in items))
+        newest = max(step.time for _, step in items)
+        out.append(
+            Finding(
+                "custody_in_transit",
+                Severity.MEDIUM,
+                f"{len(serials)} chip(s) exported more than {ctx.params.transit_days:g} days ago"
+                " were never imported anywhere on the record",
+                Method.CUSTOMS,
+                tuple(
+                    Evidence(
+                        "reported",
+                        "registry",
+                        f"custody:{step.chip_id}#{step.seq}",
+                        f"{serial}: exported to {step.country} by {step.party_id or step.actor}"
+                        f" on {step.at}",
+                        None,
+                    )
+                    for serial, step in items[:20]
+                ),
+                newest,
+                owner=owner,
+                chips=serials,
             )
         )
     return out
