@@ -4,14 +4,18 @@ and catches chips diverted from where their export licence sent them."""
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pausebutton import errors
+from pausebutton import errors, keystore
+from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.keys import PrivateKey
+from pausebutton.protocol.messages import DeviceCertificate
 
 NOW = int(time.time())
 DAY = 86400
@@ -249,3 +253,48 @@ def test_fab_tools_name_a_fab_and_a_lithography_maker(api: Any) -> None:
         api.admin.post("/v1/supply/parties/asml/tools", {"maker_id": "f18", "tool": "EUV"})
     with pytest.raises(errors.ConflictError):
         api.admin.post("/v1/supply/parties/f18/tools", {"maker_id": "asml", "tool": "EUV"})
+
+
+def test_the_supply_verbs_against_a_served_authority(
+    cli: Any, tmp_path: Path, db_url: str, server_factory: Any
+) -> None:
+    adir = tmp_path / "auth"
+    assert cli("authority", "init", adir, "--members", "3", "--threshold", "2").returncode == 0
+    admin, fab = tmp_path / "admin.key", tmp_path / "fab.key"
+    for k in (admin, fab):
+        assert cli("keys", "generate", "--out", k).returncode == 0
+    server = server_factory(adir, db_url, admin)
+    url, ak = ("--url", server.url), ("--key", admin)
+    try:
+        r = cli("supply", "seed-example", *url, *ak)
+        assert r.returncode == 0 and "seeded 12 parties and 5 fab tools" in r.stdout, r.stderr
+        r = cli("supply", "parties", "--kind", "fab", *url, "--json")
+        fabs = json.loads(r.stdout)
+        assert {p["name"] for p in fabs} == {"TSMC", "Samsung", "SMIC", "Intel"}
+        assert all("no figures" in p["source"] for p in fabs)
+        r = cli("supply", "tools", *url)
+        assert r.returncode == 0 and "asml" in r.stdout and "EUV" in r.stdout
+        r = cli(
+            "supply", "party-add", "fab-x", "--kind", "fab", "--name", "Fab X", "--country", "TW",
+            "--public-key", fab, *url, *ak,
+        )  # fmt: skip
+        assert r.returncode == 0 and "signs its own custody steps" in r.stdout, r.stderr
+        r = cli("supply", "party-add", "bad", "--kind", "smelter", "--name", "B",
+                "--country", "TW", *url, *ak)  # fmt: skip
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        # a chip registered by the authority's vendor key, fabricated by fab-x
+        vendor = keystore.read_private_key(adir / "keys" / "vendor-0.key")
+        chip = PrivateKey.generate()
+        cert = DeviceCertificate("SN9", "H100", chip.public.raw, "V", 1, 1_700_000_000)
+        (tmp_path / "cert.cbor").write_bytes(Envelope.create(cert, [vendor]).encode())
+        assert cli("registry", "chip-register", tmp_path / "cert.cbor", *url, *ak).returncode == 0
+        cid = chip.key_id.hex()
+        r = cli("supply", "sign", cid, "fabrication", "--at", "2026-01-05T00:00:00Z", *url)
+        assert r.returncode == 2 and "--key" in r.stderr
+        r = cli("supply", "sign", cid, "fabrication", "--at", "2026-01-05T00:00:00Z",
+                "--to", "tsmc", *url, "--key", fab)  # fmt: skip
+        assert r.returncode == 0 and "handed to tsmc" in r.stdout, r.stderr
+        r = cli("supply", "sign", cid, "board", "--at", "2026-01-06T00:00:00Z", *url, "--key", fab)
+        assert r.returncode == 3 and "may not sign" in r.stderr
+    finally:
+        server.stop()
