@@ -10,6 +10,7 @@ engine's signal types here:
 * usage reports -> ``UsageRecord`` (FLOP at full speed between a chip's successive
   reports, at the chip's registered facility);
 * location checks -> ``LocationResult`` (the verdict against the declared facility);
+* GNSS fixes -> ``LocationResult`` (a spoofed, relayed or off-site fix is inconsistent);
 * licences, custody and chip assignments -> the registry the rules read.
 
 A run reads a window of evidence (``window`` seconds back from ``now``) and keeps the
@@ -111,6 +112,15 @@ def own_evidence(authority: Authority, reg: Registry, since: int) -> list[Any]:
             .where(t.reports.c.time >= since)
             .order_by(t.reports.c.chip_id, t.reports.c.sequence)
         ).all()
+        fixes = conn.execute(
+            select(
+                t.gnss_fixes.c.chip_id,
+                t.gnss_fixes.c.facility_id,
+                t.gnss_fixes.c.time,
+                t.gnss_fixes.c.verdict,
+                t.gnss_fixes.c.result,
+            ).where(t.gnss_fixes.c.time >= since)
+        ).all()
         checks = conn.execute(
             select(
                 t.location_checks.c.chip_id,
@@ -150,6 +160,21 @@ def own_evidence(authority: Authority, reg: Registry, since: int) -> list[Any]:
                 consistent,
                 None if consistent else float(c.least_distance_km),
                 f"authority location check: {c.verdict}",
+            )
+        )
+    for f in fixes:
+        chip = serials.get(f.chip_id)
+        if chip is None:
+            continue
+        honest = f.verdict in ("consistent", "insufficient_evidence")
+        out.append(
+            LocationResult(
+                chip.serial,
+                f.facility_id or chip.facility_id,
+                _utc(int(f.time)),
+                honest,
+                f.result.get("distance_to_site_km"),
+                f"GNSS fix {f.verdict}: {f.result.get('reason', '')}"[:500],
             )
         )
     return out

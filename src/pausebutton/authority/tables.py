@@ -395,3 +395,21 @@ export_licences = Table(
     Column("not_after", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
+
+gnss_fixes = Table(
+    "gnss_fixes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chip_id", String(64), ForeignKey("chips.chip_id"), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("accuracy_m", Float, nullable=False),
+    Column("facility_id", String(128), nullable=True),
+    Column("verdict", String(32), nullable=False),
+    Column("result", JSON, nullable=False),
+    Column("alert_id", Integer, nullable=True),
+    Column("received_at", BigInteger, nullable=False),
+    UniqueConstraint("chip_id", "time", name="uq_gnss_chip_time"),
+)
+Index("ix_gnss_fixes_time", gnss_fixes.c.time)

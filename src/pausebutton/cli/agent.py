@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -318,3 +319,57 @@ def hash_weights(
             ],
         }
     )
+
+
+@app.command("gnss-fix")
+def gnss_fix(
+    chip: Annotated[str, typer.Argument(help="The chip (hex key id) the receiver serves.")],
+    nmea: Annotated[
+        Path | None,
+        typer.Option(help="NMEA 0183 from the receiver (GGA sentences); - for stdin."),
+    ] = None,
+    lat: Annotated[float | None, typer.Option(help="Latitude, instead of --nmea.")] = None,
+    lon: Annotated[float | None, typer.Option(help="Longitude, instead of --nmea.")] = None,
+    accuracy: Annotated[float, typer.Option(help="Accuracy in metres (with --lat).")] = 50.0,
+    url: Annotated[str, typer.Option(help="The authority's URL.")] = "http://127.0.0.1:8080",
+    key: Annotated[
+        Path | None, typer.Option(help="The operator's private key (signs the request).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the JSON answer.")] = False,
+) -> None:
+    """Report the chip's GNSS position; the authority checks it against light speed.
+
+    Example: pausebutton agent gnss-fix CHIP --nmea receiver.nmea --key operator.key
+    """
+    from pausebutton.agent.gnss import ReceiverFix, parse_nmea
+    from pausebutton.authority.client import AuthorityClient
+    from pausebutton.cli.common import out, print_json
+    from pausebutton.errors import UsageError
+    from pausebutton.fsutil import read_limited
+
+    if key is None:
+        raise UsageError("--key: the operator's private key signs the report")
+    if (nmea is None) == (lat is None or lon is None):
+        raise UsageError("give either --nmea or both --lat and --lon")
+    if nmea is not None:
+        text = sys.stdin.read(1 << 20) if str(nmea) == "-" else read_limited(nmea, 1 << 20).decode()
+        fixes = parse_nmea(text)
+    else:
+        assert lat is not None and lon is not None
+        fixes = [ReceiverFix(lat, lon, accuracy)]
+    now = int(time.time())
+    body = {
+        "fixes": [
+            {"chip_id": chip, "time": now - (len(fixes) - 1 - i), "lat": f.lat, "lon": f.lon,
+             "accuracy_m": f.accuracy_m}
+            for i, f in enumerate(fixes)
+        ]
+    }  # fmt: skip
+    answer = AuthorityClient(url, keystore.read_private_key(key), timeout=30).post(
+        "/v1/location/fixes", body
+    )
+    if json_out:
+        print_json(answer)
+        return
+    for r in answer:
+        out.print(f"fix {r['lat']:.5f},{r['lon']:.5f}: {r['verdict']} — {r['result']['reason']}")

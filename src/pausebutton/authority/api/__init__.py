@@ -40,6 +40,7 @@ from pausebutton.authority.api.routers import (
     artifacts,
     audit,
     detection,
+    gnss,
     licensing,
     location,
     meta,
@@ -151,6 +152,7 @@ def create_app(settings: Settings) -> FastAPI:
         timetokens,
         detection,
         supply,
+        gnss,
     ):
         app.include_router(module.router, responses=unavailable)
     if settings.whistle_key is not None:

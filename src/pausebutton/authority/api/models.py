@@ -157,6 +157,20 @@ class SignedCustodyIn(_In):
     export_licence: Id | None = None
 
 
+class FixIn(_In):
+    chip_id: Annotated[str, Field(min_length=64, max_length=64)]
+    time: Annotated[int, Field(ge=0, le=BIG)]
+    """When the receiver took the fix (Unix seconds)."""
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+    accuracy_m: Annotated[float, Field(gt=0, le=100_000)] = 50.0
+    """The receiver's stated horizontal accuracy (metres)."""
+
+
+class FixesIn(_In):
+    fixes: Annotated[list[FixIn], Field(min_length=1, max_length=1000)]
+
+
 class ApplicationIn(_In):
     chips: Annotated[list[Annotated[str, Field(min_length=64, max_length=64)]], Field(min_length=1)]
     flop_budget: Annotated[str, Field(min_length=1, max_length=64)] | int

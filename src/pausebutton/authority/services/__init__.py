@@ -25,6 +25,7 @@ from pausebutton.authority.services.artifacts import ArtifactService
 from pausebutton.authority.services.audit import AuditService
 from pausebutton.authority.services.base import ADMIN, MEMBER, OPERATOR, SOURCE, Caller, Store
 from pausebutton.authority.services.custody import CustodyService
+from pausebutton.authority.services.gnss import GnssService
 from pausebutton.authority.services.keys import KeyService
 from pausebutton.authority.services.licensing import LicensingService
 from pausebutton.authority.services.location import LocationService
@@ -85,6 +86,7 @@ class Authority:
         self.audit = AuditService(self.store)
         self.signals = SignalService(self.store)
         self.supply = SupplyService(self.store, self.custody)
+        self.gnss = GnssService(self.store, location_max_age)
 
     @property
     def db(self) -> Database:
