@@ -38,10 +38,8 @@ def source(api: Any, name: str, methods: list[str]) -> Any:
 
 def party(api: Any, pid: str, kind: str, country: str) -> Any:
     key = PrivateKey.generate()
-    api.admin.post(
-        "/v1/supply/parties",
-        {"id": pid, "kind": kind, "name": pid, "country": country, "public_key": key.public.raw.hex()},
-    )  # fmt: skip
+    body = {"id": pid, "kind": kind, "name": pid, "country": country}
+    api.admin.post("/v1/supply/parties", {**body, "public_key": key.public.raw.hex()})
     return api.client(key)
 
 
