@@ -263,7 +263,10 @@ def test_bench_detect_quick(cli) -> None:  # type: ignore[no-untyped-def]
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert set(doc["methods"]) == {*(m for m in doc["methods"] if m != "fused"), "fused"}
-    assert len(doc["methods"]) == 11
+    # each method, fused, and the rows without the authority's newer evidence
+    assert len(doc["methods"]) == 14
+    assert {"location: landmarks only", "customs: without custody"} <= set(doc["methods"])
+    assert "fused: without the authority's evidence" in doc["methods"]
     for v in doc["methods"].values():
         assert v["false_alert_rate"] <= doc["target_false_alert_rate"]
     assert doc["fused_recall"] == doc["methods"]["fused"]["recall"]

@@ -13,12 +13,12 @@ SEED5_COUNTS = {
     "remote_sensing": 38,
     "whistleblower": 3,
     "energy": 1680,
-    "customs": 13,
+    "customs": 14,
     "financial": 13,
     "dc_inspection": 4,
     "fab_inspection": 2,
     "developer_inspection": 3,
-    "location": 288,
+    "location": 864,
     "usage_report": 5663,
 }
 SEED5_KINDS = [
@@ -50,6 +50,7 @@ def test_one_seed_gives_the_pinned_world() -> None:
         1913,
         3,
     )
+    assert len(reg.custody) == 2 * 1913  # every registered chip: exported, then imported
     energy_mw = sum(r.power_w for r in signals.get(Method.ENERGY)) / 1e6
     assert round(energy_mw, 3) == 261.43
 
