@@ -75,6 +75,8 @@ GROUPS: dict[str, Callable[[], typer.Typer]] = {
     # location and detection; tools.
     "demo": _demo,
     "authority": functools.partial(_sub_app, "authority"),
+    "member": functools.partial(_sub_app, "member"),
+    "root": functools.partial(_sub_app, "root"),
     "registry": functools.partial(_sub_app, "registry"),
     "license": _license,
     "pause": _pause,
@@ -103,6 +105,8 @@ SUMMARIES: dict[str, str] = {
         "if every\nstep's expectation held (1 naming the failed step otherwise)."
     ),
     "authority": "Found and run the licensing authority.",
+    "member": "Member states: make your own key; send only your public card.",
+    "root": "Trust-root ceremonies: propose, sign (each member), assemble (K of N).",
     "registry": "The authority's registry: owners, keys, facilities, chips, custody.",
     "license": "Issue chip-bound compute licenses (offline, from an authority directory).",
     "pause": "Pause orders: propose, sign (each member), assemble (K of N).",
