@@ -324,3 +324,34 @@ location_checks = Table(
     Column("alert_id", Integer, nullable=True),
 )
 Index("ix_location_checks_chip", location_checks.c.chip_id, location_checks.c.id)
+
+revoked_keys = Table(
+    "revoked_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("revoked_at", BigInteger, nullable=False),
+    Column("revoked_by", String(256), nullable=False),
+    Column("reason", String(2000), nullable=False),
+)
+"""Member keys of the trust root that no longer count (revoked by an admin, by the member
+itself, or by the votes of the pause threshold of other members)."""
+
+revocation_votes = Table(
+    "revocation_votes",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("voter", String(64), primary_key=True),
+    Column("member", String(128), nullable=False),
+    Column("at", BigInteger, nullable=False),
+)
+
+trust_roots = Table(
+    "trust_roots",
+    metadata,
+    Column("version", BigInteger, primary_key=True, autoincrement=False),
+    Column("envelope", LargeBinary, nullable=False),
+    Column("log_index", BigInteger, nullable=True),
+    Column("submitted_by", String(256), nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+)
+"""Trust roots after the authority's first: the chain chips and witnesses follow."""

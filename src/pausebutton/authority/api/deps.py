@@ -92,6 +92,8 @@ def signed(*roles: str) -> Callable[[Request], Awaitable[Caller]]:
             if found is None:
                 raise errors.AuthError("unknown key", field="keyid")
             caller = found[0]
+            if caller.role == MEMBER:
+                await run_in_threadpool(svc.keys.require_not_revoked, kid)
             if roles and caller.role not in roles:
                 raise errors.ForbiddenError(
                     f"role {caller.role} may not call this (needs {' or '.join(roles)})",
@@ -127,6 +129,7 @@ def signed(*roles: str) -> Callable[[Request], Awaitable[Caller]]:
 Operator = Annotated[Caller, Depends(signed(OPERATOR, ADMIN))]
 Member = Annotated[Caller, Depends(signed(MEMBER))]
 Admin = Annotated[Caller, Depends(signed(ADMIN))]
+AdminOrMember = Annotated[Caller, Depends(signed(ADMIN, MEMBER))]
 AnySigned = Annotated[Caller, Depends(signed())]
 
 SIGNED_ERRORS = (401, 403, 429)

@@ -64,15 +64,19 @@ class Authority:
         self.policy = policy or Policy()
         self.store = Store(db, log=log, clock=clock)
         members = {key_id(m.key).hex(): m for m in root.members}
-        self.keys = KeyService(self.store, members)
+        self.keys = KeyService(self.store, members, root.role("pause").threshold)
         self.registry = RegistryService(self.store, root)
         self.custody = CustodyService(self.store)
-        self.orders = OrderService(self.store, root, members)
+        self.orders = OrderService(self.store, root, members, self.keys.revoked_ids)
         self.licensing = LicensingService(
-            self.store, licensing_key, self.policy, self.orders.pause_threshold
+            self.store,
+            licensing_key,
+            self.policy,
+            self.orders.pause_threshold,
+            self.keys.revoked_ids,
         )
         self.reports = ReportService(self.store)
-        self.artifacts = ArtifactService(self.store, root)
+        self.artifacts = ArtifactService(self.store, root, self.keys.revoked_ids)
         self.location = LocationService(
             self.store,
             {k.key_id: k for k in root.role_keys("landmark")},

@@ -4,7 +4,7 @@ refused-load reports node agents send back (each raising an alert)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,9 +107,16 @@ def _alert_detail(rid: str, report: dict[str, Any], c: Caller) -> dict[str, Any]
 class ArtifactService:
     """Prohibited-artifact lists and refused-load reports."""
 
-    def __init__(self, store: Store, root: TrustRoot) -> None:
+    def __init__(
+        self,
+        store: Store,
+        root: TrustRoot,
+        revoked: Callable[[], frozenset[bytes]] | None = None,
+    ) -> None:
         self.store = store
         self.root = root
+        self.revoked = revoked or frozenset
+        """Key ids of revoked member keys (their signatures do not count)."""
 
     @retried
     def publish_prohibited(self, caller: Caller | None, data: bytes) -> PublishedList:
@@ -121,7 +128,7 @@ class ArtifactService:
         newest list again is acknowledged (``duplicate``) and changes nothing."""
         c = require(caller, MEMBER)
         env, plist = decode_as(data, ProhibitedArtifacts)
-        self.root.require_role(env, "pause")
+        self.root.require_role(env, "pause", self.revoked())
         data = env.encode()  # canonical bytes (decode refuses non-canonical input)
         now = self.store.now()
         with self.store.write() as conn:

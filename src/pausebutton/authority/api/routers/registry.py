@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse, Response
 from pausebutton import errors
 from pausebutton.authority import csvio
 from pausebutton.authority.api import models as m
-from pausebutton.authority.api.deps import SIGNED_ERRORS, Admin, Service, State
+from pausebutton.authority.api.deps import SIGNED_ERRORS, Admin, AdminOrMember, Service, State
 from pausebutton.authority.api.models import (
     AfterQuery,
     ChipIdPath,
@@ -23,7 +23,7 @@ from pausebutton.authority.api.models import (
 from pausebutton.authority.csvio import CsvImport
 from pausebutton.authority.services.base import unb64
 from pausebutton.authority.services.custody import CustodyEvent, CustodyRecord
-from pausebutton.authority.services.keys import ApiKey, KeyListing, RevokedKey
+from pausebutton.authority.services.keys import ApiKey, KeyListing, MemberRevocation, RevokedKey
 from pausebutton.authority.services.registry import (
     Chip,
     ChipDetail,
@@ -68,10 +68,14 @@ def list_keys(svc: Service) -> Any:
     return svc.keys.list_keys()
 
 
-@router.post("/v1/keys/{key_id}/revoke", response_model=RevokedKey, responses=WRITE)
+@router.post(
+    "/v1/keys/{key_id}/revoke", response_model=RevokedKey | MemberRevocation, responses=WRITE
+)
 def revoke_key(
-    st: State, key_id: Annotated[str, Path(pattern="^[0-9a-f]{64}$")], caller: Admin
+    st: State, key_id: Annotated[str, Path(pattern="^[0-9a-f]{64}$")], caller: AdminOrMember
 ) -> Any:
+    """Revoke an API key (admins) or a member key: at once by an admin or the member itself,
+    else one vote of a member (revoked at the pause threshold of other members' votes)."""
     out = st.service.keys.revoke_key(caller, key_id)
     st.forget(key_id)
     return out
