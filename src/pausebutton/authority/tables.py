@@ -355,3 +355,25 @@ trust_roots = Table(
     Column("received_at", BigInteger, nullable=False),
 )
 """Trust roots after the authority's first: the chain chips and witnesses follow."""
+
+list_proposals = Table(
+    "prohibited_proposals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sequence", BigInteger, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("proposer", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+"""Prohibited-artifacts lists awaiting the pause role's K of N signatures."""
+
+list_signatures = Table(
+    "prohibited_signatures",
+    metadata,
+    Column("proposal_id", Integer, ForeignKey("prohibited_proposals.id"), primary_key=True),
+    Column("key_id", LargeBinary(32), primary_key=True),
+    Column("sig", LargeBinary(64), nullable=False),
+    Column("member", String(128), nullable=False),
+    Column("at", BigInteger, nullable=False),
+)

@@ -29,6 +29,7 @@ from pausebutton.authority.services.keys import KeyService
 from pausebutton.authority.services.licensing import LicensingService
 from pausebutton.authority.services.location import LocationService
 from pausebutton.authority.services.orders import OrderService
+from pausebutton.authority.services.prohibited import ProhibitedProposalService
 from pausebutton.authority.services.registry import RegistryService
 from pausebutton.authority.services.reports import ReportService
 from pausebutton.authority.services.timetokens import TimeService
@@ -77,6 +78,9 @@ class Authority:
         )
         self.reports = ReportService(self.store)
         self.artifacts = ArtifactService(self.store, root, self.keys.revoked_ids)
+        self.prohibited = ProhibitedProposalService(
+            self.store, root, members, self.artifacts, self.keys.revoked_ids
+        )
         self.location = LocationService(
             self.store,
             {k.key_id: k for k in root.role_keys("landmark")},

@@ -1,4 +1,5 @@
-"""governance: revoked member keys, revocation votes, and the chain of trust roots
+"""governance: revoked member keys, revocation votes, the chain of trust roots, and
+prohibited-artifacts lists proposed for K-of-N signing
 
 Revision ID: 0006
 Revises: 0005
@@ -42,9 +43,31 @@ def upgrade() -> None:
         sa.Column("received_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("version"),
     )
+    op.create_table(
+        "prohibited_proposals",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("sequence", sa.BigInteger(), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("proposer", sa.String(length=128), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "prohibited_signatures",
+        sa.Column("proposal_id", sa.Integer(), nullable=False),
+        sa.Column("key_id", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("sig", sa.LargeBinary(length=64), nullable=False),
+        sa.Column("member", sa.String(length=128), nullable=False),
+        sa.Column("at", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["proposal_id"], ["prohibited_proposals.id"]),
+        sa.PrimaryKeyConstraint("proposal_id", "key_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("prohibited_signatures")
+    op.drop_table("prohibited_proposals")
     op.drop_table("trust_roots")
     op.drop_table("revocation_votes")
     op.drop_table("revoked_keys")
