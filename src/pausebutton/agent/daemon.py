@@ -518,6 +518,7 @@ class Agent(Converging):
         with self._lock:
             self.tracker.poke_all(self.clock())
             self.advance_clock()
+            self.sync_roots()
             self.sync_orders(watch)
             self.sync_licenses()
             self.sync_time(force=force_time)
@@ -684,6 +685,7 @@ class Agent(Converging):
                 with self._lock:
                     for step in (
                         self.advance_clock,
+                        self.sync_roots,
                         self.sync_licenses,
                         self.sync_time,
                         self.sync_prohibited,

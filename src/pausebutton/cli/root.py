@@ -18,8 +18,9 @@ import typer
 
 from pausebutton import keystore
 from pausebutton.chip.install import InstallFile
-from pausebutton.cli.common import err, out
-from pausebutton.errors import ConflictError, DataError, UsageError
+from pausebutton.cli.common import err, out, print_json
+from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
+from pausebutton.errors import ConflictError, DataError, ServiceError, UsageError
 from pausebutton.fsutil import atomic_write, read_limited
 from pausebutton.issuing.ceremony import Card, founding_root, read_card
 from pausebutton.issuing.keydir import CEREMONY, META_FILE, AuthorityDir, install_root, root_chain
@@ -290,3 +291,54 @@ def show(
         out.print(line, markup=False)
     result = new.verify_role(env, "root")
     out.print(f"{len(result.signed)} of {result.threshold} member signatures", markup=False)
+
+
+@app.command("submit")
+def submit(
+    file: Annotated[Path, typer.Argument(help="The assembled root (root assemble).")],
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Submit an assembled root change to the authority (signed with your member key): it
+    checks the chain and every rule against its newest root, logs the root, serves it at
+    /v1/roots/VERSION and applies it; node agents install it on every chip."""
+    if key is None:
+        raise UsageError("give your member key with --key")
+    env, _ = _draft(file)
+    r = client(url, key).request(
+        "POST", "/v1/roots", content=env.encode(), content_type="application/cbor"
+    )
+    if json_out:
+        print_json(r)
+    else:
+        state = "already in force" if r["duplicate"] else "accepted"
+        out.print(f"trust root v{r['version']} {state}, log index {r['log_index']}")
+
+
+@app.command("fetch")
+def fetch(
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for the install files.")],
+    after: Annotated[int, typer.Option(help="The version the chip holds.")] = 1,
+    url: UrlOpt = DEFAULT_URL,
+) -> None:
+    """Fetch every root above --after from the authority, each as an install file with its
+    log inclusion bundle (root-VERSION.cbor), for a chip to install in order."""
+    import base64
+
+    c = client(url, None)
+    rows = c.get("/v1/roots", after=after)
+    for row in rows:
+        envelope = base64.b64decode(row["envelope"])
+        inclusion = None
+        if row["log_index"] is not None:
+            resp = c.http.get(f"{c.base_url}/v1/log/bundle", params={"index": row["log_index"]})
+            if resp.status_code != 200:
+                raise ServiceError(f"no log bundle for root v{row['version']}: {resp.text[:200]}")
+            inclusion = resp.content
+        item = InstallFile(envelope, inclusion)
+        path = out_dir / f"root-{row['version']}.cbor"
+        atomic_write(path, item.encode())
+        out.print(f"v{row['version']}: {path}")
+    if not rows:
+        out.print(f"no root above v{after}")

@@ -29,6 +29,7 @@ from pausebutton.authority.api.background import (
     OrderFeed,
     checkpointer,
     location_checker,
+    root_follower,
 )
 from pausebutton.authority.api.deps import AppState
 from pausebutton.authority.api.errors import install as install_error_handlers
@@ -44,6 +45,7 @@ from pausebutton.authority.api.routers import (
     orders,
     registry,
     reports,
+    roots,
     timetokens,
 )
 from pausebutton.authority.auth import RateLimiter
@@ -94,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
             time_key=settings.time_key,
             location_max_age=settings.location_max_age,
             location_policy=settings.location_policy,
+            root_bytes=settings.root_bytes,
         )
         service.store.on_retry = lambda: metrics.count("deadlock_retries")
         for raw in settings.admin_keys:
@@ -101,12 +104,25 @@ def create_app(settings: Settings) -> FastAPI:
         health = LoopHealth(metrics)
         feed = OrderFeed(service, settings.poll_interval, metrics)
         limiter = RateLimiter(settings.write_rate, settings.write_burst)
-        app.state.pb = AppState(settings, service, feed, limiter, metrics, health, log_service)
+        app.state.pb = state = AppState(
+            settings, service, feed, limiter, metrics, health, log_service
+        )
+
+        async def adopt_newest_root() -> None:
+            # a root the members changed to (here or on another worker) is the one in force
+            _, newest = await run_in_threadpool(service.roots.newest)
+            if newest.version > service.root.version and service.adopt_root(newest):
+                state.forget_all()
+                if log_service is not None:
+                    log_service.policy = LogPolicy.from_trust_root(newest)
+
+        await adopt_newest_root()
         await feed.refresh()
         stop = asyncio.Event()
         loops = [
             feed.run(stop, health),
             checkpointer(log_service, db, settings.checkpoint_interval, stop, health),
+            root_follower(adopt_newest_root, max(1.0, settings.poll_interval), stop, health),
         ]
         if settings.location_interval > 0:
             loops.append(location_checker(service, settings.location_interval, stop, health))
@@ -135,7 +151,17 @@ def create_app(settings: Settings) -> FastAPI:
     )
     # every route reads the database: each may answer 503 while it is unavailable
     unavailable = error_responses(503)
-    for module in (meta, registry, licensing, orders, reports, artifacts, location, timetokens):
+    for module in (
+        meta,
+        registry,
+        licensing,
+        orders,
+        reports,
+        artifacts,
+        roots,
+        location,
+        timetokens,
+    ):
         app.include_router(module.router, responses=unavailable)
     if log_service is not None:
         # GETs never write: each worker signs a checkpoint every checkpoint_interval

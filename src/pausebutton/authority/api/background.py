@@ -29,7 +29,8 @@ ORDER_FEED = "order_feed"
 CHECKPOINTER = "checkpointer"
 WAL = "wal_checkpoint"
 LOCATION = "location_checks"
-LOOPS = (ORDER_FEED, CHECKPOINTER, WAL, LOCATION)
+ROOTS = "root_follower"
+LOOPS = (ORDER_FEED, CHECKPOINTER, WAL, LOCATION, ROOTS)
 
 
 class LoopHealth:
@@ -183,3 +184,12 @@ async def location_checker(
         await health.run(
             LOCATION, lambda: run_in_threadpool(service.location.run_location_checks, service.now())
         )
+
+
+async def root_follower(
+    adopt: Callable[[], Awaitable[Any]], interval: float, stop: asyncio.Event, health: LoopHealth
+) -> None:
+    """Adopt a trust root another worker accepted (``adopt`` does one look)."""
+    while not stop.is_set():
+        await health.run(ROOTS, adopt)
+        await _sleep(stop, interval)

@@ -50,6 +50,10 @@ class AppState:
         """Drop a cached principal (its key was revoked)."""
         self._principals.pop(kid, None)
 
+    def forget_all(self) -> None:
+        """Drop every cached principal (a new trust root changed the members)."""
+        self._principals.clear()
+
     def count(self, name: str, n: int = 1) -> None:
         self.metrics.count(name, n)
 

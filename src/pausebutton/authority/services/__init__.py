@@ -18,6 +18,8 @@ import contextlib
 import time
 from collections.abc import Callable
 
+from sqlalchemy import Connection
+
 from pausebutton.authority.db import Database
 from pausebutton.authority.log import LogSink
 from pausebutton.authority.policy import Policy
@@ -32,6 +34,7 @@ from pausebutton.authority.services.orders import OrderService
 from pausebutton.authority.services.prohibited import ProhibitedProposalService
 from pausebutton.authority.services.registry import RegistryService
 from pausebutton.authority.services.reports import ReportService
+from pausebutton.authority.services.roots import RootService
 from pausebutton.authority.services.timetokens import TimeService
 from pausebutton.errors import DataError
 from pausebutton.geo.service import DEFAULT_MAX_AGE_S
@@ -56,14 +59,26 @@ class Authority:
         time_key: PrivateKey | None = None,
         location_policy: GeoPolicy | None = None,
         location_max_age: int = DEFAULT_MAX_AGE_S,
+        root_bytes: bytes | None = None,
     ) -> None:
         if licensing_key.public not in root.role_keys("licensing"):
             raise DataError("the licensing key is not in the trust root's licensing role")
         if time_key is not None and time_key.public not in root.role_keys("time"):
             raise DataError("the time key is not in the trust root's time role")
-        self.root = root
         self.policy = policy or Policy()
         self.store = Store(db, log=log, clock=clock)
+        self._licensing_key = licensing_key
+        self._time_key = time_key
+        self._location = (location_policy or GeoPolicy(model=Model.FIBRE), location_max_age)
+        self._build(root)
+        self.roots = RootService(self.store, root_bytes, root, self._revoked_ids)
+
+    def _revoked_ids(self, conn: Connection | None = None) -> frozenset[bytes]:
+        return self.keys.revoked_ids(conn)
+
+    def _build(self, root: TrustRoot) -> None:
+        """Every aggregate under ``root`` (again after a root change: ``adopt_root``)."""
+        self.root = root
         members = {key_id(m.key).hex(): m for m in root.members}
         self.keys = KeyService(self.store, members, root.role("pause").threshold)
         self.registry = RegistryService(self.store, root)
@@ -71,7 +86,7 @@ class Authority:
         self.orders = OrderService(self.store, root, members, self.keys.revoked_ids)
         self.licensing = LicensingService(
             self.store,
-            licensing_key,
+            self._licensing_key,
             self.policy,
             self.orders.pause_threshold,
             self.keys.revoked_ids,
@@ -84,11 +99,25 @@ class Authority:
         self.location = LocationService(
             self.store,
             {k.key_id: k for k in root.role_keys("landmark")},
-            location_policy or GeoPolicy(model=Model.FIBRE),
-            location_max_age,
+            self._location[0],
+            self._location[1],
         )
-        self.time = TimeService(self.store, time_key)
+        self.time = TimeService(self.store, self._time_key)
         self.audit = AuditService(self.store)
+
+    def adopt_root(self, root: TrustRoot) -> bool:
+        """Make ``root`` (a newer root the members changed to) the one every threshold
+        check, the registry's vendor keys and the landmarks' keys come from. False (and
+        nothing changes) when this authority's licensing key is not in it: the operator
+        restarts with the new key (docs/governance.md)."""
+        if root.version <= self.root.version:
+            return False
+        if self._licensing_key.public not in root.role_keys("licensing"):
+            return False
+        if self._time_key is not None and self._time_key.public not in root.role_keys("time"):
+            self._time_key = None
+        self._build(root)
+        return True
 
     @property
     def db(self) -> Database:
