@@ -200,9 +200,10 @@ def assemble(
     authority: AuthOpt = None,
 ) -> None:
     """Merge the signatures and check every rule (exit 3 if short or refused). Writes the
-    signed root (pin it; chips install it). With --authority the root is installed in the
-    directory (founding: a directory made by ``authority init --ceremony``); a change is
-    also appended to its local log, and --out gets the install bundle with the proof."""
+    signed root (pin it; ``root submit`` it). With --authority the root is installed in
+    the directory (founding: a directory made by ``authority init --ceremony``); in a demo
+    directory a change is also appended to its local log and --out gets the install
+    bundle with the proof (a ceremony authority logs it when it is submitted)."""
     merged: Envelope | None = None
     for f in files:
         env, _ = _draft(f)
@@ -227,7 +228,7 @@ def assemble(
         if authority is not None:
             auth_dir = AuthorityDir.load(authority)
             item = InstallFile(data)
-            if auth_dir.keys.role_keys.get("log"):
+            if auth_dir.mode != CEREMONY:  # demo: the directory's own log and witness keys
                 from pausebutton.issuing.offline import OfflineAuthority
 
                 item = OfflineAuthority(auth_dir).logged_install_file(merged, timestamp=now)

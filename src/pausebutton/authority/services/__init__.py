@@ -80,7 +80,9 @@ class Authority:
         """Every aggregate under ``root`` (again after a root change: ``adopt_root``)."""
         self.root = root
         members = {key_id(m.key).hex(): m for m in root.members}
-        self.keys = KeyService(self.store, members, root.role("pause").threshold)
+        # other members vote a member key out: K of them, or all of them when fewer remain
+        votes = max(1, min(root.role("pause").threshold, len(members) - 1))
+        self.keys = KeyService(self.store, members, votes)
         self.registry = RegistryService(self.store, root)
         self.custody = CustodyService(self.store)
         self.orders = OrderService(self.store, root, members, self.keys.revoked_ids)

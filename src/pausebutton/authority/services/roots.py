@@ -88,7 +88,7 @@ class RootService:
                 row = c.execute(query).first()
         else:
             row = conn.execute(query).first()
-        if row is None or row.version <= self.first_root.version:
+        if row is None or row.version < self.first_root.version:
             return self.first, self.first_root
         data = bytes(row.envelope)
         return data, Envelope.decode(data).open_as(TrustRoot)
@@ -126,13 +126,14 @@ class RootService:
         return SubmittedRoot(**_result(new, data, _Row(idx, c.name, now)), duplicate=False), new
 
     def get(self, version: int) -> RootVersion:
-        if version == self.first_root.version:
-            return RootVersion(**_result(self.first_root, self.first, None))
+        """Root ``version`` as logged here, else the first root if it is that version."""
         with self.store.read() as conn:
             row = conn.execute(
                 select(t.trust_roots).where(t.trust_roots.c.version == version)
             ).first()
         if row is None:
+            if version == self.first_root.version and self.first:
+                return RootVersion(**_result(self.first_root, self.first, None))
             raise NotFoundError(f"no trust root v{version}", field="version")
         data = bytes(row.envelope)
         return RootVersion(**_result(Envelope.decode(data).open_as(TrustRoot), data, row))
@@ -140,14 +141,16 @@ class RootService:
     def chain(self, after: int = 0) -> list[RootVersion]:
         """Every root above version ``after``, in order (what a chip installs one by one)."""
         out = []
-        if after < self.first_root.version:
-            out.append(RootVersion(**_result(self.first_root, self.first, None)))
         with self.store.read() as conn:
             rows = conn.execute(
                 select(t.trust_roots)
-                .where(t.trust_roots.c.version > max(after, self.first_root.version))
+                .where(t.trust_roots.c.version > after)
                 .order_by(t.trust_roots.c.version)
             ).all()
+        logged = {row.version for row in rows}
+        first = self.first_root.version
+        if after < first and first not in logged and self.first:
+            out.append(RootVersion(**_result(self.first_root, self.first, None)))
         for row in rows:
             data = bytes(row.envelope)
             out.append(RootVersion(**_result(Envelope.decode(data).open_as(TrustRoot), data, row)))
