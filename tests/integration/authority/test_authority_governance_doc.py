@@ -110,13 +110,12 @@ def test_the_governance_ceremonies_run_as_written(
     monkeypatch.chdir(tmp_path)
     url: str | None = None
     with contextlib.ExitStack() as stack:
-        for args, code, line in commands(DOC.read_text()):
-            if args[:2] == ["authority", "serve"]:
-                admin = Path(args[args.index("--admin-key") + 1])
-                url = stack.enter_context(serve_authority(Path(args[2]), admin, db_url))
+        for written, code, line in commands(DOC.read_text()):
+            if written[:2] == ["authority", "serve"]:
+                admin = Path(written[written.index("--admin-key") + 1])
+                url = stack.enter_context(serve_authority(Path(written[2]), admin, db_url))
                 continue
-            if url is not None:
-                args = [a.replace(PLACEHOLDER, url) for a in args]
+            args = [a.replace(PLACEHOLDER, url) for a in written] if url else written
             if args[:2] == ["witness", "run"] and url is not None:
                 wait_for_checkpoint(url)
             r = cli(*args)
