@@ -27,6 +27,7 @@ from pausebutton.authority.services.artifacts import ArtifactService
 from pausebutton.authority.services.audit import AuditService
 from pausebutton.authority.services.base import ADMIN, MEMBER, OPERATOR, Caller, Store
 from pausebutton.authority.services.custody import CustodyService
+from pausebutton.authority.services.health import HealthService
 from pausebutton.authority.services.keys import KeyService
 from pausebutton.authority.services.licensing import LicensingService
 from pausebutton.authority.services.location import LocationService
@@ -94,6 +95,7 @@ class Authority:
             self.keys.revoked_ids,
         )
         self.reports = ReportService(self.store)
+        self.health = HealthService(self.store)
         self.artifacts = ArtifactService(self.store, root, self.keys.revoked_ids)
         self.prohibited = ProhibitedProposalService(
             self.store, root, members, self.artifacts, self.keys.revoked_ids

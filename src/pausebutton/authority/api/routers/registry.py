@@ -11,7 +11,14 @@ from fastapi.responses import PlainTextResponse, Response
 from pausebutton import errors
 from pausebutton.authority import csvio
 from pausebutton.authority.api import models as m
-from pausebutton.authority.api.deps import SIGNED_ERRORS, Admin, AdminOrMember, Service, State
+from pausebutton.authority.api.deps import (
+    SIGNED_ERRORS,
+    Admin,
+    AdminOrMember,
+    Operator,
+    Service,
+    State,
+)
 from pausebutton.authority.api.models import (
     AfterQuery,
     ChipIdPath,
@@ -23,6 +30,7 @@ from pausebutton.authority.api.models import (
 from pausebutton.authority.csvio import CsvImport
 from pausebutton.authority.services.base import unb64
 from pausebutton.authority.services.custody import CustodyEvent, CustodyRecord
+from pausebutton.authority.services.health import HealthReport
 from pausebutton.authority.services.keys import ApiKey, KeyListing, MemberRevocation, RevokedKey
 from pausebutton.authority.services.registry import (
     Chip,
@@ -122,13 +130,32 @@ def register_chip(st: State, body: m.ChipIn, caller: Admin) -> Any:
     return out
 
 
+@router.post("/v1/chips/{chip_id}/health", response_model=HealthReport, responses=WRITE)
+def report_health(svc: Service, chip_id: ChipIdPath, body: m.HealthIn, caller: Operator) -> Any:
+    """A node agent reports a tampered, zeroised or silent chip (signed by the operator's
+    key: the chip's own key may be gone). Raises a ``chip_tampered`` or ``chip_silent``
+    alert and sets the chip's registry status; ``ok`` clears ``silent``; ``tampered``
+    and ``zeroised`` stay."""
+    return svc.health.report(caller, chip_id, state=body.state, detail=body.detail)
+
+
 @router.get("/v1/chips", response_model=list[Chip], responses=READ)
 def list_chips(
     svc: Service,
     owner_id: NameQuery = None,
     facility_id: NameQuery = None,
     status: Annotated[
-        Literal["registered", "installed", "decommissioned", "destroyed"] | None, Query()
+        Literal[
+            "registered",
+            "installed",
+            "decommissioned",
+            "destroyed",
+            "tampered",
+            "zeroised",
+            "silent",
+        ]
+        | None,
+        Query(),
     ] = None,
     limit: LimitQuery = 1000,
     offset: AfterQuery = 0,
