@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from pausebutton import keystore
 from pausebutton.cli.common import out, print_json
 from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
 from pausebutton.errors import UsageError
@@ -55,3 +56,47 @@ def revoke(
         out.print(f"member key of {target.name} revoked ({target.key_id[:16]})")
     else:
         out.print(f"vote recorded: {r['votes']} of {r['needed']} votes to revoke {target.name}")
+
+
+@app.command("inbox")
+def inbox(
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    since: Annotated[int, typer.Option(help="Only what happened at or after (Unix).")] = 0,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep listening (server-sent events).")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """What concerns you (any signed key): proposals waiting for your signature, quorums
+    reached, roots changed, alerts (an operator: about its own chips). With --follow, each
+    new one as it arises."""
+    if key is None:
+        raise UsageError("give your key with --key")
+    c = client(url, key)
+    if not follow:
+        items = c.request("GET", "/v1/notifications", params={"since": since}, sign=True)
+        if json_out:
+            print_json(items)
+        for n in [] if json_out else items:
+            out.print(f"{n['kind']:20} {n['summary']}  ({n['path']})", markup=False)
+        return
+    import json
+
+    from pausebutton.authority.auth import sign_request
+
+    stream_url = f"{c.base_url}/v1/notifications/stream?since={since}"
+    headers = sign_request("GET", stream_url, {}, b"", keystore.read_private_key(key))
+    with c.http.stream("GET", stream_url, headers=headers, timeout=None) as resp:
+        if resp.status_code >= 400:
+            resp.read()
+            from pausebutton.authority.client import error_from_response
+
+            raise error_from_response(resp)
+        for line in resp.iter_lines():
+            if line.startswith("data:"):
+                n = json.loads(line[5:])
+                if json_out:
+                    typer.echo(json.dumps(n, sort_keys=True))
+                else:
+                    out.print(f"{n['kind']:20} {n['summary']}  ({n['path']})", markup=False)

@@ -42,6 +42,7 @@ from pausebutton.authority.api.routers import (
     licensing,
     location,
     meta,
+    notifications,
     orders,
     registry,
     reports,
@@ -159,6 +160,7 @@ def create_app(settings: Settings) -> FastAPI:
         reports,
         artifacts,
         roots,
+        notifications,
         location,
         timetokens,
     ):

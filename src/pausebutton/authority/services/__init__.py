@@ -31,6 +31,7 @@ from pausebutton.authority.services.health import HealthService
 from pausebutton.authority.services.keys import KeyService
 from pausebutton.authority.services.licensing import LicensingService
 from pausebutton.authority.services.location import LocationService
+from pausebutton.authority.services.notifications import NotificationService
 from pausebutton.authority.services.orders import OrderService
 from pausebutton.authority.services.prohibited import ProhibitedProposalService
 from pausebutton.authority.services.registry import RegistryService
@@ -96,6 +97,7 @@ class Authority:
         )
         self.reports = ReportService(self.store)
         self.health = HealthService(self.store)
+        self.notifications = NotificationService(self.store)
         self.artifacts = ArtifactService(self.store, root, self.keys.revoked_ids)
         self.prohibited = ProhibitedProposalService(
             self.store, root, members, self.artifacts, self.keys.revoked_ids
