@@ -377,3 +377,28 @@ list_signatures = Table(
     Column("member", String(128), nullable=False),
     Column("at", BigInteger, nullable=False),
 )
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key_id", String(64), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("secret", String(64), nullable=False),
+    Column("since", BigInteger, nullable=False),
+    Column("active", Boolean, nullable=False),
+)
+"""Subscriptions: the notifications of ``key_id`` POSTed to ``url``, each signed with
+HMAC-SHA256 under ``secret``."""
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("webhook_id", Integer, ForeignKey("webhooks.id"), primary_key=True),
+    Column("notification", String(64), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_at", BigInteger, nullable=False),
+    Column("last_error", String(500), nullable=False),
+)

@@ -30,6 +30,7 @@ from pausebutton.authority.api.background import (
     checkpointer,
     location_checker,
     root_follower,
+    webhook_sender,
 )
 from pausebutton.authority.api.deps import AppState
 from pausebutton.authority.api.errors import install as install_error_handlers
@@ -124,6 +125,7 @@ def create_app(settings: Settings) -> FastAPI:
             feed.run(stop, health),
             checkpointer(log_service, db, settings.checkpoint_interval, stop, health),
             root_follower(adopt_newest_root, max(1.0, settings.poll_interval), stop, health),
+            webhook_sender(service, max(0.5, settings.poll_interval), stop, health),
         ]
         if settings.location_interval > 0:
             loops.append(location_checker(service, settings.location_interval, stop, health))

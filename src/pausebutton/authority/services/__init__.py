@@ -38,6 +38,7 @@ from pausebutton.authority.services.registry import RegistryService
 from pausebutton.authority.services.reports import ReportService
 from pausebutton.authority.services.roots import RootService
 from pausebutton.authority.services.timetokens import TimeService
+from pausebutton.authority.services.webhooks import WebhookService
 from pausebutton.errors import DataError
 from pausebutton.geo.service import DEFAULT_MAX_AGE_S
 from pausebutton.geo.verdict import Model
@@ -75,6 +76,13 @@ class Authority:
         self._build(root)
         self.roots = RootService(self.store, root_bytes, root, self._revoked_ids)
 
+    def _caller_of(self, kid: str) -> Caller | None:
+        """The caller a key id stands for now (None: unknown, or a revoked key)."""
+        found = self.keys.principal(kid)
+        if found is None or bytes.fromhex(kid) in self.keys.revoked_ids():
+            return None
+        return found[0]
+
     def _revoked_ids(self, conn: Connection | None = None) -> frozenset[bytes]:
         return self.keys.revoked_ids(conn)
 
@@ -98,6 +106,11 @@ class Authority:
         self.reports = ReportService(self.store)
         self.health = HealthService(self.store)
         self.notifications = NotificationService(self.store)
+        self.webhooks = WebhookService(
+            self.store,
+            self._caller_of,
+            lambda caller, since: self.notifications.for_caller(caller, since=since),
+        )
         self.artifacts = ArtifactService(self.store, root, self.keys.revoked_ids)
         self.prohibited = ProhibitedProposalService(
             self.store, root, members, self.artifacts, self.keys.revoked_ids

@@ -13,9 +13,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from pausebutton.authority.api import models as m
 from pausebutton.authority.api.deps import SIGNED_ERRORS, AnySigned, Service, State
-from pausebutton.authority.api.models import error_responses
+from pausebutton.authority.api.models import IdPath, error_responses
 from pausebutton.authority.services.notifications import Notification
+from pausebutton.authority.services.webhooks import Delivery, NewWebhook, Webhook
 
 router = APIRouter(tags=["notifications"])
 
@@ -63,3 +65,31 @@ async def stream(st: State, caller: AnySigned, since: SinceQuery = 0) -> EventSo
             await asyncio.sleep(interval)
 
     return EventSourceResponse(events(), ping=15)
+
+
+@router.post(
+    "/v1/webhooks",
+    status_code=201,
+    response_model=NewWebhook,
+    responses=error_responses(400, *SIGNED_ERRORS, 413, 422),
+)
+def subscribe(svc: Service, body: m.WebhookIn, caller: AnySigned) -> Any:
+    """Deliver the caller's notifications to ``url``: each POSTed once as JSON, signed
+    ``X-Pausebutton-Signature: sha256=HMAC-SHA256(secret, body)`` (the secret is in this
+    answer only), retried with backoff when the receiver does not answer 2xx."""
+    return svc.webhooks.subscribe(caller, body.url)
+
+
+@router.get("/v1/webhooks", response_model=list[Webhook], responses=error_responses(*SIGNED_ERRORS))
+def subscriptions(svc: Service, caller: AnySigned) -> Any:
+    return svc.webhooks.subscriptions(caller)
+
+
+@router.get(
+    "/v1/webhooks/{webhook_id}/deliveries",
+    response_model=list[Delivery],
+    responses=error_responses(*SIGNED_ERRORS, 422),
+)
+def deliveries(svc: Service, webhook_id: IdPath, caller: AnySigned) -> Any:
+    """Each notification queued for one of the caller's webhooks, and how it went."""
+    return svc.webhooks.deliveries(caller, webhook_id)

@@ -1,5 +1,5 @@
 """governance: revoked member keys, revocation votes, the chain of trust roots, and
-prohibited-artifacts lists proposed for K-of-N signing
+prohibited-artifacts lists proposed for K-of-N signing, and notification webhooks
 
 Revision ID: 0006
 Revises: 0005
@@ -63,9 +63,33 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["proposal_id"], ["prohibited_proposals.id"]),
         sa.PrimaryKeyConstraint("proposal_id", "key_id"),
     )
+    op.create_table(
+        "webhooks",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("key_id", sa.String(length=64), nullable=False),
+        sa.Column("url", sa.String(length=2048), nullable=False),
+        sa.Column("secret", sa.String(length=64), nullable=False),
+        sa.Column("since", sa.BigInteger(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("webhook_id", sa.Integer(), nullable=False),
+        sa.Column("notification", sa.String(length=64), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_at", sa.BigInteger(), nullable=False),
+        sa.Column("last_error", sa.String(length=500), nullable=False),
+        sa.ForeignKeyConstraint(["webhook_id"], ["webhooks.id"]),
+        sa.PrimaryKeyConstraint("webhook_id", "notification"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("webhook_deliveries")
+    op.drop_table("webhooks")
     op.drop_table("prohibited_signatures")
     op.drop_table("prohibited_proposals")
     op.drop_table("trust_roots")
