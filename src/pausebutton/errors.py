@@ -30,6 +30,8 @@ message. Only the CLI turns them into exit codes.
     │   ├── ProofError                a Merkle proof does not verify
     │   ├── ForkError                 two checkpoints that cannot both be true
     │   ├── ChainError                a hash chain has a gap, a reorder or a fork
+    │   ├── FloorError                a threshold below its floor (root changes)
+    │   ├── LastKeyError              a change would leave a role without keys
     │   ├── ScopeError                an order or license does not apply here
     │   ├── PolicyError               refused by a policy rule (with its reason)
     │   └── LocationError             a location measurement is unusable or late
@@ -41,6 +43,7 @@ message. Only the CLI turns them into exit codes.
     │   └── LeaseError                no verifiable compute lease: no step may run
     ├── AuthError                     a request is not authenticated
     │   └── ForbiddenError            authenticated, but not allowed
+    │       └── RevokedKeyError       the key was revoked: it no longer counts
     ├── NotFoundError                 the named thing does not exist
     ├── ConflictError                 the request conflicts with stored state
     ├── RateLimitError                too many requests
@@ -181,6 +184,18 @@ class ChainError(VerificationError):
     code = "chain"
 
 
+class FloorError(VerificationError):
+    """A threshold below its floor (a member role needs a strict majority of members)."""
+
+    code = "below_floor"
+
+
+class LastKeyError(VerificationError):
+    """A change would remove the last key of a role (e.g. the last chip vendor)."""
+
+    code = "last_key"
+
+
 class ScopeError(VerificationError):
     code = "scope"
 
@@ -234,6 +249,12 @@ class AuthError(PausebuttonError):
 class ForbiddenError(AuthError):
     code = "forbidden"
     http_status = 403
+
+
+class RevokedKeyError(ForbiddenError):
+    """The key was revoked: it neither authenticates nor counts in any threshold."""
+
+    code = "revoked_key"
 
 
 class NotFoundError(PausebuttonError):

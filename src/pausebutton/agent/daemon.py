@@ -182,6 +182,10 @@ class Agent(Converging):
         if prohibited.exists():
             self.prohibited = ProhibitedList.verify(read_limited(prohibited), self.root)
         self._lock = threading.RLock()
+        self.silent: set[str] = set()
+        """GPUs whose NVML reads fail (reported to the authority as silent chips)."""
+        self.health_sent: dict[str, str] = {}
+        """The last health state the authority acknowledged, per GPU."""
         self._reports_lock = threading.Lock()
         self.lease: LeaseService | None = None
         """The lease service guarded jobs hold (told of every chip change: its fences)."""
@@ -434,8 +438,10 @@ class Agent(Converging):
                 now = self.backend.energy_mj(uuid)
             except errors.HardwareError as exc:
                 broken = exc
+                self.silent.add(uuid)
                 log.warning("GPU %s: %s", uuid, exc)
                 continue
+            self.silent.discard(uuid)
             last = self.energy.get(uuid, now)
             delta = now - last if now >= last else now  # the counter restarts with the driver
             self.energy[uuid] = now
@@ -454,6 +460,32 @@ class Agent(Converging):
         elif isinstance(self.status.safe_reason, errors.HardwareError):
             self.status.safe_reason = None
         self._write_state()
+
+    def report_health(self) -> int:
+        """Tell the authority about each chip whose health changed: tampered (its device
+        key is zeroised, so the request is signed by the operator's key), silent (its GPU
+        no longer reads), or ok again. A report that fails is sent again next round.
+        Returns how many the authority took."""
+        if self.client is None:
+            return 0
+        sent = 0
+        for uuid, gpu in self.gpus.items():
+            with gpu.chip.locked():
+                gpu.chip.refresh()
+                tampered = gpu.chip.firmware.state is ChipState.TAMPERED
+            state = "tampered" if tampered else "silent" if uuid in self.silent else "ok"
+            if self.health_sent.get(uuid, "ok") == state:
+                continue
+            try:
+                self.client.post(
+                    f"/v1/chips/{gpu.chip_id}/health", {"state": state, "detail": f"GPU {uuid}"}
+                )
+            except errors.PausebuttonError as exc:
+                log.warning("health report for GPU %s: %s", uuid, exc)
+                continue
+            self.health_sent[uuid] = state
+            sent += 1
+        return sent
 
     def _outbox(self) -> list[bytes]:
         path = self.dir / OUTBOX_FILE
@@ -518,6 +550,7 @@ class Agent(Converging):
         with self._lock:
             self.tracker.poke_all(self.clock())
             self.advance_clock()
+            self.sync_roots()
             self.sync_orders(watch)
             self.sync_licenses()
             self.sync_time(force=force_time)
@@ -527,6 +560,7 @@ class Agent(Converging):
             self.make_reports()
             self.send_reports()
             self.send_artifact_reports()
+            self.report_health()
             self.enforce()
 
     def record_artifact_report(self, report: dict[str, Any]) -> None:
@@ -684,6 +718,7 @@ class Agent(Converging):
                 with self._lock:
                     for step in (
                         self.advance_clock,
+                        self.sync_roots,
                         self.sync_licenses,
                         self.sync_time,
                         self.sync_prohibited,
@@ -691,6 +726,7 @@ class Agent(Converging):
                         self.make_reports,
                         self.send_reports,
                         self.send_artifact_reports,
+                        self.report_health,
                         self.enforce,
                     ):
                         try:

@@ -244,6 +244,37 @@ class Converging:
             self._drop_superseded(uuid, gpu)
         return installed
 
+    def sync_roots(self) -> int:
+        """Install every trust root above the one each chip holds, in order (the chain a
+        chip offline across several changes catches up through). A root a chip refuses
+        (not yet witnessed, or one it cannot chain to) stays out: the chip keeps its root,
+        the refusal is logged and the next round tries again. Returns how many installed."""
+        if self.client is None or not self.gpus:
+            return 0
+        held = {uuid: gpu.chip.firmware.root.version for uuid, gpu in self.gpus.items()}
+        try:
+            rows = self.client.get("/v1/roots", after=min(held.values()))
+        except errors.NotFoundError:  # an authority that serves no root chain
+            return 0
+        except errors.PausebuttonError as exc:
+            self._contact_failed(exc)
+            return 0
+        self._contact_ok()
+        installed = 0
+        for uuid, gpu in self.gpus.items():
+            for row in sorted(rows, key=lambda r: int(r["version"])):
+                if int(row["version"]) <= held[uuid] or row.get("log_index") is None:
+                    continue
+                data = base64.b64decode(row["envelope"])
+                try:
+                    with self._lock:
+                        self._install(gpu, data, self._inclusion(row))
+                except errors.PausebuttonError as exc:
+                    log.warning("GPU %s keeps root v%d: %s", uuid, held[uuid], exc)
+                    break
+                installed += 1
+        return installed
+
     def _drop_superseded(self, uuid: str, gpu: GpuChip) -> None:
         """A waiting licence older than the newest held can never install: settled."""
         newest = gpu.chip.firmware.record.max_license_id

@@ -413,3 +413,81 @@ gnss_fixes = Table(
     UniqueConstraint("chip_id", "time", name="uq_gnss_chip_time"),
 )
 Index("ix_gnss_fixes_time", gnss_fixes.c.time)
+
+revoked_keys = Table(
+    "revoked_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("revoked_at", BigInteger, nullable=False),
+    Column("revoked_by", String(256), nullable=False),
+    Column("reason", String(2000), nullable=False),
+)
+"""Member keys of the trust root that no longer count (revoked by an admin, by the member
+itself, or by the votes of the pause threshold of other members)."""
+
+revocation_votes = Table(
+    "revocation_votes",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("voter", String(64), primary_key=True),
+    Column("member", String(128), nullable=False),
+    Column("at", BigInteger, nullable=False),
+)
+
+trust_roots = Table(
+    "trust_roots",
+    metadata,
+    Column("version", BigInteger, primary_key=True, autoincrement=False),
+    Column("envelope", LargeBinary, nullable=False),
+    Column("log_index", BigInteger, nullable=True),
+    Column("submitted_by", String(256), nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+)
+"""Trust roots after the authority's first: the chain chips and witnesses follow."""
+
+list_proposals = Table(
+    "prohibited_proposals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sequence", BigInteger, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("proposer", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+"""Prohibited-artifacts lists awaiting the pause role's K of N signatures."""
+
+list_signatures = Table(
+    "prohibited_signatures",
+    metadata,
+    Column("proposal_id", Integer, ForeignKey("prohibited_proposals.id"), primary_key=True),
+    Column("key_id", LargeBinary(32), primary_key=True),
+    Column("sig", LargeBinary(64), nullable=False),
+    Column("member", String(128), nullable=False),
+    Column("at", BigInteger, nullable=False),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key_id", String(64), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("secret", String(64), nullable=False),
+    Column("since", BigInteger, nullable=False),
+    Column("active", Boolean, nullable=False),
+)
+"""Subscriptions: the notifications of ``key_id`` POSTed to ``url``, each signed with
+HMAC-SHA256 under ``secret``."""
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("webhook_id", Integer, ForeignKey("webhooks.id"), primary_key=True),
+    Column("notification", String(64), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_at", BigInteger, nullable=False),
+    Column("last_error", String(500), nullable=False),
+)

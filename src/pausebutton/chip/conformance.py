@@ -46,9 +46,11 @@ from pausebutton.issuing.vendor import write_vendor_dir
 from pausebutton.protocol.envelope import Envelope, Signature
 from pausebutton.protocol.flop import parse_flop
 from pausebutton.protocol.genesis import found_authority
+from pausebutton.protocol.governance import RootChange, apply_change
 from pausebutton.protocol.keys import PrivateKey
 from pausebutton.protocol.messages import License, PauseOrder, ResumeOrder, TimeToken
 from pausebutton.protocol.scopes import parse_scope
+from pausebutton.protocol.trustroot import TrustRoot
 from pausebutton.translog import merkle
 
 SCENARIOS = "conformance"
@@ -110,6 +112,10 @@ class _Ctx:
     files: dict[str, Path] = field(default_factory=dict)
     log_leaves: list[bytes] = field(default_factory=list)
     next_seq: dict[str, int] = field(default_factory=dict)
+    roots: dict[int, TrustRoot] = field(default_factory=dict)
+    """Roots made by ``rotate`` steps, by version (the chain the scenario builds)."""
+    member_keys: dict[str, PrivateKey] = field(default_factory=dict)
+    """The members' current keys along that chain."""
 
     def state(self, chip: str) -> Path:
         return self.work / f"chip-{chip}"
@@ -141,6 +147,8 @@ def _signers(ctx: _Ctx, role: str, spec: Any) -> list[PrivateKey]:
     keys = ctx.auth.authdir.keys
     if role == "pause":
         members = list(keys.members.values())
+        if spec == "current":  # the members' keys along the scenario's chain of roots
+            return list(ctx.member_keys.values())[: keys.thresholds["pause"]]
         count = keys.thresholds["pause"] if spec is None else int(spec)
         return members[:count]
     if spec == "none":
@@ -171,6 +179,22 @@ def _forge(env: Envelope, how: str | None, ctx: _Ctx) -> Envelope:
         relabelled = tuple(Signature(kid, sig.sig) for kid in member_ids[:3])
         return Envelope(env.type, env.version, env.payload, relabelled)
     raise DataError(f"unknown forgery {how!r}")
+
+
+def _rotated_root(ctx: _Ctx, step: dict[str, Any]) -> Envelope:
+    """The next root of the scenario's chain, with member ``rotate`` (an index) given a new
+    key: signed by the members of the root before (their current keys) and the new key."""
+    if not ctx.member_keys:
+        ctx.member_keys = dict(ctx.auth.authdir.keys.members)
+        ctx.roots[1] = ctx.auth.authdir.root
+    old = ctx.roots[max(ctx.roots)]
+    name = list(ctx.member_keys)[int(step["rotate"])]
+    fresh = PrivateKey.from_seed_material(f"conformance/{name}/v{old.version + 1}".encode())
+    new = apply_change(old, RootChange(rotate_members=((name, fresh.public.raw),)))
+    signers = [*ctx.member_keys.values(), fresh]
+    ctx.member_keys[name] = fresh
+    ctx.roots[new.version] = new
+    return Envelope.create(new, signers)
 
 
 def _log(ctx: _Ctx, entry: bytes, witnesses: Any) -> bytes:
@@ -218,9 +242,14 @@ def _make(ctx: _Ctx, step: dict[str, Any]) -> None:
         return
     elif kind == "root":
         keys = ctx.auth.authdir.keys
-        new_root = keys.trust_root(version=int(step.get("version", 2)), expires=t0 + 365 * 86400)
-        signers = keys.role_keys["root"][: int(step.get("signers", len(keys.members)))]
-        env = Envelope.create(new_root, signers)
+        if "rotate" in step:
+            env = _rotated_root(ctx, step)
+        else:
+            new_root = keys.trust_root(
+                version=int(step.get("version", 2)), expires=t0 + 365 * 86400
+            )
+            signers = keys.role_keys["root"][: int(step.get("signers", len(keys.members)))]
+            env = Envelope.create(new_root, signers)
         data = env.encode()
         logged = step.get("logged", True)
         path = ctx.work / f"obj-{step['name']}.cbor"

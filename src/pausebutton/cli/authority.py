@@ -30,12 +30,32 @@ def init(
     landmarks: Annotated[int, typer.Option(help="Number of landmark keys.")] = 3,
     origin: Annotated[str, typer.Option(help="Transparency log origin line.")] = DEFAULT_ORIGIN,
     valid_days: Annotated[int, typer.Option(help="Days until the trust root expires.")] = 365,
+    ceremony: Annotated[
+        bool,
+        typer.Option(
+            "--ceremony",
+            help="Make only the operator's keys (licensing, log, time) and their cards; the"
+            " members found the root together (root propose/sign/assemble).",
+        ),
+    ] = False,
 ) -> None:
-    """Generate member and role keys and a self-signed trust root (version 1).
+    """DEMO MODE: generate every member, role and witness key on this one machine, and a
+    self-signed trust root (version 1). For demos and tests only: whoever holds this
+    directory holds every member's vote.
 
-    For demos, tests and air-gapped ceremonies: in production each member state
-    generates and keeps its own key.
+    With --ceremony: the operator's keys only; each member runs ``member init`` on its own
+    machine, each witness ``witness init``, and the founders make the root together
+    (docs/governance.md).
     """
+    if ceremony:
+        from pausebutton.issuing.ceremony import init_operator
+
+        cards = init_operator(directory)
+        out.print(f"operator keys made in {directory} (no trust root yet)")
+        for card in cards:
+            out.print(f"card to send: {directory / 'cards' / (card.role + '.json')}")
+        out.print("next: the founders run root propose --card ... (docs/governance.md)")
+        return
     keys = found_authority(
         members=members,
         threshold=threshold,
@@ -47,7 +67,10 @@ def init(
     now = int(time.time())
     env = keys.signed_root(version=1, expires=now + valid_days * DAY)
     write_authority_dir(directory, keys, env.encode())
-    out.print(f"authority founded in {directory}: {members} members, pause threshold {threshold}")
+    out.print(
+        f"DEMO authority founded in {directory}: {members} members, pause threshold"
+        f" {threshold} (every key on this machine; for demos and tests only)"
+    )
     out.print(f"trust root: {directory / ROOT_FILE}")
 
 

@@ -20,6 +20,7 @@ import typer
 from pausebutton import errors
 from pausebutton.cli.common import EXIT_INCONSISTENT, err, out
 from pausebutton.fsutil import atomic_write, read_limited
+from pausebutton.issuing.ceremony import WITNESS_CARD, WITNESS_KEY, init_witness
 from pausebutton.keystore import read_private_key
 from pausebutton.protocol.trustroot import load_pinned_root
 from pausebutton.translog.bundle import MAX_PROOF_HASHES
@@ -128,11 +129,27 @@ def _emit(json_out: bool, doc: dict[str, Any], text: str) -> None:
         out.print(text)
 
 
+@app.command("init")
+def init(
+    directory: Annotated[Path, typer.Argument(help="This witness's own directory.")],
+    name: Annotated[str, typer.Option(help="A name for this witness (on its card).")] = "witness",
+) -> None:
+    """Make an independent witness: its own key (DIR/witness.key, 0600, never leaves this
+    machine), its card for the trust root (DIR/witness-card.json) and, later, its own record
+    of what it cosigned (DIR/state.json). Run it with ``witness run --state DIR``."""
+    card = init_witness(directory, name)
+    out.print(f"witness {card.name}: key id {card.key_id}")
+    out.print(f"card to send to the founders: {directory / WITNESS_CARD}")
+
+
 @app.command("run")
 def run(
     log: Annotated[str, typer.Option("--log", help="The log's base URL, e.g. http://host/v1/log.")],
     state: Annotated[Path, typer.Option("--state", help="Directory holding this witness's state.")],
-    key: Annotated[Path, typer.Option("--key", help="This witness's private key file (0600).")],
+    key: Annotated[
+        Path | None,
+        typer.Option("--key", help="This witness's private key (default: STATE/witness.key)."),
+    ] = None,
     trust: Annotated[
         Path | None,
         typer.Option("--trust", help="Trust root to pin (default: the one in the state dir)."),
@@ -158,6 +175,10 @@ def run(
     _, root = load_pinned_root(root_bytes, int(time.time()))
     if not (state / ROOT_FILE).exists():
         atomic_write(state / ROOT_FILE, root_bytes)
+    if key is None:
+        key = state / WITNESS_KEY
+        if not key.exists():
+            raise errors.UsageError(f"no --key and no {key}: run witness init {state} first")
     witness = Witness(LogPolicy.from_trust_root(root), read_private_key(key))
     if not witness.in_trust_root:
         err.print(f"warning: {witness.name} is not a witness key of the trust root")

@@ -125,6 +125,105 @@ def listable_tensors(obj: Any, min_elements: int = MIN_LISTED_ELEMENTS) -> list[
     return listed
 
 
+SAFETENSORS_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U64": "uint64",
+    "U32": "uint32",
+    "U16": "uint16",
+    "U8": "uint8",
+    "BOOL": "bool",
+}
+"""safetensors dtype codes -> torch's names (the canonical tensor hash uses torch's)."""
+MAX_SAFETENSORS_HEADER = 100 << 20
+
+
+def raw_tensor_hash(dtype: str, shape: Iterable[int], data: bytes | memoryview) -> bytes:
+    """The canonical tensor hash of raw little-endian row-major bytes (no torch needed):
+    equal to ``tensor_hash`` of the same tensor."""
+    h = hashlib.sha256(TENSOR_CONTEXT)
+    h.update(dtype.encode() + b"\x00" + ",".join(str(s) for s in shape).encode() + b"\x00")
+    h.update(data)
+    return h.digest()
+
+
+def safetensors_hashes(path: str | os.PathLike[str]) -> dict[str, tuple[bytes, int]]:
+    """``{tensor name: (canonical hash, element count)}`` of a safetensors file, read
+    without torch (the format: an 8-byte little-endian header length, a JSON header of
+    dtype, shape and data offsets, then the bytes). DataError if it is not one."""
+    import json
+    import math
+
+    from pausebutton.errors import DataError
+
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if len(head) != 8:
+            raise DataError(f"{path}: not a safetensors file (too short)", file=str(path))
+        size = int.from_bytes(head, "little")
+        if not 2 <= size <= MAX_SAFETENSORS_HEADER:
+            raise DataError(f"{path}: not a safetensors file (header size)", file=str(path))
+        try:
+            header = json.loads(fh.read(size))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path}: unreadable safetensors header: {exc}") from None
+        if not isinstance(header, dict):
+            raise DataError(f"{path}: unreadable safetensors header", file=str(path))
+        base = 8 + size
+        out: dict[str, tuple[bytes, int]] = {}
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            try:
+                dtype = SAFETENSORS_DTYPES[info["dtype"]]
+                shape = [int(d) for d in info["shape"]]
+                start, end = (int(o) for o in info["data_offsets"])
+            except (KeyError, TypeError, ValueError):
+                raise DataError(f"{path}: tensor {name!r}: unknown dtype or bad entry") from None
+            fh.seek(base + start)
+            data = fh.read(end - start)
+            if len(data) != end - start:
+                raise DataError(f"{path}: tensor {name!r} is truncated", file=str(path))
+            out[str(name)] = (raw_tensor_hash(dtype, shape, data), math.prod(shape))
+    return out
+
+
+def weights_artifacts(
+    path: str | os.PathLike[str], min_elements: int = MIN_LISTED_ELEMENTS
+) -> list[Artifact]:
+    """What to list for a weights file: its bytes, its large tensors and the tensor set.
+    safetensors needs no torch; a torch checkpoint (.pt, .pth, .bin) is loaded with
+    torch (weights only), which must then be installed."""
+    name = Path(path).name
+    listed = [Artifact(ArtifactKind.FILE, file_hash(path), name)]
+    if str(path).endswith(".safetensors"):
+        hashes = safetensors_hashes(path)
+        listed += [
+            Artifact(ArtifactKind.TENSOR, digest, tensor)
+            for tensor, (digest, count) in sorted(hashes.items())
+            if count >= min_elements
+        ]
+        listed.append(
+            Artifact(
+                ArtifactKind.TENSOR_SET,
+                tensor_set_hash(d for d, _ in hashes.values()),
+                f"{name}: all tensors",
+            )
+        )
+        return listed
+    torch = _torch()
+    obj = torch.load(Path(path), map_location="cpu", weights_only=True)
+    return listed + listable_tensors(obj, min_elements)
+
+
 @dataclass(frozen=True)
 class Hit:
     """One match of a loaded thing against the list."""

@@ -17,6 +17,7 @@ R4. Messages of a role are accepted only with that role's threshold of
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -101,13 +102,21 @@ class TrustRoot(Payload):
         self.role(name)
         return self._public_keys[name]
 
-    def verify_role(self, envelope: Envelope, name: str) -> ThresholdResult:
-        """R4: the threshold result of ``envelope`` for role ``name``."""
-        return verify_threshold(envelope, self.role_keys(name), self.role(name).threshold)
+    def verify_role(
+        self, envelope: Envelope, name: str, revoked: AbstractSet[bytes] = frozenset()
+    ) -> ThresholdResult:
+        """R4: the threshold result of ``envelope`` for role ``name``. Keys whose id is in
+        ``revoked`` do not count (the threshold stays what the root says)."""
+        keys = self.role_keys(name)
+        if revoked:
+            keys = tuple(k for k in keys if k.key_id not in revoked)
+        return verify_threshold(envelope, keys, self.role(name).threshold)
 
-    def require_role(self, envelope: Envelope, name: str) -> None:
+    def require_role(
+        self, envelope: Envelope, name: str, revoked: AbstractSet[bytes] = frozenset()
+    ) -> None:
         """R4, raising BelowThresholdError."""
-        self.verify_role(envelope, name).require(f"{envelope.type} for role {name}")
+        self.verify_role(envelope, name, revoked).require(f"{envelope.type} for role {name}")
 
     def member_by_key(self, raw_key: bytes) -> Member | None:
         return next((m for m in self.members if m.key == raw_key), None)

@@ -34,8 +34,10 @@ class FakeAuthority:
         self._alive()
         return {"orders": [], "last": 0}
 
-    def get(self, path: str, chip_id: str, after: int) -> list[dict[str, str]]:
+    def get(self, path: str, chip_id: str = "", after: int = 0) -> list[dict[str, str]]:
         self._alive()
+        if path == "/v1/roots":
+            return []  # no root change
         assert path == "/v1/licenses"
         if chip_id not in self.licences:
             env = self.lab.license(bytes.fromhex(chip_id), max_offline=MAX_OFFLINE)

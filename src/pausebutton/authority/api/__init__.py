@@ -30,6 +30,8 @@ from pausebutton.authority.api.background import (
     checkpointer,
     detector,
     location_checker,
+    root_follower,
+    webhook_sender,
 )
 from pausebutton.authority.api.deps import AppState
 from pausebutton.authority.api.errors import install as install_error_handlers
@@ -44,9 +46,11 @@ from pausebutton.authority.api.routers import (
     licensing,
     location,
     meta,
+    notifications,
     orders,
     registry,
     reports,
+    roots,
     supply,
     timetokens,
 )
@@ -98,6 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
             time_key=settings.time_key,
             location_max_age=settings.location_max_age,
             location_policy=settings.location_policy,
+            root_bytes=settings.root_bytes,
         )
         service.store.on_retry = lambda: metrics.count("deadlock_retries")
         for raw in settings.admin_keys:
@@ -105,12 +110,26 @@ def create_app(settings: Settings) -> FastAPI:
         health = LoopHealth(metrics)
         feed = OrderFeed(service, settings.poll_interval, metrics)
         limiter = RateLimiter(settings.write_rate, settings.write_burst)
-        app.state.pb = AppState(settings, service, feed, limiter, metrics, health, log_service)
+        app.state.pb = state = AppState(
+            settings, service, feed, limiter, metrics, health, log_service
+        )
+
+        async def adopt_newest_root() -> None:
+            # a root the members changed to (here or on another worker) is the one in force
+            _, newest = await run_in_threadpool(service.roots.newest)
+            if newest.version > service.root.version and service.adopt_root(newest):
+                state.forget_all()
+                if log_service is not None:
+                    log_service.policy = LogPolicy.from_trust_root(newest)
+
+        await adopt_newest_root()
         await feed.refresh()
         stop = asyncio.Event()
         loops = [
             feed.run(stop, health),
             checkpointer(log_service, db, settings.checkpoint_interval, stop, health),
+            root_follower(adopt_newest_root, max(1.0, settings.poll_interval), stop, health),
+            webhook_sender(service, max(0.5, settings.poll_interval), stop, health),
         ]
         if settings.location_interval > 0:
             loops.append(location_checker(service, settings.location_interval, stop, health))
@@ -148,6 +167,8 @@ def create_app(settings: Settings) -> FastAPI:
         orders,
         reports,
         artifacts,
+        roots,
+        notifications,
         location,
         timetokens,
         detection,

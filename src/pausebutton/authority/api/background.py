@@ -30,7 +30,9 @@ CHECKPOINTER = "checkpointer"
 WAL = "wal_checkpoint"
 LOCATION = "location_checks"
 DETECTION = "detection"
-LOOPS = (ORDER_FEED, CHECKPOINTER, WAL, LOCATION, DETECTION)
+ROOTS = "root_follower"
+WEBHOOKS = "webhooks"
+LOOPS = (ORDER_FEED, CHECKPOINTER, WAL, LOCATION, DETECTION, ROOTS, WEBHOOKS)
 
 
 class LoopHealth:
@@ -198,3 +200,34 @@ async def detector(
         if stop.is_set():
             break
         await health.run(DETECTION, lambda: run_in_threadpool(run_detection, service))
+
+
+async def root_follower(
+    adopt: Callable[[], Awaitable[Any]], interval: float, stop: asyncio.Event, health: LoopHealth
+) -> None:
+    """Adopt a trust root another worker accepted (``adopt`` does one look)."""
+    while not stop.is_set():
+        await health.run(ROOTS, adopt)
+        await _sleep(stop, interval)
+
+
+async def webhook_sender(
+    service: Authority, interval: float, stop: asyncio.Event, health: LoopHealth
+) -> None:
+    """Deliver queued notifications to webhooks (each POST bounded by 5 s)."""
+    import httpx
+
+    with httpx.Client(timeout=5.0, follow_redirects=False) as http:
+
+        def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+            try:
+                return http.post(url, content=body, headers=headers).status_code
+            except httpx.HTTPError as exc:
+                raise OSError(f"{type(exc).__name__}: {exc}") from None
+
+        async def round_() -> None:
+            await run_in_threadpool(service.webhooks.deliver, post)
+
+        while not stop.is_set():
+            await health.run(WEBHOOKS, round_)
+            await _sleep(stop, interval)

@@ -50,6 +50,10 @@ class AppState:
         """Drop a cached principal (its key was revoked)."""
         self._principals.pop(kid, None)
 
+    def forget_all(self) -> None:
+        """Drop every cached principal (a new trust root changed the members)."""
+        self._principals.clear()
+
     def count(self, name: str, n: int = 1) -> None:
         self.metrics.count(name, n)
 
@@ -92,6 +96,8 @@ def signed(*roles: str) -> Callable[[Request], Awaitable[Caller]]:
             if found is None:
                 raise errors.AuthError("unknown key", field="keyid")
             caller = found[0]
+            if caller.role == MEMBER:
+                await run_in_threadpool(svc.keys.require_not_revoked, kid)
             if roles and caller.role not in roles:
                 raise errors.ForbiddenError(
                     f"role {caller.role} may not call this (needs {' or '.join(roles)})",
@@ -127,6 +133,7 @@ def signed(*roles: str) -> Callable[[Request], Awaitable[Caller]]:
 Operator = Annotated[Caller, Depends(signed(OPERATOR, ADMIN))]
 Member = Annotated[Caller, Depends(signed(MEMBER))]
 Admin = Annotated[Caller, Depends(signed(ADMIN))]
+AdminOrMember = Annotated[Caller, Depends(signed(ADMIN, MEMBER))]
 AnySigned = Annotated[Caller, Depends(signed())]
 
 SIGNED_ERRORS = (401, 403, 429)

@@ -214,6 +214,17 @@ class ArtifactReportsIn(_In):
     reports: Annotated[list[ArtifactReportItem], Field(max_length=1000)]
 
 
+class WebhookIn(_In):
+    url: Annotated[str, Field(min_length=8, max_length=2048)]
+    """Where the caller's notifications are POSTed (http or https)."""
+
+
+class HealthIn(_In):
+    state: Literal["tampered", "zeroised", "silent", "ok"]
+    """What the node agent sees: the chip tampered or zeroised, its GPU silent, or ok."""
+    detail: Annotated[str, Field(max_length=2000)] = ""
+
+
 class SignatureIn(_In):
     key_id: Annotated[str, Field(min_length=64, max_length=64)]
     sig: Annotated[str, Field(min_length=128, max_length=128)]

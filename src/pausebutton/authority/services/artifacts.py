@@ -4,11 +4,11 @@ refused-load reports node agents send back (each raising an alert)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 
 from pausebutton.authority import tables as t
 from pausebutton.authority.services.base import (
@@ -25,7 +25,7 @@ from pausebutton.authority.services.base import (
     retried,
 )
 from pausebutton.errors import NotFoundError, ReplayError, RollbackError, SchemaError
-from pausebutton.protocol.envelope import decode_as
+from pausebutton.protocol.envelope import Envelope, decode_as
 from pausebutton.protocol.messages import ProhibitedArtifacts
 from pausebutton.protocol.trustroot import TrustRoot
 
@@ -107,9 +107,16 @@ def _alert_detail(rid: str, report: dict[str, Any], c: Caller) -> dict[str, Any]
 class ArtifactService:
     """Prohibited-artifact lists and refused-load reports."""
 
-    def __init__(self, store: Store, root: TrustRoot) -> None:
+    def __init__(
+        self,
+        store: Store,
+        root: TrustRoot,
+        revoked: Callable[[], frozenset[bytes]] | None = None,
+    ) -> None:
         self.store = store
         self.root = root
+        self.revoked = revoked or frozenset
+        """Key ids of revoked member keys (their signatures do not count)."""
 
     @retried
     def publish_prohibited(self, caller: Caller | None, data: bytes) -> PublishedList:
@@ -121,42 +128,45 @@ class ArtifactService:
         newest list again is acknowledged (``duplicate``) and changes nothing."""
         c = require(caller, MEMBER)
         env, plist = decode_as(data, ProhibitedArtifacts)
-        self.root.require_role(env, "pause")
-        data = env.encode()  # canonical bytes (decode refuses non-canonical input)
+        self.root.require_role(env, "pause", self.revoked())
         now = self.store.now()
         with self.store.write() as conn:
-            newest = conn.execute(
-                self.store.lock(t.prohibited_lists)
-                .order_by(t.prohibited_lists.c.sequence.desc())
-                .limit(1)
-            ).first()
-            if newest is not None and plist.sequence <= newest.sequence:
-                if plist.sequence == newest.sequence and bytes(newest.envelope) == data:
-                    return from_row(
-                        PublishedList, newest, envelope=_envelope(newest), duplicate=True
-                    )
-                if plist.sequence == newest.sequence:
-                    raise ReplayError(
-                        f"a different prohibited-artifacts list {plist.sequence} is already"
-                        " published",
-                        field="sequence",
-                    )
-                raise RollbackError(
-                    f"prohibited-artifacts list {plist.sequence} is older than the published"
-                    f" list {newest.sequence}",
+            return self.publish_in(conn, env, plist, c.name, now)
+
+    def publish_in(
+        self, conn: Connection, env: Envelope, plist: ProhibitedArtifacts, by: str, now: int
+    ) -> PublishedList:
+        """Store and log a list whose quorum the caller checked, in ``conn``'s transaction."""
+        data = env.encode()  # canonical bytes (decode refuses non-canonical input)
+        newest = conn.execute(
+            self.store.lock(t.prohibited_lists)
+            .order_by(t.prohibited_lists.c.sequence.desc())
+            .limit(1)
+        ).first()
+        if newest is not None and plist.sequence <= newest.sequence:
+            if plist.sequence == newest.sequence and bytes(newest.envelope) == data:
+                return from_row(PublishedList, newest, envelope=_envelope(newest), duplicate=True)
+            if plist.sequence == newest.sequence:
+                raise ReplayError(
+                    f"a different prohibited-artifacts list {plist.sequence} is already published",
                     field="sequence",
                 )
-            idx = self.store.log.append(conn, ProhibitedArtifacts.TYPE, data, now)
-            row = {
-                "sequence": plist.sequence,
-                "issued_at": plist.issued_at,
-                "artifacts": len(plist.artifacts),
-                "envelope": data,
-                "log_index": idx,
-                "published_by": c.name,
-                "received_at": now,
-            }
-            conn.execute(insert(t.prohibited_lists).values(**row))
+            raise RollbackError(
+                f"prohibited-artifacts list {plist.sequence} is older than the published"
+                f" list {newest.sequence}",
+                field="sequence",
+            )
+        idx = self.store.log.append(conn, ProhibitedArtifacts.TYPE, data, now)
+        row = {
+            "sequence": plist.sequence,
+            "issued_at": plist.issued_at,
+            "artifacts": len(plist.artifacts),
+            "envelope": data,
+            "log_index": idx,
+            "published_by": by,
+            "received_at": now,
+        }
+        conn.execute(insert(t.prohibited_lists).values(**row))
         return from_row(PublishedList, row, envelope=_envelope(row), duplicate=False)
 
     def newest_prohibited(self) -> ProhibitedList:

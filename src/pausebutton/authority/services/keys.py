@@ -25,7 +25,7 @@ from pausebutton.authority.services.base import (
     require,
     retried,
 )
-from pausebutton.errors import ConflictError, NotFoundError, SchemaError
+from pausebutton.errors import ConflictError, NotFoundError, RevokedKeyError, SchemaError
 from pausebutton.protocol.keys import PUBLIC_KEY_SIZE, PublicKey, key_id
 from pausebutton.protocol.trustroot import Member
 
@@ -54,6 +54,17 @@ class RevokedKey(Result):
 
 
 @dataclass(frozen=True, slots=True)
+class MemberRevocation(Result):
+    key_id: str
+    revoked: bool
+    """The member key no longer authenticates nor counts in any threshold."""
+    votes: int
+    """How many other members voted to revoke it."""
+    needed: int
+    """Votes of other members that revoke it (the pause threshold)."""
+
+
+@dataclass(frozen=True, slots=True)
 class AuthEvent(Result):
     id: int
     at: int
@@ -67,10 +78,37 @@ class AuthEvent(Result):
 class KeyService:
     """API keys (operators and admins), the root's member keys, nonces, auth events."""
 
-    def __init__(self, store: Store, members: Mapping[str, Member]) -> None:
+    def __init__(
+        self, store: Store, members: Mapping[str, Member], vote_threshold: int = 1
+    ) -> None:
         self.store = store
         self.members = members
         """The trust root's members by key id (hex)."""
+        self.vote_threshold = vote_threshold
+        """Votes of other members that revoke a member key (the pause threshold)."""
+
+    def revoked_ids(self, conn: Connection | None = None) -> frozenset[bytes]:
+        """Key ids (raw) of revoked member keys: every threshold check leaves them out."""
+        query = select(t.revoked_keys.c.key_id)
+        if conn is not None:
+            rows = conn.execute(query).scalars().all()
+        else:
+            with self.store.read() as c:
+                rows = c.execute(query).scalars().all()
+        return frozenset(bytes.fromhex(k) for k in rows)
+
+    def require_not_revoked(self, kid: str) -> None:
+        """RevokedKeyError if ``kid`` is a revoked member key (checked on every member
+        request, uncached: a revocation takes effect at once on every worker)."""
+        member = self.members.get(kid)
+        if member is None:
+            return
+        with self.store.read() as conn:
+            gone = conn.execute(
+                select(t.revoked_keys.c.key_id).where(t.revoked_keys.c.key_id == kid)
+            ).first()
+        if gone is not None:
+            raise RevokedKeyError(f"member key {kid[:16]} ({member.name}) is revoked")
 
     def principal(self, kid: str) -> tuple[Caller, PublicKey] | None:
         """The caller and public key for a request key id (member keys come from the root)."""
@@ -143,7 +181,16 @@ class KeyService:
         return kid
 
     @retried
-    def revoke_key(self, caller: Caller | None, kid: str) -> RevokedKey:
+    def revoke_key(
+        self, caller: Caller | None, kid: str, reason: str = ""
+    ) -> RevokedKey | MemberRevocation:
+        """Revoke an API key (admins), or a member key of the trust root: at once by an
+        admin or by the member itself (a compromise it reports), else by the votes of
+        ``vote_threshold`` other members (each call is one member's vote). A revoked member
+        key stops counting at once in every threshold check of the authority; chips stop
+        counting it when a root without it is installed (docs/governance.md)."""
+        if kid in self.members:
+            return self._revoke_member(require(caller, ADMIN, MEMBER), kid, reason)
         require(caller, ADMIN)
         with self.store.write() as conn:
             res = conn.execute(
@@ -153,11 +200,56 @@ class KeyService:
                 raise NotFoundError(f"no key {kid}", field="key_id")
         return RevokedKey(kid, True)
 
+    def _revoke_member(self, c: Caller, kid: str, reason: str) -> MemberRevocation:
+        now = self.store.now()
+        needed = self.vote_threshold
+        with self.store.write() as conn:
+            self.store.lock_keys(conn, f"revoke:{kid}")
+            done = (
+                conn.execute(
+                    select(t.revoked_keys.c.key_id).where(t.revoked_keys.c.key_id == kid)
+                ).first()
+                is not None
+            )
+            if not done and c.role == MEMBER and c.key_id != kid:
+                exists = conn.execute(
+                    select(t.revocation_votes.c.voter).where(
+                        t.revocation_votes.c.key_id == kid, t.revocation_votes.c.voter == c.key_id
+                    )
+                ).first()
+                if exists is None:
+                    conn.execute(
+                        insert(t.revocation_votes).values(
+                            key_id=kid, voter=c.key_id, member=c.name, at=now
+                        )
+                    )
+            revoked = self.revoked_ids(conn)
+            voters = conn.execute(
+                select(t.revocation_votes.c.voter).where(t.revocation_votes.c.key_id == kid)
+            ).scalars()
+            votes = sum(1 for v in voters if bytes.fromhex(v) not in revoked)
+            if not done and (c.role == ADMIN or c.key_id == kid or votes >= needed):
+                by = f"{c.role} {c.name}" if c.role == ADMIN or c.key_id == kid else "members"
+                conn.execute(
+                    insert(t.revoked_keys).values(
+                        key_id=kid,
+                        revoked_at=now,
+                        revoked_by=f"{by} ({votes} vote(s))"[:256],
+                        reason=reason[:2000],
+                    )
+                )
+                done = True
+        return MemberRevocation(kid, done, votes, needed)
+
     def list_keys(self) -> list[KeyListing]:
         with self.store.read() as conn:
             rows = conn.execute(select(t.api_keys).order_by(t.api_keys.c.created_at)).all()
+            revoked = self.revoked_ids(conn)
         out = [from_row(KeyListing, r, revoked=bool(r.revoked)) for r in rows]
-        out.extend(KeyListing(k, MEMBER, m.name, None, False) for k, m in self.members.items())
+        out.extend(
+            KeyListing(k, MEMBER, m.name, None, bytes.fromhex(k) in revoked)
+            for k, m in self.members.items()
+        )
         return out
 
     @retried

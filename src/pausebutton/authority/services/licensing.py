@@ -4,11 +4,11 @@ licences issued (signed by the licensing key, appended to the transparency log).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pausebutton.authority import tables as t
@@ -196,9 +196,16 @@ class LicensingService:
     """Applications, approvals and licences."""
 
     def __init__(
-        self, store: Store, licensing_key: PrivateKey, policy: Policy, pause_threshold: int
+        self,
+        store: Store,
+        licensing_key: PrivateKey,
+        policy: Policy,
+        pause_threshold: int,
+        revoked: Callable[[Connection | None], frozenset[bytes]] | None = None,
     ) -> None:
         self.store = store
+        self.revoked = revoked or (lambda conn: frozenset())
+        """Key ids of revoked member keys (their approvals do not count)."""
         self.licensing_key = licensing_key
         self.policy = policy
         self.pause_threshold = pause_threshold
@@ -448,11 +455,11 @@ class LicensingService:
                     )
             except IntegrityError:
                 raise ConflictError(f"{c.name} already approved application {app_id}") from None
-            count = conn.execute(
-                select(func.count())
-                .select_from(t.approvals)
-                .where(t.approvals.c.application_id == app_id)
-            ).scalar_one()
+            revoked = {k.hex() for k in self.revoked(conn)}
+            approvers = conn.execute(
+                select(t.approvals.c.member_key).where(t.approvals.c.application_id == app_id)
+            ).scalars()
+            count = sum(1 for k in approvers if k not in revoked)
             if count >= self.approvals_required:
                 window = _Window(
                     app.owner_id, app.run_id, int(app.flop_budget), app.not_before, app.not_after

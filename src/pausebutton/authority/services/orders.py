@@ -3,7 +3,7 @@ signatures exactly one order is assembled, logged and served to chips."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from pausebutton.errors import (
     ConflictError,
     ForbiddenError,
     NotFoundError,
+    RevokedKeyError,
     SchemaError,
 )
 from pausebutton.protocol.envelope import Envelope, Signature, signing_input
@@ -84,8 +85,16 @@ def _order(r: Any) -> Order:
 class OrderService:
     """Proposals, signatures, assembly and the orders."""
 
-    def __init__(self, store: Store, root: TrustRoot, members: Mapping[str, Member]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        root: TrustRoot,
+        members: Mapping[str, Member],
+        revoked: Callable[[Connection | None], frozenset[bytes]] | None = None,
+    ) -> None:
         self.store = store
+        self.revoked = revoked or (lambda conn: frozenset())
+        """Key ids of revoked member keys (they neither sign nor count)."""
         self.root = root
         self.members = members
         self.pause_keys: dict[bytes, PublicKey] = {k.key_id: k for k in root.role_keys("pause")}
@@ -188,6 +197,8 @@ class OrderService:
             ).first()
             if prop is None:
                 raise NotFoundError(f"no proposal {proposal_id}", field="proposal_id")
+            if kid in self.revoked(conn):
+                raise RevokedKeyError(f"member key {kid.hex()[:16]} is revoked", field="key_id")
             message = signing_input(prop.payload_type, 1, bytes(prop.payload))
             if not pub.is_valid(message, sig):
                 raise BadSignatureError(
@@ -232,7 +243,7 @@ class OrderService:
                 )
             ),
         )
-        if not self.root.verify_role(env, "pause").ok:
+        if not self.root.verify_role(env, "pause", self.revoked(conn)).ok:
             return False
         res = conn.execute(
             update(t.proposals)

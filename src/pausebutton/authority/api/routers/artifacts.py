@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from pausebutton.authority.api import models as m
@@ -18,6 +18,7 @@ from pausebutton.authority.api.deps import (
 from pausebutton.authority.api.models import (
     CBOR_BODY,
     AfterQuery,
+    IdPath,
     LimitQuery,
     NameQuery,
     error_responses,
@@ -28,6 +29,7 @@ from pausebutton.authority.services.artifacts import (
     ProhibitedList,
     PublishedList,
 )
+from pausebutton.authority.services.prohibited import ListProposal
 
 router = APIRouter(tags=["artifacts"])
 
@@ -48,6 +50,55 @@ async def publish_prohibited(request: Request, st: State, caller: Member) -> Any
     out = await run_in_threadpool(st.service.artifacts.publish_prohibited, caller, raw)
     st.count("prohibited_lists")
     return out
+
+
+@router.post(
+    "/v1/prohibited/proposals",
+    status_code=201,
+    response_model=ListProposal,
+    responses=WRITE,
+    openapi_extra=CBOR_BODY,
+)
+async def propose_prohibited(request: Request, st: State, caller: Member) -> Any:
+    """Propose a ProhibitedArtifacts list for K-of-N signing (raw CBOR body: the envelope,
+    with any member signatures it carries, which count at once). At the pause role's
+    threshold it is published as by POST /v1/prohibited."""
+    raw = await request.body()
+    return await run_in_threadpool(st.service.prohibited.propose, caller, raw)
+
+
+@router.get(
+    "/v1/prohibited/proposals", response_model=list[ListProposal], responses=error_responses(422)
+)
+def list_prohibited_proposals(
+    svc: Service,
+    status: Annotated[Literal["open", "published"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+) -> Any:
+    return svc.prohibited.list(status=status, limit=limit)
+
+
+@router.get(
+    "/v1/prohibited/proposals/{proposal_id}",
+    response_model=ListProposal,
+    responses=error_responses(400, 404, 422),
+)
+def get_prohibited_proposal(svc: Service, proposal_id: IdPath) -> Any:
+    return svc.prohibited.get(proposal_id)
+
+
+@router.post(
+    "/v1/prohibited/proposals/{proposal_id}/signatures",
+    response_model=ListProposal,
+    responses=error_responses(400, *SIGNED_ERRORS, 404, 409, 413, 422),
+)
+async def sign_prohibited_proposal(
+    st: State, proposal_id: IdPath, body: m.SignatureIn, caller: Member
+) -> Any:
+    """A member's signature over the list's signing input; publishes the list at K."""
+    return await run_in_threadpool(
+        st.service.prohibited.sign, caller, proposal_id, key_id_hex=body.key_id, sig_hex=body.sig
+    )
 
 
 @router.get("/v1/prohibited", response_model=ProhibitedList, responses=error_responses(404))

@@ -11,7 +11,14 @@ from fastapi.responses import PlainTextResponse, Response
 from pausebutton import errors
 from pausebutton.authority import csvio
 from pausebutton.authority.api import models as m
-from pausebutton.authority.api.deps import SIGNED_ERRORS, Admin, Service, State
+from pausebutton.authority.api.deps import (
+    SIGNED_ERRORS,
+    Admin,
+    AdminOrMember,
+    Operator,
+    Service,
+    State,
+)
 from pausebutton.authority.api.models import (
     AfterQuery,
     ChipIdPath,
@@ -23,7 +30,8 @@ from pausebutton.authority.api.models import (
 from pausebutton.authority.csvio import CsvImport
 from pausebutton.authority.services.base import unb64
 from pausebutton.authority.services.custody import CustodyEvent, CustodyRecord
-from pausebutton.authority.services.keys import ApiKey, KeyListing, RevokedKey
+from pausebutton.authority.services.health import HealthReport
+from pausebutton.authority.services.keys import ApiKey, KeyListing, MemberRevocation, RevokedKey
 from pausebutton.authority.services.registry import (
     Chip,
     ChipDetail,
@@ -68,10 +76,14 @@ def list_keys(svc: Service) -> Any:
     return svc.keys.list_keys()
 
 
-@router.post("/v1/keys/{key_id}/revoke", response_model=RevokedKey, responses=WRITE)
+@router.post(
+    "/v1/keys/{key_id}/revoke", response_model=RevokedKey | MemberRevocation, responses=WRITE
+)
 def revoke_key(
-    st: State, key_id: Annotated[str, Path(pattern="^[0-9a-f]{64}$")], caller: Admin
+    st: State, key_id: Annotated[str, Path(pattern="^[0-9a-f]{64}$")], caller: AdminOrMember
 ) -> Any:
+    """Revoke an API key (admins) or a member key: at once by an admin or the member itself,
+    else one vote of a member (revoked at the pause threshold of other members' votes)."""
     out = st.service.keys.revoke_key(caller, key_id)
     st.forget(key_id)
     return out
@@ -118,13 +130,32 @@ def register_chip(st: State, body: m.ChipIn, caller: Admin) -> Any:
     return out
 
 
+@router.post("/v1/chips/{chip_id}/health", response_model=HealthReport, responses=WRITE)
+def report_health(svc: Service, chip_id: ChipIdPath, body: m.HealthIn, caller: Operator) -> Any:
+    """A node agent reports a tampered, zeroised or silent chip (signed by the operator's
+    key: the chip's own key may be gone). Raises a ``chip_tampered`` or ``chip_silent``
+    alert and sets the chip's registry status; ``ok`` clears ``silent``; ``tampered``
+    and ``zeroised`` stay."""
+    return svc.health.report(caller, chip_id, state=body.state, detail=body.detail)
+
+
 @router.get("/v1/chips", response_model=list[Chip], responses=READ)
 def list_chips(
     svc: Service,
     owner_id: NameQuery = None,
     facility_id: NameQuery = None,
     status: Annotated[
-        Literal["registered", "installed", "decommissioned", "destroyed"] | None, Query()
+        Literal[
+            "registered",
+            "installed",
+            "decommissioned",
+            "destroyed",
+            "tampered",
+            "zeroised",
+            "silent",
+        ]
+        | None,
+        Query(),
     ] = None,
     limit: LimitQuery = 1000,
     offset: AfterQuery = 0,
