@@ -37,6 +37,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pausebutton.detect import fusion
@@ -545,7 +546,11 @@ def run(
     days: int | None = None,
     seed: int = 7,
     far: float = 0.05,
+    plot: Path | None = None,
 ) -> dict[str, Any]:
+    from pausebutton.bench.detect_estimates import run_estimates
+
+    estimates = run_estimates(plot)
     t_start = time.perf_counter()
     n = actors or (60 if quick else 200)
     d = days or (60 if quick else 120)
@@ -602,6 +607,7 @@ def run(
     best_single = max(results[m.value]["recall"] for m in Method)
     return {
         "benchmark": "detect",
+        "compute_estimates": estimates,
         "actors": n,
         "violators": len(viol),
         "honest": len(honest),
