@@ -5,7 +5,6 @@ everything known (``detect.model``), each refitted in every outer fold (5-fold).
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -46,44 +45,60 @@ def run_estimates(plot: Path | None = None) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - started, 2),
     }
     if plot is not None:
-        _plot(evals["one_prior"], best, plot)
+        _plot(runs, ratios, plot)
         result["plot"] = str(plot)
     return result
 
 
-def _plot(base: cm.Evaluation, best: cm.Evaluation, path: Path) -> None:
+PLOT_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def _plot(runs: list[cm.Run], ratios: list[float], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-    ax = axes[0]
-    for ev, colour in ((base, "tab:grey"), (best, "tab:blue")):
-        xs = [p[1] for p in ev.points]
-        ys = [p[0] for p in ev.points]
-        ax.scatter(xs, ys, s=10, color=colour, alpha=0.7, label=ev.name)
-    lo = min(min(p[0], p[1]) for ev in (base, best) for p in ev.points)
-    hi = max(max(p[0], p[1]) for ev in (base, best) for p in ev.points)
-    ax.plot([lo, hi], [lo, hi], color="black", linewidth=1)
-    ax.set_xlabel("predicted log10(reported / chips x time x peak), held out")
-    ax.set_ylabel("reported, log10 of the same ratio")
-    ax.set_title("Point estimates, 5-fold out of sample")
-    ax.legend()
-    ax = axes[1]
-    levels = [i / 20 for i in range(1, 20)]
-    for ev, colour in ((base, "tab:grey"), (best, "tab:blue")):
-        # coverage of the centre +- the |residual| quantile at each level, on held-out runs
-        errs = sorted(abs(p[0] - p[1]) for p in ev.points)
-        widths = [errs[min(len(errs) - 1, math.ceil(lv * len(errs)) - 1)] for lv in levels]
-        covered = [sum(1 for e in errs if e <= w) / len(errs) for w in widths]
-        ax.plot(levels, covered, marker=".", color=colour, label=ev.name)
-    ax.plot([0, 1], [0, 1], color="black", linewidth=1)
-    ax.scatter([0.8], [best.coverage[0.8]], color="red", zorder=5, label="model 80 % interval (CV)")
-    ax.set_xlabel("nominal level")
-    ax.set_ylabel("held-out coverage")
-    ax.set_title(f"Calibration (80 %: {best.median_width_x[0.8]:.1f}x median width)")
-    ax.legend(loc="lower right")
+    evals = {
+        "one prior (as before)": cm.evaluate(
+            "one_prior", runs, ratios, columns=BASELINE, by_group=False, levels=PLOT_LEVELS
+        ),
+        "model, pooled interval": cm.evaluate(
+            "model_pooled", runs, ratios, by_group=False, levels=PLOT_LEVELS
+        ),
+        "model (intervals by MFU reported or not)": cm.evaluate(
+            "model", runs, ratios, levels=PLOT_LEVELS
+        ),
+    }
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 4.5))
+    for (label, ev), colour in zip(
+        evals.items(), ("tab:grey", "tab:orange", "tab:blue"), strict=True
+    ):
+        left.plot(
+            PLOT_LEVELS,
+            [ev.coverage[lv] for lv in PLOT_LEVELS],
+            marker="o",
+            color=colour,
+            label=label,
+        )
+        right.plot(
+            PLOT_LEVELS,
+            [ev.median_width_x[lv] for lv in PLOT_LEVELS],
+            marker="o",
+            color=colour,
+            label=label,
+        )
+    left.plot([0.45, 1.0], [0.45, 1.0], color="black", linewidth=1)
+    left.set_xlabel("nominal level")
+    left.set_ylabel("coverage on held-out models (5-fold)")
+    left.set_title("Interval calibration, out of sample")
+    left.legend(fontsize=8, loc="upper left")
+    right.axhline(5.0, color="red", linestyle="--", linewidth=1, label="target: 5x at 80 %")
+    right.set_yscale("log")
+    right.set_xlabel("nominal level")
+    right.set_ylabel("median interval width (high / low)")
+    right.set_title("Interval width, Epoch AI notable models (137)")
+    right.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -150,6 +150,7 @@ def fit(
     folds: int = FOLDS,
     penalty: float = PENALTY,
     by_group: bool = True,
+    levels: Sequence[float] = LEVELS,
 ) -> Model:
     """Fit on ``runs`` and their log10(reported / base_flop) ``ratios``; ``by_group``
     False pools every residual into one interval (no Mondrian groups)."""
@@ -168,7 +169,7 @@ def fit(
             if by_group:
                 residuals.setdefault(runs[i].group, []).append(r)
     quantiles = {
-        g: {lv: _conformal(v, lv) for lv in LEVELS}
+        g: {lv: _conformal(v, lv) for lv in levels}
         for g, v in residuals.items()
         if len(v) >= MIN_GROUP
     }
@@ -218,12 +219,15 @@ def evaluate(
     folds: int = FOLDS,
     by_group: bool = True,
     penalty: float = PENALTY,
+    levels: Sequence[float] = LEVELS,
 ) -> Evaluation:
     """Refit the whole procedure on each outer training part, judge the held-out part."""
     y = np.asarray(ratios, dtype=float)
     idx = np.arange(len(y))
     centre = np.zeros(len(y))
-    bounds = {lv: (np.zeros(len(y)), np.zeros(len(y))) for lv in LEVELS}
+    if 0.8 not in levels:
+        raise DataError("the evaluation levels must include 0.8")
+    bounds = {lv: (np.zeros(len(y)), np.zeros(len(y))) for lv in levels}
     for k in range(folds):
         test = idx % folds == k
         train = [int(i) for i in idx if not test[i]]
@@ -233,9 +237,10 @@ def evaluate(
             columns=columns,
             by_group=by_group,
             penalty=penalty,
+            levels=levels,
         )
         for i in idx[test]:
-            for lv in LEVELS:
+            for lv in levels:
                 c, lo, hi = model.interval(runs[i], lv)
                 centre[i] = c
                 bounds[lv][0][i], bounds[lv][1][i] = lo, hi

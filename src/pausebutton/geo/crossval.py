@@ -39,6 +39,9 @@ class Case:
     """A landmark beat light: inconsistent whatever the threshold."""
     error_probability: float
     verdict: str
+    error_probability_known: float = 1.0
+    """The same with the claimed facility's own access delay measured on site (from its
+    pings to training servers other than the landmarks and the chip)."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,9 @@ class Study:
         return [c for c in self.cases if c.relay_km > 0.0]
 
 
-def rejected(case: Case, reject_probability: float) -> bool:
-    return case.physics or case.error_probability <= reject_probability
+def rejected(case: Case, reject_probability: float, *, known: bool = False) -> bool:
+    p = case.error_probability_known if known else case.error_probability
+    return case.physics or p <= reject_probability
 
 
 def cross_validate(
@@ -107,14 +111,28 @@ def cross_validate(
                     key=lambda i: (d(i, claim), i),
                 )[:landmarks]
                 rows = [(i, best[(min(i, target), max(i, target))]) for i in near]
-                v = verify_claim(
+                args = (
                     {i: sites[i] for i in near},
                     rows,
                     Claim(*positions[claim]),
                     pol,
+                )
+                dists = {i: d(i, claim) for i in near}
+                v = verify_claim(*args, with_estimate=False, distances=dists, delay=model)
+                # the facility's own delay, as an inspection on site would measure it
+                site = model.facility_offset(
+                    (i, d(i, claim), best[(min(i, claim), max(i, claim))])
+                    for i in sorted(train, key=lambda i: (d(i, claim), i))
+                    if i not in near
+                    and i not in (claim, target)
+                    and (min(i, claim), max(i, claim)) in best
+                )
+                vk = verify_claim(
+                    *args,
                     with_estimate=False,
-                    distances={i: d(i, claim) for i in near},
+                    distances=dists,
                     delay=model,
+                    facility_offset_ms=site,
                 )
                 physics = any(e.too_fast_km > 0 for e in v.landmarks)
                 cases.append(
@@ -126,35 +144,43 @@ def cross_validate(
                         physics,
                         1.0 if v.error_probability is None else v.error_probability,
                         v.verdict.value,
+                        1.0 if vk.error_probability is None else vk.error_probability,
                     )
                 )
     return Study(tuple(cases), folds, len(ids), full.dropped)
 
 
-def false_reject_rate(study: Study, reject_probability: float) -> float:
+def false_reject_rate(study: Study, reject_probability: float, *, known: bool = False) -> float:
     honest = [c for c in study.honest if c.verdict != VerdictKind.INSUFFICIENT.value]
-    return sum(rejected(c, reject_probability) for c in honest) / max(1, len(honest))
+    hits = sum(rejected(c, reject_probability, known=known) for c in honest)
+    return hits / max(1, len(honest))
 
 
 def catch_rates(
-    study: Study, reject_probability: float, edges: Sequence[float]
+    study: Study, reject_probability: float, edges: Sequence[float], *, known: bool = False
 ) -> list[tuple[float, float, int, float]]:
     """(lower km, upper km, cases, share caught) per relay-distance band."""
     out = []
     bounds = [*edges, float("inf")]
     for lo, hi in itertools.pairwise(bounds):
         band = [c for c in study.relays if lo <= c.relay_km < hi]
-        rate = sum(rejected(c, reject_probability) for c in band) / len(band) if band else 0.0
+        hits = sum(rejected(c, reject_probability, known=known) for c in band)
+        rate = hits / len(band) if band else 0.0
         out.append((lo, hi, len(band), rate))
     return out
 
 
 def smallest_caught_km(
-    study: Study, reject_probability: float, edges: Sequence[float], share: float = 0.9
+    study: Study,
+    reject_probability: float,
+    edges: Sequence[float],
+    share: float = 0.9,
+    *,
+    known: bool = False,
 ) -> float | None:
     """The smallest band edge from which every farther band is caught at ``share``."""
     best = None
-    for lo, _, n, rate in reversed(catch_rates(study, reject_probability, edges)):
+    for lo, _, n, rate in reversed(catch_rates(study, reject_probability, edges, known=known)):
         if n and rate < share:
             break
         best = lo

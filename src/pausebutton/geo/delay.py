@@ -45,6 +45,8 @@ TAIL_QUANTILE = 0.9
 """Above this quantile a band's survival function is an exponential tail."""
 MIN_BAND_SAMPLES = 20
 """A band with fewer residuals borrows its neighbours' (see ``DelayModel.fit``)."""
+BACKFIT_ROUNDS = 5
+"""Rounds of backfitting the additive per-host offsets."""
 OFFSET_PEERS = 12
 """A host's offset is the median deviation of its pings to this many nearest peers."""
 LIGHT_SLACK = 1e-6
@@ -81,7 +83,7 @@ class Band:
             below = bisect.bisect_left(self.samples, residual)
             return min(1.0, (n - below + 1) / (n + 1))
         top = 1.0 - TAIL_QUANTILE
-        return top * math.exp(-(residual - self.threshold) / self.tail_mean)
+        return max(1e-300, top * math.exp(-(residual - self.threshold) / self.tail_mean))
 
     def quantile(self, q: float) -> float:
         """The residual an honest round trip exceeds with probability ``1 - q``."""
@@ -108,17 +110,39 @@ class DelayModel:
     distribution the error probability is read from."""
     null_by_k: tuple[tuple[float, ...], ...] = ()
     null_landmarks: int = 6
+    medians: tuple[float, ...] = ()
+    """Median excess per band (ms): the typical delay the offsets are measured against."""
+    known_bands: tuple[Band, ...] = ()
+    """Residuals after subtracting both ends' offsets: for a facility whose own access
+    delay was measured (``facility_offset``)."""
+    null_known_by_k: tuple[tuple[float, ...], ...] = ()
+    """As ``null_by_k`` with each host's own offset measured from other peers."""
 
-    def error_probability(self, p_values: Sequence[float], k: int) -> tuple[float, int]:
+    def error_probability(
+        self, p_values: Sequence[float], k: int, *, known: bool = False
+    ) -> tuple[float, int]:
         """(error probability, k used): the share of honest chips whose k-th smallest
         landmark p-value is at least this small (empirical, exponential tail beyond the
-        90th percentile), measured on the fitted hosts themselves."""
+        90th percentile), measured on the fitted hosts themselves. ``known``: the
+        facility's own offset was measured (``facility_offset``)."""
+        null = self.null_known_by_k if known else self.null_by_k
         n = len(p_values)
         if n == 0:
             return 1.0, 0
-        kk = min(k, n, len(self.null_by_k))
+        kk = min(k, n, len(null))
         stat = -math.log10(max(sorted(p_values)[kk - 1], 1e-300))
-        return Band.of(0.0, self.null_by_k[kk - 1]).survival(stat), kk
+        return Band.of(0.0, null[kk - 1]).survival(stat), kk
+
+    def facility_offset(self, pings: Iterable[tuple[str, float, float]]) -> float | None:
+        """A facility's own access delay (ms, relative to the model) from its pings
+        ``(landmark_id, distance_km, rtt_ms)`` to known landmarks (the nearest
+        OFFSET_PEERS count), e.g. measured on site at an inspection. None without any."""
+        devs = sorted(
+            (d, rtt - hard_min_rtt_ms(d) - self.medians[self.band_index(d)] - self.offsets[lid])
+            for lid, d, rtt in pings
+            if lid in self.offsets
+        )
+        return _median([dev for _, dev in devs[:OFFSET_PEERS]]) if devs else None
 
     def band_index(self, dist_km: float) -> int:
         return max(0, bisect.bisect_right([b.lower_km for b in self.bands], dist_km) - 1)
@@ -133,25 +157,39 @@ class DelayModel:
         known = [self.offsets[i] for i in landmark_ids if i in self.offsets]
         return _median(known) if known else 0.0
 
-    def _band(self, landmark_id: str, dist_km: float) -> tuple[Band, float]:
+    def _band(self, landmark_id: str, dist_km: float, known: bool) -> tuple[Band, float]:
         i = self.band_index(dist_km)
         if self.knows(landmark_id):
-            return self.bands[i], self.offsets[landmark_id]
+            bands = self.known_bands if known and self.known_bands else self.bands
+            return bands[i], self.offsets[landmark_id]
         return self.raw_bands[i], 0.0
 
     def p_value(
-        self, landmark_id: str, dist_km: float, rtt_ms: float, site_offset: float = 0.0
+        self,
+        landmark_id: str,
+        dist_km: float,
+        rtt_ms: float,
+        site_offset: float = 0.0,
+        *,
+        known: bool = False,
     ) -> float:
-        """P(an honest chip ``dist_km`` from the landmark answers at least this slowly)."""
-        band, offset = self._band(landmark_id, dist_km)
+        """P(an honest chip ``dist_km`` from the landmark answers at least this slowly).
+        ``site_offset``: the facility's offset, measured (``known``) or the region's."""
+        band, offset = self._band(landmark_id, dist_km, known)
         shift = site_offset if self.knows(landmark_id) else 0.0
         return band.survival(rtt_ms - hard_min_rtt_ms(dist_km) - offset - shift)
 
     def slowest_rtt_ms(
-        self, landmark_id: str, dist_km: float, p: float, site_offset: float = 0.0
+        self,
+        landmark_id: str,
+        dist_km: float,
+        p: float,
+        site_offset: float = 0.0,
+        *,
+        known: bool = False,
     ) -> float:
         """The RTT an honest chip at ``dist_km`` exceeds with probability ``p``."""
-        band, offset = self._band(landmark_id, dist_km)
+        band, offset = self._band(landmark_id, dist_km, known)
         shift = site_offset if self.knows(landmark_id) else 0.0
         p = min(1.0, max(p, 1e-12))  # p = 0 would be an infinite RTT
         return hard_min_rtt_ms(dist_km) + offset + shift + band.quantile(1.0 - p)
@@ -169,18 +207,20 @@ class DelayModel:
         dist = {k: _dist(positions, k) for k in best}
         dropped = find_mislocated(best, dist)
         gone = set(dropped)
-        medians = [_median(b.samples) for b in self.raw_bands]
-        peers: dict[str, list[tuple[float, float]]] = {}
+        medians = self.medians or tuple(_median(b.samples) for b in self.raw_bands)
+        peers: dict[str, list[tuple[float, str, float]]] = {}
         for (a, b), rtt in best.items():
             if a in gone or b in gone:
                 continue
             d = dist[(a, b)]
             dev = rtt - hard_min_rtt_ms(d) - medians[self.band_index(d)]
-            peers.setdefault(a, []).append((d, dev))
-            peers.setdefault(b, []).append((d, dev))
-        offsets = dict(self.offsets)
-        for h, v in peers.items():
-            offsets[h] = _median([dev for _, dev in sorted(v)[:OFFSET_PEERS]])
+            peers.setdefault(a, []).append((d, b, dev))
+            peers.setdefault(b, []).append((d, a, dev))
+        near = {h: sorted(v)[:OFFSET_PEERS] for h, v in sorted(peers.items())}
+        fitted = dict.fromkeys(near, 0.0)
+        for _ in range(BACKFIT_ROUNDS):
+            fitted = {h: _median([dev - fitted[p] for _, p, dev in v]) for h, v in near.items()}
+        offsets = {**self.offsets, **fitted}
         for h in gone:
             offsets.pop(h, None)
         return replace(self, offsets=offsets), tuple(dropped)
@@ -221,57 +261,78 @@ class DelayModel:
         for k, _, d in kept:
             by_band[band_of(d)].extend((excess[k], excess[k]))
         medians = [_median(v) if v else math.nan for v in _pooled(by_band)]
-        # a host's offset from its nearest peers: far pairs say more about long-haul
-        # routes than about the host's own access (and verifiers pick near landmarks)
+        # a host's offset from its nearest peers (far pairs say more about long-haul
+        # routes than about the host's own access, and verifiers pick near landmarks),
+        # additive: backfitted so that excess ~ median(d) + a_i + a_j
         peers: dict[str, list[tuple[float, str, float]]] = {}
         for k, _, d in kept:
             dev = excess[k] - medians[band_of(d)]
             peers.setdefault(k[0], []).append((d, k[1], dev))
             peers.setdefault(k[1], []).append((d, k[0], dev))
-        offsets = {
-            h: _median([dev for _, _, dev in sorted(v)[:OFFSET_PEERS]])
-            for h, v in sorted(peers.items())
-        }
+        near = {h: sorted(v)[:OFFSET_PEERS] for h, v in sorted(peers.items())}
+        offsets = dict.fromkeys(near, 0.0)
+        for _ in range(BACKFIT_ROUNDS):
+            offsets = {h: _median([dev - offsets[p] for _, p, dev in v]) for h, v in near.items()}
         region = {
             h: _median([offsets[p] for _, p, _ in sorted(v)[:null_landmarks]])
             for h, v in peers.items()
         }
         residuals: list[list[float]] = [[] for _ in edges]
+        known: list[list[float]] = [[] for _ in edges]
         for k, _, d in kept:
             b = band_of(d)
             residuals[b].append(excess[k] - offsets[k[0]] - region[k[1]])
             residuals[b].append(excess[k] - offsets[k[1]] - region[k[0]])
+            known[b].extend([excess[k] - offsets[k[0]] - offsets[k[1]]] * 2)
         bands = tuple(Band.of(lo, v) for lo, v in zip(edges, _pooled(residuals), strict=True))
         raw = tuple(Band.of(lo, v) for lo, v in zip(edges, _pooled(by_band), strict=True))
-        model = cls(bands, raw, offsets, len(kept), tuple(dropped))
-        null = _null(model, {k: (rtt, d) for k, rtt, d in kept}, null_landmarks)
-        return cls(
+        known_bands = tuple(Band.of(lo, v) for lo, v in zip(edges, _pooled(known), strict=True))
+        model = cls(
             bands,
             raw,
             offsets,
             len(kept),
             tuple(dropped),
-            null_by_k=null,
+            medians=tuple(medians),
+            known_bands=known_bands,
+        )
+        kept_pairs = {k: (rtt, d) for k, rtt, d in kept}
+        return replace(
+            model,
+            null_by_k=_null(model, kept_pairs, null_landmarks, known=False),
+            null_known_by_k=_null(model, kept_pairs, null_landmarks, known=True),
             null_landmarks=null_landmarks,
         )
 
 
 def _null(
-    model: DelayModel, kept: Mapping[tuple[str, str], tuple[float, float]], landmarks: int
+    model: DelayModel,
+    kept: Mapping[tuple[str, str], tuple[float, float]],
+    landmarks: int,
+    *,
+    known: bool,
 ) -> tuple[tuple[float, ...], ...]:
     """Per k, the sorted ``-log10(p_k)`` of each host as an honest chip (its nearest
-    ``landmarks`` peers as landmarks)."""
+    ``landmarks`` peers as landmarks). ``known``: the host's own offset measured from
+    its next OFFSET_PEERS peers (not the landmarks: no reuse of the judged pings)."""
     peers: dict[str, list[tuple[float, str, float]]] = {}
     for (a, b), (rtt, d) in kept.items():
         peers.setdefault(a, []).append((d, b, rtt))
         peers.setdefault(b, []).append((d, a, rtt))
     stats: list[list[float]] = [[] for _ in range(landmarks)]
     for host in sorted(peers):
-        near = sorted(peers[host])[:landmarks]
+        ranked = sorted(peers[host])
+        near = ranked[:landmarks]
         if len(near) < landmarks:
             continue
-        site = model.site_offset(lid for _, lid, _ in near)
-        ps = sorted(model.p_value(lid, d, rtt, site) for d, lid, rtt in near)
+        if known:
+            rest = ranked[landmarks : landmarks + OFFSET_PEERS]
+            site = model.facility_offset((lid, d, rtt) for d, lid, rtt in rest)
+            if site is None:
+                continue
+        else:
+            site = model.site_offset(lid for _, lid, _ in near)
+        ps = sorted(model.p_value(lid, d, rtt, site, known=known) for d, lid, rtt in near)
         for k in range(landmarks):
             stats[k].append(-math.log10(max(ps[k], 1e-300)))
     if not stats[0]:

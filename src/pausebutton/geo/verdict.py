@@ -301,6 +301,7 @@ def _evidence(
     known_distance: float | None = None,
     delay: DelayModel | None = None,
     site_offset: float = 0.0,
+    known: bool = False,
 ) -> tuple[LandmarkEvidence, str]:
     d = (
         distance_km(lm.lat, lm.lon, claim.lat, claim.lon)
@@ -316,9 +317,9 @@ def _evidence(
     p_value: float | None = None
     if delay is not None and policy.model is Model.STATISTICAL:
         # the farthest point of the site is the most lenient place for an honest chip
-        p_value = delay.p_value(lm.id, far, rtt, site_offset)
+        p_value = delay.p_value(lm.id, far, rtt, site_offset, known=known)
         allowed: float | None = delay.slowest_rtt_ms(
-            lm.id, far, policy.suspect_probability, site_offset
+            lm.id, far, policy.suspect_probability, site_offset, known=known
         )
         km_per_ms: float | None = FIBRE_KM_PER_MS / (2.0 * policy.max_inflation)
     else:
@@ -383,6 +384,7 @@ def verify_claim(
     distances: Mapping[str, float] | None = None,
     delay: DelayModel | None = None,
     mislocated: Iterable[str] = (),
+    facility_offset_ms: float | None = None,
 ) -> Verdict:
     """Judge whether the measurements fit a chip at ``claim`` (module docstring).
 
@@ -390,34 +392,40 @@ def verify_claim(
     claim's centre, for callers that judge many measurement sets against one claim.
     ``delay`` is the statistical model (required by ``Model.STATISTICAL``).
     Measurements of ``mislocated`` landmarks (their calibration pings beat light) are
-    left out, with a reason."""
+    left out, with a reason. ``facility_offset_ms``: the facility's own access delay
+    as measured on site (``DelayModel.facility_offset``); without it the statistical
+    model assumes the region's typical one and must allow for any honest host's."""
     if policy.model is Model.STATISTICAL and delay is None:
         raise UsageError("the statistical model needs a fitted delay model")
     rtts = min_rtts(landmarks, measurements)
-    reasons: list[str] = []
-    bad = sorted(set(mislocated) & set(rtts))
-    if bad:
-        for lid in bad:
-            del rtts[lid]
-        reasons.append(
-            "left out landmark(s) "
-            + ", ".join(bad)
-            + ": their pings to other landmarks beat light, so their positions are wrong"
-        )
+    reasons: list[str] = _drop(rtts, mislocated)
     cals = calibrations or {}
     evidence: list[LandmarkEvidence] = []
     least, basis = 0.0, "none"
     uncalibrated: list[str] = []
-    site = 0.0 if delay is None else delay.site_offset(rtts)
+    known = facility_offset_ms is not None
+    if facility_offset_ms is not None:
+        site = facility_offset_ms
+        reasons.append(f"facility access delay {facility_offset_ms:+.2f} ms (measured on site)")
+    else:
+        site = 0.0 if delay is None else delay.site_offset(rtts)
     for lid, (rtt, samples) in rtts.items():
         cal = cals.get(lid)
         if policy.model is Model.CALIBRATED and cal is None:
             uncalibrated.append(lid)
         if policy.model is Model.STATISTICAL and delay is not None and not delay.knows(lid):
             uncalibrated.append(lid)
-        known = None if distances is None else distances.get(lid)
         ev, ev_basis = _evidence(
-            landmarks[lid], rtt, samples, claim, policy, cal, known, delay, site
+            landmarks[lid],
+            rtt,
+            samples,
+            claim,
+            policy,
+            cal,
+            None if distances is None else distances.get(lid),
+            delay,
+            site,
+            known,
         )
         evidence.append(ev)
         if ev.least_distance_km > least:
@@ -435,7 +443,7 @@ def verify_claim(
     if too_fast:
         error_p = 0.0
     elif policy.model is Model.STATISTICAL and evidence and delay is not None:
-        error_p, deciding, note = _statistical(evidence, policy, delay)
+        error_p, deciding, note = _statistical(evidence, policy, delay, known=known)
         reasons.append(note)
     kind, lead = _decide(len(rtts), clash, too_fast, error_p, evidence, policy)
     if kind is VerdictKind.INSUFFICIENT:
@@ -470,6 +478,19 @@ def verify_claim(
         error_p,
         deciding,
     )
+
+
+def _drop(rtts: dict[str, tuple[float, int]], mislocated: Iterable[str]) -> list[str]:
+    bad = sorted(set(mislocated) & set(rtts))
+    for lid in bad:
+        del rtts[lid]
+    if not bad:
+        return []
+    return [
+        "left out landmark(s) "
+        + ", ".join(bad)
+        + ": their pings to other landmarks beat light, so their positions are wrong"
+    ]
 
 
 def _landmark_reasons(ev: LandmarkEvidence, policy: Policy) -> list[str]:
@@ -546,14 +567,14 @@ def _sphere_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def _statistical(
-    evidence: Sequence[LandmarkEvidence], policy: Policy, delay: DelayModel
+    evidence: Sequence[LandmarkEvidence], policy: Policy, delay: DelayModel, *, known: bool
 ) -> tuple[float, tuple[str, ...], str]:
     """(error probability, deciding landmarks, the sentence that states them)."""
     ranked = sorted(
         (e for e in evidence if e.p_value is not None), key=lambda e: (e.p_value, e.landmark_id)
     )
     error_p, k = delay.error_probability(
-        [e.p_value for e in ranked if e.p_value is not None], policy.robust_k
+        [e.p_value for e in ranked if e.p_value is not None], policy.robust_k, known=known
     )
     deciding = ranked[:k]
     parts = [

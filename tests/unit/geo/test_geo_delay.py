@@ -200,3 +200,29 @@ def test_cross_validation_small(real):
     assert sum(n for _, _, n, _ in rates) == len(study.relays)
     # more lenient thresholds never catch fewer relays
     assert cv.catch_rates(study, 0.05, (0.0,))[0][3] >= cv.catch_rates(study, 1e-3, (0.0,))[0][3]
+    assert all(0 <= c.error_probability_known <= 1 for c in study.cases)
+    assert all(c.error_probability_known == 0 for c in study.cases if c.physics)
+    assert cv.false_reject_rate(study, 0.0, known=True) == 0.0
+
+
+def test_facility_offset_measured_on_site(real, model):
+    servers, positions, best = real
+    munich = next(k for k, v in servers.items() if v.title == "Munich")
+    lms, rows, claim = _case(real, munich, munich)
+    others = sorted(
+        (i for i in positions if i not in lms and i not in (munich, "220", "204")),
+        key=lambda i: distance_km(*positions[i], *positions[munich]),
+    )
+    pings = [
+        (i, distance_km(*positions[i], *positions[munich]), best[(min(i, munich), max(i, munich))])
+        for i in others
+    ]
+    site = model.facility_offset(pings)
+    assert site is not None and abs(site) < 50
+    assert model.facility_offset([("nowhere", 100.0, 5.0)]) is None
+    v = verify_claim(lms, rows, claim, STAT, delay=model, facility_offset_ms=site)
+    assert v.verdict is VerdictKind.CONSISTENT
+    assert any("measured on site" in r for r in v.reasons)
+    assert v.error_probability is not None and 0 < v.error_probability <= 1
+    # the honest distribution with measured offsets is its own
+    assert model.null_known_by_k and model.null_known_by_k != model.null_by_k
