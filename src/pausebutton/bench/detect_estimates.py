@@ -11,6 +11,7 @@ from typing import Any
 
 from pausebutton.detect import model as cm
 from pausebutton.detect.io import bundled_hardware, bundled_notable_models
+from pausebutton.errors import UsageError
 
 BASELINE = (0,)
 """The one-prior estimator: the intercept only (chips x time x peak x median utilisation)."""
@@ -54,7 +55,10 @@ PLOT_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 def _plot(runs: list[cm.Run], ratios: list[float], path: Path) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise UsageError("--plot needs matplotlib: pip install 'pausebutton[plot]'") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

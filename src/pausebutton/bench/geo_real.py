@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pausebutton.errors import UsageError
 from pausebutton.geo import crossval as cv
 from pausebutton.geo.delay import best_pairs
 from pausebutton.geo.verdict import DEFAULT_POLICY, Model, Policy
@@ -102,7 +103,10 @@ def run_real(
 
 
 def _plot(study: cv.Study, path: Path) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise UsageError("--plot needs matplotlib: pip install 'pausebutton[plot]'") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
