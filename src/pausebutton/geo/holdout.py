@@ -2,8 +2,10 @@
 
 Some servers are held out as "chips"; the others are landmarks, calibrated
 from the pings among themselves only. For each held-out server the verdict on
-its true position must be "consistent" (any "inconsistent" is a false reject),
-and the estimate's error is measured.
+its true position must be "consistent" (any "inconsistent" is a false reject;
+"suspicious" is counted apart), and the estimate's error is measured. Under the
+statistical model the delay model is fitted on the landmarks' pings among themselves
+(``geo.crossval`` runs the full cross-validation with relays).
 """
 
 from __future__ import annotations

@@ -18,9 +18,18 @@ Two tests, with different standing (docs/geo.md):
    sets that trade-off. Under the ``hard`` model this test is off: the verdict
    then never rejects an honest chip but cannot see relays either.
 
+3. **Statistical (the default of ``geo verify``).** Under ``Model.STATISTICAL`` the
+   "too slow" test is a probability: each landmark's RTT gets a p-value from the
+   delay model fitted on real pings (``geo.delay``), the k-th smallest is turned into
+   the error probability measured on honest servers, and the verdict is
+   "inconsistent" at ``reject_probability``, "suspicious" (an alert for inspection,
+   not a conviction) at ``suspect_probability``, else "consistent". Test 1 is kept
+   unchanged: it stays the only rule that never rejects an honest chip.
+
 Fewer distinct landmarks than ``min_landmarks`` give "insufficient evidence",
-whatever the tests say. Of repeated measurements per landmark the minimum RTT
-counts (queueing only ever adds delay).
+whatever the tests say, and so do landmarks whose light-speed disks cannot meet (a
+landmark position is wrong: no verdict). Of repeated measurements per landmark the
+minimum RTT counts (queueing only ever adds delay).
 """
 
 from __future__ import annotations
