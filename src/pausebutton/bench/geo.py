@@ -171,12 +171,13 @@ def run(
     tolerance_ms: float = 1.0,
     real_claims: int | None = None,
     plot: Path | None = None,
+    real_landmarks: int = 6,
 ) -> dict[str, Any]:
     """Real data first (``bench.geo_real``), then the generator's figures beside."""
     from pausebutton.bench.geo_real import run_real
 
     claims = real_claims if real_claims is not None else (20 if quick else None)
-    real = run_real(max_claims=claims, plot=plot)
+    real = run_real(max_claims=claims, plot=plot, landmarks=real_landmarks)
     generator = run_generator(quick, trials, seed, tolerance_ms)
     return {"real_data": real, "generator": generator}
 

@@ -29,7 +29,12 @@ SWEEP = (0.03, 0.01, 0.003, 0.001, 3e-4, 1e-4)
 
 
 def run_real(
-    *, folds: int = 5, seed: int = 1, max_claims: int | None = None, plot: Path | None = None
+    *,
+    folds: int = 5,
+    seed: int = 1,
+    max_claims: int | None = None,
+    plot: Path | None = None,
+    landmarks: int = 6,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     servers, pings = bundled()
@@ -37,7 +42,13 @@ def run_real(
     best = best_pairs(positions, ((p.source, p.destination, p.min_ms) for p in pings))
     policy = Policy(model=Model.STATISTICAL)
     study = cv.cross_validate(
-        positions, best, folds=folds, seed=seed, policy=policy, max_claims=max_claims
+        positions,
+        best,
+        folds=folds,
+        seed=seed,
+        policy=policy,
+        max_claims=max_claims,
+        landmarks=landmarks,
     )
     default = DEFAULT_POLICY.reject_probability
 
@@ -71,7 +82,7 @@ def run_real(
         "folds": folds,
         "honest_cases": len(study.honest),
         "relay_cases": len(study.relays),
-        "landmarks_per_case": 6,
+        "landmarks_per_case": landmarks,
         "reject_probability": default,
         "false_reject_rate": round(cv.false_reject_rate(study, default), 4),
         "false_reject_rate_hard_bound": sum(c.physics for c in study.honest)

@@ -109,6 +109,12 @@ def geo(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write the real-data trade-off curve (PNG).")
     ] = None,
+    real_landmarks: Annotated[
+        int,
+        typer.Option(
+            "--real-landmarks", min=3, max=30, help="Real data: landmarks nearest the claim."
+        ),
+    ] = 6,
 ) -> None:
     """Location verification. First on real pings (WonderProxy, cross-validated by
     held-out servers): honest false rejects and relays caught by distance band for the
@@ -123,6 +129,7 @@ def geo(
             tolerance_ms=tolerance_ms,
             real_claims=real_claims,
             plot=plot,
+            real_landmarks=real_landmarks,
         ),
         json_out,
     )

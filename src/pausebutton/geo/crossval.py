@@ -100,6 +100,7 @@ def cross_validate(
             {i: positions[i] for i in train},
             ((a, b, r) for (a, b), r in best.items() if a in train and b in train),
             distances=dist,
+            null_landmarks=landmarks,
         )
         for target in sorted(held):
             claims = [c for c in ids if c != target]
