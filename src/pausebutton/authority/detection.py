@@ -9,7 +9,8 @@ engine's signal types here:
 
 * usage reports -> ``UsageRecord`` (FLOP at full speed between a chip's successive
   reports, at the chip's registered facility);
-* location checks -> ``LocationResult`` (the verdict against the declared facility);
+* location checks -> ``LocationResult`` (a consistent or inconsistent verdict against the
+  declared facility; suspicious and insufficient-evidence checks are no evidence here);
 * GNSS fixes -> ``LocationResult`` (a spoofed, relayed or off-site fix is inconsistent);
 * licences, custody and chip assignments -> the registry the rules read.
 
@@ -149,7 +150,9 @@ def own_evidence(authority: Authority, reg: Registry, since: int) -> list[Any]:
         )
     for c in checks:
         chip = serials.get(c.chip_id)
-        if chip is None:
+        # a suspicious check is an alert for inspection, not evidence against the chip;
+        # insufficient evidence is none
+        if chip is None or c.verdict not in ("consistent", "inconsistent"):
             continue
         consistent = c.verdict == "consistent"
         out.append(

@@ -37,6 +37,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pausebutton.detect import fusion
@@ -652,7 +653,11 @@ def run(
     days: int | None = None,
     seed: int = 7,
     far: float = 0.05,
+    plot: Path | None = None,
 ) -> dict[str, Any]:
+    from pausebutton.bench.detect_estimates import run_estimates
+
+    estimates = run_estimates(plot)
     t_start = time.perf_counter()
     n = actors or (60 if quick else 200)
     d = days or (60 if quick else 120)
@@ -708,6 +713,7 @@ def run(
     own = results["fused"]["recall"] - results["fused: without the authority's evidence"]["recall"]
     return {
         "benchmark": "detect",
+        "compute_estimates": estimates,
         "actors": n,
         "violators": len(viol),
         "honest": len(honest),

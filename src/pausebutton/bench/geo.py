@@ -30,6 +30,7 @@ import random
 import time
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from pausebutton.geo.calibration import Calibration, calibrate
@@ -164,6 +165,24 @@ def _detection_km(rates: dict[int, float]) -> int | None:
 
 
 def run(
+    quick: bool = False,
+    trials: int | None = None,
+    seed: int = 7,
+    tolerance_ms: float = 1.0,
+    real_claims: int | None = None,
+    plot: Path | None = None,
+    real_landmarks: int = 6,
+) -> dict[str, Any]:
+    """Real data first (``bench.geo_real``), then the generator's figures beside."""
+    from pausebutton.bench.geo_real import run_real
+
+    claims = real_claims if real_claims is not None else (20 if quick else None)
+    real = run_real(max_claims=claims, plot=plot, landmarks=real_landmarks)
+    generator = run_generator(quick, trials, seed, tolerance_ms)
+    return {"real_data": real, "generator": generator}
+
+
+def run_generator(
     quick: bool = False, trials: int | None = None, seed: int = 7, tolerance_ms: float = 1.0
 ) -> dict[str, Any]:
     n = trials if trials is not None else (150 if quick else 1000)

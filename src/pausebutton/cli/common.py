@@ -58,6 +58,8 @@ EXIT_INCONSISTENT = 5
 """Evidence of inconsistency: a location that does not fit, a forked or shrunken log."""
 EXIT_INSUFFICIENT = 6
 """``geo verify``: fewer landmarks measured than the policy's minimum."""
+EXIT_SUSPICIOUS = 7
+"""``geo verify``: a borderline location, an alert for inspection (not a conviction)."""
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES: tuple[tuple[type[errors.PausebuttonError], int], ...] = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -110,18 +111,43 @@ def estimate_cmd(
     pue: Annotated[float, typer.Option(help="Power usage effectiveness.")] = est.DEFAULT_PUE,
     precision: Annotated[str, typer.Option(help="bf16, fp8, tf32 or fp32.")] = "bf16",
     level: Annotated[float, typer.Option(help="Interval level: 0.8, 0.9 or 0.95.")] = 0.9,
+    year: Annotated[
+        int | None, typer.Option(help="Year of the run (the model's year feature).")
+    ] = None,
+    mfu: Annotated[
+        float | None,
+        typer.Option(help="Reported model FLOP utilisation (0-1), if known: narrows the interval."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Estimate training compute (FLOP) with a calibrated interval.
 
-    From facility power x hours (energy method) and/or chips x hours (chips
-    method; primary when given). Intervals are calibrated on Epoch AI's
-    notable-models data; see docs/detect.md for their measured coverage.
+    With --chips the primary estimate is the model that uses everything known
+    (hardware generation, chip count, hours, year, precision, reported MFU) with
+    cross-validated conformal intervals (levels 0.8 and 0.9; at 0.95 the chips method
+    stays primary); the one-prior chips and energy estimates follow as cross-checks.
+    From facility power alone: the energy method. See docs/detect.md for the measured
+    coverage and widths.
     """
+    from pausebutton.detect import model as cm
+    from pausebutton.detect.io import bundled_compute_model
+
     hw = bundled_hardware().get(hardware)
     primary, others = est.estimate(
-        hw, hours=hours, power_w=power_w, chips=chips, pue=pue, precision=precision, level=level
+        hw,
+        hours=hours,
+        power_w=power_w,
+        chips=chips,
+        pue=pue,
+        precision=precision,
+        level=level,
     )
+    if chips is not None and chips > 0 and hours > 0 and level in cm.LEVELS:
+        run = cm.Run(hw, chips, hours, year, precision, mfu)
+        model_est = cm.estimate_run(bundled_compute_model(), run, level)
+        if primary.flags:
+            model_est = replace(model_est, flags=primary.flags)
+        primary, others = model_est, [primary, *others]
     if json_out:
         doc = primary.to_dict()
         doc["alternatives"] = [o.to_dict() for o in others]

@@ -2,7 +2,8 @@
 where it is, and validate the solver on the WonderProxy ping dataset.
 
 Exit codes of ``geo verify``: 0 consistent, 5 inconsistent, 6 insufficient evidence
-(fewer landmarks than the policy requires), 2 bad input.
+(fewer landmarks than the policy requires, or landmarks that contradict each other),
+7 suspicious (an alert for inspection, not a conviction), 2 bad input.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from typing import Annotated
 
 import typer
 
-from pausebutton.cli.common import EXIT_INCONSISTENT, EXIT_INSUFFICIENT, out, print_json
+from pausebutton.cli.common import (
+    EXIT_INCONSISTENT,
+    EXIT_INSUFFICIENT,
+    EXIT_SUSPICIOUS,
+    out,
+    print_json,
+)
 from pausebutton.errors import DataError, UsageError
 from pausebutton.fsutil import read_limited
 from pausebutton.geo.calibration import Calibration, calibrate
@@ -23,9 +30,11 @@ from pausebutton.geo.csvio import (
     parse_wonderproxy_pings,
     parse_wonderproxy_servers,
 )
+from pausebutton.geo.delay import DelayModel
 from pausebutton.geo.holdout import evaluate_holdout
 from pausebutton.geo.physics import check_rtt
 from pausebutton.geo.verdict import (
+    DEFAULT_POLICY,
     Claim,
     Landmark,
     Model,
@@ -60,10 +69,12 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         help=(
-            "Delay model: hard (speed of light only; never rejects an honest chip, cannot"
-            " see relays), fibre (2/3 c with --max-inflation), calibrated (per-landmark"
-            " bestline/slowline from --calibration), or auto (calibrated if --calibration"
-            " is given, else fibre)."
+            "Delay model: statistical (excess delay fitted on real pings between servers,"
+            " WonderProxy; per-landmark offsets from --calibration if given; error"
+            " probabilities, verdict suspicious/inconsistent), hard (speed of light only;"
+            " never rejects an honest chip, cannot see relays), fibre (2/3 c with"
+            " --max-inflation), calibrated (per-landmark bestline/slowline from"
+            " --calibration), or auto (= statistical)."
         ),
     ),
 ]
@@ -87,11 +98,13 @@ def _read_text(path: Path) -> str:
 
 def _model(name: str, calibration: Path | None) -> Model:
     if name == "auto":
-        return Model.CALIBRATED if calibration is not None else Model.FIBRE
+        return Model.STATISTICAL
     try:
         return Model(name)
     except ValueError:
-        raise UsageError(f"--model must be hard, fibre, calibrated or auto, not {name!r}") from None
+        raise UsageError(
+            f"--model must be statistical, hard, fibre, calibrated or auto, not {name!r}"
+        ) from None
 
 
 def _claim(text: str) -> Claim:
@@ -108,13 +121,7 @@ def _claim(text: str) -> Claim:
         raise UsageError(f"--claim: {exc.message}") from None
 
 
-def _calibrations(
-    path: Path | None, landmarks: dict[str, Landmark], model: Model
-) -> dict[str, Calibration]:
-    if path is None:
-        if model is Model.CALIBRATED:
-            raise UsageError("--model calibrated needs --calibration")
-        return {}
+def _calibration_pairs(path: Path, landmarks: dict[str, Landmark]) -> list[tuple[str, str, float]]:
     import csv
     import io
 
@@ -146,7 +153,36 @@ def _calibrations(
                 field="rtt_ms",
             ) from None
         pairs.append((row["source"], row["destination"], rtt))
+    return pairs
+
+
+def _calibrations(
+    path: Path | None, landmarks: dict[str, Landmark], model: Model
+) -> dict[str, Calibration]:
+    if path is None:
+        if model is Model.CALIBRATED:
+            raise UsageError("--model calibrated needs --calibration")
+        return {}
+    pairs = _calibration_pairs(path, landmarks)  # validated whatever the model
+    if model is not Model.CALIBRATED:
+        return {}
     return calibrate({k: (v.lat, v.lon) for k, v in landmarks.items()}, pairs)
+
+
+def _delay(
+    path: Path | None, landmarks: dict[str, Landmark], model: Model
+) -> tuple[DelayModel | None, tuple[str, ...]]:
+    """The statistical model (fitted on the shipped WonderProxy pings), with offsets for
+    the landmarks of ``path``'s calibration pings, and the landmarks found mislocated."""
+    if model is not Model.STATISTICAL:
+        return None, ()
+    from pausebutton.geo.wonderproxy import bundled_delay_model
+
+    delay = bundled_delay_model()
+    if path is None:
+        return delay, ()
+    pairs = _calibration_pairs(path, landmarks)
+    return delay.with_landmarks({k: (v.lat, v.lon) for k, v in landmarks.items()}, pairs)
 
 
 @app.command("verify")
@@ -171,21 +207,57 @@ def verify(
     overhead_ms: Annotated[
         float, typer.Option("--overhead-ms", help="Fibre model: fixed delay per round trip.")
     ] = 0.5,
+    reject_probability: Annotated[
+        float,
+        typer.Option(
+            "--reject-probability",
+            help="Statistical model: inconsistent when an honest chip shows this evidence"
+            " with at most this probability (the trade-off; docs/geo.md has its curve).",
+        ),
+    ] = DEFAULT_POLICY.reject_probability,
+    suspect_probability: Annotated[
+        float,
+        typer.Option("--suspect-probability", help="Statistical model: suspicious at most this."),
+    ] = DEFAULT_POLICY.suspect_probability,
+    robust_k: Annotated[
+        int,
+        typer.Option("--robust-k", help="Statistical model: the k-th slowest landmark decides."),
+    ] = DEFAULT_POLICY.robust_k,
     json_out: JsonOpt = False,
 ) -> None:
     """Is the chip at the claimed facility? Exit 0 consistent, 5 inconsistent, 6 insufficient
-    evidence (fewer landmarks than --min-landmarks), 2 bad input."""
+    evidence (too few landmarks, or landmarks that contradict each other), 7 suspicious
+    (an alert for inspection), 2 bad input."""
     the_claim = _claim(claim)
     the_model = _model(model, calibration)
-    policy = Policy(the_model, min_landmarks, tolerance_ms, max_inflation, overhead_ms)
+    try:
+        policy = Policy(
+            the_model,
+            min_landmarks,
+            tolerance_ms,
+            max_inflation,
+            overhead_ms,
+            reject_probability=reject_probability,
+            suspect_probability=suspect_probability,
+            robust_k=robust_k,
+        )
+    except UsageError as exc:
+        raise UsageError(f"policy: {exc.message}") from None
     lms = parse_landmarks(_read_text(landmarks), str(landmarks))
     rows = parse_measurements(_read_text(measurements), lms, str(measurements))
     cals = _calibrations(calibration, lms, the_model)
-    verdict = verify_claim(lms, rows, the_claim, policy, cals)
+    delay, mislocated = _delay(calibration, lms, the_model)
+    verdict = verify_claim(lms, rows, the_claim, policy, cals, delay=delay, mislocated=mislocated)
     if json_out:
         print_json(verdict.to_json())
     else:
         out.print(f"verdict: {verdict.verdict.value}", markup=False)
+        if verdict.error_probability is not None:
+            out.print(
+                f"error probability: {verdict.error_probability:.3g} (how often an honest"
+                " chip at the claim shows this)",
+                markup=False,
+            )
         for reason in verdict.reasons:
             out.print(f"  - {reason}", markup=False)
         for e in verdict.landmarks:
@@ -204,6 +276,8 @@ def verify(
         raise typer.Exit(EXIT_INCONSISTENT)
     if verdict.verdict is VerdictKind.INSUFFICIENT:
         raise typer.Exit(EXIT_INSUFFICIENT)
+    if verdict.verdict is VerdictKind.SUSPICIOUS:
+        raise typer.Exit(EXIT_SUSPICIOUS)
 
 
 @app.command("locate")
@@ -253,7 +327,7 @@ def wonderproxy(
     ] = 20,
     seed: Annotated[int, typer.Option("--seed", help="Seed for choosing held-out servers.")] = 1,
     model: Annotated[
-        str, typer.Option("--model", help="hard, fibre or calibrated.")
+        str, typer.Option("--model", help="hard, fibre, calibrated or statistical.")
     ] = "calibrated",
     tolerance_ms: Annotated[float, typer.Option("--tolerance-ms")] = 1.0,
     min_landmarks: Annotated[int, typer.Option("--min-landmarks")] = 3,
@@ -261,8 +335,8 @@ def wonderproxy(
 ) -> None:
     """Validate the solver on the public WonderProxy ping dataset: hold out servers as
     chips, calibrate on the rest, count false rejects and measure estimate errors."""
-    if model not in ("hard", "fibre", "calibrated"):
-        raise UsageError(f"--model must be hard, fibre or calibrated, not {model!r}")
+    if model not in ("hard", "fibre", "calibrated", "statistical"):
+        raise UsageError(f"--model must be hard, fibre, calibrated or statistical, not {model!r}")
     the_model = Model(model)
     srv = parse_wonderproxy_servers(_read_text(servers), str(servers))
     rows, skipped = parse_wonderproxy_pings(_read_text(pings), srv, str(pings))

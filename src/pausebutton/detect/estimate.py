@@ -228,6 +228,12 @@ class ModelRecord:
     chips: float
     hours: float
     power_w: float | None
+    year: int | None = None
+    """Publication year."""
+    precision: str = ""
+    """Epoch's numerical format, lower case (bf16, fp16, fp32, fp8), "" if not given."""
+    mfu: float | None = None
+    """Reported model FLOP utilisation, if given."""
 
 
 def parse_models_csv(text: str, table: HardwareTable) -> list[ModelRecord]:
@@ -249,7 +255,27 @@ def parse_models_csv(text: str, table: HardwareTable) -> list[ModelRecord]:
             continue
         if power is not None and not (math.isfinite(power) and power > 0):
             power = None
-        out.append(ModelRecord(row.get("Model") or "", flop, names[0], chips, hours, power))
+        date = (row.get("Publication date") or "").strip()[:4]
+        mfu_text = (row.get("Hardware utilization (MFU)") or "").strip()
+        try:
+            mfu = float(mfu_text) if mfu_text else None
+        except ValueError:
+            mfu = None
+        if mfu is not None and not (math.isfinite(mfu) and 0 < mfu <= 1):
+            mfu = None
+        out.append(
+            ModelRecord(
+                row.get("Model") or "",
+                flop,
+                names[0],
+                chips,
+                hours,
+                power,
+                int(date) if date.isdigit() else None,
+                (row.get("Numerical format") or "").strip().lower(),
+                mfu,
+            )
+        )
     out.sort(key=lambda r: r.name)
     return out
 

@@ -51,6 +51,9 @@ class Hardware:
     manufacturer: str
     peaks: dict[str, float]
     tdp_w: float | None
+    kind: str = ""
+    """Epoch's "Type": GPU, TPU, ..."""
+    release_year: int | None = None
 
     def peak(self, precision: str = "bf16") -> float:
         """Peak dense FLOP/s at ``precision`` (DataError when the table has none)."""
@@ -121,6 +124,11 @@ class HardwareTable:
         return hw
 
 
+def _year(text: str | None) -> int | None:
+    head = (text or "").strip()[:4]
+    return int(head) if head.isdigit() else None
+
+
 def parse_hardware_csv(text: str) -> HardwareTable:
     """Parse Epoch's ``ml_hardware.csv`` text."""
     reader = csv.DictReader(io.StringIO(text))
@@ -142,6 +150,8 @@ def parse_hardware_csv(text: str) -> HardwareTable:
                 manufacturer=(row.get("Manufacturer") or "").strip(),
                 peaks=peaks,
                 tdp_w=_num(row.get(TDP_COLUMN)),
+                kind=(row.get("Type") or "").strip(),
+                release_year=_year(row.get("Release date")),
             )
         )
     return HardwareTable(items)

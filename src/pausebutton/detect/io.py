@@ -7,7 +7,10 @@ from functools import cache
 from pathlib import Path
 
 from pausebutton import data as bundled_data
+from pausebutton.detect.estimate import ModelRecord, parse_models_csv
 from pausebutton.detect.hardware import HardwareTable, parse_hardware_csv
+from pausebutton.detect.model import Model, runs_from_records
+from pausebutton.detect.model import fit as fit_model
 from pausebutton.detect.registry import TABLES, Registry, parse_registry
 from pausebutton.detect.rules import SignalSet
 from pausebutton.detect.signals import (
@@ -27,6 +30,21 @@ def bundled_hardware() -> HardwareTable:
     """Epoch AI's ML hardware table, shipped with the package (CC BY 4.0)."""
     text = bundled_data.read_text(bundled_data.EPOCH, "ml_hardware", "ml_hardware.csv")
     return parse_hardware_csv(text)
+
+
+@cache
+def bundled_notable_models() -> list[ModelRecord]:
+    """The 137 rows of Epoch AI's notable AI models table the compute estimates are
+    calibrated on (CC BY 4.0; data/epoch/ai_models/README.md)."""
+    text = bundled_data.read_text(bundled_data.EPOCH, "ai_models", "notable_models_compute.csv")
+    return parse_models_csv(text, bundled_hardware())
+
+
+@cache
+def bundled_compute_model() -> Model:
+    """The compute model fitted on every bundled notable-models row."""
+    runs, ratios = runs_from_records(bundled_notable_models(), bundled_hardware())
+    return fit_model(runs, ratios)
 
 
 # -- signal store and registry directories (edge) -----------------------------

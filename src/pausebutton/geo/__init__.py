@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pausebutton.geo.calibration import Calibration, Line, calibrate, fit
+    from pausebutton.geo.delay import DelayModel
     from pausebutton.geo.physics import (
         C_KM_PER_MS,
         FIBRE_KM_PER_MS,
@@ -39,6 +40,7 @@ _MODULE_OF = {
     "Line": "calibration",
     "calibrate": "calibration",
     "fit": "calibration",
+    "DelayModel": "delay",
     "C_KM_PER_MS": "physics",
     "FIBRE_KM_PER_MS": "physics",
     "distance_km": "physics",
@@ -73,6 +75,7 @@ __all__ = [
     "FIBRE_KM_PER_MS",
     "Calibration",
     "Claim",
+    "DelayModel",
     "Disk",
     "Estimate",
     "Landmark",

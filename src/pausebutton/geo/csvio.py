@@ -7,7 +7,9 @@ parses text; the CLI reads the files).
 - WonderProxy / WonderNetwork "a day in the life of the Internet" (2020):
   ``servers.csv`` with ``id,name,title,location,state,country,state_abbv,
   continent,latitude,longitude`` and ``pings.csv`` with ``source,destination,
-  timestamp,min,avg,max,mdev`` (``ping -c 30`` summaries; ``min`` counts).
+  timestamp,min,avg,max,mdev`` (``ping -c 30`` summaries; ``min`` counts), or the
+  per-pair day summary shipped with the package (``source,destination,min_ms,avg_ms,
+  max_ms,mdev_ms``; ``min_ms`` counts).
 
 Every bad row is rejected with a DataError naming the file, the row (the line
 number, header = 1) and the field.
@@ -204,13 +206,21 @@ def parse_wonderproxy_servers(text: str, name: str = "servers.csv") -> dict[str,
     return out
 
 
+def _header(text: str) -> list[str]:
+    first = text.split("\n", 1)[0]
+    return [h.strip() for h in first.split(",")]
+
+
 def parse_wonderproxy_pings(
     text: str, servers: dict[str, Server], name: str = "pings.csv"
 ) -> tuple[list[Ping], int]:
-    """Pings and the number of rows skipped because ``min`` is empty (failed pings)."""
+    """Pings and the number of rows skipped because ``min`` is empty (failed pings).
+
+    Also reads the per-pair summary shipped with the package (``min_ms`` column)."""
     out: list[Ping] = []
     skipped = 0
-    for row_no, row in _rows(text, name, ("source", "destination", "min")):
+    column = "min_ms" if _header(text).count("min_ms") else "min"
+    for row_no, row in _rows(text, name, ("source", "destination", column)):
         src = _id(row["source"], name, row_no, "source")
         dst = _id(row["destination"], name, row_no, "destination")
         for fieldname, sid in (("source", src), ("destination", dst)):
@@ -221,8 +231,8 @@ def parse_wonderproxy_pings(
                     row=row_no,
                     field=fieldname,
                 )
-        if not row["min"]:
+        if not row[column]:
             skipped += 1
             continue
-        out.append(Ping(src, dst, _rtt(row["min"], name, row_no, "min")))
+        out.append(Ping(src, dst, _rtt(row[column], name, row_no, column)))
     return out, skipped

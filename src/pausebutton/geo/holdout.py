@@ -2,8 +2,10 @@
 
 Some servers are held out as "chips"; the others are landmarks, calibrated
 from the pings among themselves only. For each held-out server the verdict on
-its true position must be "consistent" (any "inconsistent" is a false reject),
-and the estimate's error is measured.
+its true position must be "consistent" (any "inconsistent" is a false reject;
+"suspicious" is counted apart), and the estimate's error is measured. Under the
+statistical model the delay model is fitted on the landmarks' pings among themselves
+(``geo.crossval`` runs the full cross-validation with relays).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pausebutton.geo.calibration import calibrate
+from pausebutton.geo.delay import DelayModel
 from pausebutton.geo.physics import distance_km
 from pausebutton.geo.verdict import Claim, Landmark, Model, Policy, VerdictKind, verify_claim
 
@@ -41,6 +44,7 @@ def evaluate_holdout(
     positions = {k: (v.lat, v.lon) for k, v in landmark_sites.items()}
     cal_pairs = [(a, b, r) for a, b, r in pings if a not in held and b not in held]
     cals = calibrate(positions, cal_pairs) if policy.model is Model.CALIBRATED else {}
+    delay = DelayModel.fit(positions, cal_pairs) if policy.model is Model.STATISTICAL else None
     results: list[HoldoutResult] = []
     for target in targets:
         site = sites[target]
@@ -58,6 +62,8 @@ def evaluate_holdout(
             policy,
             cals,
             with_estimate=with_estimate,
+            delay=delay,
+            mislocated=() if delay is None else delay.dropped,
         )
         err = rad = None
         inside = None
@@ -68,6 +74,7 @@ def evaluate_holdout(
         results.append(HoldoutResult(target, v.verdict.value, len(v.landmarks), err, rad, inside))
     judged = [r for r in results if r.verdict != VerdictKind.INSUFFICIENT.value]
     rejects = [r for r in judged if r.verdict == VerdictKind.INCONSISTENT.value]
+    suspicious = [r for r in judged if r.verdict == VerdictKind.SUSPICIOUS.value]
     errors = [r.error_km for r in results if r.error_km is not None]
     return {
         "model": policy.model.value,
@@ -77,6 +84,7 @@ def evaluate_holdout(
         "false_rejects": len(rejects),
         "false_reject_rate": (len(rejects) / len(judged)) if judged else None,
         "false_rejected_targets": [r.target for r in rejects],
+        "suspicious": len(suspicious),
         "median_error_km": statistics.median(errors) if errors else None,
         "truth_in_estimate_rate": (
             sum(1 for r in results if r.truth_in_estimate) / len(errors) if errors else None

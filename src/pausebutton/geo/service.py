@@ -19,6 +19,7 @@ from pausebutton.errors import (
     WrongChipError,
 )
 from pausebutton.geo.calibration import Calibration
+from pausebutton.geo.delay import DelayModel
 from pausebutton.geo.landmark import verify_measurement
 from pausebutton.geo.verdict import (
     DEFAULT_POLICY,
@@ -51,16 +52,25 @@ class LocationCheck:
         v = self.verdict
         if v.verdict is VerdictKind.CONSISTENT:
             return None
-        inconsistent = v.verdict is VerdictKind.INCONSISTENT
+        kind, severity = {
+            VerdictKind.INCONSISTENT: ("location_inconsistent", "high"),
+            VerdictKind.SUSPICIOUS: ("location_suspicious", "medium"),
+        }.get(v.verdict, ("location_unverified", "low"))
         return {
-            "kind": "location_inconsistent" if inconsistent else "location_unverified",
-            "severity": "high" if inconsistent else "low",
+            "kind": kind,
+            "severity": severity,
             "chip_id": self.chip_id.hex(),
             "time": self.time,
             "facility": {"lat": v.claim.lat, "lon": v.claim.lon, "radius_km": v.claim.radius_km},
             "least_distance_km": round(v.least_distance_km, 3),
             "basis": v.least_distance_basis,
-            "landmarks": [e.to_json() for e in v.landmarks if e.status != "ok"],
+            "error_probability": v.to_json()["error_probability"],
+            "deciding_landmarks": list(v.deciding_landmarks),
+            "landmarks": [
+                e.to_json()
+                for e in v.landmarks
+                if e.status != "ok" or e.landmark_id in v.deciding_landmarks
+            ],
             "reasons": list(v.reasons),
         }
 
@@ -96,6 +106,7 @@ def verify_chip_location(
     policy: Policy = DEFAULT_POLICY,
     calibrations: Mapping[str, Calibration] | None = None,
     max_age_s: int = DEFAULT_MAX_AGE_S,
+    delay: DelayModel | None = None,
 ) -> LocationCheck:
     """Check signed Measurements of one chip against its declared facility.
 
@@ -105,6 +116,8 @@ def verify_chip_location(
     Landmark positions come from ``landmark_sites`` (the registry, keyed by key id)
     or, if None, from the landmark-signed measurement itself. Calibrations are keyed
     by the landmark id used in the verdict (``landmark_sites[...].id`` or key id hex).
+    ``delay`` is the statistical model (``policy.model`` statistical; the authority
+    passes the one fitted on the shipped WonderProxy pings).
     """
     sites: dict[str, Landmark] = {}
     rows: list[tuple[str, float]] = []
@@ -128,5 +141,5 @@ def verify_chip_location(
         nonces.add(m.nonce)
         sites[site.id] = site
         rows.append((site.id, m.rtt_ms))
-    verdict = verify_claim(sites, rows, facility, policy, calibrations)
+    verdict = verify_claim(sites, rows, facility, policy, calibrations, delay=delay)
     return LocationCheck(chip_id, now, verdict, len(rows), tuple(rejected))

@@ -18,9 +18,18 @@ Two tests, with different standing (docs/geo.md):
    sets that trade-off. Under the ``hard`` model this test is off: the verdict
    then never rejects an honest chip but cannot see relays either.
 
+3. **Statistical (the default of ``geo verify``).** Under ``Model.STATISTICAL`` the
+   "too slow" test is a probability: each landmark's RTT gets a p-value from the
+   delay model fitted on real pings (``geo.delay``), the k-th smallest is turned into
+   the error probability measured on honest servers, and the verdict is
+   "inconsistent" at ``reject_probability``, "suspicious" (an alert for inspection,
+   not a conviction) at ``suspect_probability``, else "consistent". Test 1 is kept
+   unchanged: it stays the only rule that never rejects an honest chip.
+
 Fewer distinct landmarks than ``min_landmarks`` give "insufficient evidence",
-whatever the tests say. Of repeated measurements per landmark the minimum RTT
-counts (queueing only ever adds delay).
+whatever the tests say, and so do landmarks whose light-speed disks cannot meet (a
+landmark position is wrong: no verdict). Of repeated measurements per landmark the
+minimum RTT counts (queueing only ever adds delay).
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from dataclasses import dataclass, field
 
 from pausebutton.errors import DataError, UsageError
 from pausebutton.geo.calibration import Calibration
+from pausebutton.geo.delay import DelayModel
 from pausebutton.geo.physics import (
     FIBRE_KM_PER_MS,
     check_coordinates,
@@ -47,10 +57,12 @@ class Model(enum.Enum):
     HARD = "hard"
     FIBRE = "fibre"
     CALIBRATED = "calibrated"
+    STATISTICAL = "statistical"
 
 
 class VerdictKind(enum.Enum):
     CONSISTENT = "consistent"
+    SUSPICIOUS = "suspicious"
     INCONSISTENT = "inconsistent"
     INSUFFICIENT = "insufficient_evidence"
 
@@ -92,10 +104,26 @@ class Policy:
     calibration_margin: float = 0.3
     """Calibrated model: inflation added to a landmark's slowline. The slowline shows its
     routes to a handful of peers; a chip's route can be somewhat worse than the worst."""
+    reject_probability: float = 1e-2
+    """Statistical model: "inconsistent" when the error probability (the chance an honest
+    chip at the claim looks at least this slow) is at most this."""
+    suspect_probability: float = 5e-2
+    """Statistical model: "suspicious" (an alert for inspection) at most this."""
+    robust_k: int = 2
+    """Statistical model: the k-th slowest landmark decides (k - 1 slow paths never
+    convict a chip by themselves)."""
 
     def __post_init__(self) -> None:
         if self.min_landmarks < 1:
             raise UsageError("min_landmarks must be at least 1")
+        if self.robust_k < 1:
+            raise UsageError("robust_k must be at least 1")
+        for name in ("reject_probability", "suspect_probability"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or not 0.0 <= value < 1.0:
+                raise UsageError(f"{name} must be in [0, 1)")
+        if self.reject_probability > self.suspect_probability:
+            raise UsageError("reject_probability must not exceed suspect_probability")
         for name in ("tolerance_ms", "overhead_ms", "calibration_margin"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
@@ -127,6 +155,9 @@ class LandmarkEvidence:
     """How many ms slower than allowed_rtt_ms (0 if not)."""
     least_distance_km: float
     """The least distance the chip must be from the claim's edge by this landmark."""
+    p_value: float | None = None
+    """Statistical model: P(an honest chip at the claim answers this landmark at least
+    this slowly); None under the other models."""
 
     @property
     def status(self) -> str:
@@ -153,6 +184,7 @@ class LandmarkEvidence:
             "too_slow_ms": round(self.too_slow_ms, 6),
             "least_distance_km": round(self.least_distance_km, 3),
             "status": self.status,
+            "p_value": None if self.p_value is None else float(f"{self.p_value:.4g}"),
         }
 
 
@@ -169,6 +201,12 @@ class Verdict:
     reasons: tuple[str, ...]
     estimate: Estimate | None = None
     estimate_model: str | None = None
+    error_probability: float | None = None
+    """How likely an honest chip at the claim is to show evidence at least this strong:
+    0 for a light-speed violation (physics), the combined p-value under the
+    statistical model, None under the fibre and calibrated models (no probability)."""
+    deciding_landmarks: tuple[str, ...] = ()
+    """Statistical model: the k slowest landmarks (by p-value) that decide the verdict."""
 
     @property
     def consistent(self) -> bool:
@@ -197,6 +235,9 @@ class Verdict:
                 "max_inflation": self.policy.max_inflation,
                 "overhead_ms": self.policy.overhead_ms,
                 "calibration_margin": self.policy.calibration_margin,
+                "reject_probability": self.policy.reject_probability,
+                "suspect_probability": self.policy.suspect_probability,
+                "robust_k": self.policy.robust_k,
             },
             "max_distance_km": {e.landmark_id: round(e.max_distance_km, 3) for e in self.landmarks},
             "landmarks": [e.to_json() for e in self.landmarks],
@@ -204,6 +245,10 @@ class Verdict:
             "least_distance_basis": self.least_distance_basis,
             "estimate": est,
             "reasons": list(self.reasons),
+            "error_probability": None
+            if self.error_probability is None
+            else float(f"{self.error_probability:.4g}"),
+            "deciding_landmarks": list(self.deciding_landmarks),
         }
 
 
@@ -232,7 +277,7 @@ def min_rtts(
 def model_max_distance_km(rtt_ms: float, model: Model, cal: Calibration | None) -> float:
     """The chip's farthest distance from a landmark under ``model`` (never above hard)."""
     hard = hard_max_distance_km(rtt_ms)
-    if model is Model.HARD:
+    if model in (Model.HARD, Model.STATISTICAL):
         return hard
     if model is Model.CALIBRATED and cal is not None:
         return min(hard, cal.bestline.distance_at(rtt_ms))
@@ -243,7 +288,7 @@ def allowed_rtt_ms(
     dist_km: float, policy: Policy, cal: Calibration | None
 ) -> tuple[float | None, float | None]:
     """(slowest honest RTT at ``dist_km`` incl. tolerance, inverse slope km per ms)."""
-    if policy.model is Model.HARD:
+    if policy.model in (Model.HARD, Model.STATISTICAL):
         return None, None
     slope = 2.0 * policy.max_inflation / FIBRE_KM_PER_MS
     if policy.model is Model.CALIBRATED and cal is not None:
@@ -263,6 +308,9 @@ def _evidence(
     policy: Policy,
     cal: Calibration | None,
     known_distance: float | None = None,
+    delay: DelayModel | None = None,
+    site_offset: float = 0.0,
+    known: bool = False,
 ) -> tuple[LandmarkEvidence, str]:
     d = (
         distance_km(lm.lat, lm.lon, claim.lat, claim.lon)
@@ -275,7 +323,16 @@ def _evidence(
     # chip answering at exactly light speed is not "too fast" by rounding.
     too_fast = near - hard if near - hard > 1e-9 * max(near, 1.0) else 0.0
     least, basis = too_fast, "physics" if too_fast > 0 else "none"
-    allowed, km_per_ms = allowed_rtt_ms(far, policy, cal)
+    p_value: float | None = None
+    if delay is not None and policy.model is Model.STATISTICAL:
+        # the farthest point of the site is the most lenient place for an honest chip
+        p_value = delay.p_value(lm.id, far, rtt, site_offset, known=known)
+        allowed: float | None = delay.slowest_rtt_ms(
+            lm.id, far, policy.suspect_probability, site_offset, known=known
+        )
+        km_per_ms: float | None = FIBRE_KM_PER_MS / (2.0 * policy.max_inflation)
+    else:
+        allowed, km_per_ms = allowed_rtt_ms(far, policy, cal)
     too_slow = 0.0
     if allowed is not None and km_per_ms is not None and rtt > allowed:
         too_slow = rtt - allowed
@@ -295,6 +352,7 @@ def _evidence(
         too_fast_km=too_fast,
         too_slow_ms=too_slow,
         least_distance_km=least,
+        p_value=p_value,
     )
     return ev, basis
 
@@ -333,66 +391,214 @@ def verify_claim(
     *,
     with_estimate: bool = True,
     distances: Mapping[str, float] | None = None,
+    delay: DelayModel | None = None,
+    mislocated: Iterable[str] = (),
+    facility_offset_ms: float | None = None,
 ) -> Verdict:
     """Judge whether the measurements fit a chip at ``claim`` (module docstring).
 
     ``distances`` may give precomputed geodesic distances (km) from landmarks to the
-    claim's centre, for callers that judge many measurement sets against one claim."""
+    claim's centre, for callers that judge many measurement sets against one claim.
+    ``delay`` is the statistical model (required by ``Model.STATISTICAL``).
+    Measurements of ``mislocated`` landmarks (their calibration pings beat light) are
+    left out, with a reason. ``facility_offset_ms``: the facility's own access delay
+    as measured on site (``DelayModel.facility_offset``); without it the statistical
+    model assumes the region's typical one and must allow for any honest host's."""
+    if policy.model is Model.STATISTICAL and delay is None:
+        raise UsageError("the statistical model needs a fitted delay model")
     rtts = min_rtts(landmarks, measurements)
+    reasons: list[str] = _drop(rtts, mislocated)
     cals = calibrations or {}
     evidence: list[LandmarkEvidence] = []
     least, basis = 0.0, "none"
-    reasons: list[str] = []
     uncalibrated: list[str] = []
+    known = facility_offset_ms is not None
+    if facility_offset_ms is not None:
+        site = facility_offset_ms
+        reasons.append(f"facility access delay {facility_offset_ms:+.2f} ms (measured on site)")
+    else:
+        site = 0.0 if delay is None else delay.site_offset(rtts)
     for lid, (rtt, samples) in rtts.items():
         cal = cals.get(lid)
         if policy.model is Model.CALIBRATED and cal is None:
             uncalibrated.append(lid)
-        known = None if distances is None else distances.get(lid)
-        ev, ev_basis = _evidence(landmarks[lid], rtt, samples, claim, policy, cal, known)
+        if policy.model is Model.STATISTICAL and delay is not None and not delay.knows(lid):
+            uncalibrated.append(lid)
+        ev, ev_basis = _evidence(
+            landmarks[lid],
+            rtt,
+            samples,
+            claim,
+            policy,
+            cal,
+            None if distances is None else distances.get(lid),
+            delay,
+            site,
+            known,
+        )
         evidence.append(ev)
         if ev.least_distance_km > least:
             least, basis = ev.least_distance_km, ev_basis
-        if ev.too_fast_km > 0:
-            reasons.append(
-                f"landmark {lid}: RTT {rtt:.3f} ms puts the chip within "
-                f"{ev.hard_max_distance_km:.1f} km (speed of light), but the claim is "
-                f"{ev.distance_to_claim_km:.1f} km away: at least {ev.too_fast_km:.1f} km off"
-            )
-        if ev.too_slow_ms > 0:
-            reasons.append(
-                f"landmark {lid}: RTT {rtt:.3f} ms is {ev.too_slow_ms:.3f} ms slower than an "
-                f"honest chip {ev.distance_to_claim_km:.1f} km away may answer "
-                f"({ev.allowed_rtt_ms:.3f} ms, {policy.model.value} model): "
-                f"relayed from at least ~{ev.least_distance_km:.0f} km beyond the claim"
-            )
+        reasons.extend(_landmark_reasons(ev, policy))
     if uncalibrated:
+        fallback = "band-wide delays" if policy.model is Model.STATISTICAL else "fibre model"
         reasons.append(
-            "no calibration for landmark(s) " + ", ".join(uncalibrated) + "; fibre model used"
+            "no calibration for landmark(s) " + ", ".join(uncalibrated) + f"; {fallback} used"
         )
-    if len(rtts) < policy.min_landmarks:
-        kind = VerdictKind.INSUFFICIENT
-        reasons.insert(
-            0,
-            f"insufficient evidence: {len(rtts)} landmark(s) measured, "
-            f"the policy requires {policy.min_landmarks}",
-        )
-    elif any(e.too_fast_km > 0 or e.too_slow_ms > 0 for e in evidence):
-        kind = VerdictKind.INCONSISTENT
-    else:
-        kind = VerdictKind.CONSISTENT
+    error_p: float | None = None
+    deciding: tuple[str, ...] = ()
+    clash = _contradiction(evidence)
+    too_fast = clash is None and any(e.too_fast_km > 0 for e in evidence)
+    if too_fast:
+        error_p = 0.0
+    elif policy.model is Model.STATISTICAL and evidence and delay is not None:
+        error_p, deciding, note = _statistical(evidence, policy, delay, known=known)
+        reasons.append(note)
+    kind, lead = _decide(len(rtts), clash, too_fast, error_p, evidence, policy)
+    if kind is VerdictKind.INSUFFICIENT:
+        error_p, deciding = (None, ()) if clash is not None else (error_p, deciding)
+    if lead is not None:
+        reasons.insert(0, lead)
+    if kind is VerdictKind.CONSISTENT:
         reasons.insert(
             0,
             f"all {len(evidence)} landmark(s) fit a chip at the claim "
-            f"({policy.model.value} model, tolerance {policy.tolerance_ms} ms)",
+            f"({policy.model.value} model, "
+            + (
+                f"error probability {error_p:.3g})"
+                if error_p is not None
+                else f"tolerance {policy.tolerance_ms} ms)"
+            ),
         )
     est, est_model = None, None
     if with_estimate:
         est, est_model, notes = locate_evidence(evidence, policy.model)
         reasons.extend(notes)
     return Verdict(
-        kind, claim, policy, tuple(evidence), least, basis, tuple(reasons), est, est_model
+        kind,
+        claim,
+        policy,
+        tuple(evidence),
+        least,
+        basis,
+        tuple(reasons),
+        est,
+        est_model,
+        error_p,
+        deciding,
     )
+
+
+def _drop(rtts: dict[str, tuple[float, int]], mislocated: Iterable[str]) -> list[str]:
+    bad = sorted(set(mislocated) & set(rtts))
+    for lid in bad:
+        del rtts[lid]
+    if not bad:
+        return []
+    return [
+        "left out landmark(s) "
+        + ", ".join(bad)
+        + ": their pings to other landmarks beat light, so their positions are wrong"
+    ]
+
+
+def _landmark_reasons(ev: LandmarkEvidence, policy: Policy) -> list[str]:
+    out = []
+    lid, rtt = ev.landmark_id, ev.rtt_ms
+    if ev.too_fast_km > 0:
+        out.append(
+            f"landmark {lid}: RTT {rtt:.3f} ms puts the chip within "
+            f"{ev.hard_max_distance_km:.1f} km (speed of light), but the claim is "
+            f"{ev.distance_to_claim_km:.1f} km away: at least {ev.too_fast_km:.1f} km off"
+        )
+    if ev.too_slow_ms > 0 and ev.p_value is None:
+        out.append(
+            f"landmark {lid}: RTT {rtt:.3f} ms is {ev.too_slow_ms:.3f} ms slower than an "
+            f"honest chip {ev.distance_to_claim_km:.1f} km away may answer "
+            f"({ev.allowed_rtt_ms:.3f} ms, {policy.model.value} model): "
+            f"relayed from at least ~{ev.least_distance_km:.0f} km beyond the claim"
+        )
+    return out
+
+
+def _decide(
+    measured: int,
+    clash: str | None,
+    too_fast: bool,
+    error_p: float | None,
+    evidence: Sequence[LandmarkEvidence],
+    policy: Policy,
+) -> tuple[VerdictKind, str | None]:
+    """The verdict and, for insufficient evidence, the sentence that leads the reasons."""
+    if measured < policy.min_landmarks:
+        return VerdictKind.INSUFFICIENT, (
+            f"insufficient evidence: {measured} landmark(s) measured, "
+            f"the policy requires {policy.min_landmarks}"
+        )
+    if clash is not None:
+        return VerdictKind.INSUFFICIENT, f"insufficient evidence: {clash}"
+    if too_fast:
+        return VerdictKind.INCONSISTENT, None
+    if policy.model is Model.STATISTICAL:
+        p = 1.0 if error_p is None else error_p
+        if p <= policy.reject_probability:
+            return VerdictKind.INCONSISTENT, None
+        if p <= policy.suspect_probability:
+            return VerdictKind.SUSPICIOUS, None
+        return VerdictKind.CONSISTENT, None
+    if any(e.too_slow_ms > 0 for e in evidence):
+        return VerdictKind.INCONSISTENT, None
+    return VerdictKind.CONSISTENT, None
+
+
+def _contradiction(evidence: Sequence[LandmarkEvidence]) -> str | None:
+    """A sentence if two landmarks' light-speed disks cannot meet (no chip anywhere fits
+    both: a landmark's position or clock is wrong), else None."""
+    for i, a in enumerate(evidence):
+        for b in evidence[i + 1 :]:
+            reach = a.hard_max_distance_km + b.hard_max_distance_km
+            # the sphere is within 0.6 % of WGS84: only clear cases count
+            if _sphere_km(a.lat, a.lon, b.lat, b.lon) > reach * 1.006 + 1.0:
+                return (
+                    f"landmarks {a.landmark_id} and {b.landmark_id} are "
+                    f"{_sphere_km(a.lat, a.lon, b.lat, b.lon):.0f} km apart, but their RTTs "
+                    f"put the chip within {reach:.0f} km of both together (faster than "
+                    "light): a landmark position is wrong, no verdict"
+                )
+    return None
+
+
+def _sphere_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2.0 * 6371.0088 * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _statistical(
+    evidence: Sequence[LandmarkEvidence], policy: Policy, delay: DelayModel, *, known: bool
+) -> tuple[float, tuple[str, ...], str]:
+    """(error probability, deciding landmarks, the sentence that states them)."""
+    ranked = sorted(
+        (e for e in evidence if e.p_value is not None), key=lambda e: (e.p_value, e.landmark_id)
+    )
+    error_p, k = delay.error_probability(
+        [e.p_value for e in ranked if e.p_value is not None], policy.robust_k, known=known
+    )
+    deciding = ranked[:k]
+    parts = [
+        f"{e.landmark_id} ({e.rtt_ms:.2f} ms at {e.distance_to_claim_km:.0f} km, "
+        f"honest chips answer slower than {e.allowed_rtt_ms:.2f} ms with probability "
+        f"{policy.suspect_probability:g}; this slow: p = {e.p_value:.2g})"
+        for e in deciding
+    ]
+    note = (
+        f"the {k} slowest of {len(ranked)} landmark(s): " + "; ".join(parts) + ". "
+        f"Of honest chips (real servers), a share {error_p:.2g} shows its {k}-th slowest "
+        f"landmark this slow (statistical model; inconsistent at <= {policy.reject_probability:g},"
+        f" suspicious at <= {policy.suspect_probability:g})"
+    )
+    return error_p, tuple(e.landmark_id for e in deciding), note
 
 
 def locate(

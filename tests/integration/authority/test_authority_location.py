@@ -23,6 +23,8 @@ from pausebutton.errors import (
 from pausebutton.geo.landmark import LandmarkCore
 from pausebutton.geo.physics import distance_km, fibre_rtt_ms
 from pausebutton.geo.responder import SoftChip
+from pausebutton.geo.verdict import Model as GeoModel
+from pausebutton.geo.verdict import Policy as GeoPolicy
 from pausebutton.protocol import encoding
 from pausebutton.protocol.keys import PrivateKey
 
@@ -192,3 +194,40 @@ def test_landmark_posts_to_the_measurements_path():
     assert measurements_url("http://a/") == "http://a/v1/location/measurements"
     full = "https://a.example/v1/location/measurements"
     assert measurements_url(full) == full
+
+
+STATISTICAL = GeoPolicy(
+    model=GeoModel.STATISTICAL, reject_probability=1e-6, suspect_probability=0.3
+)
+
+
+@pytest.mark.parametrize("api_settings", [{"location_policy": STATISTICAL}])
+def test_statistical_policy_stores_suspicious_with_medium_alert(api):
+    """Under the statistical policy a borderline chip is stored as "suspicious" and
+    raises a medium ``location_suspicious`` alert (for inspection), not a conviction."""
+    cid, chip = setup_chip(api)
+    for data in measure(landmarks(api.world), chip, relay_km=6000):
+        api.admin.submit_measurement(data)
+    (check,) = api.admin.run_location_checks()
+    assert check["verdict"] == "suspicious"
+    result = check["result"]
+    assert 1e-6 < result["error_probability"] <= 0.3
+    assert len(result["deciding_landmarks"]) == 2
+    assert api.admin.get("/v1/alerts", kind="location_inconsistent") == []
+    (alert,) = api.admin.get("/v1/alerts", kind="location_suspicious", chip_id=cid)
+    assert alert["id"] == check["alert_id"] and alert["severity"] == "medium"
+    assert alert["detail"]["error_probability"] == result["error_probability"]
+    assert {lm["landmark_id"] for lm in alert["detail"]["landmarks"]} >= set(
+        result["deciding_landmarks"]
+    )
+    assert log_record(api, check["log_index"])["check"]["verdict"] == "suspicious"
+
+
+@pytest.mark.parametrize("api_settings", [{"location_policy": STATISTICAL}])
+def test_statistical_policy_honest_chip_is_consistent(api):
+    _cid, chip = setup_chip(api)
+    for data in measure(landmarks(api.world), chip):
+        api.admin.submit_measurement(data)
+    (check,) = api.admin.run_location_checks()
+    assert check["verdict"] == "consistent" and check["alert_id"] is None
+    assert check["result"]["error_probability"] > 0.3

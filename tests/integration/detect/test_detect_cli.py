@@ -34,7 +34,11 @@ def test_estimate_json_contract(cli) -> None:  # type: ignore[no-untyped-def]
         "--json",
     )
     doc2 = json.loads(r2.stdout)
-    assert doc2["method"] == "chips" and doc2["alternatives"][0]["method"] == "energy"
+    # with chips the model using everything known is primary, the one-prior methods follow
+    assert doc2["method"] == "model"
+    assert [a["method"] for a in doc2["alternatives"]] == ["chips", "energy"]
+    assert doc2["low"] < doc2["flop"] < doc2["high"]
+    assert doc2["inputs"]["interval_group"] == "no_mfu"
 
 
 def test_estimate_unknown_hardware_lists_close_matches(cli) -> None:  # type: ignore[no-untyped-def]
@@ -273,6 +277,12 @@ def test_bench_detect_quick(cli) -> None:  # type: ignore[no-untyped-def]
     assert doc["fused_beats_every_single_method"] is (
         doc["fused_recall"] > doc["best_single_method_recall"]
     )
+    est = doc["compute_estimates"]
+    assert est["runs"] == 137 and est["runs_with_reported_mfu"] == 26
+    for name in ("one_prior", "model"):
+        fig = est["estimators"][name]
+        # width printed beside coverage, both out of sample
+        assert set(fig["coverage"]) == set(fig["median_width_x"]) == {"0.8", "0.9"}
 
 
 def test_calibrate_and_hardware_verbs(cli, notable_models_csv: Path) -> None:  # type: ignore[no-untyped-def]

@@ -320,6 +320,8 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
         "--claim",
         claim,
         "--json",
+        "--model",
+        "fibre",  # the emulated network delays are fibre x INFLATION
         "--tolerance-ms",
         TOLERANCE_MS,
     )
@@ -373,6 +375,8 @@ def test_honest_chip_and_relay_attack_over_real_sockets(net, cli, tmp_path):
         "--claim",
         claim,
         "--json",
+        "--model",
+        "fibre",  # the emulated network delays are fibre x INFLATION
         "--tolerance-ms",
         TOLERANCE_MS,
     )

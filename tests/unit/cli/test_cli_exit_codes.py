@@ -107,6 +107,7 @@ def test_the_documents_print_the_one_table(doc: str) -> None:
         common.EXIT_THROTTLED,
         common.EXIT_INCONSISTENT,
         common.EXIT_INSUFFICIENT,
+        common.EXIT_SUSPICIOUS,
         common.EXIT_INTERRUPTED,
     }
     assert set(table) == statuses

@@ -66,6 +66,7 @@ def test_verify_consistent_json(cli, tmp_path):
 
 
 def test_verify_relay_inconsistent_exit_5(cli, tmp_path):
+    # the fibre model (the default is the statistical one, fitted on real pings)
     far = destination(*EIN, 45.0, 500.0)
     extra = fibre_rtt_ms(distance_km(*EIN, *far)) * 1.3
     lm, ms = write_landmarks(tmp_path), write_measurements(tmp_path, EIN, extra=extra)
@@ -78,6 +79,8 @@ def test_verify_relay_inconsistent_exit_5(cli, tmp_path):
         ms,
         "--claim",
         f"{EIN[0]},{EIN[1]}",
+        "--model",
+        "fibre",
         "--json",
     )
     assert r.returncode == 5, r.stderr
@@ -271,6 +274,25 @@ def test_verify_with_calibration_csv(cli, tmp_path):
         "--json",
     )
     assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["policy"]["model"] == "statistical"  # auto: offsets from the calibration
+    assert not any("no calibration" in reason for reason in doc["reasons"])
+    r = cli(
+        "geo",
+        "verify",
+        "--landmarks",
+        lm,
+        "--measurements",
+        ms,
+        "--claim",
+        claim,
+        "--calibration",
+        cal,
+        "--model",
+        "calibrated",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["policy"]["model"] == "calibrated"
     r = cli(
         "geo",
@@ -334,3 +356,77 @@ def test_landmark_serve_rejects_bad_input(cli, tmp_path):
     assert r.returncode == 2 and "no such file" in r.stderr
     r = cli("landmark", "probe", "nohostport", "--chip-key", tmp_path / "lm.key")
     assert r.returncode == 2 and "HOST:PORT" in r.stderr
+
+
+def _verify(cli, lm, ms, *extra):
+    return cli(
+        "geo",
+        "verify",
+        "--landmarks",
+        lm,
+        "--measurements",
+        ms,
+        "--claim",
+        f"{EIN[0]},{EIN[1]}",
+        "--json",
+        *extra,
+    )
+
+
+def test_statistical_default_suspicious_exit_7_and_inconsistent_exit_5(cli, tmp_path):
+    lm = write_landmarks(tmp_path)
+    honest = _verify(cli, lm, write_measurements(tmp_path, EIN))
+    assert honest.returncode == 0, honest.stdout
+    doc = json.loads(honest.stdout)
+    assert doc["policy"]["model"] == "statistical" and doc["error_probability"] > 0.05
+    # a relay from the far side of the world: ~200 ms slower at every landmark
+    ms = write_measurements(tmp_path, EIN, extra=200.0, name="R.csv")
+    r = _verify(cli, lm, ms)
+    assert r.returncode == 5, r.stdout
+    doc = json.loads(r.stdout)
+    assert doc["verdict"] == "inconsistent" and doc["error_probability"] <= 0.01
+    assert len(doc["deciding_landmarks"]) == 2
+    # the same evidence under a stricter reject threshold is only suspicious
+    p = doc["error_probability"]
+    r = _verify(cli, lm, ms, "--reject-probability", f"{p / 10:g}", "--suspect-probability", "0.05")
+    assert r.returncode == 7, r.stdout
+    assert json.loads(r.stdout)["verdict"] == "suspicious"
+    r = _verify(cli, lm, ms, "--reject-probability", "0.2", "--suspect-probability", "0.1")
+    assert r.returncode == 2 and "policy" in r.stderr
+
+
+def test_statistical_calibration_faster_than_light_leaves_the_landmark_out(cli, tmp_path):
+    lm, ms = write_landmarks(tmp_path), write_measurements(tmp_path, EIN)
+    rows = ["source,destination,rtt_ms"]
+    names = list(SITES)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            rtt = fibre_rtt_ms(distance_km(*SITES[a], *SITES[b])) * 1.5 + 0.4
+            if "par" in (a, b) and "ams" in (a, b):
+                rtt = 0.5  # Paris-Amsterdam (430 km) in 0.5 ms: faster than light
+            if "par" in (a, b) and "fra" in (a, b):
+                rtt = 0.6
+            rows.append(f"{a},{b},{rtt:.4f}")
+    cal = tmp_path / "C.csv"
+    cal.write_text("\n".join(rows) + "\n")
+    r = _verify(cli, lm, ms, "--calibration", cal)
+    assert r.returncode == 0, r.stdout
+    doc = json.loads(r.stdout)
+    assert "par" not in {e["landmark_id"] for e in doc["landmarks"]}
+    assert any("left out landmark(s) par" in reason for reason in doc["reasons"])
+    # too few landmarks left: insufficient evidence, exit 6
+    r = _verify(cli, lm, ms, "--calibration", cal, "--min-landmarks", "5")
+    assert r.returncode == 6 and json.loads(r.stdout)["verdict"] == "insufficient_evidence"
+
+
+def test_contradicting_landmarks_exit_6_not_a_verdict(cli, tmp_path):
+    lm = write_landmarks(tmp_path)
+    ms = tmp_path / "X.csv"
+    # Paris and Amsterdam are 430 km apart: 0.5 ms to each is impossible
+    ms.write_text("landmark_id,rtt_ms\npar,0.5\nams,0.5\nbru,3\n")
+    for model in ("statistical", "fibre"):
+        r = _verify(cli, lm, ms, "--model", model)
+        assert r.returncode == 6, r.stdout
+        doc = json.loads(r.stdout)
+        assert doc["verdict"] == "insufficient_evidence"
+        assert "landmark position is wrong" in doc["reasons"][0]

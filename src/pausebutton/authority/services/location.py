@@ -20,14 +20,20 @@ from pausebutton.errors import (
     OversizedError,
     ReplayError,
 )
+from pausebutton.geo.delay import DelayModel
 from pausebutton.geo.landmark import MAX_WIRE_MESSAGE, verify_measurement
 from pausebutton.geo.service import CLOCK_SKEW_S, LocationCheck, verify_chip_location
 from pausebutton.geo.verdict import Claim, VerdictKind
+from pausebutton.geo.verdict import Model as GeoModel
 from pausebutton.geo.verdict import Policy as GeoPolicy
 from pausebutton.protocol import encoding
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.keys import PublicKey
 from pausebutton.protocol.messages import Measurement
+
+ALERTED = (VerdictKind.INCONSISTENT, VerdictKind.SUSPICIOUS)
+"""Verdicts that raise an alert: inconsistent (``location_inconsistent``, high) and
+suspicious (``location_suspicious``, medium: for inspection, not a conviction)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +126,11 @@ class LocationService:
         self.landmark_keys = landmark_keys
         self.policy = policy
         self.max_age = max_age
+        self.delay: DelayModel | None = None
+        if policy.model is GeoModel.STATISTICAL:
+            from pausebutton.geo.wonderproxy import bundled_delay_model
+
+            self.delay = bundled_delay_model()
 
     @retried
     def submit_measurement(self, data: bytes) -> MeasurementReceipt:
@@ -234,7 +245,8 @@ class LocationService:
         Each result is stored and appended to the transparency log as the canonical
         CBOR record ``{"type": "location-check", "check": {...}}`` in one transaction;
         an ``inconsistent`` verdict also raises a ``location_inconsistent`` alert with
-        the evidence. ``insufficient_evidence`` is stored, not alerted. Chips without a
+        the evidence, a ``suspicious`` one (statistical policy) a ``location_suspicious``
+        alert of medium severity. ``insufficient_evidence`` is stored, not alerted. Chips without a
         facility with coordinates, and decommissioned or destroyed chips, are skipped."""
         since = now - self.max_age
         due, chips = self._due(since)
@@ -265,6 +277,7 @@ class LocationService:
                 chip_key=PublicKey.from_bytes(bytes(chip.device_key)),
                 policy=self.policy,
                 max_age_s=self.max_age,
+                delay=self.delay,
             )
             saved = self._store_check(cid, chip.facility_id, check, envelopes, rows[-1].id, now)
             if saved is not None:
@@ -296,7 +309,7 @@ class LocationService:
             idx = self.store.log.append(conn, "location-check", encoding.encode(record), now)
             alert_id: int | None = None
             alert = check.alert  # the evidence: landmarks too slow/fast, least distance
-            if alert is not None and v.verdict is VerdictKind.INCONSISTENT:
+            if alert is not None and v.verdict in ALERTED:
                 kind, severity = alert.pop("kind"), alert.pop("severity")
                 alert.pop("chip_id")
                 alert_id = int(
