@@ -17,7 +17,8 @@ from typing import Annotated, Any
 import typer
 
 from pausebutton import keystore
-from pausebutton.cli.common import EXIT_ERROR, EXIT_REJECTED, close_at_exit, err, print_json
+from pausebutton.cli.common import EXIT_ERROR, EXIT_REJECTED, close_at_exit, err, out, print_json
+from pausebutton.cli.objects import read_input
 from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write, read_limited
 
@@ -68,7 +69,7 @@ def _enroll_if_new(
     Agent.enroll(
         state,
         backend,
-        trust_root=read_limited(trust, 1 << 20),
+        trust_root=read_input(trust, 1 << 20),
         vendor_key=keystore.read_private_key(vendor_key),
         region=region,
         owner=owner,
@@ -254,12 +255,29 @@ def status(state: StateOpt, fake_gpus: FakeOpt = None) -> None:
 
 
 @app.command("certificates")
-def certificates(state: StateOpt, fake_gpus: FakeOpt = None) -> None:
-    """Print each GPU's chip certificate (base64), for registration with the authority."""
+def certificates(
+    state: StateOpt,
+    fake_gpus: FakeOpt = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write the JSON here (default: stdout).")
+    ] = None,
+) -> None:
+    """Print each GPU's chip certificate as JSON (GPU UUID -> base64 of the certificate
+    envelope); registry chip-register takes this file or stream as it is.
+
+    Example: pausebutton agent certificates --state /var/lib/pausebutton --out certs.json
+    """
     from pausebutton.agent.daemon import Agent
 
     agent = Agent(state, _backend(fake_gpus, state))
-    print_json({u: base64.b64encode(c).decode() for u, c in agent.certificates().items()})
+    doc = {u: base64.b64encode(c).decode() for u, c in agent.certificates().items()}
+    if out_path is None or str(out_path) == "-":
+        print_json(doc)
+    else:
+        import json
+
+        atomic_write(out_path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+        out.print(f"{len(doc)} certificate(s) written to {out_path}")
 
 
 @app.command("respond")
@@ -274,7 +292,7 @@ def respond(
     from pausebutton.agent.daemon import Agent
 
     agent = Agent(state, _backend(fake_gpus, state))
-    answer = agent.respond(gpu, read_limited(challenge, 1 << 16))
+    answer = agent.respond(gpu, read_input(challenge, 1 << 16))
     atomic_write(out_path, answer)
     print_json({"gpu": gpu, "bytes": len(answer)})
 
@@ -290,7 +308,7 @@ def prohibit(
     from pausebutton.protocol.trustroot import load_pinned_root
 
     _, root = load_pinned_root(read_limited(state / ROOT_FILE, 1 << 20))
-    data = read_limited(list_file, 16 << 20)
+    data = read_input(list_file, 16 << 20)
     held = state / PROHIBITED_FILE
     previous = ProhibitedList.verify(read_limited(held), root) if held.exists() else None
     plist = ProhibitedList.verify(data, root, previous=previous)

@@ -17,8 +17,9 @@ import typer
 from pausebutton.chip.firmware import DEFAULT_PEAK_FLOPS, FIRMWARE_VERSION, verify_report_chain
 from pausebutton.chip.simulated import SimulatedChip
 from pausebutton.cli.common import EXIT_THROTTLED, err, fail, out, print_json
+from pausebutton.cli.objects import read_input
 from pausebutton.errors import PausebuttonError, UsageError
-from pausebutton.fsutil import atomic_write, read_limited
+from pausebutton.fsutil import atomic_write
 from pausebutton.issuing.vendor import load_vendor
 from pausebutton.protocol.flop import MAX_COUNTER, parse_flop
 from pausebutton.protocol.messages import GENESIS_HASH
@@ -53,7 +54,7 @@ def new(
     pin the trust root, write its first NVM. Prints the chip id (hex)."""
     import secrets
 
-    root = read_limited(trust)
+    root = read_input(trust)
     name, key = load_vendor(vendor)
     if region is not None:
         region = region.upper()
@@ -81,7 +82,7 @@ def install(
     """Install a license, pause/resume order, time token or trust-root update (a bare
     envelope or an install bundle with its log inclusion proof).
     Exit 0 accepted; exit 3 rejected, with the reason on stderr."""
-    data = read_limited(file, 1 << 20)
+    data = read_input(file, 1 << 20)
     with _open(state) as chip:
         try:
             decision = chip.install(data)
@@ -170,7 +171,7 @@ def respond(
     """Answer a location challenge at once: sign (nonce, chip id, counter)."""
     path = Path(challenge)
     if path.is_file():
-        data = read_limited(path, 1 << 16)
+        data = read_input(path, 1 << 16)
     else:
         try:
             data = bytes.fromhex(challenge)
@@ -201,13 +202,23 @@ def tamper(
 @app.command("certificate")
 def certificate(
     state: StateArg,
-    out_path: Annotated[Path, typer.Option("--out", help="File for the certificate.")],
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", help="File for the certificate (default: stdout, - too)."),
+    ] = None,
 ) -> None:
-    """Export the chip's vendor-signed device certificate (auditors verify reports with it)."""
+    """Export the chip's vendor-signed device certificate (CBOR envelope): auditors verify
+    reports with it, registry chip-register takes it as it is.
+
+    Example: pausebutton chip certificate ./chip1 --out chip1.cert
+    """
+    from pausebutton.cli.objects import write_output
+
     with _open(state) as chip:
         data = chip.certificate
-    atomic_write(out_path, data)
-    out.print(f"device certificate written to {out_path}")
+    where = write_output(out_path, data, "a device certificate")
+    if where != "stdout":
+        out.print(f"device certificate written to {where}")
 
 
 @app.command("verify-reports")
@@ -228,8 +239,8 @@ def verify_reports(
         except ValueError:
             raise UsageError("--prev-hash is hex") from None
     chain = verify_report_chain(
-        read_limited(cert, 1 << 16),
-        [read_limited(r, 1 << 16) for r in reports],
+        read_input(cert, 1 << 16),
+        [read_input(r, 1 << 16) for r in reports],
         prev_hash=link,
         first_sequence=first_sequence,
     )

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 import typer
 
 from pausebutton import errors
-from pausebutton.fsutil import read_limited
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -119,12 +118,14 @@ def print_json(data: Any) -> None:
 
 
 def read_envelope(path: Path, *, max_size: int | None = None) -> tuple[bytes, Envelope]:
-    """Read a file holding one envelope (raw CBOR), of at most ``max_size`` bytes (default:
-    the protocol's largest message)."""
+    """Read a file (or stdin, ``-``) holding one envelope (raw CBOR), of at most
+    ``max_size`` bytes (default: the protocol's largest message)."""
     from pausebutton.protocol.encoding import MAX_MESSAGE_SIZE
     from pausebutton.protocol.envelope import Envelope
 
     if max_size is None:
         max_size = MAX_MESSAGE_SIZE
-    data = read_limited(path, max_size)
+    from pausebutton.cli.objects import read_input
+
+    data = read_input(path, max_size)
     return data, Envelope.decode(data, max_size=max_size)
