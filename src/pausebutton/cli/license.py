@@ -14,9 +14,11 @@ from pausebutton.cli.common import out
 from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write
 from pausebutton.issuing.offline import OfflineAuthority
-from pausebutton.protocol.flop import MAX_COUNTER, parse_flop
+from pausebutton.protocol.flop import MAX_COUNTER, format_flop, parse_flop
 from pausebutton.protocol.messages import License
 from pausebutton.protocol.times import parse_optional_instant
+from pausebutton.protocol.units import format_instant
+from pausebutton.translog.bundle import InclusionBundle
 
 app = typer.Typer(help="Issue chip-bound compute licenses (offline, from an authority directory).")
 
@@ -62,9 +64,9 @@ def issue(
         license_id=license_id or 1,
         chip_id=parse_chip_id(chip),
         not_before=start,
-        not_after=issued + parse_duration(valid_for),
+        not_after=issued + parse_duration(valid_for, "--valid-for"),
         flop_budget=parse_flop(flop, "--flop", error=UsageError, maximum=MAX_COUNTER),
-        max_offline=parse_duration(max_offline),
+        max_offline=parse_duration(max_offline, "--max-offline"),
         firmware_floor=firmware_floor,
         region=region.upper() if region else None,
         owner=owner,
@@ -73,4 +75,9 @@ def issue(
     lic = dataclasses.replace(draft, license_id=auth.next_number("license_id", license_id))
     item = auth.logged_install_file(auth.sign_role(lic, "licensing"), timestamp=issued)
     atomic_write(out_path, item.encode())
-    out.print(f"license {lic.license_id} for chip {chip[:16]}…: {lic.flop_budget} FLOP, logged")
+    out.print(
+        f"license {lic.license_id} for chip {lic.chip_id.hex()}: {format_flop(lic.flop_budget)}"
+        f" until {format_instant(lic.not_after)}, logged at index"
+        f" {InclusionBundle.decode(item.inclusion or b'').leaf_index}; written to {out_path}",
+        markup=False,
+    )

@@ -162,7 +162,8 @@ def verify(
     else:
         out.print(
             f"entry {b.leaf_index} is in {result['origin']} at size {b.tree_size}:"
-            f" log-signed, {len(report.witnesses)} of {policy.witness_threshold} witnesses — OK"
+            f" log-signed, cosigned by {len(report.witnesses)} witnesses"
+            f" (threshold {policy.witness_threshold}) — OK"
         )
 
 

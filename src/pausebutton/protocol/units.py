@@ -88,8 +88,8 @@ def parse_duration(
 
 
 def format_duration(seconds: int | float) -> str:
-    """A duration for people: ``90d``, ``12h``, ``1h 30m``, ``45s``, ``2.5s`` (at most two
-    units, largest first; years are not used, as they are not exact).
+    """A duration for people, exact and in the syntax ``parse_duration`` reads: ``90d``,
+    ``12h``, ``1h 30m``, ``45s``, ``2.5s`` (largest unit first; weeks and years are not used).
 
     >>> format_duration(5400), format_duration(7776000)
     ('1h 30m', '90d')
@@ -109,7 +109,7 @@ def format_duration(seconds: int | float) -> str:
         if rest >= size:
             count, rest = divmod(rest, size)
             parts.append(f"{count}{unit}")
-    return " ".join(parts[:2])
+    return " ".join(parts)
 
 
 # -- instants -------------------------------------------------------------------------------
