@@ -78,13 +78,31 @@ def _enroll_if_new(
     err.print(f"agent: enrolled {len(backend.gpus())} GPU(s) in {state}")
 
 
+def _authority_url(url: str | None, old: str | None) -> str:
+    """``--url`` (or its old spelling ``--authority``): the authority's base URL."""
+    if url is not None and old is not None and url != old:
+        raise UsageError("give --url (or its old spelling --authority), not both")
+    chosen = url or old
+    if not chosen:
+        raise UsageError(
+            "--url is required: the authority's base URL, e.g. https://authority.example"
+        )
+    return chosen
+
+
 @app.command("run")
 def run(
-    authority: Annotated[str, typer.Option("--authority", help="The authority's base URL.")],
     state: StateOpt,
     operator_key: Annotated[
         Path, typer.Option("--operator-key", help="The operator's key file (signs reports).")
     ],
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="Base URL of the authority."),
+    ] = None,
+    authority: Annotated[
+        str | None, typer.Option("--authority", hidden=True, help="Old spelling of --url.")
+    ] = None,
     fake_gpus: FakeOpt = None,
     trust: Annotated[
         Path | None, typer.Option("--trust", help="First run: the trust-root file to pin.")
@@ -155,7 +173,9 @@ def run(
     logging.basicConfig(level=logging.INFO, format="agent: %(message)s")
     backend = _backend(fake_gpus, state, enroll=trust is not None and vendor_key is not None)
     _enroll_if_new(state, backend, trust, vendor_key, region, owner)
-    client = AuthorityClient(authority, keystore.read_private_key(operator_key), timeout=30)
+    client = AuthorityClient(
+        _authority_url(url, authority), keystore.read_private_key(operator_key), timeout=30
+    )
     close_at_exit(client.close)
     verifier = OnlineLogCheck(client) if log_check == "online" else BundleLogCheck(client)
     enforcer = Enforcer(backend, mode, dry_run=not enforce_for_real)
@@ -213,11 +233,17 @@ def _round_result(agent: Any, enforcer: Any) -> None:
 
 @app.command("resync")
 def resync(
-    authority: Annotated[str, typer.Option("--authority", help="The authority's base URL.")],
     state: StateOpt,
     operator_key: Annotated[
         Path, typer.Option("--operator-key", help="The operator's key file (signs reports).")
     ],
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="Base URL of the authority."),
+    ] = None,
+    authority: Annotated[
+        str | None, typer.Option("--authority", hidden=True, help="Old spelling of --url.")
+    ] = None,
     fake_gpus: FakeOpt = None,
     log_check: Annotated[
         str, typer.Option(help="'proof' (default) or 'online', as for `agent run`.")
@@ -235,7 +261,9 @@ def resync(
         raise UsageError("--log-check must be 'proof' or 'online'")
     logging.basicConfig(level=logging.INFO, format="agent: %(message)s")
     backend = _backend(fake_gpus, state)
-    client = AuthorityClient(authority, keystore.read_private_key(operator_key), timeout=30)
+    client = AuthorityClient(
+        _authority_url(url, authority), keystore.read_private_key(operator_key), timeout=30
+    )
     close_at_exit(client.close)
     verifier = OnlineLogCheck(client) if log_check == "online" else BundleLogCheck(client)
     enforcer = Enforcer(backend)

@@ -407,7 +407,12 @@ def _print_findings(fs: list[Any]) -> None:
 
 @app.command("demo")
 def demo_cmd(
-    directory: Annotated[Path, typer.Argument(help="Folder to write the scenario into (new).")],
+    directory: Annotated[
+        Path | None, typer.Argument(help="Folder to write the scenario into (new; or --out).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder to write the scenario into (same as DIR).")
+    ] = None,
     actors: Annotated[int, typer.Option(help="Number of actors (sites/owners).")] = 30,
     days: Annotated[int, typer.Option(help="Days of signals.")] = 60,
     seed: Annotated[int, typer.Option(help="Scenario seed.")] = 7,
@@ -421,6 +426,11 @@ def demo_cmd(
     from pausebutton.detect.registry import export_registry
     from pausebutton.detect.signals import export_csv
 
+    if directory is not None and out_dir is not None and directory != out_dir:
+        raise UsageError("give the folder once: DIR or --out DIR")
+    directory = directory or out_dir
+    if directory is None:
+        raise UsageError("name a new folder for the scenario: DIR or --out DIR")
     if directory.exists():
         raise DataError(f"{directory} exists; give a new folder", file=str(directory))
     if not (1 <= actors <= 1000 and 7 <= days <= 730):

@@ -208,14 +208,28 @@ def watch(
 
 
 def resume_submit(
-    lifts: Annotated[int, typer.Argument(help="Sequence of the pause order to lift.")],
     reason: Annotated[str, typer.Option(help="Why (public, logged).")],
+    lifts: Annotated[
+        int | None, typer.Option("--lifts", help="Sequence of the pause order to lift.")
+    ] = None,
+    lifts_arg: Annotated[
+        int | None,
+        typer.Argument(metavar="[LIFTS]", hidden=True, help="Old spelling of --lifts."),
+    ] = None,
     url: UrlOpt = DEFAULT_URL,
     key: KeyOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Propose lifting a pause and sign it with your member key."""
-    _submit(url, key, {"kind": "resume", "lifts": lifts, "reason": reason}, json_out)
+    """Propose lifting a pause and sign it with your member key.
+
+    Example: pausebutton resume submit --lifts 1 --reason "drill over" --key member-1.key
+    """
+    if lifts is not None and lifts_arg is not None and lifts != lifts_arg:
+        raise UsageError("give --lifts once (the positional LIFTS is its old spelling)")
+    chosen = lifts if lifts is not None else lifts_arg
+    if chosen is None:
+        raise UsageError("--lifts is required: the sequence of the pause order to lift")
+    _submit(url, key, {"kind": "resume", "lifts": chosen, "reason": reason}, json_out)
 
 
 def resume_approve(

@@ -25,6 +25,7 @@ from pausebutton.cli.tables import (
 )
 from pausebutton.errors import UsageError
 from pausebutton.protocol.times import parse_instant
+from pausebutton.protocol.units import parse_power
 
 app = typer.Typer(help="The authority's registry: owners, keys, facilities, chips, custody.")
 
@@ -162,14 +163,26 @@ def facility_add(
     country: Annotated[str, typer.Option(help="ISO 3166 alpha-2 country code.")],
     lat: Annotated[float | None, typer.Option(help="Latitude (WGS84 degrees).")] = None,
     lon: Annotated[float | None, typer.Option(help="Longitude (WGS84 degrees).")] = None,
-    power_mw: Annotated[float | None, typer.Option(help="Declared power in MW.")] = None,
+    power: Annotated[
+        str | None, typer.Option("--power", help="Declared power with its unit, e.g. 150 MW.")
+    ] = None,
+    power_mw: Annotated[
+        float | None, typer.Option("--power-mw", hidden=True, help="Old spelling: power in MW.")
+    ] = None,
     owner: Annotated[str | None, typer.Option(help="Owner id.")] = None,
     verified: Annotated[bool, typer.Option(help="Mark as verified (inspected).")] = False,
     url: UrlOpt = DEFAULT_URL,
     key: KeyOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Register a facility. Needs an admin key."""
+    """Register a facility. Needs an admin key.
+
+    Example: pausebutton registry facility-add dc1 --name "DC One" --country NL --power "150 MW"
+    """
+    if power is not None:
+        if power_mw is not None:
+            raise UsageError("give --power or the old --power-mw, not both")
+        power_mw = parse_power(power, "--power", error=UsageError) / 1e6
     r = client(url, key).post(
         "/v1/facilities",
         {

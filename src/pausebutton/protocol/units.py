@@ -112,6 +112,34 @@ def format_duration(seconds: int | float) -> str:
     return " ".join(parts)
 
 
+# -- power --------------------------------------------------------------------------------
+
+POWER_EXAMPLES = "e.g. 450 W, 327 kW, 150 MW or 1.2 GW"
+_POWER = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*(?P<unit>[a-zA-Z]*)")
+_POWER_UNITS = {"W": 1.0, "kW": 1e3, "MW": 1e6, "GW": 1e9}
+MAX_POWER_W = 1e12
+"""The largest accepted power: 1 TW (far above any facility)."""
+
+
+def parse_power(text: str, field: str = "power", *, error: type[InputError] = DataError) -> float:
+    """Watts from ``text``: a number with its unit, ``450 W``, ``327 kW``, ``150 MW``,
+    ``1.2 GW``. A bare number is refused (watts or megawatts?), as are other units, case
+    mistakes (``mw``: milliwatts?) and more than ``MAX_POWER_W``."""
+    m = _POWER.fullmatch(text.strip())
+    if m is None or not m.group("unit"):
+        raise error(f"{field}: {text!r} needs a number and a unit ({POWER_EXAMPLES})", field=field)
+    unit = m.group("unit")
+    if unit not in _POWER_UNITS:
+        raise error(
+            f"{field}: {text!r}: unknown unit {unit!r} (units are W, kW, MW, GW; {POWER_EXAMPLES})",
+            field=field,
+        )
+    watts = float(m.group("number")) * _POWER_UNITS[unit]
+    if not 0 <= watts <= MAX_POWER_W:
+        raise error(f"{field}: {text!r} is above {format_watts(MAX_POWER_W)}", field=field)
+    return watts
+
+
 # -- instants -------------------------------------------------------------------------------
 
 
