@@ -23,7 +23,12 @@ def parse_chip_id(text: str) -> bytes:
     try:
         raw = bytes.fromhex(text.strip())
     except ValueError:
-        raise UsageError(f"chip id {text!r} is not hex") from None
+        raise UsageError(
+            f"chip id {text!r} is not hex: a chip id is the 64 hex digits chip new prints"
+        ) from None
     if len(raw) != 32:
-        raise UsageError("a chip id is 64 hex digits (SHA-256 of the device key)")
+        raise UsageError(
+            f"chip id {text[:20]!r} has {len(text.strip())} hex digits, not 64"
+            " (the SHA-256 of the device key, as chip new prints it)"
+        )
     return raw

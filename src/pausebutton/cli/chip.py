@@ -16,7 +16,7 @@ import typer
 
 from pausebutton.chip.firmware import DEFAULT_PEAK_FLOPS, FIRMWARE_VERSION, verify_report_chain
 from pausebutton.chip.simulated import SimulatedChip
-from pausebutton.cli.common import EXIT_THROTTLED, err, fail, out, print_json
+from pausebutton.cli.common import EXIT_THROTTLED, err, error_line, fail, out, print_json
 from pausebutton.cli.objects import read_input
 from pausebutton.errors import PausebuttonError, UsageError
 from pausebutton.fsutil import atomic_write
@@ -80,14 +80,14 @@ def install(
     file: Annotated[Path, typer.Argument(help="License, order, time token or root update.")],
 ) -> None:
     """Install a license, pause/resume order, time token or trust-root update (a bare
-    envelope or an install bundle with its log inclusion proof).
+    envelope or an install bundle with its log inclusion proof; FILE or - for stdin).
     Exit 0 accepted; exit 3 rejected, with the reason on stderr."""
     data = read_input(file, 1 << 20)
     with _open(state) as chip:
         try:
             decision = chip.install(data)
         except PausebuttonError as exc:
-            err.print(f"error: {exc.code}: {exc.message}", markup=False)
+            err.print(error_line(exc), markup=False)
             raise typer.Exit(3) from None
     out.print(f"accepted: {decision.detail} (state {decision.state_after.value})")
 

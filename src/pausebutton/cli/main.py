@@ -26,6 +26,7 @@ from pausebutton.cli.common import (
     EXIT_INTERRUPTED,
     closers_mark,
     err,
+    error_line,
     exit_code_for,
     run_closers,
 )
@@ -265,7 +266,7 @@ def _execute(argv: Sequence[str] | None) -> int:
     try:
         result = app(args=argv, prog_name="pausebutton", standalone_mode=False)
     except PausebuttonError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(error_line(exc), markup=False)
         return exit_code_for(exc)
     except typer.Exit as exc:
         return int(exc.exit_code)

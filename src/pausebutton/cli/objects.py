@@ -141,10 +141,12 @@ def parse_certificates(data: bytes) -> dict[str, bytes]:
         doc = json.loads(data)
         if not isinstance(doc, dict) or not doc:
             raise ValueError("expected a map from GPU UUID to base64 certificate")
+        if not all(isinstance(v, str) for v in doc.values()):
+            raise ValueError("its values are not base64 text")
         return {str(k): base64.b64decode(v, validate=True) for k, v in doc.items()}
     except (ValueError, TypeError, binascii.Error) as exc:
         raise errors.MalformedError(
-            f"unreadable certificates JSON ({exc}); agent certificates writes it"
+            f"a JSON file that is not agent certificates' output ({exc}); {ACCEPTED}"
         ) from None
 
 

@@ -78,7 +78,9 @@ def test_every_error_class_exits_with_its_status_through_the_cli(
     monkeypatch.setattr(protocol, "read_input", raising)
     r = cli("protocol", "inspect", tmp_path / "any.cbor")
     assert r.returncode == EXPECTED[code], r.stderr
-    assert r.stderr.strip() == f"error: {code}: injected for the exit-code table"
+    step = common.NEXT_STEPS.get(code)  # what to do next, on the same line
+    expected = f"error: {code}: injected for the exit-code table" + (f"; {step}" if step else "")
+    assert r.stderr.strip() == expected
     assert exit_code_for(cls()) == EXPECTED[code]
 
 
