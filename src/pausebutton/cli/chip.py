@@ -21,7 +21,7 @@ from pausebutton.cli.objects import read_input
 from pausebutton.errors import PausebuttonError, UsageError
 from pausebutton.fsutil import atomic_write
 from pausebutton.issuing.vendor import load_vendor
-from pausebutton.protocol.flop import MAX_COUNTER, parse_flop
+from pausebutton.protocol.flop import MAX_COUNTER, format_flop, parse_flop
 from pausebutton.protocol.messages import GENESIS_HASH
 
 app = typer.Typer(help="A simulated pause-button-compatible chip (firmware over secure NVM).")
@@ -247,5 +247,9 @@ def verify_reports(
     last = chain[-1] if chain else None
     out.print(
         f"{len(chain)} report(s) verified"
-        + (f"; last: sequence {last.sequence}, {last.flop_full} FLOP at full rate" if last else "")
+        + (
+            f"; last: sequence {last.sequence}, {format_flop(last.flop_full)} at full rate"
+            if last
+            else ""
+        )
     )

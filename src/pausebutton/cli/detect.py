@@ -36,7 +36,9 @@ from pausebutton.detect.signals import SCHEMA_VERSION, SCHEMAS, Method, parse_ti
 from pausebutton.detect.units import Dimension, parse_quantity
 from pausebutton.errors import DataError, InputError, UsageError
 from pausebutton.fsutil import atomic_write, read_limited
+from pausebutton.protocol.flop import format_flop
 from pausebutton.protocol.times import parse_instant
+from pausebutton.protocol.units import format_watt_hours, format_watts, round_float
 
 app = typer.Typer(
     help="Verification engine: signals of ten methods, compute estimates, rules, alerts.",
@@ -129,12 +131,17 @@ def estimate_cmd(
         return
     for e in [primary, *others]:
         out.print(
-            f"{e.method:7s} {e.flop:.3g} FLOP"
-            f"  ({e.level:.0%} interval {e.low:.3g} .. {e.high:.3g})",
+            f"{e.method:7s} {_flop(e.flop)}"
+            f"  ({e.level:.0%} interval {_flop(e.low)} .. {_flop(e.high)})",
             markup=False,
         )
     for flag in primary.flags:
         err.print(f"flag: {flag}", markup=False)
+
+
+def _flop(value: float) -> str:
+    """An estimate (a float) as people read FLOP counts: ``7.8e23 FLOP``."""
+    return format_flop(round(value)) if value >= 0 else f"{round_float(value)} FLOP"
 
 
 @app.command("hardware")
@@ -152,10 +159,12 @@ def hardware_cmd(
     if json_out:
         print_json(rows)
         return
-    t = Table("hardware", "peak bf16 FLOP/s", "TDP W")
+    t = Table("hardware", "peak bf16 FLOP/s", "TDP")
     for r in rows:
         t.add_row(
-            r["name"], f"{r['peak_bf16']:.3g}" if r["peak_bf16"] else "-", f"{r['tdp_w'] or '-'}"
+            r["name"],
+            round_float(r["peak_bf16"]) if r["peak_bf16"] else "-",
+            format_watts(r["tdp_w"]) if r["tdp_w"] else "-",
         )
     out.print(t)
 
@@ -303,7 +312,9 @@ def runs_cmd(
     if json_out:
         print_json(rows)
         return
-    t = Table("site", "start", "end", "hours", "GWh above base", "FLOP", "90% interval")
+    t = Table(
+        "site", "start (UTC)", "end (UTC)", "hours", "energy above base", "FLOP", "90% interval"
+    )
     for run in found:
         e = run.estimate
         t.add_row(
@@ -311,9 +322,9 @@ def runs_cmd(
             run.start.isoformat()[:16],
             run.end.isoformat()[:16],
             f"{run.hours:.0f}",
-            f"{run.energy_kwh / 1e6:.4g}",
-            f"{e.flop:.3g}" if e else "-",
-            f"{e.low:.3g} .. {e.high:.3g}" if e else "-",
+            format_watt_hours(run.energy_kwh * 1e3),
+            _flop(e.flop) if e else "-",
+            f"{_flop(e.low)} .. {_flop(e.high)}" if e else "-",
         )
     out.print(t)
 

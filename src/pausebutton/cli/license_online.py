@@ -26,11 +26,10 @@ DAY = 86400
 
 LICENSE_COLUMNS = [
     Column("licence", "license_id", justify="right"),
-    Column("chip", "chip_id"),
+    Column("chip", "chip_id", whole=True),
     Column("owner", "owner_id"),
     Column("run", "run_id"),
     Column("budget", "flop_budget", flop, "right"),
-    Column("from (UTC)", "not_before", instant),
     Column("until (UTC)", "not_after", instant),
     Column("log index", "log_index", justify="right"),
 ]

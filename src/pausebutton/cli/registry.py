@@ -40,7 +40,7 @@ def _show(data: Any, json_out: bool, line: str) -> None:
 C = Column
 OWNER_COLUMNS = [C("owner", "id"), C("country", "country"), C("name", "name")]
 KEY_COLUMNS = [
-    C("key id", "key_id"),
+    C("key id", "key_id", whole=True),
     C("role", "role"),
     C("name", "name"),
     C("owner", "owner_id"),
@@ -56,7 +56,7 @@ FACILITY_COLUMNS = [
     C("name", "name"),
 ]
 CHIP_COLUMNS = [
-    C("chip", "chip_id"),
+    C("chip", "chip_id", whole=True),
     C("status", "status"),
     C("owner", "owner_id"),
     C("facility", "facility_id"),
@@ -85,11 +85,11 @@ ALERT_COLUMNS = [
     C("alert", "id", justify="right"),
     C("kind", "kind"),
     C("severity", "severity"),
-    C("chip", "chip_id"),
+    C("chip", "chip_id", whole=True),
 ]
 CHECK_COLUMNS = [
     C("check", "id", justify="right"),
-    C("chip", "chip_id"),
+    C("chip", "chip_id", whole=True),
     C("facility", "facility_id"),
     C("time (UTC)", "time", instant),
     C("verdict", "verdict"),
@@ -283,12 +283,19 @@ def chips(
     owner: Annotated[str | None, typer.Option(help="Only this owner.")] = None,
     facility: Annotated[str | None, typer.Option(help="Only this facility.")] = None,
     status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    ids: Annotated[
+        bool, typer.Option("--ids", help="Print only the chip ids, one a line (for scripts).")
+    ] = False,
     url: UrlOpt = DEFAULT_URL,
     json_out: JsonOpt = False,
     limit: LimitOpt = None,
 ) -> None:
     """List chips."""
     rows = client(url, None).get("/v1/chips", owner_id=owner, facility_id=facility, status=status)
+    if ids:
+        for r in rows if not limit else rows[:limit]:
+            out.print(r["chip_id"], markup=False)
+        return
     show_rows(rows, CHIP_COLUMNS, json_out=json_out, noun="chips", limit=limit)
 
 

@@ -89,6 +89,9 @@ class Column:
     field: str
     fmt: Callable[[Any], str] = text
     justify: Literal["left", "right"] = "left"
+    whole: bool = False
+    """Never broken across lines (ids people copy; times and quantities are never broken
+    either): the other columns wrap instead."""
 
 
 def show_rows(
@@ -116,7 +119,14 @@ def show_rows(
 
     table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
     for c in columns:
-        table.add_column(c.header, justify=c.justify, overflow="fold")
+        whole = c.whole or c.fmt in (instant, flop, megawatts, km, duration)
+        table.add_column(
+            c.header,
+            justify=c.justify,
+            overflow="fold",
+            no_wrap=whole,
+            min_width=max(len(w) for w in c.header.split()),
+        )
     for r in shown:
         table.add_row(*(c.fmt(r.get(c.field)) for c in columns))
     out.print(table)

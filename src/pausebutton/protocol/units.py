@@ -222,6 +222,11 @@ def format_megawatts(mw: float | None) -> str:
     return "—" if mw is None else format_watts(float(mw) * 1e6)
 
 
+def format_watt_hours(wh: float | None) -> str:
+    """Energy in watt-hours with an SI prefix: ``8.01 MWh``, ``1.2 GWh``."""
+    return "—" if wh is None else _si(float(wh), "Wh")
+
+
 def format_joules(joules: float | None) -> str:
     """Energy with an SI prefix: ``12 J``, ``3.6 MJ``."""
     return "—" if joules is None else _si(float(joules), "J")

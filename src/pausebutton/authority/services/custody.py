@@ -26,6 +26,7 @@ from pausebutton.authority.services.base import (
 )
 from pausebutton.errors import ConflictError, NotFoundError, SchemaError
 from pausebutton.protocol import encoding
+from pausebutton.protocol.units import format_instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +160,9 @@ class CustodyService:
             ).first()
             if last is not None and at < last.at:
                 raise ConflictError(
-                    f"custody events are appended in time order: at {at} is before the "
-                    f"chip's event {last.seq} at {last.at}",
+                    f"custody events are appended in time order: {format_instant(at)} is"
+                    f" before the chip's event {last.seq} at {format_instant(last.at)}; give"
+                    " a later time",
                     field="at",
                 )
             seq = int(last.seq if last is not None else 0) + 1
