@@ -19,6 +19,7 @@ import typer
 from rich.table import Table
 
 from pausebutton.cli.common import EXIT_INPUT, EXIT_REJECTED, err, out, print_json
+from pausebutton.cli.progress import progress
 from pausebutton.detect import estimate as est
 from pausebutton.detect import fusion, inspections, whistle
 from pausebutton.detect.io import (
@@ -267,17 +268,20 @@ def import_cmd(
     method = _method(kind) if kind else None
     report: list[dict[str, Any]] = []
     any_bad = False
-    for f in files:
-        res = import_file(f, method)
-        bad = [e.to_dict() for e in res.errors]
-        any_bad = any_bad or bool(bad)
-        added = 0
-        if not (strict and bad):
-            added = add_to_store(store, res)
-        report.append({"file": str(f), "kind": res.method.value, "added": added, "errors": bad})
-        if not json_out:
-            _report_errors(res.errors, False)
-            out.print(f"{f}: {added} {res.method.value} row(s) added, {len(bad)} bad", markup=False)
+    with progress(len(files), "importing signal files", quiet=json_out) as done:
+        for f in files:
+            res = import_file(f, method)
+            bad = [e.to_dict() for e in res.errors]
+            any_bad = any_bad or bool(bad)
+            added = 0
+            if not (strict and bad):
+                added = add_to_store(store, res)
+            report.append({"file": str(f), "kind": res.method.value, "added": added, "errors": bad})
+            if not json_out:
+                _report_errors(res.errors, False)
+                line = f"{f}: {added} {res.method.value} row(s) added, {len(bad)} bad"
+                out.print(line, markup=False)
+            done()
     if json_out:
         print_json(report)
     if any_bad:
