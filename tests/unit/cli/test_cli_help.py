@@ -124,6 +124,8 @@ def test_listing_verbs_offer_json_and_a_limit() -> None:
         "registry location-checks",
         "license list",
         "license applications",
+        "pause list",
+        "pause proposals",
     ]
     commands = dict(walk())
     for path in listings:
