@@ -15,7 +15,15 @@ import typer
 
 from pausebutton.cli.common import out, print_json
 from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
-from pausebutton.cli.tables import Column, LimitOpt, flop, instant, show_rows, text
+from pausebutton.cli.tables import (
+    Column,
+    LimitOpt,
+    flop,
+    instant,
+    show_record,
+    show_rows,
+    text,
+)
 from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write
 from pausebutton.protocol.flop import format_flop, parse_flop
@@ -148,9 +156,17 @@ def register(app: typer.Typer) -> None:
     def show(
         license_id: Annotated[int, typer.Argument(help="Licence id.")],
         url: UrlOpt = DEFAULT_URL,
+        json_out: JsonOpt = False,
     ) -> None:
-        """Show one licence (JSON, with the signed envelope in base64)."""
-        print_json(client(url, None).get(f"/v1/licenses/{license_id}"))
+        """Show one licence (--json: with the signed envelope in base64)."""
+        r = client(url, None).get(f"/v1/licenses/{license_id}")
+        fields = [
+            *LICENSE_COLUMNS,
+            Column("from (UTC)", "not_before", instant),
+            Column("issued (UTC)", "issued_at", instant),
+            Column("application", "application_id"),
+        ]
+        show_record(r, fields, json_out=json_out)
 
     @app.command("fetch")
     def fetch(

@@ -21,9 +21,11 @@ from pausebutton.cli.tables import (
     instant,
     km,
     megawatts,
+    show_record,
     show_rows,
 )
 from pausebutton.errors import UsageError
+from pausebutton.protocol.flop import format_flop
 from pausebutton.protocol.times import parse_instant
 from pausebutton.protocol.units import parse_power
 
@@ -63,6 +65,14 @@ CHIP_COLUMNS = [
     C("model", "model"),
     C("serial", "serial"),
     C("registered (UTC)", "registered_at", instant),
+]
+CHIP_FIELDS = [
+    *CHIP_COLUMNS,
+    C("vendor", "vendor"),
+    C("peak", "peak_flops", lambda v: "—" if v is None else f"{format_flop(v)}/s"),
+    C("firmware floor", "firmware_floor"),
+    C("log index", "log_index"),
+    C("last report", "last_report_sequence"),
 ]
 CUSTODY_COLUMNS = [
     C("seq", "seq", justify="right"),
@@ -303,9 +313,20 @@ def chips(
 def chip(
     chip_id: Annotated[str, typer.Argument(help="Hex chip id.")],
     url: UrlOpt = DEFAULT_URL,
+    json_out: JsonOpt = False,
 ) -> None:
-    """Show one chip with its chain of custody (JSON)."""
-    print_json(client(url, None).get(f"/v1/chips/{chip_id}"))
+    """Show one chip with its chain of custody (--json: with its certificate)."""
+    r = client(url, None).get(f"/v1/chips/{chip_id}")
+    show_record(r, CHIP_FIELDS, json_out=json_out)
+    if not json_out:
+        show_rows(
+            r.get("custody") or [],
+            CUSTODY_COLUMNS,
+            json_out=False,
+            noun="custody events",
+            limit=0,
+            empty="no custody events yet",
+        )
 
 
 @app.command("custody-add")
@@ -513,18 +534,29 @@ def stats(url: UrlOpt = DEFAULT_URL) -> None:
 def owner(
     owner_id: Annotated[str, typer.Argument(help="Owner id.")],
     url: UrlOpt = DEFAULT_URL,
+    json_out: JsonOpt = False,
 ) -> None:
-    """Show one owner (JSON)."""
-    print_json(client(url, None).get(f"/v1/owners/{owner_id}"))
+    """Show one owner with its registered chip count."""
+    r = client(url, None).get(f"/v1/owners/{owner_id}")
+    show_record(r, [*OWNER_COLUMNS, C("registered chips", "chips")], json_out=json_out)
 
 
 @app.command("facility")
 def facility(
     facility_id: Annotated[str, typer.Argument(help="Facility id.")],
     url: UrlOpt = DEFAULT_URL,
+    json_out: JsonOpt = False,
 ) -> None:
-    """Show one facility with its registered chip count (JSON)."""
-    print_json(client(url, None).get(f"/v1/facilities/{facility_id}"))
+    """Show one facility with its declared and registered chips."""
+    r = client(url, None).get(f"/v1/facilities/{facility_id}")
+    fields = [
+        *FACILITY_COLUMNS,
+        C("latitude (°)", "latitude"),
+        C("longitude (°)", "longitude"),
+        C("registered chips", "registered_chips"),
+        C("source", "source"),
+    ]
+    show_record(r, fields, json_out=json_out)
 
 
 @app.command("custody")
