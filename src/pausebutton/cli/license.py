@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from pausebutton.chip.offline import parse_chip_id, parse_duration
-from pausebutton.cli.common import out
+from pausebutton.cli.common import out, print_json
 from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write
 from pausebutton.issuing.offline import OfflineAuthority
@@ -52,6 +52,9 @@ def issue(
     now: Annotated[
         str | None, typer.Option(help="Time to issue at, Unix seconds or ISO 8601 (default: now).")
     ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print JSON (exact budget, Unix seconds).")
+    ] = False,
 ) -> None:
     """Sign a license with the licensing key, append it to the authority's local
     transparency log and write an install bundle carrying its inclusion proof."""
@@ -75,9 +78,23 @@ def issue(
     lic = dataclasses.replace(draft, license_id=auth.next_number("license_id", license_id))
     item = auth.logged_install_file(auth.sign_role(lic, "licensing"), timestamp=issued)
     atomic_write(out_path, item.encode())
+    index = InclusionBundle.decode(item.inclusion or b"").leaf_index
+    if json_out:
+        print_json(
+            {
+                "license_id": lic.license_id,
+                "chip_id": lic.chip_id.hex(),
+                "flop_budget": lic.flop_budget,
+                "not_before": lic.not_before,
+                "not_after": lic.not_after,
+                "log_index": index,
+                "file": str(out_path),
+            }
+        )
+        return
     out.print(
         f"license {lic.license_id} for chip {lic.chip_id.hex()}: {format_flop(lic.flop_budget)}"
-        f" until {format_instant(lic.not_after)}, logged at index"
-        f" {InclusionBundle.decode(item.inclusion or b'').leaf_index}; written to {out_path}",
+        f" until {format_instant(lic.not_after)}, logged at index {index}; written to"
+        f" {out_path}",
         markup=False,
     )

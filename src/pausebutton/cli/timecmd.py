@@ -9,12 +9,13 @@ from typing import Annotated
 import typer
 
 from pausebutton.chip.offline import parse_chip_id
-from pausebutton.cli.common import out
+from pausebutton.cli.common import out, print_json
 from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write
 from pausebutton.issuing.offline import OfflineAuthority
 from pausebutton.protocol.messages import TimeToken
 from pausebutton.protocol.times import parse_optional_instant
+from pausebutton.protocol.units import format_instant
 
 app = typer.Typer(help="Issue time tokens signed by the authority's time role.")
 
@@ -31,6 +32,7 @@ def issue(
     sequence: Annotated[
         int | None, typer.Option(help="Sequence (default: the authority's next).")
     ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Sign a time token (monotonic sequence) with the time key. Chips advance their
     trusted time from it by counting cycles."""
@@ -41,4 +43,10 @@ def issue(
     TimeToken(time=stated, sequence=sequence or 1, chip_id=chip_id).validate()
     token = TimeToken(stated, auth.next_number("time_sequence", sequence), chip_id)
     atomic_write(out_path, auth.sign_role(token, "time").encode())
-    out.print(f"time token {token.sequence}: {token.time}")
+    if json_out:
+        print_json({"sequence": token.sequence, "time": token.time, "file": str(out_path)})
+    else:
+        out.print(
+            f"time token {token.sequence}: {format_instant(token.time)}; written to {out_path}",
+            markup=False,
+        )

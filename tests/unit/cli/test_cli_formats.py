@@ -140,3 +140,21 @@ def test_ambiguous_input_is_refused_with_the_accepted_forms(
             "--out", out)  # fmt: skip
     assert r.returncode == 2 and r.stderr.startswith("error: usage: ") and says in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_json_keeps_exact_numbers_people_get_units(
+    cli: Any, world: dict[str, Any], tmp_path: Path
+) -> None:
+    args = ["--authority", world["auth"], "--chip", world["id"], "--valid-for", "1h30m"]
+    r = cli("license", "issue", *args, "--flop", "1.5 ZFLOP", "--out", tmp_path / "a", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["flop_budget"] == 15 * 10**20 and isinstance(doc["not_after"], int)
+    assert doc["not_after"] - doc["not_before"] == 5400 + 300  # 1h30m from now, 300 s skew
+    r = cli("time", "issue", "--authority", world["auth"], "--out", tmp_path / "t", "--time",
+            "2026-11-01")  # fmt: skip
+    assert r.returncode == 0 and "2026-11-01T00:00:00Z" in r.stdout, r.stderr
+    r = cli("keys", "generate", "--out", tmp_path / "k", "--public", tmp_path / "k.pub", "--json")
+    assert r.returncode == 0 and len(json.loads(r.stdout)["public_key"]) == 64
+    r = cli("keys", "generate", "--out", tmp_path / "k")
+    assert r.returncode == 3 and "--force" in r.stderr  # says what to do next
