@@ -148,16 +148,21 @@ def status(
 @app.command("report")
 def report(
     state: StateArg,
-    out_path: Annotated[Path, typer.Option("--out", help="File for the signed usage report.")],
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", help="File for the signed usage report (default: stdout)."),
+    ] = None,
 ) -> None:
     """Write the next usage report: signed by the device key, hash-chained to the last."""
+    from pausebutton.cli.objects import say, write_output
+
     with _open(state) as chip:
         try:
             data = chip.report()
         except PausebuttonError as exc:
             fail(exc)
-    atomic_write(out_path, data)
-    out.print(f"usage report written to {out_path}")
+    where = write_output(out_path, data, "a usage report")
+    say(where, f"usage report written to {where}")
 
 
 @app.command("respond")

@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 
 from pausebutton.chip.offline import parse_chip_id, parse_duration
-from pausebutton.cli.common import out, print_json
+from pausebutton.cli.common import print_json
+from pausebutton.cli.objects import say, write_output
 from pausebutton.errors import UsageError
-from pausebutton.fsutil import atomic_write
 from pausebutton.issuing.offline import OfflineAuthority
 from pausebutton.protocol.flop import MAX_COUNTER, format_flop, parse_flop
 from pausebutton.protocol.messages import License
@@ -35,7 +35,9 @@ def issue(
     valid_for: Annotated[
         str, typer.Option("--valid-for", help="Validity from now (e.g. 30d, 12h, 3600).")
     ],
-    out_path: Annotated[Path, typer.Option("--out", help="Install bundle to write.")],
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Install bundle to write (default: stdout).")
+    ] = None,
     max_offline: Annotated[
         str, typer.Option(help="Longest run without a fresh time token (dead man's switch).")
     ] = "7d",
@@ -58,6 +60,8 @@ def issue(
 ) -> None:
     """Sign a license with the licensing key, append it to the authority's local
     transparency log and write an install bundle carrying its inclusion proof."""
+    if json_out and out_path is None:
+        raise UsageError("--json needs --out FILE: without it stdout carries the bundle")
     auth = OfflineAuthority.load(authority)
     at = parse_optional_instant(now, "--now", error=UsageError)
     issued = int(time.time()) if at is None else at
@@ -77,7 +81,7 @@ def issue(
     draft.validate()  # all input checked before the id counter moves
     lic = dataclasses.replace(draft, license_id=auth.next_number("license_id", license_id))
     item = auth.logged_install_file(auth.sign_role(lic, "licensing"), timestamp=issued)
-    atomic_write(out_path, item.encode())
+    where = write_output(out_path, item.encode(), "an install bundle")
     index = InclusionBundle.decode(item.inclusion or b"").leaf_index
     if json_out:
         print_json(
@@ -88,13 +92,12 @@ def issue(
                 "not_before": lic.not_before,
                 "not_after": lic.not_after,
                 "log_index": index,
-                "file": str(out_path),
+                "file": where,
             }
         )
         return
-    out.print(
+    say(
+        where,
         f"license {lic.license_id} for chip {lic.chip_id.hex()}: {format_flop(lic.flop_budget)}"
-        f" until {format_instant(lic.not_after)}, logged at index {index}; written to"
-        f" {out_path}",
-        markup=False,
+        f" until {format_instant(lic.not_after)}, logged at index {index}; written to {where}",
     )

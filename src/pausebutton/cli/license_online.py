@@ -25,7 +25,6 @@ from pausebutton.cli.tables import (
     text,
 )
 from pausebutton.errors import UsageError
-from pausebutton.fsutil import atomic_write
 from pausebutton.protocol.flop import format_flop, parse_flop
 from pausebutton.protocol.times import parse_optional_instant
 from pausebutton.protocol.units import parse_duration
@@ -171,10 +170,15 @@ def register(app: typer.Typer) -> None:
     @app.command("fetch")
     def fetch(
         license_id: Annotated[int, typer.Argument(help="Licence id.")],
-        output: Annotated[Path, typer.Option("--out", help="File for the licence envelope.")],
+        output: Annotated[
+            Path | None,
+            typer.Option("--out", help="File for the licence envelope (default: stdout)."),
+        ] = None,
         url: UrlOpt = DEFAULT_URL,
     ) -> None:
         """Download a signed licence envelope (CBOR) for installing on its chip."""
+        from pausebutton.cli.objects import say, write_output
+
         r = client(url, None).get(f"/v1/licenses/{license_id}")
-        atomic_write(output, base64.b64decode(r["envelope"]))
-        out.print(f"licence {license_id} written to {output}")
+        where = write_output(output, base64.b64decode(r["envelope"]), "a licence envelope")
+        say(where, f"licence {license_id} written to {where}")

@@ -64,6 +64,14 @@ def write_output(path: Path | None, data: bytes, what: str) -> str:
     return "stdout"
 
 
+def say(where: str, line: str) -> None:
+    """Print a verb's one status line: on stdout, or on stderr when stdout carries the
+    object itself (``write_output`` wrote to ``stdout``)."""
+    from pausebutton.cli.common import err, out
+
+    (err if where == "stdout" else out).print(line, markup=False)
+
+
 # -- what a file holds ------------------------------------------------------------------------
 
 

@@ -90,6 +90,18 @@ def test_objects_come_from_stdin_and_certificates_go_to_stdout(
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["type"] == "device-certificate"
+    # license issue | chip install -: the bundle through a pipe, the status line on stderr
+    issued = subprocess.run(
+        [sys.executable, "-m", "pausebutton", "license", "issue", "--authority",
+         str(world["auth"]), "--chip", world["id"], "--flop", "1e18", "--valid-for", "1d"],
+        capture_output=True, env=cli_env(), timeout=120, check=True,
+    )  # fmt: skip
+    assert b"written to stdout" in issued.stderr
+    installed = subprocess.run(
+        [sys.executable, "-m", "pausebutton", "chip", "install", str(world["chip"]), "-"],
+        input=issued.stdout, capture_output=True, env=cli_env(), timeout=120, check=False,
+    )  # fmt: skip
+    assert installed.returncode == 0 and b"1.0e18 FLOP" in installed.stdout, installed.stderr
     # an empty stdin is named, not a traceback
     r = cli("protocol", "inspect", "-", input="")
     assert r.returncode == 2 and "stdin: nothing to read" in r.stderr
