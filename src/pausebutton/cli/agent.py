@@ -273,13 +273,39 @@ def resync(
 
 
 @app.command("status")
-def status(state: StateOpt, fake_gpus: FakeOpt = None) -> None:
-    """Print every GPU's chip status as JSON (counters, licence, pauses), why it is
-    throttled and what it waits for (as the running agent last saved it)."""
+def status(
+    state: StateOpt,
+    fake_gpus: FakeOpt = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print every counter as JSON (for scripts).")
+    ] = False,
+) -> None:
+    """Show every GPU's chip: state, why it is throttled, its licence and what is left of
+    it, what it waits for (as the running agent last saved it); --json: every counter,
+    licence and pause as JSON."""
     from pausebutton.agent.daemon import Agent
+    from pausebutton.cli.tables import Column, flop, instant, show_rows
 
     agent = Agent(state, _backend(fake_gpus, state))
-    print_json(agent.chip_status())
+    chips = agent.chip_status()
+    if json_out:
+        print_json(chips)
+        return
+
+    def lic(field: str) -> Any:
+        return lambda licence: None if not licence else licence.get(field)
+
+    rows = [{**chip, "uuid": uuid} for uuid, chip in chips.items()]
+    columns = [  # the chip ids: --json, or agent certificates
+        Column("GPU", "uuid", whole=True),
+        Column("state", "state", whole=True),
+        Column("throttled because", "throttled"),
+        Column("licence", "license", lambda v: str(lic("license_id")(v) or "—"), "right"),
+        Column("left at full rate", "license", lambda v: flop(lic("flop_left")(v)), "right"),
+        Column("until (UTC)", "license", lambda v: instant(lic("not_after")(v)), whole=True),
+        Column("waiting", "waiting", lambda w: str(len(w or [])), "right"),
+    ]
+    show_rows(rows, columns, json_out=False, noun="GPUs", limit=0, empty="no GPUs enrolled")
 
 
 @app.command("certificates")

@@ -29,6 +29,7 @@ EXPECT: dict[tuple[str, str], list[str]] = {
     ("3", "pause assemble"): [],
     ("3", "protocol verify"): ["OK"],
     ("3", "chip install"): ["accepted: "],
+    ("4", "agent status"): ["GPU", "throttled because", "no licence installed", "GPUs: 2"],
     ("4", "registry facilities"): ["facility", "country", "verified", "power", "150 MW", "yes"],
     ("4", "registry chip-register"): ["registered (GPU "],
     ("4", "registry chips"): ["chip", "status", "registered (UTC)", "chips: 2"],
