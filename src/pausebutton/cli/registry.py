@@ -551,8 +551,8 @@ def facility(
     r = client(url, None).get(f"/v1/facilities/{facility_id}")
     fields = [
         *FACILITY_COLUMNS,
-        C("latitude (°)", "latitude"),
-        C("longitude (°)", "longitude"),
+        C("latitude", "latitude", lambda v: "—" if v is None else f"{v:.4f}°"),
+        C("longitude", "longitude", lambda v: "—" if v is None else f"{v:.4f}°"),
         C("registered chips", "registered_chips"),
         C("source", "source"),
     ]
