@@ -124,6 +124,7 @@ NEXT_STEPS: dict[str, str] = {
     "forbidden": "this key's role may not do this; use a key of the right role",
     "rate_limited": "wait a moment and try again",
     "service": "is it running? give its address with --url (or PB_AUTHORITY_URL)",
+    "not_found": "check the id: the listing verbs (registry chips, license list, ...) show them",
     "hardware": "check the GPU driver (nvidia-smi), or try --fake-gpus N for a test",
 }
 """What to do next, by error code: added to the one error line when the message does not say
