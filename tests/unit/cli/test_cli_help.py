@@ -5,6 +5,7 @@ and every ``--help`` renders."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -139,3 +140,24 @@ def test_every_help_renders(cli: Any, group: str) -> None:
     for path in paths:
         r = cli(*path.split(), "--help", env={"COLUMNS": "100"})
         assert r.returncode == 0 and "Usage:" in r.stdout, (path, r.stderr)
+
+
+DEAD = "http://127.0.0.1:9"  # nothing listens: a run that gets this far parsed its options
+
+
+def test_old_spellings_still_work(cli: Any, tmp_path: Path) -> None:
+    key = tmp_path / "k.key"
+    assert cli("keys", "generate", "--out", key).returncode == 0
+    r = cli("authority", "init", tmp_path / "a", "--valid-days", "10")
+    assert r.returncode == 0, r.stderr
+    online = [
+        ["resume", "submit", "3", "--reason", "r"],
+        ["license", "apply", "ab" * 32, "--budget", "1e18", "--run", "r", "--purpose", "p",
+         "--days", "2"],
+        ["registry", "facility-add", "dc", "--name", "D", "--country", "US", "--power-mw", "5"],
+    ]  # fmt: skip
+    for args in online:
+        r = cli(*args, "--url", DEAD, "--key", key)
+        assert r.returncode == 1 and "error: service: " in r.stderr, (args, r.stderr)
+    r = cli("resume", "submit", "--reason", "r", "--url", DEAD, "--key", key)
+    assert r.returncode == 2 and "--lifts is required" in r.stderr
