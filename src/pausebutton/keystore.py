@@ -41,7 +41,10 @@ def write_private_key(
     """Write ``key`` to ``path`` with mode 0600; refuses to overwrite unless ``force``."""
     p = Path(path)
     if p.exists() and not force:
-        raise ConflictError(f"{p} exists; refusing to overwrite a key file", file=str(p))
+        raise ConflictError(
+            f"{p} exists; refusing to overwrite a key file (choose another path, or --force)",
+            file=str(p),
+        )
     doc = _public_doc(key.public) | {
         "kind": PRIVATE_KIND,
         "seed": base64.b64encode(key.seed()).decode(),

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pausebutton.errors import DataError
+from pausebutton.protocol.flop import format_flop as _flop
 from pausebutton.protocol.flop import parse_flop
+from pausebutton.protocol.units import format_duration
 
 DAY = 86400
 
@@ -239,8 +241,8 @@ def rule_caps(p: Policy, f: Facts) -> list[Finding]:
             Finding(
                 "owner_cap",
                 REFUSE,
-                f"owner {f.owner} would hold {f.owner_active_total + f.flop_budget} FLOP,"
-                f" above its cap {cap}",
+                f"owner {f.owner} would hold {_flop(f.owner_active_total + f.flop_budget)},"
+                f" above its cap of {_flop(cap)}",
                 "flop_budget",
             )
         )
@@ -250,8 +252,8 @@ def rule_caps(p: Policy, f: Facts) -> list[Finding]:
             Finding(
                 "country_cap",
                 REFUSE,
-                f"country {f.owner_country} would hold {f.country_active_total + f.flop_budget}"
-                f" FLOP, above its cap {ccap}",
+                f"country {f.owner_country} would hold"
+                f" {_flop(f.country_active_total + f.flop_budget)}, above its cap of {_flop(ccap)}",
                 "flop_budget",
             )
         )
@@ -264,7 +266,8 @@ def rule_threshold(p: Policy, f: Facts) -> list[Finding]:
             Finding(
                 "frontier",
                 NEEDS_APPROVAL,
-                f"run budget {f.flop_budget} FLOP is at or above {p.frontier_flop}",
+                f"run budget {_flop(f.flop_budget)} is at or above the frontier threshold"
+                f" {_flop(p.frontier_flop)}: needs member approval",
                 "flop_budget",
             )
         ]
@@ -276,8 +279,9 @@ def rule_threshold(p: Policy, f: Facts) -> list[Finding]:
             Finding(
                 "run_splitting",
                 NEEDS_APPROVAL,
-                f"run {f.run_id} adds up to {run_total} FLOP within {p.split_window} s,"
-                f" at or above {p.frontier_flop}",
+                f"run {f.run_id} adds up to {_flop(run_total)} within"
+                f" {format_duration(p.split_window)}, at or above the frontier threshold"
+                f" {_flop(p.frontier_flop)}",
                 "run_id",
             )
         )
@@ -286,8 +290,9 @@ def rule_threshold(p: Policy, f: Facts) -> list[Finding]:
             Finding(
                 "run_splitting",
                 NEEDS_APPROVAL,
-                f"owner {f.owner} adds up to {owner_total} FLOP within {p.split_window} s,"
-                f" at or above {p.frontier_flop}",
+                f"owner {f.owner} adds up to {_flop(owner_total)} within"
+                f" {format_duration(p.split_window)}, at or above the frontier threshold"
+                f" {_flop(p.frontier_flop)}",
                 "flop_budget",
             )
         )
@@ -309,8 +314,8 @@ def rule_capacity(p: Policy, f: Facts) -> list[Finding]:
         Finding(
             "capacity",
             REFUSE,
-            f"{f.flop_budget} FLOP exceeds what {len(peaks)} chip(s) can compute at peak in"
-            f" {f.not_after - f.not_before} s ({capacity} FLOP)",
+            f"{_flop(f.flop_budget)} exceeds what {len(peaks)} chip(s) can compute at peak in"
+            f" {format_duration(f.not_after - f.not_before)} ({_flop(capacity)})",
             "flop_budget",
         )
     ]

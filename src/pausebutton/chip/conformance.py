@@ -511,12 +511,21 @@ def run_all(
     *,
     jobs: int = 2,
     seed: bytes = b"conformance",
+    on_done: Callable[[ScenarioResult], None] | None = None,
 ) -> list[ScenarioResult]:
     """Run ``scenarios``, ``jobs`` at a time, against ``chip_cli``: a command line (run as
-    subprocesses) or a ``ChipCli``."""
+    subprocesses) or a ``ChipCli``; ``on_done`` sees each result as it finishes (a
+    progress bar)."""
     cli = subprocess_chip_cli(shlex.split(chip_cli)) if isinstance(chip_cli, str) else chip_cli
+
+    def one(scenario: dict[str, Any]) -> ScenarioResult:
+        result = run_scenario(cli, scenario, seed)
+        if on_done is not None:
+            on_done(result)
+        return result
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(lambda s: run_scenario(cli, s, seed), scenarios))
+        return list(pool.map(one, scenarios))
 
 
 def own_chip_cli() -> str:

@@ -82,6 +82,7 @@ from pausebutton.errors import (
     WrongChipError,
 )
 from pausebutton.protocol.envelope import Envelope
+from pausebutton.protocol.flop import format_flop
 from pausebutton.protocol.keys import PrivateKey
 from pausebutton.protocol.messages import (
     NONCE_SIZE,
@@ -95,6 +96,7 @@ from pausebutton.protocol.messages import (
     report_hash,
 )
 from pausebutton.protocol.trustroot import TrustRoot, verify_root_update
+from pausebutton.protocol.units import format_instant
 
 __all__ = [
     "DEFAULT_CLOCK_HZ",
@@ -262,7 +264,8 @@ class Firmware:
             Event.LICENSE,
             before,
             record,
-            f"license {lic.license_id} accepted: {lic.flop_budget} FLOP until {lic.not_after}",
+            f"license {lic.license_id} accepted: {format_flop(lic.flop_budget)} until"
+            f" {format_instant(lic.not_after)}",
         )
 
     def _install_pause(self, before: ChipState, env: Envelope) -> Outcome:
@@ -379,7 +382,7 @@ class Firmware:
             Event.METER,
             before,
             record,
-            f"{full} FLOP at full rate, {throttled} FLOP throttled",
+            f"{format_flop(full)} at full rate, {format_flop(throttled)} throttled",
             run=run,
         )
 

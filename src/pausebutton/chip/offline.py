@@ -7,32 +7,28 @@ directory, with a local proof-carrying log) are in :mod:`pausebutton.issuing.off
 
 from __future__ import annotations
 
-import re
-
 from pausebutton.errors import UsageError
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
-
+from pausebutton.protocol import units
 
 # -- parsing helpers (shared by the CLI) --------------------------------------------------
 
 
-def parse_duration(text: str) -> int:
-    """``"30d"``, ``"12h"``, ``"90m"``, ``"45s"``, ``"2w"``, ``"1y"`` or plain seconds."""
-    m = re.fullmatch(r"\s*(\d+)\s*([smhdwy]?)\s*", text)
-    if not m:
-        raise UsageError(f"{text!r} is not a duration (e.g. 30d, 12h, 90m, 3600)")
-    value = int(m.group(1)) * _UNITS[m.group(2) or "s"]
-    if value <= 0:
-        raise UsageError("a duration must be positive")
-    return value
+def parse_duration(text: str, field: str = "duration") -> int:
+    """``"30d"``, ``"12h"``, ``"90m"``, ``"45s"``, ``"2w"``, ``"1y"``, ``"1h30m"`` or plain
+    seconds (:func:`pausebutton.protocol.units.parse_duration`; ``UsageError``, exit 2)."""
+    return units.parse_duration(text, field, error=UsageError)
 
 
 def parse_chip_id(text: str) -> bytes:
     try:
         raw = bytes.fromhex(text.strip())
     except ValueError:
-        raise UsageError(f"chip id {text!r} is not hex") from None
+        raise UsageError(
+            f"chip id {text!r} is not hex: a chip id is the 64 hex digits chip new prints"
+        ) from None
     if len(raw) != 32:
-        raise UsageError("a chip id is 64 hex digits (SHA-256 of the device key)")
+        raise UsageError(
+            f"chip id {text[:20]!r} has {len(text.strip())} hex digits, not 64"
+            " (the SHA-256 of the device key, as chip new prints it)"
+        )
     return raw

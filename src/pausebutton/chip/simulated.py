@@ -111,7 +111,9 @@ class SimulatedChip:
         base = Path(directory)
         nvm = FileNvm(base)
         if nvm.exists():
-            raise ConflictError(f"{base} already holds a chip; refusing to overwrite it")
+            raise ConflictError(
+                f"{base} already holds a chip; refusing to overwrite it (give a new directory)"
+            )
         device = device_key or PrivateKey.generate()
         cert = make_certificate(
             device,

@@ -18,7 +18,8 @@ from typing import Annotated, Any
 import typer
 
 from pausebutton import keystore
-from pausebutton.cli.common import EXIT_ERROR, EXIT_REJECTED, close_at_exit, err, print_json
+from pausebutton.cli.common import EXIT_ERROR, EXIT_REJECTED, close_at_exit, err, out, print_json
+from pausebutton.cli.objects import read_input
 from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write, read_limited
 
@@ -69,7 +70,7 @@ def _enroll_if_new(
     Agent.enroll(
         state,
         backend,
-        trust_root=read_limited(trust, 1 << 20),
+        trust_root=read_input(trust, 1 << 20),
         vendor_key=keystore.read_private_key(vendor_key),
         region=region,
         owner=owner,
@@ -78,13 +79,31 @@ def _enroll_if_new(
     err.print(f"agent: enrolled {len(backend.gpus())} GPU(s) in {state}")
 
 
+def _authority_url(url: str | None, old: str | None) -> str:
+    """``--url`` (or its old spelling ``--authority``): the authority's base URL."""
+    if url is not None and old is not None and url != old:
+        raise UsageError("give --url (or its old spelling --authority), not both")
+    chosen = url or old
+    if not chosen:
+        raise UsageError(
+            "--url is required: the authority's base URL, e.g. https://authority.example"
+        )
+    return chosen
+
+
 @app.command("run")
 def run(
-    authority: Annotated[str, typer.Option("--authority", help="The authority's base URL.")],
     state: StateOpt,
     operator_key: Annotated[
         Path, typer.Option("--operator-key", help="The operator's key file (signs reports).")
     ],
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="Base URL of the authority."),
+    ] = None,
+    authority: Annotated[
+        str | None, typer.Option("--authority", hidden=True, help="Old spelling of --url.")
+    ] = None,
     fake_gpus: FakeOpt = None,
     trust: Annotated[
         Path | None, typer.Option("--trust", help="First run: the trust-root file to pin.")
@@ -155,7 +174,9 @@ def run(
     logging.basicConfig(level=logging.INFO, format="agent: %(message)s")
     backend = _backend(fake_gpus, state, enroll=trust is not None and vendor_key is not None)
     _enroll_if_new(state, backend, trust, vendor_key, region, owner)
-    client = AuthorityClient(authority, keystore.read_private_key(operator_key), timeout=30)
+    client = AuthorityClient(
+        _authority_url(url, authority), keystore.read_private_key(operator_key), timeout=30
+    )
     close_at_exit(client.close)
     verifier = OnlineLogCheck(client) if log_check == "online" else BundleLogCheck(client)
     enforcer = Enforcer(backend, mode, dry_run=not enforce_for_real)
@@ -213,11 +234,17 @@ def _round_result(agent: Any, enforcer: Any) -> None:
 
 @app.command("resync")
 def resync(
-    authority: Annotated[str, typer.Option("--authority", help="The authority's base URL.")],
     state: StateOpt,
     operator_key: Annotated[
         Path, typer.Option("--operator-key", help="The operator's key file (signs reports).")
     ],
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="Base URL of the authority."),
+    ] = None,
+    authority: Annotated[
+        str | None, typer.Option("--authority", hidden=True, help="Old spelling of --url.")
+    ] = None,
     fake_gpus: FakeOpt = None,
     log_check: Annotated[
         str, typer.Option(help="'proof' (default) or 'online', as for `agent run`.")
@@ -235,7 +262,9 @@ def resync(
         raise UsageError("--log-check must be 'proof' or 'online'")
     logging.basicConfig(level=logging.INFO, format="agent: %(message)s")
     backend = _backend(fake_gpus, state)
-    client = AuthorityClient(authority, keystore.read_private_key(operator_key), timeout=30)
+    client = AuthorityClient(
+        _authority_url(url, authority), keystore.read_private_key(operator_key), timeout=30
+    )
     close_at_exit(client.close)
     verifier = OnlineLogCheck(client) if log_check == "online" else BundleLogCheck(client)
     enforcer = Enforcer(backend)
@@ -245,22 +274,65 @@ def resync(
 
 
 @app.command("status")
-def status(state: StateOpt, fake_gpus: FakeOpt = None) -> None:
-    """Print every GPU's chip status as JSON (counters, licence, pauses), why it is
-    throttled and what it waits for (as the running agent last saved it)."""
+def status(
+    state: StateOpt,
+    fake_gpus: FakeOpt = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print every counter as JSON (for scripts).")
+    ] = False,
+) -> None:
+    """Show every GPU's chip: state, why it is throttled, its licence and what is left of
+    it, what it waits for (as the running agent last saved it); --json: every counter,
+    licence and pause as JSON."""
     from pausebutton.agent.daemon import Agent
+    from pausebutton.cli.tables import Column, flop, instant, show_rows
 
     agent = Agent(state, _backend(fake_gpus, state))
-    print_json(agent.chip_status())
+    chips = agent.chip_status()
+    if json_out:
+        print_json(chips)
+        return
+
+    def lic(field: str) -> Any:
+        return lambda licence: None if not licence else licence.get(field)
+
+    rows = [{**chip, "uuid": uuid} for uuid, chip in chips.items()]
+    columns = [  # the chip ids: --json, or agent certificates
+        Column("GPU", "uuid", whole=True),
+        Column("state", "state", whole=True),
+        Column("throttled because", "throttled"),
+        Column("licence", "license", lambda v: str(lic("license_id")(v) or "—"), "right"),
+        Column("left at full rate", "license", lambda v: flop(lic("flop_left")(v)), "right"),
+        Column("until (UTC)", "license", lambda v: instant(lic("not_after")(v)), whole=True),
+        Column("waiting", "waiting", lambda w: str(len(w or [])), "right"),
+    ]
+    show_rows(rows, columns, json_out=False, noun="GPUs", limit=0, empty="no GPUs enrolled")
 
 
 @app.command("certificates")
-def certificates(state: StateOpt, fake_gpus: FakeOpt = None) -> None:
-    """Print each GPU's chip certificate (base64), for registration with the authority."""
+def certificates(
+    state: StateOpt,
+    fake_gpus: FakeOpt = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write the JSON here (default: stdout).")
+    ] = None,
+) -> None:
+    """Print each GPU's chip certificate as JSON (GPU UUID -> base64 of the certificate
+    envelope); registry chip-register takes this file or stream as it is.
+
+    Example: pausebutton agent certificates --state /var/lib/pausebutton --out certs.json
+    """
     from pausebutton.agent.daemon import Agent
 
     agent = Agent(state, _backend(fake_gpus, state))
-    print_json({u: base64.b64encode(c).decode() for u, c in agent.certificates().items()})
+    doc = {u: base64.b64encode(c).decode() for u, c in agent.certificates().items()}
+    if out_path is None or str(out_path) == "-":
+        print_json(doc)
+    else:
+        import json
+
+        atomic_write(out_path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+        out.print(f"{len(doc)} certificate(s) written to {out_path}")
 
 
 @app.command("respond")
@@ -275,7 +347,7 @@ def respond(
     from pausebutton.agent.daemon import Agent
 
     agent = Agent(state, _backend(fake_gpus, state))
-    answer = agent.respond(gpu, read_limited(challenge, 1 << 16))
+    answer = agent.respond(gpu, read_input(challenge, 1 << 16))
     atomic_write(out_path, answer)
     print_json({"gpu": gpu, "bytes": len(answer)})
 
@@ -291,7 +363,7 @@ def prohibit(
     from pausebutton.protocol.trustroot import load_pinned_root
 
     _, root = load_pinned_root(read_limited(state / ROOT_FILE, 1 << 20))
-    data = read_limited(list_file, 16 << 20)
+    data = read_input(list_file, 16 << 20)
     held = state / PROHIBITED_FILE
     previous = ProhibitedList.verify(read_limited(held), root) if held.exists() else None
     plist = ProhibitedList.verify(data, root, previous=previous)

@@ -29,7 +29,12 @@ def init(
     witness_threshold: Annotated[int, typer.Option(help="Cosignatures W a checkpoint needs.")] = 2,
     landmarks: Annotated[int, typer.Option(help="Number of landmark keys.")] = 3,
     origin: Annotated[str, typer.Option(help="Transparency log origin line.")] = DEFAULT_ORIGIN,
-    valid_days: Annotated[int, typer.Option(help="Days until the trust root expires.")] = 365,
+    valid_for: Annotated[
+        str, typer.Option("--valid-for", help="Time until the trust root expires, e.g. 365d.")
+    ] = "365d",
+    valid_days: Annotated[
+        int | None, typer.Option("--valid-days", hidden=True, help="Old spelling: days valid.")
+    ] = None,
     ceremony: Annotated[
         bool,
         typer.Option(
@@ -65,7 +70,14 @@ def init(
         log_origin=origin,
     )
     now = int(time.time())
-    env = keys.signed_root(version=1, expires=now + valid_days * DAY)
+    from pausebutton.protocol.units import parse_duration
+
+    lifetime = (
+        valid_days * DAY
+        if valid_days is not None
+        else parse_duration(valid_for, "--valid-for", error=UsageError)
+    )
+    env = keys.signed_root(version=1, expires=now + lifetime)
     write_authority_dir(directory, keys, env.encode())
     out.print(
         f"DEMO authority founded in {directory}: {members} members, pause threshold"

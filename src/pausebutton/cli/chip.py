@@ -16,11 +16,12 @@ import typer
 
 from pausebutton.chip.firmware import DEFAULT_PEAK_FLOPS, FIRMWARE_VERSION, verify_report_chain
 from pausebutton.chip.simulated import SimulatedChip
-from pausebutton.cli.common import EXIT_THROTTLED, err, fail, out, print_json
+from pausebutton.cli.common import EXIT_THROTTLED, err, error_line, fail, out, print_json
+from pausebutton.cli.objects import read_input
 from pausebutton.errors import PausebuttonError, UsageError
-from pausebutton.fsutil import atomic_write, read_limited
+from pausebutton.fsutil import atomic_write
 from pausebutton.issuing.vendor import load_vendor
-from pausebutton.protocol.flop import MAX_COUNTER, parse_flop
+from pausebutton.protocol.flop import MAX_COUNTER, format_flop, parse_flop
 from pausebutton.protocol.messages import GENESIS_HASH
 
 app = typer.Typer(help="A simulated pause-button-compatible chip (firmware over secure NVM).")
@@ -53,7 +54,7 @@ def new(
     pin the trust root, write its first NVM. Prints the chip id (hex)."""
     import secrets
 
-    root = read_limited(trust)
+    root = read_input(trust)
     name, key = load_vendor(vendor)
     if region is not None:
         region = region.upper()
@@ -79,14 +80,14 @@ def install(
     file: Annotated[Path, typer.Argument(help="License, order, time token or root update.")],
 ) -> None:
     """Install a license, pause/resume order, time token or trust-root update (a bare
-    envelope or an install bundle with its log inclusion proof).
+    envelope or an install bundle with its log inclusion proof; FILE or - for stdin).
     Exit 0 accepted; exit 3 rejected, with the reason on stderr."""
-    data = read_limited(file, 1 << 20)
+    data = read_input(file, 1 << 20)
     with _open(state) as chip:
         try:
             decision = chip.install(data)
         except PausebuttonError as exc:
-            err.print(f"error: {exc.code}: {exc.message}", markup=False)
+            err.print(error_line(exc), markup=False)
             raise typer.Exit(3) from None
     out.print(f"accepted: {decision.detail} (state {decision.state_after.value})")
 
@@ -147,16 +148,21 @@ def status(
 @app.command("report")
 def report(
     state: StateArg,
-    out_path: Annotated[Path, typer.Option("--out", help="File for the signed usage report.")],
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", help="File for the signed usage report (default: stdout)."),
+    ] = None,
 ) -> None:
     """Write the next usage report: signed by the device key, hash-chained to the last."""
+    from pausebutton.cli.objects import say, write_output
+
     with _open(state) as chip:
         try:
             data = chip.report()
         except PausebuttonError as exc:
             fail(exc)
-    atomic_write(out_path, data)
-    out.print(f"usage report written to {out_path}")
+    where = write_output(out_path, data, "a usage report")
+    say(where, f"usage report written to {where}")
 
 
 @app.command("respond")
@@ -170,7 +176,7 @@ def respond(
     """Answer a location challenge at once: sign (nonce, chip id, counter)."""
     path = Path(challenge)
     if path.is_file():
-        data = read_limited(path, 1 << 16)
+        data = read_input(path, 1 << 16)
     else:
         try:
             data = bytes.fromhex(challenge)
@@ -201,13 +207,23 @@ def tamper(
 @app.command("certificate")
 def certificate(
     state: StateArg,
-    out_path: Annotated[Path, typer.Option("--out", help="File for the certificate.")],
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", help="File for the certificate (default: stdout, - too)."),
+    ] = None,
 ) -> None:
-    """Export the chip's vendor-signed device certificate (auditors verify reports with it)."""
+    """Export the chip's vendor-signed device certificate (CBOR envelope): auditors verify
+    reports with it, registry chip-register takes it as it is.
+
+    Example: pausebutton chip certificate ./chip1 --out chip1.cert
+    """
+    from pausebutton.cli.objects import write_output
+
     with _open(state) as chip:
         data = chip.certificate
-    atomic_write(out_path, data)
-    out.print(f"device certificate written to {out_path}")
+    where = write_output(out_path, data, "a device certificate")
+    if where != "stdout":
+        out.print(f"device certificate written to {where}")
 
 
 @app.command("verify-reports")
@@ -228,13 +244,17 @@ def verify_reports(
         except ValueError:
             raise UsageError("--prev-hash is hex") from None
     chain = verify_report_chain(
-        read_limited(cert, 1 << 16),
-        [read_limited(r, 1 << 16) for r in reports],
+        read_input(cert, 1 << 16),
+        [read_input(r, 1 << 16) for r in reports],
         prev_hash=link,
         first_sequence=first_sequence,
     )
     last = chain[-1] if chain else None
     out.print(
         f"{len(chain)} report(s) verified"
-        + (f"; last: sequence {last.sequence}, {last.flop_full} FLOP at full rate" if last else "")
+        + (
+            f"; last: sequence {last.sequence}, {format_flop(last.flop_full)} at full rate"
+            if last
+            else ""
+        )
     )

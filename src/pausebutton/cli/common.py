@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 import typer
 
 from pausebutton import errors
-from pausebutton.fsutil import read_limited
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -109,9 +108,44 @@ def exit_code_for(exc: errors.PausebuttonError) -> int:
     return EXIT_ERROR
 
 
+NEXT_STEPS: dict[str, str] = {
+    "malformed": "protocol inspect FILE tells what a file holds",
+    "non_canonical": "the file was changed after signing; fetch or export it again",
+    "unknown_type": "protocol inspect FILE tells what a file holds",
+    "oversized": "is this the right file?",
+    "bad_signature": "the object was changed or signed by another key; fetch it again",
+    "below_threshold": "collect more signatures (pause sign) or wait for the witnesses",
+    "expired": "install a fresh time token or ask for a new one",
+    "not_yet_valid": "install a fresh time token (time issue), or wait until it starts",
+    "not_logged": "wait for the log's witnesses, then fetch the logged bundle again",
+    "wrong_chip": "the object names another chip: check the chip id",
+    "firmware_too_old": "update the chip's firmware",
+    "tampered": "the chip refuses everything now; report it to the authority",
+    "corrupt_state": "restore nothing: report it; the counters must not roll back",
+    "unauthenticated": "register the key first (registry key-add) or give the right --key",
+    "forbidden": "this key's role may not do this; use a key of the right role",
+    "rate_limited": "wait a moment and try again",
+    "service": "is it running? give its address with --url (or PB_AUTHORITY_URL)",
+    "not_found": "check the id: the listing verbs (registry chips, license list, ...) show them",
+    "hardware": "check the GPU driver (nvidia-smi), or try --fake-gpus N for a test",
+}
+"""What to do next, by error code: added to the one error line when the message does not say
+already (``error_line``)."""
+
+
+def error_line(exc: errors.PausebuttonError) -> str:
+    """The one line an error prints: ``error: CODE: what happened; what to do next``."""
+    line = f"error: {exc}"
+    step = NEXT_STEPS.get(exc.code)
+    said = ";" in exc.message or "e.g." in exc.message or "accepted" in exc.message
+    if step and not said:
+        line += f"; {step}"
+    return line
+
+
 def fail(exc: errors.PausebuttonError) -> NoReturn:
     """Print one clear line on stderr and exit with the code for ``exc``."""
-    err.print(f"error: {exc}", markup=False)
+    err.print(error_line(exc), markup=False)
     raise typer.Exit(exit_code_for(exc))
 
 
@@ -121,12 +155,14 @@ def print_json(data: Any) -> None:
 
 
 def read_envelope(path: Path, *, max_size: int | None = None) -> tuple[bytes, Envelope]:
-    """Read a file holding one envelope (raw CBOR), of at most ``max_size`` bytes (default:
-    the protocol's largest message)."""
+    """Read a file (or stdin, ``-``) holding one envelope (raw CBOR), of at most
+    ``max_size`` bytes (default: the protocol's largest message)."""
     from pausebutton.protocol.encoding import MAX_MESSAGE_SIZE
     from pausebutton.protocol.envelope import Envelope
 
     if max_size is None:
         max_size = MAX_MESSAGE_SIZE
-    data = read_limited(path, max_size)
+    from pausebutton.cli.objects import read_input
+
+    data = read_input(path, max_size)
     return data, Envelope.decode(data, max_size=max_size)

@@ -13,6 +13,7 @@ import typer
 from pausebutton.chip.conformance import default_scenarios, load_scenarios, run_all
 from pausebutton.cli.common import EXIT_REJECTED, out, print_json
 from pausebutton.cli.inprocess import run_captured
+from pausebutton.cli.progress import progress
 from pausebutton.errors import UsageError
 
 app = typer.Typer(help="The firmware conformance kit: scenarios as data, any chip CLI.")
@@ -59,7 +60,10 @@ def run(
         found = [s for s in found if any(o in s["name"] for o in only)]
     if not found:
         raise UsageError("no scenarios selected")
-    results = run_all(chip_cli or in_process_chip_cli, found, jobs=jobs)
+    with progress(len(found), "conformance scenarios", quiet=json_out) as done:
+        results = run_all(
+            chip_cli or in_process_chip_cli, found, jobs=jobs, on_done=lambda _: done()
+        )
     failed = [r for r in results if not r.passed]
     if json_out:
         print_json(

@@ -20,6 +20,7 @@ import typer
 from rich.table import Table
 
 from pausebutton.cli.common import EXIT_INPUT, EXIT_REJECTED, err, out, print_json
+from pausebutton.cli.progress import progress
 from pausebutton.detect import estimate as est
 from pausebutton.detect import fusion, inspections, whistle
 from pausebutton.detect.io import (
@@ -37,7 +38,9 @@ from pausebutton.detect.signals import SCHEMA_VERSION, SCHEMAS, Method, parse_ti
 from pausebutton.detect.units import Dimension, parse_quantity
 from pausebutton.errors import DataError, InputError, UsageError
 from pausebutton.fsutil import atomic_write, read_limited
+from pausebutton.protocol.flop import format_flop
 from pausebutton.protocol.times import parse_instant
+from pausebutton.protocol.units import format_watt_hours, format_watts, round_float
 
 app = typer.Typer(
     help="Verification engine: signals of ten methods, compute estimates, rules, alerts.",
@@ -155,12 +158,17 @@ def estimate_cmd(
         return
     for e in [primary, *others]:
         out.print(
-            f"{e.method:7s} {e.flop:.3g} FLOP"
-            f"  ({e.level:.0%} interval {e.low:.3g} .. {e.high:.3g})",
+            f"{e.method:7s} {_flop(e.flop)}"
+            f"  ({e.level:.0%} interval {_flop(e.low)} .. {_flop(e.high)})",
             markup=False,
         )
     for flag in primary.flags:
         err.print(f"flag: {flag}", markup=False)
+
+
+def _flop(value: float) -> str:
+    """An estimate (a float) as people read FLOP counts: ``7.8e23 FLOP``."""
+    return format_flop(round(value)) if value >= 0 else f"{round_float(value)} FLOP"
 
 
 @app.command("hardware")
@@ -178,10 +186,12 @@ def hardware_cmd(
     if json_out:
         print_json(rows)
         return
-    t = Table("hardware", "peak bf16 FLOP/s", "TDP W")
+    t = Table("hardware", "peak bf16 FLOP/s", "TDP")
     for r in rows:
         t.add_row(
-            r["name"], f"{r['peak_bf16']:.3g}" if r["peak_bf16"] else "-", f"{r['tdp_w'] or '-'}"
+            r["name"],
+            round_float(r["peak_bf16"]) if r["peak_bf16"] else "-",
+            format_watts(r["tdp_w"]) if r["tdp_w"] else "-",
         )
     out.print(t)
 
@@ -284,17 +294,20 @@ def import_cmd(
     method = _method(kind) if kind else None
     report: list[dict[str, Any]] = []
     any_bad = False
-    for f in files:
-        res = import_file(f, method)
-        bad = [e.to_dict() for e in res.errors]
-        any_bad = any_bad or bool(bad)
-        added = 0
-        if not (strict and bad):
-            added = add_to_store(store, res)
-        report.append({"file": str(f), "kind": res.method.value, "added": added, "errors": bad})
-        if not json_out:
-            _report_errors(res.errors, False)
-            out.print(f"{f}: {added} {res.method.value} row(s) added, {len(bad)} bad", markup=False)
+    with progress(len(files), "importing signal files", quiet=json_out) as done:
+        for f in files:
+            res = import_file(f, method)
+            bad = [e.to_dict() for e in res.errors]
+            any_bad = any_bad or bool(bad)
+            added = 0
+            if not (strict and bad):
+                added = add_to_store(store, res)
+            report.append({"file": str(f), "kind": res.method.value, "added": added, "errors": bad})
+            if not json_out:
+                _report_errors(res.errors, False)
+                line = f"{f}: {added} {res.method.value} row(s) added, {len(bad)} bad"
+                out.print(line, markup=False)
+            done()
     if json_out:
         print_json(report)
     if any_bad:
@@ -329,7 +342,9 @@ def runs_cmd(
     if json_out:
         print_json(rows)
         return
-    t = Table("site", "start", "end", "hours", "GWh above base", "FLOP", "90% interval")
+    t = Table(
+        "site", "start (UTC)", "end (UTC)", "hours", "energy above base", "FLOP", "90% interval"
+    )
     for run in found:
         e = run.estimate
         t.add_row(
@@ -337,9 +352,9 @@ def runs_cmd(
             run.start.isoformat()[:16],
             run.end.isoformat()[:16],
             f"{run.hours:.0f}",
-            f"{run.energy_kwh / 1e6:.4g}",
-            f"{e.flop:.3g}" if e else "-",
-            f"{e.low:.3g} .. {e.high:.3g}" if e else "-",
+            format_watt_hours(run.energy_kwh * 1e3),
+            _flop(e.flop) if e else "-",
+            f"{_flop(e.low)} .. {_flop(e.high)}" if e else "-",
         )
     out.print(t)
 
@@ -433,7 +448,12 @@ def _print_findings(fs: list[Any]) -> None:
 
 @app.command("demo")
 def demo_cmd(
-    directory: Annotated[Path, typer.Argument(help="Folder to write the scenario into (new).")],
+    directory: Annotated[
+        Path | None, typer.Argument(help="Folder to write the scenario into (new; or --out).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder to write the scenario into (same as DIR).")
+    ] = None,
     actors: Annotated[int, typer.Option(help="Number of actors (sites/owners).")] = 30,
     days: Annotated[int, typer.Option(help="Days of signals.")] = 60,
     seed: Annotated[int, typer.Option(help="Scenario seed.")] = 7,
@@ -447,6 +467,11 @@ def demo_cmd(
     from pausebutton.detect.registry import export_registry
     from pausebutton.detect.signals import export_csv
 
+    if directory is not None and out_dir is not None and directory != out_dir:
+        raise UsageError("give the folder once: DIR or --out DIR")
+    directory = directory or out_dir
+    if directory is None:
+        raise UsageError("name a new folder for the scenario: DIR or --out DIR")
     if directory.exists():
         raise DataError(f"{directory} exists; give a new folder", file=str(directory))
     if not (1 <= actors <= 1000 and 7 <= days <= 730):

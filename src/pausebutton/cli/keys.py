@@ -21,13 +21,24 @@ def generate(
         Path | None, typer.Option("--public", help="Also write the public key here.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing key file.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Generate a new key; prints only its key id."""
+    """Generate a new key; prints only its key id (--json: with the public key and files)."""
     key = PrivateKey.generate()
     keystore.write_private_key(out_path, key, force=force)
     if public is not None:
         keystore.write_public_key(public, key.public)
-    out.print(key.key_id.hex())
+    if json_out:
+        print_json(
+            {
+                "key_id": key.key_id.hex(),
+                "public_key": key.public.raw.hex(),
+                "private_file": str(out_path),
+                "public_file": None if public is None else str(public),
+            }
+        )
+    else:
+        out.print(key.key_id.hex())
 
 
 @app.command("show")

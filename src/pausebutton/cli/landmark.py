@@ -5,7 +5,7 @@ key), gets a fresh nonce in a signed challenge, signs its response at once,
 and receives the landmark's signed Measurement (RTT on the landmark's
 monotonic clock). Late, replayed and wrongly signed responses are rejected with
 named errors. Each measurement is printed as one JSON line and may be POSTed to
-the authority (``--authority-url``, body ``application/cbor``).
+the authority (``--url``, body ``application/cbor``).
 
 ``probe`` is the chip side for operators and tests: it answers challenges with
 a device key file (a stand-in for the firmware's ``respond``).
@@ -208,10 +208,13 @@ def serve(
     authority_url: Annotated[
         str | None,
         typer.Option(
-            "--authority-url",
+            "--url",
             help="The authority's base URL: each signed Measurement is POSTed (raw CBOR"
             " envelope) to its /v1/location/measurements.",
         ),
+    ] = None,
+    old_url: Annotated[
+        str | None, typer.Option("--authority-url", hidden=True, help="Old spelling of --url.")
     ] = None,
     count: Annotated[
         int | None, typer.Option("--count", help="Exit after this many measurements.")
@@ -221,6 +224,9 @@ def serve(
     ] = None,
 ) -> None:
     """Serve location challenges; print each signed Measurement as one JSON line."""
+    if authority_url and old_url and authority_url != old_url:
+        raise UsageError("give --url (or its old spelling --authority-url), not both")
+    authority_url = authority_url or old_url
     if not (udp or tcp):
         raise UsageError("serve needs --udp or --tcp")
     if not 0 <= port <= 65535:

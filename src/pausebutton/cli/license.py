@@ -10,13 +10,15 @@ from typing import Annotated
 import typer
 
 from pausebutton.chip.offline import parse_chip_id, parse_duration
-from pausebutton.cli.common import out
+from pausebutton.cli.common import print_json
+from pausebutton.cli.objects import say, write_output
 from pausebutton.errors import UsageError
-from pausebutton.fsutil import atomic_write
 from pausebutton.issuing.offline import OfflineAuthority
-from pausebutton.protocol.flop import MAX_COUNTER, parse_flop
+from pausebutton.protocol.flop import MAX_COUNTER, format_flop, parse_flop
 from pausebutton.protocol.messages import License
 from pausebutton.protocol.times import parse_optional_instant
+from pausebutton.protocol.units import format_instant
+from pausebutton.translog.bundle import InclusionBundle
 
 app = typer.Typer(help="Issue chip-bound compute licenses (offline, from an authority directory).")
 
@@ -33,7 +35,9 @@ def issue(
     valid_for: Annotated[
         str, typer.Option("--valid-for", help="Validity from now (e.g. 30d, 12h, 3600).")
     ],
-    out_path: Annotated[Path, typer.Option("--out", help="Install bundle to write.")],
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Install bundle to write (default: stdout).")
+    ] = None,
     max_offline: Annotated[
         str, typer.Option(help="Longest run without a fresh time token (dead man's switch).")
     ] = "7d",
@@ -50,9 +54,14 @@ def issue(
     now: Annotated[
         str | None, typer.Option(help="Time to issue at, Unix seconds or ISO 8601 (default: now).")
     ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print JSON (exact budget, Unix seconds).")
+    ] = False,
 ) -> None:
     """Sign a license with the licensing key, append it to the authority's local
     transparency log and write an install bundle carrying its inclusion proof."""
+    if json_out and out_path is None:
+        raise UsageError("--json needs --out FILE: without it stdout carries the bundle")
     auth = OfflineAuthority.load(authority)
     at = parse_optional_instant(now, "--now", error=UsageError)
     issued = int(time.time()) if at is None else at
@@ -62,9 +71,9 @@ def issue(
         license_id=license_id or 1,
         chip_id=parse_chip_id(chip),
         not_before=start,
-        not_after=issued + parse_duration(valid_for),
+        not_after=issued + parse_duration(valid_for, "--valid-for"),
         flop_budget=parse_flop(flop, "--flop", error=UsageError, maximum=MAX_COUNTER),
-        max_offline=parse_duration(max_offline),
+        max_offline=parse_duration(max_offline, "--max-offline"),
         firmware_floor=firmware_floor,
         region=region.upper() if region else None,
         owner=owner,
@@ -72,5 +81,23 @@ def issue(
     draft.validate()  # all input checked before the id counter moves
     lic = dataclasses.replace(draft, license_id=auth.next_number("license_id", license_id))
     item = auth.logged_install_file(auth.sign_role(lic, "licensing"), timestamp=issued)
-    atomic_write(out_path, item.encode())
-    out.print(f"license {lic.license_id} for chip {chip[:16]}…: {lic.flop_budget} FLOP, logged")
+    where = write_output(out_path, item.encode(), "an install bundle")
+    index = InclusionBundle.decode(item.inclusion or b"").leaf_index
+    if json_out:
+        print_json(
+            {
+                "license_id": lic.license_id,
+                "chip_id": lic.chip_id.hex(),
+                "flop_budget": lic.flop_budget,
+                "not_before": lic.not_before,
+                "not_after": lic.not_after,
+                "log_index": index,
+                "file": where,
+            }
+        )
+        return
+    say(
+        where,
+        f"license {lic.license_id} for chip {lic.chip_id.hex()}: {format_flop(lic.flop_budget)}"
+        f" until {format_instant(lic.not_after)}, logged at index {index}; written to {where}",
+    )

@@ -15,15 +15,48 @@ import typer
 
 from pausebutton.cli.common import out, print_json
 from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
+from pausebutton.cli.tables import (
+    Column,
+    LimitOpt,
+    flop,
+    instant,
+    show_record,
+    show_rows,
+    text,
+)
 from pausebutton.errors import UsageError
-from pausebutton.fsutil import atomic_write
+from pausebutton.protocol.flop import format_flop, parse_flop
 from pausebutton.protocol.times import parse_optional_instant
+from pausebutton.protocol.units import parse_duration
 
 DAY = 86400
+
+LICENSE_COLUMNS = [
+    Column("licence", "license_id", justify="right"),
+    Column("chip", "chip_id", whole=True),
+    Column("owner", "owner_id"),
+    Column("run", "run_id"),
+    Column("budget", "flop_budget", flop, "right"),
+    Column("until (UTC)", "not_after", instant),
+    Column("log index", "log_index", justify="right"),
+]
+APPLICATION_COLUMNS = [
+    Column("application", "id", justify="right"),
+    Column("status", "status"),
+    Column("owner", "owner_id"),
+    Column("run", "run_id"),
+    Column("budget", "flop_budget", flop, "right"),
+    Column("chips", "chips", lambda c: str(len(c or [])), "right"),
+    Column("approvals", "approvals", lambda a: str(len(a or [])), "right"),
+    Column("licences", "license_ids", text),
+    Column("reasons", "reasons", lambda r: "; ".join(r or []) or "—"),
+]
 
 
 def _summary(app: dict[str, Any]) -> str:
     line = f"application {app['id']}: {app['status']}"
+    if app.get("flop_budget") is not None:
+        line += f", {format_flop(app['flop_budget'])}"
     if app["license_ids"]:
         line += f", licences {app['license_ids'][0]}..{app['license_ids'][-1]}"
     if app["status"] == "pending":
@@ -42,7 +75,12 @@ def register(app: typer.Typer) -> None:
         budget: Annotated[str, typer.Option(help="Total FLOP for the run, e.g. 1e24.")],
         run_id: Annotated[str, typer.Option("--run", help="Run id (counts across renewals).")],
         purpose: Annotated[str, typer.Option(help="What the compute is for.")],
-        days: Annotated[int, typer.Option(help="Validity period in days from now.")] = 30,
+        valid_for: Annotated[
+            str, typer.Option("--valid-for", help="Validity from the start, e.g. 30d, 12h.")
+        ] = "30d",
+        days: Annotated[
+            int | None, typer.Option("--days", hidden=True, help="Old spelling: days valid.")
+        ] = None,
         not_before: Annotated[
             str | None, typer.Option(help="Start, Unix seconds or ISO 8601 (default: now).")
         ] = None,
@@ -50,16 +88,25 @@ def register(app: typer.Typer) -> None:
         key: KeyOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
-        """Apply for per-chip licences (operator key). Exit 3 if refused."""
+        """Apply for per-chip licences (operator key). Exit 3 if refused.
+
+        Example: pausebutton license apply CHIP --budget "30 YFLOP" --run r1 --purpose eval
+        """
         begin = parse_optional_instant(not_before, "--not-before", error=UsageError)
         start = begin if begin is not None else int(time.time())
+        period = (
+            days * DAY
+            if days is not None
+            else parse_duration(valid_for, "--valid-for", error=UsageError)
+        )
+        count = parse_flop(budget, "--budget", error=UsageError)  # refused before any request
         r = client(url, key).post(
             "/v1/licenses/applications",
             {
                 "chips": chips,
-                "flop_budget": budget,
+                "flop_budget": str(count),
                 "not_before": start,
-                "not_after": start + days * DAY,
+                "not_after": start + period,
                 "run_id": run_id,
                 "purpose": purpose,
             },
@@ -85,14 +132,11 @@ def register(app: typer.Typer) -> None:
         owner: Annotated[str | None, typer.Option(help="Only this owner.")] = None,
         url: UrlOpt = DEFAULT_URL,
         json_out: JsonOpt = False,
+        limit: LimitOpt = None,
     ) -> None:
         """List licence applications."""
         rows = client(url, None).get("/v1/licenses/applications", status=status, owner_id=owner)
-        if json_out:
-            print_json(rows)
-        else:
-            for r in rows:
-                out.print(_summary(r), markup=False)
+        show_rows(rows, APPLICATION_COLUMNS, json_out=json_out, noun="applications", limit=limit)
 
     @app.command("list")
     def list_(
@@ -101,34 +145,40 @@ def register(app: typer.Typer) -> None:
         after: Annotated[int, typer.Option(help="Only ids above this.")] = 0,
         url: UrlOpt = DEFAULT_URL,
         json_out: JsonOpt = False,
+        limit: LimitOpt = None,
     ) -> None:
         """List issued licences."""
         rows = client(url, None).get("/v1/licenses", chip_id=chip, owner_id=owner, after=after)
-        if json_out:
-            print_json(rows)
-            return
-        for r in rows:
-            out.print(
-                f"{r['license_id']}  {r['chip_id'][:16]}  {r['owner_id']}  {r['run_id']}"
-                f"  {r['flop_budget']} FLOP  until {r['not_after']}",
-                markup=False,
-            )
+        show_rows(rows, LICENSE_COLUMNS, json_out=json_out, noun="licences", limit=limit)
 
     @app.command("show")
     def show(
         license_id: Annotated[int, typer.Argument(help="Licence id.")],
         url: UrlOpt = DEFAULT_URL,
+        json_out: JsonOpt = False,
     ) -> None:
-        """Show one licence (JSON, with the signed envelope in base64)."""
-        print_json(client(url, None).get(f"/v1/licenses/{license_id}"))
+        """Show one licence (--json: with the signed envelope in base64)."""
+        r = client(url, None).get(f"/v1/licenses/{license_id}")
+        fields = [
+            *LICENSE_COLUMNS,
+            Column("from (UTC)", "not_before", instant),
+            Column("issued (UTC)", "issued_at", instant),
+            Column("application", "application_id"),
+        ]
+        show_record(r, fields, json_out=json_out)
 
     @app.command("fetch")
     def fetch(
         license_id: Annotated[int, typer.Argument(help="Licence id.")],
-        output: Annotated[Path, typer.Option("--out", help="File for the licence envelope.")],
+        output: Annotated[
+            Path | None,
+            typer.Option("--out", help="File for the licence envelope (default: stdout)."),
+        ] = None,
         url: UrlOpt = DEFAULT_URL,
     ) -> None:
         """Download a signed licence envelope (CBOR) for installing on its chip."""
+        from pausebutton.cli.objects import say, write_output
+
         r = client(url, None).get(f"/v1/licenses/{license_id}")
-        atomic_write(output, base64.b64decode(r["envelope"]))
-        out.print(f"licence {license_id} written to {output}")
+        where = write_output(output, base64.b64decode(r["envelope"]), "a licence envelope")
+        say(where, f"licence {license_id} written to {where}")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pausebutton.cli.common import out, print_json
-from pausebutton.fsutil import read_limited
+from pausebutton.cli.objects import read_input
 from pausebutton.protocol.trustroot import load_pinned_root
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def append(
     """Append entries in one batch (all or none), then sign a checkpoint of the new tree."""
     from pausebutton.translog.store import MAX_ENTRY_SIZE
 
-    entries = [read_limited(f, MAX_ENTRY_SIZE) for f in files]
+    entries = [read_input(f, MAX_ENTRY_SIZE) for f in files]
     service = _service(db, authority)
     indices = service.append(entries)
     cp = service.checkpoint()
@@ -96,7 +96,11 @@ def bundle(
 @app.command("verify")
 def verify(
     bundle_path: Annotated[
-        Path, typer.Argument(metavar="BUNDLE", help="An inclusion bundle (CBOR).")
+        Path,
+        typer.Argument(
+            metavar="BUNDLE",
+            help="An inclusion bundle (log bundle) or install bundle (license issue); - for stdin.",
+        ),
     ],
     trust: Annotated[Path, typer.Option("--trust", help="The pinned trust root file.")],
     entry: Annotated[
@@ -106,14 +110,40 @@ def verify(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Offline: check that an entry is in the log under a checkpoint signed by the trust
-    root's log key and cosigned by its witness threshold. Exit 0 if so, 3 if not."""
+    root's log key and cosigned by its witness threshold. Exit 0 if so, 3 if not. An
+    install bundle's entry must be the envelope it carries.
+
+    Example: pausebutton log verify lic1.bundle --trust auth/trust-root.cbor
+    """
+    from pausebutton import errors
+    from pausebutton.cli.objects import read_input, sniff
     from pausebutton.translog.bundle import MAX_BUNDLE_SIZE, InclusionBundle
     from pausebutton.translog.merkle import leaf_hash
     from pausebutton.translog.policy import LogPolicy
 
-    _, root = load_pinned_root(read_limited(trust), int(time.time()))
-    b = InclusionBundle.decode(read_limited(bundle_path, MAX_BUNDLE_SIZE))
-    data = b.entry if entry is None else read_limited(entry, MAX_BUNDLE_SIZE)
+    _, root = load_pinned_root(read_input(trust), int(time.time()))
+    found = sniff(read_input(bundle_path, MAX_BUNDLE_SIZE))
+    carried: bytes | None = None
+    if found.kind == "install":
+        if found.value.inclusion is None:
+            raise errors.NotLoggedError(
+                f"{bundle_path}: an install file without an inclusion proof; ask the"
+                " authority for the logged bundle"
+            )
+        b = InclusionBundle.decode(found.value.inclusion)
+        carried = found.value.envelope
+    elif found.kind == "inclusion":
+        b = found.value
+    else:
+        raise errors.MalformedError(
+            f"{bundle_path}: a {found.kind} file is no log proof; give an inclusion bundle"
+            " (log bundle) or an install bundle (license issue)"
+        )
+    data = b.entry if entry is None else read_input(entry, MAX_BUNDLE_SIZE)
+    if carried is not None and data != carried:
+        raise errors.NotLoggedError(
+            f"{bundle_path}: the logged entry is not the envelope this bundle installs"
+        )
     policy = LogPolicy.from_trust_root(root)
     report = policy.check_checkpoint(b.checkpoint, now=int(time.time()))
     policy.verify_entry(data, b, now=int(time.time()))
@@ -132,7 +162,8 @@ def verify(
     else:
         out.print(
             f"entry {b.leaf_index} is in {result['origin']} at size {b.tree_size}:"
-            f" log-signed, {len(report.witnesses)} of {policy.witness_threshold} witnesses — OK"
+            f" log-signed, cosigned by {len(report.witnesses)} witnesses"
+            f" (threshold {policy.witness_threshold}) — OK"
         )
 
 
@@ -162,9 +193,9 @@ def check_alert(
         review_alert,
     )
 
-    _, root = load_pinned_root(read_limited(trust))
+    _, root = load_pinned_root(read_input(trust))
     policy = LogPolicy.from_trust_root(root)
-    evidence = parse_alert(read_limited(alert, 1 << 20))
+    evidence = parse_alert(read_input(alert, 1 << 20))
     review = review_alert(policy, evidence)
     if review.finding is AlertFinding.UNRESOLVED and log_url is not None:
         params = {"old": review.old.size, "new": review.new.size}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from pausebutton.cli.common import (
     EXIT_INTERRUPTED,
     closers_mark,
     err,
+    error_line,
     exit_code_for,
     run_closers,
 )
@@ -102,10 +104,10 @@ GROUPS: dict[str, Callable[[], typer.Typer]] = {
 
 SUMMARIES: dict[str, str] = {
     "demo": (
-        "Run the pause-button story end to end: found an authority, serve it on 127.0.0.1,\n"
-        "license fake GPUs, pause them with K-of-N signatures, resume, and show the "
-        "attacks,\nlocation checks, verification engine and transparency log. Exits 0 only "
-        "if every\nstep's expectation held (1 naming the failed step otherwise)."
+        "Run the pause-button story end to end: found an authority, serve it on 127.0.0.1,"
+        " license fake GPUs, pause them with K-of-N signatures, resume, and show the"
+        " attacks, location checks, verification engine and transparency log. Exits 0 only"
+        " if every step's expectation held (1 naming the failed step otherwise)."
     ),
     "authority": "Found and run the licensing authority.",
     "member": "Member states: make your own key; send only your public card.",
@@ -143,12 +145,54 @@ test holds them equal to the groups' own)."""
 
 @functools.cache
 def load_command(name: str) -> Command:
-    """The click command for group ``name``, built once per process."""
+    """The click command for group ``name``, built once per process, its help polished
+    (``polish``)."""
     sub = GROUPS[name]()
     # "demo" is a single command; every other name is a group, even one with one verb.
     command = typer.main.get_command(sub) if name == "demo" else typer.main.get_group(sub)
     command.name = name
+    polish(command, name)
     return command
+
+
+def unwrap(text: str | None) -> str | None:
+    """``text`` with the hard line breaks inside each paragraph joined (the terminal wraps;
+    typer's rich help would keep them). Paragraphs are separated by a blank line; a
+    paragraph starting with ``\\b`` or whose later lines are indented or bulleted (a
+    list, a block of commands) keeps its lines."""
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    kept = []
+    for para in paragraphs:
+        lines = para.split("\n")
+        block = para.startswith("\b") or any(
+            ln.startswith((" ", "\t", "- ", "* ", "|")) for ln in lines[1:]
+        )
+        kept.append(para if block else " ".join(ln.strip() for ln in lines))
+    return "\n\n".join(kept)
+
+
+def polish(command: Command, path: str) -> None:
+    """Join hard-wrapped help (commands, options, arguments) under ``command`` and give each
+    verb without an ``Example:`` paragraph its example from ``cli/examples.py``."""
+    from pausebutton.cli.examples import EXAMPLES
+
+    command.help = unwrap(command.help)
+    if command.short_help:
+        command.short_help = unwrap(command.short_help)
+    for param in command.params:
+        help_text = getattr(param, "help", None)
+        if help_text:
+            param.help = unwrap(help_text)  # type: ignore[attr-defined]
+    children = getattr(command, "commands", None)
+    if children:
+        for child_name, child in children.items():
+            polish(child, f"{path} {child_name}")
+        return
+    example = EXAMPLES.get(path)
+    if example and "Example:" not in (command.help or ""):
+        command.help = f"{command.help or ''}\n\nExample: {example}".lstrip()
 
 
 class LazyGroup(TyperGroup):
@@ -232,7 +276,7 @@ def _execute(argv: Sequence[str] | None) -> int:
     try:
         result = app(args=argv, prog_name="pausebutton", standalone_mode=False)
     except PausebuttonError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(error_line(exc), markup=False)
         return exit_code_for(exc)
     except typer.Exit as exc:
         return int(exc.exit_code)

@@ -20,8 +20,9 @@ import typer
 from pausebutton import keystore
 from pausebutton.chip.install import InstallFile
 from pausebutton.cli.common import err, out, read_envelope
+from pausebutton.cli.objects import read_input
 from pausebutton.errors import UsageError
-from pausebutton.fsutil import atomic_write, read_limited
+from pausebutton.fsutil import atomic_write
 from pausebutton.issuing.offline import OfflineAuthority
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.messages import PauseOrder, ResumeOrder
@@ -84,7 +85,7 @@ def _assemble(
 ) -> None:
     merged: Envelope | None = None
     for f in files:
-        data = read_limited(f, 1 << 20)
+        data = read_input(f, 1 << 20)
         env = Envelope.decode(InstallFile.decode(data).envelope)
         if env.type != expected:
             raise UsageError(f"{f} holds a {env.type}, not a {expected}")
@@ -95,7 +96,7 @@ def _assemble(
     root: TrustRoot | None = None
     auth = OfflineAuthority.load(authority) if authority is not None else None
     if trust is not None:
-        root = load_pinned_root(read_limited(trust))[1]
+        root = load_pinned_root(read_input(trust))[1]
     elif auth is not None:
         root = auth.authdir.root
     if root is not None:

@@ -21,6 +21,7 @@ import typer
 from pausebutton import keystore
 from pausebutton.cli.common import out, print_json
 from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
+from pausebutton.cli.tables import Column, LimitOpt, instant, show_rows
 from pausebutton.errors import NotFoundError, UsageError
 from pausebutton.fsutil import atomic_write
 from pausebutton.protocol.scopes import parse_scope, scope_to_json
@@ -35,10 +36,39 @@ ScopeOpt = Annotated[
 
 
 def _line(p: dict[str, Any]) -> str:
+    signers = ", ".join(p["signed_by"]) or "nobody yet"
     return (
         f"{p['kind']} proposal {p['id']} (sequence {p['sequence']}): {p['status']},"
-        f" signed by {len(p['signed_by'])}/{p['threshold']} {p['signed_by']}"
+        f" signed by {len(p['signed_by'])} of {p['threshold']} ({signers})"
     )
+
+
+def _scope(scope: Any) -> str:
+    """An order's scope as the --scope syntax reads it (``region:NL,DE``, ``global``)."""
+    from pausebutton.protocol.scopes import format_scope, scope_from_json
+
+    return format_scope(scope_from_json(scope))
+
+
+PROPOSAL_COLUMNS = [
+    Column("proposal", "id", justify="right"),
+    Column("kind", "kind"),
+    Column("sequence", "sequence", justify="right"),
+    Column("status", "status"),
+    Column("signed", "signed_by", lambda s: str(len(s or [])), "right"),
+    Column("threshold", "threshold", justify="right"),
+    Column("signed by", "signed_by"),
+    Column("proposed (UTC)", "created_at", instant),
+]
+ORDER_COLUMNS = [
+    Column("sequence", "sequence", justify="right"),
+    Column("kind", "kind"),
+    Column("in force", "active"),
+    Column("scope", "scope", _scope),
+    Column("lifts", "lifts", justify="right"),
+    Column("assembled (UTC)", "assembled_at", instant),
+    Column("log index", "log_index", justify="right"),
+]
 
 
 def _sign(url: str, key_path: Path | None, proposal_id: int) -> dict[str, Any]:
@@ -103,32 +133,29 @@ def proposals(
     status: Annotated[str | None, typer.Option(help="open or assembled.")] = None,
     url: UrlOpt = DEFAULT_URL,
     json_out: JsonOpt = False,
+    limit: LimitOpt = None,
 ) -> None:
     """List pause and resume proposals with their quorum progress."""
     rows = client(url, None).get("/v1/orders/proposals", status=status)
-    if json_out:
-        print_json(rows)
-    else:
-        for p in rows:
-            out.print(_line(p), markup=False)
+    show_rows(rows, PROPOSAL_COLUMNS, json_out=json_out, noun="proposals", limit=limit)
 
 
 def list_(
     active: Annotated[bool, typer.Option(help="Only pauses in force.")] = False,
     url: UrlOpt = DEFAULT_URL,
     json_out: JsonOpt = False,
+    limit: LimitOpt = None,
 ) -> None:
     """List assembled orders."""
     rows = client(url, None).get("/v1/orders", active=True if active else None)
-    if json_out:
-        print_json(rows)
-        return
-    for o in rows:
-        out.print(
-            f"{o['sequence']}  {o['kind']}  {'active' if o['active'] else 'inactive'}"
-            f"  {json.dumps(o['scope'])}",
-            markup=False,
-        )
+    show_rows(
+        rows,
+        ORDER_COLUMNS,
+        json_out=json_out,
+        noun="orders",
+        limit=limit,
+        empty="no pause orders in force" if active else "no orders yet",
+    )
 
 
 def show(
@@ -208,14 +235,28 @@ def watch(
 
 
 def resume_submit(
-    lifts: Annotated[int, typer.Argument(help="Sequence of the pause order to lift.")],
     reason: Annotated[str, typer.Option(help="Why (public, logged).")],
+    lifts: Annotated[
+        int | None, typer.Option("--lifts", help="Sequence of the pause order to lift.")
+    ] = None,
+    lifts_arg: Annotated[
+        int | None,
+        typer.Argument(metavar="[LIFTS]", hidden=True, help="Old spelling of --lifts."),
+    ] = None,
     url: UrlOpt = DEFAULT_URL,
     key: KeyOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Propose lifting a pause and sign it with your member key."""
-    _submit(url, key, {"kind": "resume", "lifts": lifts, "reason": reason}, json_out)
+    """Propose lifting a pause and sign it with your member key.
+
+    Example: pausebutton resume submit --lifts 1 --reason "drill over" --key member-1.key
+    """
+    if lifts is not None and lifts_arg is not None and lifts != lifts_arg:
+        raise UsageError("give --lifts once (the positional LIFTS is its old spelling)")
+    chosen = lifts if lifts is not None else lifts_arg
+    if chosen is None:
+        raise UsageError("--lifts is required: the sequence of the pause order to lift")
+    _submit(url, key, {"kind": "resume", "lifts": chosen, "reason": reason}, json_out)
 
 
 def resume_approve(

@@ -12,10 +12,22 @@ import typer
 from pausebutton import keystore
 from pausebutton.authority import epoch
 from pausebutton.cli.common import EXIT_INCONSISTENT, out, print_json
+from pausebutton.cli.objects import read_input
 from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
+from pausebutton.cli.tables import (
+    Column,
+    LimitOpt,
+    flop,
+    instant,
+    km,
+    megawatts,
+    show_record,
+    show_rows,
+)
 from pausebutton.errors import UsageError
-from pausebutton.fsutil import read_limited
+from pausebutton.protocol.flop import format_flop
 from pausebutton.protocol.times import parse_instant
+from pausebutton.protocol.units import parse_power
 
 app = typer.Typer(help="The authority's registry: owners, keys, facilities, chips, custody.")
 
@@ -27,12 +39,73 @@ def _show(data: Any, json_out: bool, line: str) -> None:
         out.print(line, markup=False)
 
 
-def _table(rows: list[dict[str, Any]], cols: list[str], json_out: bool) -> None:
-    if json_out:
-        print_json(rows)
-        return
-    for r in rows:
-        out.print("  ".join(str(r.get(c, "")) for c in cols), markup=False)
+C = Column
+OWNER_COLUMNS = [C("owner", "id"), C("country", "country"), C("name", "name")]
+KEY_COLUMNS = [
+    C("key id", "key_id", whole=True),
+    C("role", "role"),
+    C("name", "name"),
+    C("owner", "owner_id"),
+]
+FACILITY_COLUMNS = [
+    C("facility", "id"),
+    C("country", "country"),
+    C("verified", "verified"),
+    C("power", "power_mw", megawatts, "right"),
+    C("declared chips", "declared_chips", justify="right"),
+    C("chip model", "chip_model"),
+    C("owner", "owner_id"),
+    C("name", "name"),
+]
+CHIP_COLUMNS = [
+    C("chip", "chip_id", whole=True),
+    C("status", "status"),
+    C("owner", "owner_id"),
+    C("facility", "facility_id"),
+    C("model", "model"),
+    C("serial", "serial"),
+    C("registered (UTC)", "registered_at", instant),
+]
+CHIP_FIELDS = [
+    *CHIP_COLUMNS,
+    C("vendor", "vendor"),
+    C("peak", "peak_flops", lambda v: "—" if v is None else f"{format_flop(v)}/s"),
+    C("firmware floor", "firmware_floor"),
+    C("log index", "log_index"),
+    C("last report", "last_report_sequence"),
+]
+CUSTODY_COLUMNS = [
+    C("seq", "seq", justify="right"),
+    C("event", "kind"),
+    C("at (UTC)", "at", instant),
+    C("actor", "actor"),
+    C("owner", "owner_id"),
+    C("facility", "facility_id"),
+    C("country", "country"),
+    C("log index", "log_index", justify="right"),
+]
+REPORT_COLUMNS = [
+    C("seq", "sequence", justify="right"),
+    C("time (UTC)", "time", instant),
+    C("state", "state"),
+    C("full-rate FLOP", "flop_full", flop, "right"),
+    C("licence", "license_id", justify="right"),
+]
+ALERT_COLUMNS = [
+    C("alert", "id", justify="right"),
+    C("kind", "kind"),
+    C("severity", "severity"),
+    C("chip", "chip_id", whole=True),
+]
+CHECK_COLUMNS = [
+    C("check", "id", justify="right"),
+    C("chip", "chip_id", whole=True),
+    C("facility", "facility_id"),
+    C("time (UTC)", "time", instant),
+    C("verdict", "verdict"),
+    C("landmarks", "landmarks", justify="right"),
+    C("least distance", "least_distance_km", km, "right"),
+]
 
 
 @app.command("owner-add")
@@ -50,9 +123,10 @@ def owner_add(
 
 
 @app.command("owners")
-def owners(url: UrlOpt = DEFAULT_URL, json_out: JsonOpt = False) -> None:
+def owners(url: UrlOpt = DEFAULT_URL, json_out: JsonOpt = False, limit: LimitOpt = None) -> None:
     """List owners."""
-    _table(client(url, None).get("/v1/owners"), ["id", "country", "name"], json_out)
+    rows = client(url, None).get("/v1/owners")
+    show_rows(rows, OWNER_COLUMNS, json_out=json_out, noun="owners", limit=limit)
 
 
 @app.command("key-add")
@@ -75,9 +149,10 @@ def key_add(
 
 
 @app.command("keys")
-def keys(url: UrlOpt = DEFAULT_URL, json_out: JsonOpt = False) -> None:
+def keys(url: UrlOpt = DEFAULT_URL, json_out: JsonOpt = False, limit: LimitOpt = None) -> None:
     """List request-signing keys (member keys come from the trust root)."""
-    _table(client(url, None).get("/v1/keys"), ["key_id", "role", "name", "owner_id"], json_out)
+    rows = client(url, None).get("/v1/keys")
+    show_rows(rows, KEY_COLUMNS, json_out=json_out, noun="keys", limit=limit)
 
 
 @app.command("key-revoke")
@@ -98,14 +173,26 @@ def facility_add(
     country: Annotated[str, typer.Option(help="ISO 3166 alpha-2 country code.")],
     lat: Annotated[float | None, typer.Option(help="Latitude (WGS84 degrees).")] = None,
     lon: Annotated[float | None, typer.Option(help="Longitude (WGS84 degrees).")] = None,
-    power_mw: Annotated[float | None, typer.Option(help="Declared power in MW.")] = None,
+    power: Annotated[
+        str | None, typer.Option("--power", help="Declared power with its unit, e.g. 150 MW.")
+    ] = None,
+    power_mw: Annotated[
+        float | None, typer.Option("--power-mw", hidden=True, help="Old spelling: power in MW.")
+    ] = None,
     owner: Annotated[str | None, typer.Option(help="Owner id.")] = None,
     verified: Annotated[bool, typer.Option(help="Mark as verified (inspected).")] = False,
     url: UrlOpt = DEFAULT_URL,
     key: KeyOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Register a facility. Needs an admin key."""
+    """Register a facility. Needs an admin key.
+
+    Example: pausebutton registry facility-add dc1 --name "DC One" --country NL --power "150 MW"
+    """
+    if power is not None:
+        if power_mw is not None:
+            raise UsageError("give --power or the old --power-mw, not both")
+        power_mw = parse_power(power, "--power", error=UsageError) / 1e6
     r = client(url, key).post(
         "/v1/facilities",
         {
@@ -139,32 +226,66 @@ def facilities(
     country: Annotated[str | None, typer.Option(help="Only this country.")] = None,
     url: UrlOpt = DEFAULT_URL,
     json_out: JsonOpt = False,
+    limit: LimitOpt = None,
 ) -> None:
-    """List facilities."""
+    """List facilities: country, verification, declared power and chips."""
     rows = client(url, None).get("/v1/facilities", country=country)
-    _table(rows, ["id", "country", "verified", "power_mw", "name"], json_out)
+    show_rows(rows, FACILITY_COLUMNS, json_out=json_out, noun="facilities", limit=limit)
 
 
 @app.command("chip-register")
 def chip_register(
-    certificate: Annotated[Path, typer.Argument(help="Vendor-signed DeviceCertificate (CBOR).")],
+    certificate: Annotated[
+        Path,
+        typer.Argument(
+            help="A chip certificate (chip certificate's CBOR) or agent certificates' JSON"
+            " (every GPU's chip); - for stdin."
+        ),
+    ],
     owner: Annotated[str | None, typer.Option(help="Owner id.")] = None,
     facility: Annotated[str | None, typer.Option(help="Facility id.")] = None,
+    gpu: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--gpu", help="From agent certificates' JSON: only this GPU UUID (repeatable)."
+        ),
+    ] = None,
     url: UrlOpt = DEFAULT_URL,
     key: KeyOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Register a chip from its vendor certificate. Needs an admin key."""
-    cert = read_limited(certificate, 8192)
-    r = client(url, key).post(
-        "/v1/chips",
-        {
-            "certificate": base64.b64encode(cert).decode(),
-            "owner_id": owner,
-            "facility_id": facility,
-        },
-    )
-    _show(r, json_out, f"chip {r['chip_id']} registered ({r['status']})")
+    """Register chips from their vendor certificates, as chip certificate or agent
+    certificates write them (no conversion). Needs an admin key.
+
+    Example: pausebutton registry chip-register certs.json --owner acme --facility dc1
+    """
+    from pausebutton.cli.objects import certificate_files, read_input
+
+    certs = certificate_files(read_input(certificate, 1 << 20))
+    if gpu:
+        missing = sorted(set(gpu) - set(certs))
+        if missing:
+            raise UsageError(
+                f"--gpu {', '.join(missing)}: not in {certificate}; it holds {', '.join(certs)}"
+            )
+        certs = {u: c for u, c in certs.items() if u in gpu}
+    c = client(url, key)
+    answers = []
+    for label, cert in certs.items():
+        r = c.post(
+            "/v1/chips",
+            {
+                "certificate": base64.b64encode(cert).decode(),
+                "owner_id": owner,
+                "facility_id": facility,
+            },
+        )
+        answers.append(r)
+        if not json_out:
+            gpu_note = "" if label == "certificate" else f" (GPU {label})"
+            out.print(f"chip {r['chip_id']} registered{gpu_note}: {r['status']}", markup=False)
+    if json_out:
+        print_json(answers[0] if len(answers) == 1 else answers)
 
 
 @app.command("chips")
@@ -172,21 +293,40 @@ def chips(
     owner: Annotated[str | None, typer.Option(help="Only this owner.")] = None,
     facility: Annotated[str | None, typer.Option(help="Only this facility.")] = None,
     status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    ids: Annotated[
+        bool, typer.Option("--ids", help="Print only the chip ids, one a line (for scripts).")
+    ] = False,
     url: UrlOpt = DEFAULT_URL,
     json_out: JsonOpt = False,
+    limit: LimitOpt = None,
 ) -> None:
     """List chips."""
     rows = client(url, None).get("/v1/chips", owner_id=owner, facility_id=facility, status=status)
-    _table(rows, ["chip_id", "status", "owner_id", "facility_id", "model"], json_out)
+    if ids:
+        for r in rows if not limit else rows[:limit]:
+            out.print(r["chip_id"], markup=False)
+        return
+    show_rows(rows, CHIP_COLUMNS, json_out=json_out, noun="chips", limit=limit)
 
 
 @app.command("chip")
 def chip(
     chip_id: Annotated[str, typer.Argument(help="Hex chip id.")],
     url: UrlOpt = DEFAULT_URL,
+    json_out: JsonOpt = False,
 ) -> None:
-    """Show one chip with its chain of custody (JSON)."""
-    print_json(client(url, None).get(f"/v1/chips/{chip_id}"))
+    """Show one chip with its chain of custody (--json: with its certificate)."""
+    r = client(url, None).get(f"/v1/chips/{chip_id}")
+    show_record(r, CHIP_FIELDS, json_out=json_out)
+    if not json_out:
+        show_rows(
+            r.get("custody") or [],
+            CUSTODY_COLUMNS,
+            json_out=False,
+            noun="custody events",
+            limit=0,
+            empty="no custody events yet",
+        )
 
 
 @app.command("custody-add")
@@ -250,11 +390,8 @@ def import_(
     url: UrlOpt = DEFAULT_URL,
     key: KeyOpt = None,
 ) -> None:
-    """Import a CSV (all rows or none) in the schema `registry export` writes. Needs an admin key.
-
-    Example: pausebutton registry import facilities reg/facilities.csv --key admin.key
-    """
-    data = read_limited(csv_file, 64 << 20)
+    """Import a CSV (all rows or none) in the schema `registry export` writes (admin key)."""
+    data = read_input(csv_file, 64 << 20)
     r = client(url, key).request(
         "POST", f"/v1/registry/{kind}.csv", content=data, content_type="text/csv"
     )
@@ -302,7 +439,7 @@ def submit_reports(
     json_out: JsonOpt = False,
 ) -> None:
     """Submit signed usage reports in one batch (operator key)."""
-    reports = [read_limited(f, 4096) for f in files]
+    reports = [read_input(f, 4096) for f in files]
     r = client(url, key).submit_reports(reports)
     _show(
         r,
@@ -320,10 +457,18 @@ def reports(
     after: Annotated[int, typer.Option(help="Only sequences above this.")] = 0,
     url: UrlOpt = DEFAULT_URL,
     json_out: JsonOpt = False,
+    limit: LimitOpt = None,
 ) -> None:
     """List a chip's stored usage reports."""
     rows = client(url, None).get(f"/v1/chips/{chip_id}/reports", after=after)
-    _table(rows, ["sequence", "time", "state", "flop_full", "license_id"], json_out)
+    show_rows(
+        rows,
+        REPORT_COLUMNS,
+        json_out=json_out,
+        noun="reports",
+        limit=limit,
+        empty=f"no usage reports from chip {chip_id[:16]}… yet",
+    )
 
 
 @app.command("alerts")
@@ -332,13 +477,11 @@ def alerts(
     after: Annotated[int, typer.Option(help="Only alerts with an id above this.")] = 0,
     url: UrlOpt = DEFAULT_URL,
     json_out: JsonOpt = False,
+    limit: LimitOpt = None,
 ) -> None:
     """List ingestion alerts (gaps, replays, broken chains, use beyond licence ...)."""
     rows = client(url, None).get("/v1/alerts", kind=kind, after=after)
-    _table(rows, ["id", "kind", "severity", "chip_id"], json_out)
-
-
-_CHECK_COLS = ["id", "chip_id", "facility_id", "time", "verdict", "landmarks", "least_distance_km"]
+    show_rows(rows, ALERT_COLUMNS, json_out=json_out, noun="alerts", limit=limit)
 
 
 @app.command("location-checks")
@@ -347,12 +490,20 @@ def location_checks(
     after: Annotated[int, typer.Option(help="Only checks with an id above this.")] = 0,
     url: UrlOpt = DEFAULT_URL,
     json_out: JsonOpt = False,
+    limit: LimitOpt = None,
 ) -> None:
     """List stored location checks (chip against its declared facility): verdict
     (consistent, inconsistent, insufficient_evidence), landmarks used, and the least
     distance (km) the chip must be from its facility; --json adds the full evidence."""
     rows = client(url, None).location_checks(chip_id, after=after)
-    _table(rows, _CHECK_COLS, json_out)
+    show_rows(
+        rows,
+        CHECK_COLUMNS,
+        json_out=json_out,
+        noun="location checks",
+        limit=limit,
+        empty="no location checks yet (registry location-run runs them)",
+    )
 
 
 @app.command("location-run")
@@ -364,9 +515,14 @@ def location_run(
     """Run the location checks now (needs an admin key): every chip with measurements
     newer than its last check. Exit 5 if any chip is inconsistent with its facility."""
     rows = client(url, key).run_location_checks()
-    _table(rows, _CHECK_COLS, json_out)
-    if not json_out:
-        out.print(f"{len(rows)} check(s) run", markup=False)
+    show_rows(
+        rows,
+        CHECK_COLUMNS,
+        json_out=json_out,
+        noun="checks run",
+        limit=0,
+        empty="0 checks run: no chip has measurements newer than its last check",
+    )
     if any(r["verdict"] == "inconsistent" for r in rows):
         raise typer.Exit(EXIT_INCONSISTENT)
 
@@ -381,18 +537,29 @@ def stats(url: UrlOpt = DEFAULT_URL) -> None:
 def owner(
     owner_id: Annotated[str, typer.Argument(help="Owner id.")],
     url: UrlOpt = DEFAULT_URL,
+    json_out: JsonOpt = False,
 ) -> None:
-    """Show one owner (JSON)."""
-    print_json(client(url, None).get(f"/v1/owners/{owner_id}"))
+    """Show one owner with its registered chip count."""
+    r = client(url, None).get(f"/v1/owners/{owner_id}")
+    show_record(r, [*OWNER_COLUMNS, C("registered chips", "chips")], json_out=json_out)
 
 
 @app.command("facility")
 def facility(
     facility_id: Annotated[str, typer.Argument(help="Facility id.")],
     url: UrlOpt = DEFAULT_URL,
+    json_out: JsonOpt = False,
 ) -> None:
-    """Show one facility with its registered chip count (JSON)."""
-    print_json(client(url, None).get(f"/v1/facilities/{facility_id}"))
+    """Show one facility with its declared and registered chips."""
+    r = client(url, None).get(f"/v1/facilities/{facility_id}")
+    fields = [
+        *FACILITY_COLUMNS,
+        C("latitude", "latitude", lambda v: "—" if v is None else f"{v:.4f}°"),
+        C("longitude", "longitude", lambda v: "—" if v is None else f"{v:.4f}°"),
+        C("registered chips", "registered_chips"),
+        C("source", "source"),
+    ]
+    show_record(r, fields, json_out=json_out)
 
 
 @app.command("custody")
@@ -400,10 +567,18 @@ def custody(
     chip_id: Annotated[str, typer.Argument(help="Hex chip id.")],
     url: UrlOpt = DEFAULT_URL,
     json_out: JsonOpt = False,
+    limit: LimitOpt = None,
 ) -> None:
     """A chip's chain of custody, oldest first."""
     rows = client(url, None).get(f"/v1/chips/{chip_id}/custody")
-    _table(rows, ["seq", "kind", "at", "actor", "owner_id", "facility_id", "country"], json_out)
+    show_rows(
+        rows,
+        CUSTODY_COLUMNS,
+        json_out=json_out,
+        noun="custody events",
+        limit=limit,
+        empty=f"no custody events for chip {chip_id[:16]}… (registry custody-add records one)",
+    )
 
 
 @app.command("policy")

@@ -114,14 +114,25 @@ def propose(
     threshold: Annotated[
         list[str] | None, typer.Option("--threshold", help="ROLE=K (repeatable).")
     ] = None,
+    valid_for: Annotated[
+        str | None,
+        typer.Option("--valid-for", help="Expire this long from now, e.g. 365d (renews the root)."),
+    ] = None,
     valid_days: Annotated[
-        int | None, typer.Option(help="Expire this many days from now (renews the root).")
+        int | None, typer.Option("--valid-days", hidden=True, help="Old spelling: days.")
     ] = None,
     origin: Annotated[str, typer.Option(help="Founding: the log origin line.")] = DEFAULT_ORIGIN,
 ) -> None:
     """Write an unsigned trust root for the members to sign: the founding root (version 1,
     from --card files) or, with --current/--authority, the next version with the changes."""
     now = int(time.time())
+    lifetime: int | None = None
+    if valid_days is not None:
+        lifetime = valid_days * DAY
+    elif valid_for is not None:
+        from pausebutton.protocol.units import parse_duration
+
+        lifetime = parse_duration(valid_for, "--valid-for", error=UsageError)
     old = _current(current, authority)
     if old is None:
         if add_member or remove_member or rotate_member or add_key or remove_key:
@@ -130,7 +141,7 @@ def propose(
         new = founding_root(
             cards,
             thresholds=_thresholds(threshold),
-            expires=now + (valid_days or 365) * DAY,
+            expires=now + (lifetime or 365 * DAY),
             log_origin=origin,
         )
     else:
@@ -157,7 +168,7 @@ def propose(
             thresholds=_thresholds(threshold),
             add_keys=tuple((c.role, c.public_key) for c in extra),
             remove_keys=tuple(removals),
-            expires=None if valid_days is None else now + valid_days * DAY,
+            expires=None if lifetime is None else now + lifetime,
         )
         new = apply_change(old, change)
     atomic_write(out_path, Envelope.wrap(new).encode())

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from pausebutton.cli.common import out
+from pausebutton.errors import UsageError
 from pausebutton.issuing.vendor import write_vendor_dir
 from pausebutton.protocol.keys import PrivateKey
 
@@ -16,15 +17,28 @@ app = typer.Typer(help="Chip vendor tools: the manufacturer key that certifies d
 
 @app.command("init")
 def init(
-    directory: Annotated[Path, typer.Argument(help="Directory for the vendor key.")],
+    directory: Annotated[
+        Path | None, typer.Argument(help="Directory for the vendor key (or --out DIR).")
+    ] = None,
     name: Annotated[str, typer.Option(help="The vendor's name, written in certificates.")] = (
         "example-vendor"
     ),
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Directory for the vendor key (same as DIR).")
+    ] = None,
 ) -> None:
     """Generate a manufacturer key (DIR/vendor.key, 0600) and DIR/vendor.json.
 
-    ``chip new --vendor DIR`` signs each new chip's device certificate with it.
-    Prints the vendor key id."""
+    ``chip new --vendor DIR`` signs each new chip's device certificate with it. Prints the
+    vendor key id.
+
+    Example: pausebutton vendor init ./vendor --name "Example Chips"
+    """
+    if directory is not None and out_dir is not None and directory != out_dir:
+        raise UsageError("give the directory once: DIR or --out DIR")
+    directory = directory or out_dir
+    if directory is None:
+        raise UsageError("name the directory for the vendor key: DIR or --out DIR")
     key = PrivateKey.generate()
     write_vendor_dir(directory, key, name)
     out.print(key.key_id.hex())

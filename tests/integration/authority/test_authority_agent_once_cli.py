@@ -86,7 +86,9 @@ def test_once_reports_a_waiting_licence_then_installs_it(
     assert waiting["kind"] == "licence" and waiting["waiting_for"] == ["waiting_for_log"]
     assert "waiting: licence" in res.stderr and "Traceback" not in res.stderr
     assert result["chips"][uuid]["state"] == "throttled"
-    status = json.loads(cli("agent", "status", "--state", state, "--fake-gpus", "1").stdout)
+    status = json.loads(
+        cli("agent", "status", "--state", state, "--fake-gpus", "1", "--json").stdout
+    )
     (saved,) = status[uuid]["waiting"]  # as the last run saved it
     assert saved["kind"] == "licence" and saved["waiting_for"] == "waiting_for_log"
     assert status[uuid]["throttled"] == "no licence installed"

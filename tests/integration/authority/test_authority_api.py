@@ -467,3 +467,4 @@ def test_routes_answer_the_service_results_and_refuse_what_does_not_fit(
         resp = api.http.get("/v1/owners")
         assert resp.status_code == 500 and resp.json()["error"] == "internal", misfit
         assert "does not match its response model" in caplog.text
+        assert "name='Acme'" not in caplog.text  # where and what, never the object

@@ -190,7 +190,9 @@ def test_cli_serve_registry_license_and_pause(
         r = cli("pause", "approve", str(rp["id"]), *url, "--key", m2)
         assert r.returncode == 0 and "assembled" in r.stdout
         r = cli("pause", "list", "--active", *url)
-        assert r.returncode == 0 and r.stdout.strip() == ""
+        assert r.returncode == 0 and r.stdout.strip() == "no pause orders in force"
+        r = cli("pause", "list", *url)
+        assert r.returncode == 0 and "in force" in r.stdout and "region:US" in r.stdout
     finally:
         server.stop()
     assert server.proc.returncode is not None

@@ -115,7 +115,7 @@ def test_enroll_once_with_dead_authority_then_status(cli, tmp_path, files):
     # dry run: the cap is recorded, not applied
     assert {a["action"] for a in out["enforcement"]} == {"power-cap"}
     assert not any(a["done"] for a in out["enforcement"])
-    res = cli("agent", "status", "--state", state, "--fake-gpus", "2")
+    res = cli("agent", "status", "--state", state, "--fake-gpus", "2", "--json")
     assert res.returncode == 0, res.stderr
     assert len(json.loads(res.stdout)) == 2
     res = cli("agent", "certificates", "--state", state, "--fake-gpus", "2")
@@ -193,7 +193,9 @@ def test_respond_to_a_location_challenge(cli, tmp_path, files):
         vendor,
         "--once",
     )
-    status = json.loads(cli("agent", "status", "--state", state, "--fake-gpus", "1").stdout)
+    status = json.loads(
+        cli("agent", "status", "--state", state, "--fake-gpus", "1", "--json").stdout
+    )
     ((uuid, chip),) = status.items()
     landmark = PrivateKey.from_seed_material(b"landmark")
     chal = LocationChallenge(landmark.key_id, bytes.fromhex(chip["chip_id"]), os.urandom(32))
@@ -276,7 +278,9 @@ def test_status_says_why_throttled_and_resync_needs_the_authority(cli, tmp_path,
     assert res.returncode == 1
     out = json.loads(res.stdout)
     assert out["waiting"] == [] and out["refused"] == []
-    status = json.loads(cli("agent", "status", "--state", state, "--fake-gpus", "1").stdout)
+    status = json.loads(
+        cli("agent", "status", "--state", state, "--fake-gpus", "1", "--json").stdout
+    )
     ((_, chip),) = status.items()
     assert chip["throttled"] == "no licence installed" and chip["waiting"] == []
     res = cli("agent", "resync", "--authority", DEAD, *args)

@@ -75,13 +75,15 @@ def test_every_error_class_exits_with_its_status_through_the_cli(
 ) -> None:
     cls = errors.all_error_classes()[code]
 
-    def raising(path: Path, **_: object) -> None:
+    def raising(path: Path, *_: object, **__: object) -> None:
         raise cls("injected for the exit-code table")
 
-    monkeypatch.setattr(protocol, "read_envelope", raising)
+    monkeypatch.setattr(protocol, "read_input", raising)
     r = cli("protocol", "inspect", tmp_path / "any.cbor")
     assert r.returncode == EXPECTED[code], r.stderr
-    assert r.stderr.strip() == f"error: {code}: injected for the exit-code table"
+    step = common.NEXT_STEPS.get(code)  # what to do next, on the same line
+    expected = f"error: {code}: injected for the exit-code table" + (f"; {step}" if step else "")
+    assert r.stderr.strip() == expected
     assert exit_code_for(cls()) == EXPECTED[code]
 
 

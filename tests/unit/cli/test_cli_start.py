@@ -100,7 +100,8 @@ def test_help_lines_listed_without_loading_equal_the_groups_own() -> None:
     assert list(SUMMARIES) == list(GROUPS)
     for name in GROUPS:
         command = load_command(name)
-        assert command.help == SUMMARIES[name], name
+        help_text = (command.help or "").split("\n\nExample: ")[0]  # a single verb's example
+        assert help_text == SUMMARIES[name], name
         # the listing shows only name and help: nothing else may differ
         assert not command.short_help and not command.deprecated and not command.hidden, name
         assert not getattr(command, "rich_help_panel", None), name

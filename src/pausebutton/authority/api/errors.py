@@ -65,11 +65,15 @@ async def _bad_answer(request: Request, exc: Exception) -> JSONResponse:
     """A service result that does not fit the route's declared response model: a bug,
     logged with the validation errors and answered 500 (never an undocumented body)."""
     assert isinstance(exc, ResponseValidationError)
+    # where and what, never the value: an answer may carry whole envelopes
+    summary = [
+        {"loc": e.get("loc"), "type": e.get("type"), "msg": e.get("msg")} for e in exc.errors()[:5]
+    ]
     log.error(
         "%s %s: the answer does not match its response model: %s",
         request.method,
         request.url.path,
-        exc.errors()[:5],
+        summary,
     )
     return JSONResponse(
         {"error": "internal", "message": "the server built an answer its API does not describe"},

@@ -27,6 +27,7 @@ from pausebutton.authority.services.base import (
 )
 from pausebutton.errors import ConflictError, NotFoundError, SchemaError
 from pausebutton.protocol import encoding
+from pausebutton.protocol.units import format_instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,8 +197,9 @@ class CustodyService:
             last = history[-1] if history else None
             if last is not None and event.at < last.at:
                 raise ConflictError(
-                    f"custody events are appended in time order: at {event.at} is before the "
-                    f"chip's event {last.seq} at {last.at}",
+                    f"custody events are appended in time order: {format_instant(event.at)} is"
+                    f" before the chip's event {last.seq} at {format_instant(last.at)}; give"
+                    " a later time",
                     field="at",
                 )
             if check is not None:

@@ -13,6 +13,7 @@ from pausebutton.detect.rules.base import (
     iso_minute,
 )
 from pausebutton.detect.signals import Method
+from pausebutton.protocol.units import format_watt_hours
 
 # -- unlicensed run above threshold ------------------------------------------------
 
@@ -54,7 +55,8 @@ def unlicensed_run(ctx: Context) -> list[Finding]:
                     "calculated",
                     "energy",
                     "runs.detect_runs",
-                    f"{run.hours:.0f} h plateau, {run.energy_kwh / 1e6:.4g} GWh above baseline",
+                    f"{run.hours:.0f} h plateau, {format_watt_hours(run.energy_kwh * 1e3)} above"
+                    " baseline",
                     run.energy_kwh,
                 ),
                 estimate_evidence(

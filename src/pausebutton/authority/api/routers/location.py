@@ -30,7 +30,7 @@ ChipQuery = Annotated[str, Query(pattern="^[0-9a-f]{64}$")]
 )
 async def submit_measurement(request: Request, st: State) -> Any:
     """One landmark's signed Measurement (raw envelope, what ``landmark serve
-    --authority-url`` sends). Self-authenticating (a trust-root landmark key signs
+    --url`` sends). Self-authenticating (a trust-root landmark key signs
     it), so no request signature; refused with ``bad_signature``, ``not_found``,
     ``expired``, ``not_yet_valid`` or ``replay``."""
     raw = await request.body()

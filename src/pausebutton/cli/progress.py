@@ -1,0 +1,50 @@
+"""Progress bars for long runs (Rich), on stderr, shown only to a person watching.
+
+``progress(total, "what", quiet=json_out)`` yields a function to call once per finished
+unit of work. The bar is drawn only when both stdout and stderr are terminals and the
+verb is not printing ``--json``: a script, a pipe or a log file sees nothing of it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+def wanted(quiet: bool = False) -> bool:
+    """Whether a bar would be drawn now."""
+    return not quiet and sys.stdout.isatty() and sys.stderr.isatty()
+
+
+@contextmanager
+def progress(total: int, description: str, *, quiet: bool = False) -> Iterator[Callable[[], None]]:
+    """A bar for ``total`` units of work; the yielded function marks one unit done."""
+    if not wanted(quiet) or total <= 1:
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        # bound to this stderr now: verbs run in-process swap sys.stdout/sys.stderr
+        console=Console(file=sys.stderr),
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    with bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task)
