@@ -91,6 +91,7 @@ GROUPS: dict[str, Callable[[], typer.Typer]] = {
     "detect": functools.partial(_sub_app, "detect"),
     "keys": functools.partial(_sub_app, "keys"),
     "protocol": functools.partial(_sub_app, "protocol"),
+    "sim": functools.partial(_sub_app, "sim"),
     "bench": functools.partial(_sub_app, "bench"),
 }
 """Command name -> loader of the Typer app that holds its verbs ("demo" is one command)."""
@@ -125,6 +126,7 @@ SUMMARIES: dict[str, str] = {
     "detect": "Verification engine: signals of ten methods, compute estimates, rules, alerts.",
     "keys": "Generate and inspect Ed25519 key files (private keys are written 0600).",
     "protocol": "Inspect and verify signed protocol objects (canonical CBOR envelopes).",
+    "sim": "The regime simulator: a world fleet under the regime, on Dask.",
     "bench": "Benchmarks: measured figures, ratios taken side by side in one run.",
 }
 """Each group's help, as ``pausebutton --help`` lists it without importing the group (a

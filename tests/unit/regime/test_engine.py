@@ -1,0 +1,74 @@
+"""The Dask engine: a real embedded cluster, resumable run directories, bad addresses."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from pausebutton.errors import ConflictError, ServiceError
+from pausebutton.regime import engine
+from pausebutton.regime import scenario as sc
+
+
+def _scenario(**extra: object) -> sc.Scenario:
+    return sc.parse(
+        {"world": {"stock_chips": 4000}, "shard_chips": 1000, "days": 20, "seeds": [1, 2], **extra}
+    )
+
+
+def test_a_run_resumes_from_its_completed_shards(tmp_path: Path) -> None:
+    s = _scenario()
+    seen: list[int] = []
+
+    def stop_after_three(done: int, total: int) -> None:
+        seen.append(done)
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        engine.compute(s, tmp_path, workers=1, progress=stop_after_three)
+    kept = sorted(p.name for p in (tmp_path / engine.SHARDS).glob("*.npz"))
+    assert len(kept) == 3 and total_tasks(s) == 8
+    assert not (tmp_path / engine.SCRATCH).exists()  # the cluster's scratch space is gone
+    assert not list(tmp_path.rglob("*.tmp"))
+
+    again = engine.compute(s, tmp_path, workers=1)
+    assert (again.resumed, again.computed) == (3, 5)
+    fresh = engine.compute(s, tmp_path / "other", workers=2)
+    for seed in s.seeds:  # the resumed run equals one run straight through
+        assert (again.fleet[seed].running == fresh.fleet[seed].running).all()
+    assert again.hybrid_days == fresh.hybrid_days == 8 * 2 * 20
+    third = engine.compute(s, tmp_path)
+    assert (third.resumed, third.computed) == (8, 0)
+
+
+def total_tasks(s: sc.Scenario) -> int:
+    return len(engine.plan(s))
+
+
+def test_a_directory_of_another_scenario_is_refused(tmp_path: Path) -> None:
+    engine.prepare(_scenario(), tmp_path)
+    with pytest.raises(ConflictError, match="holds a run of another scenario"):
+        engine.prepare(_scenario(days=21), tmp_path)
+    engine.prepare(_scenario(days=21), tmp_path, fresh=True)
+
+
+def test_an_unreachable_scheduler_is_a_named_error_soon(tmp_path: Path) -> None:
+    start = time.monotonic()
+    with pytest.raises(
+        ServiceError, match=re.escape("cannot reach the Dask scheduler at tcp://127.0.0.1:9")
+    ):
+        engine.compute(_scenario(), tmp_path, address="tcp://127.0.0.1:9", connect_timeout=1.0)
+    assert time.monotonic() - start < 20
+
+
+def test_a_damaged_shard_file_is_computed_again(tmp_path: Path) -> None:
+    s = _scenario(seeds=[1])
+    engine.compute(s, tmp_path, workers=1)
+    victim = tmp_path / engine.SHARDS / "seed-1-00001.npz"
+    victim.write_bytes(b"not a shard")
+    again = engine.compute(s, tmp_path, workers=1)
+    assert (again.resumed, again.computed) == (3, 1)
