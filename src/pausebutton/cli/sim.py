@@ -69,9 +69,10 @@ def _scenario(path: Path, chips: int | None, days: int | None, seeds: str | None
 
 
 def _progress(done: int, total: int) -> None:
-    err.print(f"\rshards {done}/{total}", end="", markup=False)
-    if done == total:
-        err.print("", markup=False)
+    if err.is_terminal:
+        err.print(f"\rshards {done}/{total}", end="\n" if done == total else "", markup=False)
+    elif done == total or done % max(1, total // 10) == 0:
+        err.print(f"shards {done}/{total}", markup=False)
 
 
 def _headline(summary: dict[str, Any]) -> None:
