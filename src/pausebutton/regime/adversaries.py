@@ -46,7 +46,7 @@ APPLIES: dict[str, tuple[str, ...]] = {
     "relay_smuggling": ("location", "customs", "financial", "whistleblower"),
     "offline_chips": ("usage_report", "dc_inspection", "energy", "whistleblower", "remote_sensing"),
     "run_splitting": ("policy", "financial", "developer_inspection", "whistleblower"),
-    "off_grid_power": ("remote_sensing", "whistleblower", "dc_inspection"),
+    "off_grid_power": ("remote_sensing", "whistleblower", "financial", "dc_inspection"),
     "coerced_keys": ("transparency_log",),
     "forged_customs": ("fab_inspection", "customs", "financial"),
 }

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,22 @@ def prepare(scenario: Scenario, run_dir: Path, *, fresh: bool = False) -> None:
     atomic_write(manifest, (json.dumps(body, indent=2) + "\n").encode())
 
 
+def _reachable(address: str, timeout: float) -> None:
+    """Fail fast, before a Dask client is made, when nothing listens at ``address``."""
+    from distributed.comm import get_address_host_port
+
+    try:
+        host, port = get_address_host_port(address)
+    except ValueError as exc:
+        raise UsageError(f"{address!r} is not a Dask scheduler address ({exc})") from None
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ServiceError(
+            f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({exc})"
+        ) from None
+
+
 @contextlib.contextmanager
 def cluster(
     *, workers: int | None, address: str | None, scratch: Path, connect_timeout: float = 5.0
@@ -150,6 +167,7 @@ def cluster(
     if workers is not None and workers < 1:
         raise UsageError("--workers must be at least 1")
     if address is not None:
+        _reachable(address, connect_timeout)
         try:
             client = Client(address, timeout=connect_timeout, set_as_default=False)
         except (OSError, TimeoutError) as exc:
@@ -170,7 +188,7 @@ def cluster(
             n_workers=workers or os.cpu_count() or 1,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: 8787 may be taken
             local_directory=str(scratch),
             silence_logs=logging.ERROR,
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pausebutton.errors import ConflictError, ServiceError
+from pausebutton.errors import ConflictError, ServiceError, UsageError
 from pausebutton.regime import engine
 from pausebutton.regime import scenario as sc
 
@@ -72,3 +72,23 @@ def test_a_damaged_shard_file_is_computed_again(tmp_path: Path) -> None:
     victim.write_bytes(b"not a shard")
     again = engine.compute(s, tmp_path, workers=1)
     assert (again.resumed, again.computed) == (3, 1)
+
+
+def test_a_run_joins_a_running_scheduler(tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    s = _scenario(seeds=[1])
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as running:
+        joined = engine.compute(s, tmp_path / "joined", address=running.scheduler_address)
+        assert running.scheduler_info["workers"]  # still up: the run leaves a cluster it joined
+    own = engine.compute(s, tmp_path / "own", workers=1)
+    assert joined.computed == 4 and (joined.fleet[1].running == own.fleet[1].running).all()
+
+
+def test_a_malformed_address_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="is not a Dask scheduler address"):
+        engine.compute(_scenario(), tmp_path, address="not a scheduler", connect_timeout=1.0)
+    with pytest.raises(UsageError, match="unknown address scheme 'foo'"):
+        engine.compute(_scenario(), tmp_path, address="foo://x:1", connect_timeout=1.0)
