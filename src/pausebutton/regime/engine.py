@@ -141,7 +141,7 @@ def prepare(scenario: Scenario, run_dir: Path, *, fresh: bool = False) -> None:
 
 def _reachable(address: str, timeout: float) -> None:
     """Fail fast, before a Dask client is made, when nothing listens at ``address``."""
-    from distributed.comm import get_address_host_port
+    from distributed.comm.addressing import get_address_host_port
 
     try:
         host, port = get_address_host_port(address)
