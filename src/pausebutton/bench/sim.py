@@ -7,6 +7,8 @@ one after the other. Reported per size: the cluster's start time, the run's wall
 (cluster start excluded; shard results saved, the hybrid check included), chip-days per
 second, and the scaling efficiency ``rate(n) / (n * rate(1))``. The one-worker run is
 repeated at the end: the gap between its two rates is the benchmark's noise on this machine.
+First, one shard runs in this process without Dask (``inline``): the per-core rate the
+clusters' rates are read against.
 """
 
 from __future__ import annotations
@@ -69,6 +71,13 @@ def run(
         "shard_chips": shard,
         "cpu_count": os.cpu_count(),
     }
+    # one shard in this process, no Dask: the per-core reference the clusters are read against
+    first = engine.plan(scenario)[0]
+    start = time.perf_counter()
+    engine.shard_task(scenario, first)
+    inline = time.perf_counter() - start
+    result["inline_shard_s"] = round(inline, 3)
+    result["inline_chip_days_per_s"] = round((first.stop - first.start) * days / inline)
     rates: dict[str, float] = {}
     runs = [*sizes, sizes[0]] if len(sizes) > 1 and not quick else sizes
     with tempfile.TemporaryDirectory(prefix="pb-bench-sim-") as tmp:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from distributed import Client, LocalCluster
 
 from pausebutton.errors import ConflictError, ServiceError, UsageError
 from pausebutton.regime import engine
@@ -19,34 +21,44 @@ def _scenario(**extra: object) -> sc.Scenario:
     )
 
 
-def test_a_run_resumes_from_its_completed_shards(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def running() -> Iterator[LocalCluster]:
+    """A Dask cluster started outside the engine (shared by the tests that only need one)."""
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def client(running: LocalCluster) -> Iterator[Client]:
+    with Client(running, set_as_default=False) as c:
+        yield c
+
+
+def test_an_interrupted_run_cleans_up_and_resumes(tmp_path: Path, client: Client) -> None:
     s = _scenario()
-    seen: list[int] = []
 
     def stop_after_three(done: int, total: int) -> None:
-        seen.append(done)
         if done == 3:
             raise KeyboardInterrupt
 
+    # its own embedded cluster: the interruption must stop it and remove its scratch space
     with pytest.raises(KeyboardInterrupt):
         engine.compute(s, tmp_path, workers=1, progress=stop_after_three)
     kept = sorted(p.name for p in (tmp_path / engine.SHARDS).glob("*.npz"))
-    assert len(kept) == 3 and total_tasks(s) == 8
-    assert not (tmp_path / engine.SCRATCH).exists()  # the cluster's scratch space is gone
+    assert len(kept) == 3 and len(engine.plan(s)) == 8
+    assert not (tmp_path / engine.SCRATCH).exists()
     assert not list(tmp_path.rglob("*.tmp"))
 
-    again = engine.compute(s, tmp_path, workers=1)
+    again = engine.compute(s, tmp_path, client=client)
     assert (again.resumed, again.computed) == (3, 5)
-    fresh = engine.compute(s, tmp_path / "other", workers=2)
+    straight = engine.compute(s, tmp_path / "other", client=client)
     for seed in s.seeds:  # the resumed run equals one run straight through
-        assert (again.fleet[seed].running == fresh.fleet[seed].running).all()
-    assert again.hybrid_days == fresh.hybrid_days == 8 * 2 * 20
-    third = engine.compute(s, tmp_path)
+        assert (again.fleet[seed].running == straight.fleet[seed].running).all()
+    assert again.hybrid_days == straight.hybrid_days == 8 * 2 * 20
+    third = engine.compute(s, tmp_path)  # nothing missing: no cluster needed
     assert (third.resumed, third.computed) == (8, 0)
-
-
-def total_tasks(s: sc.Scenario) -> int:
-    return len(engine.plan(s))
 
 
 def test_a_directory_of_another_scenario_is_refused(tmp_path: Path) -> None:
@@ -65,30 +77,27 @@ def test_an_unreachable_scheduler_is_a_named_error_soon(tmp_path: Path) -> None:
     assert time.monotonic() - start < 20
 
 
-def test_a_damaged_shard_file_is_computed_again(tmp_path: Path) -> None:
-    s = _scenario(seeds=[1])
-    engine.compute(s, tmp_path, workers=1)
-    victim = tmp_path / engine.SHARDS / "seed-1-00001.npz"
-    victim.write_bytes(b"not a shard")
-    again = engine.compute(s, tmp_path, workers=1)
-    assert (again.resumed, again.computed) == (3, 1)
-
-
-def test_a_run_joins_a_running_scheduler(tmp_path: Path) -> None:
-    from distributed import LocalCluster
-
-    s = _scenario(seeds=[1])
-    with LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
-    ) as running:
-        joined = engine.compute(s, tmp_path / "joined", address=running.scheduler_address)
-        assert running.scheduler_info["workers"]  # still up: the run leaves a cluster it joined
-    own = engine.compute(s, tmp_path / "own", workers=1)
-    assert joined.computed == 4 and (joined.fleet[1].running == own.fleet[1].running).all()
-
-
 def test_a_malformed_address_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="is not a Dask scheduler address"):
         engine.compute(_scenario(), tmp_path, address="not a scheduler", connect_timeout=1.0)
     with pytest.raises(UsageError, match="unknown address scheme 'foo'"):
         engine.compute(_scenario(), tmp_path, address="foo://x:1", connect_timeout=1.0)
+
+
+def test_a_damaged_shard_file_is_computed_again(tmp_path: Path, client: Client) -> None:
+    s = _scenario(seeds=[1])
+    engine.compute(s, tmp_path, client=client)
+    victim = tmp_path / engine.SHARDS / "seed-1-00001.npz"
+    victim.write_bytes(b"not a shard")
+    again = engine.compute(s, tmp_path, client=client)
+    assert (again.resumed, again.computed) == (3, 1)
+
+
+def test_a_run_joins_a_running_scheduler(
+    tmp_path: Path, running: LocalCluster, client: Client
+) -> None:
+    s = _scenario(seeds=[3])
+    joined = engine.compute(s, tmp_path / "joined", address=running.scheduler_address)
+    assert running.scheduler_info["workers"]  # still up: a run leaves a cluster it joined
+    direct = engine.compute(s, tmp_path / "direct", client=client)
+    assert joined.computed == 4 and (joined.fleet[3].running == direct.fleet[3].running).all()
