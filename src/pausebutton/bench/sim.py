@@ -8,7 +8,9 @@ one after the other. Reported per size: the cluster's start time, the run's wall
 second, and the scaling efficiency ``rate(n) / (n * rate(1))``. The one-worker run is
 repeated at the end: the gap between its two rates is the benchmark's noise on this machine.
 First, one shard runs in this process without Dask (``inline``): the per-core rate the
-clusters' rates are read against.
+clusters' rates are read against. The workers' CPU time (user + system) during each run
+is read too: ``cores_obtained`` (CPU time / wall time) says how much of its cores a
+cluster got, which on a shared machine is what limits the speed-up.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from pausebutton.errors import UsageError
 from pausebutton.regime import engine
@@ -38,6 +42,11 @@ def _sizes(text: str) -> list[int]:
         if n not in out:
             out.append(n)
     return out
+
+
+def _cpu(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
 
 
 def run(
@@ -87,15 +96,20 @@ def run(
             with engine.cluster(
                 workers=n, address=None, scratch=Path(tmp) / f"scratch-{i}"
             ) as client:
+                procs = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
+                cpu0 = sum(_cpu(p) for p in procs)
                 ready = time.perf_counter()
                 computed = engine.compute(scenario, Path(tmp) / f"run-{i}", client=client)
                 wall = time.perf_counter() - ready
+                cpu = sum(_cpu(p) for p in procs) - cpu0
             rate = chips * days / wall
             rates[label] = rate
             result[f"{label}_cluster_start_s"] = round(ready - start, 2)
             result[f"{label}_wall_s"] = round(wall, 2)
             result[f"{label}_chip_days_per_s"] = round(rate)
             result[f"{label}_hybrid_chip_days"] = computed.hybrid_days
+            result[f"{label}_worker_cpu_s"] = round(cpu, 2)
+            result[f"{label}_cores_obtained"] = round(cpu / wall, 2)
     base = rates[f"{sizes[0]}w"]
     for n in sizes:
         result[f"{n}w_speedup"] = round(rates[f"{n}w"] / base, 2)

@@ -24,6 +24,8 @@ def test_bench_sim_reports_rates_and_efficiency(cli) -> None:  # type: ignore[no
     assert doc["1w_chip_days_per_s"] > 0 and doc["2w_chip_days_per_s"] > 0
     assert doc["1w_efficiency"] == 1.0 and doc["2w_efficiency"] > 0
     assert doc["1w_hybrid_chip_days"] == doc["2w_hybrid_chip_days"] > 0
+    assert doc["1w_worker_cpu_s"] > 0 and 0 < doc["2w_cores_obtained"] <= 2.5
+    assert doc["inline_chip_days_per_s"] > 0
 
 
 def test_bench_sim_refuses_a_bad_cluster_size(cli) -> None:  # type: ignore[no-untyped-def]
