@@ -10,7 +10,10 @@ repeated at the end: the gap between its two rates is the benchmark's noise on t
 First, one shard runs in this process without Dask (``inline``): the per-core rate the
 clusters' rates are read against. The workers' CPU time (user + system) during each run
 is read too: ``cores_obtained`` (CPU time / wall time) says how much of its cores a
-cluster got, which on a shared machine is what limits the speed-up.
+cluster got, which on a shared machine is what limits the speed-up; ``cpu_efficiency``
+(one worker's CPU time over n workers' for the same work) is the scaling efficiency the
+cluster would reach where its cores were its own, since it counts only the work added by
+coordinating more workers.
 """
 
 from __future__ import annotations
@@ -111,7 +114,13 @@ def run(
             result[f"{label}_worker_cpu_s"] = round(cpu, 2)
             result[f"{label}_cores_obtained"] = round(cpu / wall, 2)
     base = rates[f"{sizes[0]}w"]
+    base_cpu = result[f"{sizes[0]}w_worker_cpu_s"]
     for n in sizes:
         result[f"{n}w_speedup"] = round(rates[f"{n}w"] / base, 2)
         result[f"{n}w_efficiency"] = round(rates[f"{n}w"] / (n / sizes[0] * base), 2)
+        # the same work's CPU time on n workers against one: the share of the extra cores'
+        # time that goes into simulating (not into coordinating), whatever else loads them
+        cpu = result[f"{n}w_worker_cpu_s"]
+        result[f"{n}w_chip_days_per_cpu_s"] = round(chips * days / cpu) if cpu else None
+        result[f"{n}w_cpu_efficiency"] = round(base_cpu / cpu, 2) if cpu else None
     return result
