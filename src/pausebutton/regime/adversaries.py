@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from pausebutton.authority.policy import DAY, NEEDS_APPROVAL, ChipFacts, Facts, Policy, evaluate
+from pausebutton.errors import ModelMismatchError
 from pausebutton.geo.physics import FIBRE_KM_PER_MS, fibre_rtt_ms
 from pausebutton.regime.scenario import (
     Adversary,
@@ -85,8 +87,9 @@ def _daily(
     for method in APPLIES[kind]:
         if method == "policy":
             assert isinstance(adv, RunSplitting)
-            share = adv.run_flop / adv.owners
-            out[method] = np.full(count, 1.0 if share >= reg.frontier_flop else 0.0)
+            flagged = adv.run_flop / adv.owners >= reg.frontier_flop
+            check_split_run(scenario, adv, flagged)
+            out[method] = np.full(count, 1.0 if flagged else 0.0)
             continue
         if method == "transparency_log":
             continue
@@ -115,6 +118,44 @@ def _daily(
             p = s
         out[method] = np.full(count, p)
     return out
+
+
+def check_split_run(scenario: Scenario, adv: RunSplitting, flagged: bool) -> None:
+    """Hybrid truth for the split run: the authority's real licensing policy
+    (:func:`pausebutton.authority.policy.evaluate`) decides one owner's application for its
+    share of the run, after the other owners' shares (they are other owners: they do not add
+    up); the model's verdict must be the policy's."""
+    reg = scenario.regime
+    share = int(adv.run_flop // adv.owners)
+    policy = Policy(frontier_flop=int(reg.frontier_flop), split_window=reg.split_window_days * DAY)
+    now = 1_900_000_000
+    chip = ChipFacts(
+        chip_id="split-run-chip",
+        registered=True,
+        owner="owner-1",
+        status="installed",
+        facility="facility",
+        facility_verified=True,
+        region=adv.country,
+        peak_flops=None,
+    )
+    facts = Facts(
+        owner="owner-1",
+        owner_country=adv.country,
+        run_id="run-of-owner-1",
+        flop_budget=share,
+        not_before=now,
+        not_after=now + 30 * DAY,
+        now=now,
+        chips=(chip,),
+    )
+    decision = evaluate(policy, facts)
+    if (decision.outcome == NEEDS_APPROVAL) != flagged:
+        raise ModelMismatchError(
+            f"run splitting: the model says a {share:.3g} FLOP share is"
+            f" {'flagged' if flagged else 'not flagged'}, the licensing policy says"
+            f" {decision.outcome} ({'; '.join(decision.reasons) or 'no findings'})"
+        )
 
 
 def simulate(scenario: Scenario, world: World, seed: int) -> dict[str, Outcome]:

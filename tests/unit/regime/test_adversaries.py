@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from pausebutton.errors import ModelMismatchError
 from pausebutton.regime import adversaries, world
 from pausebutton.regime import scenario as sc
 
@@ -76,3 +79,17 @@ def test_false_alerts_scale_with_the_rate() -> None:
     w = world.build(s)
     alerts = adversaries.false_alerts(s, w, 1)
     assert alerts["energy"] > 100 * alerts.get("customs", 0) + 500
+
+
+def test_the_split_run_verdict_is_the_real_policys() -> None:
+    s = sc.parse({"adversaries": {"run_splitting": {"run_flop": 4e25, "owners": 2}}})
+    adv = s.adversaries.run_splitting
+    assert adv is not None
+    adversaries.check_split_run(s, adv, flagged=True)  # 2e25 per owner: K of N must approve
+    with pytest.raises(ModelMismatchError, match="the licensing policy says needs_approval"):
+        adversaries.check_split_run(s, adv, flagged=False)
+    below = s.with_overrides({"adversaries.run_splitting.owners": 8}).adversaries.run_splitting
+    assert below is not None
+    adversaries.check_split_run(s, below, flagged=False)
+    with pytest.raises(ModelMismatchError, match="the licensing policy says approved"):
+        adversaries.check_split_run(s, below, flagged=True)
