@@ -102,6 +102,8 @@ def plot(result: dict[str, Any]) -> bytes:
     ax.set_ylabel("share / probability")
     if not numeric:
         ax.set_xticks(pos, [str(x) for x in xs])
+    elif min(xs) > 0 and max(xs) / min(xs) >= 20:
+        ax.set_xscale("log")  # values spread over decades (spacings, rates)
     cost = ax.twinx()
     cost.plot(pos, [r["total_cost"] for r in rows], "d:", color="#57a", label="cost proxy")
     cost.set_ylabel("cost proxy", color="#57a")
