@@ -149,9 +149,13 @@ def run_shard(
     poll_h = reg.poll_interval_hours
     was_running = np.ones(n, dtype=bool)
     for d in range(days):
-        # online chips poll when a poll time (phase + k * poll_h) falls in the day
-        polls = np.floor((d * 24 + 24 - phase) / poll_h) - np.floor((d * 24 - phase) / poll_h)
-        contact = online & (polls > 0)
+        # online chips poll when a poll time (phase + k * poll_h) falls in the day: every
+        # day when polls come at most a day apart
+        if poll_h <= 24:
+            contact = online.copy()
+        else:
+            polls = np.floor((d * 24 + 24 - phase) / poll_h) - np.floor((d * 24 - phase) / poll_h)
+            contact = online & (polls > 0)
         if intermittent.size:
             contact[intermittent] = (
                 rng.random(intermittent.size) < scenario.world.intermittent_contact
@@ -222,7 +226,9 @@ def _pick_sample(rng: np.random.Generator, cls: npt.NDArray[np.int8], count: int
         idx = np.flatnonzero(cls == c)
         if idx.size and len(picks) < count:
             picks.append(int(rng.choice(idx)))
-    rest = np.setdiff1d(np.arange(cls.size), picks)
-    if count > len(picks) and rest.size:
+    if count > len(picks):
+        free = np.ones(cls.size, dtype=bool)
+        free[picks] = False
+        rest = np.flatnonzero(free)
         picks.extend(int(i) for i in rng.choice(rest, count - len(picks), replace=False))
     return sorted(picks)
