@@ -48,6 +48,14 @@ SHARDS = "shards"
 SCRATCH = ".dask"
 
 
+NO_MALLOC_TRIM = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+"""Dask starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also stops glibc from
+raising its mmap threshold: every temporary array of a shard (megabytes, dozens a day) is then
+mapped and unmapped afresh, and a shard costs about 1.75 times the CPU (measured: 0.87 s
+against 0.49 s for 250,000 chips x 90 days). The embedded cluster's workers keep glibc's
+defaults; a cluster joined with ``--address`` keeps its own settings."""
+
+
 @dataclass(frozen=True)
 class Task:
     seed: int
@@ -181,17 +189,20 @@ def cluster(
         finally:
             client.close()
         return
+    import dask
+
     scratch.mkdir(parents=True, exist_ok=True)
     local = None
     try:
-        local = LocalCluster(
-            n_workers=workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",  # any free port: 8787 may be taken
-            local_directory=str(scratch),
-            silence_logs=logging.ERROR,
-        )
+        with dask.config.set(NO_MALLOC_TRIM):
+            local = LocalCluster(
+                n_workers=workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",  # any free port: 8787 may be taken
+                local_directory=str(scratch),
+                silence_logs=logging.ERROR,
+            )
         client = Client(local, set_as_default=False)
         try:
             yield client

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -101,3 +102,14 @@ def test_a_run_joins_a_running_scheduler(
     assert running.scheduler_info["workers"]  # still up: a run leaves a cluster it joined
     direct = engine.compute(s, tmp_path / "direct", client=client)
     assert joined.computed == 4 and (joined.fleet[3].running == direct.fleet[3].running).all()
+
+
+def test_the_embedded_workers_keep_glibcs_malloc_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dask's default MALLOC_TRIM_THRESHOLD_ makes every temporary array a fresh mapping
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with engine.cluster(workers=1, address=None, scratch=tmp_path / "scratch") as client:
+        seen = client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
+    assert list(seen.values()) == [None]
+    assert not (tmp_path / "scratch").exists()
