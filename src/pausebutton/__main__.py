@@ -1,3 +1,4 @@
 from pausebutton.cli.main import run
 
-run()
+if __name__ == "__main__":  # spawned worker processes (the simulator's Dask workers) import it
+    run()

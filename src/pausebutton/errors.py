@@ -34,7 +34,8 @@ message. Only the CLI turns them into exit codes.
     │   ├── LastKeyError              a change would leave a role without keys
     │   ├── ScopeError                an order or license does not apply here
     │   ├── PolicyError               refused by a policy rule (with its reason)
-    │   └── LocationError             a location measurement is unusable or late
+    │   ├── LocationError             a location measurement is unusable or late
+    │   └── ModelMismatchError        the simulator's model disagrees with the real code
     ├── StateError                    local state forbids the operation
     │   ├── TamperedError             the chip is tampered; keys are zeroised
     │   ├── CorruptStateError         stored state is damaged or was rolled back
@@ -206,6 +207,12 @@ class PolicyError(VerificationError):
 
 class LocationError(VerificationError):
     code = "location"
+
+
+class ModelMismatchError(VerificationError):
+    """The regime simulator's vectorised model disagrees with the real code on a sampled chip."""
+
+    code = "model_mismatch"
 
 
 # -- local state -----------------------------------------------------------------

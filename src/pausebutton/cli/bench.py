@@ -168,6 +168,36 @@ def guard(
     _show(_run("guard", quick=quick, device=device, rounds=rounds, threads=threads), json_out)
 
 
+@app.command("sim")
+def sim(
+    json_out: JsonOpt = False,
+    quick: QuickOpt = False,
+    chips: Annotated[
+        int | None, typer.Option(help="Chips simulated (default 4,000,000; quick 200,000).")
+    ] = None,
+    days: Annotated[int | None, typer.Option(help="Days simulated (default 90; quick 30).")] = None,
+    workers_list: Annotated[
+        str, typer.Option("--workers-list", help="Cluster sizes to run, e.g. 1,2,all.")
+    ] = "1,2,all",
+    shard_chips: Annotated[
+        int | None, typer.Option(help="Chips per shard (default: 4 shards per worker).")
+    ] = None,
+) -> None:
+    """Regime simulator: chip-days simulated per second on embedded Dask clusters of 1, 2
+    and all cores, and the scaling efficiency (the same scenario, side by side in one run)."""
+    _show(
+        _run(
+            "sim",
+            quick=quick,
+            chips=chips,
+            days=days,
+            workers_list=workers_list,
+            shard_chips=shard_chips,
+        ),
+        json_out,
+    )
+
+
 @app.command("cli")
 def cli(
     json_out: JsonOpt = False,

@@ -9,6 +9,13 @@ from __future__ import annotations
 
 EXAMPLES: dict[str, str] = {
     "demo": "pausebutton demo --quick",
+    # the regime simulator (docs/sim.md)
+    "sim run": "pausebutton sim run examples/world-pause.toml --chips 1000000 --days 60",
+    "sim sweep": (
+        "pausebutton sim sweep examples/smuggling-ring.toml --param regime.landmark_spacing_km"
+        " --values 250,500,1000"
+    ),
+    "bench sim": "pausebutton bench sim --chips 10000000 --days 90 --workers-list 1,2,all",
     # governance: members, roots, prohibited lists, witnesses (docs/governance.md)
     "member init": "pausebutton member init nl --name NL --region NL",
     "member revoke": "pausebutton member revoke fr/member-card.json --key nl/member.key",

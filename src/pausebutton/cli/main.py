@@ -98,6 +98,7 @@ GROUPS: dict[str, Callable[[], typer.Typer]] = {
     "detection": functools.partial(_sub_app, "detection"),
     "keys": functools.partial(_sub_app, "keys"),
     "protocol": functools.partial(_sub_app, "protocol"),
+    "sim": functools.partial(_sub_app, "sim"),
     "bench": functools.partial(_sub_app, "bench"),
 }
 """Command name -> loader of the Typer app that holds its verbs ("demo" is one command)."""
@@ -137,6 +138,7 @@ SUMMARIES: dict[str, str] = {
     "detection": "The verification engine inside the authority: sources, signals, runs, alerts.",
     "keys": "Generate and inspect Ed25519 key files (private keys are written 0600).",
     "protocol": "Inspect and verify signed protocol objects (canonical CBOR envelopes).",
+    "sim": "The regime simulator: a world fleet under the regime, on Dask.",
     "bench": "Benchmarks: measured figures, ratios taken side by side in one run.",
 }
 """Each group's help, as ``pausebutton --help`` lists it without importing the group (a

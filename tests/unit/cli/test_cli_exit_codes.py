@@ -49,6 +49,7 @@ EXPECTED = {
     "scope": 3,
     "policy": 3,
     "location": 3,
+    "model_mismatch": 3,
     "state": 3,
     "tampered": 3,
     "corrupt_state": 3,

@@ -42,6 +42,11 @@ def test_version_imports_no_heavy_module() -> None:
     assert _imports_of("--version", heavy=[*HEAVY, "rich", "pydantic"]) == {"code": 0, "heavy": []}
 
 
+def test_sim_help_imports_no_dask_or_matplotlib() -> None:
+    doc = _imports_of("sim", "--help", heavy=[*HEAVY, "dask", "distributed", "matplotlib"])
+    assert doc == {"code": 0, "heavy": []}
+
+
 def test_chip_status_imports_no_heavy_module(tmp_path) -> None:  # type: ignore[no-untyped-def]
     doc = _imports_of("chip", "status", str(tmp_path / "no-chip"))
     assert doc == {"code": 2, "heavy": []}
