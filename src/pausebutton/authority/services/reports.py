@@ -25,7 +25,7 @@ from pausebutton.authority.services.base import (
     Store,
     b64,
     from_row,
-    insert_many,
+    insert_rows,
     page,
     require,
 )
@@ -100,7 +100,8 @@ class AlertRecord(Alert):
     created_at: int
 
 
-_Verified = tuple[int, bytes, UsageReport]
+_Verified = tuple[int, bytes, UsageReport, str]
+"""(index in the batch, envelope bytes, the report, its chip id in hex)."""
 
 
 @dataclass(slots=True)
@@ -178,7 +179,7 @@ class ReportService:
         now = self.store.now()
         found = _Batch([], [])
         verified = self._verified(c, items, found)
-        verified.sort(key=lambda x: (x[2].chip_id, x[2].sequence))
+        verified.sort(key=lambda x: (x[3], x[2].sequence))
         checked = (list(found.rejected), list(found.alerts))
 
         def write() -> tuple[int, int, _Batch]:
@@ -202,11 +203,10 @@ class ReportService:
         jobs: list[tuple[list[_Verified], Future[list[bool]]]] = []
         for start in range(0, len(items), CHUNK):
             parsed = self._decoded(items, start, found)
-            keys = self._device_key_map(rep.chip_id.hex() for _, _, _, rep in parsed)
+            keys = self._device_key_map(cid for _, _, _, _, cid in parsed)
             candidates: list[_Verified] = []
             to_check: list[tuple[Envelope, PublicKey]] = []
-            for i, data, env, rep in parsed:
-                cid = rep.chip_id.hex()
+            for i, data, env, rep, cid in parsed:
                 entry = keys.get(cid)
                 if entry is None:
                     found.reject(
@@ -223,7 +223,7 @@ class ReportService:
                         f"chip {cid} is not owned by {c.owner_id}",
                     )
                     continue
-                candidates.append((i, data, rep))
+                candidates.append((i, data, rep, cid))
                 to_check.append((env, pub))
             if len(items) <= CHUNK:
                 done: Future[list[bool]] = Future()
@@ -233,22 +233,21 @@ class ReportService:
                 jobs.append((candidates, self._verifier_pool().submit(_check_signatures, to_check)))
         verified: list[_Verified] = []
         for candidates, fut in jobs:
-            for (i, data, rep), ok in zip(candidates, fut.result(), strict=True):
+            for item, ok in zip(candidates, fut.result(), strict=True):
                 if not ok:
+                    i, _, rep, cid = item
                     found.reject(
                         i, "bad_signature", f"reports[{i}]", "not signed by the chip's device key"
                     )
-                    found.alert(
-                        "bad_signature", rep.chip_id.hex(), "high", {"sequence": rep.sequence}
-                    )
+                    found.alert("bad_signature", cid, "high", {"sequence": rep.sequence})
                     continue
-                verified.append((i, data, rep))
+                verified.append(item)
         return verified
 
     @staticmethod
     def _decoded(
         items: Sequence[bytes], start: int, found: _Batch
-    ) -> list[tuple[int, bytes, Envelope, UsageReport]]:
+    ) -> list[tuple[int, bytes, Envelope, UsageReport, str]]:
         parsed = []
         for i in range(start, min(start + CHUNK, len(items))):
             data = items[i]
@@ -260,7 +259,7 @@ class ReportService:
             except PausebuttonError as exc:
                 found.reject(i, exc.code, f"reports[{i}]", exc.message)
                 continue
-            parsed.append((i, data, env, rep))
+            parsed.append((i, data, env, rep, rep.chip_id.hex()))
         return parsed
 
     # -- ingestion, step 2: gather the chain facts, classify, write -------------------------
@@ -279,7 +278,7 @@ class ReportService:
 
     @staticmethod
     def _licenses(conn: Connection, verified: list[_Verified]) -> dict[int, LicenseTerms]:
-        lic_ids = {rep.license_id for _, _, rep in verified if rep.license_id is not None}
+        lic_ids = {rep.license_id for _, _, rep, _ in verified if rep.license_id is not None}
         if not lic_ids:
             return {}
         rows = conn.execute(
@@ -304,8 +303,7 @@ class ReportService:
     ) -> dict[tuple[str, int], bytes]:
         """Hashes stored at the sequences of reports at or below their chain's head."""
         stored: dict[tuple[str, int], bytes] = {}
-        for _, _, rep in verified:
-            cid = rep.chip_id.hex()
+        for _, _, rep, cid in verified:
             if rep.sequence > heads[cid].sequence:
                 continue
             r = conn.execute(
@@ -322,14 +320,13 @@ class ReportService:
     ) -> tuple[int, int]:
         """Classify each verified report against the stored chains and write the accepted
         ones, the new heads and the alerts. Returns (accepted, duplicates)."""
-        heads = self._heads(conn, sorted({rep.chip_id.hex() for _, _, rep in verified}))
+        heads = self._heads(conn, sorted({cid for _, _, _, cid in verified}))
         lics = self._licenses(conn, verified)
         stored = self._stored_hashes(conn, verified, heads)
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         new_heads: dict[str, ChainHead] = {}
         duplicates = 0
-        for i, data, rep in verified:
-            cid = rep.chip_id.hex()
+        for i, data, rep, cid in verified:
             h = report_hash(data)
             verdict = classify_report(
                 rep,
@@ -358,7 +355,7 @@ class ReportService:
             stored[(cid, rep.sequence)] = h
             rows.append(_report_row(cid, rep, h, data, now))
         if rows:
-            insert_many(conn, t.reports, rows)
+            insert_rows(conn, t.reports, REPORT_COLUMNS, rows)
         if new_heads:
             conn.execute(
                 update(t.chips)
@@ -404,16 +401,32 @@ class ReportService:
             return [from_row(AlertRecord, r) for r in conn.execute(stmt).all()]
 
 
-def _report_row(cid: str, rep: UsageReport, h: bytes, data: bytes, now: int) -> dict[str, Any]:
-    return {
-        "chip_id": cid,
-        "sequence": rep.sequence,
-        "hash": h,
-        "time": rep.time,
-        "flop_full": str(rep.flop_full),
-        "license_id": rep.license_id,
-        "license_flop_used": None if rep.license_flop_used is None else str(rep.license_flop_used),
-        "state": rep.state,
-        "envelope": data,
-        "received_at": now,
-    }
+REPORT_COLUMNS = (
+    "chip_id",
+    "sequence",
+    "hash",
+    "time",
+    "flop_full",
+    "license_id",
+    "license_flop_used",
+    "state",
+    "envelope",
+    "received_at",
+)
+"""The columns of a stored report, in the order of ``_report_row``."""
+
+
+def _report_row(cid: str, rep: UsageReport, h: bytes, data: bytes, now: int) -> tuple[Any, ...]:
+    used = rep.license_flop_used
+    return (
+        cid,
+        rep.sequence,
+        h,
+        rep.time,
+        str(rep.flop_full),
+        rep.license_id,
+        None if used is None else str(used),
+        rep.state,
+        data,
+        now,
+    )
