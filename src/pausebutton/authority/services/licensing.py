@@ -356,6 +356,14 @@ class LicensingService:
         return self.get_application(app_id)
 
     def _issue(self, conn: Connection, app_id: int, now: int) -> list[int]:
+        """Issue the licences of an approved application, inside the caller's transaction.
+
+        Everything that needs no licence id is read and built first (the application, the
+        chips' floors and places, the licence payloads, the application marked issued);
+        then, as the transaction's last statements, the hot part: the ids are taken from
+        the sequence, the licences signed, appended to the log in one append and stored.
+        The sequence row and the log's size row, which every issuing transaction locks,
+        are so held only from there to the commit."""
         app = conn.execute(select(t.applications).where(t.applications.c.id == app_id)).one()
         chip_ids = sorted(app.chips)
         rows = {
@@ -373,45 +381,53 @@ class LicensingService:
         }
         n = len(chip_ids)
         share, extra = divmod(int(app.flop_budget), n)
-        last = next_value(conn, "license_id", n)
-        ids = list(range(last - n + 1, last + 1))
-        for i, (lid, cid) in enumerate(zip(ids, chip_ids, strict=True)):
-            chip = rows[cid]
-            lic = License(
-                license_id=lid,
+        terms = [
+            dict(
                 chip_id=bytes.fromhex(cid),
                 not_before=app.not_before,
                 not_after=app.not_after,
                 flop_budget=share + (1 if i < extra else 0),
                 max_offline=self.policy.max_offline,
-                firmware_floor=chip.firmware_floor,
+                firmware_floor=rows[cid].firmware_floor,
                 owner=app.owner_id,
-                facility=chip.facility_id,
-                region=chip.country,
+                facility=rows[cid].facility_id,
+                region=rows[cid].country,
                 run_id=app.run_id,
             )
-            lic.validate()
-            env = Envelope.create(lic, [self.licensing_key]).encode()
-            idx = self.store.log.append(conn, "license", env, now)
-            conn.execute(
-                insert(t.licenses).values(
-                    license_id=lid,
-                    chip_id=cid,
-                    application_id=app_id,
-                    owner_id=app.owner_id,
-                    run_id=app.run_id,
-                    flop_budget=int_text(lic.flop_budget),
-                    not_before=app.not_before,
-                    not_after=app.not_after,
-                    envelope=env,
-                    issued_at=now,
-                    log_index=idx,
-                )
-            )
+            for i, cid in enumerate(chip_ids)
+        ]
         conn.execute(
             update(t.applications)
             .where(t.applications.c.id == app_id)
             .values(status="issued", decided_at=now)
+        )
+        # the hot part: sequence, signatures, log append, licence rows
+        last = next_value(conn, "license_id", n)
+        ids = list(range(last - n + 1, last + 1))
+        licences = []
+        for lid, fields in zip(ids, terms, strict=True):
+            lic = License(license_id=lid, **fields)
+            lic.validate()
+            licences.append((lic, Envelope.create(lic, [self.licensing_key]).encode()))
+        indices = [self.store.log.append(conn, "license", env, now) for _, env in licences]
+        conn.execute(
+            insert(t.licenses),
+            [
+                {
+                    "license_id": lic.license_id,
+                    "chip_id": cid,
+                    "application_id": app_id,
+                    "owner_id": app.owner_id,
+                    "run_id": app.run_id,
+                    "flop_budget": int_text(lic.flop_budget),
+                    "not_before": app.not_before,
+                    "not_after": app.not_after,
+                    "envelope": env,
+                    "issued_at": now,
+                    "log_index": idx,
+                }
+                for (lic, env), cid, idx in zip(licences, chip_ids, indices, strict=True)
+            ],
         )
         return ids
 
