@@ -3,6 +3,7 @@ licences issued (signed by the licensing key, appended to the transparency log).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -94,6 +95,11 @@ class _Window:
     not_after: int
 
 
+def _reasons(decision: dict[str, Any]) -> list[str]:
+    """The reasons of an application's decision that did not approve."""
+    return [f["reason"] for f in decision.get("findings", []) if f["outcome"] != APPROVED]
+
+
 def _license(r: Any) -> IssuedLicense:
     return from_row(IssuedLicense, r, envelope=b64(bytes(r.envelope)))
 
@@ -149,11 +155,12 @@ def hardware_peak(certified: str | None, model: str) -> int | None:
 def _chip_facts(store: Store, conn: Connection, chip_ids: Sequence[str]) -> list[ChipFacts]:
     """The chips' registry facts; their rows stay as read until the decision commits
     (FOR SHARE, in chip id order: step 3 of the lock order)."""
-    conn.execute(
-        store.share_columns([t.chips.c.chip_id], t.chips.c.chip_id.in_(list(chip_ids))).order_by(
-            t.chips.c.chip_id
-        )
-    ).all()
+    if not store.db.sqlite:  # SQLite's writer lock already keeps them as read
+        conn.execute(
+            store.share_columns(
+                [t.chips.c.chip_id], t.chips.c.chip_id.in_(list(chip_ids))
+            ).order_by(t.chips.c.chip_id)
+        ).all()
     rows = {
         r.chip_id: r
         for r in conn.execute(
@@ -333,6 +340,7 @@ class LicensingService:
             status = {APPROVED: "approved", NEEDS_APPROVAL: "pending", REFUSE: "refused"}[
                 decision.outcome
             ]
+            record = decision.to_dict()
             app_id = conn.execute(
                 insert(t.applications)
                 .values(
@@ -344,16 +352,38 @@ class LicensingService:
                     not_after=not_after,
                     chips=chip_ids,
                     status=status,
-                    decision=decision.to_dict(),
+                    decision=record,
                     created_at=now,
                     decided_at=None if status == "pending" else now,
                     applicant_key=c.key_id,
                 )
                 .returning(t.applications.c.id)
             ).scalar_one()
+            license_ids: list[int] = []
             if status == "approved":
-                self._issue(conn, app_id, now)
-        return self.get_application(app_id)
+                license_ids = self._issue(conn, app_id, now)
+                status = "issued"
+        # what get_application would read back (no approvals yet; the decision as the
+        # JSON column returns it), without a second round of reads
+        stored = json.loads(json.dumps(record))
+        return Application(
+            id=app_id,
+            owner_id=owner,
+            run_id=run_id,
+            purpose=purpose,
+            flop_budget=int_text(flop_budget),
+            not_before=not_before,
+            not_after=not_after,
+            chips=list(chip_ids),
+            status=status,
+            decision=stored,
+            reasons=_reasons(stored),
+            approvals=[],
+            approvals_required=self.approvals_required,
+            license_ids=license_ids,
+            created_at=now,
+            decided_at=None if status == "pending" else now,
+        )
 
     def _issue(self, conn: Connection, app_id: int, now: int) -> list[int]:
         """Issue the licences of an approved application, inside the caller's transaction.
@@ -519,7 +549,7 @@ class LicensingService:
             chips=list(app.chips),
             status=app.status,
             decision=decision,
-            reasons=[f["reason"] for f in decision.get("findings", []) if f["outcome"] != APPROVED],
+            reasons=_reasons(decision),
             approvals=[a.member for a in approvals],
             approvals_required=self.approvals_required,
             license_ids=[r.license_id for r in lids],
