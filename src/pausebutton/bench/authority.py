@@ -103,7 +103,7 @@ def _server(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 60 + 30 * workers  # each worker imports the app
         while True:
             if proc.poll() is not None:
                 raise ServiceError(f"authority server exited: {log.read_text()[-2000:]}")

@@ -93,7 +93,7 @@ def authority(
     """Authority over HTTP: reports ingested/s vs raw Ed25519 verify/s (one core and all
     cores), time to pause N connected chips (p50/p99), licence issuance latency under 50
     clients and licence applications/s, deadlock retries (SQLite unless --db)."""
-    counts = _worker_counts(scaling) if scaling else None
+    counts = None if scaling is None else _worker_counts(scaling)
     _show(
         _run(
             "authority",
