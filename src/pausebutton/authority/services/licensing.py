@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pausebutton.authority import tables as t
@@ -199,6 +200,35 @@ def _chip_facts(store: Store, conn: Connection, chip_ids: Sequence[str]) -> list
     return out
 
 
+_ISSUED_TOTALS = (
+    select(
+        t.applications.c.id,
+        t.applications.c.owner_id,
+        t.applications.c.run_id,
+        t.applications.c.flop_budget,
+        t.applications.c.not_before,
+        t.applications.c.not_after,
+        t.applications.c.decided_at,
+        t.owners.c.country,
+    )
+    .select_from(t.applications.join(t.owners))
+    .where(t.applications.c.status == "issued")
+    .where(
+        (t.applications.c.owner_id == bindparam("owner"))
+        | (t.owners.c.country == bindparam("country"))
+    )
+    .where(
+        (t.applications.c.decided_at >= bindparam("since"))
+        | (
+            (t.applications.c.not_after > bindparam("not_before"))
+            & (t.applications.c.not_before < bindparam("not_after"))
+        )
+    )
+)
+"""The issued applications whose budgets count towards a decision's totals (built once:
+the statement is the same for every decision, only its parameters change)."""
+
+
 class LicensingService:
     """Applications, approvals and licences."""
 
@@ -230,26 +260,14 @@ class LicensingService:
         owner overlapping the period, owner's country overlapping the period)."""
         since = now - self.policy.split_window
         issued = conn.execute(
-            select(
-                t.applications.c.id,
-                t.applications.c.owner_id,
-                t.applications.c.run_id,
-                t.applications.c.flop_budget,
-                t.applications.c.not_before,
-                t.applications.c.not_after,
-                t.applications.c.decided_at,
-                t.owners.c.country,
-            )
-            .select_from(t.applications.join(t.owners))
-            .where(t.applications.c.status == "issued")
-            .where((t.applications.c.owner_id == w.owner_id) | (t.owners.c.country == country))
-            .where(
-                (t.applications.c.decided_at >= since)
-                | (
-                    (t.applications.c.not_after > w.not_before)
-                    & (t.applications.c.not_before < w.not_after)
-                )
-            )
+            _ISSUED_TOTALS,
+            {
+                "owner": w.owner_id,
+                "country": country,
+                "since": since,
+                "not_before": w.not_before,
+                "not_after": w.not_after,
+            },
         ).all()
         owner_window = run_window = owner_active = country_active = 0
         for a in issued:
@@ -361,7 +379,15 @@ class LicensingService:
             ).scalar_one()
             license_ids: list[int] = []
             if status == "approved":
-                license_ids = self._issue(conn, app_id, now)
+                written = types.SimpleNamespace(
+                    chips=chip_ids,
+                    flop_budget=int_text(flop_budget),
+                    not_before=not_before,
+                    not_after=not_after,
+                    owner_id=owner,
+                    run_id=run_id,
+                )
+                license_ids = self._issue(conn, app_id, now, written)
                 status = "issued"
         # what get_application would read back (no approvals yet; the decision as the
         # JSON column returns it), without a second round of reads
@@ -385,7 +411,7 @@ class LicensingService:
             decided_at=None if status == "pending" else now,
         )
 
-    def _issue(self, conn: Connection, app_id: int, now: int) -> list[int]:
+    def _issue(self, conn: Connection, app_id: int, now: int, app: Any = None) -> list[int]:
         """Issue the licences of an approved application, inside the caller's transaction.
 
         Everything that needs no licence id is read and built first (the application, the
@@ -394,7 +420,8 @@ class LicensingService:
         the sequence, the licences signed, appended to the log in one append and stored.
         The sequence row and the log's size row, which every issuing transaction locks,
         are so held only from there to the commit."""
-        app = conn.execute(select(t.applications).where(t.applications.c.id == app_id)).one()
+        if app is None:  # ``apply`` passes what it has just written
+            app = conn.execute(select(t.applications).where(t.applications.c.id == app_id)).one()
         chip_ids = sorted(app.chips)
         rows = {
             r.chip_id: r
