@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select
 
 from pausebutton.authority import tables as t
 from pausebutton.authority.services.base import (
@@ -29,7 +29,7 @@ from pausebutton.authority.services.base import (
     page,
     require,
 )
-from pausebutton.errors import PausebuttonError, SchemaError
+from pausebutton.errors import PausebuttonError, SchemaError, ServiceError
 from pausebutton.protocol.envelope import Envelope, decode_as
 from pausebutton.protocol.keys import PublicKey
 from pausebutton.protocol.messages import UsageReport, report_hash
@@ -141,20 +141,21 @@ class ReportService:
     def _device_key_map(self, chip_ids: Iterable[str]) -> dict[str, tuple[PublicKey, str | None]]:
         """Device keys (immutable, cached) and current owners of these chips."""
         wanted = list(set(chip_ids))
+        if not wanted:
+            return {}
         with self.store.read() as conn:
-            rows = conn.execute(
-                select(t.chips.c.chip_id, t.chips.c.device_key, t.chips.c.owner_id).where(
-                    t.chips.c.chip_id.in_(wanted)
-                )
-            ).all()
+            rows = _select_in(
+                conn, "SELECT chip_id, device_key, owner_id FROM chips WHERE chip_id IN", wanted
+            )
         out = {}
-        for r in rows:
-            pub = self._device_keys.get(r.chip_id)
+        cache = self._device_keys
+        for chip_id, device_key, owner_id in rows:
+            pub = cache.get(chip_id)
             if pub is None:
-                pub = PublicKey.from_bytes(bytes(r.device_key))
-                if len(self._device_keys) < 1_000_000:
-                    self._device_keys[r.chip_id] = pub
-            out[r.chip_id] = (pub, r.owner_id)
+                pub = PublicKey.from_bytes(bytes(device_key))
+                if len(cache) < 1_000_000:
+                    cache[chip_id] = pub
+            out[chip_id] = (pub, owner_id)
         return out
 
     def _verifier_pool(self) -> ThreadPoolExecutor:
@@ -265,16 +266,18 @@ class ReportService:
     # -- ingestion, step 2: gather the chain facts, classify, write -------------------------
 
     def _heads(self, conn: Connection, chip_ids: list[str]) -> dict[str, ChainHead]:
-        """The chains' stored heads, locked for this transaction."""
+        """The chains' stored heads, locked for this transaction (FOR NO KEY UPDATE in
+        chip id order on PostgreSQL; SQLite's writer lock is held)."""
         if not chip_ids:
             return {}
-        rows = conn.execute(
-            self.store.lock_columns(
-                (t.chips.c.chip_id, t.chips.c.report_seq, t.chips.c.report_hash),
-                t.chips.c.chip_id.in_(chip_ids),
-            ).order_by(t.chips.c.chip_id)
-        ).all()
-        return {r.chip_id: ChainHead(int(r.report_seq), bytes(r.report_hash)) for r in rows}
+        lock = "" if self.store.db.sqlite else " ORDER BY chip_id FOR NO KEY UPDATE"
+        rows = _select_in(
+            conn,
+            "SELECT chip_id, report_seq, report_hash FROM chips WHERE chip_id IN",
+            chip_ids,
+            lock,
+        )
+        return {cid: ChainHead(int(seq), bytes(h)) for cid, seq, h in rows}
 
     @staticmethod
     def _licenses(conn: Connection, verified: list[_Verified]) -> dict[int, LicenseTerms]:
@@ -357,11 +360,11 @@ class ReportService:
         if rows:
             insert_rows(conn, t.reports, REPORT_COLUMNS, rows)
         if new_heads:
-            conn.execute(
-                update(t.chips)
-                .where(t.chips.c.chip_id == bindparam("cid"))
-                .values(report_seq=bindparam("seq"), report_hash=bindparam("head")),
-                [{"cid": k, "seq": v.sequence, "head": v.hash} for k, v in new_heads.items()],
+            marker = _marker(conn)
+            conn.exec_driver_sql(
+                f"UPDATE chips SET report_seq = {marker}, report_hash = {marker}"
+                f" WHERE chip_id = {marker}",
+                [(v.sequence, v.hash, k) for k, v in new_heads.items()],
             )
         if found.alerts:
             conn.execute(insert(t.alerts), [{**asdict(a), "created_at": now} for a in found.alerts])
@@ -399,6 +402,27 @@ class ReportService:
         stmt = page(t.alerts, after, limit, kind=kind, chip_id=chip_id)
         with self.store.read() as conn:
             return [from_row(AlertRecord, r) for r in conn.execute(stmt).all()]
+
+
+def _marker(conn: Connection) -> str:
+    """The driver's positional parameter marker (sqlite3: ``?``; psycopg: ``%s``)."""
+    style = conn.dialect.paramstyle
+    if style == "qmark":
+        return "?"
+    if style in ("format", "pyformat"):
+        return "%s"
+    raise ServiceError(f"no driver-level SQL for parameter style {style}")  # pragma: no cover
+
+
+def _select_in(
+    conn: Connection, head: str, values: Sequence[str], tail: str = ""
+) -> list[tuple[Any, ...]]:
+    """``head (v1, v2, ...)`` + ``tail`` through the driver: the hot queries of ingestion
+    read plain columns of many chips, so SQLAlchemy's statement building and row
+    processing are skipped (a fifth of a report's Python time)."""
+    marker = _marker(conn)
+    sql = f"{head} ({', '.join([marker] * len(values))}){tail}"
+    return [tuple(r) for r in conn.exec_driver_sql(sql, tuple(values)).all()]
 
 
 REPORT_COLUMNS = (
