@@ -283,6 +283,7 @@ def _class_codec(cls: type[Struct]) -> _ClassCodec:
                 required = True
         elif not required:
             direct = False  # a default factory: let the dataclass __init__ call it
+            flat = False  # and the generated decoder knows only plain defaults
         if not f.init:
             direct = False
         codecs.append(_FieldCodec(f.name, dec, enc, required))

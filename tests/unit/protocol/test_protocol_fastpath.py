@@ -138,3 +138,13 @@ def test_long_heads_and_tags_take_the_full_path() -> None:
 def test_flat_payloads_have_generated_decoders() -> None:
     flat = [cls for cls in TYPES if cls._class_codec().fast is not None]
     assert len(flat) >= 8  # all but the orders, the artifact list and the trust root
+
+
+def test_a_default_factory_keeps_the_general_decoder() -> None:
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class WithFactory(Struct):
+        n: int
+        tags: tuple[str, ...] = dataclasses.field(default_factory=tuple)
+
+    assert WithFactory._class_codec().fast is None
+    assert WithFactory.from_value({"n": 1}) == WithFactory(n=1)
