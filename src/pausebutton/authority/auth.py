@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -183,14 +184,18 @@ class RateLimiter:
     burst: float
     clock: Callable[[], float] = time.monotonic
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def take(self, key: str, cost: float = 1.0) -> None:
-        now = self.clock()
-        tokens, last = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < cost:
-            self._buckets[key] = (tokens, now)
-            raise RateLimitError(f"rate limit of {self.rate:g} requests/s exceeded", key=key)
-        self._buckets[key] = (tokens - cost, now)
-        if len(self._buckets) > 100_000:
-            self._buckets.clear()
+        """Take ``cost`` tokens of ``key``'s bucket (RateLimitError if it lacks them).
+        Thread-safe: requests are authenticated in worker threads."""
+        with self._lock:
+            now = self.clock()
+            tokens, last = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens < cost:
+                self._buckets[key] = (tokens, now)
+                raise RateLimitError(f"rate limit of {self.rate:g} requests/s exceeded", key=key)
+            self._buckets[key] = (tokens - cost, now)
+            if len(self._buckets) > 100_000:
+                self._buckets.clear()

@@ -9,6 +9,8 @@ beside a writer). PostgreSQL: one engine; writers serialise on row locks.
 from __future__ import annotations
 
 import collections
+import fcntl
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +98,63 @@ class FairLock:
         self.release()
 
 
+class WriterLock:
+    """The SQLite writers' lock: the process's ``FairLock`` (threads in arrival order),
+    then, for a database file, an exclusive ``flock`` on ``<file>-writer.lock`` that
+    every worker process of the same database takes too.
+
+    Without it, workers meet only on SQLite's own lock, whose busy handler sleeps and
+    polls (1, 2, 5, ... up to 100 ms between tries): a worker can sleep long after the
+    database was free, so more workers gave fewer writes and longer tails. A blocked
+    ``flock`` wakes as soon as the holder lets go, and the kernel releases it when a
+    process dies."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.fair = FairLock()
+        self._path = path
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self._path is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():
+            # opened per process: a forked child must not share its parent's open file
+            # (flock locks belong to the open file, so the two would not exclude)
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def acquire(self) -> None:
+        self.fair.acquire()
+        try:
+            fd = self._file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self.fair.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self.fair.release()
+
+    def __enter__(self) -> WriterLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+
 @dataclass
 class Database:
     """The write and read engines of one database.
@@ -111,7 +170,7 @@ class Database:
     light: Engine
     """Writes whose loss in a power cut is harmless (request nonces, auth events):
     committed without waiting for the disk (a crashed process still loses nothing)."""
-    write_lock: FairLock = field(default_factory=FairLock)
+    write_lock: WriterLock = field(default_factory=WriterLock)
 
     @classmethod
     def connect(cls, url: str) -> Database:
@@ -122,7 +181,10 @@ class Database:
             write = _sqlite_engine(url, immediate=True)
             read = _sqlite_engine(url, immediate=False)
             light = _sqlite_engine(url, immediate=True, synchronous="NORMAL")
-            return cls(url, write, read, light)
+            lock_file = None
+            if url.startswith("sqlite:///") and ":memory:" not in url:
+                lock_file = Path(url[len("sqlite:///") :].split("?")[0] + "-writer.lock")
+            return cls(url, write, read, light, WriterLock(lock_file))
         engine = create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
         light = create_engine(url, pool_size=5, max_overflow=20, pool_pre_ping=True)
 
@@ -151,6 +213,7 @@ class Database:
         self.light.dispose()
         if self.read is not self.write:
             self.read.dispose()
+        self.write_lock.close()
 
 
 def alembic_config() -> Config:

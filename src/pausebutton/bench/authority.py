@@ -5,7 +5,12 @@ Figures, all measured in one run against one server on SQLite (or the empty data
 
 - ``ingest_reports_per_s``: signed usage reports verified and stored durably per
   second, posted in batches through HTTP, beside ``ed25519_verify_per_s``, the raw
-  single-thread Ed25519 verify rate of the same backend in the same run;
+  single-thread Ed25519 verify rate of the same backend in the same run, and
+  ``ed25519_verify_all_cores_per_s``, the same verify loop in one process per core at
+  once (``ingest_vs_raw_verify`` and ``ingest_vs_raw_verify_all_cores`` are the ratios);
+- with ``scaling`` (a list of worker counts): the ingestion alone against a fresh server
+  with each count of API worker processes, in the same run, and each count's scaling
+  efficiency, ``rate(w) / (rate(1) * min(w, cpus))``;
 - ``pause_p50_s`` / ``pause_p99_s`` / ``pause_max_s``: time from the K-th member
   signature being sent to each of ``pause_chips`` simulated chips (asyncio
   connections long-polling ``/v1/orders/watch``) holding the assembled order;
@@ -98,7 +103,7 @@ def _server(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 60 + 30 * workers  # each worker imports the app
         while True:
             if proc.poll() is not None:
                 raise ServiceError(f"authority server exited: {log.read_text()[-2000:]}")
@@ -175,6 +180,41 @@ def _measure_verify(chips: list[Any], samples: list[bytes], seconds: float) -> f
             pub.verify(msg, raw)
         n += len(prepared)
     return n / (time.perf_counter() - start)
+
+
+def _verify_loop(prepared: list[tuple[bytes, bytes, bytes]], seconds: float) -> float:
+    """Verifies per second in this process (a child of ``_measure_verify_all_cores``)."""
+    from pausebutton.protocol.keys import PublicKey
+
+    keys = {raw: PublicKey.from_bytes(raw) for raw, _, _ in prepared}
+    work = [(keys[raw], msg, sig) for raw, msg, sig in prepared]
+    n = 0
+    start = time.perf_counter()
+    end = start + seconds
+    while time.perf_counter() < end:
+        for pub, msg, sig in work:
+            pub.verify(msg, sig)
+        n += len(work)
+    return n / (time.perf_counter() - start)
+
+
+def _measure_verify_all_cores(chips: list[Any], samples: list[bytes], seconds: float) -> float:
+    """The same verify loop in one process per core, all at once: the machine's raw
+    Ed25519 verify rate (the sum of the processes' rates)."""
+    import concurrent.futures
+    import multiprocessing
+
+    keys = {c.key.key_id: c.key.public.raw for c in chips}
+    prepared = []
+    for data in samples:
+        env = Envelope.decode(data)
+        sig = env.signatures[0]
+        prepared.append((keys[sig.key_id], env.signing_input(), sig.sig))
+    cpus = os.cpu_count() or 1
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(cpus, mp_context=ctx) as pool:
+        list(pool.map(_verify_loop, [prepared[:10]] * cpus, [0.05] * cpus))  # started
+        return sum(pool.map(_verify_loop, [prepared] * cpus, [seconds] * cpus))
 
 
 def _ingest(
@@ -390,15 +430,61 @@ def _counter(http: httpx.Client, url: str, name: str) -> int:
     return 0
 
 
+def _scaling(
+    world: DemoWorld, counts: list[int], n_reports: int, n_registered: int, db_url: str | None
+) -> list[dict[str, Any]]:
+    """Ingestion alone against a fresh server (and database) per worker count."""
+    cpus = os.cpu_count() or 1
+    out: list[dict[str, Any]] = []
+    for w in counts:
+        with (
+            tempfile.TemporaryDirectory(prefix="pb-bench-scaling-") as tmp,
+            _server(world, Path(tmp), w, db_url) as url,
+            httpx.Client(timeout=600) as http,
+        ):
+            made = _setup(AuthorityClient(url, world.admin, http=http), world, n_registered)
+            ing = _ingest(url, world, made, n_reports, batch=1000, clients=max(2, w))
+            out.append(
+                {
+                    "workers": w,
+                    "reports_per_s": ing["ingest_reports_per_s"],
+                    "accepted": ing["ingest_accepted"],
+                    "errors": ing["ingest_errors"],
+                }
+            )
+        if db_url is not None:
+            _drop_all(db_url)
+    base = out[0]["reports_per_s"] if out and out[0]["workers"] == 1 else None
+    for row in out:
+        ideal = None if base is None else base * min(row["workers"], cpus)
+        row["efficiency"] = None if ideal is None else round(row["reports_per_s"] / ideal, 3)
+    return out
+
+
+def _drop_all(db_url: str) -> None:
+    """Empty the database again after a scaling step (the next server starts afresh)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(normalise_url(db_url))
+    try:
+        meta = sa.MetaData()
+        meta.reflect(engine)
+        meta.drop_all(engine)
+    finally:
+        engine.dispose()
+
+
 def run(
     quick: bool = False,
     chips: int | None = None,
     reports: int | None = None,
     workers: int = 1,
     db_url: str | None = None,
+    scaling: list[int] | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark; ``quick`` uses fewer reports, chips and requests. ``db_url``
-    runs the server on that (empty) database instead of a fresh SQLite file."""
+    runs the server on that (empty) database instead of a fresh SQLite file; it is
+    emptied again after each ``scaling`` step (worker counts; the first should be 1)."""
     if db_url is not None:
         _check_empty(db_url)
     n_watch = chips if chips is not None else (1000 if quick else 10_000)
@@ -426,12 +512,22 @@ def run(
         samples = ing.pop("_samples")
         out.update(ing)
         out["ed25519_verify_per_s"] = round(_measure_verify(made, samples, 1.0), 1)
+        out["ed25519_verify_all_cores_per_s"] = round(
+            _measure_verify_all_cores(made, samples, 1.0), 1
+        )
         out["ingest_vs_raw_verify"] = round(
             out["ingest_reports_per_s"] / out["ed25519_verify_per_s"], 3
+        )
+        out["ingest_vs_raw_verify_all_cores"] = round(
+            out["ingest_reports_per_s"] / out["ed25519_verify_all_cores_per_s"], 3
         )
         out.update(asyncio.run(_licences(url, world, made, 50, 4 if quick else 10)))
         out.update(asyncio.run(_pause(url, world, n_watch)))
         out["deadlock_retries"] = _counter(
             http, url, "pausebutton_authority_deadlock_retries_total"
         )
+    if scaling:
+        if db_url is not None:
+            _drop_all(db_url)
+        out["scaling"] = _scaling(world, scaling, n_reports, n_registered, db_url)
     return out

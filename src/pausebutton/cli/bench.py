@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from pausebutton.cli.common import print_json
+from pausebutton.errors import UsageError
 
 app = typer.Typer(help="Benchmarks: measured figures, ratios taken side by side in one run.")
 
@@ -81,14 +82,41 @@ def authority(
         str | None,
         typer.Option("--db", help="Serve from this empty database URL (e.g. PostgreSQL)."),
     ] = None,
+    scaling: Annotated[
+        str | None,
+        typer.Option(
+            "--scaling",
+            help="Also ingest against a fresh server per worker count, e.g. 1,2,4,8, and"
+            " print each count's scaling efficiency.",
+        ),
+    ] = None,
 ) -> None:
-    """Authority over HTTP: reports ingested/s vs raw Ed25519 verify/s, time to pause
-    N connected chips (p50/p99), licence issuance latency under 50 clients and licence
-    applications/s, deadlock retries (SQLite unless --db)."""
+    """Authority over HTTP: reports ingested/s vs raw Ed25519 verify/s (one core and all
+    cores), time to pause N connected chips (p50/p99), licence issuance latency under 50
+    clients and licence applications/s, deadlock retries (SQLite unless --db)."""
+    counts = None if scaling is None else _worker_counts(scaling)
     _show(
-        _run("authority", quick=quick, chips=chips, reports=reports, workers=workers, db_url=db),
+        _run(
+            "authority",
+            quick=quick,
+            chips=chips,
+            reports=reports,
+            workers=workers,
+            db_url=db,
+            scaling=counts,
+        ),
         json_out,
     )
+
+
+def _worker_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UsageError("--scaling is a list of worker counts like 1,2,4,8") from None
+    if not counts or any(not 1 <= c <= 64 for c in counts):
+        raise UsageError("--scaling counts are 1-64 workers each")
+    return counts
 
 
 @app.command("geo")

@@ -152,7 +152,17 @@ class Envelope:
 
     @classmethod
     def decode(cls, data: bytes, *, max_size: int = encoding.MAX_MESSAGE_SIZE) -> Envelope:
-        """Parse an envelope (E1-E4, S1). Signatures are *not* checked here."""
+        """Parse an envelope (E1-E4, S1). Signatures are *not* checked here.
+
+        An envelope has one fixed layout, so its bytes are first read as exactly that
+        layout in canonical form (``_decode_canonical``: one pass, no re-encoding, which
+        E4 allows: the bytes accepted are by construction the canonical encoding of the
+        value read). Anything else takes the full path (``encoding.decode``: cbor2, the
+        E2 walk, the E4 re-encoding), which accepts or names the error as before."""
+        if type(data) is bytes and len(data) <= max_size:
+            env = _decode_canonical(data)
+            if env is not None:
+                return env
         return cls.from_value(encoding.decode(data, max_size=max_size))
 
     def open(self) -> Payload:
@@ -169,6 +179,91 @@ class Envelope:
                 f"expected {expected.TYPE} v{expected.VERSION}, got {self.type} v{self.version}"
             )
         return expected.decode_payload(self.payload)
+
+
+_ENVELOPE_HEAD = b"\xa4\x64type"
+_PAYLOAD_KEY = b"\x67payload"
+_VERSION_KEY = b"\x67version"
+_SIGNATURES_KEY = b"\x6asignatures"
+_SIG_HEAD = b"\xa2\x63sig\x58\x40"
+_KEY_ID_HEAD = b"\x66key_id\x58\x20"
+_SIG_ITEM = len(_SIG_HEAD) + SIGNATURE_SIZE + len(_KEY_ID_HEAD) + KEY_ID_SIZE
+_MIN_ARG = (24, 256, 65536, 1 << 32)
+"""The smallest argument each longer head (1, 2, 4, 8 bytes) may carry (E3)."""
+
+
+def _head(data: bytes, pos: int, major: int) -> tuple[int, int] | None:
+    """The argument of the head at ``pos`` if it has ``major`` type and its shortest
+    form (E3), and the position after it; None otherwise."""
+    if pos >= len(data):
+        return None
+    initial = data[pos]
+    if initial >> 5 != major:
+        return None
+    info = initial & 31
+    if info < 24:
+        return info, pos + 1
+    if info > 27:
+        return None
+    width = 1 << (info - 24)
+    end = pos + 1 + width
+    if end > len(data):
+        return None
+    value = int.from_bytes(data[pos + 1 : end], "big")
+    if value < _MIN_ARG[info - 24]:
+        return None
+    return value, end
+
+
+def _decode_canonical(data: bytes) -> Envelope | None:
+    """S1 read as the one canonical layout of an envelope (E1-E4 hold for what it
+    accepts), or None if ``data`` is not exactly that: the map of four keys in canonical
+    order, each item with its shortest head, a valid non-empty UTF-8 type, a version
+    from 1 below 2**64, at most ``MAX_SIGNATURES`` signature maps of ``sig`` (64 bytes)
+    then ``key_id`` (32 bytes), and nothing after."""
+    if not data.startswith(_ENVELOPE_HEAD):
+        return None
+    head = _head(data, len(_ENVELOPE_HEAD), 3)
+    if head is None or head[0] == 0:
+        return None
+    n, pos = head
+    try:
+        type_name = data[pos : pos + n].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    pos += n
+    if not data.startswith(_PAYLOAD_KEY, pos):
+        return None
+    head = _head(data, pos + len(_PAYLOAD_KEY), 2)
+    if head is None:
+        return None
+    n, pos = head
+    payload = data[pos : pos + n]
+    pos += n
+    if len(payload) != n or not data.startswith(_VERSION_KEY, pos):
+        return None
+    head = _head(data, pos + len(_VERSION_KEY), 0)
+    if head is None or head[0] < 1:
+        return None
+    version, pos = head
+    if not data.startswith(_SIGNATURES_KEY, pos):
+        return None
+    head = _head(data, pos + len(_SIGNATURES_KEY), 4)
+    if head is None or head[0] > MAX_SIGNATURES:
+        return None
+    count, pos = head
+    if len(data) != pos + count * _SIG_ITEM:
+        return None
+    sigs = []
+    key_at = len(_SIG_HEAD) + SIGNATURE_SIZE
+    for _ in range(count):
+        if not (data.startswith(_SIG_HEAD, pos) and data.startswith(_KEY_ID_HEAD, pos + key_at)):
+            return None
+        sig = data[pos + len(_SIG_HEAD) : pos + key_at]
+        pos += key_at + len(_KEY_ID_HEAD)
+        sigs.append(Signature(data[pos : pos + KEY_ID_SIZE], sig))
+        pos += KEY_ID_SIZE
+    return Envelope(type_name, version, payload, tuple(sigs))
 
 
 def decode_as(

@@ -26,7 +26,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Self, TypeVar
 
-from pausebutton.errors import NonCanonicalError, SchemaError
+from pausebutton.errors import NonCanonicalError, PausebuttonError, SchemaError
 from pausebutton.protocol import encoding
 
 Decoder = Callable[[Any, str], Any]
@@ -168,15 +168,97 @@ class _ClassCodec:
     """Values of the optional fields when they are absent."""
     plan: tuple[tuple[str, Decoder, bool], ...]
     """(name, decoder, required) per field, in declaration order."""
+    flat: bool
+    """True if every field is a scalar (int, bool, text, bytes, an enum of text values)
+    or an array of scalars: then the exact type checks of the field decoders are E2 for
+    the whole payload, and the top-level key order is all of E3 (``decode_payload``)."""
+    fast: Callable[[dict[str, Any]], dict[str, Any] | None] | None
+    """For a flat class: the generated decoder ``_fast_decoder`` builds (the field
+    values of a map that holds exactly valid, known fields in their plain form, or None
+    for anything else, which ``from_value`` then refuses with its named error)."""
     direct: bool
     """True if an instance may be built by filling ``__dict__`` (a plain dataclass
     without ``__post_init__``, slots or default factories): the same object
     ``cls(**fields)`` would build, without the per-field ``object.__setattr__``."""
 
 
+_SCALAR_TYPES = (int, bool, str, bytes)
+
+
+def _is_scalar(tp: Any) -> bool:
+    if tp in _SCALAR_TYPES:
+        return True
+    return (
+        isinstance(tp, type) and issubclass(tp, enum.Enum) and all(type(m.value) is str for m in tp)
+    )
+
+
+def _is_flat(tp: Any) -> bool:
+    """A scalar or ``tuple[scalar, ...]`` (see ``_ClassCodec.flat``)."""
+    if _is_scalar(tp):
+        return True
+    args = typing.get_args(tp)
+    return (
+        typing.get_origin(tp) is tuple
+        and len(args) == 2
+        and args[1] is Ellipsis
+        and args[0] in _SCALAR_TYPES
+    )
+
+
+def _fast_decoder(
+    cls: type[Struct], hints: dict[str, Any], codecs: list[_FieldCodec]
+) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    """Straight-line code for one flat class, generated once: per field one ``get``, one
+    exact type check and, for an enum, one table lookup. It accepts only what the
+    general ``from_value`` loop accepts (absent optional fields take their defaults; a
+    null, an empty list, an unknown field or a wrong type gives None), so it changes
+    speed, not answers; a test holds the two equal on every vector and on mutations."""
+    env: dict[str, Any] = {"_A": _ABSENT}
+    lines = ["def fast(value):", "    get = value.get", "    present = 0"]
+    out = []
+    for i, c in enumerate(codecs):
+        tp = hints[c.name]
+        inner = _optional_inner(tp)
+        tp = tp if inner is None else inner
+        v = f"v{i}"
+        lines.append(f"    {v} = get({c.name!r}, _A)")
+        if c.required:
+            lines.append(f"    if {v} is _A: return None")
+        else:
+            lines.append(f"    if {v} is _A: {v} = _D{i}")
+            env[f"_D{i}"] = cls.__dataclass_fields__[c.name].default
+            lines.append("    else:")
+        pad = "    " if c.required else "        "
+        if not c.required:
+            lines.append(f"{pad}present += 1")
+        if tp in _SCALAR_TYPES:
+            env[f"_T{i}"] = tp
+            lines.append(f"{pad}if type({v}) is not _T{i}: return None")
+        elif isinstance(tp, type) and issubclass(tp, enum.Enum):
+            env[f"_M{i}"] = {m.value: m for m in tp}
+            lines.append(f"{pad}if type({v}) is not str: return None")
+            lines.append(f"{pad}{v} = _M{i}.get({v})")
+            lines.append(f"{pad}if {v} is None: return None")
+        else:  # tuple[scalar, ...]
+            env[f"_T{i}"] = typing.get_args(tp)[0]
+            lines.append(f"{pad}if type({v}) is not list or not {v}: return None")
+            lines.append(f"{pad}for item in {v}:")
+            lines.append(f"{pad}    if type(item) is not _T{i}: return None")
+            lines.append(f"{pad}{v} = tuple({v})")
+        out.append(f"{c.name!r}: {v}")
+    required = sum(1 for c in codecs if c.required)
+    lines.append(f"    if present + {required} != len(value): return None")
+    lines.append(f"    return {{{', '.join(out)}}}")
+    exec("\n".join(lines), env)
+    fast: Callable[[dict[str, Any]], dict[str, Any] | None] = env["fast"]
+    return fast
+
+
 def _class_codec(cls: type[Struct]) -> _ClassCodec:
     hints = typing.get_type_hints(cls)
     codecs = []
+    flat = True
     defaults: dict[str, Any] = {}
     direct = not hasattr(cls, "__post_init__") and all(
         "__slots__" not in vars(k) for k in cls.__mro__[:-1]
@@ -189,6 +271,7 @@ def _class_codec(cls: type[Struct]) -> _ClassCodec:
         # optional field decodes with its inner type's decoder.
         inner = _optional_inner(tp)
         dec, enc = _build(tp if inner is None else inner)
+        flat = flat and _is_flat(tp if inner is None else inner)
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if f.default is not dataclasses.MISSING:
             defaults[f.name] = f.default
@@ -200,6 +283,7 @@ def _class_codec(cls: type[Struct]) -> _ClassCodec:
                 required = True
         elif not required:
             direct = False  # a default factory: let the dataclass __init__ call it
+            flat = False  # and the generated decoder knows only plain defaults
         if not f.init:
             direct = False
         codecs.append(_FieldCodec(f.name, dec, enc, required))
@@ -208,6 +292,8 @@ def _class_codec(cls: type[Struct]) -> _ClassCodec:
         known=frozenset(c.name for c in codecs),
         defaults=defaults,
         plan=tuple((c.name, c.decode, c.required) for c in codecs),
+        flat=flat,
+        fast=_fast_decoder(cls, hints, codecs) if flat else None,
         direct=direct,
     )
 
@@ -250,6 +336,16 @@ class Struct:
         if type(value) is not dict:
             raise _fail(path or cls.__name__, "map", value)
         spec = cls._class_codec()
+        fields = spec.fast(value) if spec.fast is not None else None
+        if fields is not None:
+            fields["extra"] = {}
+            if spec.direct:
+                obj = object.__new__(cls)
+                obj.__dict__.update(fields)
+            else:
+                obj = cls._construct(fields)
+            obj.validate()
+            return obj
         kwargs = dict(spec.defaults)
         present = 0
         for name, decode, required in spec.plan:
@@ -279,12 +375,16 @@ class Struct:
             obj = object.__new__(cls)
             obj.__dict__.update(kwargs)
         else:
-            try:
-                obj = cls(**kwargs)
-            except (TypeError, ValueError) as exc:
-                raise SchemaError(f"{cls.__name__}: {exc}") from exc
+            obj = cls._construct(kwargs)
         obj.validate()
         return obj
+
+    @classmethod
+    def _construct(cls, kwargs: dict[str, Any]) -> Self:
+        try:
+            return cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise SchemaError(f"{cls.__name__}: {exc}") from exc
 
     def encode(self) -> bytes:
         return encoding.encode(self.to_value())
@@ -301,6 +401,20 @@ class Payload(Struct):
         # P5 holds without re-encoding: encoding.decode enforces E4 on the bytes,
         # from_value rejects null and empty-list forms of optional fields (P2), and
         # every field codec maps values one-to-one. A test checks it on every vector.
+        if cls._class_codec().flat:
+            # Decoded once: for a flat payload without unknown fields the field decoders'
+            # exact type checks are E2, the top-level key order is E3, and one
+            # re-encoding checks E4. Any doubt (another key order, a refused field,
+            # unknown fields, another form) takes the full path below, so a refusal
+            # names the same error, in the same order of checks, as before.
+            value = encoding.parse(data)
+            if type(value) is dict and encoding.keys_in_order(value):
+                try:
+                    obj = cls.from_value(value)
+                except PausebuttonError:  # refused: the full path names the error
+                    obj = None
+                if obj is not None and not obj.extra and encoding.is_canonical(value, data):
+                    return obj
         return cls.from_value(encoding.decode(data))
 
 

@@ -108,6 +108,27 @@ def test_bench_log_quick(cli: Cli) -> None:
     assert doc["entries"] == 3000
     assert doc["appends_per_s"] > 0 and doc["inclusion_proof_median_ms"] > 0
     assert doc["rss_peak_mb"] >= doc["rss_before_build_mb"]
+    # the minimal writer ran beside it on the same entries (its root checked equal)
+    assert doc["minimal_writer_appends_per_s"] > 0
+    ratio = doc["appends_per_s"] / doc["minimal_writer_appends_per_s"]
+    assert abs(doc["logstore_to_minimal"] - ratio) < 0.01 * ratio + 0.002
+
+
+def test_minimal_writer_builds_the_same_tree(tmp_path: Path) -> None:
+    from pausebutton.bench.log import MinimalWriter
+    from pausebutton.translog import merkle
+
+    entries = [b"entry-%d" % i for i in range(2500)]
+    writer = MinimalWriter(tmp_path / "minimal.db")
+    store = LogStore(create_log_engine(f"sqlite:///{tmp_path / 'log.db'}"))
+    for start in range(0, len(entries), 1000):
+        writer.append(entries[start : start + 1000])
+        store.append(entries[start : start + 1000])
+    expected = merkle.tree_root([merkle.leaf_hash(e) for e in entries])
+    assert writer.root() == store.root()[1] == expected
+    rows = writer.db.execute("SELECT count(*) FROM nodes").fetchone()[0]
+    assert rows == 2 * len(entries) - bin(len(entries)).count("1")  # every perfect subtree
+    writer.close()
 
 
 def test_bench_log_refuses_a_database_holding_a_log(cli: Cli, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -45,3 +46,40 @@ def test_two_apps_share_nothing(tmp_path: Path) -> None:
         ca.post("/v1/owners", {"id": "only-a", "name": "A", "country": "US"})
         assert [o["id"] for o in ca.get("/v1/owners")] == ["only-a"]
         assert cb.get("/v1/owners") == []
+
+
+def test_writer_lock_excludes_another_process(tmp_path: Path) -> None:
+    """Two worker processes of one SQLite database queue on the writer lock file: while
+    this process holds it, another process's acquire waits, and it gets it when released."""
+    import subprocess
+    import sys
+
+    from pausebutton.authority.db import WriterLock
+
+    path = tmp_path / "authority.db-writer.lock"
+    lock = WriterLock(path)
+    child = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from pausebutton.authority.db import WriterLock\n"
+        "lock = WriterLock(Path(sys.argv[1]))\n"
+        "print('ready', flush=True)\n"
+        "t = time.monotonic(); lock.acquire(); print(time.monotonic() - t, flush=True)\n"
+        "lock.release()\n"
+    )
+    lock.acquire()
+    with subprocess.Popen(
+        [sys.executable, "-c", child, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3] / "src")},
+    ) as proc:
+        assert proc.stdout is not None
+        ready = proc.stdout.readline()
+        time.sleep(0.5)
+        waiting = proc.poll() is None  # still waiting for the lock
+        lock.release()
+        out, _ = proc.communicate(timeout=60)
+    assert ready == "ready\n" and waiting
+    assert proc.returncode == 0 and float(out) >= 0.45
+    lock.close()

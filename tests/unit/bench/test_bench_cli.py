@@ -28,3 +28,18 @@ def test_bench_cli_measures_each_command_and_lists_imports(cli) -> None:  # type
 def test_bench_cli_refuses_zero_runs(cli) -> None:  # type: ignore[no-untyped-def]
     r = cli("bench", "cli", "--runs", "0")
     assert r.returncode == 2 and "runs" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bench_authority_refuses_a_bad_scaling_list(cli) -> None:  # type: ignore[no-untyped-def]
+    for bad in ("1,x", "0,2", ""):
+        r = cli("bench", "authority", "--scaling", bad)
+        assert r.returncode == 2 and "--scaling" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_raw_verify_on_all_cores_counts_every_process() -> None:
+    from pausebutton.bench.authority import _verify_loop
+    from pausebutton.protocol.keys import PrivateKey
+
+    key = PrivateKey.from_seed_material(b"bench/all-cores")
+    work = [(key.public.raw, b"m%d" % i, key.sign(b"m%d" % i)) for i in range(20)]
+    assert _verify_loop(work, 0.05) > 0

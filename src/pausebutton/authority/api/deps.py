@@ -74,60 +74,80 @@ Service = Annotated[Authority, Depends(get_service)]
 
 def signed(*roles: str) -> Callable[[Request], Awaitable[Caller]]:
     """A dependency: the request must carry a valid RFC 9421 signature by one of ``roles``
-    (any role when none is named). 401/403 answers are counted and recorded."""
+    (any role when none is named). 401/403 answers are counted and recorded.
+
+    Everything after reading the body (the signature's Ed25519 verify, the key lookup,
+    the rate limit, the nonce write) runs in one worker thread, off the event loop."""
 
     async def dependency(request: Request) -> Caller:
         st: AppState = request.app.state.pb
-        svc = st.service
         body = await request.body()
-        kid: str | None = None
-        try:
-            check = verify_request(
-                request.method,
-                str(request.url),
-                request.headers.items(),
-                body,
-                lambda k: p[1] if (p := st.principal(k)) else None,
-                now=svc.now(),
-                max_age=st.settings.signature_max_age,
-            )
-            kid = check.key_id
-            found = st.principal(kid)
-            if found is None:
-                raise errors.AuthError("unknown key", field="keyid")
-            caller = found[0]
-            if caller.role == MEMBER:
-                await run_in_threadpool(svc.keys.require_not_revoked, kid)
-            if roles and caller.role not in roles:
-                raise errors.ForbiddenError(
-                    f"role {caller.role} may not call this (needs {' or '.join(roles)})",
-                    field="keyid",
-                )
-            st.limiter.take(kid)
-            fresh = await run_in_threadpool(
-                svc.keys.use_nonce,
-                kid,
-                check.nonce,
-                check.created + st.settings.signature_max_age + 60,
-            )
-            if not fresh:
-                raise errors.AuthError(
-                    "this request was already received (nonce replayed)", field="nonce"
-                )
-        except errors.AuthError as exc:
-            st.count(f"auth_{exc.http_status}")
-            await run_in_threadpool(
-                svc.keys.record_auth_event,
-                status=exc.http_status,
-                key_id=kid,
-                method=request.method,
-                path=request.url.path,
-                reason=str(exc),
-            )
-            raise
-        return caller
+        return await run_in_threadpool(
+            _authenticate,
+            st,
+            request.method,
+            str(request.url),
+            request.url.path,
+            list(request.headers.items()),
+            body,
+            roles,
+        )
 
     return dependency
+
+
+def _authenticate(
+    st: AppState,
+    method: str,
+    url: str,
+    path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    roles: tuple[str, ...],
+) -> Caller:
+    svc = st.service
+    kid: str | None = None
+    try:
+        check = verify_request(
+            method,
+            url,
+            headers,
+            body,
+            lambda k: p[1] if (p := st.principal(k)) else None,
+            now=svc.now(),
+            max_age=st.settings.signature_max_age,
+        )
+        kid = check.key_id
+        found = st.principal(kid)
+        if found is None:
+            raise errors.AuthError("unknown key", field="keyid")
+        caller = found[0]
+        if caller.role == MEMBER:
+            svc.keys.require_not_revoked(kid)
+        if roles and caller.role not in roles:
+            raise errors.ForbiddenError(
+                f"role {caller.role} may not call this (needs {' or '.join(roles)})",
+                field="keyid",
+            )
+        st.limiter.take(kid)
+        fresh = svc.keys.use_nonce(
+            kid, check.nonce, check.created + st.settings.signature_max_age + 60
+        )
+        if not fresh:
+            raise errors.AuthError(
+                "this request was already received (nonce replayed)", field="nonce"
+            )
+    except errors.AuthError as exc:
+        st.count(f"auth_{exc.http_status}")
+        svc.keys.record_auth_event(
+            status=exc.http_status,
+            key_id=kid,
+            method=method,
+            path=path,
+            reason=str(exc),
+        )
+        raise
+    return caller
 
 
 Operator = Annotated[Caller, Depends(signed(OPERATOR, ADMIN))]

@@ -210,6 +210,22 @@ def insert_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> Non
     conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
 
 
+def insert_rows(
+    conn: Connection, table: Any, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """``insert_many`` for rows already built as tuples in ``columns`` order (the hot
+    path of report ingestion builds no per-row dict)."""
+    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    if marker is None:
+        conn.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
+        return
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)})"
+        f" VALUES ({', '.join([marker] * len(columns))})"
+    )
+    conn.exec_driver_sql(sql, rows)
+
+
 def int_text(value: int) -> str:
     """A big integer as stored (decimal text)."""
     return str(int(value))

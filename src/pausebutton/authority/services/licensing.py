@@ -3,12 +3,14 @@ licences issued (signed by the licensing key, appended to the transparency log).
 
 from __future__ import annotations
 
+import json
 import math
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pausebutton.authority import tables as t
@@ -94,6 +96,11 @@ class _Window:
     not_after: int
 
 
+def _reasons(decision: dict[str, Any]) -> list[str]:
+    """The reasons of an application's decision that did not approve."""
+    return [f["reason"] for f in decision.get("findings", []) if f["outcome"] != APPROVED]
+
+
 def _license(r: Any) -> IssuedLicense:
     return from_row(IssuedLicense, r, envelope=b64(bytes(r.envelope)))
 
@@ -149,11 +156,12 @@ def hardware_peak(certified: str | None, model: str) -> int | None:
 def _chip_facts(store: Store, conn: Connection, chip_ids: Sequence[str]) -> list[ChipFacts]:
     """The chips' registry facts; their rows stay as read until the decision commits
     (FOR SHARE, in chip id order: step 3 of the lock order)."""
-    conn.execute(
-        store.share_columns([t.chips.c.chip_id], t.chips.c.chip_id.in_(list(chip_ids))).order_by(
-            t.chips.c.chip_id
-        )
-    ).all()
+    if not store.db.sqlite:  # SQLite's writer lock already keeps them as read
+        conn.execute(
+            store.share_columns(
+                [t.chips.c.chip_id], t.chips.c.chip_id.in_(list(chip_ids))
+            ).order_by(t.chips.c.chip_id)
+        ).all()
     rows = {
         r.chip_id: r
         for r in conn.execute(
@@ -190,6 +198,35 @@ def _chip_facts(store: Store, conn: Connection, chip_ids: Sequence[str]) -> list
                 )
             )
     return out
+
+
+_ISSUED_TOTALS = (
+    select(
+        t.applications.c.id,
+        t.applications.c.owner_id,
+        t.applications.c.run_id,
+        t.applications.c.flop_budget,
+        t.applications.c.not_before,
+        t.applications.c.not_after,
+        t.applications.c.decided_at,
+        t.owners.c.country,
+    )
+    .select_from(t.applications.join(t.owners))
+    .where(t.applications.c.status == "issued")
+    .where(
+        (t.applications.c.owner_id == bindparam("owner"))
+        | (t.owners.c.country == bindparam("country"))
+    )
+    .where(
+        (t.applications.c.decided_at >= bindparam("since"))
+        | (
+            (t.applications.c.not_after > bindparam("not_before"))
+            & (t.applications.c.not_before < bindparam("not_after"))
+        )
+    )
+)
+"""The issued applications whose budgets count towards a decision's totals (built once:
+the statement is the same for every decision, only its parameters change)."""
 
 
 class LicensingService:
@@ -230,26 +267,14 @@ class LicensingService:
         owner overlapping the period, owner's country overlapping the period)."""
         since = now - self.policy.split_window
         issued = conn.execute(
-            select(
-                t.applications.c.id,
-                t.applications.c.owner_id,
-                t.applications.c.run_id,
-                t.applications.c.flop_budget,
-                t.applications.c.not_before,
-                t.applications.c.not_after,
-                t.applications.c.decided_at,
-                t.owners.c.country,
-            )
-            .select_from(t.applications.join(t.owners))
-            .where(t.applications.c.status == "issued")
-            .where((t.applications.c.owner_id == w.owner_id) | (t.owners.c.country == country))
-            .where(
-                (t.applications.c.decided_at >= since)
-                | (
-                    (t.applications.c.not_after > w.not_before)
-                    & (t.applications.c.not_before < w.not_after)
-                )
-            )
+            _ISSUED_TOTALS,
+            {
+                "owner": w.owner_id,
+                "country": country,
+                "since": since,
+                "not_before": w.not_before,
+                "not_after": w.not_after,
+            },
         ).all()
         owner_window = run_window = owner_active = country_active = 0
         for a in issued:
@@ -340,6 +365,7 @@ class LicensingService:
             status = {APPROVED: "approved", NEEDS_APPROVAL: "pending", REFUSE: "refused"}[
                 decision.outcome
             ]
+            record = decision.to_dict()
             app_id = conn.execute(
                 insert(t.applications)
                 .values(
@@ -351,19 +377,58 @@ class LicensingService:
                     not_after=not_after,
                     chips=chip_ids,
                     status=status,
-                    decision=decision.to_dict(),
+                    decision=record,
                     created_at=now,
                     decided_at=None if status == "pending" else now,
                     applicant_key=c.key_id,
                 )
                 .returning(t.applications.c.id)
             ).scalar_one()
+            license_ids: list[int] = []
             if status == "approved":
-                self._issue(conn, app_id, now)
-        return self.get_application(app_id)
+                written = types.SimpleNamespace(
+                    chips=chip_ids,
+                    flop_budget=int_text(flop_budget),
+                    not_before=not_before,
+                    not_after=not_after,
+                    owner_id=owner,
+                    run_id=run_id,
+                )
+                license_ids = self._issue(conn, app_id, now, written)
+                status = "issued"
+        # what get_application would read back (no approvals yet; the decision as the
+        # JSON column returns it), without a second round of reads
+        stored = json.loads(json.dumps(record))
+        return Application(
+            id=app_id,
+            owner_id=owner,
+            run_id=run_id,
+            purpose=purpose,
+            flop_budget=int_text(flop_budget),
+            not_before=not_before,
+            not_after=not_after,
+            chips=list(chip_ids),
+            status=status,
+            decision=stored,
+            reasons=_reasons(stored),
+            approvals=[],
+            approvals_required=self.approvals_required,
+            license_ids=license_ids,
+            created_at=now,
+            decided_at=None if status == "pending" else now,
+        )
 
-    def _issue(self, conn: Connection, app_id: int, now: int) -> list[int]:
-        app = conn.execute(select(t.applications).where(t.applications.c.id == app_id)).one()
+    def _issue(self, conn: Connection, app_id: int, now: int, app: Any = None) -> list[int]:
+        """Issue the licences of an approved application, inside the caller's transaction.
+
+        Everything that needs no licence id is read and built first (the application, the
+        chips' floors and places, the licence payloads, the application marked issued);
+        then, as the transaction's last statements, the hot part: the ids are taken from
+        the sequence, the licences signed, appended to the log in one append and stored.
+        The sequence row and the log's size row, which every issuing transaction locks,
+        are so held only from there to the commit."""
+        if app is None:  # ``apply`` passes what it has just written
+            app = conn.execute(select(t.applications).where(t.applications.c.id == app_id)).one()
         chip_ids = sorted(app.chips)
         rows = {
             r.chip_id: r
@@ -380,45 +445,53 @@ class LicensingService:
         }
         n = len(chip_ids)
         share, extra = divmod(int(app.flop_budget), n)
-        last = next_value(conn, "license_id", n)
-        ids = list(range(last - n + 1, last + 1))
-        for i, (lid, cid) in enumerate(zip(ids, chip_ids, strict=True)):
-            chip = rows[cid]
-            lic = License(
-                license_id=lid,
+        terms = [
+            dict(
                 chip_id=bytes.fromhex(cid),
                 not_before=app.not_before,
                 not_after=app.not_after,
                 flop_budget=share + (1 if i < extra else 0),
                 max_offline=self.policy.max_offline,
-                firmware_floor=chip.firmware_floor,
+                firmware_floor=rows[cid].firmware_floor,
                 owner=app.owner_id,
-                facility=chip.facility_id,
-                region=chip.country,
+                facility=rows[cid].facility_id,
+                region=rows[cid].country,
                 run_id=app.run_id,
             )
-            lic.validate()
-            env = Envelope.create(lic, [self.licensing_key]).encode()
-            idx = self.store.log.append(conn, "license", env, now)
-            conn.execute(
-                insert(t.licenses).values(
-                    license_id=lid,
-                    chip_id=cid,
-                    application_id=app_id,
-                    owner_id=app.owner_id,
-                    run_id=app.run_id,
-                    flop_budget=int_text(lic.flop_budget),
-                    not_before=app.not_before,
-                    not_after=app.not_after,
-                    envelope=env,
-                    issued_at=now,
-                    log_index=idx,
-                )
-            )
+            for i, cid in enumerate(chip_ids)
+        ]
         conn.execute(
             update(t.applications)
             .where(t.applications.c.id == app_id)
             .values(status="issued", decided_at=now)
+        )
+        # the hot part: sequence, signatures, log append, licence rows
+        last = next_value(conn, "license_id", n)
+        ids = list(range(last - n + 1, last + 1))
+        licences = []
+        for lid, fields in zip(ids, terms, strict=True):
+            lic = License(license_id=lid, **fields)
+            lic.validate()
+            licences.append((lic, Envelope.create(lic, [self.licensing_key]).encode()))
+        indices = [self.store.log.append(conn, "license", env, now) for _, env in licences]
+        conn.execute(
+            insert(t.licenses),
+            [
+                {
+                    "license_id": lic.license_id,
+                    "chip_id": cid,
+                    "application_id": app_id,
+                    "owner_id": app.owner_id,
+                    "run_id": app.run_id,
+                    "flop_budget": int_text(lic.flop_budget),
+                    "not_before": app.not_before,
+                    "not_after": app.not_after,
+                    "envelope": env,
+                    "issued_at": now,
+                    "log_index": idx,
+                }
+                for (lic, env), cid, idx in zip(licences, chip_ids, indices, strict=True)
+            ],
         )
         return ids
 
@@ -510,7 +583,7 @@ class LicensingService:
             chips=list(app.chips),
             status=app.status,
             decision=decision,
-            reasons=[f["reason"] for f in decision.get("findings", []) if f["outcome"] != APPROVED],
+            reasons=_reasons(decision),
             approvals=[a.member for a in approvals],
             approvals_required=self.approvals_required,
             license_ids=[r.license_id for r in lids],

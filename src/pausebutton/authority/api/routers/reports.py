@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from pausebutton import errors
-from pausebutton.authority.api.deps import SIGNED_ERRORS, Operator, Service, State
+from pausebutton.authority.api.deps import SIGNED_ERRORS, AppState, Operator, Service, State
 from pausebutton.authority.api.models import (
     CBOR_BODY,
     AfterQuery,
@@ -16,6 +16,7 @@ from pausebutton.authority.api.models import (
     LimitQuery,
     error_responses,
 )
+from pausebutton.authority.services.base import Caller
 from pausebutton.authority.services.reports import AlertRecord, IngestResult, StoredReport
 from pausebutton.protocol import encoding
 
@@ -31,8 +32,17 @@ READ = error_responses(400, 404, 422)  # 400: a value beyond the database column
     openapi_extra=CBOR_BODY,
 )
 async def ingest(request: Request, st: State, caller: Operator) -> Any:
-    """A batch of signed usage reports: a canonical CBOR array of envelope byte strings."""
+    """A batch of signed usage reports: a canonical CBOR array of envelope byte strings.
+
+    Everything after reading the body (decoding it, the reports, their signatures, the
+    write) runs off the event loop, so one large batch does not hold up other requests."""
     raw = await request.body()
+    out = await run_in_threadpool(_ingest_body, st, caller, raw)
+    st.count("reports_accepted", out.accepted)
+    return out
+
+
+def _ingest_body(st: AppState, caller: Caller, raw: bytes) -> IngestResult:
     try:
         value = encoding.decode(raw, max_size=st.settings.max_report_body)
     except errors.EncodingError as exc:
@@ -42,9 +52,8 @@ async def ingest(request: Request, st: State, caller: Operator) -> Any:
         raise errors.SchemaError(
             "body must be a CBOR array of report envelopes (byte strings)", field="body"
         )
-    out = await run_in_threadpool(st.service.reports.ingest, caller, value)
-    st.count("reports_accepted", out.accepted)
-    return out
+    result: IngestResult = st.service.reports.ingest(caller, value)
+    return result
 
 
 @router.get("/v1/chips/{chip_id}/reports", response_model=list[StoredReport], responses=READ)
