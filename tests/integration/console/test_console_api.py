@@ -1,0 +1,246 @@
+"""The console's JSON and pages over HTTP (no browser): chip states on the map, who may
+see what, sign-in refusals, members signing from a session, live delivery."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+from sqlalchemy import create_engine, insert
+
+from pausebutton.authority import tables as t
+from pausebutton.authority.db import normalise_url
+from pausebutton.console.queries import STATES
+from pausebutton.protocol.keys import PrivateKey
+
+
+def _counts(data: dict, fid: str) -> dict[str, int]:
+    (row,) = [f for f in data["facilities"] if f[0] == fid]
+    return dict(zip(data["states"], row[6], strict=True))
+
+
+def test_map_counts_each_state_and_the_public_sees_aggregates_only(site, db_url) -> None:
+    now = int(time.time())
+    lic, paused, _silent, alerted, unverified = site.register(5, "polder", "ams1")
+    site.admin.submit_reports(
+        [
+            lic.report(time=now, state="licensed"),
+            paused.report(time=now, state="paused"),
+            unverified.report(time=now, state="licensed"),
+        ]
+    )
+    alerted.report(time=now)  # never sent: the next one skips a sequence (a gap alert)
+    site.admin.submit_reports([alerted.report(time=now)])
+    engine = create_engine(normalise_url(db_url))
+    with engine.begin() as conn:
+        conn.execute(
+            insert(t.location_checks).values(
+                chip_id=unverified.chip_id,
+                facility_id="ams1",
+                time=now,
+                verdict="inconsistent",
+                landmarks=3,
+                least_distance_km=800.0,
+                newest_measurement=1,
+                result={},
+            )
+        )
+    engine.dispose()
+    site.register(2, "rhein", "fra2")
+    with site.client(site.world.admin) as http:
+        data = http.get("/console/api/map").json()
+    assert data["states"] == list(STATES)
+    assert _counts(data, "ams1") == {
+        "licensed": 1,
+        "throttled": 1,
+        "paused": 1,
+        "unverified": 1,
+        "alert": 1,
+    }
+    assert _counts(data, "fra2")["throttled"] == 2
+    nl = next(c for c in data["countries"] if c["country"] == "NL")
+    assert nl["facilities"] == 1 and sum(nl["chips"]) == 5
+    assert sum(data["totals"]["chips"]) == 7
+    with site.client() as public:
+        pub = public.get("/console/api/map").json()
+    assert pub["public"] is True and pub["facilities"] == []
+    assert pub["countries"] == data["countries"]
+
+
+def test_details_need_sign_in_and_an_operator_sees_only_its_own(site) -> None:
+    (chip,) = site.register(1, "polder", "ams1")
+    ops = site.operator("polder")
+    site.admin.post(
+        f"/v1/chips/{chip.chip_id}/custody",
+        {"kind": "installation", "at": 1_700_000_000, "actor": "Polder", "facility_id": "ams1"},
+    )
+    with site.client() as public:
+        r = public.get("/console/api/facilities/ams1")
+        assert r.status_code == 401 and r.json()["error"] == "unauthenticated"
+        page = public.get("/console/facilities/ams1")
+        assert page.status_code == 401
+        assert "Sign in needed" in page.text and "sign in to see this" in page.text
+    with site.client(ops) as http:
+        fac = http.get("/console/api/facilities/ams1").json()
+        assert fac["total"] == 1 and fac["chips"][0]["chip_id"] == chip.chip_id
+        assert http.get("/console/api/facilities/fra2").status_code == 403
+        c = http.get(f"/console/api/chips/{chip.chip_id}").json()
+        assert c["facility_id"] == "ams1"
+        assert [(e["kind"], e["facility_id"]) for e in c["custody"]] == [("installation", "ams1")]
+        assert c["location_check"] is None
+        page = http.get(f"/console/chips/{chip.chip_id}")
+        assert page.status_code == 200 and "Custody" in page.text
+        assert http.get("/console/api/chips/" + "0" * 64).status_code == 404
+        missing = http.get("/console/facilities/nowhere")
+        assert missing.status_code == 404 and "no facility nowhere" in missing.text
+
+
+def _challenge(http: httpx.Client) -> str:
+    return str(http.get("/console/api/challenge").json()["challenge"])
+
+
+def test_sign_in_refusals_name_the_problem(site) -> None:
+    member = site.world.member(1)
+    stranger = PrivateKey.generate()
+    with site.client() as http:
+        ch = _challenge(http)
+        r = http.post(
+            "/console/api/session",
+            json={
+                "key_id": stranger.key_id.hex(),
+                "challenge": ch,
+                "signature": stranger.sign(ch.encode()).hex(),
+            },
+        )
+        assert r.status_code == 401 and "knows no key" in r.json()["message"]
+        # a known key id, signed with another key: the wrong key file
+        r = http.post(
+            "/console/api/session",
+            json={
+                "key_id": member.key_id.hex(),
+                "challenge": ch,
+                "signature": stranger.sign(ch.encode()).hex(),
+            },
+        )
+        assert r.status_code == 422 and r.json()["error"] == "bad_signature"
+        forged = ch[:-4] + ("0000" if not ch.endswith("0000") else "1111")
+        r = http.post(
+            "/console/api/session",
+            json={
+                "key_id": member.key_id.hex(),
+                "challenge": forged,
+                "signature": member.sign(forged.encode()).hex(),
+            },
+        )
+        assert r.status_code == 401 and "not issued by this authority" in r.json()["message"]
+        r = http.post(
+            "/console/api/session",
+            json={"key_id": member.key_id.hex(), "challenge": ch, "signature": "zz"},
+        )
+        assert r.status_code == 400 and r.json()["field"] == "signature"
+        ok = {
+            "key_id": member.key_id.hex(),
+            "challenge": ch,
+            "signature": member.sign(ch.encode()).hex(),
+        }
+        r = http.post("/console/api/session", json=ok)
+        assert r.status_code == 200 and r.json()["role"] == "member"
+        assert http.get("/console/api/whoami").json()["role"] == "member"
+        again = http.post("/console/api/session", json=ok)
+        assert again.status_code == 422 and "already used" in again.json()["message"]
+        http.post("/console/api/signout")
+        assert http.get("/console/api/whoami").json()["role"] == "public"
+        http.cookies.set("pb_console", "not-a-session")
+        assert http.get("/console/api/whoami").json()["role"] == "public"
+
+
+def test_members_sign_from_a_session_and_other_roles_are_refused(site) -> None:
+    prop = site.propose()
+    si = bytes.fromhex(prop["signing_input"])
+    ops = site.operator("polder")
+    with site.client(ops) as http:
+        r = http.post(
+            f"/console/api/proposals/{prop['id']}/signatures", json={"sig": ops.sign(si).hex()}
+        )
+        assert r.status_code == 403 and "role operator" in r.json()["message"]
+    with site.client() as public:
+        r = public.post(f"/console/api/proposals/{prop['id']}/signatures", json={"sig": "00"})
+        assert r.status_code == 401
+    k = site.world.root.role("pause").threshold
+    out: dict = {}
+    for i in range(k):
+        member = site.world.member(i)
+        with site.client(member) as http:
+            if i == 0:
+                bad = http.post(
+                    f"/console/api/proposals/{prop['id']}/signatures",
+                    json={"sig": PrivateKey.generate().sign(si).hex()},
+                )
+                assert bad.status_code == 422 and bad.json()["error"] == "bad_signature"
+            r = http.post(
+                f"/console/api/proposals/{prop['id']}/signatures",
+                json={"sig": member.sign(si).hex()},
+            )
+            assert r.status_code == 200, r.text
+            out = r.json()
+    assert out["status"] == "assembled" and len(out["signed_by"]) == k
+    late = site.world.member(k)
+    with site.client(late) as http:
+        r = http.post(
+            f"/console/api/proposals/{prop['id']}/signatures", json={"sig": late.sign(si).hex()}
+        )
+        assert r.status_code == 409 and "no longer takes signatures" in r.json()["message"]
+
+
+def test_delivery_counts_the_chips_in_scope_that_hold_the_order(site) -> None:
+    nl = site.fleet(3, "polder", "ams1", "NL")
+    de = site.fleet(2, "rhein", "fra2", "DE")
+    nl.start()
+    de.start()
+    try:
+        time.sleep(1.1)  # reports are dated in whole seconds: the registration's are older
+        prop = site.propose(
+            {"kind": "pause", "scope": {"kind": "region", "regions": ["DE"]}, "reason": "DE"}
+        )
+        with site.client() as public:
+            before = public.get("/console/api/pause").json()
+            assert [p["id"] for p in before["proposals"]] == [prop["id"]]
+            assert before["proposals"][0]["missing"] == 3
+            for i in range(3):
+                site.sign(prop, i)
+            deadline = time.monotonic() + 20
+            while True:
+                order = public.get("/console/api/pause").json()["orders"][0]
+                if order["delivery"]["held"] == 2 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert order["delivery"]["total"] == 2, order
+            assert order["delivery"]["held"] == 2 and order["delivery"]["share"] == 1.0
+            assert order["kth_signature_at"] is not None
+            assert de.states() == ["paused", "paused"] and "paused" not in nl.states()
+            with public.stream("GET", "/console/api/pause/stream") as stream:
+                lines = stream.iter_lines()
+                event = next(line for line in lines if line.startswith("data:"))
+            data = json.loads(event[5:])
+            assert data["orders"][0]["delivery"]["held"] == 2
+    finally:
+        nl.stop()
+        de.stop()
+
+
+def test_pages_and_vendored_assets_are_served(site) -> None:
+    with site.client() as http:
+        assert http.get("/", follow_redirects=False).headers["location"] == "/console/"
+        assert http.get("/map", follow_redirects=False).status_code == 307
+        for path in (
+            "/console/",
+            "/console/pause",
+            "/console/signin",
+            "/console/static/vendor/leaflet/leaflet.js",
+            "/console/static/vendor/markercluster/leaflet.markercluster.js",
+            "/console/static/vendor/world-atlas/countries-110m.json",
+            "/console/static/vendor/topojson-client/topojson-client.min.js",
+        ):
+            assert http.get(path).status_code == 200, path
+        assert http.get("/v1/stats").status_code == 200  # the authority's API beside it

@@ -1,0 +1,148 @@
+"""The console in a real browser: Debian's Chromium driven by Playwright (never a
+downloaded browser). Open the map and find a facility; members sign a pause from the page
+until the quorum while chips turn paused; sign in with a wrong key.
+
+Screenshots go to ``$PB_CONSOLE_SCREENSHOTS`` when set (docs/console/ holds the ones the
+docs show), else into the test's temporary folder."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pausebutton import keystore
+from pausebutton.bench.console import CHROMIUM
+from pausebutton.protocol.keys import PrivateKey
+
+pytestmark = pytest.mark.skipif(
+    not Path(os.environ.get("PB_CHROMIUM", CHROMIUM)).exists(),
+    reason="needs Debian's chromium package",
+)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    from pausebutton.bench.console import browser
+
+    with browser() as b:
+        yield b
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    out = Path(os.environ.get("PB_CONSOLE_SCREENSHOTS") or tmp_path / "shots")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def key_file(tmp: Path, key: PrivateKey, name: str) -> Path:
+    path = tmp / f"{name}.json"
+    keystore.write_private_key(path, key, force=True)
+    return path
+
+
+def signed_in_page(chromium: Any, site: Any, key: PrivateKey, tmp: Path, **ctx: Any) -> Any:
+    """A page signed in through the sign-in form (the key file read by WebCrypto)."""
+    page = chromium.new_context(viewport={"width": 1280, "height": 800}, **ctx).new_page()
+    page.goto(f"{site.url}/console/signin")
+    page.set_input_files("#keyfile", str(key_file(tmp, key, key.key_id.hex()[:8])))
+    page.click("#signin-file button[type=submit]")
+    page.wait_for_url(f"{site.url}/console/", timeout=15_000)
+    return page
+
+
+def test_open_the_map_and_find_a_facility(chromium, site, tmp_path, shots) -> None:
+    site.facility("sin1", "Merlion Compute SIN1", "SG", 1.35, 103.82, "polder")
+    site.facility("iad9", "Potomac AI IAD9", "US", 38.95, -77.45, "rhein")
+    site.register(3, "polder", "ams1")
+    site.register(2, "rhein", "fra2")
+    site.register(4, "polder", "sin1")
+    page = signed_in_page(chromium, site, site.world.admin, tmp_path)
+    page.wait_for_selector("body[data-map-ready='1']", timeout=20_000)
+    assert "4 facilities on the map" in page.inner_text("#map-status")
+    assert "4 facilities, 9 chips" in page.inner_text("#totals")
+    page.fill("#find", "rhein")
+    page.click("#found button[data-id='fra2']")
+    popup = page.wait_for_selector(".leaflet-popup-content", timeout=10_000)
+    assert "Rhein AI FRA2" in popup.inner_text() and "2 chips" in popup.inner_text()
+    page.screenshot(path=str(shots / "map.png"))
+    page.click(".leaflet-popup-content a")
+    page.wait_for_selector("#facility-name")
+    assert page.inner_text("#facility-name") == "Rhein AI FRA2"
+    assert page.inner_text("#facility-total") == "2"
+    # the first Tab reaches the skip link; times carry UTC on hover
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.click("#chips a >> nth=0")
+    page.wait_for_selector("text=Custody")
+    phone = page.context.browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    phone.goto(f"{site.url}/console/")
+    phone.wait_for_selector("body[data-map-ready='1']", timeout=20_000)
+    assert "Public view" in phone.inner_text("#map-status")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 391
+    phone.screenshot(path=str(shots / "map-phone-public.png"))
+    phone.context.close()
+    page.context.close()
+
+
+def test_members_sign_a_pause_from_the_page_and_chips_turn_paused(
+    chromium, site, tmp_path, shots
+) -> None:
+    fleet = site.fleet(4, "polder", "ams1", "NL")
+    fleet.start()
+    try:
+        time.sleep(1.1)  # reports are dated in whole seconds: the registration's are older
+        prop = site.propose()
+        watcher = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        watcher.goto(f"{site.url}/console/pause")
+        watcher.wait_for_selector(".live.ok", timeout=15_000)
+        assert "0 of 3" in watcher.inner_text(f"article[data-proposal='{prop['id']}'] .sigs")
+        assert watcher.query_selector("form.sign") is None  # the public may not sign
+        k = site.world.root.role("pause").threshold
+        for i in range(k):
+            member = site.world.member(i)
+            page = signed_in_page(chromium, site, member, tmp_path)
+            page.goto(f"{site.url}/console/pause")
+            form = f"form.sign[data-id='{prop['id']}']"
+            page.set_input_files(f"{form} input.keyfile", str(key_file(tmp_path, member, "m")))
+            page.wait_for_selector("#live:has-text('key loaded')")
+            page.click(f"{form} button")
+            page.wait_for_selector("#live:has-text('signed:')", timeout=10_000)
+            if i < k - 1:
+                watcher.wait_for_selector(
+                    f"article[data-proposal='{prop['id']}'] .sigs:has-text('{i + 1} of {k}')",
+                    timeout=10_000,
+                )
+                if i == 0:
+                    watcher.screenshot(path=str(shots / "pause-signing.png"))
+            page.context.close()
+        done = watcher.wait_for_selector("article.order .took", timeout=20_000)
+        assert "100 %" in done.inner_text()
+        assert "4 of 4 chips (100 %)" in watcher.inner_text("article.order .held")
+        assert fleet.states() == ["paused"] * 4
+        watcher.screenshot(path=str(shots / "pause-delivered.png"))
+        watcher.context.close()
+    finally:
+        fleet.stop()
+
+
+def test_sign_in_with_a_wrong_key_says_so(chromium, site, tmp_path, shots) -> None:
+    page = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.goto(f"{site.url}/console/signin")
+    page.set_input_files("#keyfile", str(key_file(tmp_path, PrivateKey.generate(), "stranger")))
+    page.click("#signin-file button[type=submit]")
+    status = page.wait_for_selector("#signin-status.error", timeout=10_000)
+    assert "Sign-in refused: the authority knows no key" in status.inner_text()
+    page.screenshot(path=str(shots / "signin-wrong-key.png"))
+    public = tmp_path / "public.json"
+    keystore.write_public_key(public, site.world.admin.public)
+    page.set_input_files("#keyfile", str(public))
+    page.click("#signin-file button[type=submit]")
+    page.wait_for_selector("#signin-status:has-text('public key file')", timeout=10_000)
+    assert page.inner_text("#who") == "Public view"
+    page.context.close()
