@@ -56,11 +56,58 @@ def signed_in_page(chromium: Any, site: Any, key: PrivateKey, tmp: Path, **ctx: 
     return page
 
 
-def test_open_the_map_and_find_a_facility(chromium, site, tmp_path, shots) -> None:
+def _location_check(db_url: str, chip_id: str) -> None:
+    """A stored location check of a chip at Frankfurt, as the location service stores it
+    (the verdict's JSON): three landmarks and their delay bounds."""
+    from sqlalchemy import create_engine, insert
+
+    from pausebutton.authority import tables as t
+    from pausebutton.authority.db import normalise_url
+
+    landmarks = [
+        ("lm-ams", 52.37, 4.90, 2.3, 460.0),
+        ("lm-par", 48.86, 2.35, 3.1, 620.0),
+        ("lm-mil", 45.46, 9.19, 3.1, 620.0),
+    ]
+    result = {
+        "verdict": "consistent",
+        "claim": {"lat": 50.11, "lon": 8.68, "radius_km": 0.0},
+        "landmarks": [
+            {
+                "landmark_id": i,
+                "lat": a,
+                "lon": o,
+                "rtt_ms": r,
+                "max_distance_km": km,
+                "status": "ok",
+            }
+            for i, a, o, r, km in landmarks
+        ],
+        "reasons": [],
+    }
+    engine = create_engine(normalise_url(db_url))
+    with engine.begin() as conn:
+        conn.execute(
+            insert(t.location_checks).values(
+                chip_id=chip_id,
+                facility_id="fra2",
+                time=int(time.time()),
+                verdict="consistent",
+                landmarks=3,
+                least_distance_km=0.0,
+                newest_measurement=1,
+                result=result,
+            )
+        )
+    engine.dispose()
+
+
+def test_open_the_map_and_find_a_facility(chromium, site, db_url, tmp_path, shots) -> None:
     site.facility("sin1", "Merlion Compute SIN1", "SG", 1.35, 103.82, "polder")
     site.facility("iad9", "Potomac AI IAD9", "US", 38.95, -77.45, "rhein")
     site.register(3, "polder", "ams1")
-    site.register(2, "rhein", "fra2")
+    fra = site.register(2, "rhein", "fra2")
+    _location_check(db_url, min(c.chip_id for c in fra))
     site.register(4, "polder", "sin1")
     page = signed_in_page(chromium, site, site.world.admin, tmp_path)
     page.wait_for_selector("body[data-map-ready='1']", timeout=20_000)
@@ -80,6 +127,14 @@ def test_open_the_map_and_find_a_facility(chromium, site, tmp_path, shots) -> No
     assert page.evaluate("document.activeElement.className") == "skip"
     page.click("#chips a >> nth=0")
     page.wait_for_selector("text=Custody")
+    assert page.inner_text("#verdict") == "consistent"
+    # three delay circles, the feasible region, and the markers of landmarks and facility
+    page.wait_for_function(
+        "document.querySelectorAll('#checkmap path.leaflet-interactive').length >= 8",
+        timeout=10_000,
+    )
+    page.locator("#checkmap").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "chip-location.png"), full_page=True)
     phone = page.context.browser.new_context(viewport={"width": 390, "height": 844}).new_page()
     phone.goto(f"{site.url}/console/")
     phone.wait_for_selector("body[data-map-ready='1']", timeout=20_000)
