@@ -39,16 +39,15 @@ STATES = ("licensed", "throttled", "paused", "unverified", "alert")
 """Console states of a chip, in the order the map API's count arrays use."""
 
 
-def _latest_check() -> Any:
-    newest = (
-        select(t.location_checks.c.chip_id, func.max(t.location_checks.c.id).label("id"))
-        .group_by(t.location_checks.c.chip_id)
-        .subquery("newest_check")
-    )
+def _latest_verdict() -> Any:
+    """The verdict of the chip's newest location check (a correlated subquery on the index
+    ``ix_location_checks_chip``: one index probe per chip)."""
     return (
-        select(t.location_checks.c.chip_id, t.location_checks.c.verdict)
-        .join(newest, newest.c.id == t.location_checks.c.id)
-        .subquery("check")
+        select(t.location_checks.c.verdict)
+        .where(t.location_checks.c.chip_id == t.chips.c.chip_id)
+        .order_by(t.location_checks.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
 
 
@@ -72,7 +71,7 @@ class _Joined:
 
 def _joined(now: int) -> _Joined:
     head = t.reports.alias("head")
-    check = _latest_check()
+    verdict = _latest_verdict()
     alerted = _alerted()
     licensed_now = exists().where(
         t.licenses.c.chip_id == t.chips.c.chip_id,
@@ -81,21 +80,17 @@ def _joined(now: int) -> _Joined:
     )
     state = case(
         (alerted.c.chip_id.is_not(None), literal("alert")),
-        (and_(check.c.verdict.is_not(None), check.c.verdict != "consistent"), "unverified"),
+        (func.coalesce(verdict, "consistent") != "consistent", "unverified"),
         (head.c.state == "paused", "paused"),
         (head.c.state == "licensed", "licensed"),
         (head.c.state.is_not(None), "throttled"),
         (licensed_now, "licensed"),
         else_="throttled",
     )
-    joined = (
-        t.chips.outerjoin(
-            head,
-            and_(head.c.chip_id == t.chips.c.chip_id, head.c.sequence == t.chips.c.report_seq),
-        )
-        .outerjoin(check, check.c.chip_id == t.chips.c.chip_id)
-        .outerjoin(alerted, alerted.c.chip_id == t.chips.c.chip_id)
-    )
+    joined = t.chips.outerjoin(
+        head,
+        and_(head.c.chip_id == t.chips.c.chip_id, head.c.sequence == t.chips.c.report_seq),
+    ).outerjoin(alerted, alerted.c.chip_id == t.chips.c.chip_id)
     return _Joined(joined, state, head)
 
 
@@ -107,11 +102,17 @@ def map_data(conn: Connection, now: int) -> dict[str, Any]:
     map but counted in its country.
     """
     j = _joined(now)
-    state = j.state.label("state")
+    # the state once per chip in an inner query, then counted (not evaluated twice)
+    inner = select(t.chips.c.facility_id, j.state.label("state")).select_from(j.select_from)
+    if conn.dialect.name == "sqlite":
+        # SQLite joins by nested loops: walking the chips in key order makes each probe of
+        # the reports and checks indexes land next to the last (about 3x faster at 1e6)
+        inner = inner.order_by(t.chips.c.chip_id)
+    per_chip = inner.subquery("per_chip")
     rows = conn.execute(
-        select(t.chips.c.facility_id, state, func.count().label("n"))
-        .select_from(j.select_from)
-        .group_by(t.chips.c.facility_id, state)
+        select(per_chip.c.facility_id, per_chip.c.state, func.count().label("n")).group_by(
+            per_chip.c.facility_id, per_chip.c.state
+        )
     ).all()
     counts: dict[str | None, list[int]] = {}
     for r in rows:
@@ -359,6 +360,16 @@ def kth_signature_at(conn: Connection, proposal_id: int, k: int) -> int | None:
     return int(rows[-1].at) if len(rows) >= k else None
 
 
+def signers(conn: Connection, proposal_id: int) -> list[str]:
+    """The members who signed a proposal, in the order they signed."""
+    rows = conn.execute(
+        select(t.proposal_signatures.c.member)
+        .where(t.proposal_signatures.c.proposal_id == proposal_id)
+        .order_by(t.proposal_signatures.c.at)
+    ).all()
+    return [r.member for r in rows]
+
+
 def orders_with_delivery(
     conn: Connection, k: int, limit: int = 10, only: Sequence[int] = ()
 ) -> list[dict[str, Any]]:
@@ -378,6 +389,7 @@ def orders_with_delivery(
                 "active": bool(o.active),
                 "assembled_at": o.assembled_at,
                 "kth_signature_at": kth_signature_at(conn, o.proposal_id, k),
+                "signed_by": signers(conn, o.proposal_id),
                 "log_index": o.log_index,
                 "delivery": delivery(conn, o.kind, o.scope, o.assembled_at),
             }

@@ -41,6 +41,8 @@ class Viewer:
     name: str = ""
     key_id: str = ""
     owner_id: str | None = None
+    expired: bool = False
+    """A session cookie came with the request but is expired, forged or its key revoked."""
 
     @property
     def signed_in(self) -> bool:

@@ -153,6 +153,9 @@ def test_sign_in_refusals_name_the_problem(site) -> None:
         assert http.get("/console/api/whoami").json()["role"] == "public"
         http.cookies.set("pb_console", "not-a-session")
         assert http.get("/console/api/whoami").json()["role"] == "public"
+        r = http.get("/console/api/facilities/ams1")
+        assert r.status_code == 401 and "session has expired" in r.json()["message"]
+        assert "Your session has expired" in http.get("/console/").text
 
 
 def test_members_sign_from_a_session_and_other_roles_are_refused(site) -> None:
@@ -218,6 +221,7 @@ def test_delivery_counts_the_chips_in_scope_that_hold_the_order(site) -> None:
             assert order["delivery"]["total"] == 2, order
             assert order["delivery"]["held"] == 2 and order["delivery"]["share"] == 1.0
             assert order["kth_signature_at"] is not None
+            assert sorted(order["signed_by"]) == sorted(site.world.member_names[:3])
             assert de.states() == ["paused", "paused"] and "paused" not in nl.states()
             with public.stream("GET", "/console/api/pause/stream") as stream:
                 lines = stream.iter_lines()

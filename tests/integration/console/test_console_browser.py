@@ -165,9 +165,9 @@ def test_members_sign_a_pause_from_the_page_and_chips_turn_paused(
             page.goto(f"{site.url}/console/pause")
             form = f"form.sign[data-id='{prop['id']}']"
             page.set_input_files(f"{form} input.keyfile", str(key_file(tmp_path, member, "m")))
-            page.wait_for_selector("#live:has-text('key loaded')")
+            page.wait_for_selector("#action-status:has-text('key loaded')")
             page.click(f"{form} button")
-            page.wait_for_selector("#live:has-text('signed:')", timeout=10_000)
+            page.wait_for_selector("#action-status:has-text('signed:')", timeout=10_000)
             if i < k - 1:
                 watcher.wait_for_selector(
                     f"article[data-proposal='{prop['id']}'] .sigs:has-text('{i + 1} of {k}')",

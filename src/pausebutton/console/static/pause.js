@@ -4,6 +4,8 @@
 (function () {
   const role = document.body.dataset.role;
   const live = document.getElementById("live");
+  const action = document.getElementById("action-status");
+  let shown = {proposals: null, orders: null, key: null};
   let data = JSON.parse(document.getElementById("pause-data").textContent);
   let skew = 0;  // server now - browser now, seconds
   let memberKey = null;
@@ -54,7 +56,8 @@
       return '<article class="order" data-order="' + o.sequence + '"><h3>' + (o.kind === "pause" ? "PAUSE" : "RESUME") + " order " + o.sequence +
         (o.lifts ? " (lifts " + o.lifts + ")" : "") + ' <small class="' + (o.active ? "active" : "") + '">' +
         (o.kind === "pause" ? (o.active ? "in force" : "lifted") : "") + "</small></h3>" +
-        "<p>scope " + scopeText(o.scope) + " · assembled " + PB.timeTag(o.assembled_at) +
+        "<p>scope " + scopeText(o.scope) + " · signed by " + o.signed_by.map(PB.esc).join(", ") +
+        " · assembled " + PB.timeTag(o.assembled_at) +
         (o.log_index != null ? " · log entry " + o.log_index : "") + "</p>" +
         bar(d.held, d.total, "chips holding the order") +
         '<p class="delivery"><strong class="held">' + d.held + " of " + d.total + " chips (" + pct + " %)</strong> hold the order" +
@@ -64,8 +67,12 @@
   }
   function render() {
     skew = data.now - Date.now() / 1000;
-    proposals(); orders();
+    // redraw only what changed: a member's half-filled form survives other updates
+    const p = JSON.stringify(data.proposals), o = JSON.stringify(data.orders);
+    if (p !== shown.proposals || shown.key !== !!memberKey) { proposals(); shown.proposals = p; shown.key = !!memberKey; }
+    if (o !== shown.orders) { orders(); shown.orders = o; }
   }
+  function say(text, ok) { action.textContent = text; action.className = "status " + (ok ? "ok" : "error"); }
   function tick() {
     document.querySelectorAll(".since[data-k]").forEach(function (el) { el.textContent = since(Number(el.dataset.k)); });
   }
@@ -73,19 +80,18 @@
     if (!ev.target.classList.contains("keyfile")) return;
     try {
       memberKey = await PBKey.load(ev.target.files[0]);
-      live.textContent = "key loaded: " + memberKey.keyId.slice(0, 16) + "…";
-    } catch (e) { live.textContent = e.message; live.className = "live error"; }
+      say("key loaded: " + memberKey.keyId.slice(0, 16) + "…", true);
+    } catch (e) { say(e.message, false); }
   });
   document.getElementById("proposals").addEventListener("submit", async function (ev) {
     ev.preventDefault();
     const form = ev.target;
-    if (!memberKey) { live.textContent = "Choose your member key file first."; live.className = "live error"; return; }
+    if (!memberKey) { say("Choose your member key file first.", false); return; }
     try {
       const sig = await PBKey.sign(memberKey.key, PBKey.unhex(form.dataset.input));
       const out = await PB.postJSON("/console/api/proposals/" + form.dataset.id + "/signatures", {sig: sig});
-      live.textContent = "signed: " + out.signed_by.length + " of " + out.threshold + (out.status === "assembled" ? " — order assembled" : "");
-      live.className = "live ok";
-    } catch (e) { live.textContent = "Signature refused: " + e.message; live.className = "live error"; }
+      say("signed: " + out.signed_by.length + " of " + out.threshold + (out.status === "assembled" ? " — order assembled" : ""), true);
+    } catch (e) { say("Signature refused: " + e.message, false); }
   });
   render();
   setInterval(tick, 1000);
