@@ -201,3 +201,59 @@ def test_sign_in_with_a_wrong_key_says_so(chromium, site, tmp_path, shots) -> No
     page.wait_for_selector("#signin-status:has-text('public key file')", timeout=10_000)
     assert page.inner_text("#who") == "Public view"
     page.context.close()
+
+
+def _cosign(site: Any, witnesses: int) -> int:
+    """The newest checkpoint that covers the log, cosigned by ``witnesses`` witnesses."""
+    from pausebutton.translog.policy import LogPolicy
+
+    policy = LogPolicy.from_trust_root(site.world.root)
+    size = int(site.admin.get("/v1/stats")["log_size"])
+    deadline = time.monotonic() + 15
+    while True:
+        cp = policy.parse_log_signed(site.admin.get("/v1/log/checkpoint"))
+        if cp.size >= size or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for i in range(witnesses):
+        note = cp.with_signatures([cp.cosign(site.world.keys.key("witness", i), int(time.time()))])
+        resp = site.admin.http.post(
+            f"{site.url}/v1/log/cosignature", content=note.encode().encode(), timeout=30
+        )
+        assert resp.status_code == 200, resp.text
+    return cp.size
+
+
+def test_verify_an_inclusion_proof_in_the_browser(chromium, site, shots) -> None:
+    chips = site.register(3, "polder", "ams1")
+    size = _cosign(site, 2)
+    page = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.goto(f"{site.url}/console/log")
+    page.wait_for_selector("body[data-log-ready='1']")
+    page.wait_for_selector("#cp-log.ok", timeout=10_000)
+    assert "2 of 3 witnesses cosigned" in page.inner_text("#cp-witnesses")
+    assert f"of <strong>{size}</strong>" in page.inner_html("#checkpoint")
+    page.fill("#q", chips[1].chip_id)
+    page.click("#search button[type=submit]")
+    page.wait_for_selector("#log-status:has-text('1 entries name')")
+    page.click("#entries button.verify")
+    ok = page.wait_for_selector("#entries .result.ok", timeout=10_000)
+    assert "included in the tree" in ok.inner_text()
+    page.screenshot(path=str(shots / "log-verified.png"))
+
+    # a proof altered on the way is caught by the browser, not taken on trust
+    def tamper(route: Any) -> None:
+        import base64
+        import json
+
+        body = json.loads(route.fetch().text())
+        first = bytearray(base64.b64decode(body["proof"][0]))
+        first[0] ^= 1
+        body["proof"][0] = base64.b64encode(bytes(first)).decode()
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route("**/v1/log/proof/inclusion*", tamper)
+    page.click("#entries button.verify")
+    bad = page.wait_for_selector("#entries .result.bad", timeout=10_000)
+    assert "NOT verified" in bad.inner_text()
+    page.context.close()
