@@ -31,7 +31,7 @@ from pausebutton.authority.api import create_app
 from pausebutton.authority.api.deps import AppState
 from pausebutton.authority.services import ADMIN, MEMBER, OPERATOR, Caller
 from pausebutton.authority.settings import Settings
-from pausebutton.console import logview, queries
+from pausebutton.console import alertsview, logview, queries
 from pausebutton.console.geometry import check_drawing
 from pausebutton.console.session import (
     COOKIE,
@@ -410,6 +410,11 @@ async def log_page(request: Request, viewer: ViewerDep) -> Any:
     return render(request, "log.html", viewer, page="log")
 
 
+@pages.get("/console/alerts", response_class=HTMLResponse)
+async def alerts_page(request: Request, viewer: ViewerDep) -> Any:
+    return render(request, "alerts.html", viewer, page="alerts", methods=list(alertsview.METHODS))
+
+
 @pages.get("/console/signin", response_class=HTMLResponse)
 async def signin_page(request: Request, viewer: ViewerDep) -> Any:
     return render(request, "signin.html", viewer, page="signin")
@@ -420,6 +425,7 @@ def mount(app: FastAPI, settings: Settings) -> FastAPI:
     app.state.console = Console(Sessions(settings.licensing_key.seed()))
     app.include_router(api)
     app.include_router(logview.router)
+    app.include_router(alertsview.router)
     app.include_router(pages)
     app.mount("/console/static", StaticFiles(directory=str(PACKAGE / "static")), name="static")
     return app

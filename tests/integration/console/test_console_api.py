@@ -248,3 +248,30 @@ def test_pages_and_vendored_assets_are_served(site) -> None:
         ):
             assert http.get(path).status_code == 200, path
         assert http.get("/v1/stats").status_code == 200  # the authority's API beside it
+
+
+def test_alerts_filter_by_country_owner_and_method_and_the_public_sees_counts(site) -> None:
+    now = int(time.time())
+    (nl,) = site.register(1, "polder", "ams1")
+    (de,) = site.register(1, "rhein", "fra2")
+    for chip in (nl, de):
+        chip.report(time=now)  # never sent: the next skips a sequence (a gap alert)
+        site.admin.submit_reports([chip.report(time=now)])
+    with site.client(site.world.admin) as http:
+        every = http.get("/console/api/alerts").json()
+        assert every["total"] == 2 and every["by_method"] == {"chip-based reporting": 2}
+        assert {a["country"] for a in every["alerts"]} == {"NL", "DE"}
+        assert all(a["kind"] == "gap" and a["detail"] for a in every["alerts"])
+        de_only = http.get("/console/api/alerts", params={"country": "de"}).json()
+        assert [a["chip_id"] for a in de_only["alerts"]] == [de.chip_id]
+        polder = http.get("/console/api/alerts", params={"owner": "polder"}).json()
+        assert [a["chip_id"] for a in polder["alerts"]] == [nl.chip_id]
+        loc = http.get("/console/api/alerts", params={"method": "chip location tracking"})
+        assert loc.json()["total"] == 0
+    with site.client(site.operator("rhein")) as http:
+        mine = http.get("/console/api/alerts", params={"owner": "polder"}).json()
+        assert [a["chip_id"] for a in mine["alerts"]] == [de.chip_id]
+    with site.client() as public:
+        pub = public.get("/console/api/alerts").json()
+        assert pub["public"] is True and pub["total"] == 2 and pub["alerts"] == []
+        assert public.get("/console/alerts").status_code == 200

@@ -235,7 +235,7 @@ def test_verify_an_inclusion_proof_in_the_browser(chromium, site, shots) -> None
     assert f"of <strong>{size}</strong>" in page.inner_html("#checkpoint")
     page.fill("#q", chips[1].chip_id)
     page.click("#search button[type=submit]")
-    page.wait_for_selector("#log-status:has-text('1 entries name')")
+    page.wait_for_selector("#log-status:has-text('1 entry names')")
     page.click("#entries button.verify")
     ok = page.wait_for_selector("#entries .result.ok", timeout=10_000)
     assert "included in the tree" in ok.inner_text()
@@ -256,4 +256,24 @@ def test_verify_an_inclusion_proof_in_the_browser(chromium, site, shots) -> None
     page.click("#entries button.verify")
     bad = page.wait_for_selector("#entries .result.bad", timeout=10_000)
     assert "NOT verified" in bad.inner_text()
+    page.context.close()
+
+
+def test_alerts_page_filters(chromium, site, tmp_path, shots) -> None:
+    now = int(time.time())
+    (nl,) = site.register(1, "polder", "ams1")
+    (de,) = site.register(1, "rhein", "fra2")
+    for chip in (nl, de):
+        chip.report(time=now)  # never sent: the next skips a sequence (a gap alert)
+        site.admin.submit_reports([chip.report(time=now)])
+    page = signed_in_page(chromium, site, site.world.admin, tmp_path)
+    page.goto(f"{site.url}/console/alerts")
+    page.wait_for_selector("#alerts-status:has-text('2 alerts')")
+    page.fill("#f-country", "DE")
+    page.click("#filters button[type=submit]")
+    page.wait_for_selector("#alerts-status:has-text('1 alert match')")
+    rows = page.query_selector_all("#alerts tbody tr")
+    assert len(rows) == 1 and de.chip_id[:12] in rows[0].inner_text()
+    page.click("#alerts details summary")
+    page.screenshot(path=str(shots / "alerts.png"))
     page.context.close()

@@ -37,7 +37,7 @@
       return '<tr data-index="' + e.index + '"><td>' + e.index + "</td><td>" + PB.esc(e.kind) + '</td><td><code>' + e.leaf_hash.slice(0, 16) +
         '…</code></td><td><button type="button" class="verify" data-index="' + e.index + '">Verify inclusion</button> <span class="result" role="status"></span></td></tr>';
     }).join("") || '<tr><td colspan="4" class="empty">' + (q ? "Nothing in the log names " + PB.esc(q) + "." : "The log is empty.") + "</td></tr>";
-    say(q ? data.entries.length + " entries name " + q : "The newest " + data.entries.length + " of " + data.size + " entries.");
+    say(q ? data.entries.length + (data.entries.length === 1 ? " entry names " : " entries name ") + q : "The newest " + data.entries.length + " of " + data.size + " entries.");
     document.body.dataset.logReady = "1";
   }
   document.getElementById("entries").addEventListener("click", async function (ev) {
