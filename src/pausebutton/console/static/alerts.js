@@ -20,7 +20,8 @@
         "</td><td>" + PB.esc(a.owner_id || "—") + "</td><td>" + PB.esc(a.country || "—") +
         "</td><td><details><summary>evidence</summary><pre>" + PB.esc(JSON.stringify(a.detail, null, 1)) + "</pre></details></td></tr>";
     }).join("") || '<tr><td colspan="8" class="empty">' + (data.public ? "Sign in to see the alerts." : "No alerts match.") + "</td></tr>";
-    status.textContent = data.total + (data.total === 1 ? " alert" : " alerts") + (params.toString() ? " match the filters" : "") +
+    const one = data.total === 1;
+    status.textContent = data.total + (one ? " alert" : " alerts") + (params.toString() ? (one ? " matches" : " match") + " the filters" : "") +
       (data.alerts.length < data.total && !data.public ? " (the newest " + data.alerts.length + " shown)" : "") + ".";
     document.body.dataset.alertsReady = String(Date.now());
   }
