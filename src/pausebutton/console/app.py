@@ -31,7 +31,7 @@ from pausebutton.authority.api import create_app
 from pausebutton.authority.api.deps import AppState
 from pausebutton.authority.services import ADMIN, MEMBER, OPERATOR, Caller
 from pausebutton.authority.settings import Settings
-from pausebutton.console import alertsview, logview, queries
+from pausebutton.console import alertsview, fleetview, logview, queries
 from pausebutton.console.geometry import check_drawing
 from pausebutton.console.session import (
     COOKIE,
@@ -415,6 +415,13 @@ async def alerts_page(request: Request, viewer: ViewerDep) -> Any:
     return render(request, "alerts.html", viewer, page="alerts", methods=list(alertsview.METHODS))
 
 
+@pages.get("/console/fleet", response_class=HTMLResponse)
+async def fleet_page(request: Request, viewer: ViewerDep) -> Any:
+    if not viewer.signed_in:
+        return error_page(request, viewer, errors.AuthError("sign in to see the fleet"))
+    return render(request, "fleet.html", viewer, page="fleet")
+
+
 @pages.get("/console/signin", response_class=HTMLResponse)
 async def signin_page(request: Request, viewer: ViewerDep) -> Any:
     return render(request, "signin.html", viewer, page="signin")
@@ -426,6 +433,7 @@ def mount(app: FastAPI, settings: Settings) -> FastAPI:
     app.include_router(api)
     app.include_router(logview.router)
     app.include_router(alertsview.router)
+    app.include_router(fleetview.router)
     app.include_router(pages)
     app.mount("/console/static", StaticFiles(directory=str(PACKAGE / "static")), name="static")
     return app

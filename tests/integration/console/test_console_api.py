@@ -275,3 +275,50 @@ def test_alerts_filter_by_country_owner_and_method_and_the_public_sees_counts(si
         pub = public.get("/console/api/alerts").json()
         assert pub["public"] is True and pub["total"] == 2 and pub["alerts"] == []
         assert public.get("/console/alerts").status_code == 200
+
+
+def test_fleet_shows_budget_use_over_time_and_chips_needing_attention(site) -> None:
+    now = int(time.time())
+    ops = site.operator("polder")
+    working, silent = site.register(2, "polder", "ams1")
+    (other,) = site.register(1, "rhein", "fra2")
+    app = site.admin.with_key(ops).post(
+        "/v1/licenses/applications",
+        {
+            "chips": [working.chip_id],
+            "flop_budget": "1e19",
+            "not_before": now - 60,
+            "not_after": now + 30 * 86400,
+            "run_id": "run-1",
+            "purpose": "testing",
+        },
+    )
+    assert app["status"] == "issued", app
+    (lid,) = app["license_ids"]
+    for used in (10**18, 3 * 10**18):
+        site.admin.submit_reports(
+            [working.report(time=now, license_id=lid, license_flop_used=used, flop=10**18)]
+        )
+    site.admin.submit_reports([other.report(time=now, state="exhausted")])
+    with site.client(site.world.admin) as http:
+        fleet = http.get("/console/api/fleet").json()
+        (lic,) = fleet["licences"]
+        assert lic["license_id"] == lid and lic["status"] == "valid"
+        assert lic["flop_used"] == str(3 * 10**18) and abs(lic["share_used"] - 0.3) < 1e-9
+        why = {c["chip_id"]: c for c in fleet["attention"]}
+        assert working.chip_id not in why
+        assert why[silent.chip_id]["silent"] and why[silent.chip_id]["why"] == "has never reported"
+        assert why[other.chip_id]["why"] == "its licence's budget is used up"
+        usage = http.get(f"/console/api/fleet/licences/{lid}/usage").json()
+        assert [p[1] for p in usage["series"]] == [str(10**18), str(3 * 10**18)]
+        assert http.get("/console/api/fleet/licences/999999/usage").status_code == 404
+    with site.client(site.operator("rhein")) as http:
+        mine = http.get("/console/api/fleet").json()
+        assert mine["licences"] == [] and [c["chip_id"] for c in mine["attention"]] == [
+            other.chip_id
+        ]
+        assert http.get(f"/console/api/fleet/licences/{lid}/usage").status_code == 403
+    with site.client() as public:
+        assert public.get("/console/api/fleet").status_code == 401
+        page = public.get("/console/fleet")
+        assert page.status_code == 401 and "sign in to see the fleet" in page.text

@@ -277,3 +277,35 @@ def test_alerts_page_filters(chromium, site, tmp_path, shots) -> None:
     page.click("#alerts details summary")
     page.screenshot(path=str(shots / "alerts.png"))
     page.context.close()
+
+
+def test_fleet_page_charts_a_licence(chromium, site, tmp_path, shots) -> None:
+    now = int(time.time())
+    ops = site.operator("polder")
+    working, _silent = site.register(2, "polder", "ams1")
+    app = site.admin.with_key(ops).post(
+        "/v1/licenses/applications",
+        {
+            "chips": [working.chip_id],
+            "flop_budget": "1e19",
+            "not_before": now - 60,
+            "not_after": now + 30 * 86400,
+            "run_id": "run-1",
+            "purpose": "testing",
+        },
+    )
+    (lid,) = app["license_ids"]
+    for i, used in enumerate((10**18, 3 * 10**18, 6 * 10**18)):
+        site.admin.submit_reports(
+            [working.report(time=now + i, license_id=lid, license_flop_used=used)]
+        )
+    page = signed_in_page(chromium, site, ops, tmp_path)
+    page.goto(f"{site.url}/console/fleet")
+    page.wait_for_selector("body[data-fleet-ready='1']")
+    assert "60.0 %" in page.inner_text(f"#licences tr[data-licence='{lid}']")
+    assert "has never reported" in page.inner_text("#attention")
+    page.click(f"button.show-chart[data-licence='{lid}']")
+    page.wait_for_selector("#chart-svg svg polyline.used", state="attached")
+    assert page.get_attribute("#chart-svg polyline.used", "points").count(",") == 3
+    page.screenshot(path=str(shots / "fleet.png"), full_page=True)
+    page.context.close()
