@@ -243,6 +243,24 @@ async def pause_data(request: Request, viewer: Viewer) -> dict[str, Any]:
             p.pop("envelope", None)
         proposals.append(p)
     data["proposals"] = proposals
+    pending = await run_in_threadpool(
+        lambda: svc.licensing.list_applications(status="pending", limit=20)
+    )
+    data["applications"] = [
+        {
+            "id": a.id,
+            "owner_id": a.owner_id,
+            "run_id": a.run_id,
+            "purpose": a.purpose if viewer.signed_in else "",
+            "flop_budget": a.flop_budget,
+            "chips": len(a.chips),
+            "approvals": a.approvals,
+            "approvals_required": a.approvals_required,
+            "reasons": a.reasons if viewer.signed_in else [],
+            "created_at": a.created_at,
+        }
+        for a in pending
+    ]
     data["now"] = svc.now()
     return data
 
@@ -287,6 +305,20 @@ async def sign_proposal(
         )
     )
     return asdict(out)
+
+
+@api.post("/applications/{app_id}/approvals", summary="A signed-in member approves a licence")
+async def approve_application(request: Request, app_id: int, viewer: ViewerDep) -> dict[str, Any]:
+    need(viewer, MEMBER)
+    svc = state(request).service
+    caller = Caller(viewer.key_id, viewer.role, viewer.name, viewer.owner_id)
+    app = await run_in_threadpool(svc.licensing.get_application, app_id)
+    if app.status != "pending":
+        raise errors.ConflictError(
+            f"application {app_id} is {app.status}: it no longer takes approvals",
+            field="app_id",
+        )
+    return asdict(await run_in_threadpool(svc.licensing.approve, caller, app_id))
 
 
 @api.get("/challenge", summary="A one-use sign-in challenge to sign with your key")

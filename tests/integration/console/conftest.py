@@ -128,10 +128,22 @@ class Site:
         return out
 
 
+FRONTIER_FLOP = 10**21
+
+
 @pytest.fixture
 def site(db_url: str, tmp_path: Path) -> Iterator[Site]:
     world = demo_world(seed=b"console-tests")
-    app = create_console_app(world.settings(db_url, location_interval=0, checkpoint_interval=0.2))
+    from pausebutton.authority.policy import Policy
+
+    # a frontier threshold two chips can reach in 30 days (the law's 1e25 needs thousands)
+    settings = world.settings(
+        db_url,
+        location_interval=0,
+        checkpoint_interval=0.2,
+        policy=Policy(frontier_flop=FRONTIER_FLOP),
+    )
+    app = create_console_app(settings)
     with serve(app) as url:
         admin = AuthorityClient(url, world.admin)
         for owner, country in (("polder", "NL"), ("rhein", "DE")):

@@ -322,3 +322,40 @@ def test_fleet_shows_budget_use_over_time_and_chips_needing_attention(site) -> N
         assert public.get("/console/api/fleet").status_code == 401
         page = public.get("/console/fleet")
         assert page.status_code == 401 and "sign in to see the fleet" in page.text
+
+
+def test_members_approve_a_frontier_licence_from_a_session(site) -> None:
+    now = int(time.time())
+    ops = site.operator("polder")
+    chips = site.register(2, "polder", "ams1")
+    app = site.admin.with_key(ops).post(
+        "/v1/licenses/applications",
+        {
+            "chips": [c.chip_id for c in chips],
+            "flop_budget": "2e21",
+            "not_before": now - 60,
+            "not_after": now + 30 * 86400,
+            "run_id": "frontier-1",
+            "purpose": "a frontier run",
+        },
+    )
+    assert app["status"] == "pending", app
+    with site.client() as public:
+        (shown,) = public.get("/console/api/pause").json()["applications"]
+        assert shown["id"] == app["id"] and shown["approvals_required"] == 3
+        assert shown["purpose"] == "" and shown["reasons"] == []  # the public sees figures
+        assert public.post(f"/console/api/applications/{app['id']}/approvals").status_code == 401
+    with site.client(ops) as http:
+        r = http.post(f"/console/api/applications/{app['id']}/approvals")
+        assert r.status_code == 403
+    out: dict = {}
+    for i in range(3):
+        with site.client(site.world.member(i)) as http:
+            r = http.post(f"/console/api/applications/{app['id']}/approvals")
+            assert r.status_code == 200, r.text
+            out = r.json()
+    assert out["status"] == "issued" and len(out["license_ids"]) == 2
+    with site.client(site.world.member(3)) as http:
+        r = http.post(f"/console/api/applications/{app['id']}/approvals")
+        assert r.status_code == 409 and "no longer takes approvals" in r.json()["message"]
+        assert http.get("/console/api/pause").json()["applications"] == []

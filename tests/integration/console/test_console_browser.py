@@ -309,3 +309,29 @@ def test_fleet_page_charts_a_licence(chromium, site, tmp_path, shots) -> None:
     assert page.get_attribute("#chart-svg polyline.used", "points").count(",") == 3
     page.screenshot(path=str(shots / "fleet.png"), full_page=True)
     page.context.close()
+
+
+def test_a_member_approves_a_licence_from_the_pause_page(chromium, site, tmp_path, shots) -> None:
+    now = int(time.time())
+    ops = site.operator("polder")
+    chips = site.register(2, "polder", "ams1")
+    app = site.admin.with_key(ops).post(
+        "/v1/licenses/applications",
+        {
+            "chips": [c.chip_id for c in chips],
+            "flop_budget": "2e21",
+            "not_before": now - 60,
+            "not_after": now + 30 * 86400,
+            "run_id": "frontier-1",
+            "purpose": "a frontier run",
+        },
+    )
+    page = signed_in_page(chromium, site, site.world.member(0), tmp_path)
+    page.goto(f"{site.url}/console/pause")
+    page.click(f"button.approve[data-id='{app['id']}']")
+    page.wait_for_selector("#action-status:has-text('approved: 1 of 3')")
+    page.wait_for_selector(
+        f"article[data-application='{app['id']}'] .approvals:has-text('1 of 3')", timeout=10_000
+    )
+    page.screenshot(path=str(shots / "pause-approval.png"))
+    page.context.close()

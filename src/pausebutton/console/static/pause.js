@@ -5,7 +5,7 @@
   const role = document.body.dataset.role;
   const live = document.getElementById("live");
   const action = document.getElementById("action-status");
-  let shown = {proposals: null, orders: null, key: null};
+  let shown = {proposals: null, orders: null, key: null, apps: null};
   let data = JSON.parse(document.getElementById("pause-data").textContent);
   let skew = 0;  // server now - browser now, seconds
   let memberKey = null;
@@ -65,12 +65,37 @@
         (took ? ' · <span class="took">100 % ' + took + "</span>" : "") + "</p></article>";
     }).join("");
   }
+  function applications() {
+    const el = document.getElementById("applications");
+    const apps = data.applications || [];
+    if (!apps.length) { el.innerHTML = '<p class="empty">No licence applications await approval.</p>'; return; }
+    el.innerHTML = apps.map(function (a) {
+      const n = a.approvals.length;
+      return '<article class="application" data-application="' + a.id + '"><h3>Application ' + a.id + " · " + PB.esc(a.owner_id) + " · run " + PB.esc(a.run_id) +
+        " <small>" + PB.timeTag(a.created_at) + "</small></h3><p>" + Number(a.flop_budget).toExponential(2) + " FLOP on " + a.chips + " chips" +
+        (a.purpose ? " · " + PB.esc(a.purpose) : "") + "</p>" + bar(n, a.approvals_required, "approvals") +
+        '<p class="progress"><strong class="approvals">' + n + " of " + a.approvals_required + "</strong> approvals" +
+        (n ? " · approved by " + a.approvals.map(PB.esc).join(", ") : "") + "</p>" +
+        (a.reasons.length ? "<ul>" + a.reasons.map(function (r) { return "<li>" + PB.esc(r) + "</li>"; }).join("") + "</ul>" : "") +
+        (role === "member" ? '<button type="button" class="approve" data-id="' + a.id + '">Approve application ' + a.id + "</button>" : "") + "</article>";
+    }).join("");
+  }
+  document.getElementById("applications").addEventListener("click", async function (ev) {
+    const b = ev.target.closest("button.approve");
+    if (!b) return;
+    try {
+      const out = await PB.postJSON("/console/api/applications/" + b.dataset.id + "/approvals", {});
+      say("approved: " + out.approvals.length + " of " + out.approvals_required + (out.status === "issued" ? " — licences issued" : ""), true);
+    } catch (e) { say("Approval refused: " + e.message, false); }
+  });
   function render() {
     skew = data.now - Date.now() / 1000;
     // redraw only what changed: a member's half-filled form survives other updates
     const p = JSON.stringify(data.proposals), o = JSON.stringify(data.orders);
     if (p !== shown.proposals || shown.key !== !!memberKey) { proposals(); shown.proposals = p; shown.key = !!memberKey; }
     if (o !== shown.orders) { orders(); shown.orders = o; }
+    const a = JSON.stringify(data.applications);
+    if (a !== shown.apps) { applications(); shown.apps = a; }
   }
   function say(text, ok) { action.textContent = text; action.className = "status " + (ok ? "ok" : "error"); }
   function tick() {
