@@ -215,9 +215,20 @@ def _pause_state(conn: Any, k: int, n: int, signed_in: bool) -> dict[str, Any]:
         .order_by(t.proposals.c.id.desc())
         .limit(20)
     ).all()
+    lists = conn.execute(
+        select(
+            t.prohibited_lists.c.sequence,
+            t.prohibited_lists.c.issued_at,
+            t.prohibited_lists.c.artifacts,
+            t.prohibited_lists.c.log_index,
+        )
+        .order_by(t.prohibited_lists.c.sequence.desc())
+        .limit(5)
+    ).all()
     return {
         "threshold": k,
         "members": n,
+        "prohibited_lists": [dict(r._mapping) for r in lists],
         "open_proposal_ids": [r.id for r in rows],
         "orders": orders if signed_in else [_public_order(o) for o in orders],
     }

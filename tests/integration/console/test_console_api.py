@@ -233,6 +233,25 @@ def test_delivery_counts_the_chips_in_scope_that_hold_the_order(site) -> None:
         de.stop()
 
 
+def test_the_pause_page_lists_prohibited_artifact_lists(site) -> None:
+    import hashlib
+
+    from pausebutton.protocol.envelope import Envelope
+    from pausebutton.protocol.messages import Artifact, ArtifactKind, ProhibitedArtifacts
+
+    plist = ProhibitedArtifacts(
+        sequence=1,
+        issued_at=1_700_000_000,
+        artifacts=(Artifact(ArtifactKind.TENSOR, hashlib.sha256(b"w").digest(), "weights"),),
+    )
+    env = Envelope.create(plist, [site.world.member(i) for i in range(3)]).encode()
+    site.admin.with_key(site.world.member(0)).publish_prohibited(env)
+    with site.client() as public:
+        (shown,) = public.get("/console/api/pause").json()["prohibited_lists"]
+    assert shown["sequence"] == 1 and shown["artifacts"] == 1
+    assert shown["issued_at"] == 1_700_000_000 and shown["log_index"] is not None
+
+
 def test_pages_and_vendored_assets_are_served(site) -> None:
     with site.client() as http:
         assert http.get("/", follow_redirects=False).headers["location"] == "/console/"

@@ -88,12 +88,22 @@
       say("approved: " + out.approvals.length + " of " + out.approvals_required + (out.status === "issued" ? " — licences issued" : ""), true);
     } catch (e) { say("Approval refused: " + e.message, false); }
   });
+  function lists() {
+    const el = document.getElementById("lists");
+    const ls = data.prohibited_lists || [];
+    el.innerHTML = ls.length ? "<table><thead><tr><th scope=\"col\">List</th><th scope=\"col\">Artifacts</th><th scope=\"col\">Issued</th><th scope=\"col\">Log entry</th></tr></thead><tbody>" +
+      ls.map(function (l) {
+        return "<tr><td>" + l.sequence + "</td><td>" + l.artifacts + "</td><td>" + PB.timeTag(l.issued_at) + "</td><td>" + (l.log_index == null ? "—" : l.log_index) + "</td></tr>";
+      }).join("") + "</tbody></table>" : '<p class="empty">No prohibited list published.</p>';
+  }
   function render() {
     skew = data.now - Date.now() / 1000;
     // redraw only what changed: a member's half-filled form survives other updates
     const p = JSON.stringify(data.proposals), o = JSON.stringify(data.orders);
     if (p !== shown.proposals || shown.key !== !!memberKey) { proposals(); shown.proposals = p; shown.key = !!memberKey; }
     if (o !== shown.orders) { orders(); shown.orders = o; }
+    const l = JSON.stringify(data.prohibited_lists);
+    if (l !== shown.lists) { lists(); shown.lists = l; }
     const a = JSON.stringify(data.applications);
     if (a !== shown.apps) { applications(); shown.apps = a; }
   }
