@@ -48,7 +48,8 @@ def key_file(tmp: Path, key: PrivateKey, name: str) -> Path:
 
 def signed_in_page(chromium: Any, site: Any, key: PrivateKey, tmp: Path, **ctx: Any) -> Any:
     """A page signed in through the sign-in form (the key file read by WebCrypto)."""
-    page = chromium.new_context(viewport={"width": 1280, "height": 800}, **ctx).new_page()
+    ctx.setdefault("viewport", {"width": 1280, "height": 800})
+    page = chromium.new_context(**ctx).new_page()
     page.goto(f"{site.url}/console/signin")
     page.set_input_files("#keyfile", str(key_file(tmp, key, key.key_id.hex()[:8])))
     page.click("#signin-file button[type=submit]")
@@ -334,4 +335,29 @@ def test_a_member_approves_a_licence_from_the_pause_page(chromium, site, tmp_pat
         f"article[data-application='{app['id']}'] .approvals:has-text('1 of 3')", timeout=10_000
     )
     page.screenshot(path=str(shots / "pause-approval.png"))
+    page.context.close()
+
+
+def test_every_page_fits_a_phone_and_has_no_script_errors(chromium, site, tmp_path) -> None:
+    (chip,) = site.register(1, "polder", "ams1")
+    page = signed_in_page(
+        chromium, site, site.world.admin, tmp_path, viewport={"width": 390, "height": 844}
+    )
+    errors_seen: list[str] = []
+    page.on("pageerror", lambda exc: errors_seen.append(str(exc)))
+    for path in (
+        "/console/",
+        "/console/pause",
+        "/console/log",
+        "/console/alerts",
+        "/console/fleet",
+        "/console/facilities/ams1",
+        f"/console/chips/{chip.chip_id}",
+        "/console/signin",
+    ):
+        page.goto(site.url + path)
+        page.wait_for_load_state("networkidle")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 391, (path, width)
+    assert errors_seen == []
     page.context.close()
