@@ -10,6 +10,7 @@ the browser to the map. The authority package never imports this one.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import os
 import time
@@ -170,8 +171,16 @@ api = APIRouter(prefix="/console/api", tags=["console"])
 async def map_api(request: Request, viewer: ViewerDep) -> Response:
     data = await console(request).map_data(request)
     body = data if viewer.signed_in else public_map(data)
-    # compact JSON: 10,000 facilities are most of the payload
-    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+    # compact JSON, gzipped for a browser that takes it: 10,000 facilities are about
+    # 0.8 MB of JSON and 0.2 MB compressed
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    if "gzip" in request.headers.get("accept-encoding", "") and len(raw) > 1024:
+        return Response(
+            await run_in_threadpool(gzip.compress, raw, 6),
+            media_type="application/json",
+            headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+        )
+    return Response(raw, media_type="application/json", headers={"Vary": "Accept-Encoding"})
 
 
 @api.get("/facilities/{facility_id}", summary="One facility and its chips")

@@ -378,3 +378,15 @@ def test_members_approve_a_frontier_licence_from_a_session(site) -> None:
         r = http.post(f"/console/api/applications/{app['id']}/approvals")
         assert r.status_code == 409 and "no longer takes approvals" in r.json()["message"]
         assert http.get("/console/api/pause").json()["applications"] == []
+
+
+def test_the_map_is_gzipped_for_a_client_that_takes_it(site) -> None:
+    for i in range(40):
+        site.facility(f"f{i}", f"Facility {i}", "NL", 52.0 + i / 100, 4.0, "polder")
+    with site.client(site.world.admin) as http:
+        zipped = http.get("/console/api/map", headers={"Accept-Encoding": "gzip"})
+        assert zipped.headers["content-encoding"] == "gzip"
+        assert zipped.num_bytes_downloaded < len(zipped.content)
+        plain = http.get("/console/api/map", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        assert zipped.json() == plain.json() and len(plain.json()["facilities"]) == 42

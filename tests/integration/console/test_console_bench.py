@@ -59,7 +59,7 @@ def test_bench_console_tiny_run_prints_its_figures(cli) -> None:  # type: ignore
     )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert doc["map_api_facilities"] == 20 and doc["map_api_bytes"] > 0
+    assert doc["map_api_facilities"] == 20 and doc["map_api_bytes"] > doc["map_api_wire_bytes"] > 0
     assert doc["map_page_interactive_s_median"] > 0
     assert doc["delivery_chips"] == 2 and doc["kth_signature_to_page_100pct_s_median"] > 0
     assert doc["kth_signature_to_fleet_reported_s_median"] > 0
