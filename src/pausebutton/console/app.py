@@ -300,7 +300,9 @@ async def pause_stream(request: Request, viewer: ViewerDep) -> EventSourceRespon
             text = json.dumps(data, separators=(",", ":"), sort_keys=True)
             if text != last:
                 last = text
-                yield {"event": "pause", "data": json.dumps({**data, "now": now})}
+                # keys sorted as the page's first copy is (Jinja's tojson): the page redraws
+                # only what changed, comparing the two as text
+                yield {"event": "pause", "data": json.dumps({**data, "now": now}, sort_keys=True)}
             await asyncio.sleep(STREAM_INTERVAL_S)
 
     return EventSourceResponse(events(), ping=15)

@@ -164,6 +164,7 @@ def test_members_sign_a_pause_from_the_page_and_chips_turn_paused(
             member = site.world.member(i)
             page = signed_in_page(chromium, site, member, tmp_path)
             page.goto(f"{site.url}/console/pause")
+            page.wait_for_selector(".live.ok", timeout=15_000)
             form = f"form.sign[data-id='{prop['id']}']"
             page.set_input_files(f"{form} input.keyfile", str(key_file(tmp_path, member, "m")))
             page.wait_for_selector("#action-status:has-text('key loaded')")
