@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Connection, func, select
 
 from pausebutton.authority import tables as t
+from pausebutton.console.deps import get_viewer
 
 PAGE = 100
 
@@ -118,8 +119,6 @@ async def alerts_api(
     method: str | None = Query(default=None, max_length=64),
     before: int | None = Query(default=None, ge=0),
 ) -> dict[str, Any]:
-    from pausebutton.console.app import get_viewer
-
     viewer = await get_viewer(request)
     store = request.app.state.pb.service.store
     scope_owner = owner

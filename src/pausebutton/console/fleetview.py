@@ -11,6 +11,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from pausebutton import errors
 from pausebutton.authority import tables as t
+from pausebutton.console.deps import get_viewer, need
 
 PAGE = 200
 SERIES = 500
@@ -160,8 +161,6 @@ async def fleet_api(
     owner: str | None = Query(default=None, max_length=128),
     silent_after: int = Query(default=3600, ge=1, le=366 * 86400),
 ) -> dict[str, Any]:
-    from pausebutton.console.app import get_viewer, need
-
     viewer = await get_viewer(request)
     need(viewer)
     if viewer.role == "operator":
@@ -183,8 +182,6 @@ async def fleet_api(
 
 @router.get("/licences/{license_id}/usage", summary="A licence's budget use over time")
 async def licence_usage(request: Request, license_id: int) -> dict[str, Any]:
-    from pausebutton.console.app import get_viewer, need
-
     viewer = await get_viewer(request)
     need(viewer)
     store = request.app.state.pb.service.store
