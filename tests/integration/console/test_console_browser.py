@@ -7,6 +7,7 @@ docs show), else into the test's temporary folder."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -114,10 +115,13 @@ def test_open_the_map_and_find_a_facility(chromium, site, db_url, tmp_path, shot
     page.wait_for_selector("body[data-map-ready='1']", timeout=20_000)
     assert "4 facilities on the map" in page.inner_text("#map-status")
     assert "4 facilities, 9 chips" in page.inner_text("#totals")
+    page.click("button.zoom[data-country='SG']")
+    page.wait_for_function("window.PBMap.map.getZoom() >= 6")
     page.fill("#find", "rhein")
     page.click("#found button[data-id='fra2']")
     popup = page.wait_for_selector(".leaflet-popup-content", timeout=10_000)
     assert "Rhein AI FRA2" in popup.inner_text() and "2 chips" in popup.inner_text()
+    page.wait_for_timeout(500)  # the popup's fade-in, for the screenshot
     page.screenshot(path=str(shots / "map.png"))
     page.click(".leaflet-popup-content a")
     page.wait_for_selector("#facility-name")
@@ -186,6 +190,25 @@ def test_members_sign_a_pause_from_the_page_and_chips_turn_paused(
         watcher.context.close()
     finally:
         fleet.stop()
+
+
+def test_sign_in_with_a_signature_made_by_the_cli(chromium, site, cli, tmp_path) -> None:
+    member = site.world.member(2)
+    keyfile = key_file(tmp_path, member, "member")
+    page = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.goto(f"{site.url}/console/signin")
+    page.click("summary")
+    page.wait_for_selector("#challenge:has-text('pausebutton-console-signin')")
+    challenge = page.inner_text("#challenge")
+    signed = cli("keys", "sign-challenge", keyfile, challenge, "--json")
+    assert signed.returncode == 0, signed.stderr
+    doc = json.loads(signed.stdout)
+    page.fill("#key-id", doc["key_id"])
+    page.fill("#signature", doc["signature"])
+    page.click("#signin-cli button[type=submit]")
+    page.wait_for_url(f"{site.url}/console/", timeout=15_000)
+    assert site.world.member_names[2] in page.inner_text("#who")
+    page.context.close()
 
 
 def test_sign_in_with_a_wrong_key_says_so(chromium, site, tmp_path, shots) -> None:

@@ -46,7 +46,9 @@
     if (!rows.length) { body.innerHTML = '<tr><td colspan="8" class="empty">No facilities registered yet.</td></tr>'; return; }
     body.innerHTML = rows.map(function (c) {
       const total = c.chips.reduce((x, y) => x + y, 0);
-      return "<tr><th scope=\"row\">" + PB.esc(c.country) + "</th><td>" + c.facilities + "</td><td>" + total + "</td>" +
+      const name = data.public ? PB.esc(c.country)
+        : '<button type="button" class="zoom" data-country="' + PB.esc(c.country) + '" title="Show on the map">' + PB.esc(c.country) + "</button>";
+      return "<tr><th scope=\"row\">" + name + "</th><td>" + c.facilities + "</td><td>" + total + "</td>" +
         c.chips.map(function (n) { return "<td>" + n + "</td>"; }).join("") + "</tr>";
     }).join("");
     const t = data.totals;
@@ -99,14 +101,22 @@
         '<a href="/console/facilities/' + encodeURIComponent(f[0]) + '">open</a></li>';
     }).join("") : '<li class="empty">No facility matches.</li>';
   }
+  document.getElementById("countries").addEventListener("click", function (ev) {
+    const b = ev.target.closest("button.zoom");
+    if (!b) return;
+    const here = facilities.filter(function (f) { return f[2] === b.dataset.country; });
+    if (here.length) map.fitBounds(L.latLngBounds(here.map(function (f) { return [f[3], f[4]]; })).pad(0.3), {maxZoom: 8});
+  });
   const input = document.getElementById("find");
   if (input) {
     input.addEventListener("input", function () { find(input.value); });
     document.getElementById("found").addEventListener("click", function (ev) {
       const b = ev.target.closest("button[data-id]");
       if (!b) return;
-      const m = markers.get(b.dataset.id);
-      window.PBMap.cluster.zoomToShowLayer(m, function () { m.openPopup(); });
+      const f = facilities.find(function (x) { return x[0] === b.dataset.id; });
+      // the popup opens on the map itself, clustered or not at this zoom
+      map.setView([f[3], f[4]], 5, {animate: false});
+      L.popup().setLatLng([f[3], f[4]]).setContent(describe(f)).openOn(map);
     });
   }
   PBWorld(map).catch(function (e) { status.textContent = "Country shapes failed to load: " + e.message; }).finally(load);
