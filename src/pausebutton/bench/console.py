@@ -328,7 +328,9 @@ def _map_api(base: str, cookie: str, repeats: int, app: Any) -> dict[str, Any]:
     }
 
 
-def _time_to_interactive(base: str, cookie: str, repeats: int) -> dict[str, Any]:
+def _time_to_interactive(
+    base: str, cookie: str, repeats: int, screenshot: Path | None = None
+) -> dict[str, Any]:
     out = []
     with browser() as b:
         for _ in range(repeats):
@@ -338,6 +340,9 @@ def _time_to_interactive(base: str, cookie: str, repeats: int) -> dict[str, Any]
             page.goto(f"{base}/console/")
             page.wait_for_selector("body[data-map-ready='1']", timeout=120_000)
             out.append(page.evaluate("performance.now()") / 1000)
+            if screenshot is not None:
+                screenshot.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot / "map-clusters.png"))
             ctx.close()
     return {"map_page_interactive_s_median": round(statistics.median(out), 3), "runs": repeats}
 
@@ -436,7 +441,9 @@ def run(
     facilities: int | None = None,
     chips: int | None = None,
     fleet: int | None = None,
+    screenshot: str | None = None,
 ) -> dict[str, Any]:
+    """``screenshot``: a folder to save the map page in (``map-clusters.png``)."""
     from pausebutton.authority.demo import demo_world
     from pausebutton.console import create_console_app
     from pausebutton.sim.server import serve
@@ -456,7 +463,8 @@ def run(
             cookie = sign_in(base, world.admin)
             result: dict[str, Any] = {"registry": loaded}
             result.update(_map_api(base, cookie, repeats, app))
-            result.update(_time_to_interactive(base, cookie, max(1, repeats // 2)))
+            shot = Path(screenshot) if screenshot else None
+            result.update(_time_to_interactive(base, cookie, max(1, repeats // 2), shot))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result.update(_delivery(fleet, repeats))

@@ -165,7 +165,20 @@ def console(
     fleet: Annotated[
         int | None, typer.Option(help="Simulated chips following the orders (50; quick 5).")
     ] = None,
+    screenshot: Annotated[
+        str | None, typer.Option(help="Save the map page's screenshot in this folder.")
+    ] = None,
 ) -> None:
     """Web console: the map API's size and time over a bulk-loaded registry, the map page's
     time to interactive in Chromium, and K-th signature to 100 % delivery on the pause page."""
-    _show(_run("console", quick=quick, facilities=facilities, chips=chips, fleet=fleet), json_out)
+    _show(
+        _run(
+            "console",
+            quick=quick,
+            facilities=facilities,
+            chips=chips,
+            fleet=fleet,
+            screenshot=screenshot,
+        ),
+        json_out,
+    )

@@ -53,7 +53,7 @@
     }).join("");
     const t = data.totals;
     const all = t.chips.reduce((x, y) => x + y, 0);
-    document.getElementById("totals").textContent = t.facilities + " facilities, " + all + " chips" +
+    document.getElementById("totals").textContent = t.facilities.toLocaleString() + " facilities, " + all.toLocaleString() + " chips" +
       (t.no_facility.reduce((x, y) => x + y, 0) ? " (" + t.no_facility.reduce((x, y) => x + y, 0) + " without a facility)" : "");
   }
   async function load() {
@@ -86,7 +86,7 @@
     window.PBMap = {map: map, cluster: cluster, markers: markers};
     status.textContent = data.public
       ? "Public view: " + data.countries.length + " countries."
-      : facilities.length + " facilities on the map.";
+      : facilities.length.toLocaleString() + " facilities on the map.";
     document.body.dataset.mapReady = "1";
   }
   function find(q) {
