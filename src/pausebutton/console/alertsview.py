@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Connection, func, select
 
 from pausebutton.authority import tables as t
-from pausebutton.console.deps import get_viewer
+from pausebutton.console.deps import ViewerDep
 
 PAGE = 100
 
@@ -114,12 +114,12 @@ def alerts(
 @router.get("", summary="Alerts with their evidence and method (counts only in public)")
 async def alerts_api(
     request: Request,
+    viewer: ViewerDep,
     country: str | None = Query(default=None, max_length=2),
     owner: str | None = Query(default=None, max_length=128),
     method: str | None = Query(default=None, max_length=64),
     before: int | None = Query(default=None, ge=0),
 ) -> dict[str, Any]:
-    viewer = await get_viewer(request)
     store = request.app.state.pb.service.store
     scope_owner = owner
     if viewer.role == "operator":

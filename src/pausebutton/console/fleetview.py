@@ -11,7 +11,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from pausebutton import errors
 from pausebutton.authority import tables as t
-from pausebutton.console.deps import get_viewer, need
+from pausebutton.console.deps import ViewerDep, need
 
 PAGE = 200
 SERIES = 500
@@ -158,10 +158,10 @@ def _attention(
 @router.get("", summary="Licences with their budget use, and chips silent or throttled")
 async def fleet_api(
     request: Request,
+    viewer: ViewerDep,
     owner: str | None = Query(default=None, max_length=128),
     silent_after: int = Query(default=3600, ge=1, le=366 * 86400),
 ) -> dict[str, Any]:
-    viewer = await get_viewer(request)
     need(viewer)
     if viewer.role == "operator":
         owner = viewer.owner_id
@@ -181,8 +181,7 @@ async def fleet_api(
 
 
 @router.get("/licences/{license_id}/usage", summary="A licence's budget use over time")
-async def licence_usage(request: Request, license_id: int) -> dict[str, Any]:
-    viewer = await get_viewer(request)
+async def licence_usage(request: Request, license_id: int, viewer: ViewerDep) -> dict[str, Any]:
     need(viewer)
     store = request.app.state.pb.service.store
 
