@@ -186,6 +186,15 @@ async def pause_data(request: Request, viewer: Viewer) -> dict[str, Any]:
         }
         for a in pending
     ]
+    root = svc.root
+    data["trust_root"] = {
+        "version": root.version,
+        "expires": root.expires,
+        "members": [{"name": m.name, "region": m.region} for m in root.members],
+        "roles": {
+            name: {"threshold": r.threshold, "keys": len(r.keys)} for name, r in root.roles.items()
+        },
+    }
     data["now"] = svc.now()
     return data
 

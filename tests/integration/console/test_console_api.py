@@ -267,6 +267,10 @@ def test_pages_and_vendored_assets_are_served(site) -> None:
         ):
             assert http.get(path).status_code == 200, path
         assert http.get("/v1/stats").status_code == 200  # the authority's API beside it
+        root = http.get("/console/api/pause").json()["trust_root"]
+        assert root["version"] == 1 and root["roles"]["pause"]["threshold"] == 3
+        assert len(root["members"]) == 5
+        assert "Version <strong>1</strong>" in http.get("/console/pause").text
 
 
 def test_alerts_filter_by_country_owner_and_method_and_the_public_sees_counts(site) -> None:
