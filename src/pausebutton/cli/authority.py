@@ -154,8 +154,14 @@ def serve(
             " access logs off."
         ),
     ] = None,
+    console: Annotated[
+        bool,
+        typer.Option(
+            "--console/--no-console", help="Serve the web console at /console beside the API."
+        ),
+    ] = True,
 ) -> None:
-    """Serve the authority's HTTP API (runs migrations first).
+    """Serve the authority's HTTP API and its web console (runs migrations first).
 
     Writes DIR/serve.json (the settings every worker loads) and starts uvicorn.
     """
@@ -212,6 +218,8 @@ def serve(
     out.print(
         f"authority serving on http://{host}:{port} ({workers} worker(s), {url.split(':')[0]})"
     )
+    if console:
+        out.print(f"console at http://{host}:{port}/console/")
     # every worker writes its metrics into one private directory, so that any worker's
     # /metrics answers one coherent set (prometheus_client's multiprocess mode)
     # (inside DIR, so that a killed server leaves nothing behind elsewhere)
@@ -220,7 +228,9 @@ def serve(
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
         uvicorn.run(
-            "pausebutton.authority.api:app_from_env",
+            "pausebutton.console:console_app_from_env"
+            if console
+            else "pausebutton.authority.api:app_from_env",
             factory=True,
             host=host,
             port=port,

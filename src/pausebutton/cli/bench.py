@@ -240,3 +240,35 @@ def cli(
     """Start time of the command line: median wall time of --version, chip status and help,
     each a real subprocess, beside the interpreter's own start."""
     _show(_run("cli", quick=quick, runs=runs, importtime=importtime), json_out)
+
+
+@app.command("console")
+def console(
+    json_out: JsonOpt = False,
+    quick: QuickOpt = False,
+    facilities: Annotated[
+        int | None, typer.Option(help="Facilities in the registry (10,000; quick 200).")
+    ] = None,
+    chips: Annotated[
+        int | None, typer.Option(help="Chips in the registry (1,000,000; quick 5,000).")
+    ] = None,
+    fleet: Annotated[
+        int | None, typer.Option(help="Simulated chips following the orders (50; quick 5).")
+    ] = None,
+    screenshot: Annotated[
+        str | None, typer.Option(help="Save the map page's screenshot in this folder.")
+    ] = None,
+) -> None:
+    """Web console: the map API's size and time over a bulk-loaded registry, the map page's
+    time to interactive in Chromium, and K-th signature to 100 % delivery on the pause page."""
+    _show(
+        _run(
+            "console",
+            quick=quick,
+            facilities=facilities,
+            chips=chips,
+            fleet=fleet,
+            screenshot=screenshot,
+        ),
+        json_out,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import tempfile
@@ -100,6 +101,30 @@ def _print_summary(result: DemoResult, *, epoch: bool, kept: str) -> None:
     out.print(f"total {result.seconds:.1f} s{kept}")
 
 
+def _hold(directory: Path, json_out: bool, result: DemoResult) -> None:
+    """``--serve``: say where the console is and wait for Ctrl-C."""
+    console = f"{result.url}/console/"
+    keys = f"{directory / 'authority' / 'members'}/*.key, {directory / 'admin.key'}"
+    if json_out:
+        err.print(f"console at {console} (sign in with {keys}); Ctrl-C to stop", markup=False)
+    else:
+        out.print()
+        out.print(f"[bold]The authority and its console keep running at {console}[/bold]")
+        out.print(f"Sign in with a member's or the admin's key file: {keys}")
+        out.print("Ctrl-C to stop.")
+    try:
+        _wait(str(result.url))
+    except KeyboardInterrupt:
+        (err if json_out else out).print("stopping")
+
+
+def _wait(url: str) -> None:
+    """Block until Ctrl-C (tests replace this to look at ``url`` instead)."""
+    import threading
+
+    threading.Event().wait()
+
+
 def _quiet_agents() -> None:
     """The agents log each refused input as a warning; the demo shows refusals itself."""
     quiet = logging.getLogger("pausebutton")
@@ -142,6 +167,14 @@ def demo(
             "--no-epoch", help="Seed built-in sample facilities instead of the Epoch AI data."
         ),
     ] = False,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="After the story, keep the authority and its web console running at the"
+            " printed URL until Ctrl-C.",
+        ),
+    ] = False,
 ) -> None:
     """Run the pause-button story end to end: found an authority, serve it on 127.0.0.1,
     license fake GPUs, pause them with K-of-N signatures, resume, and show the attacks,
@@ -171,6 +204,7 @@ def demo(
             on_start=progress.start,
             on_done=progress.done,
             on_event=progress.event,
+            hold=functools.partial(_hold, directory, json_out) if serve else None,
         )
     finally:
         if discard:

@@ -52,3 +52,28 @@ def show(
         print_json({"key_id": key.key_id.hex(), "public_key": key.raw.hex()})
     else:
         out.print(f"key id     {key.key_id.hex()}\npublic key {key.raw.hex()}")
+
+
+CONSOLE_PREFIX = "pausebutton-console-signin:v1:"
+
+
+@app.command("sign-challenge")
+def sign_challenge(
+    path: Annotated[Path, typer.Argument(help="Your private key file.")],
+    challenge: Annotated[str, typer.Argument(help="The console's sign-in challenge text.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Sign a web console sign-in challenge: prints the key id and the signature to paste
+    into the console's sign-in page. Signs only console challenges, nothing else."""
+    from pausebutton.errors import UsageError
+
+    if not challenge.startswith(CONSOLE_PREFIX):
+        raise UsageError(
+            f"this is not a console sign-in challenge (it starts with {CONSOLE_PREFIX!r})"
+        )
+    key = keystore.read_private_key(path)
+    sig = key.sign(challenge.encode()).hex()
+    if json_out:
+        print_json({"key_id": key.key_id.hex(), "signature": sig})
+    else:
+        out.print(f"key id    {key.key_id.hex()}\nsignature {sig}")

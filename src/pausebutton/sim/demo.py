@@ -226,12 +226,18 @@ def run_demo(
     on_start: Callable[[StepResult], None] | None = None,
     on_done: Callable[[StepResult], None] | None = None,
     on_event: Callable[[str], None] | None = None,
+    hold: Callable[[DemoResult], None] | None = None,
 ) -> DemoResult:
     """Run every step in order; stop at the first that fails. Never raises for a step's
-    failure (it is recorded); raises only if the server cannot start."""
-    from pausebutton.authority.api import create_app
+    failure (it is recorded); raises only if the server cannot start.
+
+    ``hold``: called with the result after the story while the authority and its web
+    console still serve (``demo --serve`` waits there until Ctrl-C); the admin key is
+    written to STATE/admin.key for signing in to the console."""
+    from pausebutton import keystore
     from pausebutton.authority.policy import Policy
     from pausebutton.authority.settings import Settings
+    from pausebutton.console import create_console_app
 
     check_chips(chips)
     t0 = time.perf_counter()
@@ -250,7 +256,7 @@ def run_demo(
         policy=Policy(max_offline=MAX_OFFLINE, frontier_flop=FRONTIER_FLOP),
         checkpoint_interval=0.1,
     )
-    with serve(create_app(settings)) as url:
+    with serve(create_console_app(settings)) as url:
         acts = _acts(url)
         try:
             for r in numbered[1:]:
@@ -260,4 +266,8 @@ def run_demo(
             d.stop_runners()
             if d.admin is not None:
                 d.admin.close()
-    return DemoResult(runner.results, time.perf_counter() - t0, str(state), url)
+        result = DemoResult(runner.results, time.perf_counter() - t0, str(state), url)
+        if hold is not None:
+            keystore.write_private_key(state / "admin.key", d.admin_key, force=True)
+            hold(result)
+    return result

@@ -24,6 +24,10 @@ def test_cli_serve_registry_license_and_pause(
     assert cli("keys", "generate", "--out", op).returncode == 0
     server = server_factory(adir, db_url, admin)
     try:
+        import httpx
+
+        # the web console is served beside the API by default
+        assert httpx.get(server.url + "/console/", timeout=10).status_code == 200
         url = ("--url", server.url)
         ak = ("--key", admin)
         r = cli("registry", "owner-add", "acme", "--name", "Acme", "--country", "US", *url, *ak)
@@ -196,3 +200,18 @@ def test_cli_serve_registry_license_and_pause(
     finally:
         server.stop()
     assert server.proc.returncode is not None
+
+
+def test_cli_serve_no_console_serves_the_api_alone(
+    cli: Any, tmp_path: Path, db_url: str, server_factory: Any
+) -> None:
+    import httpx
+
+    adir = tmp_path / "auth"
+    assert cli("authority", "init", adir, "--members", "3", "--threshold", "2").returncode == 0
+    admin = tmp_path / "admin.key"
+    assert cli("keys", "generate", "--out", admin).returncode == 0
+    server = server_factory(adir, db_url, admin, extra=("--no-console",))
+    assert httpx.get(server.url + "/console/", timeout=10).status_code == 404
+    assert httpx.get(server.url + "/", timeout=10).status_code == 404
+    assert httpx.get(server.url + "/v1/stats", timeout=10).status_code == 200

@@ -62,3 +62,19 @@ def test_show_refuses_readable_key_and_garbage(cli: CliRunner, tmp_path: Path) -
     junk.write_text("{not json")
     assert_one_line_error(cli("keys", "show", junk), 2)
     assert_one_line_error(cli("keys", "show", tmp_path / "absent.key"), 2)
+
+
+def test_sign_challenge_signs_console_challenges_only(cli: CliRunner, tmp_path: Path) -> None:
+    key_path = tmp_path / "k.key"
+    assert cli("keys", "generate", "--out", key_path).returncode == 0
+    key = keystore.read_private_key(key_path)
+    challenge = "pausebutton-console-signin:v1:" + "ab" * 16 + ":1800000000:" + "cd" * 16
+    proc = cli("keys", "sign-challenge", key_path, challenge, "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["key_id"] == key.key_id.hex()
+    assert key.public.is_valid(challenge.encode(), bytes.fromhex(doc["signature"]))
+    # any other text (a request, an order's signing input) is refused
+    refused = cli("keys", "sign-challenge", key_path, "usage-report:whatever")
+    assert_one_line_error(refused, 2)
+    assert "not a console sign-in challenge" in refused.stderr
