@@ -315,7 +315,9 @@ def run(
             try:
                 if follow is not None:
                     new = _follow_roots(client, follow, state, root)
-                    if new is not root:
+                    if new is None:
+                        follow = None  # said once: this server serves no roots
+                    elif new is not root:
                         root, witness = new, Witness(LogPolicy.from_trust_root(new), witness.key)
                 current = _poll(client, witness, current, state, base, json_out)
             except errors.PausebuttonError as exc:
@@ -365,13 +367,16 @@ def _poll(
     return step.state
 
 
-def _follow_roots(client: httpx.Client, url: str, directory: Path, root: TrustRoot) -> TrustRoot:
-    """Fetch the roots after the one held and adopt those that chain from it. A server
-    without roots (a bare log, 404) is said once per poll, not an error."""
+def _follow_roots(
+    client: httpx.Client, url: str, directory: Path, root: TrustRoot
+) -> TrustRoot | None:
+    """Fetch the roots after the one held and adopt those that chain from it (the root in
+    force afterwards). A server without roots (a bare log, 404) is said, not an error:
+    None, and the caller stops asking."""
     status, body = _fetch(client, url, {"after": root.version}, MAX_ROOTS_RESPONSE)
     if status == 404:
         err.print(f"{url}: no roots served here (404); following the log only", markup=False)
-        return root
+        return None
     if status != 200:
         raise errors.ServiceError(f"{url}: HTTP {status}: {body[:200].decode(errors='replace')}")
     try:

@@ -177,3 +177,22 @@ def test_witnesses_adopt_a_root_that_rotates_the_log_key(cli: Cli, founded: Path
     assert r.returncode == 3 and "below_threshold" in r.stderr, r.stderr
     held = load_pinned_root((base / "w3" / "trust-root.cbor").read_bytes())[1]
     assert held.version == 1 and not (base / "w3.cosig").exists()
+
+
+def test_bad_input_is_named(cli: Cli, founded: Path) -> None:
+    base = founded
+    empty = cli("license", "checkpoint", "--authority", base / "auth", "--out", base / "cp.json")
+    assert empty.returncode == 2 and "empty" in empty.stderr and not (base / "cp.json").exists()
+    (base / "junk.json").write_text("{not json")
+    r = _cosign(cli, base, "w1", base / "junk.json")
+    assert r.returncode == 2 and "malformed" in r.stderr and "Traceback" not in r.stderr
+    assert not (base / "w1" / "state.json").exists()
+    lic = _issue(cli, base, "ab" * 32, "lic.install")
+    ok(cli("license", "checkpoint", "--authority", base / "auth", "--out", base / "cp.json"))
+    ok(_cosign(cli, base, "w1", base / "cp.json"))
+    (base / "bare.cbor").write_bytes(InstallFile.decode(lic.read_bytes()).envelope)
+    r = cli("license", "attach", base / "bare.cbor", "--authority", base / "auth",
+            "--cosig", base / "w1.cosig")  # fmt: skip
+    assert r.returncode == 3 and "not_logged" in r.stderr
+    r = cli("license", "attach", lic, "--authority", base / "auth", "--cosig", base / "junk.json")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
