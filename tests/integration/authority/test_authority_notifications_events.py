@@ -147,3 +147,16 @@ def test_new_fused_alerts_of_a_detection_run_are_notified_once(api: Any) -> None
         assert again["alerts"] == run["alerts"]
         after = {n for n in ids(api.admin, "alert") if n.startswith("detection:")}
         assert after == expected
+    # a second site runs unreported: its alert is new in the third run, and only it
+    api.facility("dc2")
+    more = api.chips(2, facility="dc2")
+    api.client(key).post("/v1/signals", energy_doc("dc2", start))
+    for day in range(15, 50, 5):
+        op.submit_reports([c.report(time=start + day * DAY, flop=10**15) for c in more])
+    third = api.admin.post("/v1/detection/runs")
+    fresh = {a["alert_id"] for a in api.admin.get("/v1/detection/alerts")} - {
+        n.split(":", 2)[2] for n in expected
+    }
+    assert fresh, "the second site raised no new alert"
+    told = {n for n in ids(api.admin, "alert") if n.startswith(f"detection:{third['id']}:")}
+    assert told == {f"detection:{third['id']}:{a}" for a in fresh}

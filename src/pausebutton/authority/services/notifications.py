@@ -242,17 +242,30 @@ class NotificationService:
     def _detection(conn: Connection, c: Caller, since: int) -> list[Notification]:
         """The fused alerts of each detection run that the run before did not have (an
         operator: those about what it owns)."""
-        runs = conn.execute(
-            select(t.detection_runs.c.id, t.detection_runs.c.at, t.detection_runs.c.alerts)
-            .order_by(t.detection_runs.c.id.desc())
-            .limit(DETECTION_RUNS + 1)
-        ).all()[::-1]
+        runs_t = t.detection_runs
+        heads = conn.execute(
+            select(runs_t.c.id)
+            .where(runs_t.c.at >= since)
+            .order_by(runs_t.c.id.desc())
+            .limit(DETECTION_RUNS)
+        ).scalars()
+        wanted = sorted(heads)
+        if not wanted:
+            return []
+        before_id = conn.execute(
+            select(func.max(runs_t.c.id)).where(runs_t.c.id < wanted[0])
+        ).scalar()
+        ids = wanted if before_id is None else [before_id, *wanted]
+        rows = conn.execute(
+            select(runs_t.c.id, runs_t.c.at, runs_t.c.alerts)
+            .where(runs_t.c.id.in_(ids))
+            .order_by(runs_t.c.id)
+        ).all()
+        previous: list[Any] = [[]] if before_id is None else []
+        previous += [r.alerts for r in rows]
+        runs = rows if before_id is None else rows[1:]
         out = []
-        first = len(runs) <= DETECTION_RUNS  # the first run ever is among them
-        previous: list[Any] = [[]] + [r.alerts for r in runs] if first else [r.alerts for r in runs]
-        for before, run in zip(previous, runs if first else runs[1:], strict=False):
-            if run.at < since:
-                continue
+        for before, run in zip(previous, runs, strict=False):
             seen = {a["alert_id"] for a in before}
             for a in run.alerts:
                 if a["alert_id"] in seen:
