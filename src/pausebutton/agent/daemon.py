@@ -50,6 +50,7 @@ from pausebutton.agent.enforcement import Enforcer
 from pausebutton.agent.ledger import ChipLedger, StateDirChip, encode_record
 from pausebutton.agent.nvml import GpuBackend, GpuInfo
 from pausebutton.agent.syncing import Converging, log_stage
+from pausebutton.chip.derived import KEY_SEALED
 from pausebutton.chip.firmware import ChipState, InclusionVerifier, provision
 from pausebutton.chip.nvm import FileNvm
 from pausebutton.fsutil import atomic_write, read_limited
@@ -462,18 +463,19 @@ class Agent(Converging):
         self._write_state()
 
     def report_health(self) -> int:
-        """Tell the authority about each chip whose health changed: tampered (its device
-        key is zeroised, so the request is signed by the operator's key), silent (its GPU
-        no longer reads), or ok again. A report that fails is sent again next round.
-        Returns how many the authority took."""
+        """Tell the authority about each chip whose health changed: tampered (a tamper
+        signal; the firmware zeroised its device key), zeroised (the device key is gone
+        without a tamper signal), silent (its GPU no longer reads), or ok again. The
+        request is signed by the operator's key, as the chip can sign nothing. A report
+        that fails is sent again next round. Returns how many the authority took."""
         if self.client is None:
             return 0
         sent = 0
         for uuid, gpu in self.gpus.items():
             with gpu.chip.locked():
                 gpu.chip.refresh()
-                tampered = gpu.chip.firmware.state is ChipState.TAMPERED
-            state = "tampered" if tampered else "silent" if uuid in self.silent else "ok"
+                key = gpu.chip.firmware.key_state
+            state = key if key != KEY_SEALED else "silent" if uuid in self.silent else "ok"
             if self.health_sent.get(uuid, "ok") == state:
                 continue
             try:
@@ -506,8 +508,8 @@ class Agent(Converging):
             with gpu.chip.locked():
                 gpu.chip.refresh()
                 fw = gpu.chip.firmware
-                if fw.state is ChipState.TAMPERED:
-                    continue
+                if fw.key_state != KEY_SEALED:
+                    continue  # no device key: nothing can be signed (report_health says so)
                 outcome = fw.report()
                 assert outcome.message is not None
                 outbox.append(outcome.message)

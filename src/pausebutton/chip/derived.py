@@ -46,6 +46,23 @@ def state_of(record: ChipRecord) -> ChipState:
     return STATE_TABLE[(pause_in_force(record, now), license_condition(record, now))]
 
 
+KEY_SEALED = "sealed"
+KEY_ZEROISED = "zeroised"
+KEY_TAMPERED = "tampered"
+
+
+def key_state(record: ChipRecord) -> str:
+    """What happened to the device key: ``tampered`` (a tamper signal: the firmware
+    zeroised the key and refuses every input), ``zeroised`` (the key is gone without a
+    tamper signal: the chip still meters and takes orders, but can sign nothing, so no
+    report, attestation or location response), or ``sealed``."""
+    if record.tampered:
+        return KEY_TAMPERED
+    if not record.device_seed:
+        return KEY_ZEROISED
+    return KEY_SEALED
+
+
 def full_rate_allowance(record: ChipRecord) -> int:
     """FLOP the chip may still run at full rate now (0 unless LICENSED): the budget left,
     bounded by the time left until expiry, the offline deadline or the next pause."""

@@ -187,6 +187,11 @@ class Firmware:
     def state(self) -> ChipState:
         return derived.state_of(self.record)
 
+    @property
+    def key_state(self) -> str:
+        """``sealed``, ``zeroised`` (device key gone) or ``tampered`` (derived.key_state)."""
+        return derived.key_state(self.record)
+
     # -- plumbing ----------------------------------------------------------------------------
 
     def _live(self) -> ChipState:

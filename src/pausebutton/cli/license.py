@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 
 from pausebutton.chip.offline import parse_chip_id, parse_duration
-from pausebutton.cli.common import print_json
+from pausebutton.cli.common import out, print_json
 from pausebutton.cli.objects import say, write_output
 from pausebutton.errors import UsageError
+from pausebutton.fsutil import atomic_write, read_limited
 from pausebutton.issuing.offline import OfflineAuthority
 from pausebutton.protocol.flop import MAX_COUNTER, format_flop, parse_flop
 from pausebutton.protocol.messages import License
@@ -101,3 +102,42 @@ def issue(
         f"license {lic.license_id} for chip {lic.chip_id.hex()}: {format_flop(lic.flop_budget)}"
         f" until {format_instant(lic.not_after)}, logged at index {index}; written to {where}",
     )
+
+
+@app.command("checkpoint")
+def checkpoint(
+    authority: Annotated[Path, typer.Option("--authority", help="Authority directory.")],
+    out_path: Annotated[Path, typer.Option("--out", help="The file to hand to each witness.")],
+) -> None:
+    """Sign a checkpoint of the authority's local log for the independent witnesses to
+    cosign on their own machines (witness cosign), with the consistency proofs from every
+    checkpoint handed out before and the roots after the founding one. Then attach their
+    cosignatures to the install files (license attach).
+
+    Example: pausebutton license checkpoint --authority ./auth --out checkpoint.json"""
+    auth = OfflineAuthority.load(authority)
+    data = auth.checkpoint_request(timestamp=int(time.time()))
+    atomic_write(out_path, data)
+    out.print(f"checkpoint written to {out_path}; next: witness cosign {out_path} --state DIR")
+
+
+@app.command("attach")
+def attach(
+    files: Annotated[list[Path], typer.Argument(help="Install files issued offline.")],
+    authority: Annotated[Path, typer.Option("--authority", help="Authority directory.")],
+    cosig: Annotated[
+        list[Path], typer.Option("--cosig", help="A witness's cosigned checkpoint (repeat).")
+    ],
+) -> None:
+    """Rebuild each install file's inclusion bundle under the checkpoint the witnesses
+    cosigned, carrying their cosignatures (in place). Refused (exit 3) when the
+    cosignatures fall short of the root's witness threshold; the files are left as they
+    were.
+
+    Example: pausebutton license attach lic.install --authority ./auth --cosig w1.cosig"""
+    auth = OfflineAuthority.load(authority)
+    notes = [read_limited(p, 64 * 1024) for p in cosig]
+    items = [auth.attach(read_limited(p), notes) for p in files]  # every file checked first
+    for path, item in zip(files, items, strict=True):
+        atomic_write(path, item.encode())
+        out.print(f"{path}: cosigned by the witnesses, ready to install")

@@ -1,7 +1,9 @@
 """``pausebutton witness``: follow a log, check it only grows, cosign, and catch forks.
 
 State lives in a directory: ``state.json`` (the last checkpoint cosigned, written
-atomically), ``trust-root.cbor`` (the pinned root) and, after a fork, ``alert-*.json``
+atomically), ``trust-root.cbor`` (the root in force: the pinned one, or the newest that
+chains from it, adopted when seen), ``roots/V.cbor`` (every root it held) and, after a
+fork, ``alert-*.json``
 holding both checkpoints and the failed proof. A witness with an alert stops and refuses
 to run again until a person has looked at it and removed the alert.
 """
@@ -12,6 +14,7 @@ import base64
 import binascii
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,11 +25,14 @@ from pausebutton.cli.common import EXIT_INCONSISTENT, err, out
 from pausebutton.fsutil import atomic_write, read_limited
 from pausebutton.issuing.ceremony import WITNESS_CARD, WITNESS_KEY, init_witness
 from pausebutton.keystore import read_private_key
-from pausebutton.protocol.trustroot import load_pinned_root
+from pausebutton.protocol.envelope import Envelope
+from pausebutton.protocol.governance import verify_chain
+from pausebutton.protocol.trustroot import TrustRoot, load_pinned_root
 from pausebutton.translog.bundle import MAX_PROOF_HASHES
 from pausebutton.translog.note import MAX_NOTE_SIZE
 from pausebutton.translog.policy import LogPolicy
 from pausebutton.translog.witness import (
+    CosignRequest,
     Verdict,
     Witness,
     WitnessState,
@@ -42,11 +48,16 @@ app = typer.Typer(help="Witness a transparency log: cosign checkpoints that exte
 
 STATE_FILE = "state.json"
 ROOT_FILE = "trust-root.cbor"
+ROOTS_DIR = "roots"
 MAX_RESPONSE = 64 * 1024
+MAX_ROOTS_RESPONSE = 4 * 1024 * 1024
 
 
 def _fetch(
-    client: httpx.Client, path: str, params: dict[str, int] | None = None
+    client: httpx.Client,
+    path: str,
+    params: dict[str, int] | None = None,
+    limit: int = MAX_RESPONSE,
 ) -> tuple[int, bytes]:
     """GET with a size limit: (status, body); network failures become ServiceError."""
     import httpx
@@ -56,8 +67,8 @@ def _fetch(
             body = bytearray()
             for chunk in resp.iter_bytes():
                 body.extend(chunk)
-                if len(body) > MAX_RESPONSE:
-                    raise errors.OversizedError(f"{path}: response larger than {MAX_RESPONSE}")
+                if len(body) > limit:
+                    raise errors.OversizedError(f"{path}: response larger than {limit}")
             return resp.status_code, bytes(body)
     except httpx.HTTPError as exc:
         raise errors.ServiceError(f"{path}: {exc}") from None
@@ -112,11 +123,16 @@ def _load_root(directory: Path, trust: Path | None) -> bytes:
     pinned = directory / ROOT_FILE
     if trust is not None:
         data = read_limited(trust)
-        if pinned.exists() and read_limited(pinned) != data:
+        if not pinned.exists():
+            return data
+        held = read_limited(pinned)
+        earlier = [read_limited(p) for p in sorted((directory / ROOTS_DIR).glob("*.cbor"))]
+        if data != held and data not in earlier:
             raise errors.ConflictError(
                 f"{pinned} holds another trust root; a witness keeps the root it started with"
+                " (and the roots that chain from it)"
             )
-        return data
+        return held
     if not pinned.exists():
         raise errors.UsageError(f"no trust root: pass --trust or put one at {pinned}")
     return read_limited(pinned)
@@ -127,6 +143,115 @@ def _emit(json_out: bool, doc: dict[str, Any], text: str) -> None:
         typer.echo(json.dumps(doc, sort_keys=True))
     else:
         out.print(text)
+
+
+def adopt_roots(directory: Path, root: TrustRoot, chain: Sequence[bytes], now: int) -> TrustRoot:
+    """Adopt the roots of ``chain`` newer than ``root``: each must chain from the one before
+    (G3/G4, ``protocol/governance.py``), else a named error and the witness keeps its root.
+    The newest becomes DIR/trust-root.cbor (its log keys and witness list count from now
+    on); every root held is kept in DIR/roots/."""
+    newer = [d for d in chain if Envelope.decode(d).open_as(TrustRoot).version > root.version]
+    if not newer:
+        return root
+    links = verify_chain(root, newer, now)
+    held = directory / ROOTS_DIR
+    old = directory / ROOT_FILE
+    if old.exists():
+        atomic_write(held / f"{root.version}.cbor", read_limited(old))
+    for data, (_, new) in zip(newer, links, strict=True):
+        atomic_write(held / f"{new.version}.cbor", data)
+    atomic_write(old, newer[-1])
+    new = links[-1][1]
+    err.print(f"adopted trust root v{new.version} (from v{root.version})", markup=False)
+    return new
+
+
+def _fork_alert(step: Any, directory: Path, log_url: str, now: int, json_out: bool) -> None:
+    """Write the fork evidence of ``step`` to DIR/alert-NOW.json and exit 5."""
+    alert = directory / f"alert-{now}.json"
+    doc = step.evidence.to_json(log_url=log_url, detected_at=now)
+    atomic_write(alert, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+    _emit(json_out, {"verdict": "fork", "size": step.checkpoint.size, "alert": str(alert)}, "")
+    err.print(
+        f"error: FORK in log {step.checkpoint.origin}: {step.evidence.reason}; evidence in {alert}",
+        markup=False,
+    )
+    raise typer.Exit(EXIT_INCONSISTENT)
+
+
+def _witness(state: Path, key: Path | None, trust: Path | None) -> tuple[Witness, TrustRoot]:
+    """This witness (its key, the policy of the root in force) and that root."""
+    state.mkdir(parents=True, exist_ok=True)
+    alerts = sorted(state.glob("alert-*.json"))
+    if alerts:
+        err.print(f"error: fork alert pending in {alerts[0]}; investigate, then remove it")
+        raise typer.Exit(EXIT_INCONSISTENT)
+    root_bytes = _load_root(state, trust)
+    _, root = load_pinned_root(root_bytes, int(time.time()))
+    if not (state / ROOT_FILE).exists():
+        atomic_write(state / ROOT_FILE, root_bytes)
+    if key is None:
+        key = state / WITNESS_KEY
+        if not key.exists():
+            raise errors.UsageError(f"no --key and no {key}: run witness init {state} first")
+    witness = Witness(LogPolicy.from_trust_root(root), read_private_key(key))
+    if not witness.in_trust_root:
+        err.print(f"warning: {witness.name} is not a witness key of the trust root")
+    return witness, root
+
+
+@app.command("cosign")
+def cosign(
+    request: Annotated[
+        Path, typer.Argument(help="The checkpoint handed over (license checkpoint --out).")
+    ],
+    state: Annotated[Path, typer.Option("--state", help="Directory holding this witness's state.")],
+    out_path: Annotated[Path, typer.Option("--out", help="The cosigned checkpoint to hand back.")],
+    key: Annotated[
+        Path | None,
+        typer.Option("--key", help="This witness's private key (default: STATE/witness.key)."),
+    ] = None,
+    trust: Annotated[
+        Path | None,
+        typer.Option("--trust", help="Trust root to pin (default: the one in the state dir)."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+) -> None:
+    """Cosign a checkpoint handed over as a file (air-gapped): adopt the newer roots it
+    carries that chain from the one held, check the log's signature and the consistency
+    with the last checkpoint cosigned (its own record), then write the cosigned checkpoint
+    to --out for the authority's offline tools (license attach). A fork writes
+    alert-TIME.json and exits 5; an older checkpoint is refused (exit 3).
+
+    Example: pausebutton witness cosign checkpoint.json --state w1 --out w1.cosig"""
+    req = CosignRequest.from_bytes(read_limited(request, 16 * 1024 * 1024))
+    witness, root = _witness(state, key, trust)
+    now = int(time.time())
+    if req.roots:
+        new = adopt_roots(state, root, req.roots, now)
+        if new is not root:
+            witness = Witness(LogPolicy.from_trust_root(new), witness.key)
+    current = _load_state(state)
+    cp = witness.parse(req.checkpoint)
+    if current is not None and cp.size < current.size:
+        raise errors.RollbackError(
+            f"checkpoint of size {cp.size} is older than the last cosigned"
+            f" ({current.size}): nothing to cosign",
+            size=cp.size,
+        )
+    need = witness.proof_needed(current, cp)
+    proof = req.proof_for(*need) if need else None
+    step = witness.evaluate(current, cp, proof, now=now)
+    if step.verdict is Verdict.FORK:
+        _fork_alert(step, state, str(request), now, json_out)
+    if step.verdict is Verdict.COSIGN and step.state is not None:
+        atomic_write(state / STATE_FILE, state_to_bytes(step.state), mode=0o600)
+    atomic_write(out_path, step.cosigned_note().encode())
+    _emit(
+        json_out,
+        {"verdict": step.verdict.value, "size": cp.size, "file": str(out_path)},
+        f"{step.verdict.value}: {cp.origin} size {cp.size}; cosignature in {out_path}",
+    )
 
 
 @app.command("init")
@@ -159,37 +284,41 @@ def run(
     rounds: Annotated[int, typer.Option(help="Stop after this many polls (0: never).")] = 0,
     timeout: Annotated[float, typer.Option(help="HTTP timeout in seconds.")] = 10.0,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON line per poll.")] = False,
+    roots: Annotated[
+        str | None,
+        typer.Option(
+            "--roots",
+            help="The authority's base URL to follow root changes from (default: the log"
+            " URL without /v1/log when it ends so; 'none': do not follow).",
+        ),
+    ] = None,
 ) -> None:
-    """Follow a log: verify each new checkpoint's signature and its consistency with the last
-    one cosigned, cosign it and post the cosignature back. On a fork, write
-    alert-TIME.json (both checkpoints and the failed proof) and exit 5. With --once, a poll
-    that fails (log unreachable, bad checkpoint) exits non-zero; otherwise it is retried."""
+    """Follow a log: adopt the newer roots the authority serves that chain from the one held
+    (so a rotated log key keeps being checked), verify each new checkpoint's signature and
+    its consistency with the last one cosigned, cosign it and post the cosignature back. On a
+    fork, write alert-TIME.json (both checkpoints and the failed proof) and exit 5. With
+    --once, a poll that fails (log unreachable, bad checkpoint) exits non-zero;
+    otherwise it is retried."""
     import httpx
 
-    state.mkdir(parents=True, exist_ok=True)
-    alerts = sorted(state.glob("alert-*.json"))
-    if alerts:
-        err.print(f"error: fork alert pending in {alerts[0]}; investigate, then remove it")
-        raise typer.Exit(EXIT_INCONSISTENT)
-    root_bytes = _load_root(state, trust)
-    _, root = load_pinned_root(root_bytes, int(time.time()))
-    if not (state / ROOT_FILE).exists():
-        atomic_write(state / ROOT_FILE, root_bytes)
-    if key is None:
-        key = state / WITNESS_KEY
-        if not key.exists():
-            raise errors.UsageError(f"no --key and no {key}: run witness init {state} first")
-    witness = Witness(LogPolicy.from_trust_root(root), read_private_key(key))
-    if not witness.in_trust_root:
-        err.print(f"warning: {witness.name} is not a witness key of the trust root")
+    witness, root = _witness(state, key, trust)
     current = _load_state(state)
     limit = 1 if once else rounds
     done = 0
     base = log.rstrip("/")
+    if roots is None and base.endswith("/v1/log"):
+        roots = base.removesuffix("/v1/log")
+    follow = None if roots in (None, "none") else f"{roots.rstrip('/')}/v1/roots"
     headers = {"user-agent": f"pausebutton-witness/{witness.name}"}
     with httpx.Client(base_url=base, timeout=timeout, headers=headers) as client:
         while True:
             try:
+                if follow is not None:
+                    new = _follow_roots(client, follow, state, root)
+                    if new is None:
+                        follow = None  # said once: this server serves no roots
+                    elif new is not root:
+                        root, witness = new, Witness(LogPolicy.from_trust_root(new), witness.key)
                 current = _poll(client, witness, current, state, base, json_out)
             except errors.PausebuttonError as exc:
                 if once:
@@ -217,16 +346,7 @@ def _poll(
     now = int(time.time())
     step = witness.evaluate(current, cp, proof, now=now)
     if step.verdict is Verdict.FORK:
-        assert step.evidence is not None
-        alert = directory / f"alert-{now}.json"
-        doc = step.evidence.to_json(log_url=log_url, detected_at=now)
-        atomic_write(alert, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
-        _emit(json_out, {"verdict": "fork", "size": cp.size, "alert": str(alert)}, "")
-        err.print(
-            f"error: FORK in log {cp.origin}: {step.evidence.reason}; evidence in {alert}",
-            markup=False,
-        )
-        raise typer.Exit(EXIT_INCONSISTENT)
+        _fork_alert(step, directory, log_url, now, json_out)
     if step.verdict is Verdict.COSIGN and step.state is not None:
         atomic_write(directory / STATE_FILE, state_to_bytes(step.state), mode=0o600)
     posted = None
@@ -245,3 +365,23 @@ def _poll(
         + (f" (cosignature posted: HTTP {posted})" if posted else ""),
     )
     return step.state
+
+
+def _follow_roots(
+    client: httpx.Client, url: str, directory: Path, root: TrustRoot
+) -> TrustRoot | None:
+    """Fetch the roots after the one held and adopt those that chain from it (the root in
+    force afterwards). A server without roots (a bare log, 404) is said, not an error:
+    None, and the caller stops asking."""
+    status, body = _fetch(client, url, {"after": root.version}, MAX_ROOTS_RESPONSE)
+    if status == 404:
+        err.print(f"{url}: no roots served here (404); following the log only", markup=False)
+        return None
+    if status != 200:
+        raise errors.ServiceError(f"{url}: HTTP {status}: {body[:200].decode(errors='replace')}")
+    try:
+        rows = json.loads(body)
+        chain = [base64.b64decode(r["envelope"], validate=True) for r in rows]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise errors.MalformedError(f"{url}: the roots are unreadable: {exc}") from None
+    return adopt_roots(directory, root, chain, int(time.time()))

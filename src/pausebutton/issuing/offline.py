@@ -7,12 +7,19 @@ and by the conformance kit. They work on an authority directory
     DIR/offline/counters.json     next license id, order sequence, time-token sequence
     DIR/offline/log/leaves.bin    RFC 9162 leaf hashes of the local log, 32 bytes each
     DIR/offline/log/entries/N.cbor  each logged entry (envelope bytes)
+    DIR/offline/log/handed-out.json sizes of the checkpoints handed to witnesses
     DIR/offline/.lock             one writer at a time
 
 Every issued license, order and time token is appended to the local log, and
 permissive objects go out as install bundles carrying an inclusion proof under
 a checkpoint signed by the log key and cosigned by the witness keys of the
 directory (air-gapped use; online, the authority's log service does this).
+
+A ceremony directory holds no witness key: its operator hands a checkpoint of the local
+log to each independent witness as a file (``checkpoint_request``, ``license
+checkpoint``), each witness cosigns it on its own machine (``witness cosign``), and
+``attach`` rebuilds an install file's bundle under that checkpoint with the
+cosignatures (``license attach``).
 """
 
 from __future__ import annotations
@@ -26,15 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pausebutton.chip.install import InstallFile
-from pausebutton.errors import DataError, MalformedError, UsageError
+from pausebutton.errors import DataError, MalformedError, NotLoggedError, ProofError, UsageError
 from pausebutton.fsutil import atomic_write, read_limited
-from pausebutton.issuing.keydir import AuthorityDir
+from pausebutton.issuing.keydir import AuthorityDir, root_chain
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.keys import PrivateKey
 from pausebutton.protocol.schema import Payload
 from pausebutton.translog import merkle
 from pausebutton.translog.bundle import InclusionBundle
-from pausebutton.translog.note import CheckpointBody, SignedCheckpoint
+from pausebutton.translog.note import CheckpointBody, Note, NoteSignature, SignedCheckpoint
+from pausebutton.translog.policy import LogPolicy
+from pausebutton.translog.witness import CosignRequest
 
 OFFLINE_DIR = "offline"
 COUNTERS = ("license_id", "order_sequence", "time_sequence")
@@ -67,6 +76,27 @@ def make_inclusion_bundle(
         checkpoint=signed.encode(),
     )
     return bundle.encode()
+
+
+def merge_cosignatures(
+    policy: LogPolicy, checkpoint: SignedCheckpoint, cosigned: Sequence[bytes]
+) -> SignedCheckpoint:
+    """``checkpoint`` with the signatures of each cosigned copy of it (the checkpoint
+    notes witnesses wrote), which must be of the same checkpoint; the result must pass
+    V1 with the witness threshold (BelowThresholdError naming how many counted)."""
+    extra: list[NoteSignature] = []
+    for data in cosigned:
+        copy = SignedCheckpoint.parse(data)
+        if copy.body != checkpoint.body:
+            raise ProofError(
+                f"a cosignature is for size {copy.size}, not the checkpoint of size"
+                f" {checkpoint.size}",
+                size=copy.size,
+            )
+        extra += [s for s in copy.note.signatures if s not in checkpoint.note.signatures]
+    merged = checkpoint.with_signatures(extra)
+    policy.check_checkpoint(merged)
+    return merged
 
 
 # -- the offline authority -----------------------------------------------------------------
@@ -152,3 +182,65 @@ class OfflineAuthority:
 
     def sign_role(self, payload: Payload, role: str) -> Envelope:
         return Envelope.create(payload, self.authdir.keys.role_keys[role])
+
+    # -- independent witnesses (air-gapped) ----------------------------------------------
+
+    def checkpoint_request(self, *, timestamp: int) -> bytes:
+        """A checkpoint of the whole local log, signed by the log key, for independent
+        witnesses to cosign: with the consistency proofs from every size handed out
+        before, and the roots after the founding one."""
+        del timestamp  # a log signature is not dated; the witnesses date theirs
+        path = self.base / "log" / "handed-out.json"
+        with self.locked():
+            leaves = self._leaves()
+            if not leaves:
+                raise UsageError("the local log is empty: nothing to cosign yet")
+            sizes = json.loads(read_limited(path, 1 << 20)) if path.exists() else []
+            size = len(leaves)
+            body = CheckpointBody(self.authdir.root.log_origin, size, merkle.tree_root(leaves))
+            signed = SignedCheckpoint.sign(body, self.authdir.keys.key("log"))
+            proofs = {
+                old: tuple(merkle.consistency_proof(leaves[:size], old))
+                for old in sorted({int(s) for s in sizes})
+                if 0 < old < size
+            }
+            atomic_write(path, json.dumps(sorted({*map(int, sizes), size})).encode())
+        roots = tuple(root_chain(self.authdir.path, 1))
+        return CosignRequest(signed.encode(), proofs, roots).to_bytes()
+
+    def attach(self, install: bytes, cosigned: Sequence[bytes]) -> InstallFile:
+        """Rebuild ``install``'s inclusion bundle under the checkpoint the witnesses
+        cosigned (``cosigned``: their cosigned checkpoint notes), carrying their
+        cosignatures; the entry must be in that checkpoint's tree."""
+        if not cosigned:
+            raise UsageError("give at least one witness cosignature")
+        item = InstallFile.decode(install)
+        if item.inclusion is None:
+            raise NotLoggedError("the install file carries no inclusion bundle of this log")
+        index = InclusionBundle.decode(item.inclusion).leaf_index
+        leaves = self._leaves()
+        if index >= len(leaves) or leaves[index] != merkle.leaf_hash(item.envelope):
+            raise NotLoggedError(f"the install file's entry is not at index {index} of this log")
+        policy = LogPolicy.from_trust_root(self.authdir.root)
+        first = policy.parse_log_signed(cosigned[0])
+        size = first.size
+        if not index < size <= len(leaves):
+            raise ProofError(
+                f"the cosigned checkpoint (size {size}) does not hold entry {index}", size=size
+            )
+        if merkle.tree_root(leaves[:size]) != first.root_hash:
+            raise ProofError(f"the cosigned checkpoint of size {size} is not this log's")
+        log_names = {v.signer for v in policy.log_verifiers}
+        logged = SignedCheckpoint(
+            first.body,
+            Note(first.note.text, tuple(s for s in first.note.signatures if s.signer in log_names)),
+        )
+        merged = merge_cosignatures(policy, logged, cosigned)
+        bundle = InclusionBundle(
+            entry=item.envelope,
+            leaf_index=index,
+            tree_size=size,
+            proof=tuple(merkle.inclusion_proof(leaves[:size], index)),
+            checkpoint=merged.encode(),
+        )
+        return InstallFile(item.envelope, bundle.encode())

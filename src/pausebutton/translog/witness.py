@@ -321,3 +321,60 @@ def review_alert(
             f"the log's own consistency proof from {old.size} to {new.size} fails: {exc.message}",
         )
     return AlertReview(AlertFinding.REFUTED, old, new, "the log proved the two consistent")
+
+
+REQUEST_FORMAT = "pausebutton-cosign-request/1"
+
+
+@dataclass(frozen=True)
+class CosignRequest:
+    """A checkpoint handed to a witness as a file (air-gap friendly): the log-signed note,
+    the consistency proofs from every size the log handed out before (the witness's last
+    cosigned size is one of them), and the roots after the founding one, in order (a
+    witness adopts those that chain from the root it holds)."""
+
+    checkpoint: str
+    proofs: dict[int, tuple[bytes, ...]]
+    """Old size -> consistency proof from it to the checkpoint's size."""
+    roots: tuple[bytes, ...] = ()
+
+    def proof_for(self, old: int, new: int) -> tuple[bytes, ...]:
+        size = SignedCheckpoint.parse(self.checkpoint).size
+        if new != size or old not in self.proofs:
+            raise ProofError(
+                f"the request carries no consistency proof from size {old} to {new}",
+                old=old,
+                new=new,
+            )
+        return self.proofs[old]
+
+    def to_bytes(self) -> bytes:
+        doc = {
+            "format": REQUEST_FORMAT,
+            "checkpoint": self.checkpoint,
+            "proofs": [
+                {"old_size": old, "proof": [base64.b64encode(h).decode() for h in proof]}
+                for old, proof in sorted(self.proofs.items())
+            ],
+            "roots": [base64.b64encode(r).decode() for r in self.roots],
+        }
+        return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CosignRequest:
+        try:
+            doc = json.loads(data)
+            if doc["format"] != REQUEST_FORMAT:
+                raise MalformedError(f"a cosign request is {REQUEST_FORMAT}")
+            checkpoint = str(doc["checkpoint"])
+            SignedCheckpoint.parse(checkpoint)
+            proofs = {
+                int(p["old_size"]): tuple(base64.b64decode(h, validate=True) for h in p["proof"])
+                for p in doc["proofs"]
+            }
+            roots = tuple(base64.b64decode(r, validate=True) for r in doc.get("roots", []))
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise MalformedError(f"the cosign request is unreadable: {exc}") from None
+        if any(len(p) > 64 for p in proofs.values()):
+            raise MalformedError("a consistency proof holds at most 64 hashes")
+        return cls(checkpoint, proofs, roots)

@@ -22,6 +22,7 @@ import uvicorn
 from pausebutton import keystore
 from pausebutton.authority.api import create_app
 from pausebutton.authority.settings import Settings
+from pausebutton.protocol.trustroot import load_pinned_root
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "governance.md"
 PLACEHOLDER = "http://127.0.0.1:8080"
@@ -122,3 +123,10 @@ def test_the_governance_ceremonies_run_as_written(
             assert r.returncode == code, f"{line}\n{r.stdout}{r.stderr}"
             assert "Traceback" not in r.stderr, line
     assert (tmp_path / "published.cbor").is_file()
+    # the witnesses followed the root changes from the authority (chained from v1)
+    for w in ("w1", "w2"):
+        held = load_pinned_root((tmp_path / w / "trust-root.cbor").read_bytes())[1]
+        assert held.version == 4
+        assert sorted(p.name for p in (tmp_path / w / "roots").iterdir()) == [
+            "1.cbor", "2.cbor", "3.cbor", "4.cbor",
+        ]  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pausebutton.chip.firmware import (
@@ -235,6 +237,17 @@ def test_tamper_zeroises_and_refuses(lab: Lab, fw: Firmware) -> None:
         fw.install(lab.time_token(T0 + 1).encode())
     with pytest.raises(TamperedError):
         fw.report()
+
+
+def test_key_state_tells_a_zeroised_key_from_a_tamper_signal(lab: Lab, fw: Firmware) -> None:
+    assert fw.key_state == "sealed"
+    fw.record = dataclasses.replace(fw.record, device_seed=b"")  # key lost, no tamper signal
+    assert (fw.key_state, fw.state is ChipState.TAMPERED) == ("zeroised", False)
+    with pytest.raises(TamperedError):
+        fw.report()
+    fw.commit(fw.meter(1))  # still meters
+    fw.commit(fw.tamper("case opened"))
+    assert fw.key_state == "tampered"
 
 
 def test_tables_cover_every_state() -> None:

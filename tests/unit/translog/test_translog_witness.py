@@ -193,3 +193,41 @@ def test_an_unprovable_shrink_is_a_fork(witness: Witness, auth: AuthorityKeys) -
 )  # fmt: skip
 def test_which_answers_refuse_a_proof(status: int, refusal: bool) -> None:
     assert refuses_proof(status) is refusal
+
+
+def test_a_cosign_request_round_trips_and_names_a_missing_proof(auth: AuthorityKeys) -> None:
+    from pausebutton.translog.witness import CosignRequest
+
+    note = _cp(auth, A, 8)
+    proofs = {5: tuple(merkle.consistency_proof(A[:8], 5))}
+    req = CosignRequest(note, proofs, (b"root-2",))
+    back = CosignRequest.from_bytes(req.to_bytes())
+    assert back == req
+    assert back.proof_for(5, 8) == proofs[5]
+    with pytest.raises(ProofError, match="from size 3 to 8"):
+        back.proof_for(3, 8)
+    for bad in (b"not json", b"{}", json.dumps({"format": "other/1"}).encode()):
+        with pytest.raises(MalformedError):
+            CosignRequest.from_bytes(bad)
+    doc = json.loads(req.to_bytes())
+    doc["proofs"][0]["proof"] = ["AAAA"] * 65
+    with pytest.raises(MalformedError, match="at most 64"):
+        CosignRequest.from_bytes(json.dumps(doc).encode())
+
+
+def test_merged_cosignatures_must_reach_the_witness_threshold(auth: AuthorityKeys) -> None:
+    from pausebutton.issuing.offline import merge_cosignatures
+
+    policy = LogPolicy.from_trust_root(auth.trust_root(version=1, expires=NOW + 1000))
+    signed = SignedCheckpoint.parse(_cp(auth, A, 8))
+    copies = [
+        signed.with_signatures([signed.cosign(auth.key("witness", i), NOW)]).encode().encode()
+        for i in range(3)
+    ]
+    with pytest.raises(BelowThresholdError):
+        merge_cosignatures(policy, signed, copies[:1])
+    merged = merge_cosignatures(policy, signed, copies)
+    assert len(policy.check_checkpoint(merged).witnesses) == 3
+    other = SignedCheckpoint.parse(_cp(auth, A, 9))
+    with pytest.raises(ProofError, match="size 9"):
+        merge_cosignatures(policy, signed, [other.encode().encode()])
