@@ -225,6 +225,7 @@ def respond(
         str, typer.Argument(help="A LocationChallenge file, or the nonce as 64 hex digits.")
     ],
     out_path: Annotated[Path, typer.Option("--out", help="File for the signed response.")],
+    json_out: JsonOpt = False,
 ) -> None:
     """Answer a location challenge at once: sign (nonce, chip id, counter)."""
     path = Path(challenge)
@@ -243,7 +244,10 @@ def respond(
         except PausebuttonError as exc:
             fail(exc)
     atomic_write(out_path, message)
-    out.print(f"location response written to {out_path}")
+    if json_out:
+        print_json({"out": str(out_path), "bytes": len(message)})
+    else:
+        out.print(f"location response written to {out_path}")
 
 
 @app.command("tamper")
