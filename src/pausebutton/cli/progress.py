@@ -48,6 +48,28 @@ def phases(names: list[str], *, quiet: bool = False) -> Iterator[Callable[[str],
         bar.update(task, completed=len(names))
 
 
+@contextmanager
+def steps(description: str, *, quiet: bool = False) -> Iterator[Callable[[str], None]]:
+    """A bar for a run whose steps are not known ahead (a benchmark's phases): it shows
+    ``description``, the step now running, how many steps are done and the time taken;
+    call the yielded function with each step's name as it starts."""
+    if not wanted(quiet):
+        yield lambda name: None
+        return
+    with _bar() as bar:
+        task = bar.add_task(description, total=None)
+        count = 0
+
+        def start(name: str) -> None:
+            nonlocal count
+            if count:
+                bar.advance(task)
+            count += 1
+            bar.update(task, description=f"{description}: {name}")
+
+        yield start
+
+
 def _bar() -> Any:
     from rich.console import Console
     from rich.progress import (
