@@ -37,7 +37,7 @@ def _run(component: str, json_out: bool = False, **options: Any) -> dict[str, An
 
     module = importlib.import_module(f"pausebutton.bench.{component}")
     with steps(f"bench {component}", quiet=json_out) as start, phases_to(start):
-        start("setting up")
+        start("running")
         result: dict[str, Any] = module.run(**options)
     return result
 
