@@ -78,3 +78,23 @@ def test_offline_verbs_print_json_for_scripts(cli: Any, tmp_path: Path) -> None:
 
     doc = ok_json(cli, "chip", "tamper", chip)
     assert doc["state"] == "tampered"
+
+
+def test_keys_lists_and_scenarios_print_json_too(cli: Any, tmp_path: Path) -> None:
+    doc = ok_json(cli, "member", "init", tmp_path / "nl", "--name", "NL", "--region", "NL")
+    assert doc["name"] == "NL" and Path(doc["card"]).is_file() and len(doc["key_id"]) == 64
+    doc = ok_json(cli, "witness", "init", tmp_path / "w1", "--name", "w1")
+    assert doc["name"] == "w1" and Path(doc["card"]).is_file()
+    script = tmp_path / "train.py"
+    script.write_text("print('banned')\n")
+    plist = tmp_path / "list.cbor"
+    doc = ok_json(cli, "prohibited", "propose", "--out", plist, "--code", script)
+    assert doc["sequence"] == 1 and doc["signatures"] == 0
+    assert [a["kind"] for a in doc["artifacts"]] == ["code"]
+    doc = ok_json(cli, "prohibited", "sign", plist, "--key", tmp_path / "nl" / "member.key")
+    assert doc["signatures"] == 1
+    doc = ok_json(cli, "detect", "demo", "--out", tmp_path / "scenario", "--actors", "3",
+                  "--days", "7")  # fmt: skip
+    assert Path(doc["registry"]).is_dir() and doc["end"].endswith("Z")
+    doc = ok_json(cli, "detect", "whistle", "keygen", tmp_path / "wb.key", tmp_path / "wb.pub")
+    assert (tmp_path / "wb.pub").read_text().strip() == doc["public_key"]
