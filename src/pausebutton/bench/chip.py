@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pausebutton.bench import phase
 from pausebutton.chip.lab import T0, Lab
 from pausebutton.chip.simulated import SimulatedChip
 from pausebutton.protocol.keys import PrivateKey
@@ -57,12 +58,14 @@ def run(quick: bool = False) -> dict[str, Any]:
     def install_token(i: int) -> None:
         fw.commit(fw.install(tokens[i]))
 
+    phase("installing licences and time tokens")
     lic_rate = _rate(n, install_license)
     token_rate = _rate(n, install_token)
 
     def meter(i: int) -> None:
         fw.commit(fw.meter(10**12))
 
+    phase("metering")
     meter_rate = _rate(n * 5, meter)
 
     fw.commit(fw.boot())
@@ -71,6 +74,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     def respond(i: int) -> None:
         fw.commit(fw.respond(nonces[i]))
 
+    phase("answering location challenges")
     respond_us = _latencies(n * 2, respond)
     key = PrivateKey.from_seed_material(b"bench-raw")
     raw_us = _latencies(n * 2, lambda i: key.sign(nonces[i] + chip_id + b"\x00" * 8))
@@ -85,6 +89,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         )
         with sim:
             sim.install_envelope(*lab.logged(lab.license(sim.chip_id, flop=10**30)))
+            phase("metering with NVM writes")
             persisted = max(20, n // 10)
             meter_nvm_rate = _rate(persisted, lambda i: sim.run(10**12))
 

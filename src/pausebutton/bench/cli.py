@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pausebutton.bench import phase
 from pausebutton.errors import ServiceError, UsageError
 from pausebutton.fsutil import child_env
 from pausebutton.issuing.keydir import ROOT_FILE as KEYDIR_ROOT_FILE
@@ -113,7 +114,8 @@ def run(quick: bool = False, runs: int | None = None, importtime: bool = False) 
     with tempfile.TemporaryDirectory(prefix="pb-bench-cli-") as tmp:
         commands = _commands(_make_chip(Path(tmp), env), quick)
         times: dict[str, list[float]] = {name: [] for name in commands}
-        for _ in range(n):
+        for i in range(n):
+            phase(f"run {i + 1} of {n} of each command")
             for name, argv in commands.items():
                 times[name].append(_time_once(argv, env))
         result: dict[str, Any] = {"runs": n, "target_s": TARGET_S}

@@ -40,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pausebutton.bench import phase
 from pausebutton.detect import fusion
 from pausebutton.detect.io import bundled_hardware
 from pausebutton.detect.registry import Chip, CustodyStep, Facility, License, Owner, Registry
@@ -657,7 +658,9 @@ def run(
 ) -> dict[str, Any]:
     from pausebutton.bench.detect_estimates import run_estimates
 
+    phase("compute estimates on Epoch AI's notable models")
     estimates = run_estimates(plot)
+    phase("generating scenarios")
     t_start = time.perf_counter()
     n = actors or (60 if quick else 200)
     d = days or (60 if quick else 120)
@@ -667,6 +670,7 @@ def run(
     cutoffs = [float(x) for x in range(7, d + 1, 7 if quick else 3)]
     if cutoffs[-1] != d:
         cutoffs.append(float(d))
+    phase("running the verification engine")
     scorers = _scorers(signals, reg)
     timeline: dict[str, list[dict[str, float]]] = {}
     for name, (sub, registry) in scorers.items():

@@ -33,6 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pausebutton.bench import phase
 from pausebutton.geo.calibration import Calibration, calibrate
 from pausebutton.geo.physics import destination, distance_km, fibre_rtt_ms
 from pausebutton.geo.verdict import Claim, Landmark, Model, Policy, VerdictKind, verify_claim
@@ -177,7 +178,9 @@ def run(
     from pausebutton.bench.geo_real import run_real
 
     claims = real_claims if real_claims is not None else (20 if quick else None)
+    phase("real pings (WonderProxy, held-out servers)")
     real = run_real(max_claims=claims, plot=plot, landmarks=real_landmarks)
+    phase("delay generator over real coordinates")
     generator = run_generator(quick, trials, seed, tolerance_ms)
     return {"real_data": real, "generator": generator}
 

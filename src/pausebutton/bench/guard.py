@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pausebutton.bench import phase
 from pausebutton.guard.budget import LocalBudget
 from pausebutton.guard.examples import analytic_train_flops, make_batch, tiny_gpt, train_step
 from pausebutton.guard.torch import Guard, _torch, count_flops
@@ -464,6 +465,7 @@ def run(
 
     # accuracy: cached metering vs a full count and 6·N·D
     work.step()
+    phase("metering accuracy")
     full = count_flops(work.step)
     analytic = analytic_train_flops(model, x.numel())
 
@@ -475,6 +477,7 @@ def run(
         assert setup.lease_server is not None
         nvml = _Nvml(device)
         try:
+            phase("guarded and plain training rounds")
             m = _measure(work, setup, n_rounds, step_s, nvml, quick)
         finally:
             for guard in work.guards.values():

@@ -335,7 +335,7 @@ def _install(ctx: _Ctx, step: dict[str, Any], chip: str, _accepted: bool) -> _Ra
 
 def _run(ctx: _Ctx, step: dict[str, Any], chip: str, accepted: bool) -> _Ran:
     flop = str(parse_flop(str(step["run"])))
-    proc = ctx.chip_cli("run", str(ctx.state(chip)), "--flop", flop)
+    proc = ctx.chip_cli("run", str(ctx.state(chip)), "--flop", flop, "--json")
     what = f"run {step['run']}"
     if accepted:
         _check_run(proc, step, what)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from pausebutton.cli.common import out
+from pausebutton.cli.common import JsonOpt, out, print_json
 from pausebutton.errors import UsageError
 from pausebutton.issuing.keydir import ROOT_FILE, write_authority_dir
 from pausebutton.protocol.genesis import DEFAULT_ORIGIN, found_authority
@@ -43,6 +43,7 @@ def init(
             " members found the root together (root propose/sign/assemble).",
         ),
     ] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """DEMO MODE: generate every member, role and witness key on this one machine, and a
     self-signed trust root (version 1). For demos and tests only: whoever holds this
@@ -56,6 +57,10 @@ def init(
         from pausebutton.issuing.ceremony import init_operator
 
         cards = init_operator(directory)
+        if json_out:
+            paths = [str(directory / "cards" / (card.role + ".json")) for card in cards]
+            print_json({"directory": str(directory), "ceremony": True, "cards": paths})
+            return
         out.print(f"operator keys made in {directory} (no trust root yet)")
         for card in cards:
             out.print(f"card to send: {directory / 'cards' / (card.role + '.json')}")
@@ -79,6 +84,18 @@ def init(
     )
     env = keys.signed_root(version=1, expires=now + lifetime)
     write_authority_dir(directory, keys, env.encode())
+    if json_out:
+        print_json(
+            {
+                "directory": str(directory),
+                "ceremony": False,
+                "members": members,
+                "threshold": threshold,
+                "expires": now + lifetime,
+                "trust_root": str(directory / ROOT_FILE),
+            }
+        )
+        return
     out.print(
         f"DEMO authority founded in {directory}: {members} members, pause threshold"
         f" {threshold} (every key on this machine; for demos and tests only)"
@@ -104,6 +121,7 @@ DbOpt = Annotated[
 def migrate_cmd(
     directory: Annotated[Path, typer.Argument(help="The authority directory.")],
     db: DbOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Create or upgrade the authority's database schema (Alembic)."""
     from pausebutton.authority.db import Database, current_revision, migrate
@@ -111,7 +129,11 @@ def migrate_cmd(
     database = Database.connect(_db_url(directory, db))
     try:
         migrate(database)
-        out.print(f"database at revision {current_revision(database)}")
+        revision = current_revision(database)
+        if json_out:
+            print_json({"revision": revision})
+        else:
+            out.print(f"database at revision {revision}")
     finally:
         database.dispose()
 
@@ -160,6 +182,9 @@ def serve(
             "--console/--no-console", help="Serve the web console at /console beside the API."
         ),
     ] = True,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the start line as one JSON object.")
+    ] = False,
 ) -> None:
     """Serve the authority's HTTP API and its web console (runs migrations first).
 
@@ -168,6 +193,7 @@ def serve(
     import json
     import os
     import shutil
+    import sys
     import tempfile
 
     import uvicorn
@@ -215,11 +241,25 @@ def serve(
     finally:
         database.dispose()
     os.environ["PB_AUTHORITY_SETTINGS"] = str(path)
-    out.print(
-        f"authority serving on http://{host}:{port} ({workers} worker(s), {url.split(':')[0]})"
-    )
-    if console:
-        out.print(f"console at http://{host}:{port}/console/")
+    if json_out:
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "url": f"http://{host}:{port}",
+                    "workers": workers,
+                    "database": url.split(":")[0],
+                    "console": f"http://{host}:{port}/console/" if console else None,
+                }
+            )
+            + "\n"
+        )
+        sys.stdout.flush()
+    else:
+        out.print(
+            f"authority serving on http://{host}:{port} ({workers} worker(s), {url.split(':')[0]})"
+        )
+        if console:
+            out.print(f"console at http://{host}:{port}/console/")
     # every worker writes its metrics into one private directory, so that any worker's
     # /metrics answers one coherent set (prometheus_client's multiprocess mode)
     # (inside DIR, so that a killed server leaves nothing behind elsewhere)

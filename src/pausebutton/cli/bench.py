@@ -30,16 +30,23 @@ def _show(result: dict[str, Any], json_out: bool) -> None:
         typer.echo(f"{key:<{width}}  {value}")
 
 
-def _run(component: str, **options: Any) -> dict[str, Any]:
+def _run(component: str, json_out: bool = False, **options: Any) -> dict[str, Any]:
+    """Run one benchmark, with a bar naming each phase it reports (``bench.phase``) for a
+    person at a terminal (none under ``--json`` or in a pipe)."""
+    from pausebutton.bench import phases_to
+    from pausebutton.cli.progress import steps
+
     module = importlib.import_module(f"pausebutton.bench.{component}")
-    result: dict[str, Any] = module.run(**options)
+    with steps(f"bench {component}", quiet=json_out) as start, phases_to(start):
+        start("running")
+        result: dict[str, Any] = module.run(**options)
     return result
 
 
 @app.command("protocol")
 def protocol(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
     """Envelope sign/verify throughput against raw Ed25519 of the same backend."""
-    _show(_run("protocol", quick=quick), json_out)
+    _show(_run("protocol", json_out, quick=quick), json_out)
 
 
 @app.command("log")
@@ -56,14 +63,14 @@ def log(
 ) -> None:
     """Transparency log: durable appends/s in batches of 1,000 (SQLite unless --db), median
     inclusion-proof time at the final size, peak RSS while building."""
-    _show(_run("log", quick=quick, entries=entries, db_url=db), json_out)
+    _show(_run("log", json_out, quick=quick, entries=entries, db_url=db), json_out)
 
 
 @app.command("chip")
 def chip(json_out: JsonOpt = False, quick: QuickOpt = False) -> None:
     """Firmware decisions/s (install, meter; pure and NVM-persisted) and location
     challenge-response latency (median, p99) beside raw Ed25519 signing."""
-    _show(_run("chip", quick=quick), json_out)
+    _show(_run("chip", json_out, quick=quick), json_out)
 
 
 @app.command("authority")
@@ -98,6 +105,7 @@ def authority(
     _show(
         _run(
             "authority",
+            json_out,
             quick=quick,
             chips=chips,
             reports=reports,
@@ -151,6 +159,7 @@ def geo(
     _show(
         _run(
             "geo",
+            json_out,
             quick=quick,
             trials=trials,
             seed=seed,
@@ -177,7 +186,7 @@ def detect(
     """Compute estimates on Epoch AI's notable models (out of sample: error, coverage and
     interval width side by side), then the verification engine on generated scenarios:
     precision, recall and time to detection of each method alone and fused."""
-    _show(_run("detect", quick=quick, seed=seed, far=far, plot=plot), json_out)
+    _show(_run("detect", json_out, quick=quick, seed=seed, far=far, plot=plot), json_out)
 
 
 @app.command("guard")
@@ -193,7 +202,10 @@ def guard(
     ] = None,
 ) -> None:
     """PyTorch guard overhead on a small-transformer training loop vs the same loop unguarded."""
-    _show(_run("guard", quick=quick, device=device, rounds=rounds, threads=threads), json_out)
+    _show(
+        _run("guard", json_out, quick=quick, device=device, rounds=rounds, threads=threads),
+        json_out,
+    )
 
 
 @app.command("sim")
@@ -216,6 +228,7 @@ def sim(
     _show(
         _run(
             "sim",
+            json_out,
             quick=quick,
             chips=chips,
             days=days,
@@ -239,7 +252,7 @@ def cli(
 ) -> None:
     """Start time of the command line: median wall time of --version, chip status and help,
     each a real subprocess, beside the interpreter's own start."""
-    _show(_run("cli", quick=quick, runs=runs, importtime=importtime), json_out)
+    _show(_run("cli", json_out, quick=quick, runs=runs, importtime=importtime), json_out)
 
 
 @app.command("console")
@@ -264,6 +277,7 @@ def console(
     _show(
         _run(
             "console",
+            json_out,
             quick=quick,
             facilities=facilities,
             chips=chips,

@@ -16,13 +16,22 @@ import typer
 
 from pausebutton.chip.firmware import DEFAULT_PEAK_FLOPS, FIRMWARE_VERSION, verify_report_chain
 from pausebutton.chip.simulated import SimulatedChip
-from pausebutton.cli.common import EXIT_THROTTLED, err, error_line, fail, out, print_json
+from pausebutton.cli.common import (
+    EXIT_THROTTLED,
+    JsonOpt,
+    err,
+    error_line,
+    fail,
+    out,
+    print_json,
+)
 from pausebutton.cli.objects import read_input
 from pausebutton.errors import PausebuttonError, UsageError
 from pausebutton.fsutil import atomic_write
 from pausebutton.issuing.vendor import load_vendor
 from pausebutton.protocol.flop import MAX_COUNTER, format_flop, parse_flop
 from pausebutton.protocol.messages import GENESIS_HASH
+from pausebutton.protocol.units import format_duration, format_instant
 
 app = typer.Typer(help="A simulated pause-button-compatible chip (firmware over secure NVM).")
 
@@ -49,9 +58,11 @@ def new(
     owner: Annotated[str | None, typer.Option(help="Owner the chip is provisioned for.")] = None,
     peak_flops: Annotated[str, typer.Option(help="Dense peak FLOP/s.")] = str(DEFAULT_PEAK_FLOPS),
     firmware_version: Annotated[int, typer.Option(help="Firmware version.")] = FIRMWARE_VERSION,
+    json_out: JsonOpt = False,
 ) -> None:
     """Manufacture a chip: generate its device key inside it, have the vendor certify it,
-    pin the trust root, write its first NVM. Prints the chip id (hex)."""
+    pin the trust root, write its first NVM. Prints the chip id (hex; --json: with its
+    model, serial, vendor and provisioning)."""
     import secrets
 
     root = read_input(trust)
@@ -71,13 +82,21 @@ def new(
         owner=owner,
         firmware_version=firmware_version,
     ) as chip:
-        out.print(chip.chip_id.hex())
+        if json_out:
+            doc = chip.status()
+            print_json({k: doc[k] for k in NEW_FIELDS})
+        else:
+            out.print(chip.chip_id.hex())
+
+
+NEW_FIELDS = ("chip_id", "state", "model", "serial", "vendor", "region", "owner", "peak_flops")
 
 
 @app.command("install")
 def install(
     state: StateArg,
     file: Annotated[Path, typer.Argument(help="License, order, time token or root update.")],
+    json_out: JsonOpt = False,
 ) -> None:
     """Install a license, pause/resume order, time token or trust-root update (a bare
     envelope or an install bundle with its log inclusion proof; FILE or - for stdin).
@@ -89,7 +108,12 @@ def install(
         except PausebuttonError as exc:
             err.print(error_line(exc), markup=False)
             raise typer.Exit(3) from None
-    out.print(f"accepted: {decision.detail} (state {decision.state_after.value})")
+    if json_out:
+        print_json(
+            {"accepted": True, "detail": decision.detail, "state": decision.state_after.value}
+        )
+    else:
+        out.print(f"accepted: {decision.detail} (state {decision.state_after.value})")
 
 
 @app.command("run")
@@ -100,9 +124,11 @@ def run(
     energy_mj: Annotated[
         int | None, typer.Option(help="Measured energy in mJ (default: modelled).")
     ] = None,
+    json_out: JsonOpt = False,
 ) -> None:
-    """Meter N FLOP of work. Prints JSON with full-rate and throttled FLOP.
-    Exit 0 if all ran at full rate, 4 if any ran throttled, 3 if the chip refuses."""
+    """Meter N FLOP of work. Prints the FLOP that ran at full rate and throttled (--json:
+    the exact counts, what scripts and the conformance kit read). Exit 0 if all ran at
+    full rate, 4 if any ran throttled, 3 if the chip refuses."""
     amount = parse_flop(flop, "--flop", error=UsageError, maximum=MAX_COUNTER)
     with _open(state) as chip:
         try:
@@ -117,7 +143,14 @@ def run(
             "energy_mj": result.energy_mj,
             "state": chip.firmware.state.value,
         }
-    print_json(doc)
+    if json_out:
+        print_json(doc)
+    else:
+        out.print(
+            f"ran {format_flop(amount)}: {format_flop(result.flop_full)} at full rate,"
+            f" {format_flop(result.flop_throttled)} throttled (state {doc['state']})",
+            markup=False,
+        )
     if result.flop_throttled:
         raise typer.Exit(EXIT_THROTTLED)
 
@@ -136,13 +169,23 @@ def status(
     lic = doc["license"]
     # plain lines (typer.echo, not rich): status is the verb a chip's tools call most
     typer.echo(f"chip      {doc['chip_id']}\nstate     {doc['state']}")
-    typer.echo(f"time      {doc['trusted_time']} (trusted)")
-    typer.echo(f"flop      full {doc['flop_full']}  throttled {doc['flop_throttled']}")
+    typer.echo(f"time      {format_instant(doc['trusted_time'])} (trusted)")
+    typer.echo(
+        f"flop      full {format_flop(doc['flop_full'])}"
+        f"  throttled {format_flop(doc['flop_throttled'])}"
+    )
     if lic:
         typer.echo(
-            f"license   {lic['license_id']}: {lic['flop_left']} of {lic['flop_budget']} FLOP"
-            f" left, until {lic['not_after']}"
+            f"license   {lic['license_id']}: {format_flop(lic['flop_left'])} of"
+            f" {format_flop(lic['flop_budget'])} left, until {format_instant(lic['not_after'])}"
+            f" (offline at most {format_duration(lic['max_offline'])})"
         )
+    else:
+        typer.echo("license   none installed")
+    active = [p for p in doc.get("pauses") or [] if p.get("lifted_at") is None]
+    if active:
+        seqs = ", ".join(str(p["sequence"]) for p in active)
+        typer.echo(f"pauses    {len(active)} in force (order {seqs})")
 
 
 @app.command("report")
@@ -152,17 +195,27 @@ def report(
         Path | None,
         typer.Option("--out", help="File for the signed usage report (default: stdout)."),
     ] = None,
+    json_out: Annotated[
+        bool,
+        typer.Option("--json", help="With --out: print where it went and its sequence as JSON."),
+    ] = False,
 ) -> None:
     """Write the next usage report: signed by the device key, hash-chained to the last."""
     from pausebutton.cli.objects import say, write_output
 
+    if json_out and out_path is None:
+        raise UsageError("--json needs --out FILE: without it the report itself goes to stdout")
     with _open(state) as chip:
         try:
             data = chip.report()
         except PausebuttonError as exc:
             fail(exc)
+        sequence = chip.status()["report_sequence"]
     where = write_output(out_path, data, "a usage report")
-    say(where, f"usage report written to {where}")
+    if json_out:
+        print_json({"out": where, "sequence": sequence, "bytes": len(data)})
+    else:
+        say(where, f"usage report {sequence} written to {where}")
 
 
 @app.command("respond")
@@ -172,6 +225,7 @@ def respond(
         str, typer.Argument(help="A LocationChallenge file, or the nonce as 64 hex digits.")
     ],
     out_path: Annotated[Path, typer.Option("--out", help="File for the signed response.")],
+    json_out: JsonOpt = False,
 ) -> None:
     """Answer a location challenge at once: sign (nonce, chip id, counter)."""
     path = Path(challenge)
@@ -190,18 +244,25 @@ def respond(
         except PausebuttonError as exc:
             fail(exc)
     atomic_write(out_path, message)
-    out.print(f"location response written to {out_path}")
+    if json_out:
+        print_json({"out": str(out_path), "bytes": len(message)})
+    else:
+        out.print(f"location response written to {out_path}")
 
 
 @app.command("tamper")
 def tamper(
     state: StateArg,
     reason: Annotated[str, typer.Option(help="What the tamper sensor saw.")] = "tamper signal",
+    json_out: JsonOpt = False,
 ) -> None:
     """Raise the tamper signal: the chip zeroises its device key and refuses everything."""
     with _open(state) as chip:
         chip.tamper(reason)
-    out.print("chip tampered: device key zeroised")
+    if json_out:
+        print_json({"state": "tampered", "reason": reason})
+    else:
+        out.print("chip tampered: device key zeroised")
 
 
 @app.command("certificate")
@@ -234,6 +295,7 @@ def verify_reports(
     prev_hash: Annotated[
         str | None, typer.Option(help="Hex hash the first report links to (default: genesis).")
     ] = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Check a run of usage reports: device-key signatures, consecutive sequences and the
     hash chain. Exit 3 (chain) if a report is missing, reordered or forged."""
@@ -250,6 +312,15 @@ def verify_reports(
         first_sequence=first_sequence,
     )
     last = chain[-1] if chain else None
+    if json_out:
+        print_json(
+            {
+                "verified": len(chain),
+                "last_sequence": last.sequence if last else None,
+                "last_flop_full": last.flop_full if last else None,
+            }
+        )
+        return
     out.print(
         f"{len(chain)} report(s) verified"
         + (

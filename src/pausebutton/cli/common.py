@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
 import typer
 
@@ -40,6 +40,12 @@ class _StreamConsole:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._current(), name)
 
+
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON, for scripts (no progress bar).")
+]
+"""``--json`` on a verb that works locally (the online verbs' ``JsonOpt`` prints the
+authority's answer)."""
 
 out = cast("Console", _StreamConsole(stderr=False))
 err = cast("Console", _StreamConsole(stderr=True))

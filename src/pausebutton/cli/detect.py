@@ -457,6 +457,9 @@ def demo_cmd(
     actors: Annotated[int, typer.Option(help="Number of actors (sites/owners).")] = 30,
     days: Annotated[int, typer.Option(help="Days of signals.")] = 60,
     seed: Annotated[int, typer.Option(help="Scenario seed.")] = 7,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print what was written (folders, counts) as JSON.")
+    ] = False,
 ) -> None:
     """Write a generated scenario (the benchmark's): registry/, signals/<kind>.csv, truth.json.
 
@@ -492,8 +495,21 @@ def demo_cmd(
         ],
     }
     atomic_write(directory / "truth.json", json.dumps(doc, indent=2).encode())
-    out.print(f"scenario written to {directory} ({len(signals)} signals). Try:", markup=False)
     end = (T0 + timedelta(days=days)).isoformat().replace("+00:00", "Z")
+    if json_out:
+        print_json(
+            {
+                "directory": str(directory),
+                "registry": str(directory / "registry"),
+                "signals": str(directory / "signals"),
+                "signal_kinds": len(signals),
+                "actors": actors,
+                "start": T0.isoformat(),
+                "end": end,
+            }
+        )
+        return
+    out.print(f"scenario written to {directory} ({len(signals)} signals). Try:", markup=False)
     out.print(
         f"  pausebutton detect import {directory}/signals/*.csv --store STORE\n"
         f"  pausebutton detect check --store STORE --registry {directory}/registry --now {end}"
@@ -521,6 +537,7 @@ def read_whistle_key(path: Path, what: str) -> bytes:
 def wb_keygen(
     private: Annotated[Path, typer.Argument(help="Where to write the private key (mode 0600).")],
     public: Annotated[Path, typer.Argument(help="Where to write the public key (publish it).")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the public key as JSON.")] = False,
 ) -> None:
     """Generate the authority's Curve25519 intake key pair (hex files)."""
     if private.exists() or public.exists():
@@ -528,7 +545,10 @@ def wb_keygen(
     sk, pk = whistle.keygen()
     atomic_write(private, sk.hex().encode() + b"\n", mode=0o600)
     atomic_write(public, pk.hex().encode() + b"\n")
-    out.print(f"public key {pk.hex()}", markup=False)
+    if json_out:
+        print_json({"public_key": pk.hex(), "private": str(private), "public": str(public)})
+    else:
+        out.print(f"public key {pk.hex()}", markup=False)
 
 
 @whistle_app.command("submit")
@@ -648,13 +668,19 @@ def wb_reply(
     key: Annotated[Path, typer.Option(help="The authority's private key file.")],
     submission: Annotated[str, typer.Option(help="Submission id (from intake).")],
     message: Annotated[str, typer.Option(help="Follow-up question or answer.")],
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the filed reply as JSON.")
+    ] = False,
 ) -> None:
     """File an encrypted reply only the holder of the submission's receipt can read."""
     st = whistle.WhistleStore(store)
     rep = whistle.open_report(read_whistle_key(key, "private"), submission, st.get(submission))
     lookup, box = whistle.seal_reply(rep.receipt, message)
     st.add_reply(lookup, box)
-    out.print(f"reply filed for submission {submission}", markup=False)
+    if json_out:
+        print_json({"submission": submission, "lookup": lookup})
+    else:
+        out.print(f"reply filed for submission {submission}", markup=False)
 
 
 @whistle_app.command("status")

@@ -154,7 +154,7 @@ EXAMPLES: dict[str, str] = {
         "pausebutton geo verify --landmarks landmarks.csv --measurements rtt.csv --claim dc1"
     ),
     "geo locate": "pausebutton geo locate --landmarks landmarks.csv --measurements rtt.csv",
-    "geo wonderproxy": "pausebutton geo wonderproxy --servers servers.csv --pings pings.csv",
+    "geo wonderproxy": "pausebutton geo wonderproxy --holdout 20 --model statistical",
     "detect estimate": "pausebutton detect estimate --hardware 'NVIDIA H100 SXM5' --hours 720",
     "detect hardware": "pausebutton detect hardware",
     "detect calibrate": "pausebutton detect calibrate notable_ai_models.csv",

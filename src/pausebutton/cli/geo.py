@@ -32,7 +32,8 @@ from pausebutton.geo.csvio import (
 )
 from pausebutton.geo.delay import DelayModel
 from pausebutton.geo.holdout import evaluate_holdout
-from pausebutton.geo.physics import check_rtt
+from pausebutton.geo.physics import check_rtt, distance_km
+from pausebutton.geo.region import Estimate
 from pausebutton.geo.verdict import (
     DEFAULT_POLICY,
     Claim,
@@ -43,6 +44,7 @@ from pausebutton.geo.verdict import (
     locate,
     verify_claim,
 )
+from pausebutton.protocol.units import format_km
 
 CSV_LIMIT = 256 * 1024 * 1024
 
@@ -185,6 +187,20 @@ def _delay(
     return delay.with_landmarks({k: (v.lat, v.lon) for k, v in landmarks.items()}, pairs)
 
 
+def _region_line(est: Estimate, claim: Claim | None) -> str:
+    """The estimate for people: the centre of the feasible region (every point the
+    landmarks' round trips allow), named as such, with the claim's distance from it."""
+    line = (
+        f"estimate: the centre of the feasible region, {est.lat:.4f},{est.lon:.4f}, radius"
+        f" {format_km(est.radius_km)} (where the round trips allow the chip to be: the"
+        " region's centre, not an accusation)"
+    )
+    if claim is not None:
+        away = distance_km(claim.lat, claim.lon, est.lat, est.lon)
+        line += f"; the claim is {format_km(away)} from this centre"
+    return line
+
+
 @app.command("verify")
 def verify(
     landmarks: LandmarksOpt,
@@ -267,11 +283,7 @@ def verify(
                 markup=False,
             )
         if verdict.estimate is not None:
-            est = verdict.estimate
-            out.print(
-                f"estimate: {est.lat:.4f},{est.lon:.4f} within {est.radius_km:.1f} km",
-                markup=False,
-            )
+            out.print(_region_line(verdict.estimate, the_claim), markup=False)
     if verdict.verdict is VerdictKind.INCONSISTENT:
         raise typer.Exit(EXIT_INCONSISTENT)
     if verdict.verdict is VerdictKind.INSUFFICIENT:
@@ -313,15 +325,26 @@ def locate_cmd(
     elif est is None:
         out.print("no estimate: " + "; ".join(notes), markup=False)
     else:
-        out.print(f"estimate: {est.lat:.4f},{est.lon:.4f} within {est.radius_km:.1f} km")
+        out.print(_region_line(est, None), markup=False)
     if est is None:
         raise typer.Exit(EXIT_INCONSISTENT)
 
 
 @app.command("wonderproxy")
 def wonderproxy(
-    servers: Annotated[Path, typer.Option("--servers", help="WonderProxy servers.csv.")],
-    pings: Annotated[Path, typer.Option("--pings", help="WonderProxy pings.csv.")],
+    servers: Annotated[
+        Path | None,
+        typer.Option(
+            "--servers",
+            help="WonderProxy servers.csv (default: the copy shipped with pausebutton).",
+        ),
+    ] = None,
+    pings: Annotated[
+        Path | None,
+        typer.Option(
+            "--pings", help="WonderProxy pings.csv (default: the copy shipped with pausebutton)."
+        ),
+    ] = None,
     holdout: Annotated[
         int, typer.Option("--holdout", help="How many servers to hold out as chips.")
     ] = 20,
@@ -334,12 +357,43 @@ def wonderproxy(
     json_out: JsonOpt = False,
 ) -> None:
     """Validate the solver on the public WonderProxy ping dataset: hold out servers as
-    chips, calibrate on the rest, count false rejects and measure estimate errors."""
+    chips, calibrate on the rest, count false rejects and measure estimate errors.
+
+    Without --servers and --pings it runs on the copy shipped with pausebutton
+    (pausebutton/data/wonderproxy/: 123 servers and the pings between them, credit
+    WonderNetwork). The full set, every server, is WonderNetwork's "A day in the life of
+    the internet" (https://wonderproxy.com, https://wondernetwork.com): give its
+    servers.csv and pings.csv.
+    """
+    from pausebutton.geo import wonderproxy as wp
+
     if model not in ("hard", "fibre", "calibrated", "statistical"):
         raise UsageError(f"--model must be hard, fibre, calibrated or statistical, not {model!r}")
     the_model = Model(model)
-    srv = parse_wonderproxy_servers(_read_text(servers), str(servers))
-    rows, skipped = parse_wonderproxy_pings(_read_text(pings), srv, str(pings))
+    if (servers is None) != (pings is None):
+        raise UsageError(
+            "give both --servers and --pings (WonderProxy's servers.csv and pings.csv, from"
+            " https://wonderproxy.com), or neither for the copy shipped with pausebutton"
+        )
+    if servers is None or pings is None:
+        servers_text, pings_text = wp.bundled_texts()
+        servers_name, pings_name = "servers.csv (shipped)", "pings.csv.gz (shipped)"
+        data = f"the copy shipped with pausebutton: {wp.SOURCE}"
+    else:
+        for path in (servers, pings):
+            if not path.exists():
+                raise DataError(
+                    f"{path} does not exist; WonderProxy's servers.csv and pings.csv are"
+                    ' WonderNetwork\'s "A day in the life of the internet"'
+                    " (https://wonderproxy.com, https://wondernetwork.com), or leave out"
+                    " --servers and --pings for the copy shipped with pausebutton",
+                    file=str(path),
+                )
+        servers_text, pings_text = _read_text(servers), _read_text(pings)
+        servers_name, pings_name = str(servers), str(pings)
+        data = f"{servers} and {pings}: {wp.SOURCE}"
+    srv = parse_wonderproxy_servers(servers_text, servers_name)
+    rows, skipped = parse_wonderproxy_pings(pings_text, srv, pings_name)
     if holdout < 1 or holdout >= len(srv):
         raise UsageError(f"--holdout must be between 1 and {len(srv) - 1}")
     targets = sorted(random.Random(seed).sample(sorted(srv), holdout))
@@ -350,8 +404,11 @@ def wonderproxy(
     )
     result["skipped_rows"] = skipped
     result["servers"] = len(srv)
+    result["data"] = data
     if json_out:
         print_json(result)
     else:
+        from pausebutton.cli.tables import text
+
         for key, value in result.items():
-            out.print(f"{key}: {value}", markup=False)
+            out.print(f"{key.replace('_', ' ')}: {text(value)}", markup=False)

@@ -84,13 +84,21 @@ def bundle(
         Path, typer.Option("--authority", help="The authority directory (holds the log key).")
     ],
     index: Annotated[int, typer.Option("--index", help="The entry's leaf index.")],
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print where it went and the tree size as JSON.")
+    ] = False,
 ) -> None:
     """Write the inclusion bundle of one entry (entry, proof, cosigned checkpoint)."""
     from pausebutton.fsutil import atomic_write
 
     b = _service(db, authority).inclusion_bundle(index)
     atomic_write(output, b.encode())
-    out.print(f"bundle for entry {index} under tree size {b.tree_size} written to {output}")
+    if json_out:
+        from pausebutton.cli.common import print_json
+
+        print_json({"index": index, "tree_size": b.tree_size, "out": str(output)})
+    else:
+        out.print(f"bundle for entry {index} under tree size {b.tree_size} written to {output}")
 
 
 @app.command("verify")

@@ -23,10 +23,24 @@ def init(
     region: Annotated[
         str | None, typer.Option(help="Your ISO 3166 alpha-2 country code, e.g. NL.")
     ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON, for scripts.")
+    ] = False,
 ) -> None:
     """Generate your member key (DIR/member.key, 0600, never leaves this machine) and your
     card (DIR/member-card.json: name, region, public key) to send to the other founders."""
     card = init_member(directory, name, region)
+    if json_out:
+        print_json(
+            {
+                "name": card.name,
+                "region": card.region,
+                "key_id": card.key_id,
+                "key": str(directory / MEMBER_KEY),
+                "card": str(directory / MEMBER_CARD),
+            }
+        )
+        return
     out.print(f"member {card.name} ({card.region or '-'}): key id {card.key_id}")
     out.print(f"private key: {directory / MEMBER_KEY} (keep it here)")
     out.print(f"card to send: {directory / MEMBER_CARD}")

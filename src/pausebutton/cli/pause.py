@@ -19,7 +19,7 @@ import typer
 
 from pausebutton import keystore
 from pausebutton.chip.install import InstallFile
-from pausebutton.cli.common import err, out, read_envelope
+from pausebutton.cli.common import JsonOpt, err, out, print_json, read_envelope
 from pausebutton.cli.objects import read_input
 from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write
@@ -59,20 +59,30 @@ def _sequence(authority: Path | None, sequence: int | None) -> int:
     return sequence
 
 
-def _write_unsigned(order: PauseOrder | ResumeOrder, out_path: Path) -> None:
+def _write_unsigned(order: PauseOrder | ResumeOrder, out_path: Path, json_out: bool) -> None:
     order.validate()
     atomic_write(out_path, Envelope.wrap(order).encode())
-    out.print(f"{order.TYPE} {order.sequence} proposed: {out_path} (0 signatures)")
+    if json_out:
+        print_json(
+            {"type": order.TYPE, "sequence": order.sequence, "out": str(out_path), "signatures": 0}
+        )
+    else:
+        out.print(f"{order.TYPE} {order.sequence} proposed: {out_path} (0 signatures)")
 
 
-def _sign(file: Path, key: Path, out_path: Path | None, expected: str) -> None:
+def _sign(file: Path, key: Path, out_path: Path | None, expected: str, json_out: bool) -> None:
     _, env = read_envelope(file)
     if env.type != expected:
         raise UsageError(f"{file} holds a {env.type}, not a {expected}")
     env.open()
     signed = env.sign(keystore.read_private_key(key))
     atomic_write(out_path or file, signed.encode())
-    out.print(f"signed: {len(signed.signatures)} signature(s) on {out_path or file}")
+    if json_out:
+        print_json(
+            {"type": expected, "out": str(out_path or file), "signatures": len(signed.signatures)}
+        )
+    else:
+        out.print(f"signed: {len(signed.signatures)} signature(s) on {out_path or file}")
 
 
 def _assemble(
@@ -82,7 +92,9 @@ def _assemble(
     authority: Path | None,
     expected: str,
     needs_log: bool,
+    json_out: bool,
 ) -> None:
+    result_json: dict[str, object] = {"type": expected, "out": str(out_path)}
     merged: Envelope | None = None
     for f in files:
         data = read_input(f, 1 << 20)
@@ -101,7 +113,9 @@ def _assemble(
         root = auth.authdir.root
     if root is not None:
         result = root.verify_role(merged, "pause")
-        out.print(f"{len(result.signed)} of {result.threshold} pause signatures")
+        if not json_out:
+            out.print(f"{len(result.signed)} of {result.threshold} pause signatures")
+        result_json.update(signed=len(result.signed), threshold=result.threshold)
         result.require(expected)
     if auth is not None:
         item = auth.logged_install_file(merged, timestamp=int(time.time()))
@@ -113,7 +127,11 @@ def _assemble(
                 " resume until it is logged"
             )
     atomic_write(out_path, item.encode())
-    out.print(f"{expected} assembled: {out_path}")
+    result_json["logged"] = auth is not None
+    if json_out:
+        print_json(result_json)
+    else:
+        out.print(f"{expected} assembled: {out_path}")
 
 
 @app.command("propose")
@@ -124,6 +142,7 @@ def pause_propose(
     sequence: SeqOpt = None,
     authority: AuthOpt = None,
     effective_at: EffOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Write an unsigned pause order for the members to sign."""
     now = int(time.time())
@@ -135,7 +154,9 @@ def pause_propose(
         reason=reason,
     )
     draft.validate()  # all input checked before the sequence counter moves
-    _write_unsigned(dataclasses.replace(draft, sequence=_sequence(authority, sequence)), out_path)
+    _write_unsigned(
+        dataclasses.replace(draft, sequence=_sequence(authority, sequence)), out_path, json_out
+    )
 
 
 @app.command("sign")
@@ -143,9 +164,10 @@ def pause_sign(
     file: Annotated[Path, typer.Argument(help="The proposed pause order.")],
     key: Annotated[Path, typer.Option("--key", help="Your member key file.")],
     out_path: Annotated[Path | None, typer.Option("--out", help="Default: sign in place.")] = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Add one member's signature to a pause order."""
-    _sign(file, key, out_path, PauseOrder.TYPE)
+    _sign(file, key, out_path, PauseOrder.TYPE, json_out)
 
 
 @app.command("assemble")
@@ -154,10 +176,13 @@ def pause_assemble(
     out_path: OutOpt,
     trust: Annotated[Path | None, typer.Option(help="Check the quorum against this root.")] = None,
     authority: AuthOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Merge members' signatures into one order; check the K-of-N quorum (exit 3 if short).
     With --authority the order is also appended to the local log."""
-    _assemble(files, out_path, trust, authority, PauseOrder.TYPE, needs_log=False)
+    _assemble(
+        files, out_path, trust, authority, PauseOrder.TYPE, needs_log=False, json_out=json_out
+    )
 
 
 @resume_app.command("propose")
@@ -169,6 +194,7 @@ def resume_propose(
     sequence: SeqOpt = None,
     authority: AuthOpt = None,
     effective_at: EffOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Write an unsigned resume order (its sequence must exceed the pause it lifts)."""
     now = int(time.time())
@@ -181,7 +207,9 @@ def resume_propose(
         reason=reason,
     )
     draft.validate()
-    _write_unsigned(dataclasses.replace(draft, sequence=_sequence(authority, sequence)), out_path)
+    _write_unsigned(
+        dataclasses.replace(draft, sequence=_sequence(authority, sequence)), out_path, json_out
+    )
 
 
 @resume_app.command("sign")
@@ -189,9 +217,10 @@ def resume_sign(
     file: Annotated[Path, typer.Argument(help="The proposed resume order.")],
     key: Annotated[Path, typer.Option("--key", help="Your member key file.")],
     out_path: Annotated[Path | None, typer.Option("--out", help="Default: sign in place.")] = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Add one member's signature to a resume order."""
-    _sign(file, key, out_path, ResumeOrder.TYPE)
+    _sign(file, key, out_path, ResumeOrder.TYPE, json_out)
 
 
 @resume_app.command("assemble")
@@ -200,7 +229,10 @@ def resume_assemble(
     out_path: OutOpt,
     trust: Annotated[Path | None, typer.Option(help="Check the quorum against this root.")] = None,
     authority: AuthOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Merge signatures, check the quorum, and (with --authority) log the resume and write
     an install bundle with its inclusion proof."""
-    _assemble(files, out_path, trust, authority, ResumeOrder.TYPE, needs_log=True)
+    _assemble(
+        files, out_path, trust, authority, ResumeOrder.TYPE, needs_log=True, json_out=json_out
+    )

@@ -162,12 +162,41 @@ def show(
     sequence: Annotated[int, typer.Argument(help="Order sequence.")],
     output: Annotated[Path | None, typer.Option("--out", help="Save the envelope.")] = None,
     url: UrlOpt = DEFAULT_URL,
+    json_out: JsonOpt = False,
 ) -> None:
-    """Show one assembled order (JSON); --out saves its signed envelope (CBOR)."""
+    """Show one assembled order (--json: as the authority answers, with its envelope);
+    --out saves its signed envelope (CBOR)."""
     o = client(url, None).get(f"/v1/orders/{sequence}")
+    raw = base64.b64decode(o["envelope"])
     if output:
-        atomic_write(output, base64.b64decode(o["envelope"]))
-    print_json(o)
+        atomic_write(output, raw)
+    if json_out:
+        print_json(o)
+        return
+    from pausebutton.cli.tables import show_record
+    from pausebutton.protocol.envelope import Envelope
+
+    env = Envelope.decode(raw)
+    order = env.open()
+    doc = {
+        **o,
+        "reason": getattr(order, "reason", None),
+        "effective_at": getattr(order, "effective_at", None),
+        "issued_at": getattr(order, "issued_at", None),
+        "signatures": len(env.signatures),
+        "proposal": o.get("proposal_id"),
+    }
+    fields = [
+        *ORDER_COLUMNS,
+        Column("effective (UTC)", "effective_at", instant),
+        Column("issued (UTC)", "issued_at", instant),
+        Column("reason", "reason"),
+        Column("signatures", "signatures"),
+        Column("proposal", "proposal"),
+    ]
+    show_record(doc, fields, json_out=False)
+    if output:
+        out.print(f"envelope saved to {output}", markup=False)
 
 
 def publish_prohibited(
@@ -206,15 +235,32 @@ def publish_prohibited(
 def prohibited(
     output: Annotated[Path | None, typer.Option("--out", help="Save the envelope.")] = None,
     url: UrlOpt = DEFAULT_URL,
+    json_out: JsonOpt = False,
 ) -> None:
-    """Show the newest published prohibited-artifacts list (JSON); --out saves its
-    signed envelope (CBOR) for `agent prohibit` on an offline node."""
+    """Show the newest published prohibited-artifacts list (--json: as the authority
+    answers, with its envelope); --out saves its signed envelope (CBOR) for `agent
+    prohibit` on an offline node."""
     r = client(url, None).prohibited()
     if r is None:
         raise NotFoundError("no prohibited-artifacts list is published yet")
     if output:
         atomic_write(output, base64.b64decode(r["envelope"]))
-    print_json(r)
+    if json_out:
+        print_json(r)
+        return
+    from pausebutton.cli.tables import show_record
+
+    fields = [
+        Column("sequence", "sequence"),
+        Column("artifacts", "artifacts"),
+        Column("issued (UTC)", "issued_at", instant),
+        Column("published by", "published_by"),
+        Column("received (UTC)", "received_at", instant),
+        Column("log index", "log_index"),
+    ]
+    show_record(r, fields, json_out=False)
+    if output:
+        out.print(f"envelope saved to {output}", markup=False)
 
 
 def watch(

@@ -41,6 +41,18 @@ def _read(path: Path) -> tuple[Envelope, ProhibitedArtifacts]:
     return env, env.open_as(ProhibitedArtifacts)
 
 
+def _doc(plist: ProhibitedArtifacts, out_path: Path, signatures: int) -> dict[str, Any]:
+    return {
+        "sequence": plist.sequence,
+        "out": str(out_path),
+        "signatures": signatures,
+        "artifacts": [
+            {"kind": a.kind.value, "sha256": a.sha256.hex(), "description": a.description}
+            for a in plist.artifacts
+        ],
+    }
+
+
 def _summary(plist: ProhibitedArtifacts) -> None:
     out.print(f"prohibited-artifacts list {plist.sequence}: {len(plist.artifacts)} artifact(s)")
     for a in plist.artifacts:
@@ -62,6 +74,9 @@ def propose(
     previous: Annotated[
         Path | None, typer.Option(help="The list in force: its artifacts are kept.")
     ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON, for scripts.")
+    ] = False,
 ) -> None:
     """Write an unsigned list for the members to sign (safetensors and plain files are
     hashed without torch)."""
@@ -91,6 +106,9 @@ def propose(
     )
     plist.validate()
     atomic_write(out_path, Envelope.wrap(plist).encode())
+    if json_out:
+        print_json(_doc(plist, out_path, 0))
+        return
     _summary(plist)
     out.print(f"proposed: {out_path} (0 signatures)")
 
@@ -100,12 +118,18 @@ def sign(
     file: Annotated[Path, typer.Argument(help="The proposed list.")],
     key: Annotated[Path, typer.Option("--key", help="Your member key file.")],
     out_path: Annotated[Path | None, typer.Option("--out", help="Default: sign in place.")] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON, for scripts.")
+    ] = False,
 ) -> None:
     """Add your signature to a proposed list (prints what it lists)."""
     env, plist = _read(file)
-    _summary(plist)
     signed = env.sign(keystore.read_private_key(key))
     atomic_write(out_path or file, signed.encode())
+    if json_out:
+        print_json(_doc(plist, out_path or file, len(signed.signatures)))
+        return
+    _summary(plist)
     out.print(f"signed: {len(signed.signatures)} signature(s) on {out_path or file}")
 
 
@@ -114,6 +138,9 @@ def assemble(
     files: Annotated[list[Path], typer.Argument(help="Signed copies of the same list.")],
     out_path: Annotated[Path, typer.Option("--out", help="File to write.")],
     trust: Annotated[Path, typer.Option(help="The trust root (the pause role's K of N).")],
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON, for scripts.")
+    ] = False,
 ) -> None:
     """Merge the members' signatures and check the quorum (exit 3 if short)."""
     merged: Envelope | None = None
@@ -124,9 +151,14 @@ def assemble(
         raise UsageError("give at least one signed list")
     root = load_pinned_root(read_limited(trust))[1]
     result = root.verify_role(merged, "pause")
-    out.print(f"{len(result.signed)} of {result.threshold} member signatures")
+    if not json_out:
+        out.print(f"{len(result.signed)} of {result.threshold} member signatures")
     result.require("prohibited-artifacts list")
     atomic_write(out_path, merged.encode())
+    if json_out:
+        doc = {"out": str(out_path), "signed": len(result.signed), "threshold": result.threshold}
+        print_json(doc)
+        return
     out.print(f"assembled: {out_path} (publish it with pause publish-prohibited or submit)")
 
 

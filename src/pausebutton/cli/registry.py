@@ -17,10 +17,12 @@ from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
 from pausebutton.cli.tables import (
     Column,
     LimitOpt,
+    duration,
     flop,
     instant,
     km,
     megawatts,
+    short_id,
     show_record,
     show_rows,
 )
@@ -160,10 +162,11 @@ def key_revoke(
     key_id: Annotated[str, typer.Argument(help="Hex key id to revoke.")],
     url: UrlOpt = DEFAULT_URL,
     key: KeyOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Revoke a request-signing key. Needs an admin key."""
-    client(url, key).post(f"/v1/keys/{key_id}/revoke")
-    out.print(f"key {key_id} revoked")
+    r = client(url, key).post(f"/v1/keys/{key_id}/revoke")
+    _show(r, json_out, f"key {key_id} revoked")
 
 
 @app.command("facility-add")
@@ -215,10 +218,13 @@ def facility_verify(
     revoke: Annotated[bool, typer.Option(help="Mark as not verified instead.")] = False,
     url: UrlOpt = DEFAULT_URL,
     key: KeyOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Mark a facility verified (or not). Needs an admin key."""
-    client(url, key).post(f"/v1/facilities/{facility_id}/verification", {"verified": not revoke})
-    out.print(f"facility {facility_id} {'not ' if revoke else ''}verified")
+    r = client(url, key).post(
+        f"/v1/facilities/{facility_id}/verification", {"verified": not revoke}
+    )
+    _show(r, json_out, f"facility {facility_id} {'not ' if revoke else ''}verified")
 
 
 @app.command("facilities")
@@ -371,12 +377,22 @@ def export(
     kind: Annotated[str, typer.Argument(help="owners, facilities, chips, licenses or custody.")],
     output: Annotated[Path | None, typer.Option("--out", help="Write here, not stdout.")] = None,
     url: UrlOpt = DEFAULT_URL,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="The rows as a JSON list of objects, not CSV.")
+    ] = False,
 ) -> None:
     """Export a registry table as CSV, in the schema `registry import` and `detect` read.
 
     Example: pausebutton registry export facilities --out reg/facilities.csv
     """
     text = client(url, None).get(f"/v1/registry/{kind}.csv")
+    if json_out:
+        import csv
+        import io
+        import json
+
+        rows = list(csv.DictReader(io.StringIO(text)))
+        text = json.dumps(rows, indent=2, sort_keys=True) + "\n"
     if output:
         output.write_text(text)
     else:
@@ -389,13 +405,14 @@ def import_(
     csv_file: Annotated[Path, typer.Argument(help="CSV file with a header row.")],
     url: UrlOpt = DEFAULT_URL,
     key: KeyOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Import a CSV (all rows or none) in the schema `registry export` writes (admin key)."""
     data = read_input(csv_file, 64 << 20)
     r = client(url, key).request(
         "POST", f"/v1/registry/{kind}.csv", content=data, content_type="text/csv"
     )
-    out.print(f"imported {r['imported']} {kind}")
+    _show(r, json_out, f"imported {r['imported']} {kind}")
 
 
 @app.command("seed-epoch")
@@ -409,26 +426,37 @@ def seed_epoch(
     limit: Annotated[int | None, typer.Option(help="At most this many facilities.")] = None,
     url: UrlOpt = DEFAULT_URL,
     key: KeyOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Seed facilities from Epoch AI's frontier data centres (located) and GPU clusters.
 
     Data: Epoch AI, CC BY 4.0 (the citation is printed and kept in each facility's source).
     """
-    if data_dir is None:
-        from pausebutton.data import epoch_dir
+    from pausebutton.cli.progress import phases
 
-        data_dir = epoch_dir()
-    facilities_csv, n = epoch.facilities_csv(data_dir, limit=limit)
-    if n == 0:
-        raise UsageError(f"no usable clusters under {data_dir}")
-    r = client(url, key).request(
-        "POST",
-        "/v1/registry/facilities.csv",
-        content=facilities_csv.encode(),
-        content_type="text/csv",
-    )
+    reading, importing = "reading the Epoch AI tables", "importing into the registry"
+    with phases([reading, importing], quiet=json_out) as start:
+        start(reading)
+        if data_dir is None:
+            from pausebutton.data import epoch_dir
+
+            data_dir = epoch_dir()
+        facilities_csv, n = epoch.facilities_csv(data_dir, limit=limit)
+        if n == 0:
+            raise UsageError(f"no usable clusters under {data_dir}")
+        start(importing)
+        r = client(url, key).request(
+            "POST",
+            "/v1/registry/facilities.csv",
+            content=facilities_csv.encode(),
+            content_type="text/csv",
+        )
+    credit = epoch.credit(data_dir)
+    if json_out:
+        print_json({**r, "source": credit})
+        return
     out.print(f"imported {r['imported']} facilities from Epoch AI data centres and GPU clusters")
-    out.print(epoch.credit(data_dir), markup=False)
+    out.print(credit, markup=False)
 
 
 @app.command("submit-reports")
@@ -527,10 +555,62 @@ def location_run(
         raise typer.Exit(EXIT_INCONSISTENT)
 
 
+def _caps(value: Any) -> str:
+    if not value:
+        return "none"
+    return ", ".join(f"{k}: {format_flop(int(v))}" for k, v in sorted(value.items()))
+
+
+STATS_FIELDS = [
+    C("owners", "owners"),
+    C("facilities", "facilities"),
+    C("chips", "chips"),
+    C("licences", "licenses"),
+    C("orders", "orders"),
+    C("active pauses", "active_pauses"),
+    C("reports", "reports"),
+    C("alerts", "alerts"),
+    C("log size (entries)", "log_size"),
+]
+POLICY_FIELDS = [
+    C("frontier run at or above", "frontier_flop", flop),
+    C(
+        "approvals above it",
+        "approvals_required",
+        lambda v: "the pause threshold" if v is None else str(v),
+    ),
+    C("licences add up within", "split_window", duration),
+    C("cap per owner", "owner_caps", _caps),
+    C("cap per country", "country_caps", _caps),
+    C("default cap per owner", "default_owner_cap", flop),
+    C("longest licence", "max_period", duration),
+    C("most chips per licence", "max_chips"),
+    C("longest offline", "max_offline", duration),
+    C("automatic approval needs a verified facility", "verified_facility_for_auto"),
+]
+TRUST_FIELDS = [
+    C("version", "version"),
+    C("expires (UTC)", "expires", instant),
+    C("log origin", "log_origin"),
+    C("pause threshold", "pause_threshold"),
+    C("members", "members", lambda v: str(len(v or []))),
+]
+MEMBER_COLUMNS = [C("member", "name"), C("region", "region"), C("key", "key", whole=True)]
+AUTH_EVENT_COLUMNS = [
+    C("event", "id", justify="right"),
+    C("at (UTC)", "at", instant),
+    C("status", "status", justify="right"),
+    C("key id", "key_id", short_id),
+    C("request", "method"),
+    C("path", "path"),
+    C("reason", "reason"),
+]
+
+
 @app.command("stats")
-def stats(url: UrlOpt = DEFAULT_URL) -> None:
-    """Counts of everything the authority holds (JSON)."""
-    print_json(client(url, None).get("/v1/stats"))
+def stats(url: UrlOpt = DEFAULT_URL, json_out: JsonOpt = False) -> None:
+    """Counts of everything the authority holds."""
+    show_record(client(url, None).get("/v1/stats"), STATS_FIELDS, json_out=json_out)
 
 
 @app.command("owner")
@@ -582,18 +662,27 @@ def custody(
 
 
 @app.command("policy")
-def policy(url: UrlOpt = DEFAULT_URL) -> None:
-    """The licensing policy in force (JSON)."""
-    print_json(client(url, None).get("/v1/policy"))
+def policy(url: UrlOpt = DEFAULT_URL, json_out: JsonOpt = False) -> None:
+    """The licensing policy in force (--json: its parameters, FLOP as exact numbers)."""
+    show_record(client(url, None).get("/v1/policy"), POLICY_FIELDS, json_out=json_out)
 
 
 @app.command("trust-root")
-def trust_root(url: UrlOpt = DEFAULT_URL) -> None:
-    """The authority's trust root: members, pause threshold, envelope (JSON)."""
-    print_json(client(url, None).get("/v1/trust-root"))
+def trust_root(url: UrlOpt = DEFAULT_URL, json_out: JsonOpt = False) -> None:
+    """The authority's trust root: members and pause threshold (--json adds its envelope)."""
+    r = client(url, None).get("/v1/trust-root")
+    show_record(r, TRUST_FIELDS, json_out=json_out)
+    if not json_out:
+        show_rows(r.get("members") or [], MEMBER_COLUMNS, json_out=False, noun="members")
 
 
 @app.command("auth-events")
-def auth_events(url: UrlOpt = DEFAULT_URL, key: KeyOpt = None) -> None:
+def auth_events(
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+    limit: LimitOpt = None,
+) -> None:
     """Recent refused requests (401/403), newest first. Needs an admin key."""
-    print_json(client(url, key).post("/v1/audit/auth-events"))
+    rows = client(url, key).post("/v1/audit/auth-events")
+    show_rows(rows, AUTH_EVENT_COLUMNS, json_out=json_out, noun="refused requests", limit=limit)

@@ -122,6 +122,9 @@ def propose(
         int | None, typer.Option("--valid-days", hidden=True, help="Old spelling: days.")
     ] = None,
     origin: Annotated[str, typer.Option(help="Founding: the log origin line.")] = DEFAULT_ORIGIN,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON, for scripts.")
+    ] = False,
 ) -> None:
     """Write an unsigned trust root for the members to sign: the founding root (version 1,
     from --card files) or, with --current/--authority, the next version with the changes."""
@@ -172,7 +175,12 @@ def propose(
         )
         new = apply_change(old, change)
     atomic_write(out_path, Envelope.wrap(new).encode())
-    for line in describe_change(old, new):
+    changes = describe_change(old, new)
+    if json_out:
+        doc = {"version": new.version, "out": str(out_path), "signatures": 0, "changes": changes}
+        print_json(doc)
+        return
+    for line in changes:
         out.print(line, markup=False)
     out.print(f"trust root v{new.version} proposed: {out_path} (0 signatures)")
 
@@ -191,15 +199,31 @@ def sign(
     key: Annotated[Path, typer.Option("--key", help="Your member (or new role) key file.")],
     current: CurrentOpt = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Default: sign in place.")] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON, for scripts.")
+    ] = False,
 ) -> None:
     """Add your signature to a proposed root (prints what it changes against --current)."""
     env, new = _draft(file)
     old = load_pinned_root(read_limited(current))[1] if current is not None else None
-    for line in describe_change(old, new):
-        out.print(line, markup=False)
+    changes = describe_change(old, new)
+    if not json_out:
+        for line in changes:
+            out.print(line, markup=False)
     private = keystore.read_private_key(key)
     signed = env.sign(private)
     atomic_write(out_path or file, signed.encode())
+    if json_out:
+        print_json(
+            {
+                "version": new.version,
+                "out": str(out_path or file),
+                "key_id": private.key_id.hex(),
+                "signatures": len(signed.signatures),
+                "changes": changes,
+            }
+        )
+        return
     out.print(f"signed by {private.key_id.hex()[:16]}: {len(signed.signatures)} signature(s)")
 
 
@@ -209,6 +233,9 @@ def assemble(
     out_path: OutOpt,
     current: CurrentOpt = None,
     authority: AuthOpt = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON, for scripts.")
+    ] = False,
 ) -> None:
     """Merge the signatures and check every rule (exit 3 if short or refused). Writes the
     signed root (pin it; ``root submit`` it). With --authority the root is installed in
@@ -248,6 +275,16 @@ def assemble(
         else:
             atomic_write(out_path, data)
     result = new.verify_role(merged, "root")
+    if json_out:
+        print_json(
+            {
+                "version": new.version,
+                "out": str(out_path),
+                "signed": len(result.signed),
+                "threshold": result.threshold,
+            }
+        )
+        return
     out.print(
         f"trust root v{new.version} assembled: {out_path}"
         f" ({len(result.signed)} of {result.threshold} member signatures)"
@@ -275,6 +312,9 @@ def chain(
         list[Path] | None, typer.Argument(help="The following roots, in order.")
     ] = None,
     authority: AuthOpt = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON, for scripts.")
+    ] = False,
 ) -> None:
     """Check that the roots (or those the authority directory keeps after --trusted) chain
     from the trusted root, link by link (exit 3 naming the broken link)."""
@@ -286,8 +326,19 @@ def chain(
     else:
         raise UsageError("give the roots or --authority")
     links = verify_chain(old, datas, int(time.time()))
+    if json_out:
+        print_json(
+            {
+                "trusted": old.version,
+                "chain": [{"version": r.version, "expires": r.expires} for _, r in links],
+                "ok": True,
+            }
+        )
+        return
+    from pausebutton.protocol.units import format_instant
+
     for _, root in links:
-        out.print(f"v{root.version}: chains (expires {root.expires})")
+        out.print(f"v{root.version}: chains (expires {format_instant(root.expires)})")
     out.print(f"v{old.version} -> v{links[-1][1].version if links else old.version}: ok")
 
 
@@ -295,13 +346,27 @@ def chain(
 def show(
     file: Annotated[Path, typer.Argument(help="A (proposed or signed) root.")],
     current: CurrentOpt = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON, for scripts.")
+    ] = False,
 ) -> None:
     """Print what a root holds, or what it changes against --current."""
     env, new = _draft(file)
     old = load_pinned_root(read_limited(current))[1] if current is not None else None
+    result = new.verify_role(env, "root")
+    if json_out:
+        print_json(
+            {
+                "version": new.version,
+                "expires": new.expires,
+                "changes": describe_change(old, new),
+                "signed": len(result.signed),
+                "threshold": result.threshold,
+            }
+        )
+        return
     for line in describe_change(old, new):
         out.print(line, markup=False)
-    result = new.verify_role(env, "root")
     out.print(f"{len(result.signed)} of {result.threshold} member signatures", markup=False)
 
 
@@ -333,6 +398,9 @@ def fetch(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for the install files.")],
     after: Annotated[int, typer.Option(help="The version the chip holds.")] = 1,
     url: UrlOpt = DEFAULT_URL,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON, for scripts.")
+    ] = False,
 ) -> None:
     """Fetch every root above --after from the authority, each as an install file with its
     log inclusion bundle (root-VERSION.cbor), for a chip to install in order."""
@@ -340,6 +408,7 @@ def fetch(
 
     c = client(url, None)
     rows = c.get("/v1/roots", after=after)
+    written = []
     for row in rows:
         envelope = base64.b64decode(row["envelope"])
         inclusion = None
@@ -351,6 +420,10 @@ def fetch(
         item = InstallFile(envelope, inclusion)
         path = out_dir / f"root-{row['version']}.cbor"
         atomic_write(path, item.encode())
-        out.print(f"v{row['version']}: {path}")
-    if not rows:
+        written.append({"version": row["version"], "path": str(path)})
+        if not json_out:
+            out.print(f"v{row['version']}: {path}")
+    if json_out:
+        print_json(written)
+    elif not rows:
         out.print(f"no root above v{after}")

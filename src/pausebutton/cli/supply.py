@@ -89,6 +89,7 @@ def tool_add(
     count: Annotated[int | None, typer.Option(help="How many, where known.")] = None,
     url: UrlOpt = DEFAULT_URL,
     key: KeyOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Record a fab's lithography tools. Needs an admin key.
 
@@ -98,7 +99,10 @@ def tool_add(
     if count is not None:
         body["count"] = count
     r = client(url, key).post(f"/v1/supply/parties/{fab_id}/tools", body)
-    out.print(f"{r['fab_id']} uses {r['tool']} tools by {r['maker_id']}")
+    if json_out:
+        print_json(r)
+    else:
+        out.print(f"{r['fab_id']} uses {r['tool']} tools by {r['maker_id']}")
 
 
 @app.command("tools")
@@ -122,6 +126,7 @@ def export_licence_add(
     not_after: Annotated[str, typer.Option(help="Valid until: ISO 8601 or Unix seconds.")],
     url: UrlOpt = DEFAULT_URL,
     key: KeyOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Record an export licence. Needs an admin key.
 
@@ -140,6 +145,9 @@ def export_licence_add(
             "not_after": parse_instant(not_after, "not_after", error=UsageError),
         },
     )
+    if json_out:
+        print_json(r)
+        return
     out.print(
         f"export licence {r['id']}: {r['quantity']} chips from {r['exporter_id']}"
         f" to {r['importer_id']} ({r['country']})"
@@ -193,7 +201,7 @@ def sign(
 
 
 @app.command("seed-example")
-def seed_example(url: UrlOpt = DEFAULT_URL, key: KeyOpt = None) -> None:
+def seed_example(url: UrlOpt = DEFAULT_URL, key: KeyOpt = None, json_out: JsonOpt = False) -> None:
     """Seed an illustrative example of the chokepoints the source names (ASML, TSMC, SK
     Hynix, Nvidia, ...): names, countries and roles only, no figures. Needs an admin key.
 
@@ -202,14 +210,24 @@ def seed_example(url: UrlOpt = DEFAULT_URL, key: KeyOpt = None) -> None:
     from pausebutton.data import read_text
 
     data = json.loads(read_text("supply_chain", "chokepoints.json"))
+    from pausebutton.cli.progress import progress
+
     c = client(url, key)
-    for p in data["parties"]:
-        c.post("/v1/supply/parties", {**p, "source": data["source"]})
-    for tool in data["tools"]:
-        c.post(
-            f"/v1/supply/parties/{tool['fab_id']}/tools",
-            {"maker_id": tool["maker_id"], "tool": tool["tool"]},
-        )
+    total = len(data["parties"]) + len(data["tools"])
+    with progress(total, "seeding the supply chain", quiet=json_out) as done:
+        for p in data["parties"]:
+            c.post("/v1/supply/parties", {**p, "source": data["source"]})
+            done()
+        for tool in data["tools"]:
+            c.post(
+                f"/v1/supply/parties/{tool['fab_id']}/tools",
+                {"maker_id": tool["maker_id"], "tool": tool["tool"]},
+            )
+            done()
+    if json_out:
+        doc = {"parties": len(data["parties"]), "tools": len(data["tools"])}
+        print_json({**doc, "source": data["source"]})
+        return
     out.print(
         f"seeded {len(data['parties'])} parties and {len(data['tools'])} fab tools"
         f" ({data['source']})"

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pausebutton.cli.common import out
+from pausebutton.cli.common import JsonOpt, out, print_json
 from pausebutton.errors import UsageError
 from pausebutton.issuing.vendor import write_vendor_dir
 from pausebutton.protocol.keys import PrivateKey
@@ -26,6 +26,7 @@ def init(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Directory for the vendor key (same as DIR).")
     ] = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Generate a manufacturer key (DIR/vendor.key, 0600) and DIR/vendor.json.
 
@@ -41,4 +42,7 @@ def init(
         raise UsageError("name the directory for the vendor key: DIR or --out DIR")
     key = PrivateKey.generate()
     write_vendor_dir(directory, key, name)
-    out.print(key.key_id.hex())
+    if json_out:
+        print_json({"key_id": key.key_id.hex(), "name": name, "directory": str(directory)})
+    else:
+        out.print(key.key_id.hex())

@@ -258,11 +258,18 @@ def cosign(
 def init(
     directory: Annotated[Path, typer.Argument(help="This witness's own directory.")],
     name: Annotated[str, typer.Option(help="A name for this witness (on its card).")] = "witness",
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON, for scripts.")
+    ] = False,
 ) -> None:
     """Make an independent witness: its own key (DIR/witness.key, 0600, never leaves this
     machine), its card for the trust root (DIR/witness-card.json) and, later, its own record
     of what it cosigned (DIR/state.json). Run it with ``witness run --state DIR``."""
     card = init_witness(directory, name)
+    if json_out:
+        doc = {"name": card.name, "key_id": card.key_id, "card": str(directory / WITNESS_CARD)}
+        typer.echo(json.dumps(doc, sort_keys=True))
+        return
     out.print(f"witness {card.name}: key id {card.key_id}")
     out.print(f"card to send to the founders: {directory / WITNESS_CARD}")
 

@@ -21,6 +21,20 @@ def _read(name: str) -> bytes:
     return resources.files("pausebutton").joinpath(*_FOLDER, name).read_bytes()
 
 
+SOURCE = (
+    'WonderNetwork / WonderProxy, "A day in the life of the internet" (pings between'
+    " WonderNetwork's servers on 2020-07-19; https://wonderproxy.com,"
+    " https://wondernetwork.com)"
+)
+"""Where the data comes from: credit it, and fetch the full set (every server) there."""
+
+
+def bundled_texts() -> tuple[str, str]:
+    """(servers.csv, pings.csv) of the shipped copy as text, for the CSV readers."""
+    servers = _read("servers.csv").decode("utf-8")
+    return servers, gzip.decompress(_read("pings.csv.gz")).decode("utf-8")
+
+
 @functools.cache
 def bundled() -> tuple[dict[str, Server], tuple[Ping, ...]]:
     """(servers by id, per-pair minimum pings) of the shipped WonderProxy data."""

@@ -37,6 +37,7 @@ from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.genesis import MEMBER_ROLES
 from pausebutton.protocol.keys import PublicKey
 from pausebutton.protocol.trustroot import ROLES, Member, Role, TrustRoot
+from pausebutton.protocol.units import format_instant
 
 
 def member_floor(members: int) -> int:
@@ -248,7 +249,8 @@ def verify_chain(
 
 def describe_change(old: TrustRoot | None, new: TrustRoot) -> list[str]:
     """Human lines saying what ``new`` changes against ``old`` (what a signer reviews)."""
-    lines = [f"trust root v{new.version}, log {new.log_origin}, expires {new.expires}"]
+    when = format_instant
+    lines = [f"trust root v{new.version}, log {new.log_origin}, expires {when(new.expires)}"]
     if old is None:
         lines += [f"member {m.name} ({m.region or '-'})" for m in new.members]
         lines += [
@@ -276,5 +278,5 @@ def describe_change(old: TrustRoot | None, new: TrustRoot) -> list[str]:
             if k not in b.keys:
                 lines.append(f"- {name} key {PublicKey.from_bytes(k).key_id.hex()[:16]}")
     if old.expires != new.expires:
-        lines.append(f"~ expires {old.expires} -> {new.expires}")
+        lines.append(f"~ expires {when(old.expires)} -> {when(new.expires)}")
     return lines

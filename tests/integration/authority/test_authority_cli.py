@@ -176,7 +176,7 @@ def test_cli_serve_registry_license_and_pause(
         assert r.returncode == 3  # a certificate is not a usage report: rejected
         r = cli("registry", "reports", cid, *url, "--json")
         assert [x["sequence"] for x in json.loads(r.stdout)] == [1]
-        r = cli("registry", "auth-events", *url, *ak)
+        r = cli("registry", "auth-events", *url, *ak, "--json")
         assert r.returncode == 0 and len(json.loads(r.stdout)) >= 1
         r = cli(
             "resume",

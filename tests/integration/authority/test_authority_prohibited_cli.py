@@ -38,7 +38,7 @@ def test_cli_publish_prohibited_and_show(
     assert r.returncode == 0, r.stderr
     assert "list 3" in r.stdout and "published" in r.stdout
     saved = tmp_path / "saved.cbor"
-    r = cli("pause", "prohibited", "--out", saved, "--url", server.url)
+    r = cli("pause", "prohibited", "--out", saved, "--url", server.url, "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["sequence"] == 3
     assert saved.read_bytes() == ok.read_bytes()

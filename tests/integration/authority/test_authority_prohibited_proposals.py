@@ -72,7 +72,7 @@ def test_a_list_proposed_signed_and_enforced(
     done = json.loads(r.stdout)
     assert done["status"] == "published" and done["log_index"] is not None
     saved = tmp_path / "published.cbor"
-    r = cli("pause", "prohibited", "--out", saved, *url)
+    r = cli("pause", "prohibited", "--out", saved, *url, "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["artifacts"] == 4
     with pytest.raises(PolicyError):
         ProhibitedList.verify(saved.read_bytes(), root).check_file(weights)

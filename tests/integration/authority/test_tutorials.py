@@ -24,7 +24,7 @@ EXPECT: dict[tuple[str, str], list[str]] = {
     ("2", "license issue"): ["3.0e25 FLOP until 20", "Z, logged at index 0"],
     ("2", "log verify"): ["— OK"],
     ("2", "chip install"): ["accepted: license 1 accepted: 3.0e25 FLOP until 20"],
-    ("2", "chip run"): ['"flop_full": 1000000000000000'],  # JSON: the chip contract
+    ("2", "chip run"): ["ran 1.0e15 FLOP: 1.0e15 FLOP at full rate, 0 FLOP throttled"],
     ("2", "chip verify-reports"): ["1 report(s) verified"],
     ("3", "pause assemble"): [],
     ("3", "protocol verify"): ["OK"],

@@ -38,10 +38,10 @@ def test_license_run_report_respond(cli, world) -> None:  # type: ignore[no-unty
     assert cli("chip", "install", state, lic).returncode == 0
     again = cli("chip", "install", state, lic)
     assert again.returncode == 3 and "replay" in again.stderr
-    run = cli("chip", "run", state, "--flop", "6e14")
+    run = cli("chip", "run", state, "--flop", "6e14", "--json")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["flop_full"] == 6 * 10**14
-    run = cli("chip", "run", state, "--flop", "6e14")
+    run = cli("chip", "run", state, "--flop", "6e14", "--json")
     doc = json.loads(run.stdout)
     assert run.returncode == 4
     assert (doc["flop_full"], doc["flop_throttled"], doc["state"]) == (

@@ -134,6 +134,39 @@ def test_listing_verbs_offer_json_and_a_limit() -> None:
         assert {"--json", "--limit"} <= names, path
 
 
+WITHOUT_JSON = {
+    # verbs whose output is the object itself (a file, or stdout for the next verb)
+    "chip certificate": "writes the device certificate",
+    "license fetch": "writes the licence envelope",
+    "agent certificates": "writes every GPU's certificate as JSON",
+    # verbs that stream or serve
+    "pause watch": "streams each order as one JSON line",
+    "agent run": "a daemon: one log line per event",
+    "log serve": "serves the log over HTTP",
+    "landmark serve": "serves location challenges",
+    # node tools whose output is JSON for the agent's caller (no view for people)
+    "agent resync": "JSON of each chip's state",
+    "agent respond": "JSON: which GPU answered",
+    "agent prohibit": "JSON: the list installed",
+    "agent hash": "JSON: an artifact's hashes",
+    "protocol inspect": "JSON: what a file holds",
+}
+"""The only verbs without ``--json``: each writes an object, streams, serves, or prints JSON
+already. Every other verb prints a result for people and the same result as JSON under
+``--json``."""
+
+
+def test_every_verb_that_prints_a_result_offers_json() -> None:
+    missing = []
+    for path, command in verbs():
+        names = {o for p in command.params for o in getattr(p, "opts", [])}
+        if "--json" not in names and path not in WITHOUT_JSON:
+            missing.append(path)
+    assert not missing, f"verbs without --json: {missing}"
+    stale = set(WITHOUT_JSON) - {p for p, _ in verbs()}
+    assert not stale, f"allowed verbs that do not exist: {stale}"
+
+
 @pytest.mark.parametrize("group", list(GROUPS))
 def test_every_help_renders(cli: Any, group: str) -> None:
     paths = [p for p, _ in walk() if p == group or p.startswith(f"{group} ")]

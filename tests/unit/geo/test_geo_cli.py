@@ -430,3 +430,31 @@ def test_contradicting_landmarks_exit_6_not_a_verdict(cli, tmp_path):
         doc = json.loads(r.stdout)
         assert doc["verdict"] == "insufficient_evidence"
         assert "landmark position is wrong" in doc["reasons"][0]
+
+
+def test_verify_names_the_estimate_the_feasible_regions_centre(cli, tmp_path):
+    lm, ms = write_landmarks(tmp_path), write_measurements(tmp_path, EIN)
+    args = ("geo", "verify", "--landmarks", lm, "--measurements", ms)
+    doc = json.loads(cli(*args, "--claim", f"{EIN[0]},{EIN[1]},2", "--json").stdout)
+    est = doc["estimate"]
+    r = cli(*args, "--claim", f"{EIN[0]},{EIN[1]},2")
+    line = next(x for x in r.stdout.splitlines() if x.startswith("estimate: "))
+    # the region's centre (as --json has it), said to be that and not an accusation
+    lat, lon = (float(v) for v in line.split("region, ")[1].split(",")[:2])
+    assert abs(lat - est["lat"]) < 1e-3 and abs(lon - est["lon"]) < 1e-3
+    assert "centre of the feasible region" in line and "not an accusation" in line
+    away = distance_km(*EIN, est["lat"], est["lon"])
+    assert "the claim is " in line and " km from this centre" in line
+    assert away <= est["radius_km"]
+
+
+def test_wonderproxy_defaults_to_the_shipped_copy_and_says_where_to_get_it(cli, tmp_path):
+    r = cli("geo", "wonderproxy", "--holdout", "2", "--model", "hard", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["servers"] == 123 and "shipped with pausebutton" in doc["data"]
+    assert "WonderNetwork" in doc["data"]
+    r = cli("geo", "wonderproxy", "--servers", tmp_path / "servers.csv")
+    assert r.returncode == 2 and "--pings" in r.stderr and "wonderproxy.com" in r.stderr
+    r = cli("geo", "wonderproxy", "--servers", tmp_path / "s.csv", "--pings", tmp_path / "p.csv")
+    assert r.returncode == 2 and "wonderproxy.com" in r.stderr and "Traceback" not in r.stderr
