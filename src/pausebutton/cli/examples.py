@@ -16,6 +16,10 @@ EXAMPLES: dict[str, str] = {
         " --values 250,500,1000"
     ),
     "bench sim": "pausebutton bench sim --chips 10000000 --days 90 --workers-list 1,2,all",
+    "keys sign-challenge": (
+        "pausebutton keys sign-challenge admin.key pausebutton-console-signin:v1:3f…9a:1796400000"
+    ),
+    "bench console": "pausebutton bench console --facilities 10000 --chips 1000000",
     # governance: members, roots, prohibited lists, witnesses (docs/governance.md)
     "member init": "pausebutton member init nl --name NL --region NL",
     "member revoke": "pausebutton member revoke fr/member-card.json --key nl/member.key",

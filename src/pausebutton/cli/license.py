@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from pausebutton.chip.offline import parse_chip_id, parse_duration
-from pausebutton.cli.common import out, print_json
+from pausebutton.cli.common import JsonOpt, out, print_json
 from pausebutton.cli.objects import say, write_output
 from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write, read_limited
@@ -108,6 +108,7 @@ def issue(
 def checkpoint(
     authority: Annotated[Path, typer.Option("--authority", help="Authority directory.")],
     out_path: Annotated[Path, typer.Option("--out", help="The file to hand to each witness.")],
+    json_out: JsonOpt = False,
 ) -> None:
     """Sign a checkpoint of the authority's local log for the independent witnesses to
     cosign on their own machines (witness cosign), with the consistency proofs from every
@@ -118,7 +119,10 @@ def checkpoint(
     auth = OfflineAuthority.load(authority)
     data = auth.checkpoint_request(timestamp=int(time.time()))
     atomic_write(out_path, data)
-    out.print(f"checkpoint written to {out_path}; next: witness cosign {out_path} --state DIR")
+    if json_out:
+        print_json({"checkpoint": str(out_path)})
+    else:
+        out.print(f"checkpoint written to {out_path}; next: witness cosign {out_path} --state DIR")
 
 
 @app.command("attach")
@@ -128,6 +132,7 @@ def attach(
     cosig: Annotated[
         list[Path], typer.Option("--cosig", help="A witness's cosigned checkpoint (repeat).")
     ],
+    json_out: JsonOpt = False,
 ) -> None:
     """Rebuild each install file's inclusion bundle under the checkpoint the witnesses
     cosigned, carrying their cosignatures (in place). Refused (exit 3) when the
@@ -140,4 +145,7 @@ def attach(
     items = [auth.attach(read_limited(p), notes) for p in files]  # every file checked first
     for path, item in zip(files, items, strict=True):
         atomic_write(path, item.encode())
-        out.print(f"{path}: cosigned by the witnesses, ready to install")
+        if not json_out:
+            out.print(f"{path}: cosigned by the witnesses, ready to install")
+    if json_out:
+        print_json({"cosigned": [str(p) for p in files]})
