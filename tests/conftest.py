@@ -19,15 +19,7 @@ SRC = REPO / "src"
 DATA = REPO / "tests" / "data"
 
 
-def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for a CLI subprocess that imports this checkout's ``src``."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
-    env.setdefault("COLUMNS", "200")
-    if extra:
-        env.update(extra)
-    return env
-
+from clienv import cli_env  # noqa: E402  (tests/ is on sys.path: this file's folder)
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -18,7 +18,7 @@ def summary(tmp_path_factory):
     import subprocess
     import sys
 
-    from conftest import cli_env
+    from clienv import cli_env
 
     state = tmp_path_factory.mktemp("demo") / "state"
     proc = subprocess.run(

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli_env
+from clienv import cli_env
 from pausebutton import keystore
 from pausebutton.chip.lab import T0, Lab
 from pausebutton.chip.simulated import SimulatedChip

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-from conftest import cli_env
+from clienv import cli_env
 from pausebutton.cli.main import GROUPS, SUMMARIES, load_command
 
 HEAVY = ["scipy", "shapely", "ruptures", "torch", "fastapi", "sqlalchemy", "uvicorn", "httpx"]

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from conftest import cli_env
+from clienv import cli_env
 from pausebutton import keystore
 from pausebutton.chip.lab import T0, Lab
 from pausebutton.chip.simulated import SimulatedChip

@@ -11,7 +11,7 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import ClassVar
 
-from conftest import cli_env
+from clienv import cli_env
 from pausebutton import keystore
 from pausebutton.geo.landmark import verify_measurement
 from pausebutton.protocol.keys import PrivateKey

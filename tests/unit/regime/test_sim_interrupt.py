@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from conftest import cli_env
+from clienv import cli_env
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "world-pause.toml"
 ARGS = ["--chips", "60000", "--days", "30", "--seeds", "1", "--workers", "1"]
