@@ -1,5 +1,7 @@
 """The alerts page's data: the authority's alerts with the chip's owner and country and
-the verification method that raised them, filterable by country, owner and method."""
+the verification method that raised them, filterable by country, owner and method; and
+the verification engine's fused alerts of its newest run (``authority/detection.py``),
+each naming its subject, the methods behind it and its findings' evidence."""
 
 from __future__ import annotations
 
@@ -25,7 +27,14 @@ METHODS = {
         "unknown_chip",
         "bad_signature",
     ),
-    "chip location tracking": ("location_inconsistent",),
+    "chip location tracking": (
+        "location_inconsistent",
+        "location_suspicious",
+        "gnss_spoofed",
+        "gnss_relayed",
+        "gnss_off_site",
+    ),
+    "chip health": ("chip_tampered", "chip_silent"),
     "software governance": ("prohibited_artifact",),
 }
 """Which of the source's verification methods raises each kind of alert the authority
@@ -137,4 +146,52 @@ async def alerts_api(
             )
 
     data = await run_in_threadpool(run)
-    return {**data, "methods": list(METHODS), "public": not viewer.signed_in}
+    service = request.app.state.pb.service
+    fused = await run_in_threadpool(
+        fused_alerts,
+        service,
+        country=(country or "").upper() or None,
+        owner=scope_owner or None,
+        detail=viewer.signed_in,
+    )
+    return {**data, "fused": fused, "methods": list(METHODS), "public": not viewer.signed_in}
+
+
+def fused_alerts(
+    service: Any, *, country: str | None, owner: str | None, detail: bool
+) -> dict[str, Any]:
+    """The newest detection run's fused alerts (the run's figures; the alerts themselves
+    only for a signed-in viewer). No run yet: ``run`` is None."""
+    from pausebutton.authority import detection
+    from pausebutton.errors import NotFoundError
+
+    try:
+        run, rows, _findings = detection.latest_run(service)
+    except NotFoundError:
+        return {"run": None, "total": 0, "alerts": []}
+    chosen = [
+        r
+        for r in rows
+        if (not country or r["country"] == country) and (not owner or r["owner"] == owner)
+    ]
+    shown = [
+        {
+            "kind": r["kind"],
+            "subject": r["subject"],
+            "owner": r["owner"],
+            "country": r["country"],
+            "probability": r["probability"],
+            "severity": r["severity"],
+            "methods": r["methods"],
+            "findings": [
+                {"rule": f["rule"], "reason": f["reason"], "evidence": f["evidence"]}
+                for f in r["findings"]
+            ],
+        }
+        for r in chosen[:PAGE]
+    ]
+    return {
+        "run": {"id": run.id, "at": run.at, "signals": run.signals, "own": run.own_evidence},
+        "total": len(chosen),
+        "alerts": shown if detail else [],
+    }

@@ -194,6 +194,17 @@ async def pause_data(request: Request, viewer: Viewer) -> dict[str, Any]:
         "roles": {
             name: {"threshold": r.threshold, "keys": len(r.keys)} for name, r in root.roles.items()
         },
+        # every root since the pinned one: each change the members signed K of N
+        "history": [
+            {
+                "version": v.version,
+                "expires": v.expires,
+                "members": v.members,
+                "log_index": v.log_index,
+                "received_at": v.received_at,
+            }
+            for v in await run_in_threadpool(svc.roots.chain, 0)
+        ],
     }
     data["now"] = svc.now()
     return data

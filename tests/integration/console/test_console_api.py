@@ -270,7 +270,9 @@ def test_pages_and_vendored_assets_are_served(site) -> None:
         root = http.get("/console/api/pause").json()["trust_root"]
         assert root["version"] == 1 and root["roles"]["pause"]["threshold"] == 3
         assert len(root["members"]) == 5
-        assert "Version <strong>1</strong>" in http.get("/console/pause").text
+        assert [v["version"] for v in root["history"]] == [1]  # the pinned root, no change yet
+        page = http.get("/console/pause").text
+        assert "Version <strong>1</strong>" in page and 'id="root-history"' in page
 
 
 def test_alerts_filter_by_country_owner_and_method_and_the_public_sees_counts(site) -> None:
@@ -394,3 +396,52 @@ def test_the_map_is_gzipped_for_a_client_that_takes_it(site) -> None:
         plain = http.get("/console/api/map", headers={"Accept-Encoding": "identity"})
         assert "content-encoding" not in plain.headers
         assert zipped.json() == plain.json() and len(plain.json()["facilities"]) == 42
+
+
+def test_the_alerts_page_shows_the_engines_fused_alerts(site) -> None:
+    """Customs declares chips nobody registered for an owner, and financial intelligence
+    sees it pay for hundreds more: the engine's run names the owner, and the page shows
+    the alert with its methods and findings' evidence to a signed-in viewer only."""
+    from pausebutton.protocol.keys import PrivateKey
+
+    site.register(1, "polder", "ams1")
+    with site.client(site.world.admin) as http:
+        first = http.get("/console/api/alerts").json()["fused"]
+        assert first == {"run": None, "total": 0, "alerts": []}
+    intel = PrivateKey.generate()
+    site.admin.post(
+        "/v1/signal-sources",
+        {
+            "public_key": intel.public.raw.hex(),
+            "name": "intel",
+            "methods": ["customs", "financial"],
+        },
+    )
+    ghosts = ";".join(f"ghost-{i}" for i in range(12))
+    declared = {
+        "record_id": "C-1", "time": "2026-11-01T00:00:00Z", "hs_code": "8542.31",
+        "shipper": "x", "consignee": "polder", "origin": "US", "destination": "NL",
+        "quantity": "12", "value_usd": "1", "serials": ghosts,
+    }  # fmt: skip
+    paid = {
+        "txn_id": "F-1", "time": "2026-10-20T00:00:00Z", "payer": "polder", "payee": "broker",
+        "amount_usd": "9000000", "purpose": "chips", "quantity": "400",
+    }  # fmt: skip
+    source = site.admin.with_key(intel)
+    source.post("/v1/signals", {"kind": "customs", "rows": [declared]})
+    source.post("/v1/signals", {"kind": "financial", "rows": [paid]})
+    run = site.admin.post("/v1/detection/runs")
+    assert run["alerts"] >= 1
+    with site.client(site.world.admin) as http:
+        fused = http.get("/console/api/alerts").json()["fused"]
+        assert fused["run"]["id"] == run["id"] and fused["total"] >= 1
+        owner = next(a for a in fused["alerts"] if a["kind"] == "owner")
+        assert owner["subject"] == "polder" and owner["country"] == "NL"
+        assert {"customs", "financial"} <= set(owner["methods"])
+        assert all(f["evidence"] for f in owner["findings"])
+        other = http.get("/console/api/alerts", params={"country": "DE"}).json()["fused"]
+        assert other["total"] == 0
+        assert "Fused alerts of the verification engine" in http.get("/console/alerts").text
+    with site.client() as public:
+        pub = public.get("/console/api/alerts").json()["fused"]
+        assert pub["total"] == fused["total"] and pub["alerts"] == []

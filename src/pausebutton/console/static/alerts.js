@@ -23,7 +23,27 @@
     const one = data.total === 1;
     status.textContent = data.total + (one ? " alert" : " alerts") + (params.toString() ? (one ? " matches" : " match") + " the filters" : "") +
       (data.alerts.length < data.total && !data.public ? " (the newest " + data.alerts.length + " shown)" : "") + ".";
+    fused(data.fused, data.public);
     document.body.dataset.alertsReady = String(Date.now());
+  }
+  function fused(f, isPublic) {
+    const st = document.getElementById("fused-status");
+    const body = document.querySelector("#fused tbody");
+    if (!f.run) {
+      st.textContent = "The engine has not run yet.";
+      body.innerHTML = '<tr><td colspan="7" class="empty">No detection run yet.</td></tr>';
+      return;
+    }
+    st.innerHTML = f.total + (f.total === 1 ? " fused alert" : " fused alerts") + " in run " + f.run.id + " (" +
+      PB.timeTag(f.run.at) + ": " + f.run.signals + " signals, " + f.run.own + " records of the authority's own evidence).";
+    body.innerHTML = f.alerts.map(function (a) {
+      return "<tr><td>" + PB.esc(a.kind) + " <strong>" + PB.esc(a.subject) + "</strong></td><td>" + PB.esc(a.owner || "—") +
+        "</td><td>" + PB.esc(a.country || "—") + "</td><td>" + a.probability.toFixed(3) + "</td><td>" + PB.esc(a.severity) +
+        "</td><td>" + PB.esc(a.methods.join(", ")) + "</td><td><details><summary>" + a.findings.length + " finding(s)</summary><ul>" +
+        a.findings.map(function (x) {
+          return "<li><strong>" + PB.esc(x.rule) + "</strong>: " + PB.esc(x.reason) + "<pre>" + PB.esc(JSON.stringify(x.evidence, null, 1)) + "</pre></li>";
+        }).join("") + "</ul></details></td></tr>";
+    }).join("") || '<tr><td colspan="7" class="empty">' + (isPublic ? "Sign in to see the fused alerts." : "No fused alerts match.") + "</td></tr>";
   }
   document.getElementById("filters").addEventListener("submit", function (ev) { ev.preventDefault(); load(); });
   load();
