@@ -48,6 +48,7 @@ from pausebutton.authority.auth import sign_request
 from pausebutton.authority.client import AuthorityClient
 from pausebutton.authority.db import is_sqlite, normalise_url
 from pausebutton.authority.demo import DemoWorld, demo_world
+from pausebutton.bench import phase
 from pausebutton.errors import ServiceError, UsageError
 from pausebutton.fsutil import child_env
 from pausebutton.issuing.keydir import write_authority_dir
@@ -507,10 +508,13 @@ def run(
         httpx.Client(timeout=600) as http,
     ):
         admin = AuthorityClient(url, world.admin, http=http)
+        phase(f"registering {n_registered:,} chips")
         made = _setup(admin, world, n_registered)
+        phase(f"ingesting {n_reports:,} usage reports")
         ing = _ingest(url, world, made, n_reports, batch=1000, clients=2)
         samples = ing.pop("_samples")
         out.update(ing)
+        phase("raw Ed25519 verify on one core and on all cores")
         out["ed25519_verify_per_s"] = round(_measure_verify(made, samples, 1.0), 1)
         out["ed25519_verify_all_cores_per_s"] = round(
             _measure_verify_all_cores(made, samples, 1.0), 1
@@ -521,7 +525,9 @@ def run(
         out["ingest_vs_raw_verify_all_cores"] = round(
             out["ingest_reports_per_s"] / out["ed25519_verify_all_cores_per_s"], 3
         )
+        phase("licence issuance under 50 clients")
         out.update(asyncio.run(_licences(url, world, made, 50, 4 if quick else 10)))
+        phase(f"pausing {n_watch:,} connected chips")
         out.update(asyncio.run(_pause(url, world, n_watch)))
         out["deadlock_retries"] = _counter(
             http, url, "pausebutton_authority_deadlock_retries_total"
@@ -529,5 +535,6 @@ def run(
     if scaling:
         if db_url is not None:
             _drop_all(db_url)
+        phase(f"scaling with {', '.join(map(str, scaling))} workers")
         out["scaling"] = _scaling(world, scaling, n_reports, n_registered, db_url)
     return out

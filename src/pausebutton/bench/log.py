@@ -30,6 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pausebutton.bench import phase
 from pausebutton.errors import CorruptStateError, UsageError
 from pausebutton.translog import merkle
 from pausebutton.translog.store import LogStore, create_log_engine, meta_table, metadata
@@ -121,6 +122,7 @@ def run(
         store = LogStore(engine)
         minimal = MinimalWriter(Path(tmp) / "minimal.db")
         rss_before = _rss_mb()
+        phase(f"appending {total:,} entries beside the minimal writer")
         batch_times: list[float] = []
         minimal_times: list[float] = []
         for start in range(0, total, BATCH):
@@ -142,6 +144,7 @@ def run(
         if root != minimal_root:
             raise CorruptStateError("the minimal writer built another tree than LogStore")
         samples = 1000 if not quick else 300
+        phase("inclusion and consistency proofs")
         inc: list[float] = []
         checked = 0
         for _ in range(samples):

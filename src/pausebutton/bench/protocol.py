@@ -30,6 +30,7 @@ from typing import Any
 import nacl
 import nacl.signing
 
+from pausebutton.bench import phase
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.keys import PrivateKey
 from pausebutton.protocol.messages import License
@@ -117,7 +118,8 @@ def run(
         "envelope_sign": envelope_sign,
     }
     rates: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(reps):
+    for rep in range(reps):
+        phase(f"round {rep + 1} of {reps}: raw and envelope sign and verify, interleaved")
         for name, fn in cases.items():
             rates[name].append(calls_per_second(fn, seconds))
 
