@@ -156,9 +156,7 @@ class KeyService:
         with self.store.write() as conn:
             if owner_id is not None:
                 owner_row(conn, owner_id)
-            if _key_exists(conn, kid):
-                raise ConflictError(f"key {kid} is already registered", field="public_key")
-            _insert_key(conn, kid, raw, role, owner_id, name, now)
+            register_key(conn, kid, raw, role, owner_id, name, now)
         return ApiKey(kid, role, name, owner_id)
 
     def bootstrap_admin(self, public_key: bytes, name: str = "admin") -> str:
@@ -289,6 +287,23 @@ class KeyService:
                 select(t.auth_events).order_by(t.auth_events.c.id.desc()).limit(limit)
             ).all()
         return [from_row(AuthEvent, r) for r in rows]
+
+
+def register_key(
+    conn: Connection,
+    kid: str,
+    raw: bytes,
+    role: str,
+    owner_id: str | None,
+    name: str,
+    now: int,
+) -> None:
+    """Bind a new request-signing key to ``role`` in this transaction (ConflictError if
+    the key is registered already): operators and admins here, signal sources and
+    supply-chain parties from their services."""
+    if _key_exists(conn, kid):
+        raise ConflictError(f"key {kid} is already registered", field="public_key")
+    _insert_key(conn, kid, raw, role, owner_id, name, now)
 
 
 def _key_exists(conn: Connection, kid: str) -> bool:

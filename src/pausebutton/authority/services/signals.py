@@ -32,6 +32,7 @@ from pausebutton.authority.services.base import (
     require,
     retried,
 )
+from pausebutton.authority.services.keys import register_key
 from pausebutton.detect.signals import SCHEMAS, Method, import_json, parse_row, to_row
 from pausebutton.errors import ConflictError, DataError, ForbiddenError, OversizedError, SchemaError
 from pausebutton.protocol.keys import PUBLIC_KEY_SIZE, PublicKey, key_id
@@ -96,20 +97,7 @@ class SignalService:
         kid = key_id(raw).hex()
         now = self.store.now()
         with self.store.write() as conn:
-            found = conn.execute(select(t.api_keys.c.key_id).where(t.api_keys.c.key_id == kid))
-            if found.first() is not None:
-                raise ConflictError(f"key {kid} is already registered", field="public_key")
-            conn.execute(
-                insert(t.api_keys).values(
-                    key_id=kid,
-                    public_key=raw,
-                    role=SOURCE,
-                    owner_id=None,
-                    name=name,
-                    created_at=now,
-                    revoked=False,
-                )
-            )
+            register_key(conn, kid, raw, SOURCE, None, name, now)
             conn.execute(
                 insert(t.signal_sources).values(
                     key_id=kid, methods=",".join(m.value for m in allowed), created_at=now

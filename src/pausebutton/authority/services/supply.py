@@ -41,6 +41,7 @@ from pausebutton.authority.services.custody import (
     Event,
     check_event,
 )
+from pausebutton.authority.services.keys import register_key
 from pausebutton.errors import ConflictError, ForbiddenError, NotFoundError, SchemaError
 from pausebutton.protocol.keys import PUBLIC_KEY_SIZE, PublicKey, key_id
 
@@ -155,21 +156,8 @@ class SupplyService:
             known = conn.execute(select(t.supply_parties.c.id).where(t.supply_parties.c.id == id))
             if known.first() is not None:
                 raise ConflictError(f"party {id} is already registered", field="id")
-            if kid is not None:
-                taken = select(t.api_keys.c.key_id).where(t.api_keys.c.key_id == kid)
-                if conn.execute(taken).first() is not None:
-                    raise ConflictError(f"key {kid} is already registered", field="public_key")
-                conn.execute(
-                    insert(t.api_keys).values(
-                        key_id=kid,
-                        public_key=raw,
-                        role=PARTY,
-                        owner_id=None,
-                        name=name,
-                        created_at=now,
-                        revoked=False,
-                    )
-                )
+            if kid is not None and raw is not None:
+                register_key(conn, kid, raw, PARTY, None, name, now)
             conn.execute(
                 insert(t.supply_parties).values(
                     id=id,
