@@ -97,7 +97,10 @@ def _print_summary(result: DemoResult, *, epoch: bool, kept: str) -> None:
     out.print()
     out.print(table)
     if epoch:
-        out.print("[dim]Facility data: Epoch AI, 'Data on GPU Clusters' (CC BY 4.0).[/dim]")
+        out.print(
+            "[dim]Facility data: Epoch AI, 'Data on Frontier AI Data Centers' and"
+            " 'Data on GPU Clusters' (CC BY 4.0).[/dim]"
+        )
     out.print(f"total {result.seconds:.1f} s{kept}")
 
 
