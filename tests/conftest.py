@@ -125,8 +125,9 @@ def notable_models_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Where the test command promises torch (scripts/test sets PB_REQUIRE_TORCH), a missing
-    torch is an error, not a reason to skip the guard's tests."""
+    """Where the test command promises torch and Chromium (scripts/test sets
+    PB_REQUIRE_TORCH and PB_REQUIRE_CHROMIUM), a missing one is an error, not a reason to
+    skip the guard's or the console's tests."""
     if os.environ.get("PB_REQUIRE_TORCH"):
         try:
             import torch  # noqa: F401
@@ -134,3 +135,8 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 f"PB_REQUIRE_TORCH is set but torch cannot be imported: {exc}"
             ) from exc
+    # likewise the browser the console's tests drive (scripts/test installs Debian's)
+    if os.environ.get("PB_REQUIRE_CHROMIUM"):
+        browser = Path(os.environ.get("PB_CHROMIUM", "/usr/bin/chromium"))
+        if not browser.exists():
+            raise pytest.UsageError(f"PB_REQUIRE_CHROMIUM is set but {browser} is missing")

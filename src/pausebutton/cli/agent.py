@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import logging
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import typer
 from pausebutton import keystore
 from pausebutton.cli.common import EXIT_ERROR, EXIT_REJECTED, close_at_exit, err, out, print_json
 from pausebutton.cli.objects import read_input
+from pausebutton.cli.online import DEFAULT_URL, JsonOpt, KeyOpt, UrlOpt, client
 from pausebutton.errors import UsageError
 from pausebutton.fsutil import atomic_write, read_limited
 
@@ -403,29 +403,25 @@ def gnss_fix(
     lat: Annotated[float | None, typer.Option(help="Latitude, instead of --nmea.")] = None,
     lon: Annotated[float | None, typer.Option(help="Longitude, instead of --nmea.")] = None,
     accuracy: Annotated[float, typer.Option(help="Accuracy in metres (with --lat).")] = 50.0,
-    url: Annotated[str, typer.Option(help="The authority's URL.")] = "http://127.0.0.1:8080",
-    key: Annotated[
-        Path | None, typer.Option(help="The operator's private key (signs the request).")
-    ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the JSON answer.")] = False,
+    url: UrlOpt = DEFAULT_URL,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Report the chip's GNSS position; the authority checks it against light speed.
 
     Example: pausebutton agent gnss-fix CHIP --nmea receiver.nmea --key operator.key
     """
     from pausebutton.agent.gnss import ReceiverFix, parse_nmea
-    from pausebutton.authority.client import AuthorityClient
-    from pausebutton.cli.common import out, print_json
+    from pausebutton.cli.objects import read_input
     from pausebutton.errors import UsageError
-    from pausebutton.fsutil import read_limited
 
     if key is None:
         raise UsageError("--key: the operator's private key signs the report")
     if (nmea is None) == (lat is None or lon is None):
         raise UsageError("give either --nmea or both --lat and --lon")
     if nmea is not None:
-        text = sys.stdin.read(1 << 20) if str(nmea) == "-" else read_limited(nmea, 1 << 20).decode()
-        fixes = parse_nmea(text)
+        # NMEA is ASCII: anything else is left for the parser to refuse by line
+        fixes = parse_nmea(read_input(nmea, 1 << 20).decode("ascii", errors="replace"))
     else:
         assert lat is not None and lon is not None
         fixes = [ReceiverFix(lat, lon, accuracy)]
@@ -437,9 +433,7 @@ def gnss_fix(
             for i, f in enumerate(fixes)
         ]
     }  # fmt: skip
-    answer = AuthorityClient(url, keystore.read_private_key(key), timeout=30).post(
-        "/v1/location/fixes", body
-    )
+    answer = client(url, key).post("/v1/location/fixes", body)
     if json_out:
         print_json(answer)
         return
