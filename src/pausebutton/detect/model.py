@@ -12,8 +12,13 @@ the log10 ratio ``reported / (chips x seconds x peak)`` from them:
 fitted by L1 (median) regression with a small L1 penalty on the slopes (a linear
 program solved with scipy's HiGHS; robust to the table's outliers). Intervals are
 split-conformal on the absolute out-of-fold residuals (K-fold cross-validation inside the training
-data), separately for runs with and without a reported utilisation (Mondrian
-conformal): a reported MFU pins the estimate, so its intervals are much narrower.
+data), separately per group of runs (Mondrian conformal): runs with a reported utilisation
+(it pins the estimate), and the others split by cluster size. Small runs are where the
+reported compute is least tied to chips x time (fine-tunes counted with their base model,
+part-time use of a cluster, round figures), so large clusters get much narrower intervals.
+The split (``chips >= cluster``) is chosen inside ``fit`` from ``CLUSTER_SPLITS``, on the
+training runs' out-of-fold residuals only (the narrowest median 80 % interval with at least
+``MIN_SPLIT_GROUP`` runs on each side), so the outer evaluation stays out of sample.
 ``evaluate`` measures everything out of sample: an outer K-fold loop refits the whole
 procedure (inner folds included) on each training part and judges the held-out part.
 """
@@ -49,6 +54,13 @@ FOLDS = 5
 BASE_YEAR = 2020
 MIN_GROUP = 8
 """A conformal group with fewer out-of-fold residuals uses all residuals."""
+MIN_TAIL = 2
+"""A group's interval at level L needs MIN_TAIL / (1 - L) residuals (at least MIN_TAIL beyond
+its quantile): a smaller group's tail rests on one or two runs and uses all residuals."""
+CLUSTER_SPLITS: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024)
+"""Candidate cluster sizes (chips) splitting the runs without a reported utilisation."""
+MIN_SPLIT_GROUP = 20
+"""Each side of a cluster split needs this many out-of-fold residuals."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,15 @@ class Run:
 
     @property
     def group(self) -> str:
+        """Reported utilisation or not (the first split of the conformal groups)."""
         return "mfu" if self.mfu is not None else "no_mfu"
+
+    def group_at(self, cluster: int | None) -> str:
+        """The conformal group: ``mfu``, or ``no_mfu`` split at ``cluster`` chips
+        (``no_mfu_large`` / ``no_mfu_small``; ``no_mfu`` when ``cluster`` is None)."""
+        if self.mfu is not None or cluster is None:
+            return self.group
+        return "no_mfu_large" if self.chips >= cluster else "no_mfu_small"
 
     def base_flop(self) -> float:
         """chips x seconds x peak (bf16 table peak: the estimator's fixed basis)."""
@@ -100,14 +120,32 @@ class Run:
         ]
 
 
+Grouping = tuple[bool, int | None]
+"""How runs are grouped for their intervals: (by reported MFU or not, cluster split in chips
+of the runs without one, or None)."""
+
+
+def group_name(run: Run, grouping: Grouping) -> str:
+    """``all``; or ``mfu`` / ``no_mfu``; or ``mfu`` / ``no_mfu_large`` / ``no_mfu_small``."""
+    by_mfu, cluster = grouping
+    return run.group_at(cluster) if by_mfu else "all"
+
+
 @dataclass(frozen=True)
 class Model:
     coef: tuple[float, ...]
     columns: tuple[int, ...]
     """The FEATURES used (indices)."""
-    quantiles: dict[str, dict[float, tuple[float, float]]]
-    """Per conformal group, per level: (low, high) residual quantiles (log10)."""
+    quantiles: dict[float, dict[str, tuple[float, float]]]
+    """Per level, per conformal group: (low, high) residual quantiles (log10)."""
     n: int
+    groupings: dict[float, Grouping]
+    """Per level, the grouping chosen on the training runs' out-of-fold residuals."""
+
+    def group_of(self, run: Run, level: float = 0.8) -> str:
+        grouping = self.groupings.get(level, (False, None))
+        name = group_name(run, grouping)
+        return name if name in self.quantiles.get(level, {}) else "all"
 
     def centre(self, run: Run) -> float:
         x = run.vector()
@@ -115,10 +153,9 @@ class Model:
 
     def interval(self, run: Run, level: float) -> tuple[float, float, float]:
         """(centre, low, high) of log10(reported / base_flop)."""
-        group = self.quantiles.get(run.group) or self.quantiles["all"]
-        if level not in group:
+        if level not in self.quantiles:
             raise DataError(f"no calibrated interval at level {level}", field="level")
-        lo, hi = group[level]
+        lo, hi = self.quantiles[level][self.group_of(run, level)]
         c = self.centre(run)
         return c, c + lo, c + hi
 
@@ -159,22 +196,65 @@ def fit(
         raise DataError(f"too few runs to fit the compute model: {len(runs)}")
     x, y = _design(runs, cols), np.asarray(ratios, dtype=float)
     idx = np.arange(len(y))
-    residuals: dict[str, list[float]] = {"all": []}
+    oof = np.zeros(len(y))
     for k in range(folds):
         test = idx % folds == k
         b = _l1_fit(x[~test], y[~test], penalty)
-        for i in idx[test]:
-            r = float(y[i] - x[i] @ b)
-            residuals["all"].append(r)
-            if by_group:
-                residuals.setdefault(runs[i].group, []).append(r)
-    quantiles = {
-        g: {lv: _conformal(v, lv) for lv in levels}
-        for g, v in residuals.items()
-        if len(v) >= MIN_GROUP
-    }
+        oof[test] = y[test] - x[test] @ b
+    groupings: dict[float, Grouping] = {}
+    quantiles: dict[float, dict[str, tuple[float, float]]] = {}
+    for level in levels:
+        grouping = _choose_grouping(runs, oof, level) if by_group else (False, None)
+        groupings[level] = grouping
+        quantiles[level] = _group_quantiles(runs, oof, grouping, level)
     coef = _l1_fit(x, y, penalty)
-    return Model(tuple(float(c) for c in coef), cols, quantiles, len(y))
+    return Model(tuple(float(c) for c in coef), cols, quantiles, len(y), groupings)
+
+
+def _group_quantiles(
+    runs: Sequence[Run], residuals: np.ndarray, grouping: Grouping, level: float
+) -> dict[str, tuple[float, float]]:
+    groups: dict[str, list[float]] = {"all": [float(r) for r in residuals]}
+    for run, r in zip(runs, residuals, strict=True):
+        name = group_name(run, grouping)
+        if name != "all":
+            groups.setdefault(name, []).append(float(r))
+    least = max(MIN_GROUP, math.ceil(MIN_TAIL / (1.0 - level) - 1e-9))
+    return {g: _conformal(v, level) for g, v in groups.items() if g == "all" or len(v) >= least}
+
+
+def _choose_grouping(runs: Sequence[Run], residuals: np.ndarray, level: float) -> Grouping:
+    """The grouping giving the narrowest median interval at ``level`` over ``runs`` (from
+    their out-of-fold ``residuals`` only): pooled, by reported MFU, or by reported MFU
+    with the others split at one of ``CLUSTER_SPLITS`` chips (each side with at least
+    ``MIN_SPLIT_GROUP`` runs). Ties keep the simpler grouping."""
+    candidates: list[Grouping] = [(False, None), (True, None)]
+    for cluster in CLUSTER_SPLITS:
+        sizes = [sum(1 for r in runs if r.group_at(cluster) == g) for g in _SPLIT]
+        if min(sizes) >= MIN_SPLIT_GROUP:
+            candidates.append((True, cluster))
+    best = candidates[0]
+    best_width = _median_width(runs, residuals, best, level)
+    for grouping in candidates[1:]:
+        width = _median_width(runs, residuals, grouping, level)
+        if width < best_width - 1e-9:
+            best, best_width = grouping, width
+    return best
+
+
+_SPLIT = ("no_mfu_large", "no_mfu_small")
+
+
+def _median_width(
+    runs: Sequence[Run], residuals: np.ndarray, grouping: Grouping, level: float
+) -> float:
+    q = _group_quantiles(runs, residuals, grouping, level)
+    widths = []
+    for run in runs:
+        name = group_name(run, grouping)
+        lo, hi = q.get(name, q["all"])
+        widths.append(hi - lo)
+    return float(np.median(widths))
 
 
 def _conformal(residuals: Sequence[float], level: float) -> tuple[float, float]:
@@ -199,6 +279,8 @@ class Evaluation:
     by_group: dict[str, dict[str, float]]
     points: tuple[tuple[float, float, float, float], ...]
     """(actual, centre, low 80 %, high 80 %) log10 ratios of each held-out run."""
+    groupings: tuple[dict[float, Grouping], ...] = ()
+    """The grouping each outer fold's fit chose, per level."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -207,6 +289,9 @@ class Evaluation:
             "coverage": {f"{k:g}": round(v, 4) for k, v in self.coverage.items()},
             "median_width_x": {f"{k:g}": round(v, 2) for k, v in self.median_width_x.items()},
             "by_group": self.by_group,
+            "grouping_per_fold": [
+                {f"{lv:g}": _describe(g) for lv, g in fold.items()} for fold in self.groupings
+            ],
         }
 
 
@@ -220,16 +305,23 @@ def evaluate(
     by_group: bool = True,
     penalty: float = PENALTY,
     levels: Sequence[float] = LEVELS,
+    shuffle: int | None = None,
 ) -> Evaluation:
-    """Refit the whole procedure on each outer training part, judge the held-out part."""
+    """Refit the whole procedure on each outer training part, judge the held-out part.
+    Outer folds are the rows' order modulo ``folds``, or a random permutation with seed
+    ``shuffle`` (to see how much the figures move with the fold assignment)."""
     y = np.asarray(ratios, dtype=float)
     idx = np.arange(len(y))
+    fold_of = idx % folds
+    if shuffle is not None:
+        fold_of = np.random.default_rng(shuffle).permutation(len(y)) % folds
     centre = np.zeros(len(y))
     if 0.8 not in levels:
         raise DataError("the evaluation levels must include 0.8")
     bounds = {lv: (np.zeros(len(y)), np.zeros(len(y))) for lv in levels}
+    chosen: list[dict[float, Grouping]] = []
     for k in range(folds):
-        test = idx % folds == k
+        test = fold_of == k
         train = [int(i) for i in idx if not test[i]]
         model = fit(
             [runs[i] for i in train],
@@ -239,6 +331,7 @@ def evaluate(
             penalty=penalty,
             levels=levels,
         )
+        chosen.append(model.groupings)
         for i in idx[test]:
             for lv in levels:
                 c, lo, hi = model.interval(runs[i], lv)
@@ -250,8 +343,13 @@ def evaluate(
     }
     width = {lv: float(10 ** np.median(hi - lo)) for lv, (lo, hi) in bounds.items()}
     groups: dict[str, dict[str, float]] = {}
-    for g in ("mfu", "no_mfu"):
-        sel = np.array([r.group == g for r in runs])
+    full = fit(runs, ratios, columns=columns, by_group=by_group, penalty=penalty, levels=levels)
+    named = [(g, [r.group == g for r in runs]) for g in ("mfu", "no_mfu")]
+    cluster = full.groupings[0.8][1]
+    if cluster is not None:
+        named += [(g, [r.group_at(cluster) == g for r in runs]) for g in _SPLIT]
+    for g, members in named:
+        sel = np.array(members)
         if sel.any():
             lo80, hi80 = bounds[0.8]
             groups[g] = {
@@ -264,7 +362,16 @@ def evaluate(
             }
     lo80, hi80 = bounds[0.8]
     points = tuple((float(y[i]), float(centre[i]), float(lo80[i]), float(hi80[i])) for i in idx)
-    return Evaluation(name, len(y), float(np.median(err)), coverage, width, groups, points)
+    return Evaluation(
+        name, len(y), float(np.median(err)), coverage, width, groups, points, tuple(chosen)
+    )
+
+
+def _describe(grouping: Grouping) -> str:
+    by_mfu, cluster = grouping
+    if not by_mfu:
+        return "pooled"
+    return "by MFU reported" + (f", others split at {cluster} chips" if cluster else "")
 
 
 def runs_from_records(
@@ -306,10 +413,13 @@ def estimate_run(model: Model, run: Run, level: float = 0.9) -> Estimate:
         "precision": run.precision or "unknown",
         "peak_flop_per_s": run.hardware.peak("bf16"),
         "implied_utilisation": round(centre / base, 4),
-        "interval_group": run.group,
+        "interval_group": model.group_of(run, level),
     }
     if run.year is not None:
         inputs["year"] = run.year
     if run.mfu is not None:
         inputs["mfu"] = run.mfu
+    cluster = model.groupings.get(level, (False, None))[1]
+    if cluster is not None:
+        inputs["cluster_split_chips"] = cluster
     return Estimate(centre, low, high, level, "model", intervals, inputs)

@@ -38,7 +38,7 @@ def test_estimate_json_contract(cli) -> None:  # type: ignore[no-untyped-def]
     assert doc2["method"] == "model"
     assert [a["method"] for a in doc2["alternatives"]] == ["chips", "energy"]
     assert doc2["low"] < doc2["flop"] < doc2["high"]
-    assert doc2["inputs"]["interval_group"] == "no_mfu"
+    assert doc2["inputs"]["interval_group"] == "no_mfu_large"
 
 
 def test_estimate_unknown_hardware_lists_close_matches(cli) -> None:  # type: ignore[no-untyped-def]

@@ -39,8 +39,36 @@ def test_out_of_sample_figures_side_by_side(data) -> None:  # type: ignore[no-un
     # a reported utilisation pins the estimate: narrow intervals that still cover
     mfu = model.by_group["mfu"]
     assert mfu["median_width_x_0.8"] < 2.0 and mfu["coverage_0.8"] >= 0.75
-    assert model.by_group["no_mfu"]["median_width_x_0.8"] > 5.0
+    # large clusters without one are much narrower than small ones, both still covering
+    large, small = model.by_group["no_mfu_large"], model.by_group["no_mfu_small"]
+    assert large["median_width_x_0.8"] < 5.0 < small["median_width_x_0.8"]
+    assert min(large["coverage_0.8"], small["coverage_0.8"]) >= 0.75
+    # the figures published: 80 % intervals cover >= 80 % at <= 5x median width
+    assert model.coverage[0.8] >= 0.8 and model.median_width_x[0.8] <= 5.0
+    assert model.median_width_x[0.8] < base.median_width_x[0.8]
+    # every outer fold chose its grouping on its own training runs
+    assert len(model.groupings) == 5 and all(g[0.8][0] for g in model.groupings)
     assert len(model.points) == len(runs)
+
+
+def test_fold_assignment_moves_the_figures_little(data) -> None:  # type: ignore[no-untyped-def]
+    runs, ratios = data
+    for seed in (1, 2):
+        ev = cm.evaluate("model", runs, ratios, shuffle=seed)
+        assert ev.coverage[0.8] >= 0.78 and ev.median_width_x[0.8] <= 5.0
+
+
+def test_grouping_falls_back_when_groups_are_too_small(data) -> None:  # type: ignore[no-untyped-def]
+    runs, ratios = data
+    model = cm.fit(runs, ratios)
+    # a group's tail at 90 % must rest on MIN_TAIL residuals beyond its quantile
+    least = cm.MIN_TAIL / (1 - 0.9)
+    for name in model.quantiles[0.9]:
+        if name != "all":
+            assert sum(cm.group_name(r, model.groupings[0.9]) == name for r in runs) >= least
+    pooled = cm.fit(runs, ratios, by_group=False)
+    assert pooled.groupings == {0.8: (False, None), 0.9: (False, None)}
+    assert set(pooled.quantiles[0.8]) == {"all"}
 
 
 def test_conformal_half_width_is_the_rank_statistic() -> None:
@@ -60,7 +88,13 @@ def test_estimate_run_and_named_bad_input() -> None:
     assert e.high / e.low < 3
     unknown = cm.estimate_run(model, cm.Run(hw, 1000, 100), 0.8)
     assert unknown.high / unknown.low > e.high / e.low
-    assert unknown.inputs["interval_group"] == "no_mfu"
+    # without a reported MFU, 1,000 chips is a large cluster (split chosen by the fit)
+    assert unknown.inputs["interval_group"] == "no_mfu_large"
+    split = unknown.inputs["cluster_split_chips"]
+    assert isinstance(split, int) and split <= 1000
+    small = cm.estimate_run(model, cm.Run(hw, 1, 100), 0.8)
+    assert small.inputs["interval_group"] == "no_mfu_small"
+    assert small.high / small.low > unknown.high / unknown.low
     with pytest.raises(DataError, match="level"):
         cm.estimate_run(model, run, 0.95)
     for bad in (
