@@ -183,7 +183,7 @@ class Envelope:
 
     def open_as(self, expected: builtins.type[_P]) -> _P:
         """Decode the payload, insisting on one type (any other is UnknownTypeError)."""
-        if (self.type, self.version) != (expected.TYPE, expected.VERSION):
+        if self.type != expected.TYPE or self.version != expected.VERSION:
             raise UnknownTypeError(
                 f"expected {expected.TYPE} v{expected.VERSION}, got {self.type} v{self.version}"
             )
@@ -203,6 +203,12 @@ _KEY_ID_AT = _SIG_END + len(_KEY_ID_HEAD)
 _U16 = struct.Struct(">H").unpack_from
 _U32 = struct.Struct(">I").unpack_from
 _U64 = struct.Struct(">Q").unpack_from
+assert (len(_ENVELOPE_HEAD), len(_PAYLOAD_KEY), len(_VERSION_KEY), len(_SIGNATURES_KEY)) == (
+    6,
+    8,
+    8,
+    11,
+)
 
 # A frozen dataclass's __init__ sets each field through object.__setattr__; the reader
 # below fills the same slots through their descriptors, which builds the same object.
@@ -226,7 +232,7 @@ def _decode_canonical(data: bytes) -> Envelope | None:  # noqa: C901 (one branch
     The signing input (S2) is taken from the same bytes: the type, version and payload
     items as they stand in ``data`` follow the cached encoding of the array's head and
     context string."""
-    if not data.startswith(_ENVELOPE_HEAD):
+    if data[:6] != _ENVELOPE_HEAD:
         return None
     try:
         b = data[6]
@@ -239,7 +245,7 @@ def _decode_canonical(data: bytes) -> Envelope | None:  # noqa: C901 (one branch
         else:
             return None
         type_name = data[at:pos].decode()  # strict UTF-8
-        if not data.startswith(_PAYLOAD_KEY, pos):
+        if data[pos : pos + 8] != _PAYLOAD_KEY:
             return None
         start = pos = pos + 8
         b = data[pos]
@@ -266,7 +272,7 @@ def _decode_canonical(data: bytes) -> Envelope | None:  # noqa: C901 (one branch
         payload = data[pos : pos + n]
         pos += n
         item = data[start:pos]
-        if not data.startswith(_VERSION_KEY, pos):
+        if data[pos : pos + 8] != _VERSION_KEY:
             return None
         pos += 8
         b = data[pos]
@@ -295,7 +301,7 @@ def _decode_canonical(data: bytes) -> Envelope | None:  # noqa: C901 (one branch
             pos += 9
         else:
             return None
-        if not data.startswith(_SIGNATURES_KEY, pos):
+        if data[pos : pos + 11] != _SIGNATURES_KEY:
             return None
         pos += 11
         b = data[pos]
@@ -313,7 +319,10 @@ def _decode_canonical(data: bytes) -> Envelope | None:  # noqa: C901 (one branch
         return None
     sigs = []
     for _ in range(count):
-        if not (data.startswith(_SIG_HEAD, pos) and data.startswith(_KEY_ID_HEAD, pos + _SIG_END)):
+        if (
+            data[pos : pos + _SIG_AT] != _SIG_HEAD
+            or data[pos + _SIG_END : pos + _KEY_ID_AT] != _KEY_ID_HEAD
+        ):
             return None
         sig = _new(Signature)
         _set_sig(sig, data[pos + _SIG_AT : pos + _SIG_END])

@@ -119,9 +119,6 @@ def _value(code: _Code, ind: int, kind: Any, var: str, uid: str) -> None:
     if kind is int:
         code.add(ind, "b = data[p]")
         _head(code, ind, 0, var)
-        code.add(ind, "el" + "se:")
-        ind += 1  # not an unsigned integer: a negative one or a bignum
-        _head(code, ind, 1, var, negate=True)
         code.add(ind, "elif b == 0xC2 or b == 0xC3:")  # a bignum: beyond 64 bits only
         code.add(ind + 1, "t = b")
         code.add(ind + 1, "p += 1")
@@ -132,8 +129,10 @@ def _value(code: _Code, ind: int, kind: Any, var: str, uid: str) -> None:
         code.add(ind + 1, "p += k")
         code.add(ind + 1, "if t == 0xC3:")
         code.add(ind + 2, f"{var} = -1 - {var}")
-        code.add(ind, "else:")
-        code.add(ind + 1, "return None")
+        code.add(ind, "else:")  # a negative integer, or not an integer
+        _head(code, ind + 1, 1, var, negate=True)
+        code.add(ind + 1, "else:")
+        code.add(ind + 2, "return None")
     elif kind is bool:
         code.add(ind, "b = data[p]")
         code.add(ind, "if b == 0xF5:")
@@ -184,7 +183,7 @@ def build_reader(fields: Sequence[FlatField]) -> Reader:
     required = 0
     for key, i, f in keyed:  # E3: the keys in the bytewise order of their encodings
         name = code.const(f"_K{i}", key)
-        code.add(2, f"if data.startswith({name}, p):")
+        code.add(2, f"if data[p : p + {len(key)}] == {name}:")
         code.add(3, f"p += {len(key)}")
         _value(code, 3, f.kind, f"v{i}", str(i))
         if f.required:

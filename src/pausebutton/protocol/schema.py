@@ -421,7 +421,7 @@ class Payload(Struct):
         # P5 holds without re-encoding: encoding.decode enforces E4 on the bytes,
         # from_value rejects null and empty-list forms of optional fields (P2), and
         # every field codec maps values one-to-one. A test checks it on every vector.
-        spec = cls._class_codec()
+        spec = Struct._codec_cache.get(cls) or cls._class_codec()
         if spec.reader is not None and type(data) is bytes:
             # A flat payload in its canonical form with no unknown fields is read in one
             # pass (flatread.py: E1-E4, P1, P2 and the field types at once). Anything
