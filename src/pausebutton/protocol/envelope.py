@@ -99,7 +99,7 @@ class Envelope:
         """A copy with ``key``'s signature added (replacing an earlier one by the same key)."""
         sig = Signature(key.key_id, key.sign(self.signing_input()))
         others = [s for s in self.signatures if s.key_id != sig.key_id]
-        sigs = tuple(sorted([*others, sig], key=lambda s: s.key_id))
+        sigs = tuple(sorted([*others, sig], key=lambda s: s.key_id)) if others else (sig,)
         return Envelope(self.type, self.version, self.payload, sigs)
 
     def merge(self, other: Envelope) -> Envelope:
@@ -127,6 +127,25 @@ class Envelope:
         }
 
     def encode(self) -> bytes:
+        """The canonical encoding (S1). With fields of their exact types the map is
+        built in canonical key order and cbor2's plain encoder gives the canonical form
+        (as for flat payloads, flat.py); anything else takes the reference encoder."""
+        sigs = []
+        for s in self.signatures:
+            if type(s) is not Signature or type(s.sig) is not bytes or type(s.key_id) is not bytes:
+                break
+            sigs.append({"sig": s.sig, "key_id": s.key_id})
+        else:
+            if type(self.type) is str and type(self.version) is int and type(self.payload) is bytes:
+                data: bytes = cbor2.dumps(
+                    {
+                        "type": self.type,
+                        "payload": self.payload,
+                        "version": self.version,
+                        "signatures": sigs,
+                    }
+                )
+                return data
         return encoding.encode(self.to_value())
 
     @classmethod

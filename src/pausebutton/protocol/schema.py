@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Self, TypeVar
 
 from pausebutton.errors import NonCanonicalError, SchemaError
 from pausebutton.protocol import encoding
-from pausebutton.protocol.flatread import FlatField, Reader, build_reader
+from pausebutton.protocol.flat import FlatField, Reader, Writer, build_reader, build_writer
 
 Decoder = Callable[[Any, str], Any]
 Encoder = Callable[[Any], Any]
@@ -178,8 +178,10 @@ class _ClassCodec:
     values of a map that holds exactly valid, known fields in their plain form, or None
     for anything else, which ``from_value`` then refuses with its named error)."""
     reader: Reader | None
-    """For a flat class: the one-pass reader of its canonical bytes (flatread.py), which
+    """For a flat class: the one-pass reader of its canonical bytes (flat.py), which
     ``decode_payload`` tries before the reference path."""
+    writer: Writer | None
+    """For a flat class: its canonical encoder (flat.py), which ``encode`` tries first."""
     direct: bool
     """True if an instance may be built by filling ``__dict__`` (a plain dataclass
     without ``__post_init__``, slots or default factories): the same object
@@ -262,7 +264,7 @@ def _fast_decoder(
 def _flat_fields(
     cls: type[Struct], hints: dict[str, Any], codecs: list[_FieldCodec]
 ) -> list[FlatField]:
-    """The fields of a flat class as ``flatread.build_reader`` takes them."""
+    """The fields of a flat class as ``flat.build_reader`` takes them."""
     out = []
     for c in codecs:
         tp = hints[c.name]
@@ -306,6 +308,7 @@ def _class_codec(cls: type[Struct]) -> _ClassCodec:
         if not f.init:
             direct = False
         codecs.append(_FieldCodec(f.name, dec, enc, required))
+    flat_fields = _flat_fields(cls, hints, codecs) if flat else None
     return _ClassCodec(
         fields=tuple(codecs),
         known=frozenset(c.name for c in codecs),
@@ -313,7 +316,8 @@ def _class_codec(cls: type[Struct]) -> _ClassCodec:
         plan=tuple((c.name, c.decode, c.required) for c in codecs),
         flat=flat,
         fast=_fast_decoder(cls, hints, codecs) if flat else None,
-        reader=build_reader(_flat_fields(cls, hints, codecs)) if flat else None,
+        reader=build_reader(flat_fields) if flat_fields is not None else None,
+        writer=build_writer(flat_fields) if flat_fields is not None else None,
         direct=direct,
     )
 
@@ -407,6 +411,11 @@ class Struct:
             raise SchemaError(f"{cls.__name__}: {exc}") from exc
 
     def encode(self) -> bytes:
+        spec = Struct._codec_cache.get(type(self)) or self._class_codec()
+        if spec.writer is not None:
+            data = spec.writer(self)  # a flat instance of exact field types (flat.py)
+            if data is not None:
+                return data
         return encoding.encode(self.to_value())
 
 
@@ -424,7 +433,7 @@ class Payload(Struct):
         spec = Struct._codec_cache.get(cls) or cls._class_codec()
         if spec.reader is not None and type(data) is bytes:
             # A flat payload in its canonical form with no unknown fields is read in one
-            # pass (flatread.py: E1-E4, P1, P2 and the field types at once). Anything
+            # pass (flat.py: E1-E4, P1, P2 and the field types at once). Anything
             # else takes the reference path below, which accepts it or names the error.
             fields = spec.reader(data)
             if fields is not None:

@@ -1,4 +1,6 @@
-"""One-pass readers of the canonical bytes of flat payloads (E1-E4 and P1-P5 at once).
+"""Readers and writers of the canonical bytes of flat payloads.
+
+Readers: one pass over the bytes (E1-E4 and P1-P5 at once).
 
 A flat payload (``schema._ClassCodec.flat``: every field a scalar or an array of
 scalars) has few canonical forms: one map whose keys are some of the class's field
@@ -24,6 +26,13 @@ A reader reads:
 - booleans: ``f4`` and ``f5``; byte strings; text strings (strict UTF-8);
 - enums of text values: a text string that is one of the values;
 - arrays (non-empty, as P2 omits empty ones) of integers, booleans, bytes or text.
+
+Writers: the map of a flat payload built in canonical key order from fields of their
+exact types, then cbor2's plain encoder, which gives the canonical form of such a map
+(shortest heads, minimal bignums, definite lengths, the dict's order kept). A payload
+with unknown fields (``extra``) or a field of any other type gives None, and the caller
+encodes it by the reference path (``encoding.encode(to_value())``), which encodes it or
+names its error.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ import cbor2
 from pausebutton.protocol.encoding import MAX_MESSAGE_SIZE
 
 Reader = Callable[[bytes], dict[str, Any] | None]
+Writer = Callable[[Any], bytes | None]
 
 
 @dataclass(frozen=True)
@@ -203,3 +213,57 @@ def build_reader(fields: Sequence[FlatField]) -> Reader:
     exec("\n".join(code.lines), code.env)
     read: Reader = code.env["read"]
     return read
+
+
+def _keyed(fields: Sequence[FlatField]) -> list[tuple[bytes, int, FlatField]]:
+    """The fields in the canonical order of their keys (E3: bytewise order of the
+    encoded keys), with their encoded keys and declaration indexes."""
+    return sorted(((cbor2.dumps(f.name), i, f) for i, f in enumerate(fields)), key=lambda t: t[0])
+
+
+def _exact(kind: Any, var: str, code: _Code, uid: str) -> str:
+    """A condition true when ``var`` holds a value of ``kind`` of its exact type."""
+    if kind in (int, bool, str, bytes):
+        return f"type({var}) is {code.const(f'_T{uid}', kind)}"
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return f"type({var}) is {code.const(f'_E{uid}', kind)}"
+    if type(kind) is tuple and kind[0] == "array" and kind[1] in (int, bool, str, bytes):
+        item = code.const(f"_T{uid}", kind[1])
+        return f"type({var}) is tuple and all(type(x) is {item} for x in {var})"
+    raise TypeError(f"no flat writer for {kind!r}")
+
+
+def build_writer(fields: Sequence[FlatField]) -> Writer:
+    """The writer of one flat class: ``write(obj)`` gives the canonical bytes of an
+    instance whose fields all hold values of their exact types and which has no
+    unknown fields, or None for any other instance. Absent optional values (None, and
+    the empty tuple) are omitted (P2), as ``Struct.to_value`` omits them."""
+    code = _Code()
+    code.env["_dumps"] = cbor2.dumps
+    code.add(0, "def write(o):")
+    code.add(1, "if o.extra:")
+    code.add(2, "return None")
+    code.add(1, "out = {}")
+    for _key, i, f in _keyed(fields):
+        name = f.name
+        code.add(1, f"v = o.{name}" if name.isidentifier() else f"v = getattr(o, {name!r})")
+        if f.required:
+            code.add(1, f"if not ({_exact(f.kind, 'v', code, str(i))}):")
+            code.add(2, "return None")
+            ind = 1
+        else:
+            code.add(1, "if v is not None and v != ():")
+            code.add(2, f"if not ({_exact(f.kind, 'v', code, str(i))}):")
+            code.add(3, "return None")
+            ind = 2
+        if isinstance(f.kind, type) and issubclass(f.kind, enum.Enum):
+            value = "v.value"
+        elif type(f.kind) is tuple:
+            value = "list(v)"
+        else:
+            value = "v"
+        code.add(ind, f"out[{name!r}] = {value}")
+    code.add(1, "return _dumps(out)")
+    exec("\n".join(code.lines), code.env)
+    write: Writer = code.env["write"]
+    return write

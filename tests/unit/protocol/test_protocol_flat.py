@@ -1,4 +1,4 @@
-"""The one-pass readers (flatread.py, ``envelope._decode_canonical``) against the
+"""The one-pass readers (flat.py, ``envelope._decode_canonical``) against the
 reference path: the same inputs accepted with the same values, the same inputs refused
 with the same error (class and message), on directed encodings of every head form and
 on fuzzed edits of valid envelopes of every message type."""
@@ -353,3 +353,76 @@ def test_the_kept_signing_input_is_not_copied() -> None:
     other = dataclasses.replace(env, payload=b"\xa0")
     assert other.signing_input() == signing_input(env.type, env.version, b"\xa0")
     assert env.signing_input() == signing_input(env.type, env.version, env.payload)
+
+
+# -- writers ----------------------------------------------------------------------------
+
+
+def encoded_alike(obj: Payload | Envelope) -> tuple[str, Any]:
+    """``encode()`` gives what the reference encoder gives, or the same error (of any
+    class: a field of a wrong type may fail in ``to_value`` before any encoding)."""
+
+    def answer(fn: Any) -> tuple[str, Any]:
+        try:
+            return "ok", fn()
+        except Exception as exc:  # noqa: BLE001 (compared below, class and message)
+            return type(exc).__name__, str(exc)
+
+    got = answer(obj.encode)
+    assert got == answer(lambda: encoding.encode(obj.to_value()))
+    return got
+
+
+@pytest.mark.parametrize("cls", TYPES, ids=lambda c: c.TYPE)
+def test_writers_encode_as_the_reference_encoder(cls: type[Payload]) -> None:
+    @settings(PROPS, max_examples=40)
+    @given(payload=with_extra(cls), data=st.data())
+    def run(payload: Payload, data: st.DataObject) -> None:
+        assert encoded_alike(payload)[0] == "ok"
+        env = Envelope.create(payload, SIGNERS[: data.draw(st.integers(0, 3))])
+        assert encoded_alike(env)[0] == "ok"
+        writer = cls._class_codec().writer
+        if writer is not None and not payload.extra:
+            assert writer(payload) is not None  # the fast path itself wrote it
+
+    run()
+
+
+def test_writers_leave_other_types_to_the_reference_encoder() -> None:
+    good = Every.from_value(BASE)
+    writer = Every._class_codec().writer
+    assert writer is not None and writer(good) == encoding.encode(BASE)
+    odd: list[dict[str, Any]] = [
+        {"n": True},
+        {"n": 1.5},
+        {"n": None},
+        {"name": b"x"},
+        {"blob": bytearray(b"y")},
+        {"colour": "red"},
+        {"m": "1"},
+        {"ints": [1, 2]},
+        {"ints": (1, "2")},
+        {"flags": (1,)},
+        {"names": ("a", None)},
+        {"extra": {"zz": 1}},
+    ]
+    for change in odd:
+        obj = dataclasses.replace(good, **change)
+        assert writer(obj) is None
+        encoded_alike(obj)
+    for fine in ({"ints": ()}, {"flags": ()}, {"m": -(2**80)}, {"note": ""}):
+        obj = dataclasses.replace(good, **fine)
+        assert writer(obj) is not None
+        assert encoded_alike(obj)[0] == "ok"
+
+
+def test_envelopes_of_other_types_take_the_reference_encoder() -> None:
+    env = SAMPLES["license"]
+    for odd in (
+        dataclasses.replace(env, version=True),
+        dataclasses.replace(env, version=-3),
+        dataclasses.replace(env, payload=bytearray(env.payload)),
+        dataclasses.replace(env, signatures=(Signature(bytearray(32), b"s" * 64),)),
+        dataclasses.replace(env, type=1),
+    ):
+        encoded_alike(odd)  # type: ignore[arg-type]
