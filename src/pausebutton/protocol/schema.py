@@ -149,6 +149,7 @@ def _build(tp: Any) -> tuple[Decoder, Encoder]:  # noqa: C901 (one case per fiel
 
 
 _ABSENT: Any = object()
+_new = object.__new__
 
 
 @dataclasses.dataclass(frozen=True)
@@ -438,7 +439,7 @@ class Payload(Struct):
             fields = spec.reader(data)
             if fields is not None:
                 if spec.direct:
-                    obj = object.__new__(cls)
+                    obj = _new(cls)
                     obj.__dict__.update(fields)
                 else:
                     obj = cls._construct(fields)

@@ -52,6 +52,7 @@ class ThresholdResult:
 
 
 _new = object.__new__
+_NONE: frozenset[bytes] = frozenset()
 _set_threshold = ThresholdResult.__dict__["threshold"].__set__
 _set_signed = ThresholdResult.__dict__["signed"].__set__
 _set_unsigned = ThresholdResult.__dict__["unsigned"].__set__
@@ -77,5 +78,5 @@ def verify_threshold(
     result = _new(ThresholdResult)
     _set_threshold(result, threshold)
     _set_signed(result, frozenset(signed))
-    _set_unsigned(result, frozenset(by_id.keys() - signed))
+    _set_unsigned(result, _NONE if len(signed) == len(by_id) else frozenset(by_id.keys() - signed))
     return result
