@@ -173,7 +173,8 @@ class _ClassCodec:
     flat: bool
     """True if every field is a scalar (int, bool, text, bytes, an enum of text values)
     or an array of scalars: then the exact type checks of the field decoders are E2 for
-    the whole payload, and the top-level key order is all of E3 (``decode_payload``)."""
+    the whole payload, the top-level key order is all of E3, and its canonical bytes
+    are read and written in one pass (``reader``, ``writer``)."""
     fast: Callable[[dict[str, Any]], dict[str, Any] | None] | None
     """For a flat class: the generated decoder ``_fast_decoder`` builds (the field
     values of a map that holds exactly valid, known fields in their plain form, or None
