@@ -222,12 +222,11 @@ _KEY_ID_AT = _SIG_END + len(_KEY_ID_HEAD)
 _U16 = struct.Struct(">H").unpack_from
 _U32 = struct.Struct(">I").unpack_from
 _U64 = struct.Struct(">Q").unpack_from
-assert (len(_ENVELOPE_HEAD), len(_PAYLOAD_KEY), len(_VERSION_KEY), len(_SIGNATURES_KEY)) == (
-    6,
-    8,
-    8,
-    11,
-)
+_T = len(_ENVELOPE_HEAD)
+"""Where the type's head stands."""
+_PAYLOAD_KEY_LEN = len(_PAYLOAD_KEY)
+_VERSION_KEY_LEN = len(_VERSION_KEY)
+_SIGNATURES_KEY_LEN = len(_SIGNATURES_KEY)
 
 # A frozen dataclass's __init__ sets each field through object.__setattr__; the reader
 # below fills the same slots through their descriptors, which builds the same object.
@@ -251,22 +250,22 @@ def _decode_canonical(data: bytes) -> Envelope | None:  # noqa: C901 (one branch
     The signing input (S2) is taken from the same bytes: the type, version and payload
     items as they stand in ``data`` follow the cached encoding of the array's head and
     context string."""
-    if data[:6] != _ENVELOPE_HEAD:
+    if data[:_T] != _ENVELOPE_HEAD:
         return None
     try:
-        b = data[6]
+        b = data[_T]
         if 0x61 <= b < 0x78:  # the type: non-empty text, shortest head
-            at = 7
-            pos = 7 + b - 0x60
-        elif b == 0x78 and data[7] >= 24:
-            at = 8
-            pos = 8 + data[7]
+            at = _T + 1
+            pos = at + b - 0x60
+        elif b == 0x78 and data[_T + 1] >= 24:
+            at = _T + 2
+            pos = at + data[_T + 1]
         else:
             return None
         type_name = data[at:pos].decode()  # strict UTF-8
-        if data[pos : pos + 8] != _PAYLOAD_KEY:
+        if data[pos : pos + _PAYLOAD_KEY_LEN] != _PAYLOAD_KEY:
             return None
-        start = pos = pos + 8
+        start = pos = pos + _PAYLOAD_KEY_LEN
         b = data[pos]
         if 0x40 <= b < 0x58:  # the payload: a byte string, shortest head
             n = b - 0x40
@@ -291,9 +290,9 @@ def _decode_canonical(data: bytes) -> Envelope | None:  # noqa: C901 (one branch
         payload = data[pos : pos + n]
         pos += n
         item = data[start:pos]
-        if data[pos : pos + 8] != _VERSION_KEY:
+        if data[pos : pos + _VERSION_KEY_LEN] != _VERSION_KEY:
             return None
-        pos += 8
+        pos += _VERSION_KEY_LEN
         b = data[pos]
         if 0 < b < 24:  # the version: from 1, shortest head
             version = b
@@ -320,9 +319,9 @@ def _decode_canonical(data: bytes) -> Envelope | None:  # noqa: C901 (one branch
             pos += 9
         else:
             return None
-        if data[pos : pos + 11] != _SIGNATURES_KEY:
+        if data[pos : pos + _SIGNATURES_KEY_LEN] != _SIGNATURES_KEY:
             return None
-        pos += 11
+        pos += _SIGNATURES_KEY_LEN
         b = data[pos]
         if 0x80 <= b < 0x98:  # the signatures: an array, shortest head
             count = b - 0x80
