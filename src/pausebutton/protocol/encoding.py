@@ -116,10 +116,7 @@ def encode(value: object) -> bytes:
 
 def parse(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> CborValue:
     """E1 and cbor2's own refusals (indefinite lengths, duplicate keys, depth), nothing
-    else: the first half of ``decode``. A caller that takes the value must still check E2,
-    E3 and E4 (``decode`` does; the typed fast paths of ``Envelope.decode`` and
-    ``Payload.decode_payload`` check them by the value's exact types and
-    ``keys_in_order``/``is_canonical``, and fall back to ``decode`` on any doubt)."""
+    else: the first half of ``decode``, which then checks E2, E3 and E4."""
     if type(data) is not bytes:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise MalformedError(f"expected bytes, got {type(data).__name__}")
@@ -139,22 +136,6 @@ def parse(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> CborValue:
         raise MalformedError("nesting too deep") from exc
     except Exception as exc:
         raise MalformedError(f"not valid CBOR: {exc}") from exc
-
-
-def keys_in_order(value: dict[str, Any]) -> bool:
-    """E3 for one map: its keys are text in canonical order (cached per key set)."""
-    try:
-        _check_keys(tuple(value))
-    except (MalformedError, NonCanonicalError):
-        return False
-    return True
-
-
-def is_canonical(value: CborValue, data: bytes) -> bool:
-    """E4 for a value whose maps are known to have their keys in canonical order: cbor2's
-    plain encoder (shortest heads, definite lengths, minimal bignums, dict order kept)
-    gives the canonical form, so one comparison decides."""
-    return bool(cbor2.dumps(value) == data)
 
 
 def decode(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> CborValue:

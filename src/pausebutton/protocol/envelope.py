@@ -20,8 +20,9 @@ S4. Unknown payload types or versions are rejected (UnknownTypeError) when the
 from __future__ import annotations
 
 import builtins
+import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import cbor2
@@ -58,11 +59,16 @@ def signing_input(type_name: str, version: int, payload: bytes) -> bytes:
     are encoded once (the encoding of ``[..., b""]`` without its final 0x40 byte)
     and the payload's byte-string encoding is appended."""
     prefix = _SIG_PREFIXES.get((type_name, version))
-    if prefix is None:
-        prefix = cbor2.dumps([SIG_CONTEXT, type_name, version, b""])[:-1]
-        if len(_SIG_PREFIXES) < _SIG_PREFIXES_MAX and len(type_name) <= 64:
-            _SIG_PREFIXES[(type_name, version)] = prefix
-    return prefix + cbor2.dumps(payload)
+    return (prefix or _signing_prefix(type_name, version)) + cbor2.dumps(payload)
+
+
+def _signing_prefix(type_name: str, version: int) -> bytes:
+    """The encoding of ``[SIG_CONTEXT, type_name, version, b""]`` without its final
+    0x40 byte (the empty payload), cached for the few (type, version) pairs in use."""
+    prefix: bytes = cbor2.dumps([SIG_CONTEXT, type_name, version, b""])[:-1]
+    if len(_SIG_PREFIXES) < _SIG_PREFIXES_MAX and len(type_name) <= 64:
+        _SIG_PREFIXES[(type_name, version)] = prefix
+    return prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,9 @@ class Envelope:
     version: int
     payload: bytes
     signatures: tuple[Signature, ...] = ()
+    _signed: bytes = field(default=b"", init=False, repr=False, compare=False)
+    """The signing input (S2), kept by ``Envelope.decode`` from the bytes it read (never
+    copied by ``dataclasses.replace``: an envelope built otherwise computes it)."""
 
     @classmethod
     def wrap(cls, payload: Payload) -> Envelope:
@@ -84,13 +93,13 @@ class Envelope:
         return env
 
     def signing_input(self) -> bytes:
-        return signing_input(self.type, self.version, self.payload)
+        return self._signed or signing_input(self.type, self.version, self.payload)
 
     def sign(self, key: PrivateKey) -> Envelope:
         """A copy with ``key``'s signature added (replacing an earlier one by the same key)."""
         sig = Signature(key.key_id, key.sign(self.signing_input()))
         others = [s for s in self.signatures if s.key_id != sig.key_id]
-        sigs = tuple(sorted([*others, sig], key=lambda s: s.key_id))
+        sigs = tuple(sorted([*others, sig], key=lambda s: s.key_id)) if others else (sig,)
         return Envelope(self.type, self.version, self.payload, sigs)
 
     def merge(self, other: Envelope) -> Envelope:
@@ -118,6 +127,25 @@ class Envelope:
         }
 
     def encode(self) -> bytes:
+        """The canonical encoding (S1). With fields of their exact types the map is
+        built in canonical key order and cbor2's plain encoder gives the canonical form
+        (as for flat payloads, flat.py); anything else takes the reference encoder."""
+        sigs = []
+        for s in self.signatures:
+            if type(s) is not Signature or type(s.sig) is not bytes or type(s.key_id) is not bytes:
+                break
+            sigs.append({"sig": s.sig, "key_id": s.key_id})
+        else:
+            if type(self.type) is str and type(self.version) is int and type(self.payload) is bytes:
+                data: bytes = cbor2.dumps(
+                    {
+                        "type": self.type,
+                        "payload": self.payload,
+                        "version": self.version,
+                        "signatures": sigs,
+                    }
+                )
+                return data
         return encoding.encode(self.to_value())
 
     @classmethod
@@ -174,7 +202,7 @@ class Envelope:
 
     def open_as(self, expected: builtins.type[_P]) -> _P:
         """Decode the payload, insisting on one type (any other is UnknownTypeError)."""
-        if (self.type, self.version) != (expected.TYPE, expected.VERSION):
+        if self.type != expected.TYPE or self.version != expected.VERSION:
             raise UnknownTypeError(
                 f"expected {expected.TYPE} v{expected.VERSION}, got {self.type} v{self.version}"
             )
@@ -188,82 +216,145 @@ _SIGNATURES_KEY = b"\x6asignatures"
 _SIG_HEAD = b"\xa2\x63sig\x58\x40"
 _KEY_ID_HEAD = b"\x66key_id\x58\x20"
 _SIG_ITEM = len(_SIG_HEAD) + SIGNATURE_SIZE + len(_KEY_ID_HEAD) + KEY_ID_SIZE
-_MIN_ARG = (24, 256, 65536, 1 << 32)
-"""The smallest argument each longer head (1, 2, 4, 8 bytes) may carry (E3)."""
+_SIG_AT = len(_SIG_HEAD)
+_SIG_END = _SIG_AT + SIGNATURE_SIZE
+_KEY_ID_AT = _SIG_END + len(_KEY_ID_HEAD)
+_U16 = struct.Struct(">H").unpack_from
+_U32 = struct.Struct(">I").unpack_from
+_U64 = struct.Struct(">Q").unpack_from
+_T = len(_ENVELOPE_HEAD)
+"""Where the type's head stands."""
+_PAYLOAD_KEY_LEN = len(_PAYLOAD_KEY)
+_VERSION_KEY_LEN = len(_VERSION_KEY)
+_SIGNATURES_KEY_LEN = len(_SIGNATURES_KEY)
+
+# A frozen dataclass's __init__ sets each field through object.__setattr__; the reader
+# below fills the same slots through their descriptors, which builds the same object.
+_new = object.__new__
+_set_kid = Signature.__dict__["key_id"].__set__
+_set_sig = Signature.__dict__["sig"].__set__
+_set_type = Envelope.__dict__["type"].__set__
+_set_version = Envelope.__dict__["version"].__set__
+_set_payload = Envelope.__dict__["payload"].__set__
+_set_signatures = Envelope.__dict__["signatures"].__set__
+_set_signed = Envelope.__dict__["_signed"].__set__
 
 
-def _head(data: bytes, pos: int, major: int) -> tuple[int, int] | None:
-    """The argument of the head at ``pos`` if it has ``major`` type and its shortest
-    form (E3), and the position after it; None otherwise."""
-    if pos >= len(data):
-        return None
-    initial = data[pos]
-    if initial >> 5 != major:
-        return None
-    info = initial & 31
-    if info < 24:
-        return info, pos + 1
-    if info > 27:
-        return None
-    width = 1 << (info - 24)
-    end = pos + 1 + width
-    if end > len(data):
-        return None
-    value = int.from_bytes(data[pos + 1 : end], "big")
-    if value < _MIN_ARG[info - 24]:
-        return None
-    return value, end
-
-
-def _decode_canonical(data: bytes) -> Envelope | None:
+def _decode_canonical(data: bytes) -> Envelope | None:  # noqa: C901 (one branch per head form)
     """S1 read as the one canonical layout of an envelope (E1-E4 hold for what it
     accepts), or None if ``data`` is not exactly that: the map of four keys in canonical
-    order, each item with its shortest head, a valid non-empty UTF-8 type, a version
-    from 1 below 2**64, at most ``MAX_SIGNATURES`` signature maps of ``sig`` (64 bytes)
-    then ``key_id`` (32 bytes), and nothing after."""
-    if not data.startswith(_ENVELOPE_HEAD):
+    order, each item with its shortest head, a valid non-empty UTF-8 type (shorter than
+    256 bytes), a version from 1 below 2**64, at most ``MAX_SIGNATURES`` signature maps
+    of ``sig`` (64 bytes) then ``key_id`` (32 bytes), and nothing after.
+
+    The signing input (S2) is taken from the same bytes: the type, version and payload
+    items as they stand in ``data`` follow the cached encoding of the array's head and
+    context string."""
+    if data[:_T] != _ENVELOPE_HEAD:
         return None
-    head = _head(data, len(_ENVELOPE_HEAD), 3)
-    if head is None or head[0] == 0:
-        return None
-    n, pos = head
     try:
-        type_name = data[pos : pos + n].decode("utf-8")
-    except UnicodeDecodeError:
+        b = data[_T]
+        if 0x61 <= b < 0x78:  # the type: non-empty text, shortest head
+            at = _T + 1
+            pos = at + b - 0x60
+        elif b == 0x78 and data[_T + 1] >= 24:
+            at = _T + 2
+            pos = at + data[_T + 1]
+        else:
+            return None
+        type_name = data[at:pos].decode()  # strict UTF-8
+        if data[pos : pos + _PAYLOAD_KEY_LEN] != _PAYLOAD_KEY:
+            return None
+        start = pos = pos + _PAYLOAD_KEY_LEN
+        b = data[pos]
+        if 0x40 <= b < 0x58:  # the payload: a byte string, shortest head
+            n = b - 0x40
+            pos += 1
+        elif b == 0x58:
+            n = data[pos + 1]
+            if n < 24:
+                return None
+            pos += 2
+        elif b == 0x59:
+            n = _U16(data, pos + 1)[0]
+            if n < 256:
+                return None
+            pos += 3
+        elif b == 0x5A:
+            n = _U32(data, pos + 1)[0]
+            if n < 65536:
+                return None
+            pos += 5
+        else:  # longer than the size limit (E1)
+            return None
+        payload = data[pos : pos + n]
+        pos += n
+        item = data[start:pos]
+        if data[pos : pos + _VERSION_KEY_LEN] != _VERSION_KEY:
+            return None
+        pos += _VERSION_KEY_LEN
+        b = data[pos]
+        if 0 < b < 24:  # the version: from 1, shortest head
+            version = b
+            pos += 1
+        elif b == 24:
+            version = data[pos + 1]
+            if version < 24:
+                return None
+            pos += 2
+        elif b == 25:
+            version = _U16(data, pos + 1)[0]
+            if version < 256:
+                return None
+            pos += 3
+        elif b == 26:
+            version = _U32(data, pos + 1)[0]
+            if version < 65536:
+                return None
+            pos += 5
+        elif b == 27:
+            version = _U64(data, pos + 1)[0]
+            if version < 1 << 32:
+                return None
+            pos += 9
+        else:
+            return None
+        if data[pos : pos + _SIGNATURES_KEY_LEN] != _SIGNATURES_KEY:
+            return None
+        pos += _SIGNATURES_KEY_LEN
+        b = data[pos]
+        if 0x80 <= b < 0x98:  # the signatures: an array, shortest head
+            count = b - 0x80
+            pos += 1
+        elif b == 0x98 and 24 <= data[pos + 1] <= MAX_SIGNATURES:
+            count = data[pos + 1]
+            pos += 2
+        else:
+            return None
+    except (IndexError, struct.error, UnicodeDecodeError):  # truncated, or not UTF-8
         return None
-    pos += n
-    if not data.startswith(_PAYLOAD_KEY, pos):
-        return None
-    head = _head(data, pos + len(_PAYLOAD_KEY), 2)
-    if head is None:
-        return None
-    n, pos = head
-    payload = data[pos : pos + n]
-    pos += n
-    if len(payload) != n or not data.startswith(_VERSION_KEY, pos):
-        return None
-    head = _head(data, pos + len(_VERSION_KEY), 0)
-    if head is None or head[0] < 1:
-        return None
-    version, pos = head
-    if not data.startswith(_SIGNATURES_KEY, pos):
-        return None
-    head = _head(data, pos + len(_SIGNATURES_KEY), 4)
-    if head is None or head[0] > MAX_SIGNATURES:
-        return None
-    count, pos = head
     if len(data) != pos + count * _SIG_ITEM:
         return None
     sigs = []
-    key_at = len(_SIG_HEAD) + SIGNATURE_SIZE
     for _ in range(count):
-        if not (data.startswith(_SIG_HEAD, pos) and data.startswith(_KEY_ID_HEAD, pos + key_at)):
+        if (
+            data[pos : pos + _SIG_AT] != _SIG_HEAD
+            or data[pos + _SIG_END : pos + _KEY_ID_AT] != _KEY_ID_HEAD
+        ):
             return None
-        sig = data[pos + len(_SIG_HEAD) : pos + key_at]
-        pos += key_at + len(_KEY_ID_HEAD)
-        sigs.append(Signature(data[pos : pos + KEY_ID_SIZE], sig))
-        pos += KEY_ID_SIZE
-    return Envelope(type_name, version, payload, tuple(sigs))
+        sig = _new(Signature)
+        _set_sig(sig, data[pos + _SIG_AT : pos + _SIG_END])
+        _set_kid(sig, data[pos + _KEY_ID_AT : pos + _SIG_ITEM])
+        sigs.append(sig)
+        pos += _SIG_ITEM
+    env = _new(Envelope)
+    _set_type(env, type_name)
+    _set_version(env, version)
+    _set_payload(env, payload)
+    _set_signatures(env, tuple(sigs))
+    prefix = _SIG_PREFIXES.get((type_name, version))
+    _set_signed(env, (prefix or _signing_prefix(type_name, version)) + item)
+    return env
 
 
 def decode_as(

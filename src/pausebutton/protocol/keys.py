@@ -62,9 +62,12 @@ class PublicKey:
             ) from exc
 
     def is_valid(self, message: bytes, signature: bytes) -> bool:
+        """K2 as a boolean: what ``verify`` accepts (one call less on the hot path)."""
+        if len(signature) != SIGNATURE_SIZE:
+            return False
         try:
-            self.verify(message, signature)
-        except BadSignatureError:
+            self._verifier.verify(message, signature)
+        except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError):
             return False
         return True
 

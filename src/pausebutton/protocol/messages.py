@@ -35,8 +35,12 @@ def _window(not_before: int, not_after: int) -> None:
         raise SchemaError("not_after must be later than not_before", field="not_after")
 
 
+def _is_region(code: str) -> bool:
+    return len(code) == 2 and code.isascii() and code.isalpha() and code.isupper()
+
+
 def _region(code: str, name: str) -> None:
-    if len(code) != 2 or not code.isascii() or not code.isalpha() or not code.isupper():
+    if not _is_region(code):
         raise SchemaError(f"field {name!r}: {code!r} is not an ISO 3166 alpha-2 code", field=name)
 
 
@@ -101,6 +105,24 @@ class License(Payload):
     run_id: str | None = None
 
     def validate(self) -> None:
+        # Every licence a chip opens is checked, so the common case (every number in
+        # range, a region code, short text) is one expression; anything else runs the
+        # checks one by one, which name the first failure.
+        region, owner, facility, run_id = self.region, self.owner, self.facility, self.run_id
+        if (
+            len(self.chip_id) == KEY_ID_SIZE
+            and self.license_id >= 1
+            and 0 <= self.not_before < self.not_after
+            and self.flop_budget > 0
+            and self.max_offline > 0
+            and self.firmware_floor >= 0
+            and (region is None or _is_region(region))
+            and (owner is None or 0 < len(owner) <= MAX_TEXT)
+            and (facility is None or 0 < len(facility) <= MAX_TEXT)
+            and (run_id is None or 0 < len(run_id) <= MAX_TEXT)
+            and self.pod is None
+        ):
+            return
         check_len(self.chip_id, KEY_ID_SIZE, "chip_id")
         if self.license_id < 1:
             raise SchemaError("license_id must be positive", field="license_id")

@@ -26,8 +26,9 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Self, TypeVar
 
-from pausebutton.errors import NonCanonicalError, PausebuttonError, SchemaError
+from pausebutton.errors import NonCanonicalError, SchemaError
 from pausebutton.protocol import encoding
+from pausebutton.protocol.flat import FlatField, Reader, Writer, build_reader, build_writer
 
 Decoder = Callable[[Any, str], Any]
 Encoder = Callable[[Any], Any]
@@ -148,6 +149,7 @@ def _build(tp: Any) -> tuple[Decoder, Encoder]:  # noqa: C901 (one case per fiel
 
 
 _ABSENT: Any = object()
+_new = object.__new__
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,11 +173,17 @@ class _ClassCodec:
     flat: bool
     """True if every field is a scalar (int, bool, text, bytes, an enum of text values)
     or an array of scalars: then the exact type checks of the field decoders are E2 for
-    the whole payload, and the top-level key order is all of E3 (``decode_payload``)."""
+    the whole payload, the top-level key order is all of E3, and its canonical bytes
+    are read and written in one pass (``reader``, ``writer``)."""
     fast: Callable[[dict[str, Any]], dict[str, Any] | None] | None
     """For a flat class: the generated decoder ``_fast_decoder`` builds (the field
     values of a map that holds exactly valid, known fields in their plain form, or None
     for anything else, which ``from_value`` then refuses with its named error)."""
+    reader: Reader | None
+    """For a flat class: the one-pass reader of its canonical bytes (flat.py), which
+    ``decode_payload`` tries before the reference path."""
+    writer: Writer | None
+    """For a flat class: its canonical encoder (flat.py), which ``encode`` tries first."""
     direct: bool
     """True if an instance may be built by filling ``__dict__`` (a plain dataclass
     without ``__post_init__``, slots or default factories): the same object
@@ -255,6 +263,21 @@ def _fast_decoder(
     return fast
 
 
+def _flat_fields(
+    cls: type[Struct], hints: dict[str, Any], codecs: list[_FieldCodec]
+) -> list[FlatField]:
+    """The fields of a flat class as ``flat.build_reader`` takes them."""
+    out = []
+    for c in codecs:
+        tp = hints[c.name]
+        inner = _optional_inner(tp)
+        tp = tp if inner is None else inner
+        kind = ("array", typing.get_args(tp)[0]) if typing.get_origin(tp) is tuple else tp
+        default = None if c.required else cls.__dataclass_fields__[c.name].default
+        out.append(FlatField(c.name, kind, c.required, default))
+    return out
+
+
 def _class_codec(cls: type[Struct]) -> _ClassCodec:
     hints = typing.get_type_hints(cls)
     codecs = []
@@ -287,6 +310,7 @@ def _class_codec(cls: type[Struct]) -> _ClassCodec:
         if not f.init:
             direct = False
         codecs.append(_FieldCodec(f.name, dec, enc, required))
+    flat_fields = _flat_fields(cls, hints, codecs) if flat else None
     return _ClassCodec(
         fields=tuple(codecs),
         known=frozenset(c.name for c in codecs),
@@ -294,6 +318,8 @@ def _class_codec(cls: type[Struct]) -> _ClassCodec:
         plan=tuple((c.name, c.decode, c.required) for c in codecs),
         flat=flat,
         fast=_fast_decoder(cls, hints, codecs) if flat else None,
+        reader=build_reader(flat_fields) if flat_fields is not None else None,
+        writer=build_writer(flat_fields) if flat_fields is not None else None,
         direct=direct,
     )
 
@@ -387,6 +413,11 @@ class Struct:
             raise SchemaError(f"{cls.__name__}: {exc}") from exc
 
     def encode(self) -> bytes:
+        spec = Struct._codec_cache.get(type(self)) or self._class_codec()
+        if spec.writer is not None:
+            data = spec.writer(self)  # a flat instance of exact field types (flat.py)
+            if data is not None:
+                return data
         return encoding.encode(self.to_value())
 
 
@@ -401,20 +432,22 @@ class Payload(Struct):
         # P5 holds without re-encoding: encoding.decode enforces E4 on the bytes,
         # from_value rejects null and empty-list forms of optional fields (P2), and
         # every field codec maps values one-to-one. A test checks it on every vector.
-        if cls._class_codec().flat:
-            # Decoded once: for a flat payload without unknown fields the field decoders'
-            # exact type checks are E2, the top-level key order is E3, and one
-            # re-encoding checks E4. Any doubt (another key order, a refused field,
-            # unknown fields, another form) takes the full path below, so a refusal
-            # names the same error, in the same order of checks, as before.
-            value = encoding.parse(data)
-            if type(value) is dict and encoding.keys_in_order(value):
-                try:
-                    obj = cls.from_value(value)
-                except PausebuttonError:  # refused: the full path names the error
-                    obj = None
-                if obj is not None and not obj.extra and encoding.is_canonical(value, data):
-                    return obj
+        spec = Struct._codec_cache.get(cls) or cls._class_codec()
+        if spec.reader is not None and type(data) is bytes:
+            # A flat payload in its canonical form with no unknown fields is read in one
+            # pass (flat.py: E1-E4, P1, P2 and the field types at once). Anything
+            # else takes the reference path below, which accepts it or names the error.
+            fields = spec.reader(data)
+            if fields is not None:
+                if spec.direct:
+                    obj = _new(cls)
+                    obj.__dict__.update(fields)
+                else:
+                    obj = cls._construct(fields)
+                # The reference path would build this same object from these bytes,
+                # so a refusal of validate() here is its refusal too.
+                obj.validate()
+                return obj
         return cls.from_value(encoding.decode(data))
 
 

@@ -41,13 +41,21 @@ class ThresholdResult:
         return self.threshold > 0 and len(self.signed) >= self.threshold
 
     def require(self, what: str = "message") -> None:
-        if not self.ok:
-            raise BelowThresholdError(
-                f"{what}: {len(self.signed)} of {self.threshold} required signatures",
-                signed=len(self.signed),
-                threshold=self.threshold,
-                missing=self.missing,
-            )
+        if self.threshold > 0 and len(self.signed) >= self.threshold:  # self.ok, inline
+            return
+        raise BelowThresholdError(
+            f"{what}: {len(self.signed)} of {self.threshold} required signatures",
+            signed=len(self.signed),
+            threshold=self.threshold,
+            missing=self.missing,
+        )
+
+
+_new = object.__new__
+_NONE: frozenset[bytes] = frozenset()
+_set_threshold = ThresholdResult.__dict__["threshold"].__set__
+_set_signed = ThresholdResult.__dict__["signed"].__set__
+_set_unsigned = ThresholdResult.__dict__["unsigned"].__set__
 
 
 def verify_threshold(
@@ -60,9 +68,15 @@ def verify_threshold(
     message = envelope.signing_input()
     signed: set[bytes] = set()
     for sig in envelope.signatures:
-        candidate = by_id.get(sig.key_id)  # T2
-        if candidate is None or sig.key_id in signed:  # T3
+        kid = sig.key_id
+        candidate = by_id.get(kid)  # T2
+        if candidate is None or kid in signed:  # T3
             continue
         if candidate.is_valid(message, sig.sig):
-            signed.add(sig.key_id)
-    return ThresholdResult(threshold, frozenset(signed), frozenset(set(by_id) - signed))
+            signed.add(kid)
+    # The same object ThresholdResult(...) builds, its slots filled directly.
+    result = _new(ThresholdResult)
+    _set_threshold(result, threshold)
+    _set_signed(result, frozenset(signed))
+    _set_unsigned(result, _NONE if len(signed) == len(by_id) else frozenset(by_id.keys() - signed))
+    return result

@@ -41,8 +41,8 @@ def general_decoders() -> Iterator[None]:
         cls._class_codec()
     saved = dict(Struct._codec_cache)
     for cls, codec in saved.items():
-        Struct._codec_cache[cls] = dataclasses.replace(codec, fast=None)
-    assert all(c.fast is None for c in Struct._codec_cache.values())
+        Struct._codec_cache[cls] = dataclasses.replace(codec, fast=None, reader=None)
+    assert all(c.fast is None and c.reader is None for c in Struct._codec_cache.values())
     try:
         yield
     finally:
