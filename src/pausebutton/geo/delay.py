@@ -22,11 +22,14 @@ The model, for a round trip between a landmark ``L`` and a host at distance ``d`
 - **Mislocated hosts** (published coordinates that pings prove wrong: some pair beats
   light) are found and dropped before fitting (``find_mislocated``).
 
-Combination: the landmarks' p-values ``p_1 <= ... <= p_n``; the k-th smallest (k = 2
-by default: one slow path alone never convicts) is turned into the probability that
-``k`` of ``n`` honest landmarks look at least that bad, ``P(Binomial(n, p_k) >= k)``.
-That is the verdict's error probability under independent paths; the cross-validated
-benchmark measures how honest it is on real servers.
+Combination: the landmarks' p-values ``p_1 <= ... <= p_n``; the k-th smallest (k = 4 of
+6 by default: most landmarks must look slow, as a relay makes all of them, so a few slow
+paths never convict) gives the statistic ``-log10(p_k)``, and the error probability is
+the share of honest hosts whose statistic is at least as large: measured on the fitted
+hosts themselves, each playing an honest chip to its nearest peers (pings of one chip
+share its access link, so no independence formula is used). Beyond that measured
+distribution's 90th percentile the tail is exponential, never lighter than one calibrated
+p-value's (``NULL_TAIL_FLOOR``).
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ BACKFIT_ROUNDS = 5
 """Rounds of backfitting the additive per-host offsets."""
 OFFSET_PEERS = 12
 """A host's offset is the median deviation of its pings to this many nearest peers."""
+NULL_TAIL_FLOOR = 1.0 / math.log(10.0)
+"""Least mean excess (decades) of the honest statistic's exponential tail: ``-log10`` of a
+calibrated (uniform) p-value is exponential with mean ``1 / ln 10``, and a statistic of
+several landmarks is never assumed to have a lighter tail than one landmark's."""
 LIGHT_SLACK = 1e-6
 """Relative slack before a pair counts as faster than light (rounding only)."""
 
@@ -66,13 +73,14 @@ class Band:
     """Mean excess over the threshold of the residuals above it (ms)."""
 
     @classmethod
-    def of(cls, lower_km: float, values: Iterable[float]) -> Band:
+    def of(cls, lower_km: float, values: Iterable[float], *, floor: float = 1.0) -> Band:
+        """``floor``: the least tail mean (1 ms for delays: finer than the data)."""
         s = tuple(sorted(values))
         if not s:
             raise DataError("a delay band needs residuals")
         threshold = s[min(len(s) - 1, int(TAIL_QUANTILE * len(s)))]
         over = [v - threshold for v in s if v > threshold]
-        tail_mean = max(1.0, sum(over) / len(over)) if over else 1.0
+        tail_mean = max(floor, sum(over) / len(over)) if over else floor
         return cls(lower_km, s, threshold, tail_mean)
 
     def survival(self, residual: float) -> float:
@@ -131,7 +139,7 @@ class DelayModel:
             return 1.0, 0
         kk = min(k, n, len(null))
         stat = -math.log10(max(sorted(p_values)[kk - 1], 1e-300))
-        return Band.of(0.0, null[kk - 1]).survival(stat), kk
+        return Band.of(0.0, null[kk - 1], floor=NULL_TAIL_FLOOR).survival(stat), kk
 
     def facility_offset(self, pings: Iterable[tuple[str, float, float]]) -> float | None:
         """A facility's own access delay (ms, relative to the model) from its pings

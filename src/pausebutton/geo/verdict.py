@@ -109,9 +109,10 @@ class Policy:
     chip at the claim looks at least this slow) is at most this."""
     suspect_probability: float = 5e-2
     """Statistical model: "suspicious" (an alert for inspection) at most this."""
-    robust_k: int = 2
+    robust_k: int = 4
     """Statistical model: the k-th slowest landmark decides (k - 1 slow paths never
-    convict a chip by themselves)."""
+    convict a chip by themselves). 4 of the usual 6: a relay slows every landmark near
+    the claim, an honest chip's slow paths are a few (docs/geo.md)."""
 
     def __post_init__(self) -> None:
         if self.min_landmarks < 1:
