@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import random
+from dataclasses import replace
 
 import pytest
 
 from pausebutton.errors import DataError, UsageError
 from pausebutton.geo import crossval as cv
-from pausebutton.geo.delay import Band, DelayModel, best_pairs, find_mislocated
+from pausebutton.geo.delay import NULL_TAIL_FLOOR, Band, DelayModel, best_pairs, find_mislocated
 from pausebutton.geo.physics import destination, distance_km, hard_min_rtt_ms
 from pausebutton.geo.verdict import Claim, Landmark, Model, Policy, VerdictKind, verify_claim
 from pausebutton.geo.wonderproxy import bundled, bundled_delay_model
@@ -49,6 +51,21 @@ def test_band_survival_is_empirical_then_exponential():
     assert band.survival(50) == pytest.approx(51 / 101)
     assert band.survival(90 + band.tail_mean) == pytest.approx(0.1 * 0.36787944, rel=1e-6)
     assert band.quantile(1 - 0.1 * 0.36787944) == pytest.approx(90 + band.tail_mean)
+
+
+def test_honest_statistic_tail_is_no_lighter_than_one_p_value():
+    """The error probability's exponential tail has at least the mean of -log10 of a
+    uniform p-value (1 / ln 10 decades), however tight the measured statistics are."""
+    assert pytest.approx(0.4342945) == NULL_TAIL_FLOOR
+    tight = Band.of(0.0, [0.01 * i for i in range(100)], floor=NULL_TAIL_FLOOR)
+    assert tight.tail_mean == NULL_TAIL_FLOOR
+    assert Band.of(0.0, [0.01 * i for i in range(100)]).tail_mean == 1.0  # delays: 1 ms
+    null = tuple(sorted(0.01 * i for i in range(100)))
+    model = DelayModel((), (), null_by_k=(null,) * 6)
+    p, k = model.error_probability([1e-3] * 6, 4)
+    assert k == 4 and p == pytest.approx(0.1 * math.exp(-(3.0 - 0.9) / NULL_TAIL_FLOOR))
+    # with fewer landmarks than k, all of them decide
+    assert model.error_probability([1e-3] * 3, 4)[1] == 3
 
 
 def test_find_mislocated_drops_the_host_in_most_violations():
@@ -203,6 +220,41 @@ def test_cross_validation_small(real):
     assert all(0 <= c.error_probability_known <= 1 for c in study.cases)
     assert all(c.error_probability_known == 0 for c in study.cases if c.physics)
     assert cv.false_reject_rate(study, 0.0, known=True) == 0.0
+    for c in study.cases:
+        assert len(c.landmark_km) == len(c.relay_gain_km) == c.landmarks == 6
+        assert list(c.landmark_km) == sorted(c.landmark_km)
+        assert c.coverage_km == c.landmark_km[2]
+        # a relay lengthens a landmark's path by at most the relay distance (triangle)
+        assert all(g <= c.relay_km + 1e-6 for g in c.relay_gain_km)
+    assert all(g == 0.0 for c in study.honest for g in c.relay_gain_km)
+    reasons = cv.miss_reasons(study, 1e-2, 4)
+    missed = sum(not cv.rejected(c, 1e-2) for c in study.relays)
+    assert sum(reasons.values()) == missed
+    assert sum(cv.miss_reasons(study, 0.999, 4).values()) <= missed
+
+
+def test_miss_reasons_classify_each_missed_relay():
+    def case(relay_km: float, landmark_km: tuple[float, ...], gains: tuple[float, ...]) -> cv.Case:
+        return cv.Case("t", "c", relay_km, 6, False, 0.5, "consistent", 0.5, landmark_km, gains)
+
+    study = cv.Study(
+        (
+            case(5000.0, (1200.0,) * 6, (4000.0,) * 6),  # no landmark near the claim
+            case(5000.0, (100.0,) * 6, (4000.0, 4000.0, 4000.0, 100.0, 0.0, 0.0)),
+            case(5000.0, (100.0,) * 6, (4000.0,) * 6),
+            replace(case(5000.0, (100.0,) * 6, (4000.0,) * 6), physics=True),  # caught
+        ),
+        5,
+        1,
+        (),
+    )
+    assert cv.miss_reasons(study, 0.01, 4) == {
+        "far_landmarks": 1,
+        "relay_near_landmarks": 1,
+        "within_honest_delay": 1,
+    }
+    # with k = 3 the second case has enough landmarks the relay lengthened
+    assert cv.miss_reasons(study, 0.01, 3)["within_honest_delay"] == 2
 
 
 def test_facility_offset_measured_on_site(real, model):
