@@ -20,7 +20,8 @@ def test_bench_geo_small_run(tmp_path):
     rates = [c["false_reject_rate"] for c in real["curve"]]
     assert rates == sorted(rates, reverse=True)  # stricter thresholds reject fewer
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert real["robust_k"] == 4 and set(real["robust_k_sweep"]) == {"2", "3", "5", "6"}
+    assert real["combination"] == "common_excess"
+    assert set(real["kth_p_value_by_k"]) == {"2", "3", "4", "6"}
     coverage = real["by_landmark_coverage"]
     assert sum(v["honest_cases"] for v in coverage.values()) == 121
     assert sum(v["relay_cases"] for v in coverage.values()) == 242

@@ -12,7 +12,15 @@ from pausebutton.errors import DataError, UsageError
 from pausebutton.geo import crossval as cv
 from pausebutton.geo.delay import NULL_TAIL_FLOOR, Band, DelayModel, best_pairs, find_mislocated
 from pausebutton.geo.physics import destination, distance_km, hard_min_rtt_ms
-from pausebutton.geo.verdict import Claim, Landmark, Model, Policy, VerdictKind, verify_claim
+from pausebutton.geo.verdict import (
+    Claim,
+    Combination,
+    Landmark,
+    Model,
+    Policy,
+    VerdictKind,
+    verify_claim,
+)
 from pausebutton.geo.wonderproxy import bundled, bundled_delay_model
 
 STAT = Policy(model=Model.STATISTICAL)
@@ -109,7 +117,7 @@ def test_honest_server_is_consistent_and_far_relay_inconsistent(real, model):
     v = verify_claim(*_case(real, tokyo, munich), STAT, delay=model)
     assert v.verdict is VerdictKind.INCONSISTENT, v.reasons
     assert v.error_probability is not None and v.error_probability <= STAT.reject_probability
-    assert len(v.deciding_landmarks) == STAT.robust_k == 4
+    assert len(v.deciding_landmarks) == 6 // 2 + 1  # the median of 6 rests on the 4 slowest
     text = " ".join(v.reasons)
     for lid in v.deciding_landmarks:
         assert lid in text
@@ -126,8 +134,10 @@ def test_one_slow_path_never_convicts(real, model):
     rows = [(rows[0][0], rows[0][1] + 500.0), *rows[1:]]  # one path 500 ms slower
     v = verify_claim(lms, rows, claim, STAT, delay=model)
     assert v.verdict is VerdictKind.CONSISTENT
-    # with k = 1 the same single path is decisive
-    v = verify_claim(lms, rows, claim, Policy(model=Model.STATISTICAL, robust_k=1), delay=model)
+    kth = Policy(model=Model.STATISTICAL, combination=Combination.KTH_P_VALUE)
+    assert verify_claim(lms, rows, claim, kth, delay=model).verdict is VerdictKind.CONSISTENT
+    # with the slowest landmark deciding (k = 1) the same single path is decisive
+    v = verify_claim(lms, rows, claim, replace(kth, robust_k=1), delay=model)
     assert v.verdict is not VerdictKind.CONSISTENT
 
 
