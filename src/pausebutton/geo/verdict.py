@@ -19,9 +19,11 @@ Two tests, with different standing (docs/geo.md):
    then never rejects an honest chip but cannot see relays either.
 
 3. **Statistical (the default of ``geo verify``).** Under ``Model.STATISTICAL`` the
-   "too slow" test is a probability: each landmark's RTT gets a p-value from the
-   delay model fitted on real pings (``geo.delay``), the k-th smallest is turned into
-   the error probability measured on honest servers, and the verdict is
+   "too slow" test is a probability: each landmark's RTT gets a p-value and a
+   deviation from the delay model fitted on real pings (``geo.delay``); the landmarks'
+   common excess (their median deviation in path-noise units; or, on request, the k-th
+   smallest p-value) is turned into the error probability measured on honest servers,
+   and the verdict is
    "inconsistent" at ``reject_probability``, "suspicious" (an alert for inspection,
    not a conviction) at ``suspect_probability``, else "consistent". Test 1 is kept
    unchanged: it stays the only rule that never rejects an honest chip.
