@@ -288,3 +288,49 @@ def test_facility_offset_measured_on_site(real, model):
     assert v.error_probability is not None and 0 < v.error_probability <= 1
     # the honest distribution with measured offsets is its own
     assert model.null_known_by_k and model.null_known_by_k != model.null_by_k
+
+
+def test_common_excess_decides_by_the_median_landmark(real, model):
+    servers, _positions, _ = real
+    munich = next(k for k, v in servers.items() if v.title == "Munich")
+    tokyo = next(k for k, v in servers.items() if v.title == "Tokyo")
+    lms, rows, claim = _case(real, tokyo, munich)
+    v = verify_claim(lms, rows, claim, STAT, delay=model)
+    assert STAT.combination is Combination.COMMON_EXCESS
+    assert v.to_json()["policy"]["combination"] == "common_excess"
+    site = model.site_offset(lms)
+    assert any(r.startswith("common excess of 6 landmark(s)") for r in v.reasons)
+    # the deciding landmarks are the slowest 4 of 6 by deviation
+    devs = {
+        e.landmark_id: model.deviation(e.landmark_id, e.distance_to_claim_km, e.rtt_ms, site)
+        for e in v.landmarks
+    }
+    slowest = sorted(devs, key=lambda i: (-devs[i], i))[:4]
+    assert list(v.deciding_landmarks) == slowest
+    # one landmark made 500 ms slower moves the median little; half of them, a lot
+    honest = verify_claim(*_case(real, munich, munich), STAT, delay=model)
+    lms, rows, claim = _case(real, munich, munich)
+    one = [(rows[0][0], rows[0][1] + 500.0), *rows[1:]]
+    half = [(i, r + 500.0) for i, r in rows[:3]] + rows[3:]
+    assert honest.error_probability is not None
+    p_one = verify_claim(lms, one, claim, STAT, delay=model).error_probability
+    p_half = verify_claim(lms, half, claim, STAT, delay=model).error_probability
+    assert p_one is not None and p_half is not None
+    assert p_one > STAT.suspect_probability and p_half < p_one <= 1.0
+
+
+def test_deviation_never_expects_faster_than_light(model):
+    fast = replace(model, offsets={**model.offsets, "x": -1000.0})
+    assert fast.deviation("x", 100.0, 5.0) == pytest.approx(5.0 - hard_min_rtt_ms(100.0))
+    assert model.deviation("unknown", 100.0, 5.0) == pytest.approx(
+        5.0 - hard_min_rtt_ms(100.0) - model.medians[0]
+    )
+    with pytest.raises(DataError):
+        model.common_excess([], 0.0)
+    with pytest.raises(DataError):
+        DelayModel((), ()).common_error_probability(1.0)
+    # the honest distributions are measured, sorted, one value per fitted host
+    assert list(model.null_common) == sorted(model.null_common)
+    assert len(model.null_common) == len(model.null_by_k[0])
+    assert model.common_error_probability(-100.0) == 1.0
+    assert 0.0 < model.common_error_probability(1000.0) < 1e-6
