@@ -22,14 +22,18 @@ The model, for a round trip between a landmark ``L`` and a host at distance ``d`
 - **Mislocated hosts** (published coordinates that pings prove wrong: some pair beats
   light) are found and dropped before fitting (``find_mislocated``).
 
-Combination: the landmarks' p-values ``p_1 <= ... <= p_n``; the k-th smallest (k = 4 of
-6 by default: most landmarks must look slow, as a relay makes all of them, so a few slow
-paths never convict) gives the statistic ``-log10(p_k)``, and the error probability is
-the share of honest hosts whose statistic is at least as large: measured on the fitted
-hosts themselves, each playing an honest chip to its nearest peers (pings of one chip
-share its access link, so no independence formula is used). Beyond that measured
-distribution's 90th percentile the tail is exponential, never lighter than one calibrated
-p-value's (``NULL_TAIL_FLOOR``).
+Combination (``geo.verdict.Combination``), into one statistic whose honest distribution
+is measured on the fitted hosts themselves, each playing an honest chip to its nearest
+peers (pings of one chip share its access link, so no independence formula is used):
+
+- **common excess** (the default): the median over the landmarks of each round trip's
+  ``deviation`` from the typical delay, in units of the path noise at their distances
+  (``common_excess``). A relay delays every landmark near the claim; an honest chip's
+  slow paths are a few, and the median ignores up to half of them.
+- **k-th p-value**: ``-log10`` of the k-th smallest landmark p-value.
+
+Beyond the measured distribution's 90th percentile the tail is exponential, never
+lighter than ``NULL_TAIL_FLOOR_NOISE`` / ``NULL_TAIL_FLOOR``.
 """
 
 from __future__ import annotations
