@@ -60,9 +60,10 @@ NULL_TAIL_FLOOR = 1.0 / math.log(10.0)
 """Least mean excess (decades) of the honest statistic's exponential tail: ``-log10`` of a
 calibrated (uniform) p-value is exponential with mean ``1 / ln 10``, and a statistic of
 several landmarks is never assumed to have a lighter tail than one landmark's."""
-NULL_TAIL_FLOOR_NOISE = 0.5
+NULL_TAIL_FLOOR_NOISE = 1.0
 """Least mean excess (path-noise units) of the honest common excess's exponential tail:
-its tail never falls faster than by a factor e per half a noise scale."""
+it never falls faster than by a factor e per noise unit (the median of a few noisy paths
+is not assumed to be tighter than one path)."""
 LIGHT_SLACK = 1e-6
 """Relative slack before a pair counts as faster than light (rounding only)."""
 
