@@ -37,6 +37,7 @@ from pausebutton.geo.region import Estimate
 from pausebutton.geo.verdict import (
     DEFAULT_POLICY,
     Claim,
+    Combination,
     Landmark,
     Model,
     Policy,
@@ -237,8 +238,19 @@ def verify(
     ] = DEFAULT_POLICY.suspect_probability,
     robust_k: Annotated[
         int,
-        typer.Option("--robust-k", help="Statistical model: the k-th slowest landmark decides."),
+        typer.Option(
+            "--robust-k",
+            help="Statistical model, --combination kth_p_value: the k-th slowest landmark decides.",
+        ),
     ] = DEFAULT_POLICY.robust_k,
+    combination: Annotated[
+        str,
+        typer.Option(
+            "--combination",
+            help="Statistical model: common_excess (the median landmark's delay beyond"
+            " typical, in path-noise units) or kth_p_value (--robust-k).",
+        ),
+    ] = DEFAULT_POLICY.combination.value,
     json_out: JsonOpt = False,
 ) -> None:
     """Is the chip at the claimed facility? Exit 0 consistent, 5 inconsistent, 6 insufficient
@@ -246,6 +258,12 @@ def verify(
     (an alert for inspection), 2 bad input."""
     the_claim = _claim(claim)
     the_model = _model(model, calibration)
+    try:
+        the_combination = Combination(combination)
+    except ValueError:
+        raise UsageError(
+            f"--combination must be common_excess or kth_p_value, not {combination!r}"
+        ) from None
     try:
         policy = Policy(
             the_model,
@@ -256,6 +274,7 @@ def verify(
             reject_probability=reject_probability,
             suspect_probability=suspect_probability,
             robust_k=robust_k,
+            combination=the_combination,
         )
     except UsageError as exc:
         raise UsageError(f"policy: {exc.message}") from None

@@ -42,6 +42,17 @@ class Case:
     error_probability_known: float = 1.0
     """The same with the claimed facility's own access delay measured on site (from its
     pings to training servers other than the landmarks and the chip)."""
+    landmark_km: tuple[float, ...] = ()
+    """The landmarks' distances to the claim (km), nearest first."""
+    relay_gain_km: tuple[float, ...] = ()
+    """Per landmark (same order), how much farther the chip really is from it than the
+    claim: what a relay adds to its path (0 when honest; negative: nearer)."""
+
+    @property
+    def coverage_km(self) -> float:
+        """The third-nearest landmark's distance to the claim (how well landmarks
+        surround it; inf with fewer than three)."""
+        return self.landmark_km[2] if len(self.landmark_km) >= 3 else float("inf")
 
 
 @dataclass(frozen=True)
@@ -136,6 +147,7 @@ def cross_validate(
                     facility_offset_ms=site,
                 )
                 physics = any(e.too_fast_km > 0 for e in v.landmarks)
+                by_distance = sorted(near, key=lambda i: (dists[i], i))
                 cases.append(
                     Case(
                         target,
@@ -146,6 +158,8 @@ def cross_validate(
                         1.0 if v.error_probability is None else v.error_probability,
                         v.verdict.value,
                         1.0 if vk.error_probability is None else vk.error_probability,
+                        tuple(dists[i] for i in by_distance),
+                        tuple(d(i, target) - dists[i] for i in by_distance),
                     )
                 )
     return Study(tuple(cases), folds, len(ids), full.dropped)
@@ -186,3 +200,37 @@ def smallest_caught_km(
             break
         best = lo
     return best
+
+
+FAR_LANDMARKS_KM = 1000.0
+"""``miss_reasons``: a claim whose third-nearest landmark is farther has no landmarks
+near it."""
+NEAR_RELAY_SHARE = 0.3
+"""``miss_reasons``: a landmark whose path the relay lengthens by less than this share of
+the relay distance does not see the relay's full distance."""
+
+
+def miss_reasons(
+    study: Study, reject_probability: float, k: int, *, known: bool = False
+) -> dict[str, int]:
+    """Why the relays not caught were missed, one reason per case, the first that applies:
+
+    - ``far_landmarks``: the claim's third-nearest landmark is over FAR_LANDMARKS_KM away
+      (a sparse region: the chip's true place can be nearly as close to them);
+    - ``relay_near_landmarks``: fewer than ``k`` landmarks (the robust combination's k)
+      have their path lengthened by NEAR_RELAY_SHARE of the relay distance;
+    - ``within_honest_delay``: the relay's added delay is within what honest hosts' own
+      access delays show (the rest)."""
+    out = {"far_landmarks": 0, "relay_near_landmarks": 0, "within_honest_delay": 0}
+    for c in study.relays:
+        if rejected(c, reject_probability, known=known):
+            continue
+        gains = sorted(c.relay_gain_km, reverse=True)
+        kk = min(k, len(gains))
+        if c.coverage_km > FAR_LANDMARKS_KM:
+            out["far_landmarks"] += 1
+        elif kk == 0 or gains[kk - 1] < NEAR_RELAY_SHARE * c.relay_km:
+            out["relay_near_landmarks"] += 1
+        else:
+            out["within_honest_delay"] += 1
+    return out

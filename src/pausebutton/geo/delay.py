@@ -22,11 +22,18 @@ The model, for a round trip between a landmark ``L`` and a host at distance ``d`
 - **Mislocated hosts** (published coordinates that pings prove wrong: some pair beats
   light) are found and dropped before fitting (``find_mislocated``).
 
-Combination: the landmarks' p-values ``p_1 <= ... <= p_n``; the k-th smallest (k = 2
-by default: one slow path alone never convicts) is turned into the probability that
-``k`` of ``n`` honest landmarks look at least that bad, ``P(Binomial(n, p_k) >= k)``.
-That is the verdict's error probability under independent paths; the cross-validated
-benchmark measures how honest it is on real servers.
+Combination (``geo.verdict.Combination``), into one statistic whose honest distribution
+is measured on the fitted hosts themselves, each playing an honest chip to its nearest
+peers (pings of one chip share its access link, so no independence formula is used):
+
+- **common excess** (the default): the median over the landmarks of each round trip's
+  ``deviation`` from the typical delay, in units of the path noise at their distances
+  (``common_excess``). A relay delays every landmark near the claim; an honest chip's
+  slow paths are a few, and the median ignores up to half of them.
+- **k-th p-value**: ``-log10`` of the k-th smallest landmark p-value.
+
+Beyond the measured distribution's 90th percentile the tail is exponential, never
+lighter than ``NULL_TAIL_FLOOR_NOISE`` / ``NULL_TAIL_FLOOR``.
 """
 
 from __future__ import annotations
@@ -49,6 +56,14 @@ BACKFIT_ROUNDS = 5
 """Rounds of backfitting the additive per-host offsets."""
 OFFSET_PEERS = 12
 """A host's offset is the median deviation of its pings to this many nearest peers."""
+NULL_TAIL_FLOOR = 1.0 / math.log(10.0)
+"""Least mean excess (decades) of the honest statistic's exponential tail: ``-log10`` of a
+calibrated (uniform) p-value is exponential with mean ``1 / ln 10``, and a statistic of
+several landmarks is never assumed to have a lighter tail than one landmark's."""
+NULL_TAIL_FLOOR_NOISE = 1.0
+"""Least mean excess (path-noise units) of the honest common excess's exponential tail:
+it never falls faster than by a factor e per noise unit (the median of a few noisy paths
+is not assumed to be tighter than one path)."""
 LIGHT_SLACK = 1e-6
 """Relative slack before a pair counts as faster than light (rounding only)."""
 
@@ -66,13 +81,14 @@ class Band:
     """Mean excess over the threshold of the residuals above it (ms)."""
 
     @classmethod
-    def of(cls, lower_km: float, values: Iterable[float]) -> Band:
+    def of(cls, lower_km: float, values: Iterable[float], *, floor: float = 1.0) -> Band:
+        """``floor``: the least tail mean (1 ms for delays: finer than the data)."""
         s = tuple(sorted(values))
         if not s:
             raise DataError("a delay band needs residuals")
         threshold = s[min(len(s) - 1, int(TAIL_QUANTILE * len(s)))]
         over = [v - threshold for v in s if v > threshold]
-        tail_mean = max(1.0, sum(over) / len(over)) if over else 1.0
+        tail_mean = max(floor, sum(over) / len(over)) if over else floor
         return cls(lower_km, s, threshold, tail_mean)
 
     def survival(self, residual: float) -> float:
@@ -117,6 +133,49 @@ class DelayModel:
     delay was measured (``facility_offset``)."""
     null_known_by_k: tuple[tuple[float, ...], ...] = ()
     """As ``null_by_k`` with each host's own offset measured from other peers."""
+    scales: tuple[float, ...] = ()
+    """Per band, the path noise (ms): the scaled median absolute deviation of the
+    residuals with both ends' offsets known (``known_bands``), at least 1 ms."""
+    null_common: tuple[float, ...] = ()
+    """Sorted ``common_excess`` of every fitted host playing an honest chip to its
+    ``null_landmarks`` nearest peers (the region's offset guessed)."""
+    null_common_known: tuple[float, ...] = ()
+    """As ``null_common`` with each host's own offset measured from other peers."""
+
+    def deviation(
+        self, landmark_id: str, dist_km: float, rtt_ms: float, site_offset: float = 0.0
+    ) -> float:
+        """How much slower (ms) than typical this round trip is: its excess over light
+        less the typical excess, the band's median plus, for a landmark the model knows,
+        its offset and the site's (the chip's) offset; a typical excess is never below
+        0 (fast landmarks and a fast region cannot make light slower)."""
+        i = self.band_index(dist_km)
+        typical = self.medians[i]
+        if self.knows(landmark_id):
+            typical += self.offsets[landmark_id] + site_offset
+        return rtt_ms - hard_min_rtt_ms(dist_km) - max(0.0, typical)
+
+    def common_excess(self, rows: Iterable[tuple[str, float, float]], site_offset: float) -> float:
+        """The chip's common excess from ``(landmark_id, dist_km, rtt_ms)``: the median
+        of the landmarks' ``deviation`` (a relay delays every landmark near the claim; a
+        few slow paths do not move the median) in units of the median path noise
+        (``scales``) at their distances. The "too slow" statistic of the default
+        combination (docs/geo.md)."""
+        rows = list(rows)
+        if not rows or not self.scales:
+            raise DataError("the common excess needs landmarks and a fitted delay model")
+        devs = [self.deviation(lid, d, rtt, site_offset) for lid, d, rtt in rows]
+        noise = _median([self.scales[self.band_index(d)] for _, d, _ in rows])
+        return _median(devs) / max(1.0, noise)
+
+    def common_error_probability(self, statistic: float, *, known: bool = False) -> float:
+        """The share of honest chips whose ``common_excess`` is at least ``statistic``
+        (empirical, exponential tail beyond the 90th percentile, at least
+        NULL_TAIL_FLOOR_NOISE mean), measured on the fitted hosts."""
+        null = self.null_common_known if known else self.null_common
+        if not null:
+            raise DataError("the delay model has no honest distribution of the common excess")
+        return Band.of(0.0, null, floor=NULL_TAIL_FLOOR_NOISE).survival(statistic)
 
     def error_probability(
         self, p_values: Sequence[float], k: int, *, known: bool = False
@@ -131,7 +190,7 @@ class DelayModel:
             return 1.0, 0
         kk = min(k, n, len(null))
         stat = -math.log10(max(sorted(p_values)[kk - 1], 1e-300))
-        return Band.of(0.0, null[kk - 1]).survival(stat), kk
+        return Band.of(0.0, null[kk - 1], floor=NULL_TAIL_FLOOR).survival(stat), kk
 
     def facility_offset(self, pings: Iterable[tuple[str, float, float]]) -> float | None:
         """A facility's own access delay (ms, relative to the model) from its pings
@@ -284,6 +343,7 @@ class DelayModel:
         bands = tuple(Band.of(lo, v) for lo, v in zip(edges, _pooled(residuals), strict=True))
         raw = tuple(Band.of(lo, v) for lo, v in zip(edges, _pooled(by_band), strict=True))
         known_bands = tuple(Band.of(lo, v) for lo, v in zip(edges, _pooled(known), strict=True))
+        scales = tuple(max(1.0, _mad(b.samples)) for b in known_bands)
         model = cls(
             bands,
             raw,
@@ -292,12 +352,17 @@ class DelayModel:
             tuple(dropped),
             medians=tuple(medians),
             known_bands=known_bands,
+            scales=scales,
         )
         kept_pairs = {k: (rtt, d) for k, rtt, d in kept}
+        by_k, common = _null(model, kept_pairs, null_landmarks, known=False)
+        by_k_known, common_known = _null(model, kept_pairs, null_landmarks, known=True)
         return replace(
             model,
-            null_by_k=_null(model, kept_pairs, null_landmarks, known=False),
-            null_known_by_k=_null(model, kept_pairs, null_landmarks, known=True),
+            null_by_k=by_k,
+            null_known_by_k=by_k_known,
+            null_common=common,
+            null_common_known=common_known,
             null_landmarks=null_landmarks,
         )
 
@@ -308,15 +373,17 @@ def _null(
     landmarks: int,
     *,
     known: bool,
-) -> tuple[tuple[float, ...], ...]:
+) -> tuple[tuple[tuple[float, ...], ...], tuple[float, ...]]:
     """Per k, the sorted ``-log10(p_k)`` of each host as an honest chip (its nearest
-    ``landmarks`` peers as landmarks). ``known``: the host's own offset measured from
-    its next OFFSET_PEERS peers (not the landmarks: no reuse of the judged pings)."""
+    ``landmarks`` peers as landmarks), and the sorted ``common_excess`` of each.
+    ``known``: the host's own offset measured from its next OFFSET_PEERS peers (not the
+    landmarks: no reuse of the judged pings)."""
     peers: dict[str, list[tuple[float, str, float]]] = {}
     for (a, b), (rtt, d) in kept.items():
         peers.setdefault(a, []).append((d, b, rtt))
         peers.setdefault(b, []).append((d, a, rtt))
     stats: list[list[float]] = [[] for _ in range(landmarks)]
+    common: list[float] = []
     for host in sorted(peers):
         ranked = sorted(peers[host])
         near = ranked[:landmarks]
@@ -332,9 +399,10 @@ def _null(
         ps = sorted(model.p_value(lid, d, rtt, site, known=known) for d, lid, rtt in near)
         for k in range(landmarks):
             stats[k].append(-math.log10(max(ps[k], 1e-300)))
+        common.append(model.common_excess(((lid, d, rtt) for d, lid, rtt in near), site))
     if not stats[0]:
         raise DataError(f"a delay model needs hosts with {landmarks} peers each")
-    return tuple(tuple(sorted(v)) for v in stats)
+    return tuple(tuple(sorted(v)) for v in stats), tuple(sorted(common))
 
 
 def _dist(positions: Mapping[str, tuple[float, float]], key: tuple[str, str]) -> float:
@@ -379,6 +447,12 @@ def _median(values: Sequence[float]) -> float:
     s = sorted(values)
     n = len(s)
     return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+
+
+def _mad(values: Sequence[float]) -> float:
+    """The median absolute deviation, scaled to a normal standard deviation."""
+    m = _median(values)
+    return 1.4826 * _median([abs(v - m) for v in values])
 
 
 def _pooled(bands: list[list[float]]) -> list[list[float]]:

@@ -19,9 +19,11 @@ Two tests, with different standing (docs/geo.md):
    then never rejects an honest chip but cannot see relays either.
 
 3. **Statistical (the default of ``geo verify``).** Under ``Model.STATISTICAL`` the
-   "too slow" test is a probability: each landmark's RTT gets a p-value from the
-   delay model fitted on real pings (``geo.delay``), the k-th smallest is turned into
-   the error probability measured on honest servers, and the verdict is
+   "too slow" test is a probability: each landmark's RTT gets a p-value and a
+   deviation from the delay model fitted on real pings (``geo.delay``); the landmarks'
+   common excess (their median deviation in path-noise units; or, on request, the k-th
+   smallest p-value) is turned into the error probability measured on honest servers,
+   and the verdict is
    "inconsistent" at ``reject_probability``, "suspicious" (an alert for inspection,
    not a conviction) at ``suspect_probability``, else "consistent". Test 1 is kept
    unchanged: it stays the only rule that never rejects an honest chip.
@@ -58,6 +60,16 @@ class Model(enum.Enum):
     FIBRE = "fibre"
     CALIBRATED = "calibrated"
     STATISTICAL = "statistical"
+
+
+class Combination(enum.Enum):
+    """How the statistical model combines the landmarks into one error probability."""
+
+    COMMON_EXCESS = "common_excess"
+    """The median of the landmarks' deviations from their typical delay, in path-noise
+    units (``DelayModel.common_excess``): a relay delays every landmark near the claim."""
+    KTH_P_VALUE = "kth_p_value"
+    """The k-th smallest landmark p-value (``robust_k``)."""
 
 
 class VerdictKind(enum.Enum):
@@ -109,9 +121,11 @@ class Policy:
     chip at the claim looks at least this slow) is at most this."""
     suspect_probability: float = 5e-2
     """Statistical model: "suspicious" (an alert for inspection) at most this."""
-    robust_k: int = 2
-    """Statistical model: the k-th slowest landmark decides (k - 1 slow paths never
-    convict a chip by themselves)."""
+    robust_k: int = 4
+    """Statistical model, ``kth_p_value``: the k-th slowest landmark decides (k - 1 slow
+    paths never convict a chip by themselves)."""
+    combination: Combination = Combination.COMMON_EXCESS
+    """Statistical model: how the landmarks combine (docs/geo.md)."""
 
     def __post_init__(self) -> None:
         if self.min_landmarks < 1:
@@ -238,6 +252,7 @@ class Verdict:
                 "reject_probability": self.policy.reject_probability,
                 "suspect_probability": self.policy.suspect_probability,
                 "robust_k": self.policy.robust_k,
+                "combination": self.policy.combination.value,
             },
             "max_distance_km": {e.landmark_id: round(e.max_distance_km, 3) for e in self.landmarks},
             "landmarks": [e.to_json() for e in self.landmarks],
@@ -452,7 +467,9 @@ def verify_claim(
     if too_fast:
         error_p = 0.0
     elif policy.model is Model.STATISTICAL and evidence and delay is not None:
-        error_p, deciding, note = _statistical(evidence, policy, delay, known=known)
+        error_p, deciding, note = _statistical(
+            evidence, policy, delay, known=known, claim=claim, site=site
+        )
         reasons.append(note)
     kind, lead = _decide(len(rtts), clash, too_fast, error_p, evidence, policy)
     if kind is VerdictKind.INSUFFICIENT:
@@ -576,27 +593,71 @@ def _sphere_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def _statistical(
-    evidence: Sequence[LandmarkEvidence], policy: Policy, delay: DelayModel, *, known: bool
+    evidence: Sequence[LandmarkEvidence],
+    policy: Policy,
+    delay: DelayModel,
+    *,
+    known: bool,
+    claim: Claim,
+    site: float,
 ) -> tuple[float, tuple[str, ...], str]:
     """(error probability, deciding landmarks, the sentence that states them)."""
     ranked = sorted(
         (e for e in evidence if e.p_value is not None), key=lambda e: (e.p_value, e.landmark_id)
     )
+    if policy.combination is Combination.COMMON_EXCESS:
+        return _common(ranked, policy, delay, known=known, claim=claim, site=site)
     error_p, k = delay.error_probability(
         [e.p_value for e in ranked if e.p_value is not None], policy.robust_k, known=known
     )
     deciding = ranked[:k]
-    parts = [
+    note = (
+        f"the {k} slowest of {len(ranked)} landmark(s): " + _describe(deciding, policy) + ". "
+        f"Of honest chips (real servers), a share {error_p:.2g} shows its {k}-th slowest "
+        f"landmark this slow (statistical model; inconsistent at <= {policy.reject_probability:g},"
+        f" suspicious at <= {policy.suspect_probability:g})"
+    )
+    return error_p, tuple(e.landmark_id for e in deciding), note
+
+
+def _describe(deciding: Sequence[LandmarkEvidence], policy: Policy) -> str:
+    return "; ".join(
         f"{e.landmark_id} ({e.rtt_ms:.2f} ms at {e.distance_to_claim_km:.0f} km, "
         f"honest chips answer slower than {e.allowed_rtt_ms:.2f} ms with probability "
         f"{policy.suspect_probability:g}; this slow: p = {e.p_value:.2g})"
         for e in deciding
-    ]
+    )
+
+
+def _common(
+    ranked: Sequence[LandmarkEvidence],
+    policy: Policy,
+    delay: DelayModel,
+    *,
+    known: bool,
+    claim: Claim,
+    site: float,
+) -> tuple[float, tuple[str, ...], str]:
+    """The common-excess combination: the median deviation decides, so the slower half
+    of the landmarks (and one more) are the evidence it rests on."""
+    rows = [(e.landmark_id, e.distance_to_claim_km + claim.radius_km, e.rtt_ms) for e in ranked]
+    stat = delay.common_excess(rows, site)
+    error_p = delay.common_error_probability(stat, known=known)
+    devs = {lid: delay.deviation(lid, d, rtt, site) for lid, d, rtt in rows}
+    deciding = sorted(ranked, key=lambda e: (-devs[e.landmark_id], e.landmark_id))
+    deciding = deciding[: len(ranked) // 2 + 1]
+    values = sorted(devs.values())
+    n = len(values)
+    median_ms = values[n // 2] if n % 2 else 0.5 * (values[n // 2 - 1] + values[n // 2])
     note = (
-        f"the {k} slowest of {len(ranked)} landmark(s): " + "; ".join(parts) + ". "
-        f"Of honest chips (real servers), a share {error_p:.2g} shows its {k}-th slowest "
-        f"landmark this slow (statistical model; inconsistent at <= {policy.reject_probability:g},"
-        f" suspicious at <= {policy.suspect_probability:g})"
+        f"common excess of {len(ranked)} landmark(s): the median landmark is "
+        f"{median_ms:+.1f} ms ({stat:+.2f} path-noise units) slower than typical for an "
+        f"honest chip at the claim; the slowest {len(deciding)}: "
+        + _describe(deciding, policy)
+        + ". "
+        f"Of honest chips (real servers), a share {error_p:.2g} shows a common excess at "
+        f"least this large (statistical model; inconsistent at <= "
+        f"{policy.reject_probability:g}, suspicious at <= {policy.suspect_probability:g})"
     )
     return error_p, tuple(e.landmark_id for e in deciding), note
 

@@ -20,6 +20,18 @@ def test_bench_geo_small_run(tmp_path):
     rates = [c["false_reject_rate"] for c in real["curve"]]
     assert rates == sorted(rates, reverse=True)  # stricter thresholds reject fewer
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert real["combination"] == "common_excess"
+    assert set(real["kth_p_value_by_k"]) == {"2", "3", "4", "6"}
+    coverage = real["by_landmark_coverage"]
+    assert sum(v["honest_cases"] for v in coverage.values()) == 121
+    assert sum(v["relay_cases"] for v in coverage.values()) == 242
+    missed = sum(sum(v.values()) for v in real["missed_by_reason"].values())
+    caught = sum(band["cases"] * band["caught"] for band in real["relay_caught_by_km"].values())
+    assert missed + round(caught) == 242
+    # "suspicious" flags at least what "inconsistent" rejects
+    flagged = real["flagged_at_least_suspicious"]
+    assert flagged["false_reject_rate"] >= real["false_reject_rate"]
+    assert flagged["relay_caught_700km_plus"] >= real["relay_caught_700km_plus"]
     gen = result["generator"]
     assert gen["trials_per_band"] == 6
     # Physics: the hard bound never rejects an honest chip, and never sees a relay.

@@ -385,7 +385,7 @@ def test_statistical_default_suspicious_exit_7_and_inconsistent_exit_5(cli, tmp_
     assert r.returncode == 5, r.stdout
     doc = json.loads(r.stdout)
     assert doc["verdict"] == "inconsistent" and doc["error_probability"] <= 0.01
-    assert len(doc["deciding_landmarks"]) == 2
+    assert len(doc["deciding_landmarks"]) == 3  # the median of 5 rests on the 3 slowest
     # the same evidence under a stricter reject threshold is only suspicious
     p = doc["error_probability"]
     r = _verify(cli, lm, ms, "--reject-probability", f"{p / 10:g}", "--suspect-probability", "0.05")
@@ -393,6 +393,13 @@ def test_statistical_default_suspicious_exit_7_and_inconsistent_exit_5(cli, tmp_
     assert json.loads(r.stdout)["verdict"] == "suspicious"
     r = _verify(cli, lm, ms, "--reject-probability", "0.2", "--suspect-probability", "0.1")
     assert r.returncode == 2 and "policy" in r.stderr
+    # the k-th p-value instead of the common excess: the 2 slowest decide
+    r = _verify(cli, lm, ms, "--combination", "kth_p_value", "--robust-k", "2")
+    doc = json.loads(r.stdout)
+    assert doc["policy"]["combination"] == "kth_p_value" and doc["policy"]["robust_k"] == 2
+    assert len(doc["deciding_landmarks"]) == 2 and r.returncode in (5, 7)
+    r = _verify(cli, lm, ms, "--combination", "mean")
+    assert r.returncode == 2 and "--combination must be" in r.stderr
 
 
 def test_statistical_calibration_faster_than_light_leaves_the_landmark_out(cli, tmp_path):

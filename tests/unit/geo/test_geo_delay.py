@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import math
 import random
+from dataclasses import replace
 
 import pytest
 
 from pausebutton.errors import DataError, UsageError
 from pausebutton.geo import crossval as cv
-from pausebutton.geo.delay import Band, DelayModel, best_pairs, find_mislocated
+from pausebutton.geo.delay import NULL_TAIL_FLOOR, Band, DelayModel, best_pairs, find_mislocated
 from pausebutton.geo.physics import destination, distance_km, hard_min_rtt_ms
-from pausebutton.geo.verdict import Claim, Landmark, Model, Policy, VerdictKind, verify_claim
+from pausebutton.geo.verdict import (
+    Claim,
+    Combination,
+    Landmark,
+    Model,
+    Policy,
+    VerdictKind,
+    verify_claim,
+)
 from pausebutton.geo.wonderproxy import bundled, bundled_delay_model
 
 STAT = Policy(model=Model.STATISTICAL)
@@ -49,6 +59,21 @@ def test_band_survival_is_empirical_then_exponential():
     assert band.survival(50) == pytest.approx(51 / 101)
     assert band.survival(90 + band.tail_mean) == pytest.approx(0.1 * 0.36787944, rel=1e-6)
     assert band.quantile(1 - 0.1 * 0.36787944) == pytest.approx(90 + band.tail_mean)
+
+
+def test_honest_statistic_tail_is_no_lighter_than_one_p_value():
+    """The error probability's exponential tail has at least the mean of -log10 of a
+    uniform p-value (1 / ln 10 decades), however tight the measured statistics are."""
+    assert pytest.approx(0.4342945) == NULL_TAIL_FLOOR
+    tight = Band.of(0.0, [0.01 * i for i in range(100)], floor=NULL_TAIL_FLOOR)
+    assert tight.tail_mean == NULL_TAIL_FLOOR
+    assert Band.of(0.0, [0.01 * i for i in range(100)]).tail_mean == 1.0  # delays: 1 ms
+    null = tuple(sorted(0.01 * i for i in range(100)))
+    model = DelayModel((), (), null_by_k=(null,) * 6)
+    p, k = model.error_probability([1e-3] * 6, 4)
+    assert k == 4 and p == pytest.approx(0.1 * math.exp(-(3.0 - 0.9) / NULL_TAIL_FLOOR))
+    # with fewer landmarks than k, all of them decide
+    assert model.error_probability([1e-3] * 3, 4)[1] == 3
 
 
 def test_find_mislocated_drops_the_host_in_most_violations():
@@ -92,7 +117,7 @@ def test_honest_server_is_consistent_and_far_relay_inconsistent(real, model):
     v = verify_claim(*_case(real, tokyo, munich), STAT, delay=model)
     assert v.verdict is VerdictKind.INCONSISTENT, v.reasons
     assert v.error_probability is not None and v.error_probability <= STAT.reject_probability
-    assert len(v.deciding_landmarks) == 2
+    assert len(v.deciding_landmarks) == 6 // 2 + 1  # the median of 6 rests on the 4 slowest
     text = " ".join(v.reasons)
     for lid in v.deciding_landmarks:
         assert lid in text
@@ -109,8 +134,10 @@ def test_one_slow_path_never_convicts(real, model):
     rows = [(rows[0][0], rows[0][1] + 500.0), *rows[1:]]  # one path 500 ms slower
     v = verify_claim(lms, rows, claim, STAT, delay=model)
     assert v.verdict is VerdictKind.CONSISTENT
-    # with k = 1 the same single path is decisive
-    v = verify_claim(lms, rows, claim, Policy(model=Model.STATISTICAL, robust_k=1), delay=model)
+    kth = Policy(model=Model.STATISTICAL, combination=Combination.KTH_P_VALUE)
+    assert verify_claim(lms, rows, claim, kth, delay=model).verdict is VerdictKind.CONSISTENT
+    # with the slowest landmark deciding (k = 1) the same single path is decisive
+    v = verify_claim(lms, rows, claim, replace(kth, robust_k=1), delay=model)
     assert v.verdict is not VerdictKind.CONSISTENT
 
 
@@ -203,6 +230,41 @@ def test_cross_validation_small(real):
     assert all(0 <= c.error_probability_known <= 1 for c in study.cases)
     assert all(c.error_probability_known == 0 for c in study.cases if c.physics)
     assert cv.false_reject_rate(study, 0.0, known=True) == 0.0
+    for c in study.cases:
+        assert len(c.landmark_km) == len(c.relay_gain_km) == c.landmarks == 6
+        assert list(c.landmark_km) == sorted(c.landmark_km)
+        assert c.coverage_km == c.landmark_km[2]
+        # a relay lengthens a landmark's path by at most the relay distance (triangle)
+        assert all(g <= c.relay_km + 1e-6 for g in c.relay_gain_km)
+    assert all(g == 0.0 for c in study.honest for g in c.relay_gain_km)
+    reasons = cv.miss_reasons(study, 1e-2, 4)
+    missed = sum(not cv.rejected(c, 1e-2) for c in study.relays)
+    assert sum(reasons.values()) == missed
+    assert sum(cv.miss_reasons(study, 0.999, 4).values()) <= missed
+
+
+def test_miss_reasons_classify_each_missed_relay():
+    def case(relay_km: float, landmark_km: tuple[float, ...], gains: tuple[float, ...]) -> cv.Case:
+        return cv.Case("t", "c", relay_km, 6, False, 0.5, "consistent", 0.5, landmark_km, gains)
+
+    study = cv.Study(
+        (
+            case(5000.0, (1200.0,) * 6, (4000.0,) * 6),  # no landmark near the claim
+            case(5000.0, (100.0,) * 6, (4000.0, 4000.0, 4000.0, 100.0, 0.0, 0.0)),
+            case(5000.0, (100.0,) * 6, (4000.0,) * 6),
+            replace(case(5000.0, (100.0,) * 6, (4000.0,) * 6), physics=True),  # caught
+        ),
+        5,
+        1,
+        (),
+    )
+    assert cv.miss_reasons(study, 0.01, 4) == {
+        "far_landmarks": 1,
+        "relay_near_landmarks": 1,
+        "within_honest_delay": 1,
+    }
+    # with k = 3 the second case has enough landmarks the relay lengthened
+    assert cv.miss_reasons(study, 0.01, 3)["within_honest_delay"] == 2
 
 
 def test_facility_offset_measured_on_site(real, model):
@@ -226,3 +288,49 @@ def test_facility_offset_measured_on_site(real, model):
     assert v.error_probability is not None and 0 < v.error_probability <= 1
     # the honest distribution with measured offsets is its own
     assert model.null_known_by_k and model.null_known_by_k != model.null_by_k
+
+
+def test_common_excess_decides_by_the_median_landmark(real, model):
+    servers, _positions, _ = real
+    munich = next(k for k, v in servers.items() if v.title == "Munich")
+    tokyo = next(k for k, v in servers.items() if v.title == "Tokyo")
+    lms, rows, claim = _case(real, tokyo, munich)
+    v = verify_claim(lms, rows, claim, STAT, delay=model)
+    assert STAT.combination is Combination.COMMON_EXCESS
+    assert v.to_json()["policy"]["combination"] == "common_excess"
+    site = model.site_offset(lms)
+    assert any(r.startswith("common excess of 6 landmark(s)") for r in v.reasons)
+    # the deciding landmarks are the slowest 4 of 6 by deviation
+    devs = {
+        e.landmark_id: model.deviation(e.landmark_id, e.distance_to_claim_km, e.rtt_ms, site)
+        for e in v.landmarks
+    }
+    slowest = sorted(devs, key=lambda i: (-devs[i], i))[:4]
+    assert list(v.deciding_landmarks) == slowest
+    # one landmark made 500 ms slower moves the median little; half of them, a lot
+    honest = verify_claim(*_case(real, munich, munich), STAT, delay=model)
+    lms, rows, claim = _case(real, munich, munich)
+    one = [(rows[0][0], rows[0][1] + 500.0), *rows[1:]]
+    half = [(i, r + 500.0) for i, r in rows[:3]] + rows[3:]
+    assert honest.error_probability is not None
+    p_one = verify_claim(lms, one, claim, STAT, delay=model).error_probability
+    p_half = verify_claim(lms, half, claim, STAT, delay=model).error_probability
+    assert p_one is not None and p_half is not None
+    assert p_one > STAT.suspect_probability and p_half < p_one <= 1.0
+
+
+def test_deviation_never_expects_faster_than_light(model):
+    fast = replace(model, offsets={**model.offsets, "x": -1000.0})
+    assert fast.deviation("x", 100.0, 5.0) == pytest.approx(5.0 - hard_min_rtt_ms(100.0))
+    assert model.deviation("unknown", 100.0, 5.0) == pytest.approx(
+        5.0 - hard_min_rtt_ms(100.0) - model.medians[0]
+    )
+    with pytest.raises(DataError):
+        model.common_excess([], 0.0)
+    with pytest.raises(DataError):
+        DelayModel((), ()).common_error_probability(1.0)
+    # the honest distributions are measured, sorted, one value per fitted host
+    assert list(model.null_common) == sorted(model.null_common)
+    assert len(model.null_common) == len(model.null_by_k[0])
+    assert model.common_error_probability(-100.0) == 1.0
+    assert 0.0 < model.common_error_probability(1000.0) < 1e-6
