@@ -18,10 +18,14 @@ from typing import Any
 from pausebutton.authority.policy import Policy
 from pausebutton.errors import DataError, MalformedError
 from pausebutton.fsutil import read_limited
+from pausebutton.geo.verdict import Model as GeoModel
 from pausebutton.geo.verdict import Policy as GeoPolicy
 from pausebutton.issuing.keydir import AuthorityDir
 from pausebutton.protocol.keys import PrivateKey
 from pausebutton.protocol.trustroot import load_pinned_root
+
+LOCATION_MODELS = (GeoModel.STATISTICAL, GeoModel.FIBRE, GeoModel.HARD)
+"""The delay models an authority can run without per-landmark calibration files."""
 
 
 @dataclass
@@ -56,7 +60,8 @@ class Settings:
     location_max_age: int = 24 * 3600
     """Location measurements older than this (seconds) are refused and not used."""
     location_policy: GeoPolicy | None = None
-    """The verdict's policy (``geo.verdict.Policy``); None: fibre model, 3 landmarks."""
+    """The verdict's policy (``geo.verdict.Policy``); None: the statistical model (fitted on
+    real pings), 3 landmarks."""
     detection_interval: float = 300.0
     """How often a worker runs the verification engine over the evidence (seconds; 0
     disables the task, ``POST /v1/detection/runs`` still runs it)."""
@@ -118,6 +123,21 @@ class Settings:
                 raise DataError("whistle_key must be hex", field="whistle_key") from None
         if "policy" in data:
             kw["policy"] = Policy.from_dict(data["policy"])
+        if "location_model" in data:
+            try:
+                model = GeoModel(data["location_model"])
+            except (ValueError, TypeError):
+                raise DataError(
+                    "location_model must be one of " + ", ".join(m.value for m in LOCATION_MODELS),
+                    field="location_model",
+                ) from None
+            if model not in LOCATION_MODELS:
+                raise DataError(
+                    f"location_model {model.value} needs per-landmark calibration files;"
+                    " use " + ", ".join(m.value for m in LOCATION_MODELS),
+                    field="location_model",
+                )
+            kw["location_policy"] = GeoPolicy(model=model)
         return cls.from_dir(directory, url, **kw)
 
     def trust_root(self) -> Any:

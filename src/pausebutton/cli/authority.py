@@ -164,6 +164,16 @@ def serve(
     location_max_age: Annotated[
         int, typer.Option(help="Refuse and ignore location measurements older than this (s).")
     ] = 24 * 3600,
+    location_model: Annotated[
+        str,
+        typer.Option(
+            help="Delay model of the location checks: statistical (fitted on real pings"
+            " between servers; inconsistent or suspicious with an error probability), fibre"
+            " (2/3 c with a fixed route inflation: rejects most honest servers on real"
+            " internet delays) or hard (speed of light only: never rejects an honest chip,"
+            " cannot see relays).",
+        ),
+    ] = "statistical",
     detection_interval: Annotated[
         float,
         typer.Option(help="Run the verification engine every this many seconds (0: never)."),
@@ -210,6 +220,8 @@ def serve(
         raise UsageError("--location-max-age must be 1 to 31622400 seconds")
     if not 0 <= detection_interval <= 366 * 86400:
         raise UsageError("--detection-interval must be 0 (never) to 31622400 seconds")
+    if location_model not in ("statistical", "fibre", "hard"):
+        raise UsageError("--location-model must be statistical, fibre or hard")
     AuthorityDir.load(directory)  # fail early on a bad directory
     url = _db_url(directory, db)
     admins = [keystore.read_public_key(p).raw.hex() for p in admin_key or []]
@@ -223,6 +235,7 @@ def serve(
         "location_interval": location_interval,
         "location_max_age": location_max_age,
         "detection_interval": detection_interval,
+        "location_model": location_model,
     }
     if whistle_key is not None:
         from pausebutton.cli.detect import read_whistle_key

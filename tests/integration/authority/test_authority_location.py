@@ -93,6 +93,10 @@ def test_consistent_chip_is_logged_without_alert(api):
     assert api.admin.run_location_checks() == []
 
 
+FIBRE = GeoPolicy(model=GeoModel.FIBRE)
+
+
+@pytest.mark.parametrize("api_settings", [{"location_policy": FIBRE}])
 def test_relayed_chip_is_inconsistent_with_alert_and_log_entry(api):
     cid, chip = setup_chip(api)
     for data in measure(landmarks(api.world), chip, relay_km=1000):
@@ -221,6 +225,20 @@ def test_statistical_policy_stores_suspicious_with_medium_alert(api):
         result["deciding_landmarks"]
     )
     assert log_record(api, check["log_index"])["check"]["verdict"] == "suspicious"
+
+
+def test_default_policy_is_the_statistical_model(api):
+    """Without a policy the authority judges by the model fitted on real pings: a chip
+    relayed from far away is inconsistent, with its error probability."""
+    cid, chip = setup_chip(api)
+    for data in measure(landmarks(api.world), chip, relay_km=8000):
+        api.admin.submit_measurement(data)
+    (check,) = api.admin.run_location_checks()
+    assert check["verdict"] == "inconsistent", check
+    assert check["result"]["policy"]["model"] == "statistical"
+    assert check["result"]["error_probability"] <= 0.01
+    (alert,) = api.admin.get("/v1/alerts", kind="location_inconsistent", chip_id=cid)
+    assert alert["severity"] == "high"
 
 
 @pytest.mark.parametrize("api_settings", [{"location_policy": STATISTICAL}])

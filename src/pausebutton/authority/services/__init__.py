@@ -75,7 +75,7 @@ class Authority:
         self.store = Store(db, log=log, clock=clock)
         self._licensing_key = licensing_key
         self._time_key = time_key
-        self._location = (location_policy or GeoPolicy(model=Model.FIBRE), location_max_age)
+        self._location = (location_policy or GeoPolicy(model=Model.STATISTICAL), location_max_age)
         self._build(root)
         self.roots = RootService(self.store, root_bytes, root, self._revoked_ids)
 
