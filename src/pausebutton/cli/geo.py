@@ -369,8 +369,13 @@ def wonderproxy(
     ] = 20,
     seed: Annotated[int, typer.Option("--seed", help="Seed for choosing held-out servers.")] = 1,
     model: Annotated[
-        str, typer.Option("--model", help="hard, fibre, calibrated or statistical.")
-    ] = "calibrated",
+        str,
+        typer.Option(
+            "--model",
+            help="statistical (fitted on the pings of the servers not held out; the"
+            " default, as for geo verify), hard, fibre or calibrated.",
+        ),
+    ] = "statistical",
     tolerance_ms: Annotated[float, typer.Option("--tolerance-ms")] = 1.0,
     min_landmarks: Annotated[int, typer.Option("--min-landmarks")] = 3,
     json_out: JsonOpt = False,

@@ -227,6 +227,8 @@ def test_wonderproxy_loader(cli, tmp_path):
         tmp_path / "pings.csv",
         "--holdout",
         "2",
+        "--model",
+        "calibrated",
         "--json",
     )
     assert r.returncode == 0, r.stderr
@@ -453,6 +455,16 @@ def test_verify_names_the_estimate_the_feasible_regions_centre(cli, tmp_path):
     away = distance_km(*EIN, est["lat"], est["lon"])
     assert "the claim is " in line and " km from this centre" in line
     assert away <= est["radius_km"]
+
+
+def test_wonderproxy_defaults_to_the_statistical_model(cli):
+    """As geo verify: the model fitted on the pings of the servers not held out; honest
+    held-out servers are not rejected (the calibrated model rejected most of them)."""
+    r = cli("geo", "wonderproxy", "--holdout", "10", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["model"] == "statistical" and doc["judged"] == 10
+    assert doc["false_rejects"] == 0
 
 
 def test_wonderproxy_defaults_to_the_shipped_copy_and_says_where_to_get_it(cli, tmp_path):
