@@ -133,3 +133,9 @@ def test_ingest_through_the_aggregate(authority: Authority, world: DemoWorld) ->
     assert [r.sequence for r in authority.reports.list_reports(cid)] == [1, 2]
     assert authority.registry.get_chip(cid).last_report_sequence == 2
     assert authority.audit.stats().reports == 2
+
+
+def test_the_ingestion_warm_up_stores_nothing(authority: Authority) -> None:
+    authority.reports.warm_up()
+    assert authority.reports.count_reports() == 0
+    assert authority.reports.list_alerts() == []
