@@ -12,7 +12,9 @@ import pytest
 from pausebutton.authority.db import Database, migrate
 from pausebutton.authority.demo import DemoWorld
 from pausebutton.authority.services import ADMIN, MEMBER, OPERATOR, Authority, Caller
+from pausebutton.authority.services.reports import STORED_SLICE
 from pausebutton.errors import ForbiddenError, NotFoundError
+from pausebutton.protocol.messages import report_hash
 
 T0 = 1_800_000_000
 ADMIN_CALLER = Caller("a" * 64, ADMIN, "admin")
@@ -139,3 +141,22 @@ def test_the_ingestion_warm_up_stores_nothing(authority: Authority) -> None:
     authority.reports.warm_up()
     assert authority.reports.count_reports() == 0
     assert authority.reports.list_alerts() == []
+
+
+def test_a_resent_batch_larger_than_one_lookup_is_acknowledged_and_a_replay_refused(
+    authority: Authority, world: DemoWorld
+) -> None:
+    """Stored hashes are looked up in slices of the batch: every slice counts."""
+    register(authority, world)
+    chip = world.chips[-1]
+    n = STORED_SLICE + 100
+    batch = [chip.report(time=T0 + i) for i in range(n)]
+    assert authority.reports.ingest(ADMIN_CALLER, batch).accepted == n
+    # the same reports again, but the last one replaced by a different report at its
+    # sequence (in the second slice of the lookup)
+    chip.sequence, chip.prev_hash = n - 1, report_hash(batch[-2])
+    replay = chip.report(time=T0 + 10 * n, flop=7)
+    out = authority.reports.ingest(ADMIN_CALLER, [*batch[:-1], replay])
+    assert (out.accepted, out.duplicates) == (0, n - 1)
+    assert [(r.index, r.error) for r in out.rejected] == [(n - 1, "replay")]
+    assert [a.kind for a in out.alerts] == ["replay"]

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import exc as sa_exc
 
 from pausebutton.authority import tables as t
 from pausebutton.authority.services.base import (
@@ -34,6 +35,7 @@ from pausebutton.protocol.envelope import Envelope, decode_as
 from pausebutton.protocol.keys import PrivateKey, PublicKey
 from pausebutton.protocol.messages import UsageReport, report_hash
 from pausebutton.protocol.reportchain import (
+    ADVANCES,
     ChainHead,
     ChainOutcome,
     LicenseTerms,
@@ -43,6 +45,8 @@ from pausebutton.protocol.reportchain import (
 MAX_BATCH = 10_000
 MAX_REPORT_SIZE = 4096
 CHUNK = 250
+STORED_SLICE = 500
+"""(chip, sequence) pairs looked up per query for the stored hashes (1,000 parameters)."""
 """Reports decoded per chunk while verifier threads check the chunk before."""
 
 _REFUSALS = {
@@ -325,18 +329,33 @@ class ReportService:
     def _stored_hashes(
         conn: Connection, verified: list[_Verified], heads: dict[str, ChainHead]
     ) -> dict[tuple[str, int], bytes]:
-        """Hashes stored at the sequences of reports at or below their chain's head."""
+        """Hashes stored at the sequences of reports at or below their chain's head (a
+        resent batch, a replay, a late report): one query per ``STORED_SLICE`` of them,
+        never one per report."""
+        wanted = sorted(
+            {
+                (cid, rep.sequence)
+                for _, _, rep, cid in verified
+                if rep.sequence <= heads[cid].sequence
+            }
+        )
         stored: dict[tuple[str, int], bytes] = {}
-        for _, _, rep, cid in verified:
-            if rep.sequence > heads[cid].sequence:
-                continue
-            r = conn.execute(
-                select(t.reports.c.hash).where(
-                    t.reports.c.chip_id == cid, t.reports.c.sequence == rep.sequence
-                )
-            ).first()
-            if r is not None:
-                stored[(cid, rep.sequence)] = bytes(r.hash)
+        marker = _marker(conn)
+        for start in range(0, len(wanted), STORED_SLICE):
+            part = wanted[start : start + STORED_SLICE]
+            pairs = ", ".join([f"({marker}, {marker})"] * len(part))
+            params = tuple(v for pair in part for v in pair)
+            # a join on a list of values: each pair is one primary-key lookup (a row-value
+            # IN list makes SQLite scan the table)
+            rows = conn.exec_driver_sql(
+                f"WITH wanted (chip_id, sequence) AS (VALUES {pairs})"
+                " SELECT r.chip_id, r.sequence, r.hash FROM wanted"
+                " JOIN usage_reports r ON r.chip_id = wanted.chip_id"
+                " AND r.sequence = wanted.sequence",
+                params,
+            ).all()
+            for cid, seq, h in rows:
+                stored[(cid, int(seq))] = bytes(h)
         return stored
 
     def _store_chained(
@@ -350,34 +369,47 @@ class ReportService:
         rows: list[tuple[Any, ...]] = []
         new_heads: dict[str, ChainHead] = {}
         duplicates = 0
+        add_row = rows.append
         for i, data, rep, cid in verified:
             h = report_hash(data)
+            seq = rep.sequence
+            lid = rep.license_id
             verdict = classify_report(
                 rep,
                 h,
-                new_heads.get(cid, heads[cid]),
-                stored=stored.get((cid, rep.sequence)),
-                license=None if rep.license_id is None else lics.get(rep.license_id),
+                new_heads.get(cid) or heads[cid],
+                stored=stored.get((cid, seq)),
+                license=None if lid is None else lics.get(lid),
             )
+            outcome = verdict.outcome
             for f in verdict.findings:
                 found.alert(f.kind, cid, f.severity, f.detail)
-            if verdict.outcome is ChainOutcome.DUPLICATE:
+            if outcome is ChainOutcome.DUPLICATE:
                 duplicates += 1
                 continue
-            refusal = _REFUSALS.get(verdict.outcome)
+            refusal = _REFUSALS.get(outcome)
             if refusal is not None:
                 field, message = refusal
-                found.reject(
-                    i,
-                    verdict.outcome.value,
-                    f"reports[{i}].{field}",
-                    message.format(seq=rep.sequence),
-                )
+                found.reject(i, outcome.value, f"reports[{i}].{field}", message.format(seq=seq))
                 continue
-            if verdict.advances:
-                new_heads[cid] = ChainHead(rep.sequence, h)
-            stored[(cid, rep.sequence)] = h
-            rows.append(_report_row(cid, rep, h, data, now))
+            if outcome in ADVANCES:
+                new_heads[cid] = ChainHead(seq, h)
+            stored[(cid, seq)] = h
+            used = rep.license_flop_used
+            add_row(  # in the order of REPORT_COLUMNS
+                (
+                    cid,
+                    seq,
+                    h,
+                    rep.time,
+                    str(rep.flop_full),
+                    lid,
+                    None if used is None else str(used),
+                    rep.state,
+                    data,
+                    now,
+                )
+            )
         if rows:
             insert_rows(conn, t.reports, REPORT_COLUMNS, rows)
         if new_heads:
@@ -438,12 +470,23 @@ def _marker(conn: Connection) -> str:
 def _select_in(
     conn: Connection, head: str, values: Sequence[str], tail: str = ""
 ) -> list[tuple[Any, ...]]:
-    """``head (v1, v2, ...)`` + ``tail`` through the driver: the hot queries of ingestion
-    read plain columns of many chips, so SQLAlchemy's statement building and row
-    processing are skipped (a fifth of a report's Python time)."""
+    """``head (v1, v2, ...)`` + ``tail`` through the driver, its rows fetched as the
+    driver's plain tuples: the hot queries of ingestion read plain columns of many
+    chips, so SQLAlchemy's statement building and its Row objects are skipped (building
+    the rows cost three times what SQLite needed to find them). An error of the driver
+    while fetching is raised as SQLAlchemy's, like one while executing."""
     marker = _marker(conn)
     sql = f"{head} ({', '.join([marker] * len(values))}){tail}"
-    return [tuple(r) for r in conn.exec_driver_sql(sql, tuple(values)).all()]
+    params = tuple(values)
+    result = conn.exec_driver_sql(sql, params)
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        rows: list[tuple[Any, ...]] = list(result.cursor.fetchall())
+    except dbapi_error as exc:
+        raise sa_exc.DBAPIError.instance(sql, params, exc, dbapi_error) from exc
+    finally:
+        result.close()
+    return rows
 
 
 REPORT_COLUMNS = (
@@ -458,20 +501,4 @@ REPORT_COLUMNS = (
     "envelope",
     "received_at",
 )
-"""The columns of a stored report, in the order of ``_report_row``."""
-
-
-def _report_row(cid: str, rep: UsageReport, h: bytes, data: bytes, now: int) -> tuple[Any, ...]:
-    used = rep.license_flop_used
-    return (
-        cid,
-        rep.sequence,
-        h,
-        rep.time,
-        str(rep.flop_full),
-        rep.license_id,
-        None if used is None else str(used),
-        rep.state,
-        data,
-        now,
-    )
+"""The columns of a stored report, in the order of the rows ``_store_chained`` builds."""
