@@ -14,6 +14,8 @@ from pausebutton.authority.demo import DemoWorld
 from pausebutton.authority.services import ADMIN, MEMBER, OPERATOR, Authority, Caller
 from pausebutton.authority.services.reports import STORED_SLICE
 from pausebutton.errors import ForbiddenError, NotFoundError
+from pausebutton.protocol.envelope import Envelope
+from pausebutton.protocol.keys import PrivateKey
 from pausebutton.protocol.messages import report_hash
 
 T0 = 1_800_000_000
@@ -160,3 +162,32 @@ def test_a_resent_batch_larger_than_one_lookup_is_acknowledged_and_a_replay_refu
     assert (out.accepted, out.duplicates) == (0, n - 1)
     assert [(r.index, r.error) for r in out.rejected] == [(n - 1, "replay")]
     assert [a.kind for a in out.alerts] == ["replay"]
+
+
+def test_who_may_report_follows_the_owner_after_the_device_key_is_known(
+    authority: Authority, world: DemoWorld
+) -> None:
+    """Device keys are kept once read; the owner is read in each batch's transaction, so
+    a sold chip's reports are refused to its old owner at once. A report of a chip the
+    caller may not report for is refused as forbidden before its signature counts."""
+    cid = register(authority, world)
+    authority.registry.create_owner(ADMIN_CALLER, id="beta", name="Beta", country="DE")
+    acme = Caller("b" * 64, OPERATOR, "acme-ops", "acme")
+    beta = Caller("c" * 64, OPERATOR, "beta-ops", "beta")
+    chip = world.chips[-1]
+    assert authority.reports.ingest(acme, [chip.report(time=T0)]).accepted == 1
+    authority.custody.add_custody_event(
+        ADMIN_CALLER, cid, kind="sale", at=T0 + 1, actor="Acme", owner_id="beta"
+    )
+    late = chip.report(time=T0 + 2, advance=False)
+    out = authority.reports.ingest(acme, [late])
+    assert [(r.index, r.error) for r in out.rejected] == [(0, "forbidden")]
+    assert authority.reports.ingest(beta, [late]).accepted == 1
+    # another owner's report with a forged signature: forbidden, and no bad_signature alert
+    env = Envelope.decode(chip.report(time=T0 + 3, advance=False))
+    forged = Envelope(env.type, env.version, env.payload).sign(PrivateKey.generate()).encode()
+    out = authority.reports.ingest(acme, [forged])
+    assert [(r.index, r.error) for r in out.rejected] == [(0, "forbidden")] and out.alerts == []
+    out = authority.reports.ingest(beta, [forged])
+    assert [(r.index, r.error) for r in out.rejected] == [(0, "bad_signature")]
+    assert [a.kind for a in out.alerts] == ["bad_signature"]

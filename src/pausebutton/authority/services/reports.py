@@ -106,6 +106,9 @@ class AlertRecord(Alert):
 
 _Verified = tuple[int, bytes, UsageReport, str]
 """(index in the batch, envelope bytes, the report, its chip id in hex)."""
+_Checked = tuple[int, bytes, UsageReport, str, bool]
+"""A report of a registered chip: (index, envelope bytes, the report, chip id, whether
+the chip's device key signed it)."""
 
 
 @dataclass(slots=True)
@@ -142,25 +145,22 @@ class ReportService:
         """Threads verifying report signatures beside the decoding thread."""
         self._pool: ThreadPoolExecutor | None = None
 
-    def _device_key_map(self, chip_ids: Iterable[str]) -> dict[str, tuple[PublicKey, str | None]]:
-        """Device keys (immutable, cached) and current owners of these chips."""
-        wanted = list(set(chip_ids))
-        if not wanted:
-            return {}
-        with self.store.read() as conn:
-            rows = _select_in(
-                conn, "SELECT chip_id, device_key, owner_id FROM chips WHERE chip_id IN", wanted
-            )
-        out = {}
+    def _device_keys_of(self, chip_ids: Iterable[str]) -> dict[str, PublicKey]:
+        """The device keys of these chips, of those registered (a chip's device key never
+        changes and a chip is never deleted, so each worker keeps the keys it has read:
+        a batch of known chips reads nothing here)."""
         cache = self._device_keys
-        for chip_id, device_key, owner_id in rows:
-            pub = cache.get(chip_id)
-            if pub is None:
-                pub = PublicKey.from_bytes(bytes(device_key))
-                if len(cache) < 1_000_000:
-                    cache[chip_id] = pub
-            out[chip_id] = (pub, owner_id)
-        return out
+        wanted = {cid for cid in chip_ids if cid not in cache}
+        if wanted:
+            with self.store.read() as conn:
+                rows = _select_in(
+                    conn, "SELECT chip_id, device_key FROM chips WHERE chip_id IN", list(wanted)
+                )
+            if len(cache) + len(rows) > 1_000_000:
+                cache.clear()
+            for chip_id, device_key in rows:
+                cache[chip_id] = PublicKey.from_bytes(bytes(device_key))
+        return cache
 
     def warm_up(self) -> None:
         """Build what a worker's first batch would otherwise build in its middle: the
@@ -204,15 +204,14 @@ class ReportService:
             raise SchemaError(f"at most {MAX_BATCH} reports per batch", field="reports")
         now = self.store.now()
         found = _Batch([], [])
-        verified = self._verified(c, items, found)
-        verified.sort(key=lambda x: (x[3], x[2].sequence))
+        signed = self._checked(items, found)
         checked = (list(found.rejected), list(found.alerts))
 
         def write() -> tuple[int, int, _Batch]:
             # a retried transaction starts again from what the checks above found
             attempt = _Batch(list(checked[0]), list(checked[1]))
             with self.store.write() as conn:
-                accepted, duplicates = self._store_chained(conn, verified, attempt, now)
+                accepted, duplicates = self._store_chained(conn, c, signed, attempt, now)
             return accepted, duplicates, attempt
 
         accepted, duplicates, found = self.store.retry(write)
@@ -221,33 +220,25 @@ class ReportService:
 
     # -- ingestion, step 1: decode and check signatures -----------------------------------
 
-    def _verified(self, c: Caller, items: Sequence[bytes], found: _Batch) -> list[_Verified]:
-        """The reports that decode, name a registered chip the caller may report for, and
-        carry its device key's signature (in batch order). Pipeline: this thread decodes
-        chunk k+1 (Python, holds the GIL) while verifier threads check the signatures of
-        chunk k (libsodium, no GIL)."""
+    def _checked(self, items: Sequence[bytes], found: _Batch) -> list[_Checked]:
+        """The reports that decode and name a registered chip, each with whether its
+        device key signed it (in batch order). Pipeline: this thread decodes chunk k+1
+        (Python, holds the GIL) while verifier threads check the signatures of chunk k
+        (libsodium, no GIL). Who may report for the chip is checked in the write
+        transaction, on the owner it reads there."""
         jobs: list[tuple[list[_Verified], Future[list[bool]]]] = []
         for start in range(0, len(items), CHUNK):
             parsed = self._decoded(items, start, found)
-            keys = self._device_key_map(cid for _, _, _, _, cid in parsed)
+            keys = self._device_keys_of(cid for _, _, _, _, cid in parsed)
             candidates: list[_Verified] = []
             to_check: list[tuple[Envelope, PublicKey]] = []
             for i, data, env, rep, cid in parsed:
-                entry = keys.get(cid)
-                if entry is None:
+                pub = keys.get(cid)
+                if pub is None:
                     found.reject(
                         i, "not_found", f"reports[{i}].chip_id", f"chip {cid} is not registered"
                     )
                     found.alert("unknown_chip", cid, "high", {"sequence": rep.sequence})
-                    continue
-                pub, owner = entry
-                if c.role == OPERATOR and owner != c.owner_id:
-                    found.reject(
-                        i,
-                        "forbidden",
-                        f"reports[{i}].chip_id",
-                        f"chip {cid} is not owned by {c.owner_id}",
-                    )
                     continue
                 candidates.append((i, data, rep, cid))
                 to_check.append((env, pub))
@@ -257,18 +248,11 @@ class ReportService:
                 jobs.append((candidates, done))
             else:
                 jobs.append((candidates, self._verifier_pool().submit(_check_signatures, to_check)))
-        verified: list[_Verified] = []
+        out: list[_Checked] = []
         for candidates, fut in jobs:
-            for item, ok in zip(candidates, fut.result(), strict=True):
-                if not ok:
-                    i, _, rep, cid = item
-                    found.reject(
-                        i, "bad_signature", f"reports[{i}]", "not signed by the chip's device key"
-                    )
-                    found.alert("bad_signature", cid, "high", {"sequence": rep.sequence})
-                    continue
-                verified.append(item)
-        return verified
+            for (i, data, rep, cid), ok in zip(candidates, fut.result(), strict=True):
+                out.append((i, data, rep, cid, ok))
+        return out
 
     @staticmethod
     def _decoded(
@@ -290,19 +274,22 @@ class ReportService:
 
     # -- ingestion, step 2: gather the chain facts, classify, write -------------------------
 
-    def _heads(self, conn: Connection, chip_ids: list[str]) -> dict[str, ChainHead]:
-        """The chains' stored heads, locked for this transaction (FOR NO KEY UPDATE in
-        chip id order on PostgreSQL; SQLite's writer lock is held)."""
+    def _heads(
+        self, conn: Connection, chip_ids: list[str]
+    ) -> tuple[dict[str, ChainHead], dict[str, str | None]]:
+        """The chains' stored heads and the chips' owners, locked for this transaction
+        (FOR NO KEY UPDATE in chip id order on PostgreSQL; SQLite's writer lock is held)."""
         if not chip_ids:
-            return {}
+            return {}, {}
         lock = "" if self.store.db.sqlite else " ORDER BY chip_id FOR NO KEY UPDATE"
         rows = _select_in(
             conn,
-            "SELECT chip_id, report_seq, report_hash FROM chips WHERE chip_id IN",
+            "SELECT chip_id, report_seq, report_hash, owner_id FROM chips WHERE chip_id IN",
             chip_ids,
             lock,
         )
-        return {cid: ChainHead(int(seq), bytes(h)) for cid, seq, h in rows}
+        heads = {cid: ChainHead(int(seq), bytes(h)) for cid, seq, h, _ in rows}
+        return heads, {cid: owner for cid, _, _, owner in rows}
 
     @staticmethod
     def _licenses(conn: Connection, verified: list[_Verified]) -> dict[int, LicenseTerms]:
@@ -359,11 +346,30 @@ class ReportService:
         return stored
 
     def _store_chained(
-        self, conn: Connection, verified: list[_Verified], found: _Batch, now: int
+        self, conn: Connection, c: Caller, signed: list[_Checked], found: _Batch, now: int
     ) -> tuple[int, int]:
-        """Classify each verified report against the stored chains and write the accepted
-        ones, the new heads and the alerts. Returns (accepted, duplicates)."""
-        heads = self._heads(conn, sorted({cid for _, _, _, cid in verified}))
+        """Refuse the reports of chips the caller may not report for, then those without
+        their device key's signature; classify the others against the stored chains (in
+        chip and sequence order) and write the accepted ones, the new heads and the
+        alerts. Returns (accepted, duplicates)."""
+        heads, owners = self._heads(conn, sorted({item[3] for item in signed}))
+        verified: list[_Verified] = []
+        for i, data, rep, cid, ok in signed:
+            if c.role == OPERATOR and owners[cid] != c.owner_id:
+                found.reject(
+                    i,
+                    "forbidden",
+                    f"reports[{i}].chip_id",
+                    f"chip {cid} is not owned by {c.owner_id}",
+                )
+            elif not ok:
+                found.reject(
+                    i, "bad_signature", f"reports[{i}]", "not signed by the chip's device key"
+                )
+                found.alert("bad_signature", cid, "high", {"sequence": rep.sequence})
+            else:
+                verified.append((i, data, rep, cid))
+        verified.sort(key=lambda x: (x[3], x[2].sequence))
         lics = self._licenses(conn, verified)
         stored = self._stored_hashes(conn, verified, heads)
         rows: list[tuple[Any, ...]] = []
