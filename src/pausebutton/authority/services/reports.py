@@ -45,9 +45,9 @@ from pausebutton.protocol.reportchain import (
 MAX_BATCH = 10_000
 MAX_REPORT_SIZE = 4096
 CHUNK = 250
+"""Reports decoded per chunk while verifier threads check the chunk before."""
 STORED_SLICE = 500
 """(chip, sequence) pairs looked up per query for the stored hashes (1,000 parameters)."""
-"""Reports decoded per chunk while verifier threads check the chunk before."""
 
 _REFUSALS = {
     ChainOutcome.REPLAY: ("sequence", "a different report {seq} is stored"),
