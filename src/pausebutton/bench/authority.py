@@ -8,6 +8,11 @@ Figures, all measured in one run against one server on SQLite (or the empty data
   single-thread Ed25519 verify rate of the same backend in the same run, and
   ``ed25519_verify_all_cores_per_s``, the same verify loop in one process per core at
   once (``ingest_vs_raw_verify`` and ``ingest_vs_raw_verify_all_cores`` are the ratios);
+- ``ingest_cpu_us_per_report``: the CPU of one report ingested in this process (no
+  HTTP, batches of one report per chip), split into ``ingest_cpu_decode_us``,
+  ``ingest_cpu_verify_us`` (the raw verify) and ``ingest_cpu_rest_us``, and
+  ``ingest_cpu_vs_verify`` (the raw verify's share: 1.0 would be ingestion at the
+  verify's cost);
 - with ``scaling`` (a list of worker counts): the ingestion alone against a fresh server
   with each count of API worker processes, in the same run, and each count's scaling
   efficiency, ``rate(w) / (rate(1) * min(w, cpus))``;
@@ -216,6 +221,71 @@ def _measure_verify_all_cores(chips: list[Any], samples: list[bytes], seconds: f
     with concurrent.futures.ProcessPoolExecutor(cpus, mp_context=ctx) as pool:
         list(pool.map(_verify_loop, [prepared[:10]] * cpus, [0.05] * cpus))  # started
         return sum(pool.map(_verify_loop, [prepared] * cpus, [seconds] * cpus))
+
+
+def _ingest_cpu(world: DemoWorld, n_chips: int, rounds: int) -> dict[str, Any]:
+    """CPU of one usage report ingested in this process (``ReportService.ingest`` on a
+    fresh SQLite database, batches of one report per chip, no HTTP), split into its
+    parts, each the minimum over ``rounds`` interleaved rounds: decoding alone
+    (``decode_as``), the raw Ed25519 verify alone (PyNaCl, as ``_measure_verify``), and
+    the rest of ``ingest`` (key and chain lookups, classification, the write and commit,
+    the threads' handoffs). CPU is the process's, all threads together."""
+    from pausebutton.authority.csvio import import_csv
+    from pausebutton.authority.db import Database, migrate
+    from pausebutton.authority.services import ADMIN, Authority, Caller
+    from pausebutton.authority.services.reports import MAX_REPORT_SIZE
+    from pausebutton.protocol.envelope import decode_as
+    from pausebutton.protocol.messages import UsageReport
+
+    caller = Caller("bench", ADMIN, "bench")
+    # chips of their own (indices past the ones served over HTTP), registered here
+    first = len(world.chips) + 1_000_000
+    chips = [world.make_chip(index=first + i) for i in range(n_chips)]
+    keys = {c.key.key_id: c.key.public for c in chips}
+    totals: list[float] = []
+    decodes: list[float] = []
+    verifies: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="pb-bench-ingest-cpu-") as tmp:
+        db = Database.connect(f"sqlite:///{tmp}/authority.db")
+        try:
+            migrate(db)
+            authority = Authority(db, world.root, world.keys.key("licensing"))
+            import_csv(authority, caller, "owners", "id,name,country\nbench,Bench Ltd,US\n")
+            rows = "".join(f"{base64.b64encode(c.certificate).decode()},bench\n" for c in chips)
+            import_csv(authority, caller, "chips", "certificate,owner_id\n" + rows)
+            now = int(time.time())
+            for r in range(rounds):
+                batch = [c.report(time=now + r) for c in chips]
+                t0 = time.process_time()
+                envs = [decode_as(d, UsageReport, max_size=MAX_REPORT_SIZE)[0] for d in batch]
+                decodes.append(time.process_time() - t0)
+                checks = [
+                    (keys[e.signatures[0].key_id], e.signing_input(), e.signatures[0].sig)
+                    for e in envs
+                ]
+                t0 = time.process_time()
+                for pub, msg, sig in checks:
+                    pub.verify(msg, sig)
+                verifies.append(time.process_time() - t0)
+                t0 = time.process_time()
+                out = authority.reports.ingest(caller, batch)
+                totals.append(time.process_time() - t0)
+                if out.accepted != len(batch):
+                    raise ServiceError(f"in-process ingestion refused reports: {out.rejected[:3]}")
+        finally:
+            db.dispose()
+
+    def us(seconds: float) -> float:
+        return round(seconds / n_chips * 1e6, 1)
+
+    total, decode, verify = min(totals), min(decodes), min(verifies)
+    return {
+        "ingest_cpu_us_per_report": us(total),
+        "ingest_cpu_decode_us": us(decode),
+        "ingest_cpu_verify_us": us(verify),
+        "ingest_cpu_rest_us": us(total - decode - verify),
+        "ingest_cpu_vs_verify": round(verify / total, 3),
+    }
 
 
 def _ingest(
@@ -525,6 +595,8 @@ def run(
         out["ingest_vs_raw_verify_all_cores"] = round(
             out["ingest_reports_per_s"] / out["ed25519_verify_all_cores_per_s"], 3
         )
+        phase("CPU of one report ingested in-process, by part")
+        out.update(_ingest_cpu(world, n_registered, 3 if quick else 7))
         phase("licence issuance under 50 clients")
         out.update(asyncio.run(_licences(url, world, made, 50, 4 if quick else 10)))
         phase(f"pausing {n_watch:,} connected chips")

@@ -30,6 +30,10 @@ def test_bench_authority_small(cli: Any) -> None:
     assert out["ingest_reports_per_s"] > 0 and out["ed25519_verify_per_s"] > 0
     assert out["ed25519_verify_all_cores_per_s"] > 0
     assert out["ingest_vs_raw_verify_all_cores"] > 0
+    parts = ("decode", "verify", "rest")
+    assert all(out[f"ingest_cpu_{p}_us"] > 0 for p in parts)
+    assert out["ingest_cpu_us_per_report"] >= sum(out[f"ingest_cpu_{p}_us"] for p in parts) - 0.2
+    assert 0 < out["ingest_cpu_vs_verify"] < 1
     assert out["pause_chips_holding"] == out["pause_chips"] == 300
     assert 0 < out["pause_p50_s"] <= out["pause_p99_s"] <= out["pause_max_s"]
     assert out["license_failures"] == 0 and out["license_requests"] == 200

@@ -12,7 +12,11 @@ import pytest
 from pausebutton.authority.db import Database, migrate
 from pausebutton.authority.demo import DemoWorld
 from pausebutton.authority.services import ADMIN, MEMBER, OPERATOR, Authority, Caller
+from pausebutton.authority.services.reports import STORED_SLICE
 from pausebutton.errors import ForbiddenError, NotFoundError
+from pausebutton.protocol.envelope import Envelope
+from pausebutton.protocol.keys import PrivateKey
+from pausebutton.protocol.messages import report_hash
 
 T0 = 1_800_000_000
 ADMIN_CALLER = Caller("a" * 64, ADMIN, "admin")
@@ -133,3 +137,57 @@ def test_ingest_through_the_aggregate(authority: Authority, world: DemoWorld) ->
     assert [r.sequence for r in authority.reports.list_reports(cid)] == [1, 2]
     assert authority.registry.get_chip(cid).last_report_sequence == 2
     assert authority.audit.stats().reports == 2
+
+
+def test_the_ingestion_warm_up_stores_nothing(authority: Authority) -> None:
+    authority.reports.warm_up()
+    assert authority.reports.count_reports() == 0
+    assert authority.reports.list_alerts() == []
+
+
+def test_a_resent_batch_larger_than_one_lookup_is_acknowledged_and_a_replay_refused(
+    authority: Authority, world: DemoWorld
+) -> None:
+    """Stored hashes are looked up in slices of the batch: every slice counts."""
+    register(authority, world)
+    chip = world.chips[-1]
+    n = STORED_SLICE + 100
+    batch = [chip.report(time=T0 + i) for i in range(n)]
+    assert authority.reports.ingest(ADMIN_CALLER, batch).accepted == n
+    # the same reports again, but the last one replaced by a different report at its
+    # sequence (in the second slice of the lookup)
+    chip.sequence, chip.prev_hash = n - 1, report_hash(batch[-2])
+    replay = chip.report(time=T0 + 10 * n, flop=7)
+    out = authority.reports.ingest(ADMIN_CALLER, [*batch[:-1], replay])
+    assert (out.accepted, out.duplicates) == (0, n - 1)
+    assert [(r.index, r.error) for r in out.rejected] == [(n - 1, "replay")]
+    assert [a.kind for a in out.alerts] == ["replay"]
+
+
+def test_who_may_report_follows_the_owner_after_the_device_key_is_known(
+    authority: Authority, world: DemoWorld
+) -> None:
+    """Device keys are kept once read; the owner is read in each batch's transaction, so
+    a sold chip's reports are refused to its old owner at once. A report of a chip the
+    caller may not report for is refused as forbidden before its signature counts."""
+    cid = register(authority, world)
+    authority.registry.create_owner(ADMIN_CALLER, id="beta", name="Beta", country="DE")
+    acme = Caller("b" * 64, OPERATOR, "acme-ops", "acme")
+    beta = Caller("c" * 64, OPERATOR, "beta-ops", "beta")
+    chip = world.chips[-1]
+    assert authority.reports.ingest(acme, [chip.report(time=T0)]).accepted == 1
+    authority.custody.add_custody_event(
+        ADMIN_CALLER, cid, kind="sale", at=T0 + 1, actor="Acme", owner_id="beta"
+    )
+    late = chip.report(time=T0 + 2, advance=False)
+    out = authority.reports.ingest(acme, [late])
+    assert [(r.index, r.error) for r in out.rejected] == [(0, "forbidden")]
+    assert authority.reports.ingest(beta, [late]).accepted == 1
+    # another owner's report with a forged signature: forbidden, and no bad_signature alert
+    env = Envelope.decode(chip.report(time=T0 + 3, advance=False))
+    forged = Envelope(env.type, env.version, env.payload).sign(PrivateKey.generate()).encode()
+    out = authority.reports.ingest(acme, [forged])
+    assert [(r.index, r.error) for r in out.rejected] == [(0, "forbidden")] and out.alerts == []
+    out = authority.reports.ingest(beta, [forged])
+    assert [(r.index, r.error) for r in out.rejected] == [(0, "bad_signature")]
+    assert [a.kind for a in out.alerts] == ["bad_signature"]

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import exc as sa_exc
 
 from pausebutton.authority import tables as t
 from pausebutton.authority.services.base import (
@@ -31,9 +32,10 @@ from pausebutton.authority.services.base import (
 )
 from pausebutton.errors import PausebuttonError, SchemaError, ServiceError
 from pausebutton.protocol.envelope import Envelope, decode_as
-from pausebutton.protocol.keys import PublicKey
+from pausebutton.protocol.keys import PrivateKey, PublicKey
 from pausebutton.protocol.messages import UsageReport, report_hash
 from pausebutton.protocol.reportchain import (
+    ADVANCES,
     ChainHead,
     ChainOutcome,
     LicenseTerms,
@@ -44,6 +46,8 @@ MAX_BATCH = 10_000
 MAX_REPORT_SIZE = 4096
 CHUNK = 250
 """Reports decoded per chunk while verifier threads check the chunk before."""
+STORED_SLICE = 500
+"""(chip, sequence) pairs looked up per query for the stored hashes (1,000 parameters)."""
 
 _REFUSALS = {
     ChainOutcome.REPLAY: ("sequence", "a different report {seq} is stored"),
@@ -102,6 +106,9 @@ class AlertRecord(Alert):
 
 _Verified = tuple[int, bytes, UsageReport, str]
 """(index in the batch, envelope bytes, the report, its chip id in hex)."""
+_Checked = tuple[int, bytes, UsageReport, str, bool]
+"""A report of a registered chip: (index, envelope bytes, the report, chip id, whether
+the chip's device key signed it)."""
 
 
 @dataclass(slots=True)
@@ -138,25 +145,43 @@ class ReportService:
         """Threads verifying report signatures beside the decoding thread."""
         self._pool: ThreadPoolExecutor | None = None
 
-    def _device_key_map(self, chip_ids: Iterable[str]) -> dict[str, tuple[PublicKey, str | None]]:
-        """Device keys (immutable, cached) and current owners of these chips."""
-        wanted = list(set(chip_ids))
-        if not wanted:
-            return {}
-        with self.store.read() as conn:
-            rows = _select_in(
-                conn, "SELECT chip_id, device_key, owner_id FROM chips WHERE chip_id IN", wanted
-            )
-        out = {}
+    def _device_keys_of(self, chip_ids: Iterable[str]) -> dict[str, PublicKey]:
+        """The device keys of these chips, of those registered (a chip's device key never
+        changes and a chip is never deleted, so each worker keeps the keys it has read:
+        a batch of known chips reads nothing here)."""
         cache = self._device_keys
-        for chip_id, device_key, owner_id in rows:
-            pub = cache.get(chip_id)
-            if pub is None:
-                pub = PublicKey.from_bytes(bytes(device_key))
-                if len(cache) < 1_000_000:
-                    cache[chip_id] = pub
-            out[chip_id] = (pub, owner_id)
-        return out
+        wanted = {cid for cid in chip_ids if cid not in cache}
+        if wanted:
+            with self.store.read() as conn:
+                rows = _select_in(
+                    conn, "SELECT chip_id, device_key FROM chips WHERE chip_id IN", list(wanted)
+                )
+            if len(cache) + len(rows) > 1_000_000:
+                cache.clear()
+            for chip_id, device_key in rows:
+                cache[chip_id] = PublicKey.from_bytes(bytes(device_key))
+        return cache
+
+    def warm_up(self) -> None:
+        """Build what a worker's first batch would otherwise build in its middle: the
+        UsageReport decoder (generated once per class) and the verify path, over a report
+        signed here by a throwaway key (nothing is stored)."""
+        key = PrivateKey.from_seed_material(b"pausebutton-ingestion-warm-up")
+        report = UsageReport(
+            chip_id=key.key_id,
+            sequence=1,
+            prev_hash=bytes(32),
+            time=0,
+            flop_full=0,
+            flop_throttled=0,
+            cycles=0,
+            energy_mj=0,
+            state="licensed",
+        )
+        data = Envelope.create(report, [key]).encode()
+        env, _ = decode_as(data, UsageReport, max_size=MAX_REPORT_SIZE)
+        if _check_signatures([(env, key.public)]) != [True]:
+            raise ServiceError("the ingestion warm-up report did not verify")  # pragma: no cover
 
     def _verifier_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -179,15 +204,14 @@ class ReportService:
             raise SchemaError(f"at most {MAX_BATCH} reports per batch", field="reports")
         now = self.store.now()
         found = _Batch([], [])
-        verified = self._verified(c, items, found)
-        verified.sort(key=lambda x: (x[3], x[2].sequence))
+        signed = self._checked(items, found)
         checked = (list(found.rejected), list(found.alerts))
 
         def write() -> tuple[int, int, _Batch]:
             # a retried transaction starts again from what the checks above found
             attempt = _Batch(list(checked[0]), list(checked[1]))
             with self.store.write() as conn:
-                accepted, duplicates = self._store_chained(conn, verified, attempt, now)
+                accepted, duplicates = self._store_chained(conn, c, signed, attempt, now)
             return accepted, duplicates, attempt
 
         accepted, duplicates, found = self.store.retry(write)
@@ -196,33 +220,25 @@ class ReportService:
 
     # -- ingestion, step 1: decode and check signatures -----------------------------------
 
-    def _verified(self, c: Caller, items: Sequence[bytes], found: _Batch) -> list[_Verified]:
-        """The reports that decode, name a registered chip the caller may report for, and
-        carry its device key's signature (in batch order). Pipeline: this thread decodes
-        chunk k+1 (Python, holds the GIL) while verifier threads check the signatures of
-        chunk k (libsodium, no GIL)."""
+    def _checked(self, items: Sequence[bytes], found: _Batch) -> list[_Checked]:
+        """The reports that decode and name a registered chip, each with whether its
+        device key signed it (in batch order). Pipeline: this thread decodes chunk k+1
+        (Python, holds the GIL) while verifier threads check the signatures of chunk k
+        (libsodium, no GIL). Who may report for the chip is checked in the write
+        transaction, on the owner it reads there."""
         jobs: list[tuple[list[_Verified], Future[list[bool]]]] = []
         for start in range(0, len(items), CHUNK):
             parsed = self._decoded(items, start, found)
-            keys = self._device_key_map(cid for _, _, _, _, cid in parsed)
+            keys = self._device_keys_of(cid for _, _, _, _, cid in parsed)
             candidates: list[_Verified] = []
             to_check: list[tuple[Envelope, PublicKey]] = []
             for i, data, env, rep, cid in parsed:
-                entry = keys.get(cid)
-                if entry is None:
+                pub = keys.get(cid)
+                if pub is None:
                     found.reject(
                         i, "not_found", f"reports[{i}].chip_id", f"chip {cid} is not registered"
                     )
                     found.alert("unknown_chip", cid, "high", {"sequence": rep.sequence})
-                    continue
-                pub, owner = entry
-                if c.role == OPERATOR and owner != c.owner_id:
-                    found.reject(
-                        i,
-                        "forbidden",
-                        f"reports[{i}].chip_id",
-                        f"chip {cid} is not owned by {c.owner_id}",
-                    )
                     continue
                 candidates.append((i, data, rep, cid))
                 to_check.append((env, pub))
@@ -232,18 +248,11 @@ class ReportService:
                 jobs.append((candidates, done))
             else:
                 jobs.append((candidates, self._verifier_pool().submit(_check_signatures, to_check)))
-        verified: list[_Verified] = []
+        out: list[_Checked] = []
         for candidates, fut in jobs:
-            for item, ok in zip(candidates, fut.result(), strict=True):
-                if not ok:
-                    i, _, rep, cid = item
-                    found.reject(
-                        i, "bad_signature", f"reports[{i}]", "not signed by the chip's device key"
-                    )
-                    found.alert("bad_signature", cid, "high", {"sequence": rep.sequence})
-                    continue
-                verified.append(item)
-        return verified
+            for (i, data, rep, cid), ok in zip(candidates, fut.result(), strict=True):
+                out.append((i, data, rep, cid, ok))
+        return out
 
     @staticmethod
     def _decoded(
@@ -265,19 +274,22 @@ class ReportService:
 
     # -- ingestion, step 2: gather the chain facts, classify, write -------------------------
 
-    def _heads(self, conn: Connection, chip_ids: list[str]) -> dict[str, ChainHead]:
-        """The chains' stored heads, locked for this transaction (FOR NO KEY UPDATE in
-        chip id order on PostgreSQL; SQLite's writer lock is held)."""
+    def _heads(
+        self, conn: Connection, chip_ids: list[str]
+    ) -> tuple[dict[str, ChainHead], dict[str, str | None]]:
+        """The chains' stored heads and the chips' owners, locked for this transaction
+        (FOR NO KEY UPDATE in chip id order on PostgreSQL; SQLite's writer lock is held)."""
         if not chip_ids:
-            return {}
+            return {}, {}
         lock = "" if self.store.db.sqlite else " ORDER BY chip_id FOR NO KEY UPDATE"
         rows = _select_in(
             conn,
-            "SELECT chip_id, report_seq, report_hash FROM chips WHERE chip_id IN",
+            "SELECT chip_id, report_seq, report_hash, owner_id FROM chips WHERE chip_id IN",
             chip_ids,
             lock,
         )
-        return {cid: ChainHead(int(seq), bytes(h)) for cid, seq, h in rows}
+        heads = {cid: ChainHead(int(seq), bytes(h)) for cid, seq, h, _ in rows}
+        return heads, {cid: owner for cid, _, _, owner in rows}
 
     @staticmethod
     def _licenses(conn: Connection, verified: list[_Verified]) -> dict[int, LicenseTerms]:
@@ -304,59 +316,106 @@ class ReportService:
     def _stored_hashes(
         conn: Connection, verified: list[_Verified], heads: dict[str, ChainHead]
     ) -> dict[tuple[str, int], bytes]:
-        """Hashes stored at the sequences of reports at or below their chain's head."""
+        """Hashes stored at the sequences of reports at or below their chain's head (a
+        resent batch, a replay, a late report): one query per ``STORED_SLICE`` of them,
+        never one per report."""
+        wanted = sorted(
+            {
+                (cid, rep.sequence)
+                for _, _, rep, cid in verified
+                if rep.sequence <= heads[cid].sequence
+            }
+        )
         stored: dict[tuple[str, int], bytes] = {}
-        for _, _, rep, cid in verified:
-            if rep.sequence > heads[cid].sequence:
-                continue
-            r = conn.execute(
-                select(t.reports.c.hash).where(
-                    t.reports.c.chip_id == cid, t.reports.c.sequence == rep.sequence
-                )
-            ).first()
-            if r is not None:
-                stored[(cid, rep.sequence)] = bytes(r.hash)
+        marker = _marker(conn)
+        for start in range(0, len(wanted), STORED_SLICE):
+            part = wanted[start : start + STORED_SLICE]
+            pairs = ", ".join([f"({marker}, {marker})"] * len(part))
+            params = tuple(v for pair in part for v in pair)
+            # a join on a list of values: each pair is one primary-key lookup (a row-value
+            # IN list makes SQLite scan the table)
+            rows = conn.exec_driver_sql(
+                f"WITH wanted (chip_id, sequence) AS (VALUES {pairs})"
+                " SELECT r.chip_id, r.sequence, r.hash FROM wanted"
+                " JOIN usage_reports r ON r.chip_id = wanted.chip_id"
+                " AND r.sequence = wanted.sequence",
+                params,
+            ).all()
+            for cid, seq, h in rows:
+                stored[(cid, int(seq))] = bytes(h)
         return stored
 
     def _store_chained(
-        self, conn: Connection, verified: list[_Verified], found: _Batch, now: int
+        self, conn: Connection, c: Caller, signed: list[_Checked], found: _Batch, now: int
     ) -> tuple[int, int]:
-        """Classify each verified report against the stored chains and write the accepted
-        ones, the new heads and the alerts. Returns (accepted, duplicates)."""
-        heads = self._heads(conn, sorted({cid for _, _, _, cid in verified}))
+        """Refuse the reports of chips the caller may not report for, then those without
+        their device key's signature; classify the others against the stored chains (in
+        chip and sequence order) and write the accepted ones, the new heads and the
+        alerts. Returns (accepted, duplicates)."""
+        heads, owners = self._heads(conn, sorted({item[3] for item in signed}))
+        verified: list[_Verified] = []
+        for i, data, rep, cid, ok in signed:
+            if c.role == OPERATOR and owners[cid] != c.owner_id:
+                found.reject(
+                    i,
+                    "forbidden",
+                    f"reports[{i}].chip_id",
+                    f"chip {cid} is not owned by {c.owner_id}",
+                )
+            elif not ok:
+                found.reject(
+                    i, "bad_signature", f"reports[{i}]", "not signed by the chip's device key"
+                )
+                found.alert("bad_signature", cid, "high", {"sequence": rep.sequence})
+            else:
+                verified.append((i, data, rep, cid))
+        verified.sort(key=lambda x: (x[3], x[2].sequence))
         lics = self._licenses(conn, verified)
         stored = self._stored_hashes(conn, verified, heads)
         rows: list[tuple[Any, ...]] = []
         new_heads: dict[str, ChainHead] = {}
         duplicates = 0
+        add_row = rows.append
         for i, data, rep, cid in verified:
             h = report_hash(data)
+            seq = rep.sequence
+            lid = rep.license_id
             verdict = classify_report(
                 rep,
                 h,
-                new_heads.get(cid, heads[cid]),
-                stored=stored.get((cid, rep.sequence)),
-                license=None if rep.license_id is None else lics.get(rep.license_id),
+                new_heads.get(cid) or heads[cid],
+                stored=stored.get((cid, seq)),
+                license=None if lid is None else lics.get(lid),
             )
+            outcome = verdict.outcome
             for f in verdict.findings:
                 found.alert(f.kind, cid, f.severity, f.detail)
-            if verdict.outcome is ChainOutcome.DUPLICATE:
+            if outcome is ChainOutcome.DUPLICATE:
                 duplicates += 1
                 continue
-            refusal = _REFUSALS.get(verdict.outcome)
+            refusal = _REFUSALS.get(outcome)
             if refusal is not None:
                 field, message = refusal
-                found.reject(
-                    i,
-                    verdict.outcome.value,
-                    f"reports[{i}].{field}",
-                    message.format(seq=rep.sequence),
-                )
+                found.reject(i, outcome.value, f"reports[{i}].{field}", message.format(seq=seq))
                 continue
-            if verdict.advances:
-                new_heads[cid] = ChainHead(rep.sequence, h)
-            stored[(cid, rep.sequence)] = h
-            rows.append(_report_row(cid, rep, h, data, now))
+            if outcome in ADVANCES:
+                new_heads[cid] = ChainHead(seq, h)
+            stored[(cid, seq)] = h
+            used = rep.license_flop_used
+            add_row(  # in the order of REPORT_COLUMNS
+                (
+                    cid,
+                    seq,
+                    h,
+                    rep.time,
+                    str(rep.flop_full),
+                    lid,
+                    None if used is None else str(used),
+                    rep.state,
+                    data,
+                    now,
+                )
+            )
         if rows:
             insert_rows(conn, t.reports, REPORT_COLUMNS, rows)
         if new_heads:
@@ -417,12 +476,23 @@ def _marker(conn: Connection) -> str:
 def _select_in(
     conn: Connection, head: str, values: Sequence[str], tail: str = ""
 ) -> list[tuple[Any, ...]]:
-    """``head (v1, v2, ...)`` + ``tail`` through the driver: the hot queries of ingestion
-    read plain columns of many chips, so SQLAlchemy's statement building and row
-    processing are skipped (a fifth of a report's Python time)."""
+    """``head (v1, v2, ...)`` + ``tail`` through the driver, its rows fetched as the
+    driver's plain tuples: the hot queries of ingestion read plain columns of many
+    chips, so SQLAlchemy's statement building and its Row objects are skipped (building
+    the rows cost three times what SQLite needed to find them). An error of the driver
+    while fetching is raised as SQLAlchemy's, like one while executing."""
     marker = _marker(conn)
     sql = f"{head} ({', '.join([marker] * len(values))}){tail}"
-    return [tuple(r) for r in conn.exec_driver_sql(sql, tuple(values)).all()]
+    params = tuple(values)
+    result = conn.exec_driver_sql(sql, params)
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        rows: list[tuple[Any, ...]] = list(result.cursor.fetchall())
+    except dbapi_error as exc:
+        raise sa_exc.DBAPIError.instance(sql, params, exc, dbapi_error) from exc
+    finally:
+        result.close()
+    return rows
 
 
 REPORT_COLUMNS = (
@@ -437,20 +507,4 @@ REPORT_COLUMNS = (
     "envelope",
     "received_at",
 )
-"""The columns of a stored report, in the order of ``_report_row``."""
-
-
-def _report_row(cid: str, rep: UsageReport, h: bytes, data: bytes, now: int) -> tuple[Any, ...]:
-    used = rep.license_flop_used
-    return (
-        cid,
-        rep.sequence,
-        h,
-        rep.time,
-        str(rep.flop_full),
-        rep.license_id,
-        None if used is None else str(used),
-        rep.state,
-        data,
-        now,
-    )
+"""The columns of a stored report, in the order of the rows ``_store_chained`` builds."""
