@@ -493,6 +493,12 @@ class GroupCommit(Generic[ItemT, OutT]):
         self.items = 0
         """Calls those batches held."""
 
+    @property
+    def waiting(self) -> int:
+        """Calls queued for the next batch."""
+        with self._mutex:
+            return len(self._queue)
+
     def submit(self, item: ItemT) -> OutT:
         """Run ``item`` in the next batch; its outcome (or its error, raised)."""
         if self.store.in_batch():
