@@ -19,6 +19,7 @@ from pausebutton.authority.db import Database, migrate
 from pausebutton.authority.demo import DemoWorld
 from pausebutton.authority.policy import Policy
 from pausebutton.authority.services import ADMIN, OPERATOR, Authority, Caller
+from pausebutton.authority.services.base import GroupCommit
 from pausebutton.errors import NotFoundError
 
 T0 = 1_800_000_000
@@ -85,11 +86,15 @@ def apply(authority: Authority, caller: Caller, chips: list[str], budget: int, r
 
 
 def in_one_batch(
-    authority: Authority, first: Callable[[], Any], calls: list[Callable[[], Any]]
+    authority: Authority,
+    first: Callable[[], Any],
+    calls: list[Callable[[], Any]],
+    gc: GroupCommit[Any, Any] | None = None,
 ) -> list[Any]:
     """Run ``first`` alone, holding its batch open until every call of ``calls`` has
-    queued; those then commit as one batch. Their outcomes (a result or the error)."""
-    gc = authority.licensing.applications
+    queued; those then commit as one batch. Their outcomes (a result or the error).
+    ``gc``: the group commit they go through (the licence applications')."""
+    gc = gc or authority.licensing.applications
     run = gc.run
     started = threading.Event()
 
@@ -241,3 +246,23 @@ def test_a_batch_whose_write_fails_writes_nothing_and_fails_every_call(
     assert authority.licensing.list_licenses(owner_id="acme") == []
     failing = False
     assert apply(authority, acme, chips, E21, "after").status == "issued"
+
+
+def test_a_nonce_sent_again_within_one_batch_is_fresh_only_once(
+    build: Callable[[Policy], Authority],
+) -> None:
+    """Request nonces are recorded in batches too: the same nonce six times in one
+    batch (a replayed request racing the original) is fresh for one request alone."""
+    authority = build(Policy())
+    keys = authority.keys
+    expires = T0 + 3600
+    results = in_one_batch(
+        authority,
+        lambda: keys.use_nonce("k" * 64, "head-nonce", expires),
+        [lambda: keys.use_nonce("k" * 64, "replayed-nonce", expires) for _ in range(6)]
+        + [lambda: keys.use_nonce("j" * 64, "replayed-nonce", expires)],
+        keys.nonces,
+    )
+    assert sorted(results[:6]) == [False] * 5 + [True]  # whichever queued first
+    assert results[6] is True  # another key's nonce of the same text
+    assert keys.use_nonce("k" * 64, "replayed-nonce", expires) is False

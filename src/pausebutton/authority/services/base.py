@@ -481,10 +481,14 @@ class GroupCommit(Generic[ItemT, OutT]):
         store: Store,
         run: Callable[[Connection, list[ItemT]], list[OutT | PausebuttonError]],
         limit: int = 64,
+        *,
+        light: bool = False,
     ) -> None:
         self.store = store
         self.run = run
         self.limit = limit
+        self.light = light
+        """Commit on the light engine (writes whose loss in a power cut is harmless)."""
         self._mutex = threading.Lock()
         self._queue: collections.deque[_Slot[ItemT, OutT]] = collections.deque()
         self._busy = False
@@ -501,7 +505,7 @@ class GroupCommit(Generic[ItemT, OutT]):
 
     def submit(self, item: ItemT) -> OutT:
         """Run ``item`` in the next batch; its outcome (or its error, raised)."""
-        if self.store.in_batch():
+        if self.store.in_batch() and not self.light:
             with self.store.write() as conn:
                 (alone,) = self.run(conn, [item])
             if isinstance(alone, PausebuttonError):
@@ -535,8 +539,10 @@ class GroupCommit(Generic[ItemT, OutT]):
     def _lead(self, mine: _Slot[ItemT, OutT]) -> None:
         batch: list[_Slot[ItemT, OutT]] = []
 
+        engine = self.store.db.light if self.light else self.store.db.write
+
         def attempt() -> list[OutT | PausebuttonError]:
-            with self.store.write_lock(), self.store.db.write.begin() as conn:
+            with self.store.write_lock(), engine.begin() as conn:
                 if not batch:  # the first attempt; a retry runs the same calls again
                     batch.extend(self._take())
                 return self.run(conn, [s.item for s in batch])
