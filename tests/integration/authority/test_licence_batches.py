@@ -19,7 +19,7 @@ from pausebutton.authority.db import Database, migrate
 from pausebutton.authority.demo import DemoWorld
 from pausebutton.authority.policy import Policy
 from pausebutton.authority.services import ADMIN, OPERATOR, Authority, Caller
-from pausebutton.authority.services.base import GroupCommit
+from pausebutton.authority.services.groupcommit import GroupCommit
 from pausebutton.errors import NotFoundError
 
 T0 = 1_800_000_000

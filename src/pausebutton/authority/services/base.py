@@ -25,7 +25,6 @@ serialization failure is retried whole (:meth:`Store.retry`, :func:`retried`).
 from __future__ import annotations
 
 import base64
-import collections
 import contextlib
 import functools
 import hashlib
@@ -36,17 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import (
-    Any,
-    ClassVar,
-    Concatenate,
-    Generic,
-    Literal,
-    ParamSpec,
-    Protocol,
-    TypeVar,
-    get_args,
-)
+from typing import Any, ClassVar, Concatenate, Literal, ParamSpec, Protocol, TypeVar, get_args
 
 from sqlalchemy import Connection, Row, Select, Table, func, insert, select
 from sqlalchemy import exc as sa_exc
@@ -55,7 +44,7 @@ from pausebutton.authority import tables as t
 from pausebutton.authority.counters import ensure_counters
 from pausebutton.authority.db import Database
 from pausebutton.authority.log import LogSink, TranslogSink
-from pausebutton.errors import ForbiddenError, NotFoundError, PausebuttonError, SchemaError
+from pausebutton.errors import ForbiddenError, NotFoundError, SchemaError
 
 OPERATOR = "operator"
 MEMBER = "member"
@@ -432,141 +421,3 @@ def retried(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P
         return self.store.retry(lambda: method(self, *args, **kwargs))
 
     return wrapper
-
-
-# -- group commit --------------------------------------------------------------------------
-
-ItemT = TypeVar("ItemT")
-OutT = TypeVar("OutT")
-
-
-class _Slot(Generic[ItemT, OutT]):
-    """One call waiting in a :class:`GroupCommit`: its item, then its outcome."""
-
-    __slots__ = ("done", "error", "item", "lead", "out", "turn")
-
-    def __init__(self, item: ItemT) -> None:
-        self.item = item
-        self.turn = threading.Event()
-        self.lead = False
-        self.done = False
-        self.out: OutT | None = None
-        self.error: BaseException | None = None
-
-    def result(self) -> OutT:
-        if self.error is not None:
-            raise self.error
-        return self.out  # type: ignore[return-value]
-
-
-class GroupCommit(Generic[ItemT, OutT]):
-    """Group commit: concurrent calls of one write in this process are gathered and
-    committed in one transaction (on SQLite one writer-lock turn and one fsync).
-
-    No window is waited for. The first caller leads: it takes the writer lock, opens the
-    transaction, then takes every call queued by then (at most ``limit``), also those
-    that came while it waited for the lock, and runs ``run`` over their items in order.
-    Calls that arrive meanwhile queue; when the batch has committed, the first of them
-    leads the next one. So under load a batch holds what came during the last commit,
-    and alone a call commits at once.
-
-    ``run`` returns one outcome per item: a value, or a :class:`PausebuttonError` that
-    is that item's alone (its caller gets it, the others still commit; ``run`` must then
-    have written nothing for it). An exception out of ``run`` or the commit fails every
-    call of the batch, after :meth:`Store.retry`'s retries of the whole batch. Inside
-    :meth:`Store.batch` a call runs alone in the enclosing transaction."""
-
-    def __init__(
-        self,
-        store: Store,
-        run: Callable[[Connection, list[ItemT]], list[OutT | PausebuttonError]],
-        limit: int = 64,
-        *,
-        light: bool = False,
-    ) -> None:
-        self.store = store
-        self.run = run
-        self.limit = limit
-        self.light = light
-        """Commit on the light engine (writes whose loss in a power cut is harmless)."""
-        self._mutex = threading.Lock()
-        self._queue: collections.deque[_Slot[ItemT, OutT]] = collections.deque()
-        self._busy = False
-        self.batches = 0
-        """Batches committed (or failed) by this process."""
-        self.items = 0
-        """Calls those batches held."""
-
-    @property
-    def waiting(self) -> int:
-        """Calls queued for the next batch."""
-        with self._mutex:
-            return len(self._queue)
-
-    def submit(self, item: ItemT) -> OutT:
-        """Run ``item`` in the next batch; its outcome (or its error, raised)."""
-        if self.store.in_batch() and not self.light:
-            with self.store.write() as conn:
-                (alone,) = self.run(conn, [item])
-            if isinstance(alone, PausebuttonError):
-                raise alone
-            return alone
-        slot: _Slot[ItemT, OutT] = _Slot(item)
-        with self._mutex:
-            self._queue.append(slot)
-            if not self._busy:
-                self._busy = slot.lead = True
-        if not slot.lead:
-            slot.turn.wait()  # set when a leader has decided it, or made it the leader
-        if not slot.done:
-            try:
-                self._lead(slot)
-            finally:
-                with self._mutex:
-                    if self._queue:
-                        nxt = self._queue[0]
-                        nxt.lead = True
-                        nxt.turn.set()
-                    else:
-                        self._busy = False
-        return slot.result()
-
-    def _take(self) -> list[_Slot[ItemT, OutT]]:
-        with self._mutex:
-            n = min(self.limit, len(self._queue))
-            return [self._queue.popleft() for _ in range(n)]
-
-    def _lead(self, mine: _Slot[ItemT, OutT]) -> None:
-        batch: list[_Slot[ItemT, OutT]] = []
-
-        engine = self.store.db.light if self.light else self.store.db.write
-
-        def attempt() -> list[OutT | PausebuttonError]:
-            with self.store.write_lock(), engine.begin() as conn:
-                if not batch:  # the first attempt; a retry runs the same calls again
-                    batch.extend(self._take())
-                return self.run(conn, [s.item for s in batch])
-
-        try:
-            outcomes = self.store.retry(attempt)
-        except BaseException as exc:  # noqa: BLE001 - every call of the batch raises it
-            log.warning("a batch of %d writes failed: %r", len(batch), exc)
-            if not batch:  # it failed before taking the calls: only the leader's fails
-                with self._mutex:
-                    self._queue.remove(mine)
-                batch.append(mine)
-            for s in batch:
-                s.error = exc
-            outcomes = []
-        else:
-            for s, outcome in zip(batch, outcomes, strict=True):
-                if isinstance(outcome, PausebuttonError):
-                    s.error = outcome
-                else:
-                    s.out = outcome
-        self.batches += 1
-        self.items += len(batch)
-        for s in batch:
-            s.done = True
-            if not s.lead:
-                s.turn.set()

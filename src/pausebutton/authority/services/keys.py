@@ -15,7 +15,6 @@ from pausebutton.authority.services.base import (
     MEMBER,
     OPERATOR,
     Caller,
-    GroupCommit,
     Result,
     Store,
     check_id,
@@ -26,6 +25,7 @@ from pausebutton.authority.services.base import (
     require,
     retried,
 )
+from pausebutton.authority.services.groupcommit import GroupCommit
 from pausebutton.errors import (
     ConflictError,
     NotFoundError,
@@ -94,7 +94,7 @@ class KeyService:
         self.vote_threshold = vote_threshold
         """Votes of other members that revoke a member key (the pause threshold)."""
         self.nonces: GroupCommit[tuple[str, str, int], bool] = GroupCommit(
-            store, self._record_nonces, 256, light=True
+            store, self._record_nonces, "nonces", 256, light=True
         )
         """This process's concurrent requests' nonces, recorded in batches."""
 
@@ -282,6 +282,10 @@ class KeyService:
         """Record a request nonce; False if it was already used (a replay). Concurrent
         requests' nonces are recorded in one light transaction (:class:`GroupCommit`)."""
         return self.nonces.submit((kid, nonce, expires_at))
+
+    async def use_nonce_async(self, kid: str, nonce: str, expires_at: int) -> bool:
+        """:meth:`use_nonce` for the event loop (it waits for its batch holding no thread)."""
+        return await self.nonces.submit_async((kid, nonce, expires_at))
 
     def _record_nonces(
         self, conn: Connection, items: list[tuple[str, str, int]]

@@ -26,7 +26,6 @@ from pausebutton.authority.services.base import (
     MEMBER,
     OPERATOR,
     Caller,
-    GroupCommit,
     Result,
     Store,
     b64,
@@ -45,6 +44,7 @@ from pausebutton.authority.services.decisions import (
     hardware_peak,
     policy_keys,
 )
+from pausebutton.authority.services.groupcommit import GroupCommit
 from pausebutton.errors import (
     ConflictError,
     ForbiddenError,
@@ -170,7 +170,14 @@ class LicensingService:
         self.licensing_key = licensing_key
         self.policy = policy
         self.pause_threshold = pause_threshold
-        self.applications: GroupCommit[_Ask, Application] = GroupCommit(store, self._decide)
+        # the capacity rule reads Epoch AI's hardware table (hardware_peak): load it with
+        # the service, not in the first application's batch (the import takes ~0.2 s)
+        from pausebutton.detect.io import bundled_hardware
+
+        bundled_hardware()
+        self.applications: GroupCommit[_Ask, Application] = GroupCommit(
+            store, self._decide, "licence applications"
+        )
         """This process's concurrent applications, committed in batches."""
 
     @property
@@ -195,6 +202,42 @@ class LicensingService:
         applications (:class:`GroupCommit`): one transaction decides them in order, each
         with the facts as of its place in the batch, and issues the approved ones' licences
         with one run of the licence sequence and one log append."""
+        ask = self._ask(
+            caller, chips, flop_budget, not_before, not_after, run_id, purpose, owner_id
+        )
+        return self.applications.submit(ask)
+
+    async def apply_async(
+        self,
+        caller: Caller | None,
+        *,
+        chips: Sequence[str],
+        flop_budget: int,
+        not_before: int,
+        not_after: int,
+        run_id: str,
+        purpose: str,
+        owner_id: str | None = None,
+    ) -> Application:
+        """:meth:`apply` for the event loop: the application waits for its batch on a
+        future, holding no worker thread (the checks before are in memory)."""
+        ask = self._ask(
+            caller, chips, flop_budget, not_before, not_after, run_id, purpose, owner_id
+        )
+        return await self.applications.submit_async(ask)
+
+    def _ask(
+        self,
+        caller: Caller | None,
+        chips: Sequence[str],
+        flop_budget: int,
+        not_before: int,
+        not_after: int,
+        run_id: str,
+        purpose: str,
+        owner_id: str | None,
+    ) -> _Ask:
+        """A well-formed application by a caller allowed to make it (else a named error)."""
         c = require(caller, OPERATOR, ADMIN)
         owner = c.owner_id if c.role == OPERATOR else owner_id
         if owner is None:
@@ -205,7 +248,7 @@ class LicensingService:
         check_text(run_id, "run_id")
         check_text(purpose, "purpose", 4096)
         window = Window(owner, run_id, flop_budget, not_before, not_after)
-        return self.applications.submit(_Ask(c.key_id, window, tuple(chip_ids), purpose))
+        return _Ask(c.key_id, window, tuple(chip_ids), purpose)
 
     def _decide(self, conn: Connection, asks: list[_Ask]) -> list[Application | PausebuttonError]:
         """Decide a batch of applications in ``conn``'s transaction, in order; write them
