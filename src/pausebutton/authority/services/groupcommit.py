@@ -34,6 +34,9 @@ from pausebutton.errors import PausebuttonError
 
 log = logging.getLogger(__name__)
 
+IDLE_S = 10.0
+"""A committer thread with nothing to do for this long ends (the next call starts one)."""
+
 ItemT = TypeVar("ItemT")
 OutT = TypeVar("OutT")
 
@@ -151,7 +154,9 @@ class GroupCommit(Generic[ItemT, OutT]):
         while True:
             with self._cond:
                 while not self._queue:
-                    self._cond.wait()
+                    if not self._cond.wait(IDLE_S) and not self._queue:
+                        self._thread = None  # idle: the next call starts another
+                        return
             self._commit()
 
     def _take(self, limit: int) -> list[_Slot[ItemT, OutT]]:
