@@ -43,8 +43,8 @@ def policy(svc: Service) -> Any:
     responses=WRITE,
 )
 async def apply(st: State, body: m.ApplicationIn, caller: Operator) -> Any:
-    """Apply for licences. Concurrent applications are decided and committed in batches
-    (group commit): this waits for its batch on the event loop, holding no thread."""
+    # concurrent applications are decided and committed in batches (group commit):
+    # this waits for its batch on the event loop, holding no worker thread
     budget = (
         body.flop_budget
         if isinstance(body.flop_budget, int)
