@@ -159,6 +159,8 @@ def test_a_split_run_in_one_batch_needs_approval_once_it_reaches_the_threshold(
         [lambda: apply(authority, acme, chips, E21, "big-run") for _ in range(4)],
     )
     assert [r.status for r in results] == ["issued", "issued", "pending", "pending"]
+    for r in results:  # what the batch answered is what was stored
+        assert authority.licensing.get_application(r.id) == r
 
 
 def test_the_country_cap_holds_across_owners_in_one_batch(

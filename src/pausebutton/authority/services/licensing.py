@@ -305,9 +305,10 @@ class LicensingService:
                 done.append(outcome)
                 continue
             app_id, (ask, status, record) = next(results)
-            # what get_application would read back (no approvals yet; the decision as
-            # the JSON column returns it), without a second round of reads
-            stored = json.loads(json.dumps(record))
+            # what get_application would read back (no approvals yet), without a second
+            # round of reads: the decision's record is plain JSON values (str, None,
+            # lists, dicts), which the JSON column returns as they went in
+            stored = record
             w = ask.window
             done.append(
                 Application(
