@@ -56,6 +56,10 @@ class LogSink(Protocol):
         """Append the exact bytes ``entry`` within ``conn``'s transaction; its index."""
         ...
 
+    def append_all(self, conn: Connection, kind: str, entries: list[bytes], at: int) -> list[int]:
+        """Append several entries, in order, within ``conn``'s transaction; their indices."""
+        ...
+
     def entries(self, conn: Connection, start: int, end: int) -> list[dict[str, Any]]:
         """Entries with start <= index < end."""
         ...
@@ -75,6 +79,9 @@ class TableLog:
             )
         )
         return idx
+
+    def append_all(self, conn: Connection, kind: str, entries: list[bytes], at: int) -> list[int]:
+        return [self.append(conn, kind, e, at) for e in entries]
 
     def entries(self, conn: Connection, start: int, end: int) -> list[dict[str, Any]]:
         rows = conn.execute(
@@ -102,6 +109,10 @@ class TranslogSink:
 
     def append(self, conn: Connection, kind: str, entry: bytes, at: int) -> int:
         return tstore.LogStore.append_in(conn, [entry])[0]
+
+    def append_all(self, conn: Connection, kind: str, entries: list[bytes], at: int) -> list[int]:
+        """One append of them all (one size-row update, one write of leaves and nodes)."""
+        return tstore.LogStore.append_in(conn, entries)
 
     def entries(self, conn: Connection, start: int, end: int) -> list[dict[str, Any]]:
         rows = conn.execute(

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from pausebutton import errors
 from pausebutton.authority.api.background import LoopHealth, OrderFeed
 from pausebutton.authority.api.metrics import Metrics
-from pausebutton.authority.auth import RateLimiter, verify_request
+from pausebutton.authority.auth import RateLimiter, SignatureCheck, verify_request
 from pausebutton.authority.services import ADMIN, MEMBER, OPERATOR, Authority, Caller
 from pausebutton.authority.settings import Settings
 from pausebutton.protocol.keys import PublicKey
@@ -77,23 +77,43 @@ def signed(*roles: str) -> Callable[[Request], Awaitable[Caller]]:
     (any role when none is named). 401/403 answers are counted and recorded.
 
     Everything after reading the body (the signature's Ed25519 verify, the key lookup,
-    the rate limit, the nonce write) runs in one worker thread, off the event loop."""
+    the rate limit) runs in one worker thread, off the event loop; then the nonce is
+    recorded, with the nonces of concurrent requests in one batch, while the request
+    waits on the event loop (holding no worker thread)."""
 
     async def dependency(request: Request) -> Caller:
         st: AppState = request.app.state.pb
         body = await request.body()
-        return await run_in_threadpool(
+        method, path = request.method, request.url.path
+        caller, check = await run_in_threadpool(
             _authenticate,
             st,
-            request.method,
+            method,
             str(request.url),
-            request.url.path,
+            path,
             list(request.headers.items()),
             body,
             roles,
         )
+        svc = st.service
+        expires = check.created + st.settings.signature_max_age + 60
+        if not await svc.keys.use_nonce_async(check.key_id, check.nonce, expires):
+            exc = errors.AuthError(
+                "this request was already received (nonce replayed)", field="nonce"
+            )
+            await run_in_threadpool(_refused, st, exc, check.key_id, method, path)
+            raise exc
+        return caller
 
     return dependency
+
+
+def _refused(st: AppState, exc: errors.AuthError, kid: str | None, method: str, path: str) -> None:
+    """Count and record a refused request (then the caller raises ``exc``)."""
+    st.count(f"auth_{exc.http_status}")
+    st.service.keys.record_auth_event(
+        status=exc.http_status, key_id=kid, method=method, path=path, reason=str(exc)
+    )
 
 
 def _authenticate(
@@ -104,7 +124,8 @@ def _authenticate(
     headers: list[tuple[str, str]],
     body: bytes,
     roles: tuple[str, ...],
-) -> Caller:
+) -> tuple[Caller, SignatureCheck]:
+    """The signed request's caller and signature (its nonce not yet recorded)."""
     svc = st.service
     kid: str | None = None
     try:
@@ -130,24 +151,10 @@ def _authenticate(
                 field="keyid",
             )
         st.limiter.take(kid)
-        fresh = svc.keys.use_nonce(
-            kid, check.nonce, check.created + st.settings.signature_max_age + 60
-        )
-        if not fresh:
-            raise errors.AuthError(
-                "this request was already received (nonce replayed)", field="nonce"
-            )
     except errors.AuthError as exc:
-        st.count(f"auth_{exc.http_status}")
-        svc.keys.record_auth_event(
-            status=exc.http_status,
-            key_id=kid,
-            method=method,
-            path=path,
-            reason=str(exc),
-        )
+        _refused(st, exc, kid, method, path)
         raise
-    return caller
+    return caller, check
 
 
 Operator = Annotated[Caller, Depends(signed(OPERATOR, ADMIN))]

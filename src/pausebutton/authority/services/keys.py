@@ -25,7 +25,14 @@ from pausebutton.authority.services.base import (
     require,
     retried,
 )
-from pausebutton.errors import ConflictError, NotFoundError, RevokedKeyError, SchemaError
+from pausebutton.authority.services.groupcommit import GroupCommit
+from pausebutton.errors import (
+    ConflictError,
+    NotFoundError,
+    PausebuttonError,
+    RevokedKeyError,
+    SchemaError,
+)
 from pausebutton.protocol.keys import PUBLIC_KEY_SIZE, PublicKey, key_id
 from pausebutton.protocol.trustroot import Member
 
@@ -86,6 +93,10 @@ class KeyService:
         """The trust root's members by key id (hex)."""
         self.vote_threshold = vote_threshold
         """Votes of other members that revoke a member key (the pause threshold)."""
+        self.nonces: GroupCommit[tuple[str, str, int], bool] = GroupCommit(
+            store, self._record_nonces, "nonces", 256, light=True
+        )
+        """This process's concurrent requests' nonces, recorded in batches."""
 
     def revoked_ids(self, conn: Connection | None = None) -> frozenset[bytes]:
         """Key ids (raw) of revoked member keys: every threshold check leaves them out."""
@@ -268,18 +279,42 @@ class KeyService:
 
     @retried
     def use_nonce(self, kid: str, nonce: str, expires_at: int) -> bool:
-        """Record a request nonce; False if it was already used (a replay)."""
+        """Record a request nonce; False if it was already used (a replay). Concurrent
+        requests' nonces are recorded in one light transaction (:class:`GroupCommit`)."""
+        return self.nonces.submit((kid, nonce, expires_at))
+
+    async def use_nonce_async(self, kid: str, nonce: str, expires_at: int) -> bool:
+        """:meth:`use_nonce` for the event loop (it waits for its batch holding no thread)."""
+        return await self.nonces.submit_async((kid, nonce, expires_at))
+
+    def _record_nonces(
+        self, conn: Connection, items: list[tuple[str, str, int]]
+    ) -> list[bool | PausebuttonError]:
+        """Insert a batch of nonces, each unless it is there already (also from earlier in
+        the batch); whether each was fresh. Expired nonces go every 64 s."""
+        marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+        out: list[bool | PausebuttonError] = []
+        if marker is None:  # another driver: one savepoint per nonce
+            for kid, nonce, expires_at in items:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(t.nonces).values(key_id=kid, nonce=nonce, expires_at=expires_at)
+                        )
+                    out.append(True)
+                except IntegrityError:
+                    out.append(False)
+        else:
+            sql = (
+                f"INSERT INTO {t.nonces.name} (key_id, nonce, expires_at)"
+                f" VALUES ({marker}, {marker}, {marker}) ON CONFLICT DO NOTHING"
+            )
+            for item in items:
+                out.append(conn.exec_driver_sql(sql, item).rowcount == 1)
         now = self.store.now()
-        try:
-            with self.store.light_write() as conn:
-                conn.execute(
-                    insert(t.nonces).values(key_id=kid, nonce=nonce, expires_at=expires_at)
-                )
-                if now % 64 == 0:
-                    conn.execute(t.nonces.delete().where(t.nonces.c.expires_at < now))
-        except IntegrityError:
-            return False
-        return True
+        if now % 64 == 0:
+            conn.execute(t.nonces.delete().where(t.nonces.c.expires_at < now))
+        return out
 
     def auth_events(self, limit: int = 100) -> list[AuthEvent]:
         with self.store.read() as conn:

@@ -4,13 +4,11 @@ licences issued (signed by the licensing key, appended to the transparency log).
 from __future__ import annotations
 
 import json
-import math
-import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pausebutton.authority import tables as t
@@ -19,9 +17,7 @@ from pausebutton.authority.policy import (
     APPROVED,
     NEEDS_APPROVAL,
     REFUSE,
-    ChipFacts,
     Decision,
-    Facts,
     Policy,
     evaluate,
 )
@@ -35,17 +31,47 @@ from pausebutton.authority.services.base import (
     b64,
     check_text,
     from_row,
+    insert_rows,
     int_text,
-    owner_row,
     parse_hex,
     require,
     retried,
 )
-from pausebutton.errors import ConflictError, ForbiddenError, NotFoundError, SchemaError
+from pausebutton.authority.services.decisions import (
+    ChipRow,
+    Window,
+    gather,
+    hardware_peak,
+    policy_keys,
+)
+from pausebutton.authority.services.groupcommit import GroupCommit
+from pausebutton.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    PausebuttonError,
+    SchemaError,
+)
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.keys import KEY_ID_SIZE, PrivateKey
-from pausebutton.protocol.messages import License, Scope
-from pausebutton.protocol.scopes import scope_from_json
+from pausebutton.protocol.messages import License
+
+__all__ = ["Application", "IssuedLicense", "LicensingService", "hardware_peak"]
+
+_STATUS = {APPROVED: "approved", NEEDS_APPROVAL: "pending", REFUSE: "refused"}
+_LICENSE_COLUMNS = (
+    "license_id",
+    "chip_id",
+    "application_id",
+    "owner_id",
+    "run_id",
+    "flop_budget",
+    "not_before",
+    "not_after",
+    "envelope",
+    "issued_at",
+    "log_index",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +112,13 @@ class IssuedLicense(Result):
 
 
 @dataclass(frozen=True, slots=True)
-class _Window:
-    """What an application asks for (the facts of the policy's budget rules)."""
+class _Ask:
+    """One well-formed application waiting for its batch."""
 
-    owner_id: str
-    run_id: str
-    flop_budget: int
-    not_before: int
-    not_after: int
+    applicant_key: str
+    window: Window
+    chip_ids: tuple[str, ...]
+    purpose: str
 
 
 def _reasons(decision: dict[str, Any]) -> list[str]:
@@ -128,107 +153,6 @@ def _check_application(
     return chip_ids
 
 
-def active_pauses(conn: Connection) -> list[tuple[int, Scope]]:
-    """The active pause orders: (sequence, scope)."""
-    rows = conn.execute(
-        select(t.orders.c.sequence, t.orders.c.scope).where(
-            t.orders.c.kind == "pause", t.orders.c.active.is_(True)
-        )
-    ).all()
-    return [(r.sequence, scope_from_json(r.scope)) for r in rows]
-
-
-def hardware_peak(certified: str | None, model: str) -> int | None:
-    """A chip's dense peak FLOP/s: the one its vendor certificate states, else the highest
-    rate Epoch AI's ML hardware table gives for a model of exactly that name (an upper
-    bound, so no possible run is refused), else None (unknown)."""
-    if certified is not None:
-        return int(certified)
-    from pausebutton.detect.io import bundled_hardware
-
-    table = bundled_hardware()
-    if model not in table:
-        return None
-    peaks = table.get(model).peaks.values()
-    return math.ceil(max(peaks)) if peaks else None
-
-
-def _chip_facts(store: Store, conn: Connection, chip_ids: Sequence[str]) -> list[ChipFacts]:
-    """The chips' registry facts; their rows stay as read until the decision commits
-    (FOR SHARE, in chip id order: step 3 of the lock order)."""
-    if not store.db.sqlite:  # SQLite's writer lock already keeps them as read
-        conn.execute(
-            store.share_columns(
-                [t.chips.c.chip_id], t.chips.c.chip_id.in_(list(chip_ids))
-            ).order_by(t.chips.c.chip_id)
-        ).all()
-    rows = {
-        r.chip_id: r
-        for r in conn.execute(
-            select(
-                t.chips.c.chip_id,
-                t.chips.c.owner_id,
-                t.chips.c.status,
-                t.chips.c.facility_id,
-                t.chips.c.model,
-                t.chips.c.peak_flops,
-                t.facilities.c.verified,
-                t.facilities.c.country,
-            )
-            .select_from(t.chips.outerjoin(t.facilities))
-            .where(t.chips.c.chip_id.in_(list(chip_ids)))
-        ).all()
-    }
-    out = []
-    for cid in chip_ids:
-        r = rows.get(cid)
-        if r is None:
-            out.append(ChipFacts(cid, registered=False))
-        else:
-            out.append(
-                ChipFacts(
-                    cid,
-                    registered=True,
-                    owner=r.owner_id,
-                    status=r.status,
-                    facility=r.facility_id,
-                    facility_verified=bool(r.verified),
-                    region=r.country,
-                    peak_flops=hardware_peak(r.peak_flops, r.model),
-                )
-            )
-    return out
-
-
-_ISSUED_TOTALS = (
-    select(
-        t.applications.c.id,
-        t.applications.c.owner_id,
-        t.applications.c.run_id,
-        t.applications.c.flop_budget,
-        t.applications.c.not_before,
-        t.applications.c.not_after,
-        t.applications.c.decided_at,
-        t.owners.c.country,
-    )
-    .select_from(t.applications.join(t.owners))
-    .where(t.applications.c.status == "issued")
-    .where(
-        (t.applications.c.owner_id == bindparam("owner"))
-        | (t.owners.c.country == bindparam("country"))
-    )
-    .where(
-        (t.applications.c.decided_at >= bindparam("since"))
-        | (
-            (t.applications.c.not_after > bindparam("not_before"))
-            & (t.applications.c.not_before < bindparam("not_after"))
-        )
-    )
-)
-"""The issued applications whose budgets count towards a decision's totals (built once:
-the statement is the same for every decision, only its parameters change)."""
-
-
 class LicensingService:
     """Applications, approvals and licences."""
 
@@ -246,95 +170,20 @@ class LicensingService:
         self.licensing_key = licensing_key
         self.policy = policy
         self.pause_threshold = pause_threshold
+        # the capacity rule reads Epoch AI's hardware table (hardware_peak): load it with
+        # the service, not in the first application's batch (the import takes ~0.2 s)
+        from pausebutton.detect.io import bundled_hardware
+
+        bundled_hardware()
+        self.applications: GroupCommit[_Ask, Application] = GroupCommit(
+            store, self._decide, "licence applications"
+        )
+        """This process's concurrent applications, committed in batches."""
 
     @property
     def approvals_required(self) -> int:
         return self.policy.approvals_required or self.pause_threshold
 
-    def _policy_keys(self, owner_id: str, country: str) -> list[str]:
-        """The policy keys a decision for this owner locks (step 1 of the lock order):
-        the owner's (its caps, its split window and every run of it: a run's totals are
-        a part of its owner's), and its country's when the policy caps that country."""
-        keys = [f"owner:{owner_id}"]
-        if country in self.policy.country_caps:
-            keys.append(f"country:{country}")
-        return keys
-
-    def _totals(
-        self, conn: Connection, w: _Window, country: str, exclude: int | None, now: int
-    ) -> tuple[int, int, int, int]:
-        """FLOP already licensed: (owner in the split window, run in the split window,
-        owner overlapping the period, owner's country overlapping the period)."""
-        since = now - self.policy.split_window
-        issued = conn.execute(
-            _ISSUED_TOTALS,
-            {
-                "owner": w.owner_id,
-                "country": country,
-                "since": since,
-                "not_before": w.not_before,
-                "not_after": w.not_after,
-            },
-        ).all()
-        owner_window = run_window = owner_active = country_active = 0
-        for a in issued:
-            if a.id == exclude:
-                continue
-            budget = int(a.flop_budget)
-            overlaps = a.not_after > w.not_before and a.not_before < w.not_after
-            if a.owner_id == w.owner_id:
-                if (a.decided_at or 0) >= since:
-                    owner_window += budget
-                    if a.run_id == w.run_id:
-                        run_window += budget
-                if overlaps:
-                    owner_active += budget
-            if a.country == country and overlaps:
-                country_active += budget
-        return owner_window, run_window, owner_active, country_active
-
-    def _facts(
-        self,
-        conn: Connection,
-        w: _Window,
-        chip_ids: Sequence[str],
-        *,
-        exclude: int | None,
-        now: int,
-    ) -> Facts:
-        owner = owner_row(conn, w.owner_id)
-        # the totals below read other decisions' budgets: lock them for this decision
-        self.store.lock_keys(conn, *self._policy_keys(w.owner_id, owner.country))
-        chip_facts = _chip_facts(self.store, conn, chip_ids)
-        owner_window, run_window, owner_active, country_active = self._totals(
-            conn, w, owner.country, exclude, now
-        )
-        paused = [
-            seq
-            for seq, scope in active_pauses(conn)
-            if any(
-                scope.applies_to(bytes.fromhex(c.chip_id), c.region, c.owner)
-                for c in chip_facts
-                if c.registered
-            )
-        ]
-        return Facts(
-            owner=w.owner_id,
-            owner_country=owner.country,
-            run_id=w.run_id,
-            flop_budget=w.flop_budget,
-            not_before=w.not_before,
-            not_after=w.not_after,
-            now=now,
-            chips=tuple(chip_facts),
-            owner_window_total=owner_window,
-            run_window_total=run_window,
-            owner_active_total=owner_active,
-            country_active_total=country_active,
-            paused_by=tuple(paused),
-        )
-
-    @retried
     def apply(
         self,
         caller: Caller | None,
@@ -347,7 +196,48 @@ class LicensingService:
         purpose: str,
         owner_id: str | None = None,
     ) -> Application:
-        """An operator applies for licences; the policy decides (issued, pending or refused)."""
+        """An operator applies for licences; the policy decides (issued, pending or refused).
+
+        A well-formed application joins the next batch of this process's concurrent
+        applications (:class:`GroupCommit`): one transaction decides them in order, each
+        with the facts as of its place in the batch, and issues the approved ones' licences
+        with one run of the licence sequence and one log append."""
+        ask = self._ask(
+            caller, chips, flop_budget, not_before, not_after, run_id, purpose, owner_id
+        )
+        return self.applications.submit(ask)
+
+    async def apply_async(
+        self,
+        caller: Caller | None,
+        *,
+        chips: Sequence[str],
+        flop_budget: int,
+        not_before: int,
+        not_after: int,
+        run_id: str,
+        purpose: str,
+        owner_id: str | None = None,
+    ) -> Application:
+        """:meth:`apply` for the event loop: the application waits for its batch on a
+        future, holding no worker thread (the checks before are in memory)."""
+        ask = self._ask(
+            caller, chips, flop_budget, not_before, not_after, run_id, purpose, owner_id
+        )
+        return await self.applications.submit_async(ask)
+
+    def _ask(
+        self,
+        caller: Caller | None,
+        chips: Sequence[str],
+        flop_budget: int,
+        not_before: int,
+        not_after: int,
+        run_id: str,
+        purpose: str,
+        owner_id: str | None,
+    ) -> _Ask:
+        """A well-formed application by a caller allowed to make it (else a named error)."""
         c = require(caller, OPERATOR, ADMIN)
         owner = c.owner_id if c.role == OPERATOR else owner_id
         if owner is None:
@@ -357,143 +247,191 @@ class LicensingService:
         chip_ids = _check_application(self.policy, chips, flop_budget, not_before, not_after)
         check_text(run_id, "run_id")
         check_text(purpose, "purpose", 4096)
-        window = _Window(owner, run_id, flop_budget, not_before, not_after)
+        window = Window(owner, run_id, flop_budget, not_before, not_after)
+        return _Ask(c.key_id, window, tuple(chip_ids), purpose)
+
+    def _decide(self, conn: Connection, asks: list[_Ask]) -> list[Application | PausebuttonError]:
+        """Decide a batch of applications in ``conn``'s transaction, in order; write them
+        and the licences of those approved. An application of an unknown owner gets its
+        NotFoundError and writes nothing; the others are decided as if it were not there."""
         now = self.store.now()
-        with self.store.write() as conn:
-            facts = self._facts(conn, window, chip_ids, exclude=None, now=now)
-            decision = evaluate(self.policy, facts)
-            status = {APPROVED: "approved", NEEDS_APPROVAL: "pending", REFUSE: "refused"}[
-                decision.outcome
-            ]
-            record = decision.to_dict()
-            app_id = conn.execute(
-                insert(t.applications)
-                .values(
-                    owner_id=owner,
-                    run_id=run_id,
-                    purpose=purpose,
-                    flop_budget=int_text(flop_budget),
-                    not_before=not_before,
-                    not_after=not_after,
-                    chips=chip_ids,
-                    status=status,
-                    decision=record,
-                    created_at=now,
-                    decided_at=None if status == "pending" else now,
-                    applicant_key=c.key_id,
-                )
-                .returning(t.applications.c.id)
-            ).scalar_one()
-            license_ids: list[int] = []
+        facts = gather(self.store, conn, self.policy, [(a.window, a.chip_ids) for a in asks], now)
+        outcomes: list[Application | PausebuttonError | None] = []
+        written: list[tuple[_Ask, str, dict[str, Any]]] = []
+        for ask in asks:
+            w = ask.window
+            if w.owner_id not in facts.countries:
+                outcomes.append(NotFoundError(f"no owner {w.owner_id!r}", field="owner_id"))
+                continue
+            decision = evaluate(self.policy, facts.facts(w, ask.chip_ids))
+            status = _STATUS[decision.outcome]
             if status == "approved":
-                written = types.SimpleNamespace(
-                    chips=chip_ids,
-                    flop_budget=int_text(flop_budget),
-                    not_before=not_before,
-                    not_after=not_after,
-                    owner_id=owner,
-                    run_id=run_id,
-                )
-                license_ids = self._issue(conn, app_id, now, written)
-                status = "issued"
-        # what get_application would read back (no approvals yet; the decision as the
-        # JSON column returns it), without a second round of reads
-        stored = json.loads(json.dumps(record))
-        return Application(
-            id=app_id,
-            owner_id=owner,
-            run_id=run_id,
-            purpose=purpose,
-            flop_budget=int_text(flop_budget),
-            not_before=not_before,
-            not_after=not_after,
-            chips=list(chip_ids),
-            status=status,
-            decision=stored,
-            reasons=_reasons(stored),
-            approvals=[],
-            approvals_required=self.approvals_required,
-            license_ids=license_ids,
-            created_at=now,
-            decided_at=None if status == "pending" else now,
-        )
-
-    def _issue(self, conn: Connection, app_id: int, now: int, app: Any = None) -> list[int]:
-        """Issue the licences of an approved application, inside the caller's transaction.
-
-        Everything that needs no licence id is read and built first (the application, the
-        chips' floors and places, the licence payloads, the application marked issued);
-        then, as the transaction's last statements, the hot part: the ids are taken from
-        the sequence, the licences signed, appended to the log in one append and stored.
-        The sequence row and the log's size row, which every issuing transaction locks,
-        are so held only from there to the commit."""
-        if app is None:  # ``apply`` passes what it has just written
-            app = conn.execute(select(t.applications).where(t.applications.c.id == app_id)).one()
-        chip_ids = sorted(app.chips)
-        rows = {
-            r.chip_id: r
-            for r in conn.execute(
-                select(
-                    t.chips.c.chip_id,
-                    t.chips.c.firmware_floor,
-                    t.chips.c.facility_id,
-                    t.facilities.c.country,
-                )
-                .select_from(t.chips.outerjoin(t.facilities))
-                .where(t.chips.c.chip_id.in_(chip_ids))
-            ).all()
-        }
-        n = len(chip_ids)
-        share, extra = divmod(int(app.flop_budget), n)
-        terms = [
-            dict(
-                chip_id=bytes.fromhex(cid),
-                not_before=app.not_before,
-                not_after=app.not_after,
-                flop_budget=share + (1 if i < extra else 0),
-                max_offline=self.policy.max_offline,
-                firmware_floor=rows[cid].firmware_floor,
-                owner=app.owner_id,
-                facility=rows[cid].facility_id,
-                region=rows[cid].country,
-                run_id=app.run_id,
-            )
-            for i, cid in enumerate(chip_ids)
-        ]
-        conn.execute(
-            update(t.applications)
-            .where(t.applications.c.id == app_id)
-            .values(status="issued", decided_at=now)
-        )
-        # the hot part: sequence, signatures, log append, licence rows
-        last = next_value(conn, "license_id", n)
-        ids = list(range(last - n + 1, last + 1))
-        licences = []
-        for lid, fields in zip(ids, terms, strict=True):
-            lic = License(license_id=lid, **fields)
-            lic.validate()
-            licences.append((lic, Envelope.create(lic, [self.licensing_key]).encode()))
-        indices = [self.store.log.append(conn, "license", env, now) for _, env in licences]
-        conn.execute(
-            insert(t.licenses),
+                facts.ledger.add(w, facts.countries[w.owner_id], now)
+                status = "issued"  # its licences are issued below, in this transaction
+            written.append((ask, status, decision.to_dict()))
+            outcomes.append(None)
+        if not written:
+            return [o for o in outcomes if o is not None]
+        app_ids = self._insert_applications(
+            conn,
             [
                 {
-                    "license_id": lic.license_id,
-                    "chip_id": cid,
-                    "application_id": app_id,
-                    "owner_id": app.owner_id,
-                    "run_id": app.run_id,
-                    "flop_budget": int_text(lic.flop_budget),
-                    "not_before": app.not_before,
-                    "not_after": app.not_after,
-                    "envelope": env,
-                    "issued_at": now,
-                    "log_index": idx,
+                    "owner_id": ask.window.owner_id,
+                    "run_id": ask.window.run_id,
+                    "purpose": ask.purpose,
+                    "flop_budget": int_text(ask.window.flop_budget),
+                    "not_before": ask.window.not_before,
+                    "not_after": ask.window.not_after,
+                    "chips": list(ask.chip_ids),
+                    "status": status,
+                    "decision": record,
+                    "created_at": now,
+                    "decided_at": None if status == "pending" else now,
+                    "applicant_key": ask.applicant_key,
                 }
-                for (lic, env), cid, idx in zip(licences, chip_ids, indices, strict=True)
+                for ask, status, record in written
+            ],
+        )
+        issued = [
+            (app_id, ask.window, ask.chip_ids)
+            for app_id, (ask, status, _) in zip(app_ids, written, strict=True)
+            if status == "issued"
+        ]
+        license_ids = iter(self._issue_many(conn, issued, facts.chips, now))
+        results = iter(zip(app_ids, written, strict=True))
+        done: list[Application | PausebuttonError] = []
+        for outcome in outcomes:
+            if outcome is not None:
+                done.append(outcome)
+                continue
+            app_id, (ask, status, record) = next(results)
+            # what get_application would read back (no approvals yet), without a second
+            # round of reads: the decision's record is plain JSON values (str, None,
+            # lists, dicts), which the JSON column returns as they went in
+            stored = record
+            w = ask.window
+            done.append(
+                Application(
+                    id=app_id,
+                    owner_id=w.owner_id,
+                    run_id=w.run_id,
+                    purpose=ask.purpose,
+                    flop_budget=int_text(w.flop_budget),
+                    not_before=w.not_before,
+                    not_after=w.not_after,
+                    chips=list(ask.chip_ids),
+                    status=status,
+                    decision=stored,
+                    reasons=_reasons(stored),
+                    approvals=[],
+                    approvals_required=self.approvals_required,
+                    license_ids=next(license_ids) if status == "issued" else [],
+                    created_at=now,
+                    decided_at=None if status == "pending" else now,
+                )
+            )
+        return done
+
+    def _insert_applications(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert a batch's applications; their ids, in order. PostgreSQL: one multi-row
+        INSERT ... RETURNING in parameter order. SQLite would run that one row per
+        statement, so there the ids are numbered after the highest (SQLite's own rule for
+        a new row id; its writer lock is held) and the rows written in one executemany
+        through the driver (the JSON columns encoded as the JSON type encodes them)."""
+        if not self.store.db.sqlite:
+            stmt = insert(t.applications).returning(
+                t.applications.c.id, sort_by_parameter_order=True
+            )
+            return list(conn.execute(stmt, rows).scalars())
+        top = conn.exec_driver_sql(f"SELECT max(id) FROM {t.applications.name}").scalar()
+        first = int(top or 0) + 1
+        ids = list(range(first, first + len(rows)))
+        columns = ("id", *rows[0])
+        encode = {"chips", "decision"}
+        insert_rows(
+            conn,
+            t.applications,
+            columns,
+            [
+                (i, *(json.dumps(v) if k in encode else v for k, v in row.items()))
+                for i, row in zip(ids, rows, strict=True)
             ],
         )
         return ids
+
+    def _issue_many(
+        self,
+        conn: Connection,
+        apps: Sequence[tuple[int, Window, Sequence[str]]],
+        chips: Mapping[str, ChipRow],
+        now: int,
+    ) -> list[list[int]]:
+        """Issue the licences of approved applications (id, window, chip ids), inside the
+        caller's transaction, with the chips' rows as read for the decision; the licence
+        ids of each application.
+
+        Everything that needs no licence id is built first; then, as the transaction's
+        last statements, the hot part: the ids of all the licences are taken from the
+        sequence at once, the licences signed, appended to the log in one append and
+        stored. The sequence row and the log's size row, which every issuing transaction
+        locks, are so held only from there to the commit."""
+        terms: list[tuple[int, Window, str, dict[str, Any]]] = []
+        for app_id, w, chip_ids in apps:
+            ordered = sorted(chip_ids)
+            share, extra = divmod(w.flop_budget, len(ordered))
+            for i, cid in enumerate(ordered):
+                row = chips[cid]
+                fields: dict[str, Any] = dict(
+                    chip_id=bytes.fromhex(cid),
+                    not_before=w.not_before,
+                    not_after=w.not_after,
+                    flop_budget=share + (1 if i < extra else 0),
+                    max_offline=self.policy.max_offline,
+                    firmware_floor=row.firmware_floor,
+                    owner=w.owner_id,
+                    facility=row.facility_id,
+                    region=row.country,
+                    run_id=w.run_id,
+                )
+                terms.append((app_id, w, cid, fields))
+        if not terms:
+            return [[] for _ in apps]
+        # the hot part: sequence, signatures, log append, licence rows
+        n = len(terms)
+        last = next_value(conn, "license_id", n)
+        envelopes = []
+        for lid, (_, _, _, fields) in zip(range(last - n + 1, last + 1), terms, strict=True):
+            lic = License(license_id=lid, **fields)
+            lic.validate()
+            envelopes.append((lic, Envelope.create(lic, [self.licensing_key]).encode()))
+        indices = self.store.log.append_all(conn, "license", [e for _, e in envelopes], now)
+        insert_rows(
+            conn,
+            t.licenses,
+            _LICENSE_COLUMNS,
+            [
+                (
+                    lic.license_id,
+                    cid,
+                    app_id,
+                    w.owner_id,
+                    w.run_id,
+                    int_text(lic.flop_budget),
+                    w.not_before,
+                    w.not_after,
+                    env,
+                    now,
+                    idx,
+                )
+                for (lic, env), (app_id, w, cid, _), idx in zip(
+                    envelopes, terms, indices, strict=True
+                )
+            ],
+        )
+        by_app: dict[int, list[int]] = {}
+        for (lic, _), (app_id, _, _, _) in zip(envelopes, terms, strict=True):
+            by_app.setdefault(app_id, []).append(lic.license_id)
+        return [by_app.get(app_id, []) for app_id, _, _ in apps]
 
     @retried
     def approve(self, caller: Caller | None, app_id: int) -> Application:
@@ -509,7 +447,7 @@ class LicensingService:
                 .where(t.applications.c.id == app_id)
             ).first()
             if found is not None:
-                self.store.lock_keys(conn, *self._policy_keys(found.owner_id, found.country))
+                self.store.lock_keys(conn, *policy_keys(self.policy, found.owner_id, found.country))
             app = conn.execute(
                 self.store.lock(t.applications, t.applications.c.id == app_id)
             ).first()
@@ -534,11 +472,14 @@ class LicensingService:
             ).scalars()
             count = sum(1 for k in approvers if k not in revoked)
             if count >= self.approvals_required:
-                window = _Window(
+                window = Window(
                     app.owner_id, app.run_id, int(app.flop_budget), app.not_before, app.not_after
                 )
-                facts = self._facts(conn, window, list(app.chips), exclude=app_id, now=now)
-                decision: Decision = evaluate(self.policy, facts)
+                chip_ids = list(app.chips)
+                facts = gather(
+                    self.store, conn, self.policy, [(window, chip_ids)], now, exclude=app_id
+                )
+                decision: Decision = evaluate(self.policy, facts.facts(window, chip_ids))
                 record = decision.to_dict()
                 record["approvals"] = int(count)
                 if decision.outcome == REFUSE:
@@ -551,9 +492,9 @@ class LicensingService:
                     conn.execute(
                         update(t.applications)
                         .where(t.applications.c.id == app_id)
-                        .values(decision=record)
+                        .values(status="issued", decision=record, decided_at=now)
                     )
-                    self._issue(conn, app_id, now)
+                    self._issue_many(conn, [(app_id, window, chip_ids)], facts.chips, now)
         return self.get_application(app_id)
 
     def get_application(self, app_id: int) -> Application:

@@ -42,13 +42,15 @@ def policy(svc: Service) -> Any:
     response_model=Application,
     responses=WRITE,
 )
-def apply(st: State, body: m.ApplicationIn, caller: Operator) -> Any:
+async def apply(st: State, body: m.ApplicationIn, caller: Operator) -> Any:
+    # concurrent applications are decided and committed in batches (group commit):
+    # this waits for its batch on the event loop, holding no worker thread
     budget = (
         body.flop_budget
         if isinstance(body.flop_budget, int)
         else parse_flop(body.flop_budget, "flop_budget")
     )
-    out = st.service.licensing.apply(
+    out = await st.service.licensing.apply_async(
         caller,
         chips=body.chips,
         flop_budget=budget,
