@@ -220,6 +220,8 @@ def serve(
         raise UsageError("--location-max-age must be 1 to 31622400 seconds")
     if not 0 <= detection_interval <= 366 * 86400:
         raise UsageError("--detection-interval must be 0 (never) to 31622400 seconds")
+    if not 1 <= workers <= 256:
+        raise UsageError("--workers must be 1 to 256")
     if location_model not in ("statistical", "fibre", "hard"):
         raise UsageError("--location-model must be statistical, fibre or hard")
     AuthorityDir.load(directory)  # fail early on a bad directory
@@ -236,6 +238,7 @@ def serve(
         "location_max_age": location_max_age,
         "detection_interval": detection_interval,
         "location_model": location_model,
+        "workers": workers,
     }
     if whistle_key is not None:
         from pausebutton.cli.detect import read_whistle_key

@@ -1,5 +1,6 @@
-"""``authority serve --location-model``: the delay model of the location checks travels in
-the settings file every worker loads; a model the authority cannot run is refused by name."""
+"""``authority serve --location-model`` and ``--workers``: what travels in the settings file
+every worker loads; a model the authority cannot run, or a bad worker count, is refused by
+name."""
 
 from __future__ import annotations
 
@@ -49,3 +50,24 @@ def test_serve_refuses_an_unknown_model_before_starting(tmp_path: Path, cli: Any
     assert r.returncode == 2
     assert "--location-model" in r.stderr and "Traceback" not in r.stderr
     assert not (adir / "serve.json").exists()
+
+
+def test_workers_share_the_cores_for_report_verification(tmp_path: Path, cli: Any) -> None:
+    """Each worker verifies report signatures on its share of the cores; a bad worker
+    count in the settings file is refused by name."""
+    import os
+
+    cores = os.cpu_count() or 1
+    path = _settings(tmp_path, cli, workers=2)
+    assert Settings.from_file(path).verify_threads() == max(1, min(4, cores // 2))
+    data = json.loads(path.read_text())
+    data["workers"] = 1
+    path.write_text(json.dumps(data))
+    assert Settings.from_file(path).verify_threads() == max(1, min(4, cores))
+    for bad in (0, -1, "2", True):
+        data["workers"] = bad
+        path.write_text(json.dumps(data))
+        with pytest.raises(DataError, match="workers"):
+            Settings.from_file(path)
+    r = cli("authority", "serve", str(tmp_path / "auth"), "--workers", "0")
+    assert r.returncode == 2 and "--workers" in r.stderr

@@ -138,11 +138,12 @@ def _check_signatures(chunk: Sequence[tuple[Envelope, PublicKey]]) -> list[bool]
 class ReportService:
     """Ingestion of usage reports; stored reports and alerts."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, verify_threads: int | None = None) -> None:
         self.store = store
         self._device_keys: dict[str, PublicKey] = {}
-        self._verify_threads = max(1, min(4, os.cpu_count() or 1))
-        """Threads verifying report signatures beside the decoding thread."""
+        self._verify_threads = verify_threads or max(1, min(4, os.cpu_count() or 1))
+        """Threads verifying report signatures beside the decoding thread (default: one per
+        core, at most 4; ``authority serve`` gives each worker its share of the cores)."""
         self._pool: ThreadPoolExecutor | None = None
 
     def _device_keys_of(self, chip_ids: Iterable[str]) -> dict[str, PublicKey]:
