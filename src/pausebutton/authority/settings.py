@@ -57,6 +57,10 @@ class Settings:
     checkpoint_interval: float = 1.0
     """How often a worker signs a log checkpoint if the log grew (seconds)."""
     workers: int = 1
+    gc_freeze: bool = False
+    """Freeze the start-up heap out of the garbage collector's generations (a worker process
+    of its own: ``authority serve`` sets it; an app made in a process that makes many, as
+    the tests do, leaves it off)."""
     """Worker processes serving this authority on this machine (``authority serve
     --workers``): each verifies report signatures on its share of the cores."""
     location_interval: float = 3600.0
@@ -112,6 +116,7 @@ class Settings:
             "whistle_store",
             "threads",
             "workers",
+            "gc_freeze",
             "migrate",
         ):
             if name in data:
@@ -119,6 +124,8 @@ class Settings:
         workers = kw.get("workers", 1)
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise DataError("workers must be a positive integer", field="workers")
+        if not isinstance(kw.get("gc_freeze", False), bool):
+            raise DataError("gc_freeze must be true or false", field="gc_freeze")
         if "admin_keys" in data:
             try:
                 kw["admin_keys"] = tuple(bytes.fromhex(k) for k in data["admin_keys"])

@@ -239,6 +239,7 @@ def serve(
         "detection_interval": detection_interval,
         "location_model": location_model,
         "workers": workers,
+        "gc_freeze": True,
     }
     if whistle_key is not None:
         from pausebutton.cli.detect import read_whistle_key

@@ -69,5 +69,9 @@ def test_workers_share_the_cores_for_report_verification(tmp_path: Path, cli: An
         path.write_text(json.dumps(data))
         with pytest.raises(DataError, match="workers"):
             Settings.from_file(path)
+    data["workers"], data["gc_freeze"] = 2, "yes"
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataError, match="gc_freeze"):
+        Settings.from_file(path)
     r = cli("authority", "serve", str(tmp_path / "auth"), "--workers", "0")
     assert r.returncode == 2 and "--workers" in r.stderr

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator, MutableMapping
@@ -129,6 +130,14 @@ def create_app(settings: Settings) -> FastAPI:
         await adopt_newest_root()
         await feed.refresh()
         await _warm_up(app, service)
+        if settings.gc_freeze:
+            # Everything built so far (modules, routes, decoders, the service) lives as
+            # long as the worker: move it out of the collector's generations, so a full
+            # collection walks only what requests made since. Without it a full collection
+            # stalled a worker for about 0.2 s now and then, the licence benchmark's p99
+            # (docs/scaling.md).
+            gc.collect()
+            gc.freeze()
         stop = asyncio.Event()
         loops = [
             feed.run(stop, health),
