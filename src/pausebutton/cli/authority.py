@@ -211,6 +211,7 @@ def serve(
     from pausebutton import keystore
     from pausebutton.authority.db import Database, migrate
     from pausebutton.authority.policy import Policy
+    from pausebutton.authority.settings import LOCATION_MODELS
     from pausebutton.fsutil import atomic_write, read_limited
     from pausebutton.issuing.keydir import AuthorityDir
 
@@ -222,8 +223,9 @@ def serve(
         raise UsageError("--detection-interval must be 0 (never) to 31622400 seconds")
     if not 1 <= workers <= 256:
         raise UsageError("--workers must be 1 to 256")
-    if location_model not in ("statistical", "fibre", "hard"):
-        raise UsageError("--location-model must be statistical, fibre or hard")
+    models = [m.value for m in LOCATION_MODELS]
+    if location_model not in models:
+        raise UsageError("--location-model must be " + ", ".join(models))
     AuthorityDir.load(directory)  # fail early on a bad directory
     url = _db_url(directory, db)
     admins = [keystore.read_public_key(p).raw.hex() for p in admin_key or []]
