@@ -1,4 +1,4 @@
-"""Small file-system helpers used at the edges (never by the pure core)."""
+"""Small file-system and process helpers used at the edges (never by the pure core)."""
 
 from __future__ import annotations
 
@@ -73,3 +73,12 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     if extra:
         env.update(extra)
     return env
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (a container's or
+    ``taskset``'s CPU set), else every core the machine has."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return max(1, os.cpu_count() or 1)

@@ -9,7 +9,6 @@ URL, admin keys and the policy.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 
 from pausebutton.authority.policy import Policy
 from pausebutton.errors import DataError, MalformedError
-from pausebutton.fsutil import read_limited
+from pausebutton.fsutil import read_limited, usable_cores
 from pausebutton.geo.verdict import Model as GeoModel
 from pausebutton.geo.verdict import Policy as GeoPolicy
 from pausebutton.issuing.keydir import AuthorityDir
@@ -56,13 +55,10 @@ class Settings:
     """Worker threads per process for blocking (database) work."""
     checkpoint_interval: float = 1.0
     """How often a worker signs a log checkpoint if the log grew (seconds)."""
-    workers: int = 1
     gc_freeze: bool = False
     """Freeze the start-up heap out of the garbage collector's generations (a worker process
     of its own: ``authority serve`` sets it; an app made in a process that makes many, as
     the tests do, leaves it off)."""
-    """Worker processes serving this authority on this machine (``authority serve
-    --workers``): each verifies report signatures on its share of the cores."""
     location_interval: float = 3600.0
     """How often a worker runs the location checks (seconds; 0 disables the task)."""
     location_max_age: int = 24 * 3600
@@ -115,15 +111,11 @@ class Settings:
             "detection_interval",
             "whistle_store",
             "threads",
-            "workers",
             "gc_freeze",
             "migrate",
         ):
             if name in data:
                 kw[name] = data[name]
-        workers = kw.get("workers", 1)
-        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-            raise DataError("workers must be a positive integer", field="workers")
         if not isinstance(kw.get("gc_freeze", False), bool):
             raise DataError("gc_freeze must be true or false", field="gc_freeze")
         if "admin_keys" in data:
@@ -156,12 +148,15 @@ class Settings:
         return cls.from_dir(directory, url, **kw)
 
     def verify_threads(self) -> int:
-        """Report-verifying threads per worker: the cores shared among the workers (at
-        least 1, at most 4). More threads than cores only fight over the interpreter lock:
-        with 2 workers on 2 cores, one thread each ingested 0.91-1.04 of one core's raw
-        verify rate against 0.68-0.93 with two each (benchmarks/README.md)."""
-        cores = os.cpu_count() or 1
-        return max(1, min(4, cores // max(1, self.workers)))
+        """Report-verifying threads per worker: the cores this process may use (at least
+        1, at most 4), whatever the number of workers. A worker keeps the connections the
+        kernel gave it, so a fleet's batches rarely spread evenly over the workers; a
+        worker given a core's share only (cores / workers threads) left the other cores
+        idle whenever its connections were the busy ones. On 2 cores with 2 workers and
+        two client connections, the unlucky runs (both connections on one worker) ingested
+        12,000 reports/s with one thread per worker and 16,500 with two, the others
+        18,800-20,300 with two (benchmarks/README.md)."""
+        return max(1, min(4, usable_cores()))
 
     def trust_root(self) -> Any:
         return load_pinned_root(self.root_bytes)[1]

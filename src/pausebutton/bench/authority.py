@@ -13,9 +13,15 @@ Figures, all measured in one run against one server on SQLite (or the empty data
   ``ingest_cpu_verify_us`` (the raw verify) and ``ingest_cpu_rest_us``, and
   ``ingest_cpu_vs_verify`` (the raw verify's share: 1.0 would be ingestion at the
   verify's cost);
+- the timed ingestion follows two untimed rounds of reports, one per registered chip
+  each (every worker has then read the chips' keys: the figure is a running server's);
+- ``ingest_idle_cpu_share``: the machine's idle CPU share while the batches were sent
+  (eight agents, each a batch of chips, queue for four connections, which the server's
+  workers share as the kernel handed them out), and ``ingest_client_cores``, this
+  client's CPU in cores;
 - with ``scaling`` (a list of worker counts): the ingestion alone against a fresh server
-  with each count of API worker processes, in the same run, and each count's scaling
-  efficiency, ``rate(w) / (rate(1) * min(w, cpus))``;
+  with each count of API worker processes pinned to ``min(w, cpus)`` cores, in the
+  same run, and each count's scaling efficiency, ``rate(w) / (rate(1) * min(w, cpus))``;
 - ``pause_p50_s`` / ``pause_p99_s`` / ``pause_max_s``: time from the K-th member
   signature being sent to each of ``pause_chips`` simulated chips (asyncio
   connections long-polling ``/v1/orders/watch``) holding the assembled order;
@@ -35,7 +41,9 @@ import csv
 import io
 import json
 import os
+import queue
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -55,7 +63,7 @@ from pausebutton.authority.db import is_sqlite, normalise_url
 from pausebutton.authority.demo import DemoWorld, demo_world
 from pausebutton.bench import phase
 from pausebutton.errors import ServiceError, UsageError
-from pausebutton.fsutil import child_env
+from pausebutton.fsutil import child_env, usable_cores
 from pausebutton.issuing.keydir import write_authority_dir
 from pausebutton.protocol.envelope import Envelope
 
@@ -72,8 +80,13 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def _server(
-    world: DemoWorld, base: Path, workers: int = 1, db_url: str | None = None
+    world: DemoWorld,
+    base: Path,
+    workers: int = 1,
+    db_url: str | None = None,
+    cores: set[int] | None = None,
 ) -> Iterator[str]:
+    """A served ``authority serve`` (its workers pinned to ``cores`` if given)."""
     directory = base / "authority"
     write_authority_dir(directory, world.keys, world.root_bytes)
     admin_pub = base / "admin.pub"
@@ -81,9 +94,16 @@ def _server(
     port = _free_port()
     env = child_env()
     log = base / "server.log"
+    pin: list[str] = []
+    if cores is not None:  # set before the server runs anything: every worker inherits it
+        taskset = shutil.which("taskset")
+        if taskset is None:
+            raise UsageError("pinning the server to cores needs taskset (util-linux)")
+        pin = [taskset, "--cpu-list", ",".join(map(str, sorted(cores)))]
     with log.open("wb") as fh:
         proc = subprocess.Popen(
             [
+                *pin,
                 sys.executable,
                 "-m",
                 "pausebutton",
@@ -155,18 +175,19 @@ def _setup(admin: AuthorityClient, world: DemoWorld, chips: int) -> list[Any]:
         },
     )
     made = [world.make_chip() for _ in range(chips)]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["certificate", "owner_id", "facility_id"])
-    for c in made:
-        w.writerow([base64.b64encode(c.certificate).decode(), "bench", "dc-bench"])
-    admin.request(
-        "POST",
-        "/v1/registry/chips.csv",
-        content=buf.getvalue().encode(),
-        content_type="text/csv",
-        timeout=600,
-    )
+    for start in range(0, chips, 2000):  # parts well under the server's largest body
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["certificate", "owner_id", "facility_id"])
+        for c in made[start : start + 2000]:
+            w.writerow([base64.b64encode(c.certificate).decode(), "bench", "dc-bench"])
+        admin.request(
+            "POST",
+            "/v1/registry/chips.csv",
+            content=buf.getvalue().encode(),
+            content_type="text/csv",
+            timeout=600,
+        )
     return made
 
 
@@ -216,7 +237,7 @@ def _measure_verify_all_cores(chips: list[Any], samples: list[bytes], seconds: f
         env = Envelope.decode(data)
         sig = env.signatures[0]
         prepared.append((keys[sig.key_id], env.signing_input(), sig.sig))
-    cpus = os.cpu_count() or 1
+    cpus = usable_cores()
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(cpus, mp_context=ctx) as pool:
         list(pool.map(_verify_loop, [prepared[:10]] * cpus, [0.05] * cpus))  # started
@@ -288,52 +309,92 @@ def _ingest_cpu(world: DemoWorld, n_chips: int, rounds: int) -> dict[str, Any]:
     }
 
 
+def _cpu_times() -> tuple[int, int] | None:
+    """(all, idle) clock ticks of the machine so far (Linux ``/proc/stat``), or None."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            ticks = [int(v) for v in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return sum(ticks), ticks[3] + ticks[4]  # idle + iowait
+
+
+def _warm_ingest(url: str, world: DemoWorld, chips: list[Any], clients: int) -> None:
+    """Two untimed rounds of reports (one per chip each) in small batches over ``clients``
+    connections, so that the timed ingestion measures a running server: each worker has
+    read the chips' device keys once and SQLite's pages are in memory."""
+    out = _ingest(url, world, chips, 2 * len(chips), batch=250, clients=clients)
+    if out["ingest_errors"] or out["ingest_accepted"] != out["ingest_reports"]:
+        raise ServiceError(f"the warm-up ingestion failed: {out['ingest_errors']}")
+
+
 def _ingest(
     url: str, world: DemoWorld, chips: list[Any], total: int, batch: int, clients: int
 ) -> dict[str, Any]:
+    """Signed usage reports posted over ``clients`` keep-alive connections by agents,
+    each owning ``batch`` of the chips (a data centre's node agent): an agent's batch is
+    one report of each of its chips, and its batches go out in order, one at a time, at
+    least ``total`` reports in all. Agents wait in one queue and each connection sends
+    the next agent's batch as soon as its answer is back, as a fleet's agents send when
+    they are ready: the server's workers keep the connections the kernel gave them, and
+    a worker holding faster connections gets more of the batches instead of idling while
+    another's queue drains. Besides the rate: the machine's idle CPU share and this
+    client's CPU (in cores) while the batches were sent."""
     op = world.operator_key("bench")
-    rounds = max(1, total // len(chips))
+    rounds = -(-total // len(chips))
     now = int(time.time())
-    per_client: list[list[bytes]] = [[] for _ in range(clients)]
-    for t in range(clients):
-        mine = chips[t::clients]
-        for r in range(rounds):
-            per_client[t].extend(c.report(time=now + r) for c in mine)
-    bodies = [
-        [per_client[t][i : i + batch] for i in range(0, len(per_client[t]), batch)]
-        for t in range(clients)
-    ]
-    sent = sum(len(x) for x in per_client)
+    agents: queue.SimpleQueue[list[list[bytes]]] = queue.SimpleQueue()
+    n_reports = 0
+    samples: list[bytes] = []
+    for a in range(0, len(chips), batch):
+        mine = chips[a : a + batch]
+        batches = [[c.report(time=now + r) for c in mine] for r in range(rounds)]
+        n_reports += sum(len(b) for b in batches)
+        samples.extend(batches[0][: 500 - len(samples)])
+        agents.put(batches[::-1])  # popped from the end: round 0 first
     accepted = [0] * clients
     errors: list[str] = []
 
     def worker(t: int) -> None:
         with httpx.Client(timeout=300) as http:
             c = AuthorityClient(url, op, http=http)
-            for b in bodies[t]:
+            while not errors:
                 try:
-                    r = c.submit_reports(b)
+                    left = agents.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    r = c.submit_reports(left.pop())
                 except Exception as exc:  # noqa: BLE001 - reported in the figures
                     errors.append(str(exc))
                     return
                 accepted[t] += r["accepted"]
+                if left:
+                    agents.put(left)
 
     threads = [threading.Thread(target=worker, args=(t,)) for t in range(clients)]
+    machine0, cpu0 = _cpu_times(), time.process_time()
     start = time.perf_counter()
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     elapsed = time.perf_counter() - start
+    machine1, cpu1 = _cpu_times(), time.process_time()
+    idle = None
+    if machine0 is not None and machine1 is not None and machine1[0] > machine0[0]:
+        idle = round((machine1[1] - machine0[1]) / (machine1[0] - machine0[0]), 3)
     return {
-        "ingest_reports": sent,
+        "ingest_reports": n_reports,
         "ingest_accepted": sum(accepted),
         "ingest_batch": batch,
         "ingest_clients": clients,
         "ingest_seconds": round(elapsed, 3),
         "ingest_reports_per_s": round(sum(accepted) / elapsed, 1),
+        "ingest_idle_cpu_share": idle,
+        "ingest_client_cores": round((cpu1 - cpu0) / elapsed, 3),
         "ingest_errors": errors[:3],
-        "_samples": per_client[0][:500],
+        "_samples": samples,
     }
 
 
@@ -548,23 +609,37 @@ def _counter(http: httpx.Client, url: str, name: str) -> int:
 
 
 def _scaling(
-    world: DemoWorld, counts: list[int], n_reports: int, n_registered: int, db_url: str | None
+    world: DemoWorld,
+    counts: list[int],
+    n_reports: int,
+    n_registered: int,
+    batch: int,
+    db_url: str | None,
 ) -> list[dict[str, Any]]:
-    """Ingestion alone against a fresh server (and database) per worker count."""
-    cpus = os.cpu_count() or 1
+    """Ingestion alone against a fresh server (and database) per worker count, the
+    server pinned to as many cores as it has workers (up to the cores this process may
+    use): a worker verifies on every core it may use, so one worker on all the cores
+    would already use them all, and the curve would not say what a core adds. The
+    client and a PostgreSQL server are not pinned."""
+    allowed = sorted(os.sched_getaffinity(0))
+    cpus = len(allowed)
     out: list[dict[str, Any]] = []
     for w in counts:
+        cores = set(allowed[: min(w, cpus)])
         with (
             tempfile.TemporaryDirectory(prefix="pb-bench-scaling-") as tmp,
-            _server(world, Path(tmp), w, db_url) as url,
+            _server(world, Path(tmp), w, db_url, cores) as url,
             httpx.Client(timeout=600) as http,
         ):
             made = _setup(AuthorityClient(url, world.admin, http=http), world, n_registered)
-            ing = _ingest(url, world, made, n_reports, batch=1000, clients=max(2, w))
+            _warm_ingest(url, world, made, max(4, w))
+            ing = _ingest(url, world, made, n_reports, batch=batch, clients=max(4, w))
             out.append(
                 {
                     "workers": w,
+                    "cores": len(cores),
                     "reports_per_s": ing["ingest_reports_per_s"],
+                    "idle_cpu_share": ing["ingest_idle_cpu_share"],
                     "accepted": ing["ingest_accepted"],
                     "errors": ing["ingest_errors"],
                 }
@@ -606,7 +681,8 @@ def run(
         _check_empty(db_url)
     n_watch = chips if chips is not None else (1000 if quick else 10_000)
     n_reports = reports if reports is not None else (5_000 if quick else 50_000)
-    n_registered = 200 if quick else 1000
+    batch = 200 if quick else 1000
+    n_registered = 8 * batch  # eight agents of a batch of chips each, on four connections
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, max(soft, n_watch + 1024))
     if want > soft:
@@ -614,7 +690,7 @@ def run(
     world = demo_world(seed=b"bench-authority")
     out: dict[str, Any] = {
         "backend": "sqlite" if db_url is None or is_sqlite(db_url) else "postgresql",
-        "cpus": os.cpu_count(),
+        "cpus": usable_cores(),
         "workers": workers,
         "quick": quick,
     }
@@ -626,8 +702,9 @@ def run(
         admin = AuthorityClient(url, world.admin, http=http)
         phase(f"registering {n_registered:,} chips")
         made = _setup(admin, world, n_registered)
-        phase(f"ingesting {n_reports:,} usage reports")
-        ing = _ingest(url, world, made, n_reports, batch=1000, clients=2)
+        phase(f"ingesting {n_reports:,} usage reports (after two untimed rounds)")
+        _warm_ingest(url, world, made, 4)
+        ing = _ingest(url, world, made, n_reports, batch=batch, clients=4)
         samples = ing.pop("_samples")
         out.update(ing)
         phase("raw Ed25519 verify on one core and on all cores")
@@ -642,7 +719,7 @@ def run(
             out["ingest_reports_per_s"] / out["ed25519_verify_all_cores_per_s"], 3
         )
         phase("CPU of one report ingested in-process, by part")
-        out.update(_ingest_cpu(world, n_registered, 3 if quick else 7))
+        out.update(_ingest_cpu(world, batch, 3 if quick else 7))
         phase("licence issuance under 50 clients")
         out.update(asyncio.run(_licences(url, world, made, 50, 4 if quick else 10)))
         phase(f"pausing {n_watch:,} connected chips")
@@ -654,5 +731,5 @@ def run(
         if db_url is not None:
             _drop_all(db_url)
         phase(f"scaling with {', '.join(map(str, scaling))} workers")
-        out["scaling"] = _scaling(world, scaling, n_reports, n_registered, db_url)
+        out["scaling"] = _scaling(world, scaling, n_reports, n_registered, batch, db_url)
     return out

@@ -240,7 +240,6 @@ def serve(
         "location_max_age": location_max_age,
         "detection_interval": detection_interval,
         "location_model": location_model,
-        "workers": workers,
         "gc_freeze": True,
     }
     if whistle_key is not None:

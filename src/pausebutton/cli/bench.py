@@ -93,8 +93,9 @@ def authority(
         str | None,
         typer.Option(
             "--scaling",
-            help="Also ingest against a fresh server per worker count, e.g. 1,2,4,8, and"
-            " print each count's scaling efficiency.",
+            help="Also ingest against a fresh server per worker count, e.g. 1,2,4,8, each"
+            " pinned to as many cores as it has workers, and print each count's scaling"
+            " efficiency.",
         ),
     ] = None,
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -21,6 +22,8 @@ def test_bench_authority_small(cli: Any) -> None:
         "300",
         "--reports",
         "2000",
+        "--scaling",
+        "1,2",
         timeout=600,
     )
     assert r.returncode == 0, r.stderr
@@ -30,6 +33,15 @@ def test_bench_authority_small(cli: Any) -> None:
     assert out["ingest_reports_per_s"] > 0 and out["ed25519_verify_per_s"] > 0
     assert out["ed25519_verify_all_cores_per_s"] > 0
     assert out["ingest_vs_raw_verify_all_cores"] > 0
+    assert 0 <= out["ingest_idle_cpu_share"] <= 1 and out["ingest_client_cores"] > 0
+    cores = len(os.sched_getaffinity(0))
+    assert [(row["workers"], row["cores"]) for row in out["scaling"]] == [
+        (1, 1),
+        (2, min(2, cores)),
+    ]
+    for row in out["scaling"]:
+        assert row["accepted"] >= 2000 and row["errors"] == [] and row["reports_per_s"] > 0
+    assert out["scaling"][0]["efficiency"] == 1.0
     parts = ("decode", "verify", "rest")
     assert all(out[f"ingest_cpu_{p}_us"] > 0 for p in parts)
     assert out["ingest_cpu_us_per_report"] >= sum(out[f"ingest_cpu_{p}_us"] for p in parts) - 0.2

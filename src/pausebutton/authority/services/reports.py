@@ -8,7 +8,6 @@ writes the outcome in one transaction.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -31,6 +30,7 @@ from pausebutton.authority.services.base import (
     require,
 )
 from pausebutton.errors import PausebuttonError, SchemaError, ServiceError
+from pausebutton.fsutil import usable_cores
 from pausebutton.protocol.envelope import Envelope, decode_as
 from pausebutton.protocol.keys import PrivateKey, PublicKey
 from pausebutton.protocol.messages import UsageReport, report_hash
@@ -141,9 +141,9 @@ class ReportService:
     def __init__(self, store: Store, verify_threads: int | None = None) -> None:
         self.store = store
         self._device_keys: dict[str, PublicKey] = {}
-        self._verify_threads = verify_threads or max(1, min(4, os.cpu_count() or 1))
+        self._verify_threads = verify_threads or max(1, min(4, usable_cores()))
         """Threads verifying report signatures beside the decoding thread (default: one per
-        core, at most 4; ``authority serve`` gives each worker its share of the cores)."""
+        core this process may use, at most 4)."""
         self._pool: ThreadPoolExecutor | None = None
 
     def _device_keys_of(self, chip_ids: Iterable[str]) -> dict[str, PublicKey]:
