@@ -96,14 +96,24 @@ chips = Table(
     Column("status", String(32), nullable=False),
     Column("registered_at", BigInteger, nullable=False),
     Column("log_index", BigInteger, nullable=True),
-    Column("report_seq", BigInteger, nullable=False, default=0),
-    Column("report_hash", LargeBinary(32), nullable=False),
     Column("hardware_uuid", String(1024), nullable=True),
 )
 Index("ix_chips_owner", chips.c.owner_id)
 Index("ix_chips_facility", chips.c.facility_id)
 Index("ix_chips_serial", chips.c.vendor, chips.c.serial)
 Index("ix_chips_hardware_uuid", chips.c.hardware_uuid)
+
+chain_heads = Table(
+    "chain_heads",
+    metadata,
+    Column("chip_id", String(64), ForeignKey("chips.chip_id"), primary_key=True),
+    Column("report_seq", BigInteger, nullable=False),
+    Column("report_hash", LargeBinary(32), nullable=False),
+)
+"""The head of each chip's usage-report chain: the newest accepted report's sequence and
+hash (0 and the genesis hash before any). A table of its own, because ingestion rewrites
+a head per report: a narrow row is a fraction of a chip's row (its certificate, serial,
+model...) to rewrite, to log and to sync."""
 
 custody_events = Table(
     "custody_events",

@@ -224,6 +224,7 @@ def bulk_registry(db_url: str, facilities: int, chips: int, seed: int = 14) -> d
             blank = bytes(32)
             states = ("licensed", "throttled", "paused")
             batch: list[dict[str, Any]] = []
+            heads: list[dict[str, Any]] = []
             reports: list[dict[str, Any]] = []
             alerts: list[dict[str, Any]] = []
             checks: list[dict[str, Any]] = []
@@ -244,9 +245,10 @@ def bulk_registry(db_url: str, facilities: int, chips: int, seed: int = 14) -> d
                         "facility_id": f["id"],
                         "status": "active",
                         "registered_at": 0,
-                        "report_seq": 1 if reported else 0,
-                        "report_hash": blank,
                     }
+                )
+                heads.append(
+                    {"chip_id": cid, "report_seq": 1 if reported else 0, "report_hash": blank}
                 )
                 if reported:
                     reports.append(
@@ -286,10 +288,12 @@ def bulk_registry(db_url: str, facilities: int, chips: int, seed: int = 14) -> d
                     )
                 if len(batch) >= 20_000:
                     conn.execute(insert(t.chips), batch)
+                    conn.execute(insert(t.chain_heads), heads)
                     conn.execute(insert(t.reports), reports)
-                    batch, reports = [], []
+                    batch, heads, reports = [], [], []
             if batch:
                 conn.execute(insert(t.chips), batch)
+                conn.execute(insert(t.chain_heads), heads)
             if reports:
                 conn.execute(insert(t.reports), reports)
             if alerts:

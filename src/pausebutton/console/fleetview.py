@@ -12,6 +12,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 from pausebutton import errors
 from pausebutton.authority import tables as t
 from pausebutton.console.deps import ViewerDep, need
+from pausebutton.console.queries import with_newest_report
 
 PAGE = 200
 SERIES = 500
@@ -112,12 +113,7 @@ def _attention(
             head.c.received_at,
             valid.label("licence_valid"),
         )
-        .select_from(
-            t.chips.outerjoin(
-                head,
-                and_(head.c.chip_id == t.chips.c.chip_id, head.c.sequence == t.chips.c.report_seq),
-            )
-        )
+        .select_from(with_newest_report(head))
         .where(
             t.chips.c.status.not_in(("decommissioned", "destroyed")),
             or_(

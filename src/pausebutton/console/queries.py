@@ -12,7 +12,7 @@ Each chip has one *console state*, derived from what the authority already holds
    report, or no report and no valid licence).
 
 The map counts chips per facility and state in one ``GROUP BY`` over the chips joined to
-their newest report (``usage_reports`` at ``chips.report_seq``), their newest location
+their newest report (``usage_reports`` at the chain head's ``report_seq``), their newest location
 check and the alerted chips.
 """
 
@@ -69,6 +69,17 @@ class _Joined:
     head: Any
 
 
+def with_newest_report(head: Any) -> Any:
+    """The chips joined to their chain heads and (outer) to the report at each head."""
+    return t.chips.join(t.chain_heads, t.chain_heads.c.chip_id == t.chips.c.chip_id).outerjoin(
+        head,
+        and_(
+            head.c.chip_id == t.chips.c.chip_id,
+            head.c.sequence == t.chain_heads.c.report_seq,
+        ),
+    )
+
+
 def _joined(now: int) -> _Joined:
     head = t.reports.alias("head")
     verdict = _latest_verdict()
@@ -87,10 +98,7 @@ def _joined(now: int) -> _Joined:
         (licensed_now, "licensed"),
         else_="throttled",
     )
-    joined = t.chips.outerjoin(
-        head,
-        and_(head.c.chip_id == t.chips.c.chip_id, head.c.sequence == t.chips.c.report_seq),
-    ).outerjoin(alerted, alerted.c.chip_id == t.chips.c.chip_id)
+    joined = with_newest_report(head).outerjoin(alerted, alerted.c.chip_id == t.chips.c.chip_id)
     return _Joined(joined, state, head)
 
 
@@ -177,7 +185,7 @@ def facility(conn: Connection, facility_id: str, now: int, limit: int = 500) -> 
         t.chips.c.model,
         t.chips.c.owner_id,
         t.chips.c.status,
-        t.chips.c.report_seq,
+        t.chain_heads.c.report_seq,
         j.head.c.received_at,
         state,
     ).select_from(j.select_from)
@@ -330,12 +338,7 @@ def delivery(
         func.count().label("total"),
         func.count(head.c.chip_id).filter(held_cond).label("held"),
         func.max(head.c.received_at).filter(held_cond).label("last_at"),
-    ).select_from(
-        t.chips.outerjoin(
-            head,
-            and_(head.c.chip_id == t.chips.c.chip_id, head.c.sequence == t.chips.c.report_seq),
-        )
-    )
+    ).select_from(with_newest_report(head))
     stmt = stmt.where(t.chips.c.status.not_in(("decommissioned", "destroyed")))
     if where is not None:
         stmt = stmt.where(where)

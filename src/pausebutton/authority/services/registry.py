@@ -125,6 +125,12 @@ C = TypeVar("C", bound=Chip)
 F = TypeVar("F", bound=Facility)
 
 
+_CHIPS = select(t.chips, t.chain_heads.c.report_seq).join(
+    t.chain_heads, t.chain_heads.c.chip_id == t.chips.c.chip_id
+)
+"""Chips with their report chain's head sequence."""
+
+
 def _chip(cls: type[C], r: Any, **values: Any) -> C:
     """A chip result from its row (the device key in hex; the chain head's sequence)."""
     return from_row(
@@ -345,16 +351,19 @@ class RegistryService:
                     status="installed" if facility_id else "registered",
                     registered_at=now,
                     log_index=idx,
-                    report_seq=0,
-                    report_hash=GENESIS_HASH,
                     hardware_uuid=cert.hardware_uuid,
+                )
+            )
+            conn.execute(
+                insert(t.chain_heads).values(
+                    chip_id=chip_id, report_seq=0, report_hash=GENESIS_HASH
                 )
             )
         return self.get_chip(chip_id)
 
     def get_chip(self, chip_id: str) -> ChipDetail:
         with self.store.read() as conn:
-            r = conn.execute(select(t.chips).where(t.chips.c.chip_id == chip_id)).first()
+            r = conn.execute(_CHIPS.where(t.chips.c.chip_id == chip_id)).first()
             if r is None:
                 raise NotFoundError(f"no chip {chip_id}", field="chip_id")
             return _chip(
@@ -373,7 +382,7 @@ class RegistryService:
         limit: int = 1000,
         offset: int = 0,
     ) -> list[Chip]:
-        stmt = select(t.chips).order_by(t.chips.c.chip_id).limit(limit).offset(offset)
+        stmt = _CHIPS.order_by(t.chips.c.chip_id).limit(limit).offset(offset)
         if owner_id:
             stmt = stmt.where(t.chips.c.owner_id == owner_id)
         if facility_id:

@@ -278,14 +278,15 @@ class ReportService:
     def _heads(
         self, conn: Connection, chip_ids: list[str]
     ) -> tuple[dict[str, ChainHead], dict[str, str | None]]:
-        """The chains' stored heads and the chips' owners, locked for this transaction
-        (FOR NO KEY UPDATE in chip id order on PostgreSQL; SQLite's writer lock is held)."""
+        """The chains' stored heads, locked for this transaction (FOR NO KEY UPDATE in chip
+        id order on PostgreSQL; SQLite's writer lock is held), and the chips' owners."""
         if not chip_ids:
             return {}, {}
-        lock = "" if self.store.db.sqlite else " ORDER BY chip_id FOR NO KEY UPDATE"
+        lock = "" if self.store.db.sqlite else " ORDER BY h.chip_id FOR NO KEY UPDATE OF h"
         rows = _select_in(
             conn,
-            "SELECT chip_id, report_seq, report_hash, owner_id FROM chips WHERE chip_id IN",
+            "SELECT h.chip_id, h.report_seq, h.report_hash, c.owner_id FROM chain_heads h"
+            " JOIN chips c ON c.chip_id = h.chip_id WHERE h.chip_id IN",
             chip_ids,
             lock,
         )
@@ -422,7 +423,7 @@ class ReportService:
         if new_heads:
             marker = _marker(conn)
             conn.exec_driver_sql(
-                f"UPDATE chips SET report_seq = {marker}, report_hash = {marker}"
+                f"UPDATE chain_heads SET report_seq = {marker}, report_hash = {marker}"
                 f" WHERE chip_id = {marker}",
                 [(v.sequence, v.hash, k) for k, v in new_heads.items()],
             )
