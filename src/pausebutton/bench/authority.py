@@ -17,8 +17,10 @@ Figures, all measured in one run against one server on SQLite (or the empty data
   each (every worker has then read the chips' keys: the figure is a running server's);
 - ``ingest_idle_cpu_share``: the machine's idle CPU share while the batches were sent
   (eight agents, each a batch of chips, queue for four connections, which the server's
-  workers share as the kernel handed them out), and ``ingest_client_cores``, this
-  client's CPU in cores;
+  workers share as the kernel handed them out), ``ingest_client_cores``, this
+  client's CPU in cores, and ``ingest_server_cpu_us_per_report``, the CPU the server's
+  processes spent per report ingested (HTTP, decoding, verifying, writing, their
+  background loops: beside the in-process figure below);
 - with ``scaling`` (a list of worker counts): the ingestion alone against a fresh server
   with each count of API worker processes pinned to ``min(w, cpus)`` cores, in the
   same run, and each count's scaling efficiency, ``rate(w) / (rate(1) * min(w, cpus))``;
@@ -85,8 +87,9 @@ def _server(
     workers: int = 1,
     db_url: str | None = None,
     cores: set[int] | None = None,
-) -> Iterator[str]:
-    """A served ``authority serve`` (its workers pinned to ``cores`` if given)."""
+) -> Iterator[tuple[str, int]]:
+    """A served ``authority serve`` (its workers pinned to ``cores`` if given): its URL
+    and its session (the server and its workers, for ``_session_cpu``)."""
     directory = base / "authority"
     write_authority_dir(directory, world.keys, world.root_bytes)
     admin_pub = base / "admin.pub"
@@ -141,7 +144,7 @@ def _server(
             if time.monotonic() > deadline:
                 raise ServiceError("authority server did not start")
             time.sleep(0.2)
-        yield url
+        yield url, proc.pid  # start_new_session: the session id is the server's pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, 15)
@@ -328,8 +331,33 @@ def _warm_ingest(url: str, world: DemoWorld, chips: list[Any], clients: int) -> 
         raise ServiceError(f"the warm-up ingestion failed: {out['ingest_errors']}")
 
 
+def _session_cpu(sid: int) -> float | None:
+    """CPU seconds (user + system, all threads) of the live processes of session ``sid``
+    so far (Linux ``/proc``), or None where there is no ``/proc``."""
+    total = 0
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[3]) == sid:  # fields after the name: state, ppid, pgrp, session...
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _ingest(
-    url: str, world: DemoWorld, chips: list[Any], total: int, batch: int, clients: int
+    url: str,
+    world: DemoWorld,
+    chips: list[Any],
+    total: int,
+    batch: int,
+    clients: int,
+    sid: int | None = None,
 ) -> dict[str, Any]:
     """Signed usage reports posted over ``clients`` keep-alive connections by agents,
     each owning ``batch`` of the chips (a data centre's node agent): an agent's batch is
@@ -373,6 +401,7 @@ def _ingest(
                     agents.put(left)
 
     threads = [threading.Thread(target=worker, args=(t,)) for t in range(clients)]
+    server0 = None if sid is None else _session_cpu(sid)
     machine0, cpu0 = _cpu_times(), time.process_time()
     start = time.perf_counter()
     for th in threads:
@@ -381,6 +410,11 @@ def _ingest(
         th.join()
     elapsed = time.perf_counter() - start
     machine1, cpu1 = _cpu_times(), time.process_time()
+    server1 = None if sid is None else _session_cpu(sid)
+    server_us = None
+    done = sum(accepted)
+    if server0 is not None and server1 is not None and done > 0:
+        server_us = round((server1 - server0) / done * 1e6, 1)
     idle = None
     if machine0 is not None and machine1 is not None and machine1[0] > machine0[0]:
         idle = round((machine1[1] - machine0[1]) / (machine1[0] - machine0[0]), 3)
@@ -393,6 +427,7 @@ def _ingest(
         "ingest_reports_per_s": round(sum(accepted) / elapsed, 1),
         "ingest_idle_cpu_share": idle,
         "ingest_client_cores": round((cpu1 - cpu0) / elapsed, 3),
+        "ingest_server_cpu_us_per_report": server_us,
         "ingest_errors": errors[:3],
         "_samples": samples,
     }
@@ -628,12 +663,12 @@ def _scaling(
         cores = set(allowed[: min(w, cpus)])
         with (
             tempfile.TemporaryDirectory(prefix="pb-bench-scaling-") as tmp,
-            _server(world, Path(tmp), w, db_url, cores) as url,
+            _server(world, Path(tmp), w, db_url, cores) as (url, sid),
             httpx.Client(timeout=600) as http,
         ):
             made = _setup(AuthorityClient(url, world.admin, http=http), world, n_registered)
             _warm_ingest(url, world, made, max(4, w))
-            ing = _ingest(url, world, made, n_reports, batch=batch, clients=max(4, w))
+            ing = _ingest(url, world, made, n_reports, batch=batch, clients=max(4, w), sid=sid)
             out.append(
                 {
                     "workers": w,
@@ -696,7 +731,7 @@ def run(
     }
     with (
         tempfile.TemporaryDirectory(prefix="pb-bench-authority-") as tmp,
-        _server(world, Path(tmp), workers, db_url) as url,
+        _server(world, Path(tmp), workers, db_url) as (url, sid),
         httpx.Client(timeout=600) as http,
     ):
         admin = AuthorityClient(url, world.admin, http=http)
@@ -704,7 +739,7 @@ def run(
         made = _setup(admin, world, n_registered)
         phase(f"ingesting {n_reports:,} usage reports (after two untimed rounds)")
         _warm_ingest(url, world, made, 4)
-        ing = _ingest(url, world, made, n_reports, batch=batch, clients=4)
+        ing = _ingest(url, world, made, n_reports, batch=batch, clients=4, sid=sid)
         samples = ing.pop("_samples")
         out.update(ing)
         phase("raw Ed25519 verify on one core and on all cores")
