@@ -35,13 +35,15 @@ ensure_torch() {
 }
 
 ensure_system_packages() {
-    # Debian packages the tests use: a PostgreSQL server, iproute2 (ip, tc netem) and
-    # Chromium (the console's browser tests drive it with Playwright; no browser download).
+    # Debian packages the tests use: a PostgreSQL server, iproute2 (ip, tc netem),
+    # util-linux and Chromium (the console's browser tests drive it with Playwright; no
+    # browser download).
     local missing=()
     [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 \
         || missing+=(postgresql)
     command -v ip >/dev/null && command -v tc >/dev/null || missing+=(iproute2)
-    command -v runuser >/dev/null || missing+=(util-linux)
+    # runuser starts PostgreSQL as its user; taskset pins bench authority's scaling steps
+    command -v runuser >/dev/null && command -v taskset >/dev/null || missing+=(util-linux)
     [ -x /usr/bin/chromium ] || missing+=(chromium)
     if [ "${#missing[@]}" -gt 0 ]; then
         step "installing Debian packages: ${missing[*]}"
