@@ -17,7 +17,7 @@ from typing import Any
 
 from pausebutton.authority.policy import Policy
 from pausebutton.errors import DataError, MalformedError
-from pausebutton.fsutil import read_limited, usable_cores
+from pausebutton.fsutil import read_limited
 from pausebutton.geo.verdict import Model as GeoModel
 from pausebutton.geo.verdict import Policy as GeoPolicy
 from pausebutton.issuing.keydir import AuthorityDir
@@ -146,17 +146,6 @@ class Settings:
                 )
             kw["location_policy"] = GeoPolicy(model=model)
         return cls.from_dir(directory, url, **kw)
-
-    def verify_threads(self) -> int:
-        """Report-verifying threads per worker: the cores this process may use (at least
-        1, at most 4), whatever the number of workers. A worker keeps the connections the
-        kernel gave it, so a fleet's batches rarely spread evenly over the workers; a
-        worker given a core's share only (cores / workers threads) left the other cores
-        idle whenever its connections were the busy ones. On 2 cores with 2 workers and
-        two client connections, the unlucky runs (both connections on one worker) ingested
-        12,000 reports/s with one thread per worker and 16,500 with two, the others
-        18,800-20,300 with two (benchmarks/README.md)."""
-        return max(1, min(4, usable_cores()))
 
     def trust_root(self) -> Any:
         return load_pinned_root(self.root_bytes)[1]

@@ -107,7 +107,6 @@ def create_app(settings: Settings) -> FastAPI:
             location_max_age=settings.location_max_age,
             location_policy=settings.location_policy,
             root_bytes=settings.root_bytes,
-            verify_threads=settings.verify_threads(),
         )
         service.store.on_retry = lambda: metrics.count("deadlock_retries")
         for raw in settings.admin_keys:

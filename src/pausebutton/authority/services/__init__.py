@@ -66,7 +66,6 @@ class Authority:
         location_policy: GeoPolicy | None = None,
         location_max_age: int = DEFAULT_MAX_AGE_S,
         root_bytes: bytes | None = None,
-        verify_threads: int | None = None,
     ) -> None:
         if licensing_key.public not in root.role_keys("licensing"):
             raise DataError("the licensing key is not in the trust root's licensing role")
@@ -77,7 +76,6 @@ class Authority:
         self._licensing_key = licensing_key
         self._time_key = time_key
         self._location = (location_policy or GeoPolicy(model=Model.STATISTICAL), location_max_age)
-        self._verify_threads = verify_threads
         self._build(root)
         self.roots = RootService(self.store, root_bytes, root, self._revoked_ids)
 
@@ -108,7 +106,7 @@ class Authority:
             self.orders.pause_threshold,
             self.keys.revoked_ids,
         )
-        self.reports = ReportService(self.store, self._verify_threads)
+        self.reports = ReportService(self.store)
         self.health = HealthService(self.store)
         self.notifications = NotificationService(self.store)
         self.webhooks = WebhookService(

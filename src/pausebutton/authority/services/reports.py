@@ -135,15 +135,23 @@ def _check_signatures(chunk: Sequence[tuple[Envelope, PublicKey]]) -> list[bool]
     return out
 
 
+def default_verify_threads() -> int:
+    """Report-verifying threads per process: the cores it may use (at least 1, at most 4),
+    whatever the number of worker processes. A worker keeps the connections the kernel
+    gave it, so a fleet's batches rarely spread evenly over the workers; a worker given a
+    core's share only (cores / workers threads) left the other cores idle whenever its
+    connections were the busy ones (benchmarks/README.md)."""
+    return max(1, min(4, usable_cores()))
+
+
 class ReportService:
     """Ingestion of usage reports; stored reports and alerts."""
 
     def __init__(self, store: Store, verify_threads: int | None = None) -> None:
         self.store = store
         self._device_keys: dict[str, PublicKey] = {}
-        self._verify_threads = verify_threads or max(1, min(4, usable_cores()))
-        """Threads verifying report signatures beside the decoding thread (default: one per
-        core this process may use, at most 4)."""
+        self._verify_threads = verify_threads or default_verify_threads()
+        """Threads verifying report signatures beside the decoding thread."""
         self._pool: ThreadPoolExecutor | None = None
 
     def _device_keys_of(self, chip_ids: Iterable[str]) -> dict[str, PublicKey]:
