@@ -331,23 +331,46 @@ def _warm_ingest(url: str, world: DemoWorld, chips: list[Any], clients: int) -> 
         raise ServiceError(f"the warm-up ingestion failed: {out['ingest_errors']}")
 
 
-def _session_cpu(sid: int) -> float | None:
-    """CPU seconds (user + system, all threads) of the live processes of session ``sid``
-    so far (Linux ``/proc``), or None where there is no ``/proc``."""
-    total = 0
+def _session(sid: int) -> dict[int, list[str]] | None:
+    """The live processes of session ``sid``, each with its ``/proc/<pid>/stat`` fields
+    after the name (state, ppid, pgrp, session, ...), or None where there is no ``/proc``."""
     try:
-        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
     except OSError:
         return None
+    out = {}
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
                 fields = fh.read().rsplit(")", 1)[1].split()
         except OSError:  # gone meanwhile
             continue
-        if int(fields[3]) == sid:  # fields after the name: state, ppid, pgrp, session...
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
+        if int(fields[3]) == sid:
+            out[pid] = fields
+    return out
+
+
+def _session_cpu(sid: int) -> float | None:
+    """CPU seconds (user + system, all threads) of the live processes of session ``sid``
+    so far, or None where there is no ``/proc``."""
+    procs = _session(sid)
+    if procs is None:
+        return None
+    ticks = sum(int(f[11]) + int(f[12]) for f in procs.values())  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _session_cores(sid: int) -> int | None:
+    """How many cores the processes of session ``sid`` may run on (their CPU sets
+    together): what a pinned server really got, not what was asked."""
+    procs = _session(sid)
+    if procs is None:
+        return None
+    cores: set[int] = set()
+    for pid in procs:
+        with contextlib.suppress(OSError):
+            cores |= os.sched_getaffinity(pid)
+    return len(cores)
 
 
 def _ingest(
@@ -672,7 +695,7 @@ def _scaling(
             out.append(
                 {
                     "workers": w,
-                    "cores": len(cores),
+                    "cores": _session_cores(sid),
                     "reports_per_s": ing["ingest_reports_per_s"],
                     "idle_cpu_share": ing["ingest_idle_cpu_share"],
                     "accepted": ing["ingest_accepted"],
