@@ -147,10 +147,10 @@ def default_verify_threads() -> int:
 class ReportService:
     """Ingestion of usage reports; stored reports and alerts."""
 
-    def __init__(self, store: Store, verify_threads: int | None = None) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self._device_keys: dict[str, PublicKey] = {}
-        self._verify_threads = verify_threads or default_verify_threads()
+        self._verify_threads = default_verify_threads()
         """Threads verifying report signatures beside the decoding thread."""
         self._pool: ThreadPoolExecutor | None = None
 
