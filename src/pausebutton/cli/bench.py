@@ -102,6 +102,12 @@ def authority(
     """Authority over HTTP: reports ingested/s vs raw Ed25519 verify/s (one core and all
     cores), time to pause N connected chips (p50/p99), licence issuance latency under 50
     clients and licence applications/s, deadlock retries (SQLite unless --db)."""
+    if chips is not None and not 1 <= chips <= 1_000_000:
+        raise UsageError("--chips must be 1 to 1,000,000")
+    if reports is not None and not 1 <= reports <= 10_000_000:
+        raise UsageError("--reports must be 1 to 10,000,000")
+    if not 1 <= workers <= 64:
+        raise UsageError("--workers must be 1 to 64")
     counts = None if scaling is None else _worker_counts(scaling)
     _show(
         _run(

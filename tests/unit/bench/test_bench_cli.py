@@ -36,6 +36,17 @@ def test_bench_authority_refuses_a_bad_scaling_list(cli) -> None:  # type: ignor
         assert r.returncode == 2 and "--scaling" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_bench_authority_refuses_bad_sizes_before_starting_anything(cli) -> None:  # type: ignore[no-untyped-def]
+    for option, bad in (
+        ("--reports", "0"),
+        ("--reports", "-5"),
+        ("--chips", "-1"),
+        ("--workers", "0"),
+    ):
+        r = cli("bench", "authority", "--quick", option, bad)
+        assert r.returncode == 2 and option in r.stderr and "Traceback" not in r.stderr
+
+
 def test_raw_verify_on_all_cores_counts_every_process() -> None:
     from pausebutton.bench.authority import _verify_loop
     from pausebutton.protocol.keys import PrivateKey
