@@ -109,9 +109,10 @@ def own_evidence(authority: Authority, reg: Registry, since: int) -> list[Any]:
     out: list[Any] = []
     with authority.store.read() as conn:
         reports = conn.execute(
-            select(t.reports.c.chip_id, t.reports.c.time, t.reports.c.flop_full)
+            select(t.chain_heads.c.chip_id, t.reports.c.time, t.reports.c.flop_full)
+            .join(t.chain_heads, t.chain_heads.c.chip_no == t.reports.c.chip_no)
             .where(t.reports.c.time >= since)
-            .order_by(t.reports.c.chip_id, t.reports.c.sequence)
+            .order_by(t.chain_heads.c.chip_id, t.reports.c.sequence)
         ).all()
         fixes = conn.execute(
             select(

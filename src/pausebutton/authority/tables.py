@@ -106,14 +106,18 @@ Index("ix_chips_hardware_uuid", chips.c.hardware_uuid)
 chain_heads = Table(
     "chain_heads",
     metadata,
-    Column("chip_id", String(64), ForeignKey("chips.chip_id"), primary_key=True),
+    Column("chip_no", Integer, primary_key=True, autoincrement=True),
+    Column("chip_id", String(64), ForeignKey("chips.chip_id"), nullable=False, unique=True),
     Column("report_seq", BigInteger, nullable=False),
     Column("report_hash", LargeBinary(32), nullable=False),
 )
 """The head of each chip's usage-report chain: the newest accepted report's sequence and
 hash (0 and the genesis hash before any). A table of its own, because ingestion rewrites
 a head per report: a narrow row is a fraction of a chip's row (its certificate, serial,
-model...) to rewrite, to log and to sync."""
+model...) to rewrite, to log and to sync.
+
+``chip_no`` is the chip's number in this database (given at registration, never shown
+outside it): the key its usage reports are stored under."""
 
 custody_events = Table(
     "custody_events",
@@ -225,7 +229,13 @@ orders = Table(
 reports = Table(
     "usage_reports",
     metadata,
-    Column("chip_id", String(64), ForeignKey("chips.chip_id"), primary_key=True),
+    Column(
+        "chip_no",
+        Integer,
+        ForeignKey("chain_heads.chip_no"),
+        primary_key=True,
+        autoincrement=False,
+    ),
     Column("sequence", BigInteger, primary_key=True, autoincrement=False),
     Column("hash", LargeBinary(32), nullable=False),
     Column("time", BigInteger, nullable=False),
@@ -236,6 +246,10 @@ reports = Table(
     Column("envelope", LargeBinary, nullable=False),
     Column("received_at", BigInteger, nullable=False),
 )
+"""Usage reports, keyed by the chip's number and the report's sequence: an index entry
+of a few bytes, where the chip's 64-character id made each chip's entries fill a page of
+their own, so that a batch of a thousand chips' reports rewrote a thousand index pages
+(docs/scaling.md). The chip's id is in ``chain_heads``."""
 
 alerts = Table(
     "alerts",

@@ -248,12 +248,17 @@ def bulk_registry(db_url: str, facilities: int, chips: int, seed: int = 14) -> d
                     }
                 )
                 heads.append(
-                    {"chip_id": cid, "report_seq": 1 if reported else 0, "report_hash": blank}
+                    {
+                        "chip_no": i + 1,
+                        "chip_id": cid,
+                        "report_seq": 1 if reported else 0,
+                        "report_hash": blank,
+                    }
                 )
                 if reported:
                     reports.append(
                         {
-                            "chip_id": cid,
+                            "chip_no": i + 1,
                             "sequence": 1,
                             "hash": blank,
                             "time": 0,

@@ -25,7 +25,7 @@ def _licences(conn: Connection, owner: str | None, now: int) -> list[dict[str, A
     used = (
         select(t.reports.c.license_id, func.max(t.reports.c.sequence).label("seq"))
         .where(t.reports.c.license_id.is_not(None))
-        .group_by(t.reports.c.license_id, t.reports.c.chip_id)
+        .group_by(t.reports.c.license_id, t.reports.c.chip_no)
         .subquery("newest_use")
     )
     stmt = select(t.licenses).order_by(t.licenses.c.license_id.desc()).limit(PAGE)
@@ -41,7 +41,8 @@ def _licences(conn: Connection, owner: str | None, now: int) -> list[dict[str, A
                     used.c.license_id == t.reports.c.license_id, used.c.seq == t.reports.c.sequence
                 ),
             )
-            .where(t.reports.c.license_id == lic.license_id, t.reports.c.chip_id == lic.chip_id)
+            .join(t.chain_heads, t.chain_heads.c.chip_no == t.reports.c.chip_no)
+            .where(t.reports.c.license_id == lic.license_id, t.chain_heads.c.chip_id == lic.chip_id)
         ).first()
         flop_used = int(newest.license_flop_used or 0) if newest else 0
         budget = int(lic.flop_budget)

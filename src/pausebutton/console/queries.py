@@ -74,7 +74,7 @@ def with_newest_report(head: Any) -> Any:
     return t.chips.join(t.chain_heads, t.chain_heads.c.chip_id == t.chips.c.chip_id).outerjoin(
         head,
         and_(
-            head.c.chip_id == t.chips.c.chip_id,
+            head.c.chip_no == t.chain_heads.c.chip_no,
             head.c.sequence == t.chain_heads.c.report_seq,
         ),
     )
@@ -247,7 +247,8 @@ def chip(conn: Connection, chip_id: str, now: int) -> dict[str, Any]:
     ).all()
     reports = conn.execute(
         select(t.reports.c.sequence, t.reports.c.state, t.reports.c.time, t.reports.c.received_at)
-        .where(t.reports.c.chip_id == chip_id)
+        .join(t.chain_heads, t.chain_heads.c.chip_no == t.reports.c.chip_no)
+        .where(t.chain_heads.c.chip_id == chip_id)
         .order_by(t.reports.c.sequence.desc())
         .limit(10)
     ).all()
@@ -336,7 +337,7 @@ def delivery(
     )
     stmt = select(
         func.count().label("total"),
-        func.count(head.c.chip_id).filter(held_cond).label("held"),
+        func.count(head.c.chip_no).filter(held_cond).label("held"),
         func.max(head.c.received_at).filter(held_cond).label("last_at"),
     ).select_from(with_newest_report(head))
     stmt = stmt.where(t.chips.c.status.not_in(("decommissioned", "destroyed")))

@@ -66,6 +66,6 @@ def test_authority_migrate_cli(cli: Any, tmp_path: Any) -> None:
     assert cli("authority", "init", tmp_path / "a").returncode == 0
     r = cli("authority", "migrate", tmp_path / "a")
     assert r.returncode == 0 and f"revision {head_revision()}" in r.stdout, r.stderr
-    assert head_revision() == "0010"
+    assert head_revision() == "0011"
     r = cli("authority", "serve", tmp_path / "nope")
     assert r.returncode == 2 and "not an authority directory" in r.stderr

@@ -217,9 +217,10 @@ class NotificationService:
                 else t.reports.c.state != "paused"
             )
             acks = conn.execute(
-                select(t.reports.c.chip_id, func.min(t.reports.c.received_at))
+                select(t.chain_heads.c.chip_id, func.min(t.reports.c.received_at))
+                .join(t.chain_heads, t.chain_heads.c.chip_no == t.reports.c.chip_no)
                 .where(t.reports.c.received_at >= o.assembled_at, state_ok)
-                .group_by(t.reports.c.chip_id)
+                .group_by(t.chain_heads.c.chip_id)
             ).all()
             times = sorted(int(at) for chip_id, at in acks if chip_id in covered)
             for pct in MILESTONES:

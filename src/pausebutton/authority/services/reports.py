@@ -111,6 +111,15 @@ _Checked = tuple[int, bytes, UsageReport, str, bool]
 the chip's device key signed it)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Chain:
+    """A chip's report chain as stored: the chip's number, the head, the chip's owner."""
+
+    chip_no: int
+    head: ChainHead
+    owner_id: str | None
+
+
 @dataclass(slots=True)
 class _Batch:
     """What one ingest call has found so far."""
@@ -283,23 +292,24 @@ class ReportService:
 
     # -- ingestion, step 2: gather the chain facts, classify, write -------------------------
 
-    def _heads(
-        self, conn: Connection, chip_ids: list[str]
-    ) -> tuple[dict[str, ChainHead], dict[str, str | None]]:
+    def _heads(self, conn: Connection, chip_ids: list[str]) -> dict[str, _Chain]:
         """The chains' stored heads, locked for this transaction (FOR NO KEY UPDATE in chip
-        id order on PostgreSQL; SQLite's writer lock is held), and the chips' owners."""
+        id order on PostgreSQL; SQLite's writer lock is held), with the chips' numbers and
+        owners."""
         if not chip_ids:
-            return {}, {}
+            return {}
         lock = "" if self.store.db.sqlite else " ORDER BY h.chip_id FOR NO KEY UPDATE OF h"
         rows = _select_in(
             conn,
-            "SELECT h.chip_id, h.report_seq, h.report_hash, c.owner_id FROM chain_heads h"
-            " JOIN chips c ON c.chip_id = h.chip_id WHERE h.chip_id IN",
+            "SELECT h.chip_id, h.chip_no, h.report_seq, h.report_hash, c.owner_id"
+            " FROM chain_heads h JOIN chips c ON c.chip_id = h.chip_id WHERE h.chip_id IN",
             chip_ids,
             lock,
         )
-        heads = {cid: ChainHead(int(seq), bytes(h)) for cid, seq, h, _ in rows}
-        return heads, {cid: owner for cid, _, _, owner in rows}
+        return {
+            cid: _Chain(int(no), ChainHead(int(seq), bytes(h)), owner)
+            for cid, no, seq, h, owner in rows
+        }
 
     @staticmethod
     def _licenses(conn: Connection, verified: list[_Verified]) -> dict[int, LicenseTerms]:
@@ -324,19 +334,19 @@ class ReportService:
 
     @staticmethod
     def _stored_hashes(
-        conn: Connection, verified: list[_Verified], heads: dict[str, ChainHead]
-    ) -> dict[tuple[str, int], bytes]:
+        conn: Connection, verified: list[_Verified], chains: dict[str, _Chain]
+    ) -> dict[tuple[int, int], bytes]:
         """Hashes stored at the sequences of reports at or below their chain's head (a
-        resent batch, a replay, a late report): one query per ``STORED_SLICE`` of them,
-        never one per report."""
+        resent batch, a replay, a late report), by (chip number, sequence): one query per
+        ``STORED_SLICE`` of them, never one per report."""
         wanted = sorted(
             {
-                (cid, rep.sequence)
+                (chains[cid].chip_no, rep.sequence)
                 for _, _, rep, cid in verified
-                if rep.sequence <= heads[cid].sequence
+                if rep.sequence <= chains[cid].head.sequence
             }
         )
-        stored: dict[tuple[str, int], bytes] = {}
+        stored: dict[tuple[int, int], bytes] = {}
         marker = _marker(conn)
         for start in range(0, len(wanted), STORED_SLICE):
             part = wanted[start : start + STORED_SLICE]
@@ -345,14 +355,14 @@ class ReportService:
             # a join on a list of values: each pair is one primary-key lookup (a row-value
             # IN list makes SQLite scan the table)
             rows = conn.exec_driver_sql(
-                f"WITH wanted (chip_id, sequence) AS (VALUES {pairs})"
-                " SELECT r.chip_id, r.sequence, r.hash FROM wanted"
-                " JOIN usage_reports r ON r.chip_id = wanted.chip_id"
+                f"WITH wanted (chip_no, sequence) AS (VALUES {pairs})"
+                " SELECT r.chip_no, r.sequence, r.hash FROM wanted"
+                " JOIN usage_reports r ON r.chip_no = wanted.chip_no"
                 " AND r.sequence = wanted.sequence",
                 params,
             ).all()
-            for cid, seq, h in rows:
-                stored[(cid, int(seq))] = bytes(h)
+            for no, seq, h in rows:
+                stored[(int(no), int(seq))] = bytes(h)
         return stored
 
     def _store_chained(
@@ -362,10 +372,10 @@ class ReportService:
         their device key's signature; classify the others against the stored chains (in
         chip and sequence order) and write the accepted ones, the new heads and the
         alerts. Returns (accepted, duplicates)."""
-        heads, owners = self._heads(conn, sorted({item[3] for item in signed}))
+        chains = self._heads(conn, sorted({item[3] for item in signed}))
         verified: list[_Verified] = []
         for i, data, rep, cid, ok in signed:
-            if c.role == OPERATOR and owners[cid] != c.owner_id:
+            if c.role == OPERATOR and chains[cid].owner_id != c.owner_id:
                 found.reject(
                     i,
                     "forbidden",
@@ -381,20 +391,22 @@ class ReportService:
                 verified.append((i, data, rep, cid))
         verified.sort(key=lambda x: (x[3], x[2].sequence))
         lics = self._licenses(conn, verified)
-        stored = self._stored_hashes(conn, verified, heads)
+        stored = self._stored_hashes(conn, verified, chains)
         rows: list[tuple[Any, ...]] = []
-        new_heads: dict[str, ChainHead] = {}
+        new_heads: dict[int, ChainHead] = {}
         duplicates = 0
         add_row = rows.append
         for i, data, rep, cid in verified:
             h = report_hash(data)
             seq = rep.sequence
             lid = rep.license_id
+            chain = chains[cid]
+            no = chain.chip_no
             verdict = classify_report(
                 rep,
                 h,
-                new_heads.get(cid) or heads[cid],
-                stored=stored.get((cid, seq)),
+                new_heads.get(no) or chain.head,
+                stored=stored.get((no, seq)),
                 license=None if lid is None else lics.get(lid),
             )
             outcome = verdict.outcome
@@ -409,12 +421,12 @@ class ReportService:
                 found.reject(i, outcome.value, f"reports[{i}].{field}", message.format(seq=seq))
                 continue
             if outcome in ADVANCES:
-                new_heads[cid] = ChainHead(seq, h)
-            stored[(cid, seq)] = h
+                new_heads[no] = ChainHead(seq, h)
+            stored[(no, seq)] = h
             used = rep.license_flop_used
             add_row(  # in the order of REPORT_COLUMNS
                 (
-                    cid,
+                    no,
                     seq,
                     h,
                     rep.time,
@@ -432,7 +444,7 @@ class ReportService:
             marker = _marker(conn)
             conn.exec_driver_sql(
                 f"UPDATE chain_heads SET report_seq = {marker}, report_hash = {marker}"
-                f" WHERE chip_id = {marker}",
+                f" WHERE chip_no = {marker}",
                 [(v.sequence, v.hash, k) for k, v in new_heads.items()],
             )
         if found.alerts:
@@ -446,8 +458,9 @@ class ReportService:
     ) -> list[StoredReport]:
         with self.store.read() as conn:
             rows = conn.execute(
-                select(t.reports)
-                .where(t.reports.c.chip_id == chip_id, t.reports.c.sequence > after)
+                select(t.chain_heads.c.chip_id, t.reports)
+                .join(t.chain_heads, t.chain_heads.c.chip_no == t.reports.c.chip_no)
+                .where(t.chain_heads.c.chip_id == chip_id, t.reports.c.sequence > after)
                 .order_by(t.reports.c.sequence)
                 .limit(limit)
             ).all()
@@ -506,7 +519,7 @@ def _select_in(
 
 
 REPORT_COLUMNS = (
-    "chip_id",
+    "chip_no",
     "sequence",
     "hash",
     "time",
