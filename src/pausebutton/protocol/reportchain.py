@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pausebutton.protocol.messages import UsageReport
 
@@ -48,10 +48,9 @@ ADVANCES = frozenset({ChainOutcome.NEXT, ChainOutcome.GAP})
 """Outcomes whose report becomes the chain's head."""
 
 
-@dataclass(frozen=True, slots=True)
-class ChainHead:
+class ChainHead(NamedTuple):
     """The newest report of a chain: its sequence and hash (0 and GENESIS_HASH before
-    the first)."""
+    the first). A tuple: the authority builds one per chip of every batch it ingests."""
 
     sequence: int
     hash: bytes
@@ -90,6 +89,10 @@ class Classification:
         return self.outcome in ADVANCES
 
 
+_PLAIN = {outcome: Classification(outcome) for outcome in ChainOutcome}
+"""The classification of each outcome without findings (immutable, so shared)."""
+
+
 def classify_report(
     report: UsageReport,
     digest: bytes,
@@ -123,7 +126,7 @@ def classify_report(
             Finding("gap", "medium", {"missing_from": head.sequence + 1, "missing_to": seq - 1})
         )
     findings.extend(license_findings(report, license))
-    return Classification(outcome, tuple(findings))
+    return Classification(outcome, tuple(findings)) if findings else _PLAIN[outcome]
 
 
 def license_findings(report: UsageReport, license: LicenseTerms | None) -> list[Finding]:
