@@ -3,7 +3,6 @@ stretch of rounds is measured for both, and bad sizes are refused by name."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,16 +10,13 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from tests.loadfile import load_module
 
 SCRIPT = Path(__file__).parents[3] / "benchmarks" / "report_index.py"
 
 
 def _module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("report_index", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module(SCRIPT, "report_index")
 
 
 def test_both_layouts_store_every_report_and_each_stretch_is_measured() -> None:

@@ -3,7 +3,6 @@ the real decode/verify path exactly as docs/protocol.md ("Test vectors") describ
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from functools import cache
 from pathlib import Path
@@ -11,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from tests.loadfile import load_module
 
 from pausebutton.errors import PausebuttonError, all_error_classes
 from pausebutton.protocol import encoding
@@ -48,11 +48,7 @@ def cases(*names: str) -> list[Any]:
 
 
 def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pb_gen_vectors", GENERATOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(GENERATOR, "pb_gen_vectors")
 
 
 def expect(vec: dict[str, Any], check: Any) -> None:
