@@ -1,6 +1,7 @@
 """usage_reports keyed by the chip's number (chain_heads.chip_no) and the sequence, not by
-the chip's 64-character id: index entries of a few bytes, so that a batch of a thousand
-chips' reports rewrites tens of index pages, not a thousand
+the chip's 64-character id: index entries of a few bytes instead of about 80, a sixth of
+the index to keep in memory and to rewrite (benchmarks/report_index.py: a fleet's batch
+costs 0.45 of the CPU over the first 30 reports per chip, 0.72 at 300)
 
 Revision ID: 0011
 Revises: 0010
