@@ -305,6 +305,12 @@ def bulk_registry(db_url: str, facilities: int, chips: int, seed: int = 14) -> d
                 conn.execute(insert(t.alerts), alerts)
             if checks:
                 conn.execute(insert(t.location_checks), checks)
+            if not db.sqlite:  # the chip numbers were given here: the next registration
+                # takes the one after them (SQLite's integer key does so by itself)
+                conn.exec_driver_sql(
+                    "SELECT setval(pg_get_serial_sequence('chain_heads', 'chip_no'),"
+                    " (SELECT max(chip_no) FROM chain_heads))"
+                )
     finally:
         db.dispose()
     return {"facilities": facilities, "chips": chips, "load_s": round(time.perf_counter() - t0, 1)}
