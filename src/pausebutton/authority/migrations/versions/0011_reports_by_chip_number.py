@@ -18,9 +18,19 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-_REPORT_COLUMNS = (
-    "sequence, hash, time, flop_full, license_id, license_flop_used, state, envelope, received_at"
+_FIELDS = (
+    "sequence",
+    "hash",
+    "time",
+    "flop_full",
+    "license_id",
+    "license_flop_used",
+    "state",
+    "envelope",
+    "received_at",
 )
+"""A stored report's columns besides the one naming its chip."""
+_REPORT_COLUMNS = ", ".join(_FIELDS)
 
 
 def _report_columns() -> list[sa.Column[object]]:
@@ -54,7 +64,7 @@ def _set_aside(reports_key: str) -> None:
 
 
 def _prefixed(alias: str) -> str:
-    return ", ".join(f"{alias}.{c.strip()}" for c in _REPORT_COLUMNS.split(","))
+    return ", ".join(f"{alias}.{c}" for c in _FIELDS)
 
 
 def _restore_heads() -> None:
