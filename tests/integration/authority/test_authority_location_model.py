@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pausebutton.authority.services.reports import default_verify_threads
+from pausebutton.authority.services.reports import default_verify_processes
 from pausebutton.authority.settings import Settings
 from pausebutton.errors import DataError
 from pausebutton.geo.verdict import Model
@@ -60,10 +60,10 @@ def test_each_worker_verifies_on_the_cores_it_may_use(tmp_path: Path, cli: Any) 
 
     path = _settings(tmp_path, cli)
     allowed = os.sched_getaffinity(0)
-    assert default_verify_threads() == max(1, min(4, len(allowed)))
+    assert default_verify_processes() == max(1, min(4, len(allowed)))
     try:
         os.sched_setaffinity(0, {min(allowed)})
-        assert default_verify_threads() == 1
+        assert default_verify_processes() == 1
     finally:
         os.sched_setaffinity(0, allowed)
     data = json.loads(path.read_text())

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 import pytest
 
 from pausebutton.authority.db import Database, migrate
-from pausebutton.authority.demo import DemoWorld
+from pausebutton.authority.demo import DemoChip, DemoWorld
 from pausebutton.authority.services import ADMIN, MEMBER, OPERATOR, Authority, Caller
-from pausebutton.authority.services.reports import STORED_SLICE
+from pausebutton.authority.services.reports import CHUNK, STORED_SLICE
+from pausebutton.authority.verifier import Helper, VerifierError
 from pausebutton.errors import ForbiddenError, NotFoundError
 from pausebutton.protocol.envelope import Envelope
 from pausebutton.protocol.keys import PrivateKey
@@ -26,7 +27,9 @@ ADMIN_CALLER = Caller("a" * 64, ADMIN, "admin")
 def authority(world: DemoWorld, db_url: str) -> Iterator[Authority]:
     db = Database.connect(db_url)
     migrate(db)
-    yield Authority(db, world.root, world.keys.key("licensing"), clock=lambda: T0)
+    authority = Authority(db, world.root, world.keys.key("licensing"), clock=lambda: T0)
+    yield authority
+    authority.close()
     db.dispose()
 
 
@@ -191,3 +194,63 @@ def test_who_may_report_follows_the_owner_after_the_device_key_is_known(
     out = authority.reports.ingest(beta, [forged])
     assert [(r.index, r.error) for r in out.rejected] == [(0, "bad_signature")]
     assert [a.kind for a in out.alerts] == ["bad_signature"]
+
+
+def _signed_batch(chip: DemoChip) -> list[bytes]:
+    """More than one chunk of the chip's next reports, the last with a bad signature
+    (the chip does not advance past it)."""
+    reports = [chip.report(time=T0 + chip.sequence) for _ in range(CHUNK + 50)]
+    last = bytearray(chip.report(time=T0 + chip.sequence, advance=False))
+    last[-5] ^= 1  # in the signature
+    return [*reports, bytes(last)]
+
+
+def _ingested_as_expected(authority: Authority, reports: list[bytes]) -> None:
+    out = authority.reports.ingest(ADMIN_CALLER, reports)
+    assert out.accepted == len(reports) - 1
+    assert [(r.index, r.error) for r in out.rejected] == [(len(reports) - 1, "bad_signature")]
+    assert [a.kind for a in out.alerts] == ["bad_signature"]
+
+
+def test_a_helper_process_that_exited_is_counted_and_replaced(
+    authority: Authority, world: DemoWorld
+) -> None:
+    """A batch of more than one chunk has its signatures checked by a helper process;
+    helpers found exited are counted and replaced, and the batch is checked the same."""
+    register(authority, world)
+    chip = world.chips[-1]
+    failures: list[int] = []
+    authority.verifiers.on_failure = lambda: failures.append(1)
+    _ingested_as_expected(authority, _signed_batch(chip))
+    assert failures == []
+    pool = authority.verifiers
+    helpers = [pool.acquire() for _ in range(pool.size)]
+    for helper in helpers:
+        helper.proc.kill()
+        helper.proc.wait()
+        pool.release(helper)
+    _ingested_as_expected(authority, _signed_batch(chip))
+    assert failures == [1] * len(helpers)
+    assert pool.running == 1  # a fresh one
+
+
+def test_a_batch_whose_helper_fails_midway_is_checked_in_the_worker(
+    authority: Authority, world: DemoWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A helper that fails while it checks a batch is stopped and counted; the worker
+    checks the batch's chunks itself, with the same answers."""
+    register(authority, world)
+    chip = world.chips[-1]
+    failures: list[int] = []
+    authority.verifiers.on_failure = lambda: failures.append(1)
+
+    def fail(self: Helper) -> list[bool]:
+        raise VerifierError("a verifier process did not answer: test")
+
+    monkeypatch.setattr(Helper, "receive", fail)
+    _ingested_as_expected(authority, _signed_batch(chip))
+    assert failures == [1]
+    assert authority.verifiers.running == 0  # stopped; the next batch starts another
+    monkeypatch.undo()
+    _ingested_as_expected(authority, _signed_batch(chip))
+    assert failures == [1]

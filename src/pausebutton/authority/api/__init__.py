@@ -109,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
             root_bytes=settings.root_bytes,
         )
         service.store.on_retry = lambda: metrics.count("deadlock_retries")
+        service.verifiers.on_failure = lambda: metrics.count("verifier_failures")
         for raw in settings.admin_keys:
             await run_in_threadpool(service.keys.bootstrap_admin, raw)
         health = LoopHealth(metrics)
@@ -156,6 +157,7 @@ def create_app(settings: Settings) -> FastAPI:
             for task in tasks:
                 await task
             metrics.close()
+            service.close()
             db.dispose()
 
     app = FastAPI(

@@ -45,6 +45,10 @@ COUNTERS = {
     "auth_401": "Requests refused 401 (missing, bad or replayed signature).",
     "auth_403": "Requests refused 403 (the key's role may not call this).",
     "deadlock_retries": "Write transactions run again after a deadlock or serialization failure.",
+    "verifier_failures": (
+        "Report-signature helper processes that failed (their chunks were checked in the"
+        " worker instead)."
+    ),
 }
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series

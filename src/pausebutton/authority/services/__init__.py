@@ -36,12 +36,13 @@ from pausebutton.authority.services.notifications import NotificationService
 from pausebutton.authority.services.orders import OrderService
 from pausebutton.authority.services.prohibited import ProhibitedProposalService
 from pausebutton.authority.services.registry import RegistryService
-from pausebutton.authority.services.reports import ReportService
+from pausebutton.authority.services.reports import ReportService, default_verify_processes
 from pausebutton.authority.services.roots import RootService
 from pausebutton.authority.services.signals import SignalService
 from pausebutton.authority.services.supply import SupplyService
 from pausebutton.authority.services.timetokens import TimeService
 from pausebutton.authority.services.webhooks import WebhookService
+from pausebutton.authority.verifier import VerifierPool
 from pausebutton.errors import DataError
 from pausebutton.geo.service import DEFAULT_MAX_AGE_S
 from pausebutton.geo.verdict import Model
@@ -76,8 +77,14 @@ class Authority:
         self._licensing_key = licensing_key
         self._time_key = time_key
         self._location = (location_policy or GeoPolicy(model=Model.STATISTICAL), location_max_age)
+        self.verifiers = VerifierPool(default_verify_processes())
+        """The helper processes checking report signatures (kept across root changes)."""
         self._build(root)
         self.roots = RootService(self.store, root_bytes, root, self._revoked_ids)
+
+    def close(self) -> None:
+        """Stop the helper processes (the database is the caller's to dispose of)."""
+        self.verifiers.close()
 
     def _caller_of(self, kid: str) -> Caller | None:
         """The caller a key id stands for now (None: unknown, or a revoked key)."""
@@ -106,7 +113,7 @@ class Authority:
             self.orders.pause_threshold,
             self.keys.revoked_ids,
         )
-        self.reports = ReportService(self.store)
+        self.reports = ReportService(self.store, self.verifiers)
         self.health = HealthService(self.store)
         self.notifications = NotificationService(self.store)
         self.webhooks = WebhookService(

@@ -8,8 +8,8 @@ writes the outcome in one transaction.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
@@ -29,6 +29,7 @@ from pausebutton.authority.services.base import (
     page,
     require,
 )
+from pausebutton.authority.verifier import Helper, VerifierError, VerifierPool
 from pausebutton.errors import PausebuttonError, SchemaError, ServiceError
 from pausebutton.fsutil import usable_cores
 from pausebutton.protocol.envelope import Envelope, decode_as
@@ -45,7 +46,9 @@ from pausebutton.protocol.reportchain import (
 MAX_BATCH = 10_000
 MAX_REPORT_SIZE = 4096
 CHUNK = 250
-"""Reports decoded per chunk while verifier threads check the chunk before."""
+"""Reports decoded per chunk while a helper process checks the chunk before."""
+
+log = logging.getLogger(__name__)
 STORED_SLICE = 500
 """(chip, sequence) pairs looked up per query for the stored hashes (1,000 parameters)."""
 
@@ -134,40 +137,38 @@ class _Batch:
         self.alerts.append(Alert(kind, chip_id, severity, detail))
 
 
+def _signatures_of(env: Envelope, pub: PublicKey) -> list[bytes]:
+    """The envelope's signatures made with ``pub``'s key id (usually one)."""
+    kid = pub.key_id
+    return [s.sig for s in env.signatures if s.key_id == kid]
+
+
 def _check_signatures(chunk: Sequence[tuple[Envelope, PublicKey]]) -> list[bool]:
-    """Is each envelope signed by its key? (libsodium runs without the GIL; the Python
-    around each verify holds it, so it is kept to a plain loop.)"""
-    out: list[bool] = []
-    add = out.append
-    for env, pub in chunk:
-        kid = pub.key_id
-        ok = False
-        for s in env.signatures:  # as Envelope.verify: any signature of this key that holds
-            if s.key_id == kid and pub.is_valid(env.signing_input(), s.sig):
-                ok = True
-                break
-        add(ok)
-    return out
+    """Is each envelope signed by its key? As ``Envelope.verify``: any signature of the
+    key that holds. (In this thread: a batch of one chunk, or a failed helper's chunk.)"""
+    return [
+        any(pub.is_valid(env.signing_input(), sig) for sig in _signatures_of(env, pub))
+        for env, pub in chunk
+    ]
 
 
-def default_verify_threads() -> int:
-    """Report-verifying threads per process: the cores it may use (at least 1, at most 4),
-    whatever the number of worker processes. A worker keeps the connections the kernel
-    gave it, so a fleet's batches rarely spread evenly over the workers; a worker given a
-    core's share only (cores / workers threads) left the other cores idle whenever its
-    connections were the busy ones (benchmarks/README.md)."""
+def default_verify_processes() -> int:
+    """Helper processes per worker that check report signatures: the cores it may use
+    (at least 1, at most 4), whatever the number of workers. A worker keeps the
+    connections the kernel gave it, so a fleet's batches rarely spread evenly over the
+    workers; a worker given a core's share only (cores / workers) left the other cores
+    idle whenever its connections were the busy ones (benchmarks/README.md)."""
     return max(1, min(4, usable_cores()))
 
 
 class ReportService:
     """Ingestion of usage reports; stored reports and alerts."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, verifiers: VerifierPool | None = None) -> None:
         self.store = store
         self._device_keys: dict[str, PublicKey] = {}
-        self._verify_threads = default_verify_threads()
-        """Threads verifying report signatures beside the decoding thread."""
-        self._pool: ThreadPoolExecutor | None = None
+        self.verifiers = verifiers or VerifierPool(default_verify_processes())
+        """Helper processes checking the signatures of batches of more than one chunk."""
 
     def _device_keys_of(self, chip_ids: Iterable[str]) -> dict[str, PublicKey]:
         """The device keys of these chips, of those registered (a chip's device key never
@@ -206,11 +207,7 @@ class ReportService:
         env, _ = decode_as(data, UsageReport, max_size=MAX_REPORT_SIZE)
         if _check_signatures([(env, key.public)]) != [True]:
             raise ServiceError("the ingestion warm-up report did not verify")  # pragma: no cover
-
-    def _verifier_pool(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._verify_threads, thread_name_prefix="pb-verify")
-        return self._pool
+        self.verifiers.start()
 
     def ingest(self, caller: Caller | None, items: Sequence[bytes]) -> IngestResult:
         """Verify and store a batch of signed usage reports; acknowledge only after commit.
@@ -247,36 +244,84 @@ class ReportService:
     def _checked(self, items: Sequence[bytes], found: _Batch) -> list[_Checked]:
         """The reports that decode and name a registered chip, each with whether its
         device key signed it (in batch order). Pipeline: this thread decodes chunk k+1
-        (Python, holds the GIL) while verifier threads check the signatures of chunk k
-        (libsodium, no GIL). Who may report for the chip is checked in the write
-        transaction, on the owner it reads there."""
-        jobs: list[tuple[list[_Verified], Future[list[bool]]]] = []
-        for start in range(0, len(items), CHUNK):
-            parsed = self._decoded(items, start, found)
-            keys = self._device_keys_of(cid for _, _, _, _, cid in parsed)
-            candidates: list[_Verified] = []
-            to_check: list[tuple[Envelope, PublicKey]] = []
-            for i, data, env, rep, cid in parsed:
-                pub = keys.get(cid)
-                if pub is None:
-                    found.reject(
-                        i, "not_found", f"reports[{i}].chip_id", f"chip {cid} is not registered"
-                    )
-                    found.alert("unknown_chip", cid, "high", {"sequence": rep.sequence})
-                    continue
-                candidates.append((i, data, rep, cid))
-                to_check.append((env, pub))
-            if len(items) <= CHUNK:
-                done: Future[list[bool]] = Future()
-                done.set_result(_check_signatures(to_check))
-                jobs.append((candidates, done))
-            else:
-                jobs.append((candidates, self._verifier_pool().submit(_check_signatures, to_check)))
-        out: list[_Checked] = []
-        for candidates, fut in jobs:
-            for (i, data, rep, cid), ok in zip(candidates, fut.result(), strict=True):
-                out.append((i, data, rep, cid, ok))
-        return out
+        (Python, holds the interpreter lock) while a helper process checks the
+        signatures of chunk k (``authority/verifier.py``); a batch of one chunk is
+        checked here. Who may report for the chip is checked in the write transaction,
+        on the owner it reads there."""
+        chunks: list[tuple[list[_Verified], list[tuple[Envelope, PublicKey]]]] = []
+        helper = None
+        if len(items) > CHUNK:
+            try:
+                helper = self.verifiers.acquire()
+            except VerifierError as exc:
+                self._verifier_failed(exc)
+        sent = 0
+        """Chunks sent to the helper (the first ones; after a failure, none more)."""
+        try:
+            for start in range(0, len(items), CHUNK):
+                candidates, to_check = self._candidates(items, start, found)
+                chunks.append((candidates, to_check))
+                if helper is not None:
+                    try:
+                        helper.send(
+                            [
+                                (pub.raw, env.signing_input(), _signatures_of(env, pub))
+                                for env, pub in to_check
+                            ]
+                        )
+                        sent += 1
+                    except VerifierError as exc:
+                        self._drop(helper, exc)
+                        helper = None
+            out: list[_Checked] = []
+            for n, (candidates, to_check) in enumerate(chunks):
+                oks: list[bool] | None = None
+                if helper is not None and n < sent:
+                    try:
+                        oks = helper.receive()
+                    except VerifierError as exc:
+                        self._drop(helper, exc)
+                        helper = None
+                if oks is None:  # a batch of one chunk, or the helper failed
+                    oks = _check_signatures(to_check)
+                for (i, data, rep, cid), ok in zip(candidates, oks, strict=True):
+                    out.append((i, data, rep, cid, ok))
+            return out
+        finally:
+            if helper is not None:
+                if helper.pending:  # left with answers unread (an error above): not reused
+                    self.verifiers.discard(helper)
+                else:
+                    self.verifiers.release(helper)
+
+    def _drop(self, helper: Helper, exc: VerifierError) -> None:
+        """A helper that failed: stop it, log and count it (its chunks are checked here)."""
+        self.verifiers.discard(helper)
+        self._verifier_failed(exc)
+
+    def _verifier_failed(self, exc: VerifierError) -> None:
+        log.warning("report signatures checked in the worker instead: %s", exc)
+        self.verifiers.on_failure()
+
+    def _candidates(
+        self, items: Sequence[bytes], start: int, found: _Batch
+    ) -> tuple[list[_Verified], list[tuple[Envelope, PublicKey]]]:
+        """A chunk's reports that decode and name a registered chip, and their checks."""
+        parsed = self._decoded(items, start, found)
+        keys = self._device_keys_of(cid for _, _, _, _, cid in parsed)
+        candidates: list[_Verified] = []
+        to_check: list[tuple[Envelope, PublicKey]] = []
+        for i, data, env, rep, cid in parsed:
+            pub = keys.get(cid)
+            if pub is None:
+                found.reject(
+                    i, "not_found", f"reports[{i}].chip_id", f"chip {cid} is not registered"
+                )
+                found.alert("unknown_chip", cid, "high", {"sequence": rep.sequence})
+                continue
+            candidates.append((i, data, rep, cid))
+            to_check.append((env, pub))
+        return candidates, to_check
 
     @staticmethod
     def _decoded(
