@@ -8,9 +8,11 @@ process has a lock of its own: the worker decodes the next chunk while a helper 
 the one before, and the kernel shares the cores between them.
 
 Each worker keeps up to ``size`` helpers (``python -m pausebutton.authority.verifier``,
-started at the worker's warm-up or on first use); a batch takes one for all its chunks
-and gives it back. A helper reads frames on its standard input and answers each on its
-standard output, both as a 4-byte little-endian length then the payload:
+started at the worker's warm-up or on first use). A batch takes one helper per chunk
+(up to ``size``; at least one, the others only if idle), sends its chunks to them in
+turn and gives them back: a batch alone on a worker is checked on every core. A helper
+reads frames on its standard input and answers each on its standard output, both as a
+4-byte little-endian length then the payload:
 
 - request: per report, ``u16`` count of signatures, the 32-byte public key, ``u32``
   message length, the message (the envelope's signing input), then the 64-byte
@@ -21,8 +23,9 @@ standard output, both as a 4-byte little-endian length then the payload:
 An answer is one byte per report of a chunk, so a batch's answers (at most
 ``MAX_BATCH / CHUNK`` chunks) fit in the pipe while the worker is still sending: neither
 side can block the other for good. A helper that fails (exits, or answers short) is
-stopped; the caller checks that chunk in its own thread and counts the failure. A
-helper exits when its standard input closes: the worker closing it, or the worker
+stopped, logged and counted (``VerifierPool.on_failure``); the caller checks its
+chunks in its own thread, the batch's other helpers take the chunks after. A helper
+exits when its standard input closes: the worker closing it, or the worker
 gone.
 """
 
@@ -34,7 +37,7 @@ import subprocess
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO
 
 from pausebutton.fsutil import child_env
@@ -176,7 +179,7 @@ def _close_all(helpers: list[Helper]) -> None:
 
 
 class VerifierPool:
-    """Up to ``size`` helpers of this process; a batch holds one while it is checked."""
+    """Up to ``size`` helpers of this process, shared by its batches (:meth:`batch`)."""
 
     def __init__(self, size: int) -> None:
         self.size = max(1, size)
@@ -186,8 +189,8 @@ class VerifierPool:
         self._closed = False
         self._finalizer = weakref.finalize(self, _close_all, self._all)
         self.on_failure: Callable[[], None] = lambda: None
-        """Called after a helper failed and its chunks were checked by the caller (the
-        app counts it in its metrics; the caller logs it)."""
+        """Called after each logged failure of a helper (the app counts them in its
+        metrics); the chunks it did not answer are checked by the caller."""
 
     def start(self) -> None:
         """Start every helper now (a worker's warm-up), not on first use."""
@@ -197,10 +200,32 @@ class VerifierPool:
                 self._all.append(helper)
                 self._idle.append(helper)
 
-    def acquire(self) -> Helper:
+    def batch(self, chunks: int) -> BatchCheck:
+        """Helpers for a batch of ``chunks`` chunks: one per chunk up to ``size``, the
+        first waited for when all are busy, the others only if idle or startable now;
+        none for a batch of one chunk (its caller checks it: no handoff). A helper that
+        cannot be had (closed, or it did not start) is logged and counted, and the caller
+        checks the chunks."""
+        helpers: list[Helper] = []
+        if chunks > 1:
+            try:
+                first = self.acquire()
+                assert first is not None
+                helpers.append(first)
+                while len(helpers) < min(chunks, self.size):
+                    more = self.acquire(wait=False)
+                    if more is None:
+                        break
+                    helpers.append(more)
+            except VerifierError as exc:
+                self._failed(exc)
+        return BatchCheck(self, helpers)
+
+    def acquire(self, *, wait: bool = True) -> Helper | None:
         """An idle helper, a new one while fewer than ``size`` run, else the next one
-        given back. An idle helper that has exited is logged, counted (``on_failure``)
-        and replaced. Raises VerifierError when closed or when a helper cannot start."""
+        given back (``wait``) or None. An idle helper that has exited is logged,
+        counted and replaced. Raises VerifierError when closed or when a helper cannot
+        start."""
         dead: list[Helper] = []
         try:
             with self._cond:
@@ -222,12 +247,15 @@ class VerifierPool:
                             raise VerifierError(msg) from exc
                         self._all.append(helper)
                         return helper
+                    if not wait:
+                        return None
                     self._cond.wait()
         finally:
             for helper in dead:
-                log.warning("a verifier process exited (status %s)", helper.proc.returncode)
                 helper.close()
-                self.on_failure()
+                self._failed(
+                    VerifierError(f"a verifier process exited (status {helper.proc.returncode})")
+                )
 
     def release(self, helper: Helper) -> None:
         with self._cond:
@@ -238,12 +266,19 @@ class VerifierPool:
                 self._idle.append(helper)
             self._cond.notify()
 
-    def discard(self, helper: Helper) -> None:
-        """A helper that failed: stop it (the next acquire starts another)."""
+    def discard(self, helper: Helper, failure: VerifierError | None = None) -> None:
+        """Stop a helper that failed (``failure``: logged and counted) or that was left
+        with answers unread; the next acquire starts another."""
         with self._cond:
             self._all.remove(helper)
             self._cond.notify()
         helper.close()
+        if failure is not None:
+            self._failed(failure)
+
+    def _failed(self, exc: VerifierError) -> None:
+        log.warning("report signatures checked in the worker instead: %s", exc)
+        self.on_failure()
 
     def close(self) -> None:
         with self._cond:
@@ -263,6 +298,76 @@ class VerifierPool:
         """The helpers' process ids (a benchmark adds their CPU to its process's)."""
         with self._cond:
             return [h.proc.pid for h in self._all]
+
+
+class BatchCheck:
+    """One batch's chunks, sent in turn to the helpers it holds and answered in chunk
+    order; a chunk no helper answered is answered None (its caller checks it). A helper
+    that fails is stopped, logged and counted, and the chunks after go to the others."""
+
+    def __init__(self, pool: VerifierPool, helpers: list[Helper]) -> None:
+        self._pool = pool
+        self._held = list(helpers)
+        self._live = list(helpers)
+        self._sent: list[Helper | None] = []
+        """The helper each chunk went to, in chunk order (None: to none)."""
+
+    @property
+    def active(self) -> bool:
+        """Whether a chunk sent now goes to a helper (else the caller need not encode it)."""
+        return bool(self._live)
+
+    def skip(self) -> None:
+        """The next chunk goes to no helper (its answer is None)."""
+        self._sent.append(None)
+
+    def send(self, checks: Sequence[Check]) -> None:
+        """The next chunk's checks."""
+        while self._live:
+            helper = self._live[len(self._sent) % len(self._live)]
+            try:
+                helper.send(checks)
+            except VerifierError as exc:
+                self._fail(helper, exc)
+                continue
+            self._sent.append(helper)
+            return
+        self._sent.append(None)
+
+    def answers(self) -> Iterator[list[bool] | None]:
+        """Each chunk's answer, in the order they were sent."""
+        for helper in self._sent:
+            if helper is None or helper not in self._live:
+                yield None
+                continue
+            try:
+                answer = helper.receive()
+            except VerifierError as exc:
+                self._fail(helper, exc)
+                yield None
+                continue
+            yield answer
+
+    def _fail(self, helper: Helper, exc: VerifierError) -> None:
+        self._live.remove(helper)
+        self._held.remove(helper)
+        self._pool.discard(helper, exc)
+
+    def close(self) -> None:
+        """Give the helpers back (one left with answers unread, after an error of the
+        caller, is stopped instead)."""
+        held, self._held, self._live = self._held, [], []
+        for helper in held:
+            if helper.pending:
+                self._pool.discard(helper)
+            else:
+                self._pool.release(helper)
+
+    def __enter__(self) -> BatchCheck:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 if __name__ == "__main__":  # pragma: no cover - run as the helper process

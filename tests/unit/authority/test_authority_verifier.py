@@ -119,3 +119,53 @@ def test_a_closed_pool_stops_its_helpers_and_refuses_work() -> None:
     assert pool.running == 0
     with pytest.raises(VerifierError, match="closed"):
         pool.acquire()
+
+
+def test_a_batch_spreads_its_chunks_over_the_helpers_and_answers_in_order() -> None:
+    pool = VerifierPool(2)
+    try:
+        with pool.batch(3) as check:
+            assert check.active
+            check.send([_good(b"0")])
+            check.send([(OTHER.public.raw, MSG, [KEY.sign(MSG)]), _good(b"1")])
+            check.send([_good(b"2"), _good(b"2"), _good(b"2")])
+            assert list(check.answers()) == [[True], [False, True], [True, True, True]]
+            assert pool.running == 2
+            assert pool.acquire(wait=False) is None  # both held by the batch
+        assert pool.acquire(wait=False) is not None  # given back
+    finally:
+        pool.close()
+
+
+def test_a_batch_of_one_chunk_holds_no_helper() -> None:
+    pool = VerifierPool(2)
+    try:
+        with pool.batch(1) as check:
+            assert not check.active
+            check.skip()
+            assert list(check.answers()) == [None]
+        assert pool.running == 0
+    finally:
+        pool.close()
+
+
+def test_a_failing_helper_leaves_its_chunks_to_the_caller_and_the_rest_to_the_others() -> None:
+    pool = VerifierPool(2)
+    failures: list[int] = []
+    pool.on_failure = lambda: failures.append(1)
+    try:
+        with pool.batch(4) as check:
+            first = pool.pids()[0]
+            check.send([_good(b"0")])  # to the first helper
+            dead = next(h for h in check._held if h.proc.pid == first)
+            dead.proc.kill()
+            dead.proc.wait()
+            for n in range(1, 4):  # the first helper's turn fails: its chunks go on
+                check.send([_good(str(n).encode())] * 2000)
+            answers = list(check.answers())
+        assert answers[0] is None  # sent to the helper that died
+        assert answers[1:] == [[True] * 2000] * 3  # all to the other one
+        assert failures == [1]
+        assert pool.running == 1
+    finally:
+        pool.close()

@@ -29,7 +29,7 @@ from pausebutton.authority.services.base import (
     page,
     require,
 )
-from pausebutton.authority.verifier import Helper, VerifierError, VerifierPool
+from pausebutton.authority.verifier import VerifierPool
 from pausebutton.errors import PausebuttonError, SchemaError, ServiceError
 from pausebutton.fsutil import usable_cores
 from pausebutton.protocol.envelope import Envelope, decode_as
@@ -244,64 +244,31 @@ class ReportService:
     def _checked(self, items: Sequence[bytes], found: _Batch) -> list[_Checked]:
         """The reports that decode and name a registered chip, each with whether its
         device key signed it (in batch order). Pipeline: this thread decodes chunk k+1
-        (Python, holds the interpreter lock) while a helper process checks the
-        signatures of chunk k (``authority/verifier.py``); a batch of one chunk is
-        checked here. Who may report for the chip is checked in the write transaction,
+        (Python, holds the interpreter lock) while helper processes check the
+        signatures of the chunks before (``authority/verifier.py``); a batch of one
+        chunk is checked here. Who may report for the chip is checked in the write transaction,
         on the owner it reads there."""
         chunks: list[tuple[list[_Verified], list[tuple[Envelope, PublicKey]]]] = []
-        helper = None
-        if len(items) > CHUNK:
-            try:
-                helper = self.verifiers.acquire()
-            except VerifierError as exc:
-                self._verifier_failed(exc)
-        sent = 0
-        """Chunks sent to the helper (the first ones; after a failure, none more)."""
-        try:
+        with self.verifiers.batch(-(-len(items) // CHUNK)) as check:
             for start in range(0, len(items), CHUNK):
                 candidates, to_check = self._candidates(items, start, found)
                 chunks.append((candidates, to_check))
-                if helper is not None:
-                    try:
-                        helper.send(
-                            [
-                                (pub.raw, env.signing_input(), _signatures_of(env, pub))
-                                for env, pub in to_check
-                            ]
-                        )
-                        sent += 1
-                    except VerifierError as exc:
-                        self._drop(helper, exc)
-                        helper = None
+                if check.active:
+                    check.send(
+                        [
+                            (pub.raw, env.signing_input(), _signatures_of(env, pub))
+                            for env, pub in to_check
+                        ]
+                    )
+                else:
+                    check.skip()
             out: list[_Checked] = []
-            for n, (candidates, to_check) in enumerate(chunks):
-                oks: list[bool] | None = None
-                if helper is not None and n < sent:
-                    try:
-                        oks = helper.receive()
-                    except VerifierError as exc:
-                        self._drop(helper, exc)
-                        helper = None
-                if oks is None:  # a batch of one chunk, or the helper failed
-                    oks = _check_signatures(to_check)
+            for (candidates, to_check), answer in zip(chunks, check.answers(), strict=True):
+                # None: a batch of one chunk, or its helper failed
+                oks = _check_signatures(to_check) if answer is None else answer
                 for (i, data, rep, cid), ok in zip(candidates, oks, strict=True):
                     out.append((i, data, rep, cid, ok))
-            return out
-        finally:
-            if helper is not None:
-                if helper.pending:  # left with answers unread (an error above): not reused
-                    self.verifiers.discard(helper)
-                else:
-                    self.verifiers.release(helper)
-
-    def _drop(self, helper: Helper, exc: VerifierError) -> None:
-        """A helper that failed: stop it, log and count it (its chunks are checked here)."""
-        self.verifiers.discard(helper)
-        self._verifier_failed(exc)
-
-    def _verifier_failed(self, exc: VerifierError) -> None:
-        log.warning("report signatures checked in the worker instead: %s", exc)
-        self.verifiers.on_failure()
+        return out
 
     def _candidates(
         self, items: Sequence[bytes], start: int, found: _Batch
