@@ -107,18 +107,27 @@ class AlertRecord(Alert):
     created_at: int
 
 
-_Verified = tuple[int, bytes, UsageReport, str]
-"""(index in the batch, envelope bytes, the report, its chip id in hex)."""
-_Checked = tuple[int, bytes, UsageReport, str, bool]
-"""A report of a registered chip: (index, envelope bytes, the report, chip id, whether
-the chip's device key signed it)."""
+_Verified = tuple[int, bytes, UsageReport, str, int]
+"""(index in the batch, envelope bytes, the report, its chip id in hex, the chip's
+number)."""
+_Checked = tuple[int, bytes, UsageReport, str, int, bool]
+"""A report of a registered chip: (index, envelope bytes, the report, chip id, chip
+number, whether the chip's device key signed it)."""
+_Row = tuple[Any, ...]
+"""A stored report's values in the order of ``REPORT_COLUMNS``."""
+
+
+class _Known(NamedTuple):
+    """What a worker keeps of a registered chip: neither ever changes."""
+
+    device_key: PublicKey
+    chip_no: int
 
 
 class _Chain(NamedTuple):
-    """A chip's report chain as stored: the chip's number, the head, the chip's owner (a
-    tuple: one is built per chip of a batch)."""
+    """A chip's report chain as stored: the head and the chip's owner (a tuple: one is
+    built per chip of a batch)."""
 
-    chip_no: int
     head: ChainHead
     owner_id: str | None
 
@@ -166,25 +175,28 @@ class ReportService:
 
     def __init__(self, store: Store, verifiers: VerifierPool | None = None) -> None:
         self.store = store
-        self._device_keys: dict[str, PublicKey] = {}
+        self._known: dict[str, _Known] = {}
         self.verifiers = verifiers or VerifierPool(default_verify_processes())
         """Helper processes checking the signatures of batches of more than one chunk."""
 
-    def _device_keys_of(self, chip_ids: Iterable[str]) -> dict[str, PublicKey]:
-        """The device keys of these chips, of those registered (a chip's device key never
-        changes and a chip is never deleted, so each worker keeps the keys it has read:
-        a batch of known chips reads nothing here)."""
-        cache = self._device_keys
+    def _known_of(self, chip_ids: Iterable[str]) -> dict[str, _Known]:
+        """The device keys and numbers of these chips, of those registered (neither
+        changes and a chip is never deleted, so each worker keeps what it has read: a
+        batch of known chips reads nothing here)."""
+        cache = self._known
         wanted = {cid for cid in chip_ids if cid not in cache}
         if wanted:
             with self.store.read() as conn:
                 rows = _select_in(
-                    conn, "SELECT chip_id, device_key FROM chips WHERE chip_id IN", list(wanted)
+                    conn,
+                    "SELECT c.chip_id, c.device_key, h.chip_no FROM chips c"
+                    " JOIN chain_heads h ON h.chip_id = c.chip_id WHERE c.chip_id IN",
+                    list(wanted),
                 )
             if len(cache) + len(rows) > 1_000_000:
                 cache.clear()
-            for chip_id, device_key in rows:
-                cache[chip_id] = PublicKey.from_bytes(bytes(device_key))
+            for chip_id, device_key, chip_no in rows:
+                cache[chip_id] = _Known(PublicKey.from_bytes(bytes(device_key)), int(chip_no))
         return cache
 
     def warm_up(self) -> None:
@@ -227,12 +239,13 @@ class ReportService:
         found = _Batch([], [])
         signed = self._checked(items, found)
         checked = (list(found.rejected), list(found.alerts))
+        rows = _rows(signed, now)
 
         def write() -> tuple[int, int, _Batch]:
             # a retried transaction starts again from what the checks above found
             attempt = _Batch(list(checked[0]), list(checked[1]))
             with self.store.write() as conn:
-                accepted, duplicates = self._store_chained(conn, c, signed, attempt, now)
+                accepted, duplicates = self._store_chained(conn, c, signed, rows, attempt, now)
             return accepted, duplicates, attempt
 
         accepted, duplicates, found = self.store.retry(write)
@@ -266,8 +279,8 @@ class ReportService:
             for (candidates, to_check), answer in zip(chunks, check.answers(), strict=True):
                 # None: a batch of one chunk, or its helper failed
                 oks = _check_signatures(to_check) if answer is None else answer
-                for (i, data, rep, cid), ok in zip(candidates, oks, strict=True):
-                    out.append((i, data, rep, cid, ok))
+                for (i, data, rep, cid, no), ok in zip(candidates, oks, strict=True):
+                    out.append((i, data, rep, cid, no, ok))
         return out
 
     def _candidates(
@@ -275,19 +288,19 @@ class ReportService:
     ) -> tuple[list[_Verified], list[tuple[Envelope, PublicKey]]]:
         """A chunk's reports that decode and name a registered chip, and their checks."""
         parsed = self._decoded(items, start, found)
-        keys = self._device_keys_of(cid for _, _, _, _, cid in parsed)
+        known = self._known_of(cid for _, _, _, _, cid in parsed)
         candidates: list[_Verified] = []
         to_check: list[tuple[Envelope, PublicKey]] = []
         for i, data, env, rep, cid in parsed:
-            pub = keys.get(cid)
-            if pub is None:
+            chip = known.get(cid)
+            if chip is None:
                 found.reject(
                     i, "not_found", f"reports[{i}].chip_id", f"chip {cid} is not registered"
                 )
                 found.alert("unknown_chip", cid, "high", {"sequence": rep.sequence})
                 continue
-            candidates.append((i, data, rep, cid))
-            to_check.append((env, pub))
+            candidates.append((i, data, rep, cid, chip.chip_no))
+            to_check.append((env, chip.device_key))
         return candidates, to_check
 
     @staticmethod
@@ -310,28 +323,25 @@ class ReportService:
 
     # -- ingestion, step 2: gather the chain facts, classify, write -------------------------
 
-    def _heads(self, conn: Connection, chip_ids: list[str]) -> dict[str, _Chain]:
-        """The chains' stored heads, locked for this transaction (FOR NO KEY UPDATE in chip
-        id order on PostgreSQL; SQLite's writer lock is held), with the chips' numbers and
-        owners."""
-        if not chip_ids:
+    def _heads(self, conn: Connection, chip_nos: list[int]) -> dict[int, _Chain]:
+        """The chains' stored heads by chip number, locked for this transaction (FOR NO
+        KEY UPDATE in chip number order on PostgreSQL; SQLite's writer lock is held),
+        with the chips' owners."""
+        if not chip_nos:
             return {}
-        lock = "" if self.store.db.sqlite else " ORDER BY h.chip_id FOR NO KEY UPDATE OF h"
+        lock = "" if self.store.db.sqlite else " ORDER BY h.chip_no FOR NO KEY UPDATE OF h"
         rows = _select_in(
             conn,
-            "SELECT h.chip_id, h.chip_no, h.report_seq, h.report_hash, c.owner_id"
-            " FROM chain_heads h JOIN chips c ON c.chip_id = h.chip_id WHERE h.chip_id IN",
-            chip_ids,
+            "SELECT h.chip_no, h.report_seq, h.report_hash, c.owner_id"
+            " FROM chain_heads h JOIN chips c ON c.chip_id = h.chip_id WHERE h.chip_no IN",
+            chip_nos,
             lock,
         )
-        return {
-            cid: _Chain(int(no), ChainHead(int(seq), bytes(h)), owner)
-            for cid, no, seq, h, owner in rows
-        }
+        return {int(no): _Chain(ChainHead(int(seq), bytes(h)), owner) for no, seq, h, owner in rows}
 
     @staticmethod
-    def _licenses(conn: Connection, verified: list[_Verified]) -> dict[int, LicenseTerms]:
-        lic_ids = {rep.license_id for _, _, rep, _ in verified if rep.license_id is not None}
+    def _licenses(conn: Connection, verified: list[_Row]) -> dict[int, LicenseTerms]:
+        lic_ids = {row[5] for row in verified if row[5] is not None}
         if not lic_ids:
             return {}
         rows = conn.execute(
@@ -352,17 +362,13 @@ class ReportService:
 
     @staticmethod
     def _stored_hashes(
-        conn: Connection, verified: list[_Verified], chains: dict[str, _Chain]
+        conn: Connection, verified: list[_Row], chains: dict[int, _Chain]
     ) -> dict[tuple[int, int], bytes]:
         """Hashes stored at the sequences of reports at or below their chain's head (a
         resent batch, a replay, a late report), by (chip number, sequence): one query per
         ``STORED_SLICE`` of them, never one per report."""
         wanted = sorted(
-            {
-                (chains[cid].chip_no, rep.sequence)
-                for _, _, rep, cid in verified
-                if rep.sequence <= chains[cid].head.sequence
-            }
+            {(row[0], row[1]) for row in verified if row[1] <= chains[row[0]].head.sequence}
         )
         stored: dict[tuple[int, int], bytes] = {}
         marker = _marker(conn)
@@ -384,46 +390,49 @@ class ReportService:
         return stored
 
     def _store_chained(
-        self, conn: Connection, c: Caller, signed: list[_Checked], found: _Batch, now: int
+        self,
+        conn: Connection,
+        c: Caller,
+        signed: list[_Checked],
+        rows: dict[int, tuple[UsageReport, str, _Row]],
+        found: _Batch,
+        now: int,
     ) -> tuple[int, int]:
         """Refuse the reports of chips the caller may not report for, then those without
         their device key's signature; classify the others against the stored chains (in
-        chip and sequence order) and write the accepted ones, the new heads and the
-        alerts. Returns (accepted, duplicates)."""
-        chains = self._heads(conn, sorted({item[3] for item in signed}))
-        verified: list[_Verified] = []
-        for i, data, rep, cid, ok in signed:
-            if c.role == OPERATOR and chains[cid].owner_id != c.owner_id:
+        chip and sequence order: ``rows``, built before the writer lock) and write the
+        accepted ones, the new heads and the alerts. Returns (accepted, duplicates)."""
+        chains = self._heads(conn, sorted({item[4] for item in signed}))
+        refused: set[int] = set()
+        for i, _, rep, cid, no, ok in signed:
+            if c.role == OPERATOR and chains[no].owner_id != c.owner_id:
                 found.reject(
                     i,
                     "forbidden",
                     f"reports[{i}].chip_id",
                     f"chip {cid} is not owned by {c.owner_id}",
                 )
+                refused.add(i)
             elif not ok:
                 found.reject(
                     i, "bad_signature", f"reports[{i}]", "not signed by the chip's device key"
                 )
                 found.alert("bad_signature", cid, "high", {"sequence": rep.sequence})
-            else:
-                verified.append((i, data, rep, cid))
-        verified.sort(key=lambda x: (x[3], x[2].sequence))
-        lics = self._licenses(conn, verified)
-        stored = self._stored_hashes(conn, verified, chains)
-        rows: list[tuple[Any, ...]] = []
+                refused.add(i)
+        verified = [(i, *item) for i, item in rows.items() if i not in refused]
+        lics = self._licenses(conn, [row for _, _, _, row in verified])
+        stored = self._stored_hashes(conn, [row for _, _, _, row in verified], chains)
+        accepted: list[_Row] = []
         new_heads: dict[int, ChainHead] = {}
         duplicates = 0
-        add_row = rows.append
-        for i, data, rep, cid in verified:
-            h = report_hash(data)
-            seq = rep.sequence
-            lid = rep.license_id
-            chain = chains[cid]
-            no = chain.chip_no
+        add_row = accepted.append
+        for i, rep, cid, row in verified:
+            no, seq, h = row[0], row[1], row[2]
+            lid = row[5]
             verdict = classify_report(
                 rep,
                 h,
-                new_heads.get(no) or chain.head,
+                new_heads.get(no) or chains[no].head,
                 stored=stored.get((no, seq)),
                 license=None if lid is None else lics.get(lid),
             )
@@ -441,23 +450,9 @@ class ReportService:
             if outcome in ADVANCES:
                 new_heads[no] = ChainHead(seq, h)
             stored[(no, seq)] = h
-            used = rep.license_flop_used
-            add_row(  # in the order of REPORT_COLUMNS
-                (
-                    no,
-                    seq,
-                    h,
-                    rep.time,
-                    str(rep.flop_full),
-                    lid,
-                    None if used is None else str(used),
-                    rep.state,
-                    data,
-                    now,
-                )
-            )
-        if rows:
-            insert_rows(conn, t.reports, REPORT_COLUMNS, rows)
+            add_row(row)
+        if accepted:
+            insert_rows(conn, t.reports, REPORT_COLUMNS, accepted)
         if new_heads:
             marker = _marker(conn)
             conn.exec_driver_sql(
@@ -467,7 +462,7 @@ class ReportService:
             )
         if found.alerts:
             conn.execute(insert(t.alerts), [{**asdict(a), "created_at": now} for a in found.alerts])
-        return len(rows), duplicates
+        return len(accepted), duplicates
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -504,6 +499,30 @@ class ReportService:
             return [from_row(AlertRecord, r) for r in conn.execute(stmt).all()]
 
 
+def _rows(signed: list[_Checked], now: int) -> dict[int, tuple[UsageReport, str, _Row]]:
+    """Each signed report's row to store (``REPORT_COLUMNS``), with the report and its chip
+    id, by its index in the batch, in chain order (chip number, then sequence): built
+    before the writer lock is taken, so that the lock is held only to decide which are
+    stored."""
+    out: dict[int, tuple[UsageReport, str, _Row]] = {}
+    for i, data, rep, cid, no, _ in sorted(signed, key=lambda x: (x[4], x[2].sequence)):
+        used = rep.license_flop_used
+        row = (
+            no,
+            rep.sequence,
+            report_hash(data),
+            rep.time,
+            str(rep.flop_full),
+            rep.license_id,
+            None if used is None else str(used),
+            rep.state,
+            data,
+            now,
+        )
+        out[i] = (rep, cid, row)
+    return out
+
+
 def _marker(conn: Connection) -> str:
     """The driver's positional parameter marker (sqlite3: ``?``; psycopg: ``%s``)."""
     style = conn.dialect.paramstyle
@@ -515,7 +534,7 @@ def _marker(conn: Connection) -> str:
 
 
 def _select_in(
-    conn: Connection, head: str, values: Sequence[str], tail: str = ""
+    conn: Connection, head: str, values: Sequence[str] | Sequence[int], tail: str = ""
 ) -> list[tuple[Any, ...]]:
     """``head (v1, v2, ...)`` + ``tail`` through the driver, its rows fetched as the
     driver's plain tuples: the hot queries of ingestion read plain columns of many
@@ -548,4 +567,4 @@ REPORT_COLUMNS = (
     "envelope",
     "received_at",
 )
-"""The columns of a stored report, in the order of the rows ``_store_chained`` builds."""
+"""The columns of a stored report, in the order of the rows ``_rows`` builds."""
