@@ -13,6 +13,7 @@ from pausebutton import errors
 from pausebutton.authority import tables
 from pausebutton.authority.auth import sign_request
 from pausebutton.authority.db import Database, current_revision, head_revision, migrate
+from pausebutton.protocol import encoding
 from pausebutton.protocol.envelope import Envelope, decode_as
 from pausebutton.protocol.keys import PrivateKey
 from pausebutton.protocol.messages import License, PauseOrder, ResumeOrder
@@ -279,6 +280,34 @@ def test_ingestion_chains_alerts_and_idempotence(api: Any) -> None:
     assert {"over_license", "replay", "gap", "chain", "bad_signature", "unknown_chip"} <= kinds
     with pytest.raises(errors.InputError):
         op.request("POST", "/v1/reports", content=b"\xff", content_type="application/cbor")
+
+
+def test_a_replayed_report_batch_is_refused_and_stores_nothing(api: Any) -> None:
+    """The reports route records the request's nonce while it checks the reports: a
+    replay of a batch is still refused (401, nonce) before anything of it is written,
+    whatever its body, and the refusal is recorded."""
+    api.owner()
+    api.facility()
+    (chip,) = api.chips(1)
+    url = "http://testserver/v1/reports"
+    headers = {"content-type": "application/cbor"}
+    op_key = api.world.operator_key("acme")
+    first = encoding.encode([chip.report(time=NOW)])
+    signed = sign_request("POST", url, headers, first, op_key)
+    ok = api.http.post(url, content=first, headers={**headers, **signed})
+    assert ok.status_code == 200 and ok.json()["accepted"] == 1
+    replay = api.http.post(url, content=first, headers={**headers, **signed})
+    assert replay.status_code == 401 and replay.json()["field"] == "nonce"
+    # a body that does not decode: 400 the first time (its nonce is recorded all the
+    # same), a replay the second
+    bad = b"\xff"
+    signed_bad = sign_request("POST", url, headers, bad, op_key)
+    assert api.http.post(url, content=bad, headers={**headers, **signed_bad}).status_code == 400
+    again = api.http.post(url, content=bad, headers={**headers, **signed_bad})
+    assert again.status_code == 401 and again.json()["field"] == "nonce"
+    assert [r["sequence"] for r in api.admin.get(f"/v1/chips/{chip.chip_id}/reports")] == [1]
+    events = api.admin.post("/v1/audit/auth-events")
+    assert [(e["status"], e["path"]) for e in events] == [(401, "/v1/reports")] * 2
 
 
 def test_auth_rejections_are_recorded_and_change_nothing(api: Any) -> None:

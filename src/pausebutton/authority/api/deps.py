@@ -72,38 +72,68 @@ State = Annotated[AppState, Depends(get_state)]
 Service = Annotated[Authority, Depends(get_service)]
 
 
+@dataclass(frozen=True)
+class SignedRequest:
+    """A request whose signature holds, by a caller of an allowed role, whose nonce is
+    not yet recorded (:func:`record_nonce`)."""
+
+    caller: Caller
+    check: SignatureCheck
+    method: str
+    path: str
+
+
+async def _signature(request: Request, roles: tuple[str, ...]) -> SignedRequest:
+    st: AppState = request.app.state.pb
+    body = await request.body()
+    method, path = request.method, request.url.path
+    caller, check = await run_in_threadpool(
+        _authenticate,
+        st,
+        method,
+        str(request.url),
+        path,
+        list(request.headers.items()),
+        body,
+        roles,
+    )
+    return SignedRequest(caller, check, method, path)
+
+
+async def record_nonce(st: AppState, req: SignedRequest) -> None:
+    """Record the request's nonce, with the nonces of concurrent requests in one batch,
+    waiting on the event loop (holding no worker thread); a nonce seen before is refused
+    (401, counted and recorded)."""
+    expires = req.check.created + st.settings.signature_max_age + 60
+    if not await st.service.keys.use_nonce_async(req.check.key_id, req.check.nonce, expires):
+        exc = errors.AuthError("this request was already received (nonce replayed)", field="nonce")
+        await run_in_threadpool(_refused, st, exc, req.check.key_id, req.method, req.path)
+        raise exc
+
+
 def signed(*roles: str) -> Callable[[Request], Awaitable[Caller]]:
     """A dependency: the request must carry a valid RFC 9421 signature by one of ``roles``
     (any role when none is named). 401/403 answers are counted and recorded.
 
     Everything after reading the body (the signature's Ed25519 verify, the key lookup,
     the rate limit) runs in one worker thread, off the event loop; then the nonce is
-    recorded, with the nonces of concurrent requests in one batch, while the request
-    waits on the event loop (holding no worker thread)."""
+    recorded (:func:`record_nonce`)."""
 
     async def dependency(request: Request) -> Caller:
-        st: AppState = request.app.state.pb
-        body = await request.body()
-        method, path = request.method, request.url.path
-        caller, check = await run_in_threadpool(
-            _authenticate,
-            st,
-            method,
-            str(request.url),
-            path,
-            list(request.headers.items()),
-            body,
-            roles,
-        )
-        svc = st.service
-        expires = check.created + st.settings.signature_max_age + 60
-        if not await svc.keys.use_nonce_async(check.key_id, check.nonce, expires):
-            exc = errors.AuthError(
-                "this request was already received (nonce replayed)", field="nonce"
-            )
-            await run_in_threadpool(_refused, st, exc, check.key_id, method, path)
-            raise exc
-        return caller
+        req = await _signature(request, roles)
+        await record_nonce(request.app.state.pb, req)
+        return req.caller
+
+    return dependency
+
+
+def signed_unrecorded(*roles: str) -> Callable[[Request], Awaitable[SignedRequest]]:
+    """:func:`signed` without the nonce's recording: the route calls
+    :func:`record_nonce` itself, and must before it writes anything (a route whose own
+    checks take long overlaps them with the nonce's commit)."""
+
+    async def dependency(request: Request) -> SignedRequest:
+        return await _signature(request, roles)
 
     return dependency
 
@@ -158,6 +188,8 @@ def _authenticate(
 
 
 Operator = Annotated[Caller, Depends(signed(OPERATOR, ADMIN))]
+OperatorUnrecorded = Annotated[SignedRequest, Depends(signed_unrecorded(OPERATOR, ADMIN))]
+"""An operator's or admin's signed request whose nonce the route records itself."""
 Member = Annotated[Caller, Depends(signed(MEMBER))]
 Admin = Annotated[Caller, Depends(signed(ADMIN))]
 AdminOrMember = Annotated[Caller, Depends(signed(ADMIN, MEMBER))]

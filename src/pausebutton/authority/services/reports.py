@@ -146,6 +146,19 @@ class _Batch:
         self.alerts.append(Alert(kind, chip_id, severity, detail))
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedBatch:
+    """A batch after ``ReportService.check``: nothing written yet."""
+
+    caller: Caller
+    received: int
+    now: int
+    signed: list[_Checked]
+    rows: dict[int, tuple[UsageReport, str, _Row]]
+    found: _Batch
+    """What the checks refused and raised so far."""
+
+
 def _signatures_of(env: Envelope, pub: PublicKey) -> list[bytes]:
     """The envelope's signatures made with ``pub``'s key id (usually one)."""
     kid = pub.key_id
@@ -231,26 +244,39 @@ class ReportService:
         (prev_hash does not match), over_license (more FLOP used than licensed),
         outside_license_period (full-rate work reported outside the licence's
         validity), unknown_license, unknown_chip, bad_signature.
-        """
+
+        ``check`` then ``store``: the API records the request's nonce between the two,
+        while ``check`` runs."""
+        return self.store_checked(self.check(caller, items))
+
+    def check(self, caller: Caller | None, items: Sequence[bytes]) -> CheckedBatch:
+        """Step 1, before any write: the caller's role, the batch's size, each report
+        decoded and its signature checked, the rows to store built."""
         c = require(caller, OPERATOR, ADMIN)
         if len(items) > MAX_BATCH:
             raise SchemaError(f"at most {MAX_BATCH} reports per batch", field="reports")
         now = self.store.now()
         found = _Batch([], [])
         signed = self._checked(items, found)
-        checked = (list(found.rejected), list(found.alerts))
-        rows = _rows(signed, now)
+        return CheckedBatch(c, len(items), now, signed, _rows(signed, now), found)
+
+    def store_checked(self, batch: CheckedBatch) -> IngestResult:
+        """Step 2: classify the checked reports against the stored chains and write the
+        accepted ones, in one transaction (run again after a deadlock)."""
+        checked = (list(batch.found.rejected), list(batch.found.alerts))
 
         def write() -> tuple[int, int, _Batch]:
-            # a retried transaction starts again from what the checks above found
+            # a retried transaction starts again from what the checks found
             attempt = _Batch(list(checked[0]), list(checked[1]))
             with self.store.write() as conn:
-                accepted, duplicates = self._store_chained(conn, c, signed, rows, attempt, now)
+                accepted, duplicates = self._store_chained(
+                    conn, batch.caller, batch.signed, batch.rows, attempt, batch.now
+                )
             return accepted, duplicates, attempt
 
         accepted, duplicates, found = self.store.retry(write)
         found.rejected.sort(key=lambda r: r.index)
-        return IngestResult(len(items), accepted, duplicates, found.rejected, found.alerts)
+        return IngestResult(batch.received, accepted, duplicates, found.rejected, found.alerts)
 
     # -- ingestion, step 1: decode and check signatures -----------------------------------
 

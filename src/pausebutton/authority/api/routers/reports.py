@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from pausebutton import errors
-from pausebutton.authority.api.deps import SIGNED_ERRORS, AppState, Operator, Service, State
+from pausebutton.authority.api.deps import (
+    SIGNED_ERRORS,
+    AppState,
+    OperatorUnrecorded,
+    Service,
+    State,
+    record_nonce,
+)
 from pausebutton.authority.api.models import (
     CBOR_BODY,
     AfterQuery,
@@ -17,7 +25,12 @@ from pausebutton.authority.api.models import (
     error_responses,
 )
 from pausebutton.authority.services.base import Caller
-from pausebutton.authority.services.reports import AlertRecord, IngestResult, StoredReport
+from pausebutton.authority.services.reports import (
+    AlertRecord,
+    CheckedBatch,
+    IngestResult,
+    StoredReport,
+)
 from pausebutton.protocol import encoding
 
 router = APIRouter(tags=["reports"])
@@ -31,18 +44,25 @@ READ = error_responses(400, 404, 422)  # 400: a value beyond the database column
     responses=error_responses(400, *SIGNED_ERRORS, 413, 422),
     openapi_extra=CBOR_BODY,
 )
-async def ingest(request: Request, st: State, caller: Operator) -> Any:
+async def ingest(request: Request, st: State, signed: OperatorUnrecorded) -> Any:
     """A batch of signed usage reports: a canonical CBOR array of envelope byte strings.
 
     Everything after reading the body (decoding it, the reports, their signatures, the
-    write) runs off the event loop, so one large batch does not hold up other requests."""
+    write) runs off the event loop, so one large batch does not hold up other requests.
+    The request's nonce is recorded while the reports are decoded and checked; a
+    replayed request is refused before anything of it is written."""
     raw = await request.body()
-    out = await run_in_threadpool(_ingest_body, st, caller, raw)
+    nonce = asyncio.ensure_future(record_nonce(st, signed))
+    try:
+        batch = await run_in_threadpool(_check_body, st, signed.caller, raw)
+    finally:
+        await nonce  # a replay is refused here, whatever the body
+    out = await run_in_threadpool(st.service.reports.store_checked, batch)
     st.count("reports_accepted", out.accepted)
     return out
 
 
-def _ingest_body(st: AppState, caller: Caller, raw: bytes) -> IngestResult:
+def _check_body(st: AppState, caller: Caller, raw: bytes) -> CheckedBatch:
     try:
         value = encoding.decode(raw, max_size=st.settings.max_report_body)
     except errors.EncodingError as exc:
@@ -52,8 +72,7 @@ def _ingest_body(st: AppState, caller: Caller, raw: bytes) -> IngestResult:
         raise errors.SchemaError(
             "body must be a CBOR array of report envelopes (byte strings)", field="body"
         )
-    result: IngestResult = st.service.reports.ingest(caller, value)
-    return result
+    return st.service.reports.check(caller, value)
 
 
 @router.get("/v1/chips/{chip_id}/reports", response_model=list[StoredReport], responses=READ)
