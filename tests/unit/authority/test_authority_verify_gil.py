@@ -1,8 +1,9 @@
-"""Report ingestion verifies signatures in threads beside the decoding thread: that
-only overlaps if PyNaCl's verify runs without the GIL (cffi releases it around the
-libsodium call). Checked by behaviour, not speed: with a 1 s switch interval, a Python
-thread that never blocks gets to run during the main thread's verifies only if the
-main thread gives the GIL up inside them."""
+"""A signature checked in a worker's own thread (a batch of one chunk, or the chunks of
+a helper process that failed: authority/verifier.py) must not stop the worker's other
+threads: that holds only if PyNaCl's verify runs without the GIL (cffi releases it
+around the libsodium call). Checked by behaviour, not speed: with a 1 s switch interval,
+a Python thread that never blocks gets to run during the main thread's verifies only if
+the main thread gives the GIL up inside them."""
 
 from __future__ import annotations
 
