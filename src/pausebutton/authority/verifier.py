@@ -7,7 +7,7 @@ waited for the lock and a tenth of the machine stayed idle (docs/scaling.md). A 
 process has a lock of its own: the worker decodes the next chunk while a helper checks
 the one before, and the kernel shares the cores between them.
 
-Each worker keeps up to ``size`` helpers (``python -m pausebutton.authority.verifier``,
+Each worker keeps up to ``size`` helpers (``python -m pausebutton.cli.verifier``,
 started at the worker's warm-up or on first use). A batch takes one helper per chunk
 (up to ``size``; at least one, the others only if idle), sends its chunks to them in
 turn and gives them back: a batch alone on a worker is checked on every core. A helper
@@ -40,6 +40,9 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO
 
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
+
 from pausebutton.fsutil import child_env
 
 log = logging.getLogger(__name__)
@@ -55,7 +58,9 @@ Check = tuple[bytes, bytes, Sequence[bytes]]
 
 
 class VerifierError(Exception):
-    """A helper process failed (it is stopped; the caller checks the chunk itself)."""
+    """A helper process failed. Internal to this module's flow: :meth:`VerifierPool.batch`
+    and :class:`BatchCheck` catch it, log and count it, and leave the chunk to the
+    caller, so it never reaches an API answer (not one of ``pausebutton.errors``)."""
 
 
 def encode_request(checks: Sequence[Check]) -> bytes:
@@ -70,10 +75,8 @@ def encode_request(checks: Sequence[Check]) -> bytes:
 
 
 def check_request(body: bytes) -> bytes:
-    """The answer to one request frame's payload (the helper's side)."""
-    from nacl.bindings import crypto_sign_open
-    from nacl.exceptions import BadSignatureError
-
+    """The answer to one request frame's payload (the helper's side); ValueError if it
+    is truncated."""
     out = bytearray()
     off, end = 0, len(body)
     size = _REPORT.size
@@ -82,11 +85,11 @@ def check_request(body: bytes) -> bytes:
             raise ValueError("truncated report header")
         n_sigs, pub, n_msg = _REPORT.unpack_from(body, off)
         off += size
+        sigs_end = off + n_msg + 64 * n_sigs
+        if sigs_end > end:
+            raise ValueError("truncated report")
         msg = body[off : off + n_msg]
         off += n_msg
-        sigs_end = off + 64 * n_sigs
-        if sigs_end > end or len(msg) != n_msg:
-            raise ValueError("truncated report")
         ok = 0
         for s in range(off, sigs_end, 64):
             try:
@@ -128,7 +131,7 @@ class Helper:
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pausebutton.authority.verifier"],
+            [sys.executable, "-m", "pausebutton.cli.verifier"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=child_env(),
@@ -193,12 +196,20 @@ class VerifierPool:
         metrics); the chunks it did not answer are checked by the caller."""
 
     def start(self) -> None:
-        """Start every helper now (a worker's warm-up), not on first use."""
+        """Start every helper now (a worker's warm-up), not on first use. One that does
+        not start is logged and counted; batches start it on first use."""
+        failure: VerifierError | None = None
         with self._cond:
             while len(self._all) < self.size and not self._closed:
-                helper = Helper()
+                try:
+                    helper = Helper()
+                except OSError as exc:
+                    failure = VerifierError(f"a verifier process did not start: {exc}")
+                    break
                 self._all.append(helper)
                 self._idle.append(helper)
+        if failure is not None:
+            self._failed(failure)
 
     def batch(self, chunks: int) -> BatchCheck:
         """Helpers for a batch of ``chunks`` chunks: one per chunk up to ``size``, the
@@ -368,11 +379,3 @@ class BatchCheck:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-if __name__ == "__main__":  # pragma: no cover - run as the helper process
-    import signal
-
-    # Ctrl-C reaches the server's whole process group: the worker stops its helpers
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    serve(sys.stdin.buffer, sys.stdout.buffer)

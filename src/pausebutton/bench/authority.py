@@ -337,10 +337,20 @@ def _ingest_cpu_rounds(
 
 
 def _process_cpu(pid: int) -> float:
-    """CPU seconds of process ``pid``'s main thread so far, to the nanosecond (Linux
-    ``/proc/<pid>/schedstat``: a helper process has one thread)."""
-    with open(f"/proc/{pid}/schedstat", encoding="ascii") as fh:
-        return int(fh.read().split()[0]) / 1e9
+    """CPU seconds of process ``pid``'s main thread so far (a helper process has one
+    thread): to the nanosecond from Linux's ``/proc/<pid>/schedstat``, else to the clock
+    tick from ``/proc/<pid>/stat``; ServiceError where neither can be read."""
+    try:
+        with open(f"/proc/{pid}/schedstat", encoding="ascii") as fh:
+            return int(fh.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError) as exc:
+        raise ServiceError(f"the CPU of verifier process {pid} cannot be read: {exc}") from exc
 
 
 def _cpu_times() -> tuple[int, int] | None:

@@ -4,6 +4,9 @@ format, answered in order by real helpers, and what a failed or closed helper do
 from __future__ import annotations
 
 import io
+import struct
+import subprocess
+import sys
 
 import pytest
 
@@ -14,11 +17,16 @@ from pausebutton.authority.verifier import (
     encode_request,
     serve,
 )
+from pausebutton.fsutil import child_env
 from pausebutton.protocol.keys import PrivateKey
 
 KEY = PrivateKey.from_seed_material(b"verifier-a")
 OTHER = PrivateKey.from_seed_material(b"verifier-b")
 MSG = b"a report's signing input"
+
+
+def _frame(body: bytes) -> bytes:
+    return struct.pack("<I", len(body)) + body
 
 
 def _good(msg: bytes = MSG) -> tuple[bytes, bytes, list[bytes]]:
@@ -169,3 +177,25 @@ def test_a_failing_helper_leaves_its_chunks_to_the_caller_and_the_rest_to_the_ot
         assert pool.running == 1
     finally:
         pool.close()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"\x05\x00",  # a truncated length
+        b"\x10\x00\x00\x00" + b"\x01\x00",  # a length beyond what follows
+        _frame(b"\x01\x00" + bytes(32)),  # a report header cut short
+    ],
+)
+def test_the_helper_process_ends_a_malformed_frame_with_a_named_error(frame: bytes) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pausebutton.cli.verifier"],
+        input=frame,
+        capture_output=True,
+        env=child_env(),
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.decode().startswith("error: verifier helper: malformed frame:")
+    assert "Traceback" not in proc.stderr.decode() and proc.stdout == b""

@@ -8,7 +8,6 @@ writes the outcome in one transaction.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
@@ -47,8 +46,6 @@ MAX_BATCH = 10_000
 MAX_REPORT_SIZE = 4096
 CHUNK = 250
 """Reports decoded per chunk while a helper process checks the chunk before."""
-
-log = logging.getLogger(__name__)
 STORED_SLICE = 500
 """(chip, sequence) pairs looked up per query for the stored hashes (1,000 parameters)."""
 
@@ -285,8 +282,8 @@ class ReportService:
         device key signed it (in batch order). Pipeline: this thread decodes chunk k+1
         (Python, holds the interpreter lock) while helper processes check the
         signatures of the chunks before (``authority/verifier.py``); a batch of one
-        chunk is checked here. Who may report for the chip is checked in the write transaction,
-        on the owner it reads there."""
+        chunk is checked here. Who may report for the chip is checked in the write
+        transaction, on the owner it reads there."""
         chunks: list[tuple[list[_Verified], list[tuple[Envelope, PublicKey]]]] = []
         with self.verifiers.batch(-(-len(items) // CHUNK)) as check:
             for start in range(0, len(items), CHUNK):
